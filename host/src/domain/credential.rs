@@ -1,0 +1,32 @@
+//! API tokens and invitations: the stored side of secrets handed out once.
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::ids::{InvitationId, OrgId, TokenId, UserId};
+
+/// Invitations are valid this long.
+pub const INVITATION_DAYS: u64 = 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    /// None for the operator token.
+    pub user_id: Option<UserId>,
+    pub name: String,
+    /// Hex SHA-256 of the token; the token itself is never stored.
+    pub digest: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub digest: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}

@@ -1,0 +1,14 @@
+//! The domain: records, their rules and validation. No HTTP, no redb, no policy engine.
+
+pub mod clock;
+pub mod credential;
+pub mod ids;
+pub mod journal;
+pub mod link;
+pub mod member;
+pub mod org;
+pub mod plan;
+pub mod remote_support;
+pub mod resource;
+pub mod secret;
+pub mod share;

@@ -1,0 +1,49 @@
+//! Subscription templates: the limits an organization runs under.
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::ids::{OrgId, PlanId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_members: u32,
+    pub max_teams: u32,
+    pub max_active_links: u32,
+    pub max_remote_support_minutes: u32,
+}
+
+impl Default for Limits {
+    /// What an organization without a plan gets.
+    fn default() -> Self {
+        Self {
+            max_members: 10_000,
+            max_teams: 1_000,
+            max_active_links: 10,
+            max_remote_support_minutes: 480,
+        }
+    }
+}
+
+impl Limits {
+    /// Does every limit of `self` stay within `other`?
+    pub fn within(&self, other: &Limits) -> bool {
+        self.max_members <= other.max_members
+            && self.max_teams <= other.max_teams
+            && self.max_active_links <= other.max_active_links
+            && self.max_remote_support_minutes <= other.max_remote_support_minutes
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    /// The provider that made it for its customers; None for a platform plan.
+    pub owner_org_id: Option<OrgId>,
+    pub limits: Limits,
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub created_at: Timestamp,
+}

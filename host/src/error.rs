@@ -1,0 +1,83 @@
+//! The one error type of the library. Each variant is a different answer to the caller; the
+//! HTTP layer maps them to statuses in `api::problem`.
+
+use serde::Serialize;
+
+use crate::storage::StorageError;
+
+/// One field-level reason of an invalid request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One bad row of a bulk import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// Line number in the file; the header is line 1.
+    pub row: usize,
+    pub column: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bulk import refused as a whole, with every bad row.
+    #[error("{title}")]
+    InvalidRows { title: String, rows: Vec<RowError> },
+    /// Missing, or belonging to a tenant the caller may not see: the two are never told apart.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Well-formed but invalid input, with every field's reason.
+    #[error("{title}")]
+    Invalid {
+        title: String,
+        fields: Vec<FieldError>,
+    },
+    /// Malformed input (not JSON, wrong content type, bad id).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request contradicts the current state (duplicate, wrong status, cap reached).
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing existed but is no longer usable (expired or used invitation).
+    #[error("{0}")]
+    Gone(String),
+    /// A policy refused; `reason` is the deciding layer's reason.
+    #[error("{reason}")]
+    Forbidden { reason: String, layer: String },
+    #[error("missing, invalid or revoked token")]
+    Unauthorized,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A policy source that cannot be loaded (compile error, bad fixture file).
+    #[error("{0}")]
+    Policy(String),
+}
+
+impl Error {
+    pub fn invalid(title: impl Into<String>, fields: Vec<FieldError>) -> Self {
+        Self::Invalid {
+            title: title.into(),
+            fields,
+        }
+    }
+
+    pub fn field(title: impl Into<String>, field: &str, reason: impl Into<String>) -> Self {
+        Self::invalid(title, vec![FieldError::new(field, reason)])
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
