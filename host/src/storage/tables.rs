@@ -1,0 +1,104 @@
+//! Every redb table of tenantry, in one place.
+//!
+//! Five shapes only, so every accessor in [`super::view`] and [`super::tx`] is written once:
+//! - records: `id -> encoded record` (ids are UUID v7 as `u128`, so key order is creation order);
+//! - pair records: `(parent, id) -> encoded record`, range-scanned by parent (memberships,
+//!   audit entries, events);
+//! - children: `parent -> {child ids}` multimaps (org -> links, link -> shares, ...);
+//! - unique: `text key -> id` (tenant_id, token hashes, the one-live-link-per-pair guard);
+//! - terms: `text key -> {ids}` multimaps for prefix search (names, customer references).
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+pub type Records = TableDefinition<'static, u128, &'static [u8]>;
+pub type PairRecords = TableDefinition<'static, (u128, u128), &'static [u8]>;
+pub type Children = MultimapTableDefinition<'static, u128, u128>;
+pub type Unique = TableDefinition<'static, &'static str, u128>;
+pub type Terms = MultimapTableDefinition<'static, &'static str, u128>;
+
+/// `key -> value` settings of the file itself: schema version, operator token hash.
+pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
+    TableDefinition::new("meta");
+
+pub const ORGS: Records = TableDefinition::new("orgs");
+pub const USERS: Records = TableDefinition::new("users");
+pub const PLANS: Records = TableDefinition::new("plans");
+pub const TOKENS: Records = TableDefinition::new("tokens");
+pub const INVITATIONS: Records = TableDefinition::new("invitations");
+pub const TEAMS: Records = TableDefinition::new("teams");
+pub const CHANNELS: Records = TableDefinition::new("channels");
+pub const LINKS: Records = TableDefinition::new("links");
+pub const SHARES: Records = TableDefinition::new("shares");
+pub const REMOTE_SUPPORT: Records = TableDefinition::new("remote_support");
+pub const IDEMPOTENCY: TableDefinition<'static, &'static str, &'static [u8]> =
+    TableDefinition::new("idempotency");
+
+/// `(org, user) -> membership`.
+pub const MEMBERSHIPS: PairRecords = TableDefinition::new("memberships");
+/// `(org, entry) -> audit entry`; entry ids are UUID v7, so a range is a time range.
+pub const AUDIT: PairRecords = TableDefinition::new("audit");
+/// `(org, event) -> outbox event`.
+pub const EVENTS: PairRecords = TableDefinition::new("events");
+
+pub const USER_ORGS: Children = MultimapTableDefinition::new("user_orgs");
+pub const USER_TOKENS: Children = MultimapTableDefinition::new("user_tokens");
+pub const PROVIDER_CUSTOMERS: Children = MultimapTableDefinition::new("provider_customers");
+pub const ORG_TEAMS: Children = MultimapTableDefinition::new("org_teams");
+pub const ORG_CHANNELS: Children = MultimapTableDefinition::new("org_channels");
+pub const ORG_LINKS: Children = MultimapTableDefinition::new("org_links");
+pub const ORG_SHARES: Children = MultimapTableDefinition::new("org_shares");
+pub const LINK_SHARES: Children = MultimapTableDefinition::new("link_shares");
+pub const RESOURCE_SHARES: Children = MultimapTableDefinition::new("resource_shares");
+pub const ORG_REMOTE_SUPPORT: Children = MultimapTableDefinition::new("org_remote_support");
+pub const ORG_INVITATIONS: Children = MultimapTableDefinition::new("org_invitations");
+pub const ORG_PLANS: Children = MultimapTableDefinition::new("org_plans");
+
+pub const ORG_BY_TENANT: Unique = TableDefinition::new("org_by_tenant");
+pub const TOKEN_BY_HASH: Unique = TableDefinition::new("token_by_hash");
+pub const INVITATION_BY_HASH: Unique = TableDefinition::new("invitation_by_hash");
+pub const USER_BY_EMAIL: Unique = TableDefinition::new("user_by_email");
+/// `"{low}:{high}"` of the two organization ids -> the live (pending or active) link.
+/// Its existence is the one-live-link-per-pair invariant.
+pub const LIVE_LINK_BY_PAIR: Unique = TableDefinition::new("live_link_by_pair");
+pub const PLAN_BY_NAME: Unique = TableDefinition::new("plan_by_name");
+
+pub const ORG_BY_NAME: Terms = MultimapTableDefinition::new("org_by_name");
+pub const ORG_BY_CUSTOMER_REF: Terms = MultimapTableDefinition::new("org_by_customer_ref");
+pub const ORG_BY_CONTRACT: Terms = MultimapTableDefinition::new("org_by_contract");
+
+pub const ALL_RECORDS: &[Records] = &[
+    ORGS,
+    USERS,
+    PLANS,
+    TOKENS,
+    INVITATIONS,
+    TEAMS,
+    CHANNELS,
+    LINKS,
+    SHARES,
+    REMOTE_SUPPORT,
+];
+pub const ALL_PAIR_RECORDS: &[PairRecords] = &[MEMBERSHIPS, AUDIT, EVENTS];
+pub const ALL_CHILDREN: &[Children] = &[
+    USER_ORGS,
+    USER_TOKENS,
+    PROVIDER_CUSTOMERS,
+    ORG_TEAMS,
+    ORG_CHANNELS,
+    ORG_LINKS,
+    ORG_SHARES,
+    LINK_SHARES,
+    RESOURCE_SHARES,
+    ORG_REMOTE_SUPPORT,
+    ORG_INVITATIONS,
+    ORG_PLANS,
+];
+pub const ALL_UNIQUE: &[Unique] = &[
+    ORG_BY_TENANT,
+    TOKEN_BY_HASH,
+    INVITATION_BY_HASH,
+    USER_BY_EMAIL,
+    LIVE_LINK_BY_PAIR,
+    PLAN_BY_NAME,
+];
+pub const ALL_TERMS: &[Terms] = &[ORG_BY_NAME, ORG_BY_CUSTOMER_REF, ORG_BY_CONTRACT];

@@ -1,0 +1,189 @@
+//! Reads, identical inside a read transaction and inside the write transaction that is
+//! about to change the same records (invariants are checked on what the writer sees).
+
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use serde::de::DeserializeOwned;
+
+use super::tables::{Children, PairRecords, Records, Terms, Unique};
+use super::{StorageError, codec};
+
+/// A consistent snapshot of the database, for reading.
+pub enum View<'a> {
+    Read(&'a ReadTransaction),
+    Write(&'a WriteTransaction),
+}
+
+/// Opens `$def` with the transaction's own table type and runs `$body` on it, so each read
+/// below is written once for both transaction kinds.
+macro_rules! with_table {
+    ($view:expr, $open:ident, $def:expr, |$t:ident| $body:expr) => {
+        match $view {
+            View::Read(txn) => {
+                let $t = txn.$open($def)?;
+                $body
+            }
+            View::Write(txn) => {
+                let $t = txn.$open($def)?;
+                $body
+            }
+        }
+    };
+}
+
+impl View<'_> {
+    pub fn record<T: DeserializeOwned>(
+        &self,
+        def: Records,
+        id: u128,
+    ) -> Result<Option<T>, StorageError> {
+        with_table!(self, open_table, def, |t| match t.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+            None => Ok(None),
+        })
+    }
+
+    pub fn pair<T: DeserializeOwned>(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        id: u128,
+    ) -> Result<Option<T>, StorageError> {
+        with_table!(self, open_table, def, |t| match t.get((parent, id))? {
+            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+            None => Ok(None),
+        })
+    }
+
+    /// Records under `parent` with ids after `after`, in id order, at most `limit`.
+    pub fn pairs<T: DeserializeOwned>(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(u128, T)>, StorageError> {
+        let start = match after {
+            Some(id) if id == u128::MAX => return Ok(Vec::new()),
+            Some(id) => id + 1,
+            None => 0,
+        };
+        with_table!(self, open_table, def, |t| {
+            let mut out = Vec::new();
+            for entry in t.range((parent, start)..=(parent, u128::MAX))? {
+                let (key, value) = entry?;
+                out.push((key.value().1, codec::decode(value.value())?));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn children(&self, def: Children, parent: u128) -> Result<Vec<u128>, StorageError> {
+        with_table!(self, open_multimap_table, def, |t| {
+            let mut out = Vec::new();
+            for child in t.get(parent)? {
+                out.push(child?.value());
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn unique(&self, def: Unique, key: &str) -> Result<Option<u128>, StorageError> {
+        with_table!(self, open_table, def, |t| Ok(t
+            .get(key)?
+            .map(|v| v.value())))
+    }
+
+    /// Ids filed under keys that start with `prefix`, in key order, at most `limit`.
+    pub fn prefixed(
+        &self,
+        def: Terms,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<u128>, StorageError> {
+        with_table!(self, open_multimap_table, def, |t| {
+            let mut out = Vec::new();
+            'keys: for entry in t.range(prefix..)? {
+                let (key, ids) = entry?;
+                if !key.value().starts_with(prefix) {
+                    break;
+                }
+                for id in ids {
+                    out.push(id?.value());
+                    if out.len() >= limit {
+                        break 'keys;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn exact(&self, def: Terms, key: &str) -> Result<Vec<u128>, StorageError> {
+        with_table!(self, open_multimap_table, def, |t| {
+            let mut out = Vec::new();
+            for id in t.get(key)? {
+                out.push(id?.value());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every record of a table, in id order, after `after`, at most `limit`.
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        def: Records,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(u128, T)>, StorageError> {
+        let start = match after {
+            Some(id) if id == u128::MAX => return Ok(Vec::new()),
+            Some(id) => id + 1,
+            None => 0,
+        };
+        with_table!(self, open_table, def, |t| {
+            let mut out = Vec::new();
+            for entry in t.range(start..)? {
+                let (key, value) = entry?;
+                out.push((key.value(), codec::decode(value.value())?));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl View<'_> {
+    /// How many records sit under `parent`.
+    pub fn count_pairs(&self, def: PairRecords, parent: u128) -> Result<usize, StorageError> {
+        with_table!(self, open_table, def, |t| {
+            let mut n = 0;
+            for entry in t.range((parent, 0)..=(parent, u128::MAX))? {
+                entry?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+}
+
+impl View<'_> {
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        with_table!(self, open_table, super::tables::META, |t| Ok(t
+            .get(key)?
+            .map(|v| v.value().to_vec())))
+    }
+}
+
+impl View<'_> {
+    /// A remembered answer to an idempotent request.
+    pub fn idempotent(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        with_table!(self, open_table, super::tables::IDEMPOTENCY, |t| Ok(t
+            .get(key)?
+            .map(|v| v.value().to_vec())))
+    }
+}
