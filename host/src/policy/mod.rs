@@ -1,0 +1,13 @@
+//! Policies: hooks, layers, the Rhai sandbox, layer combination and fixtures.
+//! Knows nothing of HTTP or storage: a decision is a pure function of input and versions.
+
+pub mod combine;
+pub mod engine;
+pub mod fixtures;
+pub mod hook;
+pub mod rhai_policy;
+pub mod verdict;
+
+pub use combine::Decision;
+pub use engine::{PolicyEngine, Subject};
+pub use hook::{Hook, Layer};

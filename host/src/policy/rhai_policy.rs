@@ -1,0 +1,367 @@
+//! Rhai policies: one shared, locked-down engine; one compiled AST per policy version.
+//!
+//! The engine has no module resolver (`no_module`), no `eval`, no stdout (`print`/`debug` and
+//! the `log` helper go to tracing, capped), and hard limits on operations, call depth,
+//! expression depth, data sizes and variables, plus a wall-clock budget enforced through the
+//! progress callback. Any error or limit at evaluation is reported with a stable kind, and the
+//! caller turns it into a deny for that layer.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::hook::Hook;
+use super::verdict::{Answer, Verdict};
+
+/// Sandbox limits for every Rhai evaluation. Published in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RhaiLimits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_variables: usize,
+    pub wall_clock_ms: u64,
+}
+
+impl Default for RhaiLimits {
+    fn default() -> Self {
+        Self {
+            max_operations: 200_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            max_variables: 256,
+            wall_clock_ms: 50,
+        }
+    }
+}
+
+const LOG_CAP: usize = 1024;
+
+thread_local! {
+    /// When the evaluation running on this thread must stop.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Why a policy failed. `kind` is stable and machine-readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyFault {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for PolicyFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+pub struct RhaiRuntime {
+    engine: Engine,
+    wall_clock: Duration,
+}
+
+fn verdict_map(verdict: Verdict, reason: Option<String>, minutes: Option<i64>) -> Map {
+    let mut map = Map::new();
+    map.insert("verdict".into(), verdict.name().into());
+    if let Some(reason) = reason {
+        map.insert("reason".into(), reason.into());
+    }
+    if let Some(minutes) = minutes {
+        map.insert("minutes".into(), minutes.into());
+    }
+    map
+}
+
+fn capped(text: &str) -> &str {
+    match text.char_indices().nth(LOG_CAP) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+impl RhaiRuntime {
+    pub fn new(limits: RhaiLimits) -> Self {
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_variables(limits.max_variables);
+        engine.disable_symbol("eval");
+        engine.on_print(|text| tracing::info!(target: "policy", "{}", capped(text)));
+        engine.on_debug(|text, _, _| tracing::debug!(target: "policy", "{}", capped(text)));
+        engine.on_progress(|_| {
+            let late = DEADLINE
+                .with(Cell::get)
+                .is_some_and(|deadline| Instant::now() >= deadline);
+            late.then(|| Dynamic::from("wall-clock budget exceeded"))
+        });
+        engine.register_fn(
+            "log",
+            |text: &str| tracing::info!(target: "policy", "{}", capped(text)),
+        );
+        engine.register_fn("allow", |reason: &str| {
+            verdict_map(Verdict::Allow, Some(reason.into()), None)
+        });
+        engine.register_fn("allow", || verdict_map(Verdict::Allow, None, None));
+        engine.register_fn("deny", |reason: &str| {
+            verdict_map(Verdict::Deny, Some(reason.into()), None)
+        });
+        engine.register_fn("abstain", || verdict_map(Verdict::Abstain, None, None));
+        engine.register_fn("grant", |minutes: i64| {
+            verdict_map(Verdict::Grant, None, Some(minutes))
+        });
+        engine.register_fn("grant", |minutes: i64, reason: &str| {
+            verdict_map(Verdict::Grant, Some(reason.into()), Some(minutes))
+        });
+        engine.register_fn("require_approval", |reason: &str| {
+            verdict_map(Verdict::RequireApproval, Some(reason.into()), None)
+        });
+        Self {
+            engine,
+            wall_clock: Duration::from_millis(limits.wall_clock_ms),
+        }
+    }
+
+    /// Compiles `source` and checks that it defines the hook's function with one parameter.
+    pub fn compile(&self, hook: Hook, name: &str, source: &str) -> Result<RhaiPolicy, String> {
+        let ast = self.engine.compile(source).map_err(|e| {
+            let pos = e.position();
+            match (pos.line(), pos.position()) {
+                (Some(line), Some(col)) => format!("{name}:{line}:{col}: {}", e.err_type()),
+                (Some(line), None) => format!("{name}:{line}: {}", e.err_type()),
+                _ => format!("{name}: {}", e.err_type()),
+            }
+        })?;
+        let defines = ast
+            .iter_functions()
+            .any(|f| f.name == hook.name() && f.params.len() == 1);
+        if !defines {
+            return Err(format!(
+                "{name}: defines no function `{}(input)`",
+                hook.name()
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
+        Ok(RhaiPolicy {
+            hook,
+            name: name.to_owned(),
+            sha256,
+            ast,
+        })
+    }
+
+    /// Evaluates one policy on one input.
+    pub fn evaluate(
+        &self,
+        policy: &RhaiPolicy,
+        input: &serde_json::Value,
+    ) -> Result<Answer, PolicyFault> {
+        let input: Dynamic = rhai::serde::to_dynamic(input).map_err(|e| PolicyFault {
+            kind: "invalid_input",
+            message: e.to_string(),
+        })?;
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.wall_clock)));
+        let result = self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            &policy.ast,
+            policy.hook.name(),
+            (input,),
+        );
+        DEADLINE.with(|d| d.set(None));
+        let value = result.map_err(|e| fault(&e))?;
+        answer_from(policy.hook, value)
+    }
+}
+
+/// A compiled policy version.
+pub struct RhaiPolicy {
+    pub hook: Hook,
+    /// The file or upload it came from, for error messages.
+    pub name: String,
+    pub sha256: String,
+    ast: AST,
+}
+
+impl RhaiPolicy {
+    /// `authorize.rhai@1f2e3d4c5b6a`
+    pub fn version(&self) -> String {
+        format!("{}@{}", self.name, &self.sha256[..12])
+    }
+}
+
+fn fault(error: &EvalAltResult) -> PolicyFault {
+    let (kind, message) = match error {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return fault(inner),
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            ("operation_limit", "too many operations".to_owned())
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            ("call_depth", "call depth limit reached".to_owned())
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            ("size_limit", format!("{what} over the size limit"))
+        }
+        EvalAltResult::ErrorTooManyVariables(_) => {
+            ("variable_limit", "too many variables".to_owned())
+        }
+        EvalAltResult::ErrorTerminated(_, _) => {
+            ("deadline", "wall-clock budget exceeded".to_owned())
+        }
+        other => ("runtime_error", other.to_string()),
+    };
+    PolicyFault { kind, message }
+}
+
+fn answer_from(hook: Hook, value: Dynamic) -> Result<Answer, PolicyFault> {
+    let invalid = |message: String| PolicyFault {
+        kind: "invalid_verdict",
+        message,
+    };
+    let Some(map) = value.try_cast::<Map>() else {
+        return Err(invalid("the hook returned a non-verdict; use allow(), deny(), abstain(), grant() or require_approval()".into()));
+    };
+    let verdict = map
+        .get("verdict")
+        .and_then(|v| v.clone().into_immutable_string().ok())
+        .and_then(|name| Verdict::parse(&name))
+        .ok_or_else(|| invalid("the returned map has no valid `verdict`".into()))?;
+    if !verdict.valid_for(hook) {
+        return Err(invalid(format!(
+            "`{}` is not a verdict of hook `{}`",
+            verdict.name(),
+            hook.name()
+        )));
+    }
+    let reason = map
+        .get("reason")
+        .and_then(|r| r.clone().into_immutable_string().ok())
+        .map(|s| capped(&s).to_owned());
+    let minutes = match map.get("minutes").map(|m| m.as_int()) {
+        None => None,
+        Some(Ok(m)) if (1..=i64::from(u32::MAX)).contains(&m) => u32::try_from(m).ok(),
+        Some(_) => return Err(invalid("`minutes` must be a positive integer".into())),
+    };
+    if verdict == Verdict::Grant && minutes.is_none() {
+        return Err(invalid("`grant` needs the minutes granted".into()));
+    }
+    Ok(Answer {
+        verdict,
+        reason,
+        minutes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn run(source: &str) -> Result<Answer, PolicyFault> {
+        let rt = RhaiRuntime::new(RhaiLimits::default());
+        let policy = rt
+            .compile(Hook::Authorize, "t.rhai", source)
+            .map_err(|m| PolicyFault {
+                kind: "compile",
+                message: m,
+            })?;
+        rt.evaluate(&policy, &json!({"action": "org.read", "n": 3}))
+    }
+
+    fn kind(source: &str) -> &'static str {
+        run(source).unwrap_err().kind
+    }
+
+    #[test]
+    fn verdict_helpers() {
+        let a = run(
+            r#"fn authorize(input) { if input.n == 3 { allow("three") } else { deny("no") } }"#,
+        )
+        .unwrap();
+        assert_eq!(a.verdict, Verdict::Allow);
+        assert_eq!(a.reason.as_deref(), Some("three"));
+        assert_eq!(
+            run("fn authorize(input) { abstain() }").unwrap().verdict,
+            Verdict::Abstain
+        );
+    }
+
+    #[test]
+    fn sandbox_edges_have_named_errors() {
+        assert_eq!(kind("fn authorize(input) { loop {} }"), "operation_limit");
+        assert_eq!(
+            kind("fn f(n) { f(n + 1) } fn authorize(input) { f(0) }"),
+            "call_depth"
+        );
+        assert_eq!(
+            kind(r#"fn authorize(input) { let s = "x"; loop { s += s; } }"#),
+            "size_limit"
+        );
+        assert_eq!(
+            kind("fn authorize(input) { let a = []; loop { a.push(1); } }"),
+            "size_limit"
+        );
+        assert_eq!(kind("fn authorize(input) { 42 }"), "invalid_verdict");
+        assert_eq!(kind("fn authorize(input) { grant(10) }"), "invalid_verdict");
+        assert_eq!(
+            kind(r#"fn authorize(input) { eval("allow()") }"#),
+            "compile"
+        );
+        assert_eq!(
+            kind(r#"import "x" as y; fn authorize(input) { allow() }"#),
+            "compile"
+        );
+        assert_eq!(
+            kind("fn authorize(input) { input.missing.x }"),
+            "runtime_error"
+        );
+        assert_eq!(kind("fn other(input) { allow() }"), "compile");
+    }
+
+    #[test]
+    fn wall_clock_budget_stops_slow_scripts() {
+        let rt = RhaiRuntime::new(RhaiLimits {
+            max_operations: 0,
+            wall_clock_ms: 20,
+            ..RhaiLimits::default()
+        });
+        let policy = rt
+            .compile(Hook::Authorize, "t.rhai", "fn authorize(input) { loop {} }")
+            .unwrap();
+        assert_eq!(
+            rt.evaluate(&policy, &json!({})).unwrap_err().kind,
+            "deadline"
+        );
+    }
+
+    #[test]
+    fn compile_errors_name_file_and_line() {
+        let rt = RhaiRuntime::new(RhaiLimits::default());
+        let err = rt
+            .compile(
+                Hook::Authorize,
+                "authorize.rhai",
+                "fn authorize(input) {\n  allow(\n}",
+            )
+            .err()
+            .unwrap();
+        assert!(err.starts_with("authorize.rhai:3"), "{err}");
+    }
+}
