@@ -1,0 +1,237 @@
+//! Tenant isolation and authorization.
+//!
+//! Isolation is decided here, in Rust, before any policy runs: a caller with no relation to an
+//! organization (not a member, not a member of its provider, not the operator) gets 404, the
+//! same answer as for an organization that does not exist. Everything else (which role may do
+//! what, suspended organizations, remote-support scopes) is the `authorize` policy's decision.
+
+use serde_json::{Value, json};
+
+use super::App;
+use super::actor::Actor;
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::{OrgId, UserId};
+use crate::domain::member::{Membership, MembershipStatus, Role};
+use crate::domain::org::Org;
+use crate::domain::remote_support::{RemoteSupport, SupportStatus};
+use crate::error::{Error, Result};
+use crate::policy::{Decision, Hook, Subject};
+use crate::storage::{View, tables};
+
+/// The caller's standing in one organization.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub actor: Actor,
+    pub org: Org,
+    /// Active membership role in the organization.
+    pub role: Option<Role>,
+    /// Active membership role in the organization's service provider.
+    pub provider_role: Option<Role>,
+    /// An active remote-support grant of the caller on this organization.
+    pub grant: Option<RemoteSupport>,
+}
+
+pub fn active_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
+    let membership: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), user.key())?;
+    Ok(membership
+        .filter(|m| m.status == MembershipStatus::Active)
+        .map(|m| m.role))
+}
+
+fn active_grant(
+    view: &View<'_>,
+    org: OrgId,
+    user: UserId,
+    now: Timestamp,
+) -> Result<Option<RemoteSupport>> {
+    for id in view
+        .children(tables::ORG_REMOTE_SUPPORT, org.key())?
+        .into_iter()
+        .rev()
+    {
+        let request: Option<RemoteSupport> = view.record(tables::REMOTE_SUPPORT, id)?;
+        if let Some(r) =
+            request.filter(|r| r.requester_id == user && r.status_at(now) == SupportStatus::Granted)
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+pub fn load_org(view: &View<'_>, id: OrgId) -> Result<Org> {
+    view.record(tables::ORGS, id.key())?
+        .ok_or(Error::NotFound("organization"))
+}
+
+/// The caller's access to `org_id`, or 404 when the caller may not know it exists.
+pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Result<Access> {
+    let org = load_org(view, org_id)?;
+    let Some(user) = actor.user_id else {
+        return Ok(Access {
+            actor,
+            org,
+            role: None,
+            provider_role: None,
+            grant: None,
+        });
+    };
+    let role = active_role(view, org.id, user)?;
+    let provider_role = match org.service_provider_id {
+        Some(sp) => active_role(view, sp, user)?,
+        None => None,
+    };
+    // A grant is only good while its holder still belongs to the provider.
+    let grant = match provider_role {
+        Some(_) => active_grant(view, org.id, user, now)?,
+        None => None,
+    };
+    if role.is_none() && provider_role.is_none() && grant.is_none() {
+        return Err(Error::NotFound("organization"));
+    }
+    Ok(Access {
+        actor,
+        org,
+        role,
+        provider_role,
+        grant,
+    })
+}
+
+pub fn org_summary(org: &Org) -> Value {
+    json!({
+        "id": org.id,
+        "tenant_id": org.tenant_id,
+        "name": org.name,
+        "status": org.status,
+        "account_type": org.account_type,
+        "hierarchy": org.hierarchy,
+        "managed_by": org.managed_by,
+        "remote_support_requires_approval": org.remote_support_requires_approval,
+        "service_provider_id": org.service_provider_id,
+        "region": org.region,
+    })
+}
+
+fn actor_json(
+    actor: Actor,
+    role: Option<Role>,
+    provider_role: Option<Role>,
+    grant: Option<&RemoteSupport>,
+) -> Value {
+    let relation = match (actor.is_operator(), role, grant, provider_role) {
+        (true, ..) => "operator",
+        (_, Some(_), ..) => "member",
+        (_, _, Some(_), _) => "grantee",
+        (_, _, _, Some(_)) => "provider",
+        _ => "none",
+    };
+    json!({
+        "id": actor.user_id,
+        "operator": actor.is_operator(),
+        "relation": relation,
+        "role": role.map(Role::as_str),
+        "provider_role": provider_role.map(Role::as_str),
+        "grant": grant.map(|g| json!({"id": g.id, "scope": g.scope.as_str()})),
+    })
+}
+
+impl Access {
+    /// True when the caller acts only through a remote-support grant; such actions are
+    /// audited with the grant.
+    pub fn via_grant(&self) -> Option<&RemoteSupport> {
+        if self.role.is_none() {
+            self.grant.as_ref()
+        } else {
+            None
+        }
+    }
+
+    pub fn subject(&self) -> Subject {
+        Subject {
+            provider: self.org.service_provider_id,
+            org: Some(self.org.id),
+        }
+    }
+
+    pub fn policy_input(&self, action: &str, resource: Value, now: Timestamp) -> Value {
+        json!({
+            "action": action,
+            "actor": actor_json(self.actor, self.role, self.provider_role, self.grant.as_ref()),
+            "org": org_summary(&self.org),
+            "resource": resource,
+            "now": now,
+        })
+    }
+}
+
+impl App {
+    /// Asks the `authorize` hook whether `access` may do `action`; 403 with the deciding
+    /// layer's reason when not.
+    pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
+        let input = access.policy_input(action, resource, self.clock.now());
+        let decision = self
+            .policies
+            .decide(Hook::Authorize, access.subject(), &input);
+        forbid_unless_allowed(decision)
+    }
+
+    /// Authorization for actions on no organization (own tokens, listing plans).
+    pub fn authorize_global(
+        &self,
+        actor: Actor,
+        action: &str,
+        resource: Value,
+    ) -> Result<Decision> {
+        let input = json!({
+            "action": action,
+            "actor": actor_json(actor, None, None, None),
+            "org": null,
+            "resource": resource,
+            "now": self.clock.now(),
+        });
+        forbid_unless_allowed(
+            self.policies
+                .decide(Hook::Authorize, Subject::default(), &input),
+        )
+    }
+
+    /// Loads access and authorizes in one step: the usual start of a use case.
+    pub fn access(
+        &self,
+        view: &View<'_>,
+        actor: Actor,
+        org: OrgId,
+        action: &str,
+        resource: Value,
+    ) -> Result<Access> {
+        let access = load(view, actor, org, self.clock.now())?;
+        self.authorize(&access, action, resource)?;
+        Ok(access)
+    }
+}
+
+pub fn forbid_unless_allowed(decision: Decision) -> Result<Decision> {
+    if decision.allowed() {
+        return Ok(decision);
+    }
+    let layer = decision
+        .deciding_layer
+        .map_or("none", |l| l.name())
+        .to_owned();
+    Err(Error::Forbidden {
+        reason: decision.reason().to_owned(),
+        layer,
+    })
+}
+
+/// Status check used by writes that need the organization active regardless of policy.
+pub fn require_active(org: &Org) -> Result<()> {
+    match org.status {
+        crate::domain::org::OrgStatus::Active => Ok(()),
+        crate::domain::org::OrgStatus::Suspended => Err(Error::Conflict(format!(
+            "organization `{}` is suspended",
+            org.tenant_id
+        ))),
+    }
+}

@@ -1,0 +1,47 @@
+//! Who is calling: resolved from a bearer token.
+
+use crate::domain::credential::ApiToken;
+use crate::domain::ids::{TokenId, UserId};
+use crate::domain::secret;
+use crate::error::{Error, Result};
+use crate::storage::tables;
+
+use super::App;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub token_id: TokenId,
+    /// None for the platform operator.
+    pub user_id: Option<UserId>,
+}
+
+impl Actor {
+    pub fn is_operator(&self) -> bool {
+        self.user_id.is_none()
+    }
+}
+
+impl App {
+    /// Resolves a bearer token. Unknown, malformed and revoked tokens are all 401, alike.
+    pub fn authenticate(&self, token: &str) -> Result<Actor> {
+        if token.len() > 256 {
+            return Err(Error::Unauthorized);
+        }
+        let digest = secret::token_digest(token);
+        self.store.read(|view| {
+            let id = view
+                .unique(tables::TOKEN_BY_HASH, &digest)?
+                .ok_or(Error::Unauthorized)?;
+            let stored: ApiToken = view
+                .record(tables::TOKENS, id)?
+                .ok_or(Error::Unauthorized)?;
+            if !secret::digests_match(&stored.digest, &digest) || stored.revoked_at.is_some() {
+                return Err(Error::Unauthorized);
+            }
+            Ok(Actor {
+                token_id: stored.id,
+                user_id: stored.user_id,
+            })
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! Bulk import of members from CSV: every row is checked first, every bad row is reported,
+//! and either all rows are added in one transaction or none is.
+//!
+//! Columns (header required, any order): `name`, `email`, `role`, `portal_access`
+//! (`true`/`false`, default `true`), `pin` (4-8 digits or `auto`). With `auto_pins`, users
+//! without portal access and without a `pin` get a generated one.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::App;
+use super::actor::Actor;
+use super::journal::audit;
+use super::members::{add_member_hashed, check_member_cap, prepare_pin, validate_member};
+use crate::domain::ids::UserId;
+use crate::domain::member::Role;
+use crate::domain::org::Org;
+use crate::domain::secret::Secret;
+use crate::error::{Error, Result, RowError};
+
+/// The most rows one import takes.
+pub const MAX_ROWS: usize = 50_000;
+const COLUMNS: [&str; 5] = ["name", "email", "role", "portal_access", "pin"];
+const INVALID_IMPORT: &str = "import is invalid";
+
+#[derive(Debug, Serialize)]
+pub struct ImportedMember {
+    pub row: usize,
+    pub user_id: UserId,
+    pub name: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub members: Vec<ImportedMember>,
+}
+
+struct Row {
+    line: usize,
+    member: super::members::NewMember,
+    pin: Option<Secret>,
+    pin_hash: Option<String>,
+}
+
+fn row_error(rows: &mut Vec<RowError>, row: usize, column: &str, reason: impl Into<String>) {
+    rows.push(RowError {
+        row,
+        column: column.to_owned(),
+        reason: reason.into(),
+    });
+}
+
+/// Parses and validates the whole file; all errors or all rows.
+fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(csv_text);
+    let mut errors = Vec::new();
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::BadRequest(format!("the CSV header cannot be read: {e}")))?
+        .clone();
+    let mut index = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if !COLUMNS.contains(&h) {
+            row_error(
+                &mut errors,
+                1,
+                h,
+                format!("unknown column; allowed: {}", COLUMNS.join(", ")),
+            );
+        }
+        index.insert(h.to_owned(), i);
+    }
+    for required in ["name", "role"] {
+        if !index.contains_key(required) {
+            row_error(&mut errors, 1, required, "column is missing");
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::InvalidRows {
+            title: INVALID_IMPORT.into(),
+            rows: errors,
+        });
+    }
+    let mut rows = Vec::new();
+    let mut emails = HashSet::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = n + 2;
+        if n >= MAX_ROWS {
+            row_error(
+                &mut errors,
+                line,
+                "",
+                format!("an import takes at most {MAX_ROWS} rows"),
+            );
+            break;
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                row_error(&mut errors, line, "", format!("malformed row: {e}"));
+                continue;
+            }
+        };
+        let get = |col: &str| {
+            index
+                .get(col)
+                .and_then(|&i| record.get(i))
+                .filter(|v| !v.is_empty())
+        };
+        let portal = match get("portal_access") {
+            None => true,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                row_error(
+                    &mut errors,
+                    line,
+                    "portal_access",
+                    format!("`{other}` is not `true` or `false`"),
+                );
+                continue;
+            }
+        };
+        let pin = match get("pin") {
+            None if auto_pins && !portal => Some("auto"),
+            other => other,
+        };
+        match validate_member(get("name"), get("email"), get("role"), portal, pin) {
+            Ok(member) => {
+                if let Some(email) = &member.email
+                    && !emails.insert(email.to_lowercase()) {
+                        row_error(
+                            &mut errors,
+                            line,
+                            "email",
+                            format!("`{email}` appears more than once in this file"),
+                        );
+                        continue;
+                    }
+                rows.push(Row {
+                    line,
+                    member,
+                    pin: None,
+                    pin_hash: None,
+                });
+            }
+            Err(fields) => {
+                for f in fields {
+                    row_error(&mut errors, line, &f.field, f.reason);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::InvalidRows {
+            title: INVALID_IMPORT.into(),
+            rows: errors,
+        });
+    }
+    if rows.is_empty() {
+        return Err(Error::InvalidRows {
+            title: INVALID_IMPORT.into(),
+            rows: vec![RowError {
+                row: 2,
+                column: String::new(),
+                reason: "the file has no rows".into(),
+            }],
+        });
+    }
+    Ok(rows)
+}
+
+impl App {
+    pub async fn import_members(
+        &self,
+        actor: Actor,
+        org: crate::domain::ids::OrgId,
+        csv_text: Vec<u8>,
+        auto_pins: bool,
+    ) -> Result<ImportReport> {
+        let mut rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
+            let mut rows = parse(&csv_text, auto_pins)?;
+            for row in &mut rows {
+                let (pin, hash) = prepare_pin(&row.member.pin)?;
+                row.pin = pin;
+                row.pin_hash = hash;
+            }
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| Error::Policy(format!("import worker failed: {e}")))??;
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let roles: HashSet<Role> = rows.iter().map(|r| r.member.role).collect();
+                let mut access = None;
+                for role in roles {
+                    let resource =
+                        json!({"role": role.as_str(), "portal_access": true, "bulk": true});
+                    access = Some(app.access(&view, actor, org, "member.invite", resource)?);
+                }
+                // INVARIANT: `parse` refuses a file without rows, so some role was authorized.
+                let Some(access) = access else {
+                    return Err(Error::BadRequest("the file has no rows".into()));
+                };
+                let target: &Org = &access.org;
+                check_member_cap(&view, target, rows.len())?;
+                let mut members = Vec::with_capacity(rows.len());
+                let mut errors = Vec::new();
+                for row in rows.drain(..) {
+                    let line = row.line;
+                    match add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now) {
+                        Ok(added) => members.push(ImportedMember {
+                            row: line,
+                            user_id: added.user.id,
+                            name: added.user.name,
+                            role: added.membership.role,
+                            invitation_token: added.invitation_token.map(|t| t.expose().to_owned()),
+                            pin: added.pin.map(|p| p.expose().to_owned()),
+                        }),
+                        Err(Error::Conflict(reason)) => {
+                            row_error(&mut errors, line, "email", reason)
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(Error::InvalidRows {
+                        title: INVALID_IMPORT.into(),
+                        rows: errors,
+                    });
+                }
+                audit(
+                    tx,
+                    &access,
+                    "member.import",
+                    Some(format!("{} members", members.len())),
+                    now,
+                )?;
+                Ok(ImportReport {
+                    imported: members.len(),
+                    members,
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::members::PinRequest;
+    use super::*;
+
+    fn rows(err: Error) -> Vec<(usize, String)> {
+        match err {
+            Error::InvalidRows { rows, .. } => {
+                rows.into_iter().map(|r| (r.row, r.column)).collect()
+            }
+            other => panic!("expected row errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_row_is_reported() {
+        let csv = "name,email,role,portal_access,pin\n\
+                   Ann,ann@x.example,member,,\n\
+                   ,bob@x.example,member,,\n\
+                   Cid,not-an-email,admin,,\n\
+                   Dee,,member,false,12\n\
+                   Eve,ann@x.example,member,,\n\
+                   Fay,,owner,false,\n";
+        let got = rows(parse(csv.as_bytes(), false).err().unwrap());
+        assert_eq!(
+            got,
+            vec![
+                (3, "name".into()),
+                (4, "email".into()),
+                (5, "pin".into()),
+                (6, "email".into()),
+                (7, "role".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_columns() {
+        let got = rows(parse(b"nom,email\nx,y@z.example\n", false).err().unwrap());
+        assert_eq!(
+            got,
+            vec![(1, "nom".into()), (1, "name".into()), (1, "role".into())]
+        );
+    }
+
+    #[test]
+    fn auto_pins_for_users_without_portal() {
+        let parsed = parse(b"name,role,portal_access\nKiosk,member,false\n", true).unwrap();
+        assert_eq!(parsed[0].member.pin, PinRequest::Auto);
+    }
+}

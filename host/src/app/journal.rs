@@ -1,0 +1,100 @@
+//! Writing and reading the audit log and the event outbox. Both are written in the same
+//! transaction as the change they describe, so neither can miss or invent a change.
+
+use serde_json::Value;
+
+use super::access::Access;
+use super::actor::Actor;
+use super::{App, Page, PageRequest};
+use crate::domain::ids::{EntryId, OrgId, RemoteSupportId};
+use crate::domain::journal::{AuditEntry, Event};
+use crate::error::Result;
+use crate::storage::{Tx, tables};
+
+pub fn audit(
+    tx: &Tx<'_>,
+    access: &Access,
+    action: &str,
+    target: Option<String>,
+    now: crate::domain::clock::Timestamp,
+) -> Result<()> {
+    let grant_id: Option<RemoteSupportId> = access.via_grant().map(|g| g.id);
+    audit_as(
+        tx,
+        access.org.id,
+        access.actor,
+        action,
+        target,
+        grant_id,
+        now,
+    )
+}
+
+pub fn audit_as(
+    tx: &Tx<'_>,
+    org: OrgId,
+    actor: Actor,
+    action: &str,
+    target: Option<String>,
+    grant_id: Option<RemoteSupportId>,
+    now: crate::domain::clock::Timestamp,
+) -> Result<()> {
+    let entry = AuditEntry {
+        id: EntryId::new(),
+        at: now,
+        actor: actor.user_id,
+        action: action.to_owned(),
+        target,
+        grant_id,
+    };
+    tx.put_pair(tables::AUDIT, org.key(), entry.id.key(), &entry)?;
+    Ok(())
+}
+
+pub fn emit(
+    tx: &Tx<'_>,
+    org: OrgId,
+    kind: &str,
+    data: Value,
+    now: crate::domain::clock::Timestamp,
+) -> Result<()> {
+    let event = Event {
+        id: EntryId::new(),
+        at: now,
+        kind: kind.to_owned(),
+        data,
+    };
+    tx.put_pair(tables::EVENTS, org.key(), event.id.key(), &event)?;
+    Ok(())
+}
+
+impl App {
+    pub fn audit_log(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "audit.read", Value::Null)?;
+            let items = view.pairs(tables::AUDIT, org.key(), page.after, page.limit + 1)?;
+            Ok(Page::from_sorted(
+                items.into_iter().map(|(_, e)| e).collect(),
+                page.limit,
+                |e: &AuditEntry| e.id.key(),
+            ))
+        })
+    }
+
+    pub fn events(&self, actor: Actor, org: OrgId, page: PageRequest) -> Result<Page<Event>> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "events.read", Value::Null)?;
+            let items = view.pairs(tables::EVENTS, org.key(), page.after, page.limit + 1)?;
+            Ok(Page::from_sorted(
+                items.into_iter().map(|(_, e)| e).collect(),
+                page.limit,
+                |e: &Event| e.id.key(),
+            ))
+        })
+    }
+}

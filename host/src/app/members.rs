@@ -1,0 +1,601 @@
+//! Members: invitations, acceptance, roles, removal, PINs for users without portal access.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::Access;
+use super::actor::Actor;
+use super::journal::{audit, emit};
+use super::orgs::limits_of;
+use super::{App, Page, PageRequest};
+use crate::domain::clock::Timestamp;
+use crate::domain::credential::{INVITATION_DAYS, Invitation};
+use crate::domain::ids::{InvitationId, OrgId, ResourceId, UserId};
+use crate::domain::member::{Membership, MembershipStatus, Role, User, email_problem};
+use crate::domain::org::Org;
+use crate::domain::resource::Resource;
+use crate::domain::secret::{self, Secret};
+use crate::error::{Error, FieldError, Result};
+use crate::storage::{Tx, View, tables};
+
+const INVALID_MEMBER: &str = "member is invalid";
+
+/// How a PIN is asked for: `"auto"` or 4-8 explicit digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinRequest {
+    None,
+    Auto,
+    Given(String),
+}
+
+/// A member to add, validated.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub portal_access: bool,
+    pub team_ids: Vec<ResourceId>,
+    pub pin: PinRequest,
+}
+
+impl NewMember {
+    pub fn portal(name: String, email: String, role: Role) -> Self {
+        Self {
+            name,
+            email: Some(email),
+            role,
+            portal_access: true,
+            team_ids: Vec::new(),
+            pin: PinRequest::None,
+        }
+    }
+}
+
+/// The invite request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub portal_access: Option<bool>,
+    pub team_ids: Option<Vec<ResourceId>>,
+    pub pin: Option<String>,
+}
+
+/// Validates one member's fields; `field` prefixes names (for CSV rows it is the column).
+pub fn validate_member(
+    name: Option<&str>,
+    email: Option<&str>,
+    role: Option<&str>,
+    portal_access: bool,
+    pin: Option<&str>,
+) -> std::result::Result<NewMember, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let name = name.map(str::trim).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+    }
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    match (portal_access, email) {
+        (true, None) => errors.push(FieldError::new(
+            "email",
+            "is required for users with portal access",
+        )),
+        (_, Some(e)) => {
+            if let Some(p) = email_problem(e) {
+                errors.push(FieldError::new("email", p));
+            }
+        }
+        (false, None) => {}
+    }
+    let role = match role.map(str::trim) {
+        None | Some("") => {
+            errors.push(FieldError::new("role", "is required: `admin` or `member`"));
+            None
+        }
+        Some("owner") => {
+            errors.push(FieldError::new("role", "`owner` cannot be invited; an organization gets its one owner at creation or by a managed-by switch"));
+            None
+        }
+        Some(text) => {
+            let parsed = Role::parse(text);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    "role",
+                    format!("`{text}` is not one of: admin, member"),
+                ));
+            }
+            parsed
+        }
+    };
+    let pin = match pin.map(str::trim).filter(|p| !p.is_empty()) {
+        None => PinRequest::None,
+        Some("auto") => PinRequest::Auto,
+        Some(p) => {
+            if let Some(problem) = secret::pin_problem(p) {
+                errors.push(FieldError::new("pin", format!("{problem}, or `auto`")));
+            }
+            PinRequest::Given(p.to_owned())
+        }
+    };
+    if portal_access && pin != PinRequest::None {
+        errors.push(FieldError::new(
+            "pin",
+            "PINs are for users without portal access",
+        ));
+    }
+    match role {
+        Some(role) if errors.is_empty() => Ok(NewMember {
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+            role,
+            portal_access,
+            team_ids: Vec::new(),
+            pin,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// What adding a member produced; the secrets are shown once.
+#[derive(Debug)]
+pub struct Added {
+    pub user: User,
+    pub membership: Membership,
+    pub invitation_token: Option<Secret>,
+    pub pin: Option<Secret>,
+}
+
+/// Hashes the PIN a new member asked for, if any (outside the write transaction: slow on
+/// purpose). Returns the generated PIN to show once, and the hash to store.
+pub fn prepare_pin(pin: &PinRequest) -> Result<(Option<Secret>, Option<String>)> {
+    match pin {
+        PinRequest::None => Ok((None, None)),
+        PinRequest::Auto => {
+            let pin = secret::new_pin()?;
+            let hash = secret::hash_pin(pin.expose())?;
+            Ok((Some(pin), Some(hash)))
+        }
+        PinRequest::Given(p) => Ok((None, Some(secret::hash_pin(p)?))),
+    }
+}
+
+/// Adds a member; portal users get an invitation, others are active at once.
+pub fn add_member(tx: &Tx<'_>, org: &Org, new: NewMember, now: Timestamp) -> Result<Added> {
+    let (pin, pin_hash) = prepare_pin(&new.pin)?;
+    add_member_hashed(tx, org, new, pin, pin_hash, now)
+}
+
+pub fn add_member_hashed(
+    tx: &Tx<'_>,
+    org: &Org,
+    new: NewMember,
+    pin: Option<Secret>,
+    pin_hash: Option<String>,
+    now: Timestamp,
+) -> Result<Added> {
+    let view = tx.view();
+    let email_key = new.email.as_deref().map(str::to_lowercase);
+    let existing = match &email_key {
+        Some(e) => view.unique(tables::USER_BY_EMAIL, e)?,
+        None => None,
+    };
+    let user = match existing {
+        Some(id) => {
+            if view
+                .pair::<Membership>(tables::MEMBERSHIPS, org.id.key(), id)?
+                .is_some()
+            {
+                return Err(Error::Conflict(format!(
+                    "`{}` is already a member of this organization",
+                    new.email.unwrap_or_default()
+                )));
+            }
+            let mut user: User = view
+                .record(tables::USERS, id)?
+                .ok_or(Error::NotFound("user"))?;
+            if pin_hash.is_some() {
+                user.pin_hash.clone_from(&pin_hash);
+                tx.put(tables::USERS, id, &user)?;
+            }
+            user
+        }
+        None => {
+            let user = User {
+                id: UserId::new(),
+                name: new.name.clone(),
+                email: new.email.clone(),
+                portal_access: new.portal_access,
+                pin_hash,
+                created_at: now,
+            };
+            tx.put(tables::USERS, user.id.key(), &user)?;
+            if let Some(e) = &email_key {
+                tx.set_unique(tables::USER_BY_EMAIL, e, user.id.key())?;
+            }
+            user
+        }
+    };
+    for team in &new.team_ids {
+        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
+        let Some(mut resource) = resource.filter(|r| r.org_id == org.id) else {
+            return Err(Error::field(
+                INVALID_MEMBER,
+                "team_ids",
+                format!("team `{team}` does not exist in this organization"),
+            ));
+        };
+        resource.member_ids.push(user.id);
+        tx.put(tables::TEAMS, team.key(), &resource)?;
+    }
+    let status = if new.portal_access {
+        MembershipStatus::Invited
+    } else {
+        MembershipStatus::Active
+    };
+    let membership = Membership {
+        org_id: org.id,
+        user_id: user.id,
+        role: new.role,
+        status,
+        team_ids: new.team_ids,
+        created_at: now,
+    };
+    tx.put_pair(
+        tables::MEMBERSHIPS,
+        org.id.key(),
+        user.id.key(),
+        &membership,
+    )?;
+    tx.add_child(tables::USER_ORGS, user.id.key(), org.id.key())?;
+    let invitation_token = if new.portal_access {
+        Some(create_invitation(tx, org.id, user.id, now)?)
+    } else {
+        None
+    };
+    emit(
+        tx,
+        org.id,
+        "invitation.created",
+        json!({"org_id": org.id, "user_id": user.id, "role": new.role, "email": user.email}),
+        now,
+    )?;
+    Ok(Added {
+        user,
+        membership,
+        invitation_token,
+        pin,
+    })
+}
+
+fn create_invitation(tx: &Tx<'_>, org: OrgId, user: UserId, now: Timestamp) -> Result<Secret> {
+    let token = secret::new_token("inv_")?;
+    let invitation = Invitation {
+        id: InvitationId::new(),
+        org_id: org,
+        user_id: user,
+        digest: secret::token_digest(token.expose()),
+        created_at: now,
+        expires_at: now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600)),
+        used_at: None,
+    };
+    tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
+    tx.set_unique(
+        tables::INVITATION_BY_HASH,
+        &invitation.digest,
+        invitation.id.key(),
+    )?;
+    tx.add_child(tables::ORG_INVITATIONS, org.key(), invitation.id.key())?;
+    Ok(token)
+}
+
+pub fn delete_invitation(tx: &Tx<'_>, id: u128) -> Result<()> {
+    let invitation: Option<Invitation> = tx.view().record(tables::INVITATIONS, id)?;
+    if let Some(inv) = invitation {
+        tx.remove_unique(tables::INVITATION_BY_HASH, &inv.digest)?;
+        tx.delete(tables::INVITATIONS, id)?;
+    }
+    Ok(())
+}
+
+pub fn member_count(view: &View<'_>, org: OrgId) -> Result<usize> {
+    Ok(view.count_pairs(tables::MEMBERSHIPS, org.key())?)
+}
+
+/// Refuses to go over the plan's member limit with `adding` more.
+pub fn check_member_cap(view: &View<'_>, org: &Org, adding: usize) -> Result<()> {
+    let max = limits_of(view, org)?.max_members as usize;
+    let count = member_count(view, org.id)?;
+    if count + adding > max {
+        return Err(Error::Conflict(format!(
+            "organization `{}` has {count} of {max} members allowed by its plan; {adding} more do not fit",
+            org.tenant_id
+        )));
+    }
+    Ok(())
+}
+
+/// A member as the API shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct MemberView {
+    pub user_id: UserId,
+    pub name: String,
+    pub email: Option<String>,
+    pub portal_access: bool,
+    pub has_pin: bool,
+    pub role: Role,
+    pub status: MembershipStatus,
+    pub team_ids: Vec<ResourceId>,
+    pub created_at: Timestamp,
+}
+
+impl MemberView {
+    pub fn new(user: &User, m: &Membership) -> Self {
+        Self {
+            user_id: user.id,
+            name: user.name.clone(),
+            email: user.email.clone(),
+            portal_access: user.portal_access,
+            has_pin: user.pin_hash.is_some(),
+            role: m.role,
+            status: m.status,
+            team_ids: m.team_ids.clone(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The user a token was issued to, and the token (shown once).
+#[derive(Debug)]
+pub struct Accepted {
+    pub user: User,
+    pub org_id: OrgId,
+    pub api_token: Secret,
+}
+
+impl App {
+    pub async fn invite_member(&self, actor: Actor, org: OrgId, body: InviteBody) -> Result<Added> {
+        let portal = body.portal_access.unwrap_or(true);
+        let mut new = validate_member(
+            body.name.as_deref(),
+            body.email.as_deref(),
+            body.role.as_deref(),
+            portal,
+            body.pin.as_deref(),
+        )
+        .map_err(|fields| Error::invalid(INVALID_MEMBER, fields))?;
+        new.team_ids = body.team_ids.unwrap_or_default();
+        let (pin, pin_hash) = prepare_pin(&new.pin)?;
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let resource =
+                    json!({"role": new.role.as_str(), "portal_access": new.portal_access});
+                let access = app.access(&view, actor, org, "member.invite", resource)?;
+                check_member_cap(&view, &access.org, 1)?;
+                let added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
+                audit(
+                    tx,
+                    &access,
+                    "member.invite",
+                    Some(added.user.id.to_string()),
+                    now,
+                )?;
+                Ok(added)
+            })
+            .await
+    }
+
+    pub fn list_members(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        page: PageRequest,
+    ) -> Result<Page<MemberView>> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "member.list", Value::Null)?;
+            let rows: Vec<(u128, Membership)> =
+                view.pairs(tables::MEMBERSHIPS, org.key(), page.after, page.limit + 1)?;
+            let mut items = Vec::with_capacity(rows.len());
+            for (user, m) in rows {
+                let user: User = view
+                    .record(tables::USERS, user)?
+                    .ok_or(Error::NotFound("user"))?;
+                items.push(MemberView::new(&user, &m));
+            }
+            Ok(Page::from_sorted(items, page.limit, |m: &MemberView| {
+                m.user_id.key()
+            }))
+        })
+    }
+
+    pub async fn accept_invitation(&self, token: String) -> Result<Accepted> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let digest = secret::token_digest(&token);
+                let not_found = || Error::NotFound("invitation");
+                let id = view
+                    .unique(tables::INVITATION_BY_HASH, &digest)?
+                    .ok_or_else(not_found)?;
+                let mut invitation: Invitation = view
+                    .record(tables::INVITATIONS, id)?
+                    .ok_or_else(not_found)?;
+                if !secret::digests_match(&invitation.digest, &digest) {
+                    return Err(not_found());
+                }
+                if invitation.used_at.is_some() {
+                    return Err(Error::Gone("this invitation was already used".into()));
+                }
+                if now >= invitation.expires_at {
+                    return Err(Error::Gone(format!(
+                        "this invitation expired at {}",
+                        invitation.expires_at.to_rfc3339()
+                    )));
+                }
+                let mut membership: Membership = view
+                    .pair(
+                        tables::MEMBERSHIPS,
+                        invitation.org_id.key(),
+                        invitation.user_id.key(),
+                    )?
+                    .ok_or_else(not_found)?;
+                membership.status = MembershipStatus::Active;
+                tx.put_pair(
+                    tables::MEMBERSHIPS,
+                    invitation.org_id.key(),
+                    invitation.user_id.key(),
+                    &membership,
+                )?;
+                invitation.used_at = Some(now);
+                tx.put(tables::INVITATIONS, id, &invitation)?;
+                let user: User = view
+                    .record(tables::USERS, invitation.user_id.key())?
+                    .ok_or(Error::NotFound("user"))?;
+                let (_, api_token) =
+                    super::tokens::issue_token(tx, Some(user.id), "invitation", now)?;
+                let actor = Actor {
+                    token_id: crate::domain::ids::TokenId::new(),
+                    user_id: Some(user.id),
+                };
+                super::journal::audit_as(
+                    tx,
+                    invitation.org_id,
+                    actor,
+                    "invitation.accept",
+                    Some(user.id.to_string()),
+                    None,
+                    now,
+                )?;
+                emit(
+                    tx,
+                    invitation.org_id,
+                    "invitation.accepted",
+                    json!({"org_id": invitation.org_id, "user_id": user.id}),
+                    now,
+                )?;
+                Ok(Accepted {
+                    user,
+                    org_id: invitation.org_id,
+                    api_token,
+                })
+            })
+            .await
+    }
+
+    pub async fn change_role(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+    ) -> Result<MemberView> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let (access, mut m) = member_access(
+                    &app,
+                    &view,
+                    actor,
+                    org,
+                    user,
+                    "member.update_role",
+                    |m| json!({"user_id": user, "from": m.role.as_str(), "to": role.as_str()}),
+                )?;
+                if role == Role::Owner {
+                    return Err(Error::field(
+                        INVALID_MEMBER,
+                        "role",
+                        "`owner` is given only at creation or by a managed-by switch",
+                    ));
+                }
+                if m.role == Role::Owner {
+                    return Err(Error::Conflict(
+                        "the owner's role changes only by a managed-by switch".into(),
+                    ));
+                }
+                m.role = role;
+                tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+                audit(
+                    tx,
+                    &access,
+                    "member.update_role",
+                    Some(user.to_string()),
+                    now,
+                )?;
+                emit(
+                    tx,
+                    org,
+                    "member.role_changed",
+                    json!({"org_id": org, "user_id": user, "role": role}),
+                    now,
+                )?;
+                let u: User = view
+                    .record(tables::USERS, user.key())?
+                    .ok_or(Error::NotFound("member"))?;
+                Ok(MemberView::new(&u, &m))
+            })
+            .await
+    }
+
+    pub async fn remove_member(&self, actor: Actor, org: OrgId, user: UserId) -> Result<()> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let (access, m) = member_access(&app, &view, actor, org, user, "member.remove", |m| {
+                    json!({"user_id": user, "role": m.role.as_str(), "is_self": actor.user_id == Some(user)})
+                })?;
+                if m.role == Role::Owner {
+                    return Err(Error::Conflict("the owner cannot be removed; switch ownership first".into()));
+                }
+                tx.delete_pair(tables::MEMBERSHIPS, org.key(), user.key())?;
+                tx.remove_child(tables::USER_ORGS, user.key(), org.key())?;
+                for team in &m.team_ids {
+                    let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
+                    if let Some(mut r) = resource {
+                        r.member_ids.retain(|u| *u != user);
+                        tx.put(tables::TEAMS, team.key(), &r)?;
+                    }
+                }
+                for inv in view.children(tables::ORG_INVITATIONS, org.key())? {
+                    let invitation: Option<Invitation> = view.record(tables::INVITATIONS, inv)?;
+                    if invitation.is_some_and(|i| i.user_id == user) {
+                        delete_invitation(tx, inv)?;
+                        tx.remove_child(tables::ORG_INVITATIONS, org.key(), inv)?;
+                    }
+                }
+                audit(tx, &access, "member.remove", Some(user.to_string()), now)?;
+                emit(tx, org, "member.removed", json!({"org_id": org, "user_id": user}), now)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// Access to `org` plus the target membership (404 when the user is not a member).
+fn member_access(
+    app: &App,
+    view: &View<'_>,
+    actor: Actor,
+    org: OrgId,
+    user: UserId,
+    action: &str,
+    resource: impl FnOnce(&Membership) -> Value,
+) -> Result<(Access, Membership)> {
+    let access = super::access::load(view, actor, org, app.clock.now())?;
+    let m: Membership = view
+        .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+        .ok_or(Error::NotFound("member"))?;
+    app.authorize(&access, action, resource(&m))?;
+    Ok((access, m))
+}

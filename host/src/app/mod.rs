@@ -1,0 +1,100 @@
+//! Use cases: what an actor can do, each one transaction that authorizes through the policy
+//! engine, checks the invariants it could break, writes, and journals.
+//!
+//! `App` is the handle the HTTP layer, the CLI and the tests hold: a `Clone` bundle of `Arc`s
+//! built once by [`App::build`].
+
+pub mod access;
+pub mod actor;
+pub mod import;
+pub mod journal;
+pub mod links;
+pub mod members;
+pub mod orgs;
+pub mod plans;
+pub mod remote_support;
+pub mod resources;
+pub mod shares;
+pub mod sweeper;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::clock::Clock;
+use crate::domain::secret::Secret;
+use crate::error::Result;
+use crate::policy::PolicyEngine;
+use crate::storage::Store;
+
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub policies: Arc<PolicyEngine>,
+    pub clock: Clock,
+    pub settings: Arc<Settings>,
+}
+
+/// What [`App::build`] made.
+pub struct Built {
+    pub app: App,
+    /// The operator token, when this start created it (shown once, then only its hash exists).
+    pub new_operator_token: Option<Secret>,
+}
+
+impl App {
+    /// Opens the store, loads the platform policies (refusing to start on a broken one), and
+    /// makes sure an operator token exists.
+    pub async fn build(settings: Settings) -> Result<Built> {
+        let policies = Arc::new(PolicyEngine::new(settings.rhai));
+        policies.load_platform_dir(&settings.policies)?;
+        let store = Store::open(&settings.database_path())?;
+        let app = App {
+            store,
+            policies,
+            clock: Clock::default(),
+            settings: Arc::new(settings),
+        };
+        let new_operator_token = tokens::ensure_operator_token(&app).await?;
+        Ok(Built {
+            app,
+            new_operator_token,
+        })
+    }
+
+    /// How many items a list answers when the caller does not say.
+    pub const DEFAULT_PAGE: usize = 50;
+    /// The most a caller can ask for in one page.
+    pub const MAX_PAGE: usize = 500;
+}
+
+/// A page of a list, and the cursor that continues it.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `limit` and `cursor` as a list request gives them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub after: Option<u128>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from items sorted by `key`, already filtered to those after the cursor;
+    /// takes up to `limit` and sets the cursor when more remain.
+    pub fn from_sorted(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> u128) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items
+                .last()
+                .map(|i| uuid::Uuid::from_u128(key(i)).to_string())
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}

@@ -1,0 +1,568 @@
+//! Organization use cases: create, read, search, edit, status, delete with cascade, managed-by
+//! switch, plan change.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::{self, Access};
+use super::actor::Actor;
+use super::journal::{audit, emit};
+use super::members::{NewMember, add_member};
+use super::{App, Page, PageRequest};
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::{OrgId, PlanId, UserId};
+use crate::domain::member::{Membership, MembershipStatus, Role};
+use crate::domain::org::{Hierarchy, ManagedBy, NewOrg, Org, OrgPatch, OrgStatus, OwnerDetails};
+use crate::domain::plan::{Limits, Plan};
+use crate::domain::secret::Secret;
+use crate::error::{Error, FieldError, Result};
+use crate::storage::{Tx, View, tables};
+
+/// The most candidates a search looks at; a search is by index, never a scan of all.
+const SEARCH_CANDIDATES: usize = 10_000;
+
+pub struct Created {
+    pub org: Org,
+    pub owner_invitation_token: Option<Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedBySwitch {
+    pub managed_by: ManagedBy,
+    pub owner_user_id: Option<UserId>,
+    pub owner: Option<OwnerDetails>,
+    pub demote_owner_to: Option<Role>,
+}
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+pub fn index_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
+    let id = org.id.key();
+    tx.put(tables::ORGS, id, org)?;
+    tx.set_unique(tables::ORG_BY_TENANT, &org.tenant_id, id)?;
+    tx.add_term(tables::ORG_BY_NAME, &name_key(&org.name), id)?;
+    if let Some(r) = &org.customer_reference {
+        tx.add_term(tables::ORG_BY_CUSTOMER_REF, r, id)?;
+    }
+    if let Some(c) = &org.external_contract {
+        tx.add_term(tables::ORG_BY_CONTRACT, c, id)?;
+    }
+    if let Some(sp) = org.service_provider_id {
+        tx.add_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
+    }
+    Ok(())
+}
+
+/// Removes the secondary index entries of `org` (the record itself stays).
+fn unindex_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
+    let id = org.id.key();
+    tx.remove_unique(tables::ORG_BY_TENANT, &org.tenant_id)?;
+    tx.remove_term(tables::ORG_BY_NAME, &name_key(&org.name), id)?;
+    if let Some(r) = &org.customer_reference {
+        tx.remove_term(tables::ORG_BY_CUSTOMER_REF, r, id)?;
+    }
+    if let Some(c) = &org.external_contract {
+        tx.remove_term(tables::ORG_BY_CONTRACT, c, id)?;
+    }
+    if let Some(sp) = org.service_provider_id {
+        tx.remove_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
+    }
+    Ok(())
+}
+
+/// The limits an organization runs under: its plan's, or the defaults.
+pub fn limits_of(view: &View<'_>, org: &Org) -> Result<Limits> {
+    let Some(plan_id) = org.plan_id else {
+        return Ok(Limits::default());
+    };
+    let plan: Option<Plan> = view.record(tables::PLANS, plan_id.key())?;
+    Ok(plan.map(|p| p.limits).unwrap_or_default())
+}
+
+/// A plan `provider` may put its customers on: a platform plan or one of its own.
+fn assignable_plan(view: &View<'_>, plan_id: PlanId, provider: Option<OrgId>) -> Result<Plan> {
+    let plan: Plan = view.record(tables::PLANS, plan_id.key())?.ok_or_else(|| {
+        Error::field(
+            "plan is invalid",
+            "plan",
+            format!("plan `{plan_id}` does not exist"),
+        )
+    })?;
+    match plan.owner_org_id {
+        None => Ok(plan),
+        Some(owner) if Some(owner) == provider => Ok(plan),
+        Some(_) => Err(Error::field(
+            "plan is invalid",
+            "plan",
+            format!("plan `{plan_id}` does not exist"),
+        )),
+    }
+}
+
+/// Which provider a new organization belongs to, and the caller's access to it.
+fn resolve_provider(
+    app: &App,
+    view: &View<'_>,
+    actor: Actor,
+    asked: Option<OrgId>,
+    resource: &Value,
+) -> Result<Option<Access>> {
+    let provider = match (actor.user_id, asked) {
+        (None, None) => {
+            app.authorize_global(actor, "org.create", resource.clone())?;
+            return Ok(None);
+        }
+        (_, Some(sp)) => sp,
+        (Some(user), None) => {
+            let mut admin_of = Vec::new();
+            for org in view.children(tables::USER_ORGS, user.key())? {
+                let org = OrgId::from_key(org);
+                let is_admin = matches!(
+                    access::active_role(view, org, user)?,
+                    Some(Role::Owner | Role::Admin)
+                );
+                if is_admin && access::load_org(view, org)?.hierarchy == Hierarchy::Supernode {
+                    admin_of.push(org);
+                }
+            }
+            match admin_of.as_slice() {
+                [only] => *only,
+                [] => return Err(Error::Forbidden { reason: "only the operator or a service provider's owner or admin may create organizations".into(), layer: "platform".into() }),
+                _ => return Err(Error::field(crate::domain::org::INVALID_ORG, "service_provider_id", "is required: you administer several service providers")),
+            }
+        }
+    };
+    let access = app.access(view, actor, provider, "org.create", resource.clone())?;
+    if access.org.hierarchy != Hierarchy::Supernode {
+        return Err(Error::field(
+            crate::domain::org::INVALID_ORG,
+            "service_provider_id",
+            format!("`{}` is not a service provider", access.org.tenant_id),
+        ));
+    }
+    Ok(Some(access))
+}
+
+impl App {
+    pub async fn create_org(&self, actor: Actor, body: NewOrg) -> Result<Created> {
+        let now = self.clock.now();
+        let asked_provider = body.service_provider_id;
+        let valid = body.validate(&self.settings.regions, now)?;
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let mut org = valid.org;
+                let resource =
+                    json!({"account_type": org.account_type, "managed_by": org.managed_by});
+                let provider = resolve_provider(&app, &view, actor, asked_provider, &resource)?;
+                org.service_provider_id = provider.as_ref().map(|p| p.org.id);
+                if view
+                    .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
+                    .is_some()
+                {
+                    return Err(Error::Conflict(format!(
+                        "tenant_id `{}` is already taken",
+                        org.tenant_id
+                    )));
+                }
+                if let Some(plan) = org.plan_id {
+                    assignable_plan(&view, plan, org.service_provider_id)?;
+                }
+                index_org(tx, &org)?;
+                let mut token = None;
+                if let Some(owner) = valid.owner {
+                    let new = NewMember::portal(owner.name, owner.email, Role::Owner);
+                    let added = add_member(tx, &org, new, now)?;
+                    token = added.invitation_token;
+                }
+                match &provider {
+                    Some(p) => audit(tx, p, "org.create", Some(org.id.to_string()), now)?,
+                    None => super::journal::audit_as(
+                        tx,
+                        org.id,
+                        actor,
+                        "org.create",
+                        Some(org.id.to_string()),
+                        None,
+                        now,
+                    )?,
+                }
+                emit(
+                    tx,
+                    org.id,
+                    "org.created",
+                    json!({"org_id": org.id, "tenant_id": org.tenant_id}),
+                    now,
+                )?;
+                Ok(Created {
+                    org,
+                    owner_invitation_token: token,
+                })
+            })
+            .await
+    }
+
+    pub fn get_org(&self, actor: Actor, org: OrgId) -> Result<Org> {
+        self.store
+            .read(|view| Ok(self.access(view, actor, org, "org.read", Value::Null)?.org))
+    }
+
+    /// Organizations the caller may see, optionally matching `q` (UUID, tenant_id, name
+    /// prefix, customer reference, external contract), in id order.
+    pub fn search_orgs(
+        &self,
+        actor: Actor,
+        q: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Org>> {
+        let now = self.clock.now();
+        self.store.read(|view| {
+            let q = q.map(str::trim).filter(|q| !q.is_empty());
+            let mut ids = match q {
+                Some(q) => search_candidates(view, q)?,
+                None if actor.is_operator() => {
+                    let after = page.after;
+                    let rows: Vec<(u128, Org)> = view.scan(tables::ORGS, after, page.limit + 1)?;
+                    return Ok(Page::from_sorted(
+                        rows.into_iter().map(|(_, o)| o).collect(),
+                        page.limit,
+                        |o: &Org| o.id.key(),
+                    ));
+                }
+                None => visible_orgs(view, actor)?,
+            };
+            ids.sort_unstable();
+            ids.dedup();
+            let mut items = Vec::new();
+            for id in ids
+                .into_iter()
+                .filter(|id| page.after.is_none_or(|after| *id > after))
+            {
+                if let Ok(access) = access::load(view, actor, OrgId::from_key(id), now)
+                    && self.authorize(&access, "org.read", Value::Null).is_ok() {
+                        items.push(access.org);
+                    }
+                if items.len() > page.limit {
+                    break;
+                }
+            }
+            Ok(Page::from_sorted(items, page.limit, |o: &Org| o.id.key()))
+        })
+    }
+
+    pub async fn update_org(&self, actor: Actor, org: OrgId, patch: OrgPatch) -> Result<Org> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access = app.access(&view, actor, org, "org.update", Value::Null)?;
+                let next = patch.apply(&access.org, &app.settings.regions, now)?;
+                unindex_org(tx, &access.org)?;
+                index_org(tx, &next)?;
+                audit(tx, &access, "org.update", None, now)?;
+                emit(tx, org, "org.updated", json!({"org_id": org}), now)?;
+                Ok(next)
+            })
+            .await
+    }
+
+    pub async fn set_org_status(&self, actor: Actor, org: OrgId, status: OrgStatus) -> Result<Org> {
+        let app = self.clone();
+        let action = match status {
+            OrgStatus::Active => "org.reactivate",
+            OrgStatus::Suspended => "org.suspend",
+        };
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access = app.access(&view, actor, org, action, Value::Null)?;
+                if access.org.status == status {
+                    return Err(Error::Conflict(format!(
+                        "organization `{}` is already {}",
+                        access.org.tenant_id,
+                        json!(status).as_str().unwrap_or_default()
+                    )));
+                }
+                let mut next = access.org.clone();
+                next.status = status;
+                next.updated_at = now;
+                tx.put(tables::ORGS, org.key(), &next)?;
+                audit(tx, &access, action, None, now)?;
+                emit(
+                    tx,
+                    org,
+                    "org.status_changed",
+                    json!({"org_id": org, "status": status}),
+                    now,
+                )?;
+                Ok(next)
+            })
+            .await
+    }
+
+    /// Deletes the organization and everything that belongs to it; links are terminated on
+    /// both sides and their shares revoked. Audit entries stay.
+    pub async fn delete_org(&self, actor: Actor, org: OrgId) -> Result<()> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access = app.access(&view, actor, org, "org.delete", Value::Null)?;
+                let customers = view.children(tables::PROVIDER_CUSTOMERS, org.key())?;
+                if !customers.is_empty() {
+                    return Err(Error::Conflict(format!(
+                        "organization `{}` still serves {} customer organizations; delete or move them first",
+                        access.org.tenant_id,
+                        customers.len()
+                    )));
+                }
+                cascade_delete(tx, &access.org, actor, now)?;
+                audit(tx, &access, "org.delete", Some(org.to_string()), now)?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub async fn switch_managed_by(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        switch: ManagedBySwitch,
+    ) -> Result<Created> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access = app.access(
+                    &view,
+                    actor,
+                    org,
+                    "org.managed_by",
+                    json!({"managed_by": switch.managed_by}),
+                )?;
+                let mut next = access.org.clone();
+                if next.managed_by == switch.managed_by {
+                    return Err(Error::Conflict(format!(
+                        "organization `{}` is already managed by {}",
+                        next.tenant_id,
+                        json!(switch.managed_by).as_str().unwrap_or_default()
+                    )));
+                }
+                let mut token = None;
+                match switch.managed_by {
+                    ManagedBy::Customer => token = hand_over_ownership(tx, &next, &switch, now)?,
+                    ManagedBy::ServiceProvider => demote_owner(tx, &next, switch.demote_owner_to)?,
+                }
+                next.managed_by = switch.managed_by;
+                next.updated_at = now;
+                tx.put(tables::ORGS, org.key(), &next)?;
+                audit(tx, &access, "org.managed_by", None, now)?;
+                emit(
+                    tx,
+                    org,
+                    "org.managed_by_changed",
+                    json!({"org_id": org, "managed_by": switch.managed_by}),
+                    now,
+                )?;
+                Ok(Created {
+                    org: next,
+                    owner_invitation_token: token,
+                })
+            })
+            .await
+    }
+
+    /// Moves the organization to `plan`; the new limits apply at once, so a plan the
+    /// organization already exceeds is refused.
+    pub async fn change_plan(&self, actor: Actor, org: OrgId, plan: PlanId) -> Result<Org> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access = app.access(&view, actor, org, "org.plan", json!({"plan_id": plan}))?;
+                let plan = assignable_plan(&view, plan, access.org.service_provider_id)?;
+                let usage = super::plans::usage(&view, &access.org, now)?;
+                let over = usage.exceeding(&plan.limits);
+                if !over.is_empty() {
+                    return Err(Error::invalid(
+                        "plan is too small for the organization",
+                        over,
+                    ));
+                }
+                let mut next = access.org.clone();
+                next.plan_id = Some(plan.id);
+                next.updated_at = now;
+                tx.put(tables::ORGS, org.key(), &next)?;
+                audit(tx, &access, "org.plan", Some(plan.id.to_string()), now)?;
+                emit(
+                    tx,
+                    org,
+                    "plan.changed",
+                    json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits}),
+                    now,
+                )?;
+                Ok(next)
+            })
+            .await
+    }
+}
+
+fn search_candidates(view: &View<'_>, q: &str) -> Result<Vec<u128>> {
+    let mut ids = Vec::new();
+    if let Ok(uuid) = uuid::Uuid::parse_str(q) {
+        ids.push(uuid.as_u128());
+    }
+    if let Some(id) = view.unique(tables::ORG_BY_TENANT, q)? {
+        ids.push(id);
+    }
+    ids.extend(view.prefixed(tables::ORG_BY_NAME, &name_key(q), SEARCH_CANDIDATES)?);
+    ids.extend(view.exact(tables::ORG_BY_CUSTOMER_REF, q)?);
+    ids.extend(view.exact(tables::ORG_BY_CONTRACT, q)?);
+    Ok(ids)
+}
+
+/// Organizations a user belongs to or serves as a provider member.
+fn visible_orgs(view: &View<'_>, actor: Actor) -> Result<Vec<u128>> {
+    let Some(user) = actor.user_id else {
+        return Ok(Vec::new());
+    };
+    let mut ids = Vec::new();
+    for org in view.children(tables::USER_ORGS, user.key())? {
+        ids.push(org);
+        ids.extend(view.children(tables::PROVIDER_CUSTOMERS, org)?);
+    }
+    Ok(ids)
+}
+
+fn hand_over_ownership(
+    tx: &Tx<'_>,
+    org: &Org,
+    switch: &ManagedBySwitch,
+    now: Timestamp,
+) -> Result<Option<Secret>> {
+    let view = tx.view();
+    match (&switch.owner_user_id, &switch.owner) {
+        (Some(user), None) => {
+            let membership: Option<Membership> =
+                view.pair(tables::MEMBERSHIPS, org.id.key(), user.key())?;
+            let Some(mut membership) = membership.filter(|m| m.status == MembershipStatus::Active)
+            else {
+                return Err(Error::field(
+                    "managed-by switch is invalid",
+                    "owner_user_id",
+                    format!("`{user}` is not an active member of this organization"),
+                ));
+            };
+            membership.role = Role::Owner;
+            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user.key(), &membership)?;
+            Ok(None)
+        }
+        (None, Some(owner)) => {
+            let mut check = Vec::new();
+            if let Some(p) = crate::domain::member::email_problem(&owner.email) {
+                check.push(FieldError::new("owner.email", p));
+            }
+            if owner.name.trim().is_empty() {
+                check.push(FieldError::new("owner.name", "must not be empty"));
+            }
+            if !check.is_empty() {
+                return Err(Error::invalid("managed-by switch is invalid", check));
+            }
+            let added = add_member(
+                tx,
+                org,
+                NewMember::portal(owner.name.clone(), owner.email.clone(), Role::Owner),
+                now,
+            )?;
+            Ok(added.invitation_token)
+        }
+        _ => Err(Error::field(
+            "managed-by switch is invalid",
+            "owner",
+            "switching to `customer` needs exactly one of `owner_user_id` (an existing member) or `owner` (new owner details)",
+        )),
+    }
+}
+
+fn demote_owner(tx: &Tx<'_>, org: &Org, to: Option<Role>) -> Result<()> {
+    let to = match to {
+        Some(role @ (Role::Admin | Role::Member)) => role,
+        _ => {
+            return Err(Error::field(
+                "managed-by switch is invalid",
+                "demote_owner_to",
+                "switching to `service_provider` needs `demote_owner_to`: `admin` or `member`",
+            ));
+        }
+    };
+    let view = tx.view();
+    for (user, mut m) in
+        view.pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
+    {
+        if m.role == Role::Owner {
+            m.role = to;
+            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user, &m)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything that belongs to `org` (DESIGN §2 cascade). Links are ended on both
+/// sides with their shares; audit entries stay.
+pub fn cascade_delete(tx: &Tx<'_>, org: &Org, actor: Actor, now: Timestamp) -> Result<()> {
+    let view = tx.view();
+    let id = org.id.key();
+    for link in view.children(tables::ORG_LINKS, id)? {
+        super::links::terminate_for_deletion(tx, link, org.id, actor, now)?;
+    }
+    for share in view.children(tables::ORG_SHARES, id)? {
+        super::shares::revoke_share(tx, share, "organization deleted", now)?;
+    }
+    tx.remove_children(tables::ORG_SHARES, id)?;
+    tx.remove_children(tables::ORG_LINKS, id)?;
+    for (table, index) in [
+        (tables::TEAMS, tables::ORG_TEAMS),
+        (tables::CHANNELS, tables::ORG_CHANNELS),
+    ] {
+        for resource in view.children(index, id)? {
+            tx.delete(table, resource)?;
+            tx.remove_children(tables::RESOURCE_SHARES, resource)?;
+        }
+        tx.remove_children(index, id)?;
+    }
+    for (user, _) in view.pairs::<Membership>(tables::MEMBERSHIPS, id, None, usize::MAX)? {
+        tx.delete_pair(tables::MEMBERSHIPS, id, user)?;
+        tx.remove_child(tables::USER_ORGS, user, id)?;
+    }
+    for invitation in view.children(tables::ORG_INVITATIONS, id)? {
+        super::members::delete_invitation(tx, invitation)?;
+    }
+    tx.remove_children(tables::ORG_INVITATIONS, id)?;
+    for request in view.children(tables::ORG_REMOTE_SUPPORT, id)? {
+        super::remote_support::close_for_deletion(tx, request, now)?;
+    }
+    for plan in view.children(tables::ORG_PLANS, id)? {
+        super::plans::delete_plan(tx, plan)?;
+    }
+    tx.remove_children(tables::ORG_PLANS, id)?;
+    unindex_org(tx, org)?;
+    tx.delete(tables::ORGS, id)?;
+    // The outbox keeps the organization's events, ending with this one, for delivery.
+    emit(
+        tx,
+        org.id,
+        "org.deleted",
+        json!({"org_id": org.id, "tenant_id": org.tenant_id}),
+        now,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Sharing a team or channel over an active link.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::access::{load_org, org_summary};
+use super::actor::Actor;
+use super::journal::{audit, emit};
+use super::resources::load_resource;
+use super::{App, Page, PageRequest};
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
+use crate::domain::link::{Link, LinkStatus};
+use crate::domain::resource::{Resource, ResourceKind};
+use crate::domain::share::{Share, ShareStatus};
+use crate::error::{Error, Result};
+use crate::policy::Hook;
+use crate::storage::{Tx, View, tables};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    pub kind: ResourceKind,
+    pub id: ResourceId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    pub link_id: LinkId,
+    pub resource: ResourceRef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareViewKind {
+    Sent,
+    Received,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SharedResource {
+    pub kind: ResourceKind,
+    pub id: ResourceId,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShareView {
+    pub id: ShareId,
+    pub link_id: LinkId,
+    pub status: ShareStatus,
+    pub owner_org_id: OrgId,
+    pub peer_org_id: OrgId,
+    pub resource: SharedResource,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+fn share_view(view: &View<'_>, share: &Share) -> Result<ShareView> {
+    let (table, _) = super::resources::tables_of(share.resource_kind);
+    let name = view
+        .record::<Resource>(table, share.resource_id.key())?
+        .map(|r| r.name)
+        .unwrap_or_default();
+    Ok(ShareView {
+        id: share.id,
+        link_id: share.link_id,
+        status: share.status,
+        owner_org_id: share.owner_org,
+        peer_org_id: share.peer_org,
+        resource: SharedResource {
+            kind: share.resource_kind,
+            id: share.resource_id,
+            name,
+        },
+        created_at: share.created_at,
+        revoked_at: share.revoked_at,
+        revoked_reason: share.revoked_reason.clone(),
+    })
+}
+
+/// Revokes one share (idempotent); used by revoke, unlink, and deletions.
+pub fn revoke_share(tx: &Tx<'_>, id: u128, reason: &str, now: Timestamp) -> Result<()> {
+    let Some(mut share) = tx.view().record::<Share>(tables::SHARES, id)? else {
+        return Ok(());
+    };
+    if share.status == ShareStatus::Revoked {
+        return Ok(());
+    }
+    share.status = ShareStatus::Revoked;
+    share.revoked_at = Some(now);
+    share.revoked_reason = Some(reason.to_owned());
+    tx.put(tables::SHARES, id, &share)?;
+    for org in [share.owner_org, share.peer_org] {
+        emit(
+            tx,
+            org,
+            "share.changed",
+            json!({"share_id": share.id, "status": share.status, "reason": reason}),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+impl App {
+    pub async fn create_share(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        body: NewShare,
+    ) -> Result<ShareView> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let resource_json = json!({"kind": body.resource.kind, "id": body.resource.id, "link_id": body.link_id});
+                let access = app.access(&view, actor, org, "share.create", resource_json)?;
+                let link: Link = view
+                    .record::<Link>(tables::LINKS, body.link_id.key())?
+                    .filter(|l| l.involves(org))
+                    .ok_or(Error::NotFound("link"))?;
+                let link_status = link.status_at(now);
+                if link_status != LinkStatus::Active {
+                    return Err(Error::Conflict(format!("resources are shared only over an active link; this link is `{}`", link_status.as_str())));
+                }
+                let resource = load_resource(&view, body.resource.kind, org, body.resource.id)?;
+                let peer = load_org(&view, link.peer_of(org))?;
+                for existing in view.children(tables::RESOURCE_SHARES, resource.id.key())? {
+                    let s: Option<Share> = view.record(tables::SHARES, existing)?;
+                    if s.is_some_and(|s| s.link_id == link.id && s.status == ShareStatus::Active) {
+                        return Err(Error::Conflict(format!("this {} is already shared over this link", resource.kind.as_str())));
+                    }
+                }
+                let input = json!({
+                    "actor": access.policy_input("share", Value::Null, now)["actor"],
+                    "org": org_summary(&access.org),
+                    "peer": org_summary(&peer),
+                    "link": {"id": link.id, "status": link_status},
+                    "resource": {"kind": resource.kind, "id": resource.id, "name": resource.name, "org_id": resource.org_id},
+                    "now": now,
+                });
+                super::access::forbid_unless_allowed(app.policies.decide(Hook::Share, access.subject(), &input))?;
+                let share = Share {
+                    id: ShareId::new(),
+                    link_id: link.id,
+                    owner_org: org,
+                    peer_org: peer.id,
+                    resource_kind: resource.kind,
+                    resource_id: resource.id,
+                    status: ShareStatus::Active,
+                    created_at: now,
+                    revoked_at: None,
+                    revoked_reason: None,
+                };
+                tx.put(tables::SHARES, share.id.key(), &share)?;
+                tx.add_child(tables::ORG_SHARES, org.key(), share.id.key())?;
+                tx.add_child(tables::ORG_SHARES, peer.id.key(), share.id.key())?;
+                tx.add_child(tables::LINK_SHARES, link.id.key(), share.id.key())?;
+                tx.add_child(tables::RESOURCE_SHARES, resource.id.key(), share.id.key())?;
+                audit(tx, &access, "share.create", Some(share.id.to_string()), now)?;
+                for o in [org, peer.id] {
+                    emit(tx, o, "share.changed", json!({"share_id": share.id, "status": share.status}), now)?;
+                }
+                share_view(&view, &share)
+            })
+            .await
+    }
+
+    /// Active shares sent by or received by `org`.
+    pub fn list_shares(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        kind: ShareViewKind,
+        page: PageRequest,
+    ) -> Result<Page<ShareView>> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "share.list", Value::Null)?;
+            let mut items = Vec::new();
+            for id in view
+                .children(tables::ORG_SHARES, org.key())?
+                .into_iter()
+                .filter(|id| page.after.is_none_or(|a| *id > a))
+            {
+                let Some(share) = view.record::<Share>(tables::SHARES, id)? else {
+                    continue;
+                };
+                let mine = share.owner_org == org;
+                if share.status != ShareStatus::Active || mine != (kind == ShareViewKind::Sent) {
+                    continue;
+                }
+                items.push(share_view(view, &share)?);
+                if items.len() > page.limit {
+                    break;
+                }
+            }
+            Ok(Page::from_sorted(items, page.limit, |s: &ShareView| {
+                s.id.key()
+            }))
+        })
+    }
+
+    pub async fn revoke(&self, actor: Actor, org: OrgId, id: ShareId) -> Result<()> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let access =
+                    app.access(&view, actor, org, "share.revoke", json!({"share_id": id}))?;
+                let share: Share = view
+                    .record::<Share>(tables::SHARES, id.key())?
+                    .filter(|s| s.owner_org == org || s.peer_org == org)
+                    .ok_or(Error::NotFound("share"))?;
+                if share.status == ShareStatus::Revoked {
+                    return Err(Error::Conflict("share is already revoked".into()));
+                }
+                revoke_share(tx, id.key(), "revoked", now)?;
+                audit(tx, &access, "share.revoke", Some(id.to_string()), now)?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,159 @@
+//! Settings: embedded defaults, then a TOML file, then `TENANTRY_*` environment variables,
+//! then command-line flags (the CLI applies those).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::rhai_policy::RhaiLimits;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub policies: PathBuf,
+    /// Regions an organization may be placed in; the first is the default.
+    pub regions: Vec<String>,
+    /// Taken instead of generating one on first start. Never printed.
+    pub operator_token: Option<String>,
+    pub pending_link_hours: u64,
+    pub remote_support_pending_hours: u64,
+    pub json_body_limit: usize,
+    pub csv_body_limit: usize,
+    pub request_timeout_secs: u64,
+    pub idempotency_hours: u64,
+    /// How often expired links and remote-support requests are written down.
+    pub sweep_interval_secs: u64,
+    pub log_json: bool,
+    pub rhai: RhaiLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            policies: PathBuf::from("policies"),
+            regions: vec!["default".to_owned()],
+            operator_token: None,
+            pending_link_hours: 14 * 24,
+            remote_support_pending_hours: 24,
+            json_body_limit: 256 * 1024,
+            csv_body_limit: 8 * 1024 * 1024,
+            request_timeout_secs: 30,
+            idempotency_hours: 24,
+            sweep_interval_secs: 30,
+            log_json: false,
+            rhai: RhaiLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("policies", &self.policies)
+            .field("regions", &self.regions)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "<set>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("tenantry.redb")
+    }
+
+    pub fn pending_link_ttl(&self) -> Duration {
+        Duration::from_secs(self.pending_link_hours * 3600)
+    }
+
+    pub fn remote_support_pending_ttl(&self) -> Duration {
+        Duration::from_secs(self.remote_support_pending_hours * 3600)
+    }
+
+    /// Defaults, overridden by the file (if any), overridden by `TENANTRY_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config `{}`: {e}", path.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("config `{}`: {e}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
+            value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("`{name}` has an invalid value `{value}`"))
+        }
+        if let Some(v) = var("TENANTRY_LISTEN") {
+            self.listen = parse("TENANTRY_LISTEN", &v)?;
+        }
+        if let Some(v) = var("TENANTRY_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("TENANTRY_POLICIES") {
+            self.policies = v.into();
+        }
+        if let Some(v) = var("TENANTRY_REGIONS") {
+            self.regions = v
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+        }
+        if let Some(v) = var("TENANTRY_OPERATOR_TOKEN") {
+            self.operator_token = Some(v);
+        }
+        if let Some(v) = var("TENANTRY_PENDING_LINK_HOURS") {
+            self.pending_link_hours = parse("TENANTRY_PENDING_LINK_HOURS", &v)?;
+        }
+        if let Some(v) = var("TENANTRY_REMOTE_SUPPORT_PENDING_HOURS") {
+            self.remote_support_pending_hours = parse("TENANTRY_REMOTE_SUPPORT_PENDING_HOURS", &v)?;
+        }
+        if let Some(v) = var("TENANTRY_LOG_JSON") {
+            self.log_json = parse("TENANTRY_LOG_JSON", &v)?;
+        }
+        if self.regions.is_empty() {
+            anyhow::bail!("at least one region must be configured");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let mut s: Settings =
+            toml::from_str("regions = [\"eu\", \"us\"]\npending_link_hours = 5").unwrap();
+        assert_eq!(s.pending_link_hours, 5);
+        s.apply_env(|name| (name == "TENANTRY_PENDING_LINK_HOURS").then(|| "7".to_owned()))
+            .unwrap();
+        assert_eq!(s.pending_link_hours, 7);
+        assert_eq!(s.regions, ["eu", "us"]);
+        assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+        let secret = Settings {
+            operator_token: Some("tnt_secret".into()),
+            ..Settings::default()
+        };
+        assert!(!format!("{secret:?}").contains("tnt_secret"));
+    }
+}

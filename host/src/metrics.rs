@@ -1,0 +1,126 @@
+//! Prometheus metrics: request counts and latencies, policy decisions by hook and verdict.
+//!
+//! One process-wide registry: metrics are recorded from the HTTP layer and the policy engine,
+//! which share nothing else, and a process exposes one `/metrics` anyway.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::policy::Decision;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    hook: String,
+    verdict: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    decisions: Family<DecisionLabels, Counter>,
+    policy_errors: Family<DecisionLabels, Counter>,
+}
+
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let mut registry = Registry::with_prefix("tenantry");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+        });
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let policy_errors = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "policy_decisions",
+            "Policy decisions by hook and final verdict",
+            decisions.clone(),
+        );
+        registry.register(
+            "policy_layer_errors",
+            "Policy layers that failed (counted as deny)",
+            policy_errors.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            decisions,
+            policy_errors,
+        }
+    })
+}
+
+pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
+    let m = metrics();
+    m.requests
+        .get_or_create(&RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        })
+        .inc();
+    m.latency
+        .get_or_create(&RouteLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+        })
+        .observe(seconds);
+}
+
+pub fn record_decision(decision: &Decision) {
+    let m = metrics();
+    let hook = decision.hook.name().to_owned();
+    m.decisions
+        .get_or_create(&DecisionLabels {
+            hook: hook.clone(),
+            verdict: decision.answer.verdict.name().to_owned(),
+        })
+        .inc();
+    for layer in decision.layers.iter().filter(|l| l.error.is_some()) {
+        m.policy_errors
+            .get_or_create(&DecisionLabels {
+                hook: hook.clone(),
+                verdict: layer.layer.name().to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// The text exposition format.
+pub fn render() -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &metrics().registry).is_err() {
+        tracing::error!("metrics encoding failed");
+    }
+    out
+}
