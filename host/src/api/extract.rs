@@ -1,0 +1,169 @@
+//! Request extractors whose every rejection is a problem+json answer naming what was wrong.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::problem::{ApiError, problem};
+use crate::app::actor::Actor;
+use crate::app::{App, PageRequest};
+use crate::error::{Error, FieldError};
+
+/// The authenticated caller.
+pub struct Auth(pub Actor);
+
+impl FromRequestParts<App> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let token = header.strip_prefix("Bearer ").ok_or(Error::Unauthorized)?;
+        let actor = app.authenticate(token.trim())?;
+        parts.extensions.insert(actor);
+        Ok(Auth(actor))
+    }
+}
+
+/// A JSON body: `application/json`, within the size limit, well-formed, no unknown fields.
+pub struct JsonBody<T>(pub T);
+
+fn body_rejection(rejection: BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload too large",
+            json!({"detail": "the request body is over the size limit"}),
+        );
+    }
+    problem(
+        StatusCode::BAD_REQUEST,
+        "bad request",
+        json!({"detail": rejection.body_text()}),
+    )
+}
+
+/// Reads the body when the content type is `expected`.
+pub async fn body_of(req: Request, app: &App, expected: &str) -> Result<Bytes, Response> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(expected) {
+        return Err(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            json!({"detail": format!("expected `Content-Type: {expected}`, got `{content_type}`")}),
+        ));
+    }
+    Bytes::from_request(req, app).await.map_err(body_rejection)
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let bytes = body_of(req, app, "application/json").await?;
+        parse_json(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError(e).into_response())
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return Error::BadRequest(format!("malformed JSON: {inner}"));
+        }
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        Error::invalid(
+            "request body is invalid",
+            vec![FieldError::new(field, strip_position(&inner.to_string()))],
+        )
+    })?;
+    de.end()
+        .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters, each unknown or malformed one answered with 400.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<App> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, app)
+            .await
+            .map(|Query(q)| QueryParams(q))
+            .map_err(|e| {
+                ApiError(Error::BadRequest(format!(
+                    "query string: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
+/// `limit` and `cursor` of every list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    pub fn page(&self) -> Result<PageRequest, Error> {
+        let limit = self.limit.unwrap_or(App::DEFAULT_PAGE);
+        if !(1..=App::MAX_PAGE).contains(&limit) {
+            return Err(Error::field(
+                "query is invalid",
+                "limit",
+                format!("must be 1 to {}", App::MAX_PAGE),
+            ));
+        }
+        let after = match &self.cursor {
+            Some(c) => Some(
+                Uuid::parse_str(c)
+                    .map_err(|_| {
+                        Error::BadRequest(format!("cursor `{c}` is not one this server gave out"))
+                    })?
+                    .as_u128(),
+            ),
+            None => None,
+        };
+        Ok(PageRequest { limit, after })
+    }
+}
+
+/// Parses an id from the path; a malformed one is 400, not 404.
+pub fn parse_id<T>(text: &str, make: fn(Uuid) -> T) -> Result<T, ApiError> {
+    Uuid::parse_str(text).map(make).map_err(|_| {
+        ApiError(Error::BadRequest(format!(
+            "`{text}` is not a valid id (a UUID)"
+        )))
+    })
+}

@@ -1,0 +1,163 @@
+//! Link and share routes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
+use super::orgs::org_id;
+use super::problem::ApiResult;
+use crate::app::App;
+use crate::app::links::{Direction, LinkAction, NewLink};
+use crate::app::shares::{NewShare, ShareViewKind};
+use crate::domain::ids::{LinkId, ShareId};
+use crate::domain::link::LinkStatus;
+
+pub async fn create(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody<NewLink>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(json!(app.create_link(actor, org_id(&org)?, body).await?)),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkQuery {
+    direction: Option<Direction>,
+    status: Option<LinkStatus>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(q): QueryParams<LinkQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    Ok(Json(json!(app.list_links(
+        actor,
+        org_id(&org)?,
+        q.direction,
+        q.status,
+        page
+    )?)))
+}
+
+async fn act(
+    app: App,
+    actor: crate::app::actor::Actor,
+    org: &str,
+    link: &str,
+    action: LinkAction,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        app.act_on_link(actor, org_id(org)?, parse_id(link, LinkId)?, action)
+            .await?
+    )))
+}
+
+pub async fn accept(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, link)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    act(app, actor, &org, &link, LinkAction::Accept).await
+}
+
+pub async fn decline(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, link)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    act(app, actor, &org, &link, LinkAction::Decline).await
+}
+
+pub async fn cancel(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, link)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    act(app, actor, &org, &link, LinkAction::Cancel).await
+}
+
+pub async fn resend(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, link)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    act(app, actor, &org, &link, LinkAction::Resend).await
+}
+
+pub async fn unlink(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, link)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        app.unlink(actor, org_id(&org)?, parse_id(&link, LinkId)?)
+            .await?
+    )))
+}
+
+pub async fn share(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody<NewShare>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(json!(app.create_share(actor, org_id(&org)?, body).await?)),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareQuery {
+    view: Option<ShareViewKind>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub async fn list_shares(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(q): QueryParams<ShareQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let view = q.view.unwrap_or(ShareViewKind::Sent);
+    Ok(Json(json!(app.list_shares(
+        actor,
+        org_id(&org)?,
+        view,
+        page
+    )?)))
+}
+
+pub async fn revoke_share(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, share)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.revoke(actor, org_id(&org)?, parse_id(&share, ShareId)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

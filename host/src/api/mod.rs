@@ -1,0 +1,109 @@
+//! The HTTP API: axum routes over the use cases, problem+json errors, request ids, body limits,
+//! timeouts, metrics, idempotency, graceful shutdown.
+
+pub mod extract;
+pub mod idempotency;
+pub mod links;
+pub mod members;
+pub mod ops;
+pub mod orgs;
+pub mod problem;
+pub mod remote_support;
+pub mod resources;
+pub mod routes;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use problem::problem;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(app: App) -> Router {
+    let settings = app.settings.clone();
+    let mut router = Router::new();
+    for (doc, method_router) in routes::table() {
+        let limit = if doc.body == Some("text/csv") {
+            settings.csv_body_limit
+        } else {
+            settings.json_body_limit
+        };
+        router = router.route(doc.path, method_router.layer(DefaultBodyLimit::max(limit)));
+    }
+    let in_flight = idempotency::InFlight::default();
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state((app.clone(), in_flight), idempotency::middleware))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(settings.request_timeout_secs)))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not found",
+        json!({"detail": "no such route"}),
+    )
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(req).await;
+    crate::metrics::record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    let response = response.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get("content-type").is_none()
+    {
+        return problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+            json!(null),
+        );
+    }
+    response
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(app.clone().run_sweeper());
+    let result = axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    result
+}

@@ -1,0 +1,101 @@
+//! Operational routes: health, readiness, metrics, the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+
+use super::problem::problem;
+use super::routes::{RouteDoc, table};
+use crate::app::App;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    match app
+        .store
+        .read(|view| Ok(view.meta("schema_version")?.is_some()))
+    {
+        Ok(true) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
+        _ => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready",
+            json!({"detail": "storage is not usable"}),
+        ),
+    }
+}
+
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(document(
+        &table().into_iter().map(|(doc, _)| doc).collect::<Vec<_>>(),
+    ))
+}
+
+fn operation(route: &RouteDoc) -> Value {
+    let parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}))
+        .collect();
+    let success = if route.creates {
+        "201"
+    } else if route.method == "delete" {
+        "204"
+    } else {
+        "200"
+    };
+    let mut op = json!({
+        "summary": route.summary,
+        "operationId": format!("{}_{}", route.method, route.path.trim_start_matches('/').replace(['/', '{', '}', '-'], "_")),
+        "parameters": parameters,
+        "responses": {
+            success: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "default": {"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+        },
+    });
+    if let Some(media) = route.body {
+        op["requestBody"] = json!({"required": true, "content": {media: {"schema": {"type": if media == "text/csv" { "string" } else { "object" }}}}});
+    }
+    if route.auth {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if route.creates
+        && let Some(p) = op["parameters"].as_array_mut() { p.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}})) }
+    op
+}
+
+pub fn document(routes: &[RouteDoc]) -> Value {
+    let mut paths = Map::new();
+    for route in routes {
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[route.method] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "tenantry", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Problem": {"type": "object", "required": ["title", "status"], "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "errors": {"type": "array", "items": {"type": "object"}}
+            }}}
+        }
+    })
+}

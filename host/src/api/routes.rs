@@ -1,0 +1,100 @@
+//! The route table: one list builds both the router and the OpenAPI document, so the
+//! document cannot drift from what the server answers.
+
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+
+use super::resources::{CHANNEL, TEAM};
+use super::{links, members, ops, orgs, remote_support, resources};
+use crate::app::App;
+
+/// What the OpenAPI document says of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Needs a bearer token.
+    pub auth: bool,
+    /// Answers 201 and honours `Idempotency-Key`.
+    pub creates: bool,
+    /// Request body media type, if any.
+    pub body: Option<&'static str>,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:expr, $summary:literal, auth: $auth:literal, creates: $creates:literal, body: $body:expr; )*) => {
+        vec![$(
+            (
+                RouteDoc {
+                    method: stringify!($method),
+                    path: $path,
+                    summary: $summary,
+                    auth: $auth,
+                    creates: $creates,
+                    body: $body,
+                },
+                $method($handler),
+            ),
+        )*]
+    };
+}
+
+const JSON: Option<&str> = Some("application/json");
+const CSV: Option<&str> = Some("text/csv");
+
+pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
+    routes![
+        post "/v1/orgs" => orgs::create, "create an organization", auth: true, creates: true, body: JSON;
+        get "/v1/orgs" => orgs::search, "search the organizations the caller may see", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}" => orgs::get, "read an organization", auth: true, creates: false, body: None;
+        patch "/v1/orgs/{org}" => orgs::update, "edit an organization (id and tenant_id are immutable)", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}" => orgs::delete, "delete an organization and everything it owns", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/suspend" => orgs::suspend, "suspend an organization", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/reactivate" => orgs::reactivate, "reactivate an organization", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/managed-by" => orgs::managed_by, "switch who manages an organization", auth: true, creates: false, body: JSON;
+        put "/v1/orgs/{org}/plan" => orgs::change_plan, "move an organization to another plan", auth: true, creates: false, body: JSON;
+        get "/v1/plans" => orgs::list_plans, "list plans", auth: true, creates: false, body: None;
+        post "/v1/plans" => orgs::create_plan, "create a plan", auth: true, creates: true, body: JSON;
+        post "/v1/orgs/{org}/members" => members::invite, "invite a member", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/members" => members::list, "list members", auth: true, creates: false, body: None;
+        patch "/v1/orgs/{org}/members/{user}" => members::change_role, "change a member's role", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/members/{user}" => members::remove, "remove a member", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/members/import" => members::import, "import members from CSV, all or nothing", auth: true, creates: true, body: CSV;
+        post "/v1/invitations/accept" => members::accept, "accept an invitation and get an API token", auth: false, creates: false, body: JSON;
+        get "/v1/tokens" => members::list_tokens, "list the caller's tokens", auth: true, creates: false, body: None;
+        post "/v1/tokens" => members::create_token, "create a token for the caller", auth: true, creates: true, body: JSON;
+        delete "/v1/tokens/{token}" => members::revoke_token, "revoke one of the caller's tokens", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/teams" => resources::create::<TEAM>, "create a team", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/teams" => resources::list::<TEAM>, "list teams", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/teams/{team}" => resources::get::<TEAM>, "read a team", auth: true, creates: false, body: None;
+        patch "/v1/orgs/{org}/teams/{team}" => resources::update::<TEAM>, "rename a team or set its members", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/teams/{team}" => resources::delete::<TEAM>, "delete a team and revoke its shares", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/channels" => resources::create::<CHANNEL>, "create a support channel", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/channels" => resources::list::<CHANNEL>, "list support channels", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/channels/{channel}" => resources::get::<CHANNEL>, "read a support channel", auth: true, creates: false, body: None;
+        patch "/v1/orgs/{org}/channels/{channel}" => resources::update::<CHANNEL>, "rename a support channel", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/channels/{channel}" => resources::delete::<CHANNEL>, "delete a support channel and revoke its shares", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/links" => links::create, "invite another organization to link", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/links" => links::list, "list incoming and outgoing links", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/links/{link}/accept" => links::accept, "accept an incoming link", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/links/{link}/decline" => links::decline, "decline an incoming link", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/links/{link}/cancel" => links::cancel, "cancel an outgoing pending link", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/links/{link}/resend" => links::resend, "resend a declined link", auth: true, creates: false, body: None;
+        delete "/v1/orgs/{org}/links/{link}" => links::unlink, "unlink an active link (revokes its shares)", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/shares" => links::share, "share a team or channel over an active link", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/shares" => links::list_shares, "list sent or received shares", auth: true, creates: false, body: None;
+        delete "/v1/orgs/{org}/shares/{share}" => links::revoke_share, "revoke a share", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/remote-support" => remote_support::request, "request remote support access", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/remote-support" => remote_support::list, "list remote support requests", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/remote-support/{request}/approve" => remote_support::approve, "approve a pending request", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/remote-support/{request}/deny" => remote_support::deny, "deny a pending request", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/remote-support/{request}/revoke" => remote_support::revoke, "revoke a grant (customer)", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/remote-support/{request}/end" => remote_support::end, "end a grant (provider)", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/audit" => orgs::audit, "the organization's audit log", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/events" => orgs::events, "the organization's event outbox", auth: true, creates: false, body: None;
+        get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
+        get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
+        get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;
+        get "/openapi.json" => ops::openapi, "this document", auth: false, creates: false, body: None;
+    ]
+}

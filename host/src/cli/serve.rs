@@ -1,0 +1,95 @@
+//! `tenantry serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Settings;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TENANTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the database file (tenantry.redb).
+    #[arg(long, env = "TENANTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the platform policies ({hook}.rhai).
+    #[arg(long, env = "TENANTRY_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// A TOML file overriding the defaults (TENANTRY_* variables override it in turn).
+    #[arg(long, env = "TENANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut settings = Settings::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        settings.data_dir = dir;
+    }
+    if let Some(dir) = args.policies {
+        settings.policies = dir;
+    }
+    settings.log_json |= args.log_json;
+    init_logging(settings.log_json);
+    let listen = settings.listen;
+    let database = settings.database_path();
+    let built = App::build(settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(token) = &built.new_operator_token {
+        // The one time this token is ever shown: only its hash is stored.
+        println!(
+            "operator token (shown once, keep it safe): {}",
+            token.expose()
+        );
+    }
+    let listener = TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, database = %database.display(), "tenantry is listening");
+    crate::api::serve(built.app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

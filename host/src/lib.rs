@@ -1,0 +1,26 @@
+//! tenantry: a multi-tenant organization host with programmable policies.
+//!
+//! # Core concepts
+//! - **Domain** ([`domain`]): organizations, members, teams and channels, links, shares and
+//!   remote-support grants, with their validation. No I/O.
+//! - **Storage** ([`storage`]): one redb file; every write goes through a group-commit writer
+//!   and is acknowledged only once durable.
+//! - **Policies** ([`policy`]): every decision asks the `authorize`, `link`, `share` or
+//!   `remote_support` hook at up to three layers (platform, service provider, organization)
+//!   and combines the answers: any deny wins, otherwise an allow is needed.
+//! - **Use cases** ([`app`]): one transaction each: authorize, check invariants, write, journal.
+//! - **HTTP** ([`api`]): axum routes translating JSON to use cases and errors to problem+json.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod policy;
+pub mod storage;
+
+pub use app::App;
+pub use config::Settings;
+pub use error::{Error, Result};
