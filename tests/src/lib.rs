@@ -1,0 +1,320 @@
+//! Test harness: starts the real tenantry server (real redb file in a temporary directory, the
+//! repository's `policies/`, a real TCP listener on port 0) and talks to it over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::{App, Settings};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub base: String,
+    pub operator: String,
+    /// The running server's handle, for moving its clock. None only during a restart.
+    app: Option<App>,
+    pub data: tempfile::TempDir,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// A response: status and JSON body (Null when empty).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+}
+
+impl Answer {
+    /// The problem+json `detail`, or the title.
+    pub fn detail(&self) -> String {
+        self.body["detail"]
+            .as_str()
+            .or(self.body["title"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+pub const OPERATOR_TOKEN: &str = "tnt_operator_token_for_end_to_end_tests_0123456789";
+
+fn settings(data: &std::path::Path) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+        data_dir: data.to_path_buf(),
+        policies: policies_dir(),
+        regions: vec!["eu-central".into(), "us-east".into()],
+        operator_token: Some(OPERATOR_TOKEN.into()),
+        json_body_limit: 64 * 1024,
+        ..Settings::default()
+    }
+}
+
+async fn start(
+    data: &std::path::Path,
+) -> anyhow::Result<(String, App, oneshot::Sender<()>, JoinHandle<()>)> {
+    // A restart may find the previous server's file still being closed; wait for it.
+    let mut attempt = 0;
+    let built = loop {
+        match App::build(settings(data)).await {
+            Ok(built) => break built,
+            Err(e) if attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if attempt == 50 {
+                    anyhow::bail!("server did not start: {e}");
+                }
+            }
+            Err(e) => anyhow::bail!("server did not start: {e}"),
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = built.app.clone();
+    let task = tokio::spawn(async move {
+        let _ = tenantry::api::serve(built.app, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok((base, app, stop, task))
+}
+
+impl TestServer {
+    pub async fn spawn() -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let (base, app, stop, task) = start(data.path()).await?;
+        Ok(Self {
+            base,
+            operator: OPERATOR_TOKEN.into(),
+            app: Some(app),
+            data,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data directory.
+    pub async fn restart(mut self) -> anyhow::Result<Self> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await?;
+        }
+        // The last handle on the database goes, so the new server can open the file.
+        self.app = None;
+        let (base, app, stop, task) = start(self.data.path()).await?;
+        self.base = base;
+        self.app = Some(app);
+        self.stop = Some(stop);
+        self.task = Some(task);
+        Ok(self)
+    }
+
+    /// The server's clock; tests move it instead of sleeping.
+    pub fn clock(&self) -> &tenantry::domain::clock::Clock {
+        &self.app.as_ref().unwrap().clock
+    }
+
+    pub fn app(&self) -> &App {
+        self.app.as_ref().unwrap()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let response = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text)
+        });
+        Answer {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::POST, path, Some(token), None).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates an organization as `token`; returns the answer (asserting 201).
+    pub async fn create_org(&self, token: &str, body: Value) -> Answer {
+        let a = self.post("/v1/orgs", token, body).await;
+        assert_eq!(a.status, StatusCode::CREATED, "create org: {:?}", a.body);
+        a
+    }
+
+    /// Accepts an invitation; returns the new API token.
+    pub async fn accept(&self, invitation: &str) -> String {
+        let a = self
+            .call(
+                Method::POST,
+                "/v1/invitations/accept",
+                None,
+                Some(json!({"token": invitation})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "accept: {:?}", a.body);
+        a.body["api_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A service provider created by the operator, with an owner who accepted: (org id, owner token).
+    pub async fn provider(&self, slug: &str) -> (String, String) {
+        let a = self
+            .create_org(
+                &self.operator.clone(),
+                org_body(slug, "service_provider", "customer", true),
+            )
+            .await;
+        let token = self
+            .accept(
+                a.body["owner_invitation_token"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .await;
+        (a.id(), token)
+    }
+
+    /// A customer of the provider `admin_token` administers, with an owner who accepted.
+    pub async fn customer(
+        &self,
+        admin_token: &str,
+        slug: &str,
+        approval: bool,
+    ) -> (String, String) {
+        let a = self
+            .create_org(
+                admin_token,
+                org_body(slug, "business_user", "customer", approval),
+            )
+            .await;
+        let token = self
+            .accept(
+                a.body["owner_invitation_token"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .await;
+        (a.id(), token)
+    }
+
+    /// Invites a portal member with `role` and accepts: (user id, token).
+    pub async fn member(
+        &self,
+        org: &str,
+        inviter: &str,
+        name: &str,
+        role: &str,
+    ) -> (String, String) {
+        let email = format!("{}@{}.example", name.to_lowercase(), &org[..8]);
+        let a = self
+            .post(
+                &format!("/v1/orgs/{org}/members"),
+                inviter,
+                json!({"name": name, "email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "invite: {:?}", a.body);
+        let token = self
+            .accept(a.body["invitation_token"].as_str().unwrap_or_default())
+            .await;
+        (
+            a.body["user_id"].as_str().unwrap_or_default().to_owned(),
+            token,
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A valid create body.
+pub fn org_body(slug: &str, account_type: &str, managed_by: &str, approval: bool) -> Value {
+    let mut body = json!({
+        "name": format!("{slug} Inc"),
+        "tenant_id": slug,
+        "account_type": account_type,
+        "managed_by": managed_by,
+        "remote_support_requires_approval": approval,
+        "country": "DE",
+        "currency": "EUR",
+        "region": "eu-central",
+    });
+    if managed_by == "customer" {
+        body["owner"] =
+            json!({"name": format!("Owner of {slug}"), "email": format!("owner@{slug}.example")});
+    }
+    body
+}
