@@ -100,9 +100,10 @@ pub async fn middleware(
     let found = app.store.read(|view| Ok(view.idempotent(&id)?));
     if let Ok(Some(bytes)) = found
         && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
-            && stored.at.plus(ttl) > now {
-                return replay(stored);
-            }
+        && stored.at.plus(ttl) > now
+    {
+        return replay(stored);
+    }
     {
         let Ok(mut running) = in_flight.0.lock() else {
             return problem(

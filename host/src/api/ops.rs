@@ -74,7 +74,10 @@ fn operation(route: &RouteDoc) -> Value {
         op["security"] = json!([{"bearer": []}]);
     }
     if route.creates
-        && let Some(p) = op["parameters"].as_array_mut() { p.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}})) }
+        && let Some(p) = op["parameters"].as_array_mut()
+    {
+        p.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}))
+    }
     op
 }
 

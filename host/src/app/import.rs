@@ -139,15 +139,16 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
         match validate_member(get("name"), get("email"), get("role"), portal, pin) {
             Ok(member) => {
                 if let Some(email) = &member.email
-                    && !emails.insert(email.to_lowercase()) {
-                        row_error(
-                            &mut errors,
-                            line,
-                            "email",
-                            format!("`{email}` appears more than once in this file"),
-                        );
-                        continue;
-                    }
+                    && !emails.insert(email.to_lowercase())
+                {
+                    row_error(
+                        &mut errors,
+                        line,
+                        "email",
+                        format!("`{email}` appears more than once in this file"),
+                    );
+                    continue;
+                }
                 rows.push(Row {
                     line,
                     member,

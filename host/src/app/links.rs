@@ -273,16 +273,17 @@ impl App {
                     )
                 })?;
                 if let Some(region) = &body.target_region
-                    && *region != target.region {
-                        return Err(Error::field(
-                            "link is invalid",
-                            "target_region",
-                            format!(
-                                "organization `{}` is not in region `{region}`",
-                                body.target_org_id
-                            ),
-                        ));
-                    }
+                    && *region != target.region
+                {
+                    return Err(Error::field(
+                        "link is invalid",
+                        "target_region",
+                        format!(
+                            "organization `{}` is not in region `{region}`",
+                            body.target_org_id
+                        ),
+                    ));
+                }
                 require_active(&access.org)?;
                 require_active(&target)?;
                 clear_stale_pair(tx, org, target.id, now)?;

@@ -243,9 +243,10 @@ impl App {
                 .filter(|id| page.after.is_none_or(|after| *id > after))
             {
                 if let Ok(access) = access::load(view, actor, OrgId::from_key(id), now)
-                    && self.authorize(&access, "org.read", Value::Null).is_ok() {
-                        items.push(access.org);
-                    }
+                    && self.authorize(&access, "org.read", Value::Null).is_ok()
+                {
+                    items.push(access.org);
+                }
                 if items.len() > page.limit {
                     break;
                 }

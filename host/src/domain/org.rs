@@ -295,9 +295,10 @@ fn check_billing(check: &mut Check, billing: &Option<Billing>) {
         check_text(check, "billing.address", &b.address);
         check_text(check, "billing.tax_id", &b.tax_id);
         if let Some(email) = &b.email
-            && let Some(problem) = super::member::email_problem(email) {
-                check.fail("billing.email", problem);
-            }
+            && let Some(problem) = super::member::email_problem(email)
+        {
+            check.fail("billing.email", problem);
+        }
     }
 }
 
@@ -433,14 +434,15 @@ impl OrgPatch {
         }
         if let Some(v) = &self.account_type
             && let Some(t) = parse_enum::<AccountType>(&mut check, "account_type", v, ACCOUNT_TYPES)
-            {
-                next.account_type = t;
-                next.hierarchy = t.hierarchy();
-            }
+        {
+            next.account_type = t;
+            next.hierarchy = t.hierarchy();
+        }
         if let Some(v) = &self.subscription_model
-            && let Some(m) = parse_enum(&mut check, "subscription_model", v, SUBSCRIPTION_MODELS) {
-                next.subscription_model = m;
-            }
+            && let Some(m) = parse_enum(&mut check, "subscription_model", v, SUBSCRIPTION_MODELS)
+        {
+            next.subscription_model = m;
+        }
         if let Some(v) = self.remote_support_requires_approval {
             next.remote_support_requires_approval = v;
         }

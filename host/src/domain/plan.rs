@@ -18,7 +18,7 @@ impl Default for Limits {
     /// What an organization without a plan gets.
     fn default() -> Self {
         Self {
-            max_members: 10_000,
+            max_members: 50_000,
             max_teams: 1_000,
             max_active_links: 10,
             max_remote_support_minutes: 480,
