@@ -38,6 +38,8 @@ struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     decisions: Family<DecisionLabels, Counter>,
     policy_errors: Family<DecisionLabels, Counter>,
+    write_jobs: Counter,
+    write_batches: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -70,12 +72,26 @@ fn metrics() -> &'static Metrics {
             "Policy layers that failed (counted as deny)",
             policy_errors.clone(),
         );
+        let write_jobs = Counter::default();
+        let write_batches = Counter::default();
+        registry.register(
+            "storage_write_transactions",
+            "Write transactions run by the group-commit writer",
+            write_jobs.clone(),
+        );
+        registry.register(
+            "storage_durable_batches",
+            "Durable commits (one fsync each) made by the group-commit writer",
+            write_batches.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             decisions,
             policy_errors,
+            write_jobs,
+            write_batches,
         }
     })
 }
@@ -114,6 +130,13 @@ pub fn record_decision(decision: &Decision) {
             })
             .inc();
     }
+}
+
+/// One durable batch of `jobs` write transactions.
+pub fn record_batch(jobs: usize) {
+    let m = metrics();
+    m.write_jobs.inc_by(jobs as u64);
+    m.write_batches.inc();
 }
 
 /// The text exposition format.

@@ -253,6 +253,26 @@ async fn remote_support_waits_for_approval_then_lets_the_provider_in_until_it_ex
         .get(&format!("/v1/orgs/{customer}/members"), &engineer)
         .await;
     assert_eq!(during.status, StatusCode::OK);
+    // Reads under a grant are audited as such (moments after the read).
+    let mut audited = false;
+    for _ in 0..50 {
+        let audit = s
+            .get(&format!("/v1/orgs/{customer}/audit?limit=500"), &owner)
+            .await;
+        audited = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "member.list" && e["grant_id"] == id.as_str());
+        if audited {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        audited,
+        "the read under the grant is in the customer's audit log"
+    );
     let write = s
         .post(
             &format!("/v1/orgs/{customer}/teams"),

@@ -207,6 +207,9 @@ impl App {
     ) -> Result<Access> {
         let access = load(view, actor, org, self.clock.now())?;
         self.authorize(&access, action, resource)?;
+        if matches!(view, View::Read(_)) {
+            self.audit_grant_read(&access, action);
+        }
         Ok(access)
     }
 }

@@ -193,14 +193,15 @@ pub fn add_member_hashed(
                     new.email.unwrap_or_default()
                 )));
             }
-            let mut user: User = view
-                .record(tables::USERS, id)?
-                .ok_or(Error::NotFound("user"))?;
+            // An existing user may belong to other tenants: nothing here may change them.
             if pin_hash.is_some() {
-                user.pin_hash.clone_from(&pin_hash);
-                tx.put(tables::USERS, id, &user)?;
+                return Err(Error::Conflict(format!(
+                    "`{}` already has an account; PINs are only set for new users",
+                    new.email.unwrap_or_default()
+                )));
             }
-            user
+            view.record(tables::USERS, id)?
+                .ok_or(Error::NotFound("user"))?
         }
         None => {
             let user = User {

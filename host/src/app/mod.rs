@@ -33,6 +33,8 @@ pub struct App {
     pub policies: Arc<PolicyEngine>,
     pub clock: Clock,
     pub settings: Arc<Settings>,
+    /// Reads made under a remote-support grant, on their way to the audit log.
+    grant_reads: journal::GrantReads,
 }
 
 /// What [`App::build`] made.
@@ -49,11 +51,13 @@ impl App {
         let policies = Arc::new(PolicyEngine::new(settings.rhai));
         policies.load_platform_dir(&settings.policies)?;
         let store = Store::open(&settings.database_path())?;
+        let grant_reads = journal::GrantReads::start(store.clone());
         let app = App {
             store,
             policies,
             clock: Clock::default(),
             settings: Arc::new(settings),
+            grant_reads,
         };
         let new_operator_token = tokens::ensure_operator_token(&app).await?;
         Ok(Built {

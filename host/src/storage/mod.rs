@@ -87,6 +87,10 @@ impl Store {
         f(&View::Read(&txn))
     }
 
+    pub fn write_stats(&self) -> &writer::WriteStats {
+        self.writer.stats()
+    }
+
     /// Runs `op` in a write transaction; returns once the effect is durable.
     pub async fn write<T, F>(&self, op: F) -> Result<T, crate::Error>
     where

@@ -7,7 +7,8 @@
 //! requests per fsync.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use redb::{Database, Durability};
 
@@ -24,16 +25,32 @@ const MAX_BATCH: usize = 512;
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<WriteStats>,
+}
+
+/// What this writer has done since it started.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    /// Write transactions run (committed or aborted).
+    pub transactions: AtomicU64,
+    /// Durable commits, one fsync each.
+    pub batches: AtomicU64,
 }
 
 impl Writer {
-    pub fn start(db: std::sync::Arc<Database>) -> Result<Self, StorageError> {
+    pub fn start(db: Arc<Database>) -> Result<Self, StorageError> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let stats = Arc::new(WriteStats::default());
+        let counters = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("tenantry-writer".into())
-            .spawn(move || run(&db, &queue))
+            .spawn(move || run(&db, &queue, &counters))
             .map_err(|e| StorageError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, stats })
+    }
+
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Runs `op` in a write transaction and returns once its effect is durable on disk.
@@ -90,7 +107,7 @@ where
     }
 }
 
-fn run(db: &Database, queue: &mpsc::Receiver<Job>) {
+fn run(db: &Database, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
     while let Ok(first) = queue.recv() {
         let mut finishes = vec![first(db)];
         while finishes.len() < MAX_BATCH {
@@ -100,6 +117,11 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>) {
             }
         }
         let durable = flush(db);
+        crate::metrics::record_batch(finishes.len());
+        stats
+            .transactions
+            .fetch_add(finishes.len() as u64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
         if let Err(message) = &durable {
             tracing::error!(%message, batch = finishes.len(), "group commit failed to reach disk");
         }
@@ -114,4 +136,69 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>) {
 fn flush(db: &Database) -> Result<(), String> {
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     txn.commit().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::tables::ORGS;
+    use redb::ReadableDatabase;
+
+    fn open() -> (tempfile::TempDir, Writer, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
+        crate::storage::migrate::prepare(&db).unwrap();
+        let writer = Writer::start(Arc::clone(&db)).unwrap();
+        (dir, writer, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_fsyncs_and_a_failure_aborts_alone() {
+        let (_dir, writer, db) = open();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200u128 {
+            let w = writer.clone();
+            tasks.spawn(async move {
+                w.write(move |tx| {
+                    tx.put(ORGS, i, &format!("org {i}"))?;
+                    if i % 10 == 0 {
+                        Err(StorageError::Internal("refused".into()))
+                    } else {
+                        Ok(i)
+                    }
+                })
+                .await
+            });
+        }
+        let results = tasks.join_all().await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 180);
+        let stats = writer.stats();
+        assert_eq!(stats.transactions.load(Ordering::Relaxed), 200);
+        assert!(
+            stats.batches.load(Ordering::Relaxed) < 200,
+            "batches: {:?}",
+            stats
+        );
+        let read = db.begin_read().unwrap();
+        let view = crate::storage::View::Read(&read);
+        assert_eq!(
+            view.record::<String>(ORGS, 11).unwrap().as_deref(),
+            Some("org 11")
+        );
+        assert_eq!(
+            view.record::<String>(ORGS, 10).unwrap(),
+            None,
+            "the failed write left nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_rolled_back_and_the_writer_goes_on() {
+        let (_dir, writer, _db) = open();
+        let panicked: Result<(), StorageError> = writer.write(|_| panic!("boom")).await;
+        assert!(matches!(panicked, Err(StorageError::Internal(_))));
+        let ok: Result<u8, StorageError> =
+            writer.write(|tx| tx.put(ORGS, 1, &1u8).map(|()| 7)).await;
+        assert_eq!(ok.unwrap(), 7);
+    }
 }

@@ -1,0 +1,161 @@
+//! The real binary: `serve` prints the operator token once, answers on the port it was given,
+//! stops on SIGTERM, refuses a broken platform policy; `policy test` runs the fixtures.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+}
+
+fn policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+/// Starts `serve` and returns the child, its address, and the token line if one was printed.
+fn serve(data: &Path, policies: &Path) -> (Child, String, Option<String>) {
+    let mut child = binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--policies")
+        .arg(policies)
+        .env_remove("TENANTRY_OPERATOR_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(("out", line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(("err", line));
+        }
+    });
+    let mut token = None;
+    loop {
+        let (stream, line) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its address");
+        if stream == "out" && line.starts_with("operator token") {
+            token = line.rsplit(' ').next().map(str::to_owned);
+        }
+        if let Some(at) = line.find("address=") {
+            let address = line[at + 8..].split_whitespace().next().unwrap().to_owned();
+            return (child, address, token);
+        }
+    }
+}
+
+fn http_get(address: &str, path: &str, token: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {address}\r\n{auth}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn terminate(mut child: Child) -> i32 {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn serve_prints_the_operator_token_once_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let (child, address, token) = serve(data.path(), &policies());
+    let token = token.expect("first start prints the operator token");
+    assert!(token.starts_with("tnt_") && token.len() == 68, "{token}");
+    assert!(http_get(&address, "/healthz", None).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&address, "/v1/orgs", Some(&token)).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&address, "/v1/orgs", Some("tnt_wrong")).starts_with("HTTP/1.1 401"));
+    assert_eq!(terminate(child), 0, "graceful shutdown exits 0");
+    assert!(data.path().join("tenantry.redb").exists());
+
+    let (child, address, again) = serve(data.path(), &policies());
+    assert_eq!(again, None, "the token is shown only on the first start");
+    assert!(
+        http_get(&address, "/v1/orgs", Some(&token)).starts_with("HTTP/1.1 200"),
+        "the token survives a restart"
+    );
+    terminate(child);
+}
+
+#[test]
+fn serve_refuses_a_broken_platform_policy_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(policies()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.path().join("share.rhai"),
+        "fn share(input) {\n    allow(\"x\"\n}\n",
+    )
+    .unwrap();
+    let output = binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--policies")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("share.rhai:3"), "{stderr}");
+}
+
+#[test]
+fn policy_test_runs_the_fixtures() {
+    let output = binary()
+        .args(["policy", "test"])
+        .arg(policies())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("PASS authorize: admin may not invite an admin"));
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn help_documents_flags_and_their_environment_twins() {
+    let output = binary().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "TENANTRY_LISTEN",
+        "--data-dir",
+        "TENANTRY_DATA_DIR",
+        "--policies",
+        "TENANTRY_POLICIES",
+        "--config",
+        "TENANTRY_CONFIG",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
