@@ -1,4 +1,5 @@
 //! The fixtures in `policies/tests/` pass against the shipped platform policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 
