@@ -28,6 +28,10 @@ pub struct Settings {
     /// How often expired links and remote-support requests are written down.
     pub sweep_interval_secs: u64,
     pub log_json: bool,
+    /// The decision log keeps at most this many decisions...
+    pub decision_log_max_entries: u64,
+    /// ...and none older than this.
+    pub decision_log_max_age_hours: u64,
     pub rhai: RhaiLimits,
 }
 
@@ -47,6 +51,8 @@ impl Default for Settings {
             idempotency_hours: 24,
             sweep_interval_secs: 30,
             log_json: false,
+            decision_log_max_entries: 1_000_000,
+            decision_log_max_age_hours: 30 * 24,
             rhai: RhaiLimits::default(),
         }
     }

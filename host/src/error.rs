@@ -65,6 +65,9 @@ pub enum Error {
     /// A policy source that cannot be loaded (compile error, bad fixture file).
     #[error("{0}")]
     Policy(String),
+    /// A new policy version refused by its test gate, with every failing case.
+    #[error("policy version failed its fixtures")]
+    FixturesFailed(Vec<crate::policy::fixtures::CaseFailure>),
 }
 
 impl Error {

@@ -34,29 +34,24 @@ fn serve(data: &Path, policies: &Path) -> (Child, String, Option<String>) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
+    // Drain the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines().map_while(Result::ok) {});
     let (tx, rx) = mpsc::channel();
-    let tx2 = tx.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(("out", line));
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(("err", line));
+            let _ = tx.send(line);
         }
     });
     let mut token = None;
     loop {
-        let (stream, line) = rx
+        let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server printed its address");
-        if stream == "out" && line.starts_with("operator token") {
+        if line.starts_with("operator token") {
             token = line.rsplit(' ').next().map(str::to_owned);
         }
-        if let Some(at) = line.find("address=") {
-            let address = line[at + 8..].split_whitespace().next().unwrap().to_owned();
-            return (child, address, token);
+        if let Some(address) = line.strip_prefix("listening on http://") {
+            return (child, address.to_owned(), token);
         }
     }
 }

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::problem::problem;
 use crate::app::App;
 use crate::domain::clock::Timestamp;
+use crate::storage::tables;
 
 const HEADER: &str = "idempotency-key";
 const MAX_KEY: usize = 255;
@@ -97,9 +98,10 @@ pub async fn middleware(
     let id = storage_key(&req, &key);
     let now = app.clock.now();
     let ttl = std::time::Duration::from_secs(app.settings.idempotency_hours * 3600);
-    let found = app.store.read(|view| Ok(view.idempotent(&id)?));
-    if let Ok(Some(bytes)) = found
-        && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
+    let found = app
+        .store
+        .read(|view| Ok(view.keyed::<Stored>(tables::IDEMPOTENCY, &id)?));
+    if let Ok(Some(stored)) = found
         && stored.at.plus(ttl) > now
     {
         return replay(stored);
@@ -153,15 +155,13 @@ async fn remember(app: &App, id: &str, response: Response, now: Timestamp) -> Re
         body: String::from_utf8_lossy(&bytes).into_owned(),
         at: now,
     };
-    if let Ok(encoded) = serde_json::to_vec(&stored) {
-        let id = id.to_owned();
-        if let Err(e) = app
-            .store
-            .write(move |tx| Ok(tx.put_idempotent(&id, &encoded)?))
-            .await
-        {
-            tracing::warn!(error = %e, "could not remember an idempotent answer");
-        }
+    let id = id.to_owned();
+    let written = app
+        .store
+        .write(move |tx| Ok(tx.put_keyed(tables::IDEMPOTENCY, &id, &stored)?))
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not remember an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))
 }

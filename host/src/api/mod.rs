@@ -1,12 +1,14 @@
 //! The HTTP API: axum routes over the use cases, problem+json errors, request ids, body limits,
 //! timeouts, metrics, idempotency, graceful shutdown.
 
+pub mod decisions;
 pub mod extract;
 pub mod idempotency;
 pub mod links;
 pub mod members;
 pub mod ops;
 pub mod orgs;
+pub mod policies;
 pub mod problem;
 pub mod remote_support;
 pub mod resources;

@@ -78,6 +78,11 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
+            Error::FixturesFailed(cases) => problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy version failed its fixtures",
+                json!({"detail": "the previous version stays active", "errors": cases}),
+            ),
             Error::TooLarge(detail) => problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload too large",

@@ -3,8 +3,9 @@
 
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
+use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
-use super::{links, members, ops, orgs, remote_support, resources};
+use super::{decisions, links, members, ops, orgs, policies, remote_support, resources};
 use crate::app::App;
 
 /// What the OpenAPI document says of a route.
@@ -41,6 +42,7 @@ macro_rules! routes {
 
 const JSON: Option<&str> = Some("application/json");
 const CSV: Option<&str> = Some("text/csv");
+const POLICY: Option<&str> = Some("text/x-rhai");
 
 pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
     routes![
@@ -92,6 +94,22 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         post "/v1/orgs/{org}/remote-support/{request}/end" => remote_support::end, "end a grant (provider)", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/audit" => orgs::audit, "the organization's audit log", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/events" => orgs::events, "the organization's event outbox", auth: true, creates: false, body: None;
+        get "/v1/policies" => policies::list, "every policy binding the caller may see, with reload status", auth: true, creates: false, body: None;
+        put "/v1/platform/policies/{hook}" => policies::put::<PLATFORM>, "a new platform policy version (Rhai, or JSON with fixtures)", auth: true, creates: true, body: POLICY;
+        get "/v1/platform/policies/{hook}/versions" => policies::versions::<PLATFORM>, "platform policy versions", auth: true, creates: false, body: None;
+        post "/v1/platform/policies/{hook}/rollback" => policies::rollback::<PLATFORM>, "re-activate a platform policy version", auth: true, creates: false, body: JSON;
+        delete "/v1/platform/policies/{hook}" => policies::unbind::<PLATFORM>, "refused: the platform layer always has a policy", auth: true, creates: false, body: None;
+        put "/v1/orgs/{org}/policies/{hook}" => policies::put::<ORG>, "a new policy version for the organization's own layer", auth: true, creates: true, body: POLICY;
+        get "/v1/orgs/{org}/policies/{hook}/versions" => policies::versions::<ORG>, "the organization layer's versions", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/policies/{hook}/rollback" => policies::rollback::<ORG>, "re-activate an organization policy version", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/policies/{hook}" => policies::unbind::<ORG>, "unbind the organization's policy", auth: true, creates: false, body: None;
+        put "/v1/orgs/{org}/customer-policies/{hook}" => policies::put::<CUSTOMERS>, "a new policy version for all of a provider's customers", auth: true, creates: true, body: POLICY;
+        get "/v1/orgs/{org}/customer-policies/{hook}/versions" => policies::versions::<CUSTOMERS>, "the provider layer's versions", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/customer-policies/{hook}/rollback" => policies::rollback::<CUSTOMERS>, "re-activate a provider policy version", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/customer-policies/{hook}" => policies::unbind::<CUSTOMERS>, "unbind the provider's customer policy", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/decisions" => decisions::list, "the organization's decision log (filters: hook, verdict, since, until)", auth: true, creates: false, body: None;
+        post "/v1/decisions/evaluate" => decisions::evaluate, "dry run: one decision's full trace, optionally with a candidate policy", auth: true, creates: false, body: JSON;
+        post "/v1/orgs/{org}/policies/{hook}/preview" => decisions::preview, "replay recorded decisions with a candidate organization policy", auth: true, creates: false, body: JSON;
         get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
         get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
         get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;

@@ -68,59 +68,23 @@ pub fn emit(
     Ok(())
 }
 
-/// Reads under a remote-support grant are audited too. They run in read transactions, so
-/// their entries go through this queue to a task that writes them in batches, moments after
-/// the read (writes under a grant are audited in their own transaction).
-#[derive(Clone)]
-pub struct GrantReads {
-    queue: tokio::sync::mpsc::UnboundedSender<(OrgId, AuditEntry)>,
-}
-
-impl GrantReads {
-    /// Starts the recorder; it ends when the last `App` handle is dropped.
-    pub fn start(store: crate::storage::Store) -> Self {
-        let (queue, mut entries) = tokio::sync::mpsc::unbounded_channel::<(OrgId, AuditEntry)>();
-        tokio::spawn(async move {
-            while let Some(first) = entries.recv().await {
-                let mut batch = vec![first];
-                while let Ok(next) = entries.try_recv() {
-                    batch.push(next);
-                }
-                let written = store
-                    .write(move |tx| {
-                        for (org, entry) in &batch {
-                            tx.put_pair(tables::AUDIT, org.key(), entry.id.key(), entry)?;
-                        }
-                        Ok(())
-                    })
-                    .await;
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "could not audit reads made under a remote support grant");
-                }
-            }
-        });
-        Self { queue }
-    }
-
-    pub fn record(&self, access: &Access, action: &str, now: crate::domain::clock::Timestamp) {
+impl App {
+    /// Reads under a remote-support grant are audited too. They run in read transactions, so
+    /// their entries go through the recorder, which writes them moments after the read
+    /// (writes under a grant are audited in their own transaction).
+    pub(crate) fn audit_grant_read(&self, access: &Access, action: &str) {
         let Some(grant) = access.via_grant() else {
             return;
         };
         let entry = AuditEntry {
             id: EntryId::new(),
-            at: now,
+            at: self.clock.now(),
             actor: access.actor.user_id,
             action: action.to_owned(),
             target: None,
             grant_id: Some(grant.id),
         };
-        let _ = self.queue.send((access.org.id, entry));
-    }
-}
-
-impl App {
-    pub(crate) fn audit_grant_read(&self, access: &Access, action: &str) {
-        self.grant_reads.record(access, action, self.clock.now());
+        self.recorder.audit(access.org.id, entry);
     }
 
     pub fn audit_log(

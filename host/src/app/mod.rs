@@ -6,12 +6,16 @@
 
 pub mod access;
 pub mod actor;
+pub mod decisions;
 pub mod import;
 pub mod journal;
 pub mod links;
 pub mod members;
 pub mod orgs;
 pub mod plans;
+pub mod policies;
+pub mod recorder;
+pub mod reload;
 pub mod remote_support;
 pub mod resources;
 pub mod shares;
@@ -33,8 +37,10 @@ pub struct App {
     pub policies: Arc<PolicyEngine>,
     pub clock: Clock,
     pub settings: Arc<Settings>,
-    /// Reads made under a remote-support grant, on their way to the audit log.
-    grant_reads: journal::GrantReads,
+    /// Decisions and reads under a grant, on their way to the logs.
+    recorder: recorder::Recorder,
+    /// The platform policy files and their reload status.
+    pub platform_files: reload::PlatformFiles,
 }
 
 /// What [`App::build`] made.
@@ -49,21 +55,33 @@ impl App {
     /// makes sure an operator token exists.
     pub async fn build(settings: Settings) -> Result<Built> {
         let policies = Arc::new(PolicyEngine::new(settings.rhai));
-        policies.load_platform_dir(&settings.policies)?;
         let store = Store::open(&settings.database_path())?;
-        let grant_reads = journal::GrantReads::start(store.clone());
+        let recorder = recorder::Recorder::start(store.clone());
         let app = App {
             store,
             policies,
             clock: Clock::default(),
+            platform_files: reload::PlatformFiles::new(settings.policies.clone()),
             settings: Arc::new(settings),
-            grant_reads,
+            recorder,
         };
+        app.load_bindings()?;
+        app.sync_platform_files().await?;
         let new_operator_token = tokens::ensure_operator_token(&app).await?;
         Ok(Built {
             app,
             new_operator_token,
         })
+    }
+
+    /// Starts the background work of a serving process: the sweeper and the policy watcher.
+    /// Dropping (aborting) the handles stops them.
+    pub fn start_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(self.clone().run_sweeper()),
+            tokio::spawn(self.clone().watch_platform_files()),
+            tokio::spawn(self.clone().prune_decisions()),
+        ]
     }
 
     /// How many items a list answers when the caller does not say.

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use crate::policy::engine::{PolicySet, Subject};
+use crate::policy::engine::Subject;
 use crate::policy::fixtures;
 use crate::policy::rhai_policy::RhaiLimits;
+use crate::policy::version::BindingKey;
 use crate::policy::{Hook, PolicyEngine};
 
 /// Prints each case like `opa test`; exit code 1 when any fails.
@@ -48,9 +49,11 @@ pub fn eval(
             .compile_file(hook, policies)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    let mut set = PolicySet::default();
-    set.platform.insert(hook, std::sync::Arc::new(compiled));
-    engine.swap(set);
+    engine.apply(
+        BindingKey::platform(hook),
+        1,
+        Some(std::sync::Arc::new(compiled)),
+    );
     let decision = engine.decide(hook, Subject::default(), &input);
     println!("{}", serde_json::to_string_pretty(&decision)?);
     Ok(i32::from(!decision.allowed()))

@@ -68,7 +68,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let listener = TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, database = %database.display(), "tenantry is listening");
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %database.display(), "tenantry is listening");
+    // On stdout after the token line, so a script reading stdout sees both, in order.
+    println!("listening on http://{address}");
     crate::api::serve(built.app, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

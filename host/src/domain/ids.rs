@@ -48,4 +48,6 @@ id_type!(
     ShareId,
     RemoteSupportId,
     EntryId,
+    PolicyVersionId,
+    DecisionId,
 );

@@ -2,7 +2,7 @@
 //! any deny wins; otherwise any allow allows; otherwise deny ("no policy allowed it").
 //! For `remote_support`: deny > require_approval > grant, granting the minimum of the minutes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::hook::{Hook, Layer};
 use super::verdict::{Answer, Verdict};
@@ -10,19 +10,19 @@ use super::verdict::{Answer, Verdict};
 pub const NO_POLICY_ALLOWED: &str = "no policy allowed it";
 
 /// One layer's part in a decision.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerOutcome {
     pub layer: Layer,
     /// Which version answered, e.g. `authorize.rhai@1f2e3d4c5b6a`.
     pub version: String,
     pub answer: Answer,
     /// Set when the policy failed; the answer is then a deny (fail closed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub micros: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {
     pub hook: Hook,
     pub answer: Answer,

@@ -3,27 +3,34 @@
 //!
 //! The active set is an immutable snapshot behind an `Arc`; a decision clones the `Arc` and
 //! runs entirely on that snapshot, so swapping in a new set never waits for, or disturbs,
-//! decisions in flight. No lock is held while a policy runs.
+//! decisions in flight, and a decision never sees half of a change. No lock is held while a
+//! policy runs.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use super::combine::{Decision, LayerOutcome, combine};
 use super::hook::{Hook, Layer};
 use super::rhai_policy::{RhaiLimits, RhaiPolicy, RhaiRuntime};
 use super::verdict::Answer;
+use super::version::BindingKey;
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
-/// Every policy version in force, by layer.
-#[derive(Default)]
+/// Every policy version in force, by binding key, with the generation that put it there.
+#[derive(Default, Clone)]
 pub struct PolicySet {
-    pub platform: HashMap<Hook, Arc<RhaiPolicy>>,
-    /// The provider-for-its-customers layer, keyed by the provider.
-    pub service_provider: HashMap<(OrgId, Hook), Arc<RhaiPolicy>>,
-    pub organization: HashMap<(OrgId, Hook), Arc<RhaiPolicy>>,
+    bound: HashMap<BindingKey, Arc<RhaiPolicy>>,
+    /// The newest change applied per key, removals included.
+    generations: HashMap<BindingKey, u64>,
+}
+
+impl PolicySet {
+    pub fn get(&self, key: &BindingKey) -> Option<&Arc<RhaiPolicy>> {
+        self.bound.get(key)
+    }
 }
 
 /// Whose layers apply to a decision.
@@ -33,9 +40,18 @@ pub struct Subject {
     pub org: Option<OrgId>,
 }
 
+/// A policy to try in place of one layer's (dry runs and previews).
+#[derive(Clone)]
+pub struct Candidate {
+    pub layer: Layer,
+    pub policy: Arc<RhaiPolicy>,
+}
+
 pub struct PolicyEngine {
     runtime: RhaiRuntime,
     active: RwLock<Arc<PolicySet>>,
+    /// Serializes changes (not decisions) so that each builds on the last.
+    changing: Mutex<()>,
 }
 
 impl PolicyEngine {
@@ -43,21 +59,11 @@ impl PolicyEngine {
         Self {
             runtime: RhaiRuntime::new(limits),
             active: RwLock::new(Arc::new(PolicySet::default())),
+            changing: Mutex::new(()),
         }
     }
 
-    /// Loads `DIR/{hook}.rhai` for every hook as the platform layer. Every file must exist
-    /// and compile: a server never starts with a hole in its guardrails.
-    pub fn load_platform_dir(&self, dir: &Path) -> Result<()> {
-        let mut set = PolicySet::default();
-        for hook in Hook::ALL {
-            let policy = self.compile_file(hook, dir)?;
-            set.platform.insert(hook, Arc::new(policy));
-        }
-        self.swap(set);
-        Ok(())
-    }
-
+    /// Reads and compiles `DIR/{hook}.rhai`.
     pub fn compile_file(&self, hook: Hook, dir: &Path) -> Result<RhaiPolicy> {
         let file = dir.join(format!("{}.rhai", hook.name()));
         let source = std::fs::read_to_string(&file).map_err(|e| {
@@ -66,9 +72,8 @@ impl PolicyEngine {
                 file.display()
             ))
         })?;
-        let name = file.display().to_string();
         self.runtime
-            .compile(hook, &name, &source)
+            .compile(hook, &file.display().to_string(), &source)
             .map_err(Error::Policy)
     }
 
@@ -76,44 +81,83 @@ impl PolicyEngine {
         &self.runtime
     }
 
-    /// Makes `set` the one the next decision sees.
-    pub fn swap(&self, set: PolicySet) {
-        let next = Arc::new(set);
-        match self.active.write() {
-            Ok(mut active) => *active = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
-    }
-
-    fn snapshot(&self) -> Arc<PolicySet> {
+    pub fn snapshot(&self) -> Arc<PolicySet> {
         match self.active.read() {
             Ok(active) => Arc::clone(&active),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
+    /// Binds (`Some`) or unbinds (`None`) `key`, unless a newer change is already applied.
+    /// The next decision sees the result; decisions in flight keep their snapshot.
+    pub fn apply(&self, key: BindingKey, generation: u64, policy: Option<Arc<RhaiPolicy>>) {
+        let _serial = self
+            .changing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.snapshot();
+        if current
+            .generations
+            .get(&key)
+            .is_some_and(|g| *g >= generation)
+        {
+            return;
+        }
+        let mut next = PolicySet::clone(&current);
+        next.generations.insert(key, generation);
+        match policy {
+            Some(p) => next.bound.insert(key, p),
+            None => next.bound.remove(&key),
+        };
+        let next = Arc::new(next);
+        match self.active.write() {
+            Ok(mut active) => *active = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
     /// Asks every layer bound for `subject` and combines their answers.
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
+        self.decide_with(hook, subject, input, None)
+    }
+
+    /// `decide`, with `candidate` standing in for one layer's policy.
+    pub fn decide_with(
+        &self,
+        hook: Hook,
+        subject: Subject,
+        input: &serde_json::Value,
+        candidate: Option<&Candidate>,
+    ) -> Decision {
         let set = self.snapshot();
-        let mut bound: Vec<(Layer, &Arc<RhaiPolicy>)> = Vec::with_capacity(3);
-        if let Some(p) = set.platform.get(&hook) {
-            bound.push((Layer::Platform, p));
-        }
-        if let Some(p) = subject
-            .provider
-            .and_then(|sp| set.service_provider.get(&(sp, hook)))
-        {
-            bound.push((Layer::ServiceProvider, p));
-        }
-        if let Some(p) = subject
-            .org
-            .and_then(|org| set.organization.get(&(org, hook)))
-        {
-            bound.push((Layer::Organization, p));
-        }
-        let layers = bound
+        let keys = [
+            (Layer::Platform, Some(BindingKey::platform(hook))),
+            (
+                Layer::ServiceProvider,
+                subject.provider.map(|sp| BindingKey {
+                    layer: Layer::ServiceProvider,
+                    owner: Some(sp),
+                    hook,
+                }),
+            ),
+            (
+                Layer::Organization,
+                subject.org.map(|org| BindingKey {
+                    layer: Layer::Organization,
+                    owner: Some(org),
+                    hook,
+                }),
+            ),
+        ];
+        let layers = keys
             .into_iter()
-            .map(|(layer, policy)| self.run_layer(layer, policy, input))
+            .filter_map(|(layer, key)| {
+                let policy = match candidate {
+                    Some(c) if c.layer == layer => Some(&c.policy),
+                    _ => key.and_then(|k| set.get(&k)),
+                }?;
+                Some(self.run_layer(layer, policy, input))
+            })
             .collect();
         let decision = combine(hook, layers);
         crate::metrics::record_decision(&decision);

@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::engine::PolicyEngine;
 use super::hook::Hook;
-use super::rhai_policy::RhaiLimits;
+use super::rhai_policy::{RhaiLimits, RhaiPolicy, RhaiRuntime};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -19,16 +19,64 @@ pub struct FixtureFile {
     pub cases: Vec<Case>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     pub name: String,
     pub input: serde_json::Value,
     pub expect: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_contains: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u32>,
+}
+
+/// A fixture case a policy did not pass.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseFailure {
+    pub case: String,
+    pub expected: String,
+    pub got: String,
+    pub reason: String,
+}
+
+/// Runs `cases` against one policy (as a single layer); returns the failures.
+pub fn check(runtime: &RhaiRuntime, policy: &RhaiPolicy, cases: &[Case]) -> Vec<CaseFailure> {
+    cases
+        .iter()
+        .filter_map(|case| {
+            let fail = |got: String, reason: String| {
+                Some(CaseFailure {
+                    case: case.name.clone(),
+                    expected: case.expect.clone(),
+                    got,
+                    reason,
+                })
+            };
+            match runtime.evaluate(policy, &case.input) {
+                Err(fault) => fail("error".into(), fault.to_string()),
+                Ok(answer) if answer.verdict.name() != case.expect => fail(
+                    answer.verdict.name().into(),
+                    answer.reason.unwrap_or_default(),
+                ),
+                Ok(answer) => check_details(case, &answer)
+                    .and_then(|why| fail(answer.verdict.name().into(), why)),
+            }
+        })
+        .collect()
+}
+
+/// The fixtures of `dir/tests/{hook}.json`, if the file exists.
+pub fn load_cases(dir: &Path, hook: Hook) -> Result<Vec<Case>> {
+    let file = dir.join("tests").join(format!("{}.json", hook.name()));
+    if !file.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", file.display())))?;
+    let fixtures: FixtureFile = serde_json::from_str(&text)
+        .map_err(|e| Error::Policy(format!("`{}`: {e}", file.display())))?;
+    Ok(fixtures.cases)
 }
 
 /// The result of one case.
@@ -45,26 +93,17 @@ pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
     let engine = PolicyEngine::new(RhaiLimits::default());
     let mut results = Vec::new();
     for hook in Hook::ALL {
-        let file = dir.join("tests").join(format!("{}.json", hook.name()));
-        if !file.exists() {
+        let cases = load_cases(dir, hook)?;
+        if cases.is_empty() {
             continue;
         }
         let policy = engine.compile_file(hook, dir)?;
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", file.display())))?;
-        let fixtures: FixtureFile = serde_json::from_str(&text)
-            .map_err(|e| Error::Policy(format!("`{}`: {e}", file.display())))?;
-        for case in fixtures.cases {
-            let failure = match engine.runtime().evaluate(&policy, &case.input) {
-                Err(fault) => Some(format!("expected `{}`, got error {fault}", case.expect)),
-                Ok(answer) if answer.verdict.name() != case.expect => Some(format!(
-                    "expected `{}`, got `{}` ({})",
-                    case.expect,
-                    answer.verdict.name(),
-                    answer.reason.unwrap_or_default()
-                )),
-                Ok(answer) => check_details(&case, &answer),
-            };
+        let failures = check(engine.runtime(), &policy, &cases);
+        for case in cases {
+            let failure = failures
+                .iter()
+                .find(|f| f.case == case.name)
+                .map(|f| format!("expected `{}`, got `{}` ({})", f.expected, f.got, f.reason));
             results.push(CaseResult {
                 hook,
                 name: case.name,

@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod hook;
 pub mod rhai_policy;
 pub mod verdict;
+pub mod version;
 
 pub use combine::Decision;
 pub use engine::{PolicyEngine, Subject};

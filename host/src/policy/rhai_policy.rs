@@ -160,6 +160,7 @@ impl RhaiRuntime {
             hook,
             name: name.to_owned(),
             sha256,
+            number: 0,
             ast,
         })
     }
@@ -196,13 +197,20 @@ pub struct RhaiPolicy {
     /// The file or upload it came from, for error messages.
     pub name: String,
     pub sha256: String,
+    /// The version number once stored; 0 for a candidate or a file not yet stored.
+    pub number: u32,
     ast: AST,
 }
 
 impl RhaiPolicy {
-    /// `authorize.rhai@1f2e3d4c5b6a`
+    /// `authorize v3 (1f2e3d4c5b6a)`
     pub fn version(&self) -> String {
-        format!("{}@{}", self.name, &self.sha256[..12])
+        format!(
+            "{} v{} ({})",
+            self.hook.name(),
+            self.number,
+            &self.sha256[..12]
+        )
     }
 }
 

@@ -50,7 +50,9 @@ pub fn read_version(txn: &WriteTransaction) -> Result<u32, StorageError> {
 
 fn create_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(META)?;
-    txn.open_table(tables::IDEMPOTENCY)?;
+    for def in tables::ALL_KEYED {
+        txn.open_table(*def)?;
+    }
     for def in tables::ALL_RECORDS {
         txn.open_table(*def)?;
     }

@@ -6,7 +6,8 @@
 //!   audit entries, events);
 //! - children: `parent -> {child ids}` multimaps (org -> links, link -> shares, ...);
 //! - unique: `text key -> id` (tenant_id, token hashes, the one-live-link-per-pair guard);
-//! - terms: `text key -> {ids}` multimaps for prefix search (names, customer references).
+//! - terms: `text key -> {ids}` multimaps for prefix search (names, customer references);
+//! - keyed records: `text key -> encoded record` (policy bindings, idempotent answers).
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
@@ -15,6 +16,7 @@ pub type PairRecords = TableDefinition<'static, (u128, u128), &'static [u8]>;
 pub type Children = MultimapTableDefinition<'static, u128, u128>;
 pub type Unique = TableDefinition<'static, &'static str, u128>;
 pub type Terms = MultimapTableDefinition<'static, &'static str, u128>;
+pub type Keyed = TableDefinition<'static, &'static str, &'static [u8]>;
 
 /// `key -> value` settings of the file itself: schema version, operator token hash.
 pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
@@ -30,13 +32,22 @@ pub const CHANNELS: Records = TableDefinition::new("channels");
 pub const LINKS: Records = TableDefinition::new("links");
 pub const SHARES: Records = TableDefinition::new("shares");
 pub const REMOTE_SUPPORT: Records = TableDefinition::new("remote_support");
-pub const IDEMPOTENCY: TableDefinition<'static, &'static str, &'static [u8]> =
-    TableDefinition::new("idempotency");
+/// `decision -> (org key, time)`: every decision in time order, for retention.
+pub const DECISION_ORDER: Records = TableDefinition::new("decision_order");
+/// Policy versions, immutable once written.
+pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
+
+/// Remembered answers to requests with an `Idempotency-Key`.
+pub const IDEMPOTENCY: Keyed = TableDefinition::new("idempotency");
+/// `"{layer}:{owner}:{hook}"` -> the binding: which version is active.
+pub const POLICY_BINDINGS: Keyed = TableDefinition::new("policy_bindings");
 
 /// `(org, user) -> membership`.
 pub const MEMBERSHIPS: PairRecords = TableDefinition::new("memberships");
 /// `(org, entry) -> audit entry`; entry ids are UUID v7, so a range is a time range.
 pub const AUDIT: PairRecords = TableDefinition::new("audit");
+/// `(org, decision) -> decision record`; org 0 holds decisions about no organization.
+pub const DECISIONS: PairRecords = TableDefinition::new("decisions");
 /// `(org, event) -> outbox event`.
 pub const EVENTS: PairRecords = TableDefinition::new("events");
 
@@ -65,8 +76,12 @@ pub const PLAN_BY_NAME: Unique = TableDefinition::new("plan_by_name");
 pub const ORG_BY_NAME: Terms = MultimapTableDefinition::new("org_by_name");
 pub const ORG_BY_CUSTOMER_REF: Terms = MultimapTableDefinition::new("org_by_customer_ref");
 pub const ORG_BY_CONTRACT: Terms = MultimapTableDefinition::new("org_by_contract");
+/// `"{layer}:{owner}:{hook}"` -> every version ever written for that binding.
+pub const BINDING_VERSIONS: Terms = MultimapTableDefinition::new("binding_versions");
 
 pub const ALL_RECORDS: &[Records] = &[
+    POLICY_VERSIONS,
+    DECISION_ORDER,
     ORGS,
     USERS,
     PLANS,
@@ -78,7 +93,7 @@ pub const ALL_RECORDS: &[Records] = &[
     SHARES,
     REMOTE_SUPPORT,
 ];
-pub const ALL_PAIR_RECORDS: &[PairRecords] = &[MEMBERSHIPS, AUDIT, EVENTS];
+pub const ALL_PAIR_RECORDS: &[PairRecords] = &[MEMBERSHIPS, AUDIT, EVENTS, DECISIONS];
 pub const ALL_CHILDREN: &[Children] = &[
     USER_ORGS,
     USER_TOKENS,
@@ -101,4 +116,10 @@ pub const ALL_UNIQUE: &[Unique] = &[
     LIVE_LINK_BY_PAIR,
     PLAN_BY_NAME,
 ];
-pub const ALL_TERMS: &[Terms] = &[ORG_BY_NAME, ORG_BY_CUSTOMER_REF, ORG_BY_CONTRACT];
+pub const ALL_TERMS: &[Terms] = &[
+    ORG_BY_NAME,
+    ORG_BY_CUSTOMER_REF,
+    ORG_BY_CONTRACT,
+    BINDING_VERSIONS,
+];
+pub const ALL_KEYED: &[Keyed] = &[IDEMPOTENCY, POLICY_BINDINGS];

@@ -109,10 +109,20 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    pub fn put_idempotent(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+    pub fn put_keyed<T: Serialize>(
+        &self,
+        def: super::tables::Keyed,
+        key: &str,
+        record: &T,
+    ) -> Result<(), StorageError> {
         self.txn
-            .open_table(super::tables::IDEMPOTENCY)?
-            .insert(key, value)?;
+            .open_table(def)?
+            .insert(key, codec::encode(record)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
+        self.txn.open_table(def)?.remove(key)?;
         Ok(())
     }
 }

@@ -180,10 +180,61 @@ impl View<'_> {
 }
 
 impl View<'_> {
-    /// A remembered answer to an idempotent request.
-    pub fn idempotent(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        with_table!(self, open_table, super::tables::IDEMPOTENCY, |t| Ok(t
-            .get(key)?
-            .map(|v| v.value().to_vec())))
+    pub fn keyed<T: DeserializeOwned>(
+        &self,
+        def: super::tables::Keyed,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        with_table!(self, open_table, def, |t| match t.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+            None => Ok(None),
+        })
+    }
+
+    /// Every keyed record whose key starts with `prefix`.
+    pub fn keyed_prefixed<T: DeserializeOwned>(
+        &self,
+        def: super::tables::Keyed,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StorageError> {
+        with_table!(self, open_table, def, |t| {
+            let mut out = Vec::new();
+            for entry in t.range(prefix..)? {
+                let (key, value) = entry?;
+                if !key.value().starts_with(prefix) {
+                    break;
+                }
+                out.push((key.value().to_owned(), codec::decode(value.value())?));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl View<'_> {
+    /// The newest records under `parent`, newest first, at most `limit`.
+    pub fn pairs_newest<T: DeserializeOwned>(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        limit: usize,
+    ) -> Result<Vec<(u128, T)>, StorageError> {
+        with_table!(self, open_table, def, |t| {
+            let mut out = Vec::new();
+            for entry in t.range((parent, 0)..=(parent, u128::MAX))?.rev() {
+                let (key, value) = entry?;
+                out.push((key.value().1, codec::decode(value.value())?));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many records a table holds.
+    pub fn count(&self, def: Records) -> Result<u64, StorageError> {
+        use redb::ReadableTableMetadata;
+        with_table!(self, open_table, def, |t| Ok(t.len()?))
     }
 }

@@ -1,0 +1,105 @@
+//! Decision routes: the log, dry runs, previews.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Auth, JsonBody, Paging, QueryParams};
+use super::orgs::org_id;
+use super::problem::{ApiError, ApiResult};
+use crate::Error;
+use crate::app::App;
+use crate::app::decisions::{DecisionFilter, EvaluateBody};
+use crate::domain::clock::Timestamp;
+use crate::policy::Hook;
+use crate::policy::verdict::Verdict;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionQuery {
+    hook: Option<Hook>,
+    verdict: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn time(field: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    text.map(|t| {
+        Timestamp::parse(t).ok_or_else(|| {
+            ApiError(Error::field(
+                "query is invalid",
+                field,
+                format!("`{t}` is not an RFC 3339 time"),
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(q): QueryParams<DecisionQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let verdict = match q.verdict.as_deref() {
+        None => None,
+        Some(v) => Some(Verdict::parse(v).ok_or_else(|| {
+            ApiError(Error::field(
+                "query is invalid",
+                "verdict",
+                format!("`{v}` is not one of: allow, deny, abstain, grant, require_approval"),
+            ))
+        })?),
+    };
+    let filter = DecisionFilter {
+        hook: q.hook,
+        verdict,
+        since: time("since", q.since.as_deref())?,
+        until: time("until", q.until.as_deref())?,
+    };
+    Ok(Json(json!(app.list_decisions(
+        actor,
+        org_id(&org)?,
+        &filter,
+        page.limit,
+        page.after
+    )?)))
+}
+
+pub async fn evaluate(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    JsonBody(body): JsonBody<EvaluateBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.evaluate(actor, &body)?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    source: String,
+}
+
+pub async fn preview(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, hook)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PreviewBody>,
+) -> ApiResult<Json<Value>> {
+    let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
+    Ok(Json(json!(app.preview(
+        actor,
+        org_id(&org)?,
+        hook,
+        body.source
+    )?)))
+}

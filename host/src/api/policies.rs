@@ -1,0 +1,125 @@
+//! Policy routes: the three layers' versions, rollback, unbinding, and the bindings list.
+//! One set of handlers serves the platform, customer and organization paths; the const
+//! parameter says which layer a path addresses.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Auth, JsonBody, Paging, QueryParams, body_of, parse_json};
+use super::orgs::org_id;
+use super::problem::{ApiError, ApiResult};
+use crate::Error;
+use crate::app::App;
+use crate::app::policies::{Target, VersionBody};
+use crate::policy::Hook;
+
+pub const PLATFORM: u8 = 0;
+pub const CUSTOMERS: u8 = 1;
+pub const ORG: u8 = 2;
+
+fn target<const T: u8>(params: &HashMap<String, String>) -> ApiResult<(Target, Hook)> {
+    let hook_name = params.get("hook").map(String::as_str).unwrap_or_default();
+    let hook = Hook::parse(hook_name).ok_or_else(|| ApiError(Error::NotFound("hook")))?;
+    let org = || org_id(params.get("org").map(String::as_str).unwrap_or_default());
+    let target = match T {
+        PLATFORM => Target::Platform,
+        CUSTOMERS => Target::Customers(org()?),
+        _ => Target::Org(org()?),
+    };
+    Ok((target, hook))
+}
+
+/// Reads a new version: `text/x-rhai` (source only) or JSON `{source, fixtures}`.
+async fn version_body(req: Request, app: &App) -> Result<VersionBody, Response> {
+    let is_rhai = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/x-rhai"));
+    if is_rhai {
+        let bytes = body_of(req, app, "text/x-rhai").await?;
+        let source = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            ApiError(Error::BadRequest("the policy is not UTF-8".into())).into_response()
+        })?;
+        return Ok(VersionBody {
+            source,
+            fixtures: Vec::new(),
+        });
+    }
+    let bytes = body_of(req, app, "application/json").await?;
+    parse_json(&bytes).map_err(|e| ApiError(e).into_response())
+}
+
+pub async fn put<const T: u8>(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(params): Path<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let (target, hook) = match target::<T>(&params) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let body = match version_body(req, &app).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    match app.put_policy(actor, target, hook, body).await {
+        Ok(version) => (StatusCode::CREATED, Json(json!(version))).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+pub async fn versions<const T: u8>(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(params): Path<HashMap<String, String>>,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<Json<Value>> {
+    let (target, hook) = target::<T>(&params)?;
+    Ok(Json(json!(app.policy_versions(
+        actor,
+        target,
+        hook,
+        paging.page()?
+    )?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    version: u32,
+}
+
+pub async fn rollback<const T: u8>(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(params): Path<HashMap<String, String>>,
+    JsonBody(body): JsonBody<Rollback>,
+) -> ApiResult<Json<Value>> {
+    let (target, hook) = target::<T>(&params)?;
+    Ok(Json(json!(
+        app.rollback_policy(actor, target, hook, body.version)
+            .await?
+    )))
+}
+
+pub async fn unbind<const T: u8>(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(params): Path<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
+    let (target, hook) = target::<T>(&params)?;
+    app.unbind_policy(actor, target, hook).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"items": app.list_bindings(actor)?})))
+}

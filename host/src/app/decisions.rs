@@ -1,0 +1,358 @@
+//! Decisions: every policy decision is recorded (hook, input, each layer's answer, the final
+//! answer, versions, latency, error kinds), kept within a count and age bound, and can be
+//! listed per organization, dry-run with a candidate, and replayed against a candidate.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::App;
+use super::actor::Actor;
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::{DecisionId, OrgId};
+use crate::error::{Error, Result};
+use crate::policy::combine::Decision;
+use crate::policy::engine::{Candidate, Subject};
+use crate::policy::verdict::{Answer, Verdict};
+use crate::policy::{Hook, Layer};
+use crate::storage::tables;
+
+/// A decision as the log keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub id: DecisionId,
+    pub at: Timestamp,
+    /// The organization acted on; none for account-level decisions.
+    pub org_id: Option<OrgId>,
+    pub hook: Hook,
+    pub input: Value,
+    pub decision: Decision,
+    /// All layers together.
+    pub micros: u64,
+    /// The kinds of the layer errors, if any (`operation_limit`, `deadline`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_kinds: Vec<String>,
+}
+
+impl DecisionRecord {
+    pub fn org_key(&self) -> u128 {
+        self.org_id.map_or(0, OrgId::key)
+    }
+}
+
+/// Filters of `GET /v1/orgs/{org}/decisions`.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    pub hook: Option<Hook>,
+    pub verdict: Option<Verdict>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// How many records one list call looks at before answering with a cursor to continue.
+const SCAN_LIMIT: usize = 50_000;
+/// How many recorded decisions a preview replays.
+pub const PREVIEW_LIMIT: usize = 1_000;
+/// How many old records one pruning transaction removes.
+const PRUNE_BATCH: usize = 10_000;
+
+#[derive(Debug, Serialize)]
+pub struct DecisionPage {
+    pub items: Vec<DecisionRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// A candidate policy for a dry run or a preview.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateBody {
+    pub layer: Layer,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateBody {
+    pub hook: Hook,
+    pub input: Value,
+    pub org: Option<OrgId>,
+    pub candidate: Option<CandidateBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Change {
+    pub decision_id: DecisionId,
+    pub at: Timestamp,
+    pub input: Value,
+    pub old: Answer,
+    pub new: Answer,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub evaluated: usize,
+    pub changed: usize,
+    pub changes: Vec<Change>,
+}
+
+fn error_kinds(decision: &Decision) -> Vec<String> {
+    decision
+        .layers
+        .iter()
+        .filter_map(|l| {
+            l.error
+                .as_ref()
+                .map(|e| e.split(':').next().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+fn same(a: &Answer, b: &Answer) -> bool {
+    a.verdict == b.verdict && a.minutes == b.minutes
+}
+
+impl App {
+    /// Decides and records the decision in the log.
+    pub fn decide(&self, hook: Hook, subject: Subject, input: &Value) -> Decision {
+        let decision = self.policies.decide(hook, subject, input);
+        let micros = decision.layers.iter().map(|l| l.micros).sum();
+        self.recorder.decision(DecisionRecord {
+            id: DecisionId::new(),
+            at: self.clock.now(),
+            org_id: subject.org,
+            hook,
+            input: input.clone(),
+            error_kinds: error_kinds(&decision),
+            decision: decision.clone(),
+            micros,
+        });
+        decision
+    }
+
+    pub fn list_decisions(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        filter: &DecisionFilter,
+        limit: usize,
+        after: Option<u128>,
+    ) -> Result<DecisionPage> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "decision.read", Value::Null)?;
+            let mut items = Vec::new();
+            let mut cursor = after;
+            let mut scanned = 0;
+            loop {
+                let batch: Vec<(u128, DecisionRecord)> =
+                    view.pairs(tables::DECISIONS, org.key(), cursor, 1_000)?;
+                let Some((last, _)) = batch.last() else {
+                    return Ok(DecisionPage {
+                        items,
+                        next_cursor: None,
+                    });
+                };
+                cursor = Some(*last);
+                scanned += batch.len();
+                for (id, record) in batch {
+                    let keep = filter.hook.is_none_or(|h| h == record.hook)
+                        && filter
+                            .verdict
+                            .is_none_or(|v| v == record.decision.answer.verdict)
+                        && filter.since.is_none_or(|t| record.at >= t)
+                        && filter.until.is_none_or(|t| record.at < t);
+                    if !keep {
+                        continue;
+                    }
+                    if items.len() == limit {
+                        let next = items.last().map(|r: &DecisionRecord| r.id.0.to_string());
+                        let _ = id;
+                        return Ok(DecisionPage {
+                            items,
+                            next_cursor: next,
+                        });
+                    }
+                    items.push(record);
+                }
+                if scanned >= SCAN_LIMIT {
+                    let next = cursor.map(|c| uuid::Uuid::from_u128(c).to_string());
+                    return Ok(DecisionPage {
+                        items,
+                        next_cursor: next,
+                    });
+                }
+            }
+        })
+    }
+
+    /// Keeps the log within `decision_log_max_entries` and `decision_log_max_age_hours`.
+    /// Returns how many records it removed.
+    pub async fn prune_decisions_once(&self) -> Result<usize> {
+        let max = self.settings.decision_log_max_entries;
+        let oldest_kept = Timestamp(
+            self.clock.now().0
+                - i64::try_from(self.settings.decision_log_max_age_hours * 3_600_000)
+                    .unwrap_or(i64::MAX),
+        );
+        let mut removed = 0;
+        loop {
+            let batch = self
+                .store
+                .write(move |tx| {
+                    let view = tx.view();
+                    let count = view.count(tables::DECISION_ORDER)?;
+                    let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
+                    let mut n = 0;
+                    for (id, (org, at)) in
+                        view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, PRUNE_BATCH)?
+                    {
+                        if n >= excess && at >= oldest_kept.0 {
+                            break;
+                        }
+                        tx.delete(tables::DECISION_ORDER, id)?;
+                        tx.delete_pair(tables::DECISIONS, org, id)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+                .await?;
+            removed += batch;
+            if batch < PRUNE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Prunes every few seconds until the task is dropped.
+    pub async fn prune_decisions(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.prune_decisions_once().await {
+                tracing::error!(error = %e, "pruning the decision log failed");
+            }
+        }
+    }
+
+    fn candidate(&self, hook: Hook, body: &CandidateBody) -> Result<Candidate> {
+        let upload = super::policies::VersionBody {
+            source: body.source.clone(),
+            fixtures: Vec::new(),
+        };
+        let policy = self.compile_upload(hook, &upload)?;
+        Ok(Candidate {
+            layer: body.layer,
+            policy: std::sync::Arc::new(policy),
+        })
+    }
+
+    /// A dry run: the trace of one decision, optionally with a candidate in place of a layer.
+    /// Nothing is recorded.
+    pub fn evaluate(&self, actor: Actor, body: &EvaluateBody) -> Result<Decision> {
+        let subject = match body.org {
+            None => {
+                self.authorize_global(actor, "policy.evaluate", json!({"hook": body.hook}))?;
+                Subject::default()
+            }
+            Some(org) => self.store.read(|view| {
+                let access = self.access(
+                    view,
+                    actor,
+                    org,
+                    "policy.evaluate",
+                    json!({"hook": body.hook}),
+                )?;
+                let layer_owner_ok = match body.candidate.as_ref().map(|c| c.layer) {
+                    Some(Layer::Platform) => actor.is_operator(),
+                    Some(Layer::ServiceProvider) => {
+                        actor.is_operator()
+                            || matches!(
+                                access.provider_role,
+                                Some(
+                                    crate::domain::member::Role::Owner
+                                        | crate::domain::member::Role::Admin
+                                )
+                            )
+                    }
+                    _ => true,
+                };
+                if !layer_owner_ok {
+                    return Err(Error::Forbidden {
+                        reason: "a candidate may only stand in for a layer the caller owns".into(),
+                        layer: "platform".into(),
+                    });
+                }
+                Ok(access.subject())
+            })?,
+        };
+        if body.org.is_none()
+            && body
+                .candidate
+                .as_ref()
+                .is_some_and(|c| c.layer != Layer::Platform)
+        {
+            return Err(Error::field(
+                "evaluation is invalid",
+                "org",
+                "a tenant-layer candidate needs the organization",
+            ));
+        }
+        let candidate = body
+            .candidate
+            .as_ref()
+            .map(|c| self.candidate(body.hook, c))
+            .transpose()?;
+        Ok(self
+            .policies
+            .decide_with(body.hook, subject, &body.input, candidate.as_ref()))
+    }
+
+    /// Replays the organization's last recorded decisions for `hook` with `source` as its
+    /// own layer, and reports the ones whose answer changes.
+    pub fn preview(&self, actor: Actor, org: OrgId, hook: Hook, source: String) -> Result<Preview> {
+        let candidate = self.candidate(
+            hook,
+            &CandidateBody {
+                layer: Layer::Organization,
+                source,
+            },
+        )?;
+        let (subject, records) = self.store.read(|view| {
+            let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
+            let mut records = Vec::new();
+            let mut scanned = 0;
+            for (_, r) in
+                view.pairs_newest::<DecisionRecord>(tables::DECISIONS, org.key(), SCAN_LIMIT)?
+            {
+                scanned += 1;
+                if r.hook == hook {
+                    records.push(r);
+                }
+                if records.len() >= PREVIEW_LIMIT || scanned >= SCAN_LIMIT {
+                    break;
+                }
+            }
+            Ok((access.subject(), records))
+        })?;
+        let mut changes = Vec::new();
+        for r in &records {
+            let new = self
+                .policies
+                .decide_with(hook, subject, &r.input, Some(&candidate));
+            if !same(&r.decision.answer, &new.answer) {
+                changes.push(Change {
+                    decision_id: r.id,
+                    at: r.at,
+                    input: r.input.clone(),
+                    old: r.decision.answer.clone(),
+                    new: new.answer,
+                });
+            }
+        }
+        Ok(Preview {
+            evaluated: records.len(),
+            changed: changes.len(),
+            changes,
+        })
+    }
+}

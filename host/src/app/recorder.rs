@@ -1,0 +1,71 @@
+//! The recorder: entries that are observed outside a write transaction (decisions, reads made
+//! under a remote-support grant) are queued here and written in batches by one task, so
+//! recording never adds a write to the decision path.
+//!
+//! A recorded entry reaches the disk moments after the decision; a crash in between loses at
+//! most that last batch of log entries, never a domain change.
+
+use tokio::sync::mpsc;
+
+use crate::domain::ids::OrgId;
+use crate::domain::journal::AuditEntry;
+use crate::storage::{Store, tables};
+
+use super::decisions::DecisionRecord;
+
+enum Entry {
+    Audit(OrgId, AuditEntry),
+    Decision(Box<DecisionRecord>),
+}
+
+/// The most entries written in one transaction.
+const BATCH: usize = 4_096;
+
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::UnboundedSender<Entry>,
+}
+
+impl Recorder {
+    /// Starts the writing task; it ends when the last `Recorder` is dropped.
+    pub fn start(store: Store) -> Self {
+        let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
+        tokio::spawn(async move {
+            while let Some(first) = entries.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match entries.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let written = store.write(move |tx| {
+                    for entry in &batch {
+                        match entry {
+                            Entry::Audit(org, e) => {
+                                tx.put_pair(tables::AUDIT, org.key(), e.id.key(), e)?
+                            }
+                            Entry::Decision(d) => {
+                                tx.put_pair(tables::DECISIONS, d.org_key(), d.id.key(), d)?;
+                                tx.put(tables::DECISION_ORDER, d.id.key(), &(d.org_key(), d.at.0))?;
+                            }
+                        }
+                    }
+                    Ok(())
+                });
+                if let Err(e) = written.await {
+                    tracing::error!(error = %e, "could not write recorded entries");
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    pub fn audit(&self, org: OrgId, entry: AuditEntry) {
+        let _ = self.queue.send(Entry::Audit(org, entry));
+    }
+
+    pub fn decision(&self, record: DecisionRecord) {
+        let _ = self.queue.send(Entry::Decision(Box::new(record)));
+    }
+}
