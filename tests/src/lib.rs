@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub base: String,
+    /// The platform policy directory this server loads and watches.
+    pub policies: PathBuf,
+    tweak: Tweak,
     pub operator: String,
     /// The running server's handle, for moving its clock. None only during a restart.
     app: Option<App>,
@@ -51,11 +54,11 @@ pub fn policies_dir() -> PathBuf {
 
 pub const OPERATOR_TOKEN: &str = "tnt_operator_token_for_end_to_end_tests_0123456789";
 
-fn settings(data: &std::path::Path) -> Settings {
+fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
         data_dir: data.to_path_buf(),
-        policies: policies_dir(),
+        policies: policies.to_path_buf(),
         regions: vec!["eu-central".into(), "us-east".into()],
         operator_token: Some(OPERATOR_TOKEN.into()),
         json_body_limit: 64 * 1024,
@@ -63,13 +66,20 @@ fn settings(data: &std::path::Path) -> Settings {
     }
 }
 
+/// Adjusts the settings a test server starts with.
+pub type Tweak = fn(&mut Settings);
+
 async fn start(
     data: &std::path::Path,
+    policies: &std::path::Path,
+    tweak: Tweak,
 ) -> anyhow::Result<(String, App, oneshot::Sender<()>, JoinHandle<()>)> {
     // A restart may find the previous server's file still being closed; wait for it.
     let mut attempt = 0;
     let built = loop {
-        match App::build(settings(data)).await {
+        let mut settings = settings(data, policies);
+        tweak(&mut settings);
+        match App::build(settings).await {
             Ok(built) => break built,
             Err(e) if attempt < 50 => {
                 attempt += 1;
@@ -96,10 +106,35 @@ async fn start(
 
 impl TestServer {
     pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(policies_dir(), |_| {}).await
+    }
+
+    /// A server on its own copy of the platform policies, which the test may rewrite.
+    pub async fn spawn_with_own_policies(
+        tweak: Tweak,
+    ) -> anyhow::Result<(Self, tempfile::TempDir)> {
+        let copy = tempfile::tempdir()?;
+        std::fs::create_dir(copy.path().join("tests"))?;
+        for dir in [policies_dir(), policies_dir().join("tests")] {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_file() {
+                    let relative = path.strip_prefix(policies_dir())?;
+                    std::fs::copy(&path, copy.path().join(relative))?;
+                }
+            }
+        }
+        let server = Self::spawn_with(copy.path().to_path_buf(), tweak).await?;
+        Ok((server, copy))
+    }
+
+    pub async fn spawn_with(policies: PathBuf, tweak: Tweak) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
-        let (base, app, stop, task) = start(data.path()).await?;
+        let (base, app, stop, task) = start(data.path(), &policies, tweak).await?;
         Ok(Self {
             base,
+            policies,
+            tweak,
             operator: OPERATOR_TOKEN.into(),
             app: Some(app),
             data,
@@ -119,7 +154,7 @@ impl TestServer {
         }
         // The last handle on the database goes, so the new server can open the file.
         self.app = None;
-        let (base, app, stop, task) = start(self.data.path()).await?;
+        let (base, app, stop, task) = start(self.data.path(), &self.policies, self.tweak).await?;
         self.base = base;
         self.app = Some(app);
         self.stop = Some(stop);
@@ -188,6 +223,21 @@ impl TestServer {
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
         self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Uploads Rhai source as `text/x-rhai`.
+    pub async fn put_rhai(&self, path: &str, token: &str, source: &str) -> Answer {
+        self.send(
+            self.request(Method::PUT, path)
+                .bearer_auth(token)
+                .header("content-type", "text/x-rhai")
+                .body(source.to_owned()),
+        )
+        .await
     }
 
     pub async fn post_empty(&self, path: &str, token: &str) -> Answer {

@@ -102,10 +102,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let sweeper = tokio::spawn(app.clone().run_sweeper());
+    let background = app.start_background();
     let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
-    sweeper.abort();
+    for task in background {
+        task.abort();
+    }
     result
 }

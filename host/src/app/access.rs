@@ -168,12 +168,17 @@ impl Access {
 impl App {
     /// Asks the `authorize` hook whether `access` may do `action`; 403 with the deciding
     /// layer's reason when not.
+    ///
+    /// Managing policies is not subject to the organization's own `authorize` layer: a broken
+    /// or hostile organization policy could otherwise deny its own repair. The platform and
+    /// provider layers still decide.
     pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
         let input = access.policy_input(action, resource, self.clock.now());
-        let decision = self
-            .policies
-            .decide(Hook::Authorize, access.subject(), &input);
-        forbid_unless_allowed(decision)
+        let mut subject = access.subject();
+        if is_policy_management(action) {
+            subject.org = None;
+        }
+        forbid_unless_allowed(self.decide(Hook::Authorize, subject, &input))
     }
 
     /// Authorization for actions on no organization (own tokens, listing plans).
@@ -190,10 +195,7 @@ impl App {
             "resource": resource,
             "now": self.clock.now(),
         });
-        forbid_unless_allowed(
-            self.policies
-                .decide(Hook::Authorize, Subject::default(), &input),
-        )
+        forbid_unless_allowed(self.decide(Hook::Authorize, Subject::default(), &input))
     }
 
     /// Loads access and authorizes in one step: the usual start of a use case.
@@ -212,6 +214,11 @@ impl App {
         }
         Ok(access)
     }
+}
+
+/// Actions that change or inspect policies (see [`App::authorize`]).
+fn is_policy_management(action: &str) -> bool {
+    action.starts_with("policy.") || action.starts_with("customer_policy.")
 }
 
 pub fn forbid_unless_allowed(decision: Decision) -> Result<Decision> {

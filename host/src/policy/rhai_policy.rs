@@ -282,8 +282,20 @@ mod tests {
 
     use super::*;
 
+    /// Default limits, but a wall clock generous enough that a busy test machine never turns
+    /// another limit into a deadline.
     fn run(source: &str) -> Result<Answer, PolicyFault> {
-        let rt = RhaiRuntime::new(RhaiLimits::default());
+        run_with(
+            RhaiLimits {
+                wall_clock_ms: 5_000,
+                ..RhaiLimits::default()
+            },
+            source,
+        )
+    }
+
+    fn run_with(limits: RhaiLimits, source: &str) -> Result<Answer, PolicyFault> {
+        let rt = RhaiRuntime::new(limits);
         let policy = rt
             .compile(Hook::Authorize, "t.rhai", source)
             .map_err(|m| PolicyFault {
@@ -341,6 +353,22 @@ mod tests {
             "runtime_error"
         );
         assert_eq!(kind("fn other(input) { allow() }"), "compile");
+    }
+
+    #[test]
+    fn maps_and_variables_are_bounded() {
+        let small = RhaiLimits {
+            max_map_size: 100,
+            wall_clock_ms: 5_000,
+            ..RhaiLimits::default()
+        };
+        // Rhai checks map sizes when maps merge; growth by index assignment alone is bounded
+        // by the operation limit instead.
+        let map = "fn authorize(input) { let m = #{}; let i = 0; loop { let n = #{}; n[`k${i}`] = i; m += n; i += 1; } }";
+        assert_eq!(run_with(small, map).unwrap_err().kind, "size_limit");
+        let lets: String = (0..300).map(|i| format!("let v{i} = {i}; ")).collect();
+        let many = format!("fn authorize(input) {{ {lets} allow() }}");
+        assert_eq!(run(&many).unwrap_err().kind, "variable_limit");
     }
 
     #[test]
