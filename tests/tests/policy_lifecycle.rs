@@ -174,6 +174,22 @@ async fn a_tenant_cannot_override_a_platform_deny() {
         "role `admin` may invite only `member`, not `admin`"
     );
     assert_eq!(refused.body["policy_layer"], "platform");
+    let trace = s
+        .post("/v1/decisions/evaluate", &admin, json!({"hook": "authorize", "org": acme, "action": "member.invite", "resource": {"role": "admin"}}))
+        .await;
+    assert_eq!(
+        layers(&trace.body),
+        [
+            ("platform".into(), "deny".into()),
+            ("organization".into(), "allow".into())
+        ],
+        "{:?}",
+        trace.body
+    );
+    assert_eq!(
+        trace.body["answer"]["reason"],
+        "role `admin` may invite only `member`, not `admin`"
+    );
     let no_provider_override = "fn link(input) { allow(\"more links!\") }";
     let (sp_org, _) = (
         s.get("/v1/orgs?q=telco", &s.operator).await.body["items"][0]["id"]

@@ -178,7 +178,7 @@ impl App {
         if is_policy_management(action) {
             subject.org = None;
         }
-        forbid_unless_allowed(self.decide(Hook::Authorize, subject, &input))
+        forbid_unless_allowed(self.decide(Hook::Authorize, subject, input))
     }
 
     /// Authorization for actions on no organization (own tokens, listing plans).
@@ -195,7 +195,7 @@ impl App {
             "resource": resource,
             "now": self.clock.now(),
         });
-        forbid_unless_allowed(self.decide(Hook::Authorize, Subject::default(), &input))
+        forbid_unless_allowed(self.decide(Hook::Authorize, Subject::default(), input))
     }
 
     /// Loads access and authorizes in one step: the usual start of a use case.

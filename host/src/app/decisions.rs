@@ -75,8 +75,12 @@ pub struct CandidateBody {
 #[serde(deny_unknown_fields)]
 pub struct EvaluateBody {
     pub hook: Hook,
-    pub input: Value,
+    /// The hook's input; or leave it out and give `org` + `action` (and `resource`) to have
+    /// the server build the `authorize` input for the caller, as a real request would.
+    pub input: Option<Value>,
     pub org: Option<OrgId>,
+    pub action: Option<String>,
+    pub resource: Option<Value>,
     pub candidate: Option<CandidateBody>,
 }
 
@@ -114,15 +118,16 @@ fn same(a: &Answer, b: &Answer) -> bool {
 
 impl App {
     /// Decides and records the decision in the log.
-    pub fn decide(&self, hook: Hook, subject: Subject, input: &Value) -> Decision {
-        let decision = self.policies.decide(hook, subject, input);
+    /// Takes the input by value: it moves into the log record instead of being copied.
+    pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
+        let decision = self.policies.decide(hook, subject, &input);
         let micros = decision.layers.iter().map(|l| l.micros).sum();
         self.recorder.decision(DecisionRecord {
             id: DecisionId::new(),
             at: self.clock.now(),
             org_id: subject.org,
             hook,
-            input: input.clone(),
+            input,
             error_kinds: error_kinds(&decision),
             decision: decision.clone(),
             micros,
@@ -249,10 +254,10 @@ impl App {
     /// A dry run: the trace of one decision, optionally with a candidate in place of a layer.
     /// Nothing is recorded.
     pub fn evaluate(&self, actor: Actor, body: &EvaluateBody) -> Result<Decision> {
-        let subject = match body.org {
+        let (subject, built) = match body.org {
             None => {
                 self.authorize_global(actor, "policy.evaluate", json!({"hook": body.hook}))?;
-                Subject::default()
+                (Subject::default(), None)
             }
             Some(org) => self.store.read(|view| {
                 let access = self.access(
@@ -282,7 +287,17 @@ impl App {
                         layer: "platform".into(),
                     });
                 }
-                Ok(access.subject())
+                let built = match (&body.input, &body.action) {
+                    (None, Some(action)) if body.hook == Hook::Authorize => {
+                        Some(access.policy_input(
+                            action,
+                            body.resource.clone().unwrap_or(Value::Null),
+                            self.clock.now(),
+                        ))
+                    }
+                    _ => None,
+                };
+                Ok((access.subject(), built))
             })?,
         };
         if body.org.is_none()
@@ -297,6 +312,17 @@ impl App {
                 "a tenant-layer candidate needs the organization",
             ));
         }
+        let input = match (built, &body.input) {
+            (Some(input), _) => input,
+            (None, Some(input)) => input.clone(),
+            (None, None) => {
+                return Err(Error::field(
+                    "evaluation is invalid",
+                    "input",
+                    "give `input`, or `org` and `action` for the `authorize` hook",
+                ));
+            }
+        };
         let candidate = body
             .candidate
             .as_ref()
@@ -304,7 +330,7 @@ impl App {
             .transpose()?;
         Ok(self
             .policies
-            .decide_with(body.hook, subject, &body.input, candidate.as_ref()))
+            .decide_with(body.hook, subject, &input, candidate.as_ref()))
     }
 
     /// Replays the organization's last recorded decisions for `hook` with `source` as its

@@ -131,7 +131,7 @@ fn ask_link_policy(
         "to_max_active_links": limits_of(view, to)?.max_active_links,
         "now": now,
     });
-    let decision = app.decide(Hook::Link, access.subject(), &input);
+    let decision = app.decide(Hook::Link, access.subject(), input);
     super::access::forbid_unless_allowed(decision).map(|_| ())
 }
 

@@ -169,7 +169,7 @@ impl App {
                     "plan": {"max_remote_support_minutes": plan_max},
                     "now": now,
                 });
-                let decision = app.decide(Hook::RemoteSupport, access.subject(), &input);
+                let decision = app.decide(Hook::RemoteSupport, access.subject(), input);
                 let mut r = RemoteSupport {
                     id: RemoteSupportId::new(),
                     org_id: org,

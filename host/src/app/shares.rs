@@ -143,7 +143,7 @@ impl App {
                     "resource": {"kind": resource.kind, "id": resource.id, "name": resource.name, "org_id": resource.org_id},
                     "now": now,
                 });
-                super::access::forbid_unless_allowed(app.decide(Hook::Share, access.subject(), &input))?;
+                super::access::forbid_unless_allowed(app.decide(Hook::Share, access.subject(), input))?;
                 let share = Share {
                     id: ShareId::new(),
                     link_id: link.id,
