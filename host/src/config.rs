@@ -33,6 +33,7 @@ pub struct Settings {
     /// ...and none older than this.
     pub decision_log_max_age_hours: u64,
     pub rhai: RhaiLimits,
+    pub wasm: crate::policy::wasm::WasmLimits,
 }
 
 impl Default for Settings {
@@ -54,6 +55,7 @@ impl Default for Settings {
             decision_log_max_entries: 1_000_000,
             decision_log_max_age_hours: 30 * 24,
             rhai: RhaiLimits::default(),
+            wasm: crate::policy::wasm::WasmLimits::default(),
         }
     }
 }

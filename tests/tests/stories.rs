@@ -433,3 +433,118 @@ async fn every_acknowledged_write_survives_a_restart() {
     let found = s.get("/v1/orgs?q=acm", &s.operator).await;
     assert_eq!(found.body["items"][0]["tenant_id"], "acme");
 }
+
+#[tokio::test]
+async fn pending_links_and_requests_expire_and_free_their_slot() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (a, a_owner) = s.customer(&sp, "alpha", true).await;
+    let (b, b_owner) = s.customer(&sp, "beta", true).await;
+    let link = s
+        .post(
+            &format!("/v1/orgs/{a}/links"),
+            &a_owner,
+            json!({"target_org_id": b}),
+        )
+        .await
+        .id();
+    let request = s
+        .post(
+            &format!("/v1/orgs/{a}/remote-support"),
+            &sp,
+            json!({"reason": "r", "minutes": 30, "scope": "read"}),
+        )
+        .await
+        .id();
+
+    s.clock().advance(Duration::from_secs(15 * 24 * 3600));
+    let listed = s.get(&format!("/v1/orgs/{b}/links"), &b_owner).await;
+    assert_eq!(
+        listed.body["items"][0]["status"], "expired",
+        "deadlines apply at read time"
+    );
+    let late = s
+        .post_empty(&format!("/v1/orgs/{b}/links/{link}/accept"), &b_owner)
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    let requests = s
+        .get(&format!("/v1/orgs/{a}/remote-support"), &a_owner)
+        .await;
+    assert_eq!(requests.body["items"][0]["status"], "expired");
+    let approve = s
+        .post_empty(
+            &format!("/v1/orgs/{a}/remote-support/{request}/approve"),
+            &a_owner,
+        )
+        .await;
+    assert_eq!(approve.status, StatusCode::CONFLICT);
+
+    assert_eq!(
+        s.app().sweep().await.unwrap(),
+        2,
+        "the sweeper writes both expiries down"
+    );
+    let events = s
+        .get(&format!("/v1/orgs/{b}/events?limit=500"), &b_owner)
+        .await;
+    assert!(
+        events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "link.status_changed" && e["data"]["status"] == "expired")
+    );
+    let again = s
+        .post(
+            &format!("/v1/orgs/{b}/links"),
+            &b_owner,
+            json!({"target_org_id": a}),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "the pair is free again: {:?}",
+        again.body
+    );
+}
+
+#[tokio::test]
+async fn users_without_portal_access_get_a_one_time_pin() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (a, owner) = s.customer(&sp, "alpha", true).await;
+    let kiosk = s
+        .post(
+            &format!("/v1/orgs/{a}/members"),
+            &owner,
+            json!({"name": "Front desk", "role": "member", "portal_access": false, "pin": "auto"}),
+        )
+        .await;
+    assert_eq!(kiosk.status, StatusCode::CREATED, "{:?}", kiosk.body);
+    let pin = kiosk.body["pin"].as_str().unwrap();
+    assert!(pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()));
+    assert!(kiosk.body.get("invitation_token").is_none());
+    assert_eq!(kiosk.body["status"], "active");
+    let listed = s.get(&format!("/v1/orgs/{a}/members"), &owner).await;
+    let shown = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Front desk")
+        .unwrap()
+        .clone();
+    assert_eq!(shown["has_pin"], true);
+    assert!(
+        !listed.body.to_string().contains(pin),
+        "the PIN is shown once, never listed"
+    );
+    let bad = s
+        .post(
+            &format!("/v1/orgs/{a}/members"),
+            &owner,
+            json!({"name": "X", "role": "member", "portal_access": false, "pin": "12"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -8,6 +8,7 @@ pub mod links;
 pub mod members;
 pub mod ops;
 pub mod orgs;
+pub mod plugins;
 pub mod policies;
 pub mod problem;
 pub mod remote_support;
@@ -38,16 +39,20 @@ pub fn router(app: App) -> Router {
     let settings = app.settings.clone();
     let mut router = Router::new();
     for (doc, method_router) in routes::table() {
-        let limit = if doc.body == Some("text/csv") {
-            settings.csv_body_limit
-        } else {
-            settings.json_body_limit
+        let limit = match doc.body {
+            Some("text/csv") => settings.csv_body_limit,
+            Some("application/wasm") => settings.wasm.max_module_bytes,
+            _ => settings.json_body_limit,
         };
         router = router.route(doc.path, method_router.layer(DefaultBodyLimit::max(limit)));
     }
     let in_flight = idempotency::InFlight::default();
     router
         .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal error", json!(null))
+        }))
         .layer(middleware::from_fn_with_state((app.clone(), in_flight), idempotency::middleware))
         .layer(middleware::from_fn(record_metrics))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(settings.request_timeout_secs)))

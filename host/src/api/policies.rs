@@ -48,7 +48,9 @@ async fn version_body(req: Request, app: &App) -> Result<VersionBody, Response> 
             ApiError(Error::BadRequest("the policy is not UTF-8".into())).into_response()
         })?;
         return Ok(VersionBody {
-            source,
+            source: Some(source),
+            plugin: None,
+            config: None,
             fixtures: Vec::new(),
         });
     }

@@ -5,7 +5,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
-use super::{decisions, links, members, ops, orgs, policies, remote_support, resources};
+use super::{decisions, links, members, ops, orgs, plugins, policies, remote_support, resources};
 use crate::app::App;
 
 /// What the OpenAPI document says of a route.
@@ -43,6 +43,7 @@ macro_rules! routes {
 const JSON: Option<&str> = Some("application/json");
 const CSV: Option<&str> = Some("text/csv");
 const POLICY: Option<&str> = Some("text/x-rhai");
+const WASM: Option<&str> = Some("application/wasm");
 
 pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
     routes![
@@ -110,6 +111,9 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/orgs/{org}/decisions" => decisions::list, "the organization's decision log (filters: hook, verdict, since, until)", auth: true, creates: false, body: None;
         post "/v1/decisions/evaluate" => decisions::evaluate, "dry run: one decision's full trace, optionally with a candidate policy", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/policies/{hook}/preview" => decisions::preview, "replay recorded decisions with a candidate organization policy", auth: true, creates: false, body: JSON;
+        post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component (validated, named by SHA-256)", auth: true, creates: true, body: WASM;
+        get "/v1/plugins" => plugins::list, "the plugins the caller uploaded (all, for the operator)", auth: true, creates: false, body: None;
+        get "/v1/plugins/{sha256}" => plugins::get, "one plugin: hooks, size, upload time, uploader", auth: true, creates: false, body: None;
         get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
         get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
         get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;

@@ -241,7 +241,9 @@ impl App {
 
     fn candidate(&self, hook: Hook, body: &CandidateBody) -> Result<Candidate> {
         let upload = super::policies::VersionBody {
-            source: body.source.clone(),
+            source: Some(body.source.clone()),
+            plugin: None,
+            config: None,
             fixtures: Vec::new(),
         };
         let policy = self.compile_upload(hook, &upload)?;

@@ -13,6 +13,7 @@ pub mod links;
 pub mod members;
 pub mod orgs;
 pub mod plans;
+pub mod plugins;
 pub mod policies;
 pub mod recorder;
 pub mod reload;
@@ -41,6 +42,7 @@ pub struct App {
     recorder: recorder::Recorder,
     /// The platform policy files and their reload status.
     pub platform_files: reload::PlatformFiles,
+    plugin_cache: plugins::PluginCache,
 }
 
 /// What [`App::build`] made.
@@ -54,7 +56,7 @@ impl App {
     /// Opens the store, loads the platform policies (refusing to start on a broken one), and
     /// makes sure an operator token exists.
     pub async fn build(settings: Settings) -> Result<Built> {
-        let policies = Arc::new(PolicyEngine::new(settings.rhai));
+        let policies = Arc::new(PolicyEngine::new(settings.rhai, settings.wasm));
         let store = Store::open(&settings.database_path())?;
         let recorder = recorder::Recorder::start(store.clone());
         let app = App {
@@ -64,6 +66,7 @@ impl App {
             platform_files: reload::PlatformFiles::new(settings.policies.clone()),
             settings: Arc::new(settings),
             recorder,
+            plugin_cache: plugins::PluginCache::default(),
         };
         app.load_bindings()?;
         app.sync_platform_files().await?;

@@ -18,8 +18,8 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::org::Hierarchy;
 use crate::error::{Error, Result};
+use crate::policy::compiled::{Code, CompiledPolicy};
 use crate::policy::fixtures::{self, Case};
-use crate::policy::rhai_policy::RhaiPolicy;
 use crate::policy::version::{Binding, BindingKey, PolicyVersion};
 use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, View, tables};
@@ -57,7 +57,12 @@ impl Target {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionBody {
-    pub source: String,
+    /// Rhai source; or give `plugin` (and `config`) to bind an uploaded Wasm plugin.
+    pub source: Option<String>,
+    /// The SHA-256 of an uploaded plugin (`POST /v1/plugins`).
+    pub plugin: Option<String>,
+    /// The plugin's configuration for this binding (any JSON).
+    pub config: Option<serde_json::Value>,
     #[serde(default)]
     pub fixtures: Vec<Case>,
 }
@@ -174,7 +179,7 @@ fn gate_cases(
 pub struct Activation {
     pub version: PolicyVersion,
     pub binding: Binding,
-    pub policy: RhaiPolicy,
+    pub policy: CompiledPolicy,
 }
 
 /// Gates, stores and binds a compiled policy inside `tx`.
@@ -183,7 +188,7 @@ pub fn activate(
     app: &App,
     tx: &Tx<'_>,
     key: BindingKey,
-    mut policy: RhaiPolicy,
+    mut policy: CompiledPolicy,
     source: String,
     own: Vec<Case>,
     inherit: bool,
@@ -192,7 +197,7 @@ pub fn activate(
     let view = tx.view();
     let now = app.clock.now();
     let cases = gate_cases(&view, &key, own, inherit)?;
-    let failures = fixtures::check(app.policies.runtime(), &policy, &cases);
+    let failures = fixtures::check(&app.policies, &policy, &cases);
     if !failures.is_empty() {
         return Err(Error::FixturesFailed(failures));
     }
@@ -204,7 +209,11 @@ pub fn activate(
         id: PolicyVersionId::new(),
         key,
         number,
-        kind: "rhai".into(),
+        kind: policy.kind().into(),
+        plugin: match &policy.code {
+            Code::Wasm { plugin, .. } => Some(plugin.sha256.clone()),
+            Code::Rhai(_) => None,
+        },
         source,
         sha256: policy.sha256.clone(),
         author: author.clone(),
@@ -236,7 +245,7 @@ fn author_of(actor: Actor) -> String {
 
 /// A policy that denies everything, standing in for a stored version that no longer compiles
 /// (fail closed rather than silently dropping a layer).
-fn deny_all(app: &App, hook: Hook, why: &str) -> Result<RhaiPolicy> {
+fn deny_all(app: &App, hook: Hook, why: &str) -> Result<CompiledPolicy> {
     let source = format!(
         "fn {}(input) {{ deny(\"{}\") }}",
         hook.name(),
@@ -289,8 +298,19 @@ impl App {
     }
 
     /// Compiles an uploaded policy, or explains why it does not compile.
-    pub fn compile_upload(&self, hook: Hook, body: &VersionBody) -> Result<RhaiPolicy> {
-        if body.source.len() > MAX_SOURCE {
+    pub fn compile_upload(&self, hook: Hook, body: &VersionBody) -> Result<CompiledPolicy> {
+        let source = match (&body.source, &body.plugin) {
+            (Some(source), None) => source,
+            (None, Some(sha)) => return self.bind_plugin(hook, sha, body.config.as_ref()),
+            _ => {
+                return Err(Error::field(
+                    "policy is invalid",
+                    "source",
+                    "give either `source` (Rhai) or `plugin` (a plugin's SHA-256)",
+                ));
+            }
+        };
+        if source.len() > MAX_SOURCE {
             return Err(Error::field(
                 "policy is invalid",
                 "source",
@@ -306,8 +326,49 @@ impl App {
         }
         self.policies
             .runtime()
-            .compile(hook, hook.name(), &body.source)
+            .compile(hook, hook.name(), source)
             .map_err(|e| Error::field("policy does not compile", "source", e))
+    }
+
+    /// A plugin bound to `hook` with `config`: it must exist and implement the hook.
+    fn bind_plugin(
+        &self,
+        hook: Hook,
+        sha: &str,
+        config: Option<&serde_json::Value>,
+    ) -> Result<CompiledPolicy> {
+        let plugin = self.load_plugin(sha).map_err(|e| match e {
+            Error::NotFound(_) => Error::field(
+                "policy is invalid",
+                "plugin",
+                format!("no plugin `{sha}` was uploaded"),
+            ),
+            other => other,
+        })?;
+        if !plugin.hooks.contains(&hook) {
+            return Err(Error::field(
+                "policy is invalid",
+                "plugin",
+                format!("plugin `{sha}` does not implement `{}`", hook.name()),
+            ));
+        }
+        let config = config.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
+        Ok(plugin_policy(hook, plugin, config))
+    }
+
+    /// Rebuilds a stored version (at start, on rollback).
+    pub fn compile_version(&self, version: &PolicyVersion) -> Result<CompiledPolicy> {
+        let hook = version.key.hook;
+        let mut policy = match &version.plugin {
+            None => self
+                .policies
+                .runtime()
+                .compile(hook, hook.name(), &version.source)
+                .map_err(Error::Policy)?,
+            Some(sha) => plugin_policy(hook, self.load_plugin(sha)?, version.source.clone()),
+        };
+        policy.number = version.number;
+        Ok(policy)
     }
 
     /// A new version for `target`'s layer: compiled, gated by the fixtures, then bound.
@@ -319,6 +380,11 @@ impl App {
         body: VersionBody,
     ) -> Result<VersionView> {
         let policy = self.compile_upload(hook, &body)?;
+        // What the version keeps: the Rhai source, or the plugin's configuration.
+        let stored_source = match &policy.code {
+            Code::Rhai(_) => body.source.clone().unwrap_or_default(),
+            Code::Wasm { config, .. } => config.clone(),
+        };
         let app = self.clone();
         let activation = self
             .store
@@ -329,7 +395,7 @@ impl App {
                     tx,
                     target.key(hook),
                     policy,
-                    body.source,
+                    stored_source,
                     body.fixtures,
                     true,
                     author_of(actor),
@@ -416,12 +482,7 @@ impl App {
                 Ok((version, binding))
             })
             .await?;
-        let mut policy = self
-            .policies
-            .runtime()
-            .compile(hook, hook.name(), &version.source)
-            .map_err(Error::Policy)?;
-        policy.number = version.number;
+        let policy = self.compile_version(&version)?;
         self.policies
             .apply(version.key, binding.generation, Some(Arc::new(policy)));
         Ok(VersionView::new(&version, true))
@@ -540,15 +601,8 @@ impl App {
         })?;
         for (binding, version) in &bound {
             let hook = version.key.hook;
-            let policy = match self
-                .policies
-                .runtime()
-                .compile(hook, hook.name(), &version.source)
-            {
-                Ok(mut p) => {
-                    p.number = version.number;
-                    p
-                }
+            let policy = match self.compile_version(version) {
+                Ok(p) => p,
                 Err(e) => {
                     tracing::error!(key = %version.key.text(), error = %e, "a stored policy version no longer compiles; its layer denies until it is replaced");
                     deny_all(
@@ -565,5 +619,20 @@ impl App {
                 .apply(version.key, binding.generation, Some(Arc::new(policy)));
         }
         Ok(bound.len())
+    }
+}
+
+/// A plugin as one layer's policy for `hook`; `config` is what the plugin receives.
+fn plugin_policy(
+    hook: Hook,
+    plugin: Arc<crate::policy::wasm::LoadedPlugin>,
+    config: String,
+) -> CompiledPolicy {
+    CompiledPolicy {
+        hook,
+        name: format!("plugin {}", plugin.sha256.get(..12).unwrap_or_default()),
+        sha256: plugin.sha256.clone(),
+        number: 0,
+        code: Code::Wasm { plugin, config },
     }
 }

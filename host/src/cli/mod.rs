@@ -1,6 +1,7 @@
 //! The command line: `serve`, `policy test`, `policy eval`. Each subcommand is a thin call
 //! into the library.
 
+pub mod plugin;
 pub mod policy;
 pub mod serve;
 
@@ -28,6 +29,18 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Work with Wasm plugins offline.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Validate a component against the tenantry:policy world; print its hooks, size, SHA-256
+    /// and the limits it will run under.
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +74,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Policy {
             command: PolicyCommand::Test { dir },
         } => policy::test(&dir),
+        Command::Plugin {
+            command: PluginCommand::Check { file },
+        } => plugin::check(&file),
         Command::Policy {
             command:
                 PolicyCommand::Eval {

@@ -36,7 +36,10 @@ pub fn eval(
         anyhow::anyhow!("unknown hook `{hook}`; one of: authorize, link, share, remote_support")
     })?;
     let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(input)?)?;
-    let engine = PolicyEngine::new(RhaiLimits::default());
+    let engine = PolicyEngine::new(
+        RhaiLimits::default(),
+        crate::policy::wasm::WasmLimits::default(),
+    );
     let compiled = match policy {
         Some(file) => {
             let source = std::fs::read_to_string(file)?;

@@ -8,27 +8,29 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use super::combine::{Decision, LayerOutcome, combine};
+use super::compiled::{Code, CompiledPolicy};
 use super::hook::{Hook, Layer};
-use super::rhai_policy::{RhaiLimits, RhaiPolicy, RhaiRuntime};
+use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
+use super::wasm::{WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
 /// Every policy version in force, by binding key, with the generation that put it there.
 #[derive(Default, Clone)]
 pub struct PolicySet {
-    bound: HashMap<BindingKey, Arc<RhaiPolicy>>,
+    bound: HashMap<BindingKey, Arc<CompiledPolicy>>,
     /// The newest change applied per key, removals included.
     generations: HashMap<BindingKey, u64>,
 }
 
 impl PolicySet {
-    pub fn get(&self, key: &BindingKey) -> Option<&Arc<RhaiPolicy>> {
+    pub fn get(&self, key: &BindingKey) -> Option<&Arc<CompiledPolicy>> {
         self.bound.get(key)
     }
 }
@@ -44,27 +46,32 @@ pub struct Subject {
 #[derive(Clone)]
 pub struct Candidate {
     pub layer: Layer,
-    pub policy: Arc<RhaiPolicy>,
+    pub policy: Arc<CompiledPolicy>,
 }
 
 pub struct PolicyEngine {
     runtime: RhaiRuntime,
+    /// Started on first use: servers without plugins never reserve its memory pool.
+    wasm: OnceLock<Result<WasmRuntime, String>>,
+    wasm_limits: WasmLimits,
     active: RwLock<Arc<PolicySet>>,
     /// Serializes changes (not decisions) so that each builds on the last.
     changing: Mutex<()>,
 }
 
 impl PolicyEngine {
-    pub fn new(limits: RhaiLimits) -> Self {
+    pub fn new(limits: RhaiLimits, wasm_limits: WasmLimits) -> Self {
         Self {
             runtime: RhaiRuntime::new(limits),
+            wasm: OnceLock::new(),
+            wasm_limits,
             active: RwLock::new(Arc::new(PolicySet::default())),
             changing: Mutex::new(()),
         }
     }
 
     /// Reads and compiles `DIR/{hook}.rhai`.
-    pub fn compile_file(&self, hook: Hook, dir: &Path) -> Result<RhaiPolicy> {
+    pub fn compile_file(&self, hook: Hook, dir: &Path) -> Result<CompiledPolicy> {
         let file = dir.join(format!("{}.rhai", hook.name()));
         let source = std::fs::read_to_string(&file).map_err(|e| {
             Error::Policy(format!(
@@ -81,6 +88,32 @@ impl PolicyEngine {
         &self.runtime
     }
 
+    /// The Wasm runtime, started on first use.
+    pub fn wasm(&self) -> Result<&WasmRuntime, String> {
+        self.wasm
+            .get_or_init(|| WasmRuntime::new(self.wasm_limits))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Runs one policy, whatever its kind, as a single layer.
+    pub fn evaluate(
+        &self,
+        policy: &CompiledPolicy,
+        input: &serde_json::Value,
+    ) -> Result<Answer, PolicyFault> {
+        match &policy.code {
+            Code::Rhai(_) => self.runtime.evaluate(policy, input),
+            Code::Wasm { plugin, config } => {
+                let wasm = self.wasm().map_err(|message| PolicyFault {
+                    kind: "trap",
+                    message,
+                })?;
+                wasm.evaluate(plugin, policy.hook, input, config)
+            }
+        }
+    }
+
     pub fn snapshot(&self) -> Arc<PolicySet> {
         match self.active.read() {
             Ok(active) => Arc::clone(&active),
@@ -90,7 +123,7 @@ impl PolicyEngine {
 
     /// Binds (`Some`) or unbinds (`None`) `key`, unless a newer change is already applied.
     /// The next decision sees the result; decisions in flight keep their snapshot.
-    pub fn apply(&self, key: BindingKey, generation: u64, policy: Option<Arc<RhaiPolicy>>) {
+    pub fn apply(&self, key: BindingKey, generation: u64, policy: Option<Arc<CompiledPolicy>>) {
         let _serial = self
             .changing
             .lock()
@@ -167,11 +200,11 @@ impl PolicyEngine {
     fn run_layer(
         &self,
         layer: Layer,
-        policy: &RhaiPolicy,
+        policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> LayerOutcome {
         let started = Instant::now();
-        let result = self.runtime.evaluate(policy, input);
+        let result = self.evaluate(policy, input);
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (answer, error) = match result {
             Ok(answer) => (answer, None),

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::compiled::CompiledPolicy;
 use super::engine::PolicyEngine;
 use super::hook::Hook;
-use super::rhai_policy::{RhaiLimits, RhaiPolicy, RhaiRuntime};
+use super::rhai_policy::RhaiLimits;
+use super::wasm::WasmLimits;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -41,7 +43,7 @@ pub struct CaseFailure {
 }
 
 /// Runs `cases` against one policy (as a single layer); returns the failures.
-pub fn check(runtime: &RhaiRuntime, policy: &RhaiPolicy, cases: &[Case]) -> Vec<CaseFailure> {
+pub fn check(engine: &PolicyEngine, policy: &CompiledPolicy, cases: &[Case]) -> Vec<CaseFailure> {
     cases
         .iter()
         .filter_map(|case| {
@@ -53,7 +55,7 @@ pub fn check(runtime: &RhaiRuntime, policy: &RhaiPolicy, cases: &[Case]) -> Vec<
                     reason,
                 })
             };
-            match runtime.evaluate(policy, &case.input) {
+            match engine.evaluate(policy, &case.input) {
                 Err(fault) => fail("error".into(), fault.to_string()),
                 Ok(answer) if answer.verdict.name() != case.expect => fail(
                     answer.verdict.name().into(),
@@ -90,7 +92,7 @@ pub struct CaseResult {
 
 /// Runs every fixture under `dir/tests` against the policies in `dir`.
 pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
-    let engine = PolicyEngine::new(RhaiLimits::default());
+    let engine = PolicyEngine::new(RhaiLimits::default(), WasmLimits::default());
     let mut results = Vec::new();
     for hook in Hook::ALL {
         let cases = load_cases(dir, hook)?;
@@ -98,7 +100,7 @@ pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
             continue;
         }
         let policy = engine.compile_file(hook, dir)?;
-        let failures = check(engine.runtime(), &policy, &cases);
+        let failures = check(&engine, &policy, &cases);
         for case in cases {
             let failure = failures
                 .iter()

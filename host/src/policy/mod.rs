@@ -2,12 +2,14 @@
 //! Knows nothing of HTTP or storage: a decision is a pure function of input and versions.
 
 pub mod combine;
+pub mod compiled;
 pub mod engine;
 pub mod fixtures;
 pub mod hook;
 pub mod rhai_policy;
 pub mod verdict;
 pub mod version;
+pub mod wasm;
 
 pub use combine::Decision;
 pub use engine::{PolicyEngine, Subject};

@@ -13,6 +13,7 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::compiled::{Code, CompiledPolicy};
 use super::hook::Hook;
 use super::verdict::{Answer, Verdict};
 
@@ -137,7 +138,7 @@ impl RhaiRuntime {
     }
 
     /// Compiles `source` and checks that it defines the hook's function with one parameter.
-    pub fn compile(&self, hook: Hook, name: &str, source: &str) -> Result<RhaiPolicy, String> {
+    pub fn compile(&self, hook: Hook, name: &str, source: &str) -> Result<CompiledPolicy, String> {
         let ast = self.engine.compile(source).map_err(|e| {
             let pos = e.position();
             match (pos.line(), pos.position()) {
@@ -156,19 +157,34 @@ impl RhaiRuntime {
             ));
         }
         let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
-        Ok(RhaiPolicy {
+        Ok(CompiledPolicy {
             hook,
             name: name.to_owned(),
             sha256,
             number: 0,
-            ast,
+            code: Code::Rhai(ast),
         })
     }
 
-    /// Evaluates one policy on one input.
+    /// Evaluates one Rhai policy on one input.
     pub fn evaluate(
         &self,
-        policy: &RhaiPolicy,
+        policy: &CompiledPolicy,
+        input: &serde_json::Value,
+    ) -> Result<Answer, PolicyFault> {
+        match &policy.code {
+            Code::Rhai(ast) => self.evaluate_ast(policy.hook, ast, input),
+            Code::Wasm { .. } => Err(PolicyFault {
+                kind: "invalid_input",
+                message: "not a Rhai policy".into(),
+            }),
+        }
+    }
+
+    fn evaluate_ast(
+        &self,
+        hook: Hook,
+        ast: &AST,
         input: &serde_json::Value,
     ) -> Result<Answer, PolicyFault> {
         let input: Dynamic = rhai::serde::to_dynamic(input).map_err(|e| PolicyFault {
@@ -181,36 +197,13 @@ impl RhaiRuntime {
         let result = self.engine.call_fn_with_options::<Dynamic>(
             options,
             &mut scope,
-            &policy.ast,
-            policy.hook.name(),
+            ast,
+            hook.name(),
             (input,),
         );
         DEADLINE.with(|d| d.set(None));
         let value = result.map_err(|e| fault(&e))?;
-        answer_from(policy.hook, value)
-    }
-}
-
-/// A compiled policy version.
-pub struct RhaiPolicy {
-    pub hook: Hook,
-    /// The file or upload it came from, for error messages.
-    pub name: String,
-    pub sha256: String,
-    /// The version number once stored; 0 for a candidate or a file not yet stored.
-    pub number: u32,
-    ast: AST,
-}
-
-impl RhaiPolicy {
-    /// `authorize v3 (1f2e3d4c5b6a)`
-    pub fn version(&self) -> String {
-        format!(
-            "{} v{} ({})",
-            self.hook.name(),
-            self.number,
-            &self.sha256[..12]
-        )
+        answer_from(hook, value)
     }
 }
 

@@ -51,8 +51,12 @@ pub struct PolicyVersion {
     pub key: BindingKey,
     /// 1, 2, 3... per binding key.
     pub number: u32,
-    /// Always `rhai` today; Wasm plugins are the next kind.
+    /// `rhai` or `wasm`.
     pub kind: String,
+    /// For `wasm`: the plugin's SHA-256 (its content; `sha256` below is the same).
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Rhai source, or for `wasm` the plugin's JSON configuration.
     pub source: String,
     pub sha256: String,
     /// `operator`, a user id, or `file:{path}` for platform files.

@@ -17,6 +17,8 @@ pub type Children = MultimapTableDefinition<'static, u128, u128>;
 pub type Unique = TableDefinition<'static, &'static str, u128>;
 pub type Terms = MultimapTableDefinition<'static, &'static str, u128>;
 pub type Keyed = TableDefinition<'static, &'static str, &'static [u8]>;
+/// Raw bytes by text key (plugin components and their compiled artifacts).
+pub type Blobs = TableDefinition<'static, &'static str, &'static [u8]>;
 
 /// `key -> value` settings of the file itself: schema version, operator token hash.
 pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
@@ -39,6 +41,10 @@ pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
 
 /// Remembered answers to requests with an `Idempotency-Key`.
 pub const IDEMPOTENCY: Keyed = TableDefinition::new("idempotency");
+/// `sha256 -> plugin record` (hooks, size, uploader).
+pub const PLUGINS: Keyed = TableDefinition::new("plugins");
+/// `wasm:{sha256}` -> the component; `artifact:{sha256}` -> its compiled form.
+pub const PLUGIN_BLOBS: Blobs = TableDefinition::new("plugin_blobs");
 /// `"{layer}:{owner}:{hook}"` -> the binding: which version is active.
 pub const POLICY_BINDINGS: Keyed = TableDefinition::new("policy_bindings");
 
@@ -122,4 +128,4 @@ pub const ALL_TERMS: &[Terms] = &[
     ORG_BY_CONTRACT,
     BINDING_VERSIONS,
 ];
-pub const ALL_KEYED: &[Keyed] = &[IDEMPOTENCY, POLICY_BINDINGS];
+pub const ALL_KEYED: &[Keyed] = &[IDEMPOTENCY, POLICY_BINDINGS, PLUGINS, PLUGIN_BLOBS];

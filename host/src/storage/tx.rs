@@ -121,6 +121,16 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    pub fn put_blob(
+        &self,
+        def: super::tables::Blobs,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<(), StorageError> {
+        self.txn.open_table(def)?.insert(key, bytes)?;
+        Ok(())
+    }
+
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         self.txn.open_table(def)?.remove(key)?;
         Ok(())

@@ -238,3 +238,15 @@ impl View<'_> {
         with_table!(self, open_table, def, |t| Ok(t.len()?))
     }
 }
+
+impl View<'_> {
+    pub fn blob(
+        &self,
+        def: super::tables::Blobs,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        with_table!(self, open_table, def, |t| Ok(t
+            .get(key)?
+            .map(|v| v.value().to_vec())))
+    }
+}

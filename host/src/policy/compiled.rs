@@ -1,0 +1,42 @@
+//! A policy version ready to run: Rhai source compiled to an AST, or a Wasm plugin with its
+//! binding's configuration.
+
+use std::sync::Arc;
+
+use super::hook::Hook;
+use super::wasm::LoadedPlugin;
+
+pub enum Code {
+    Rhai(rhai::AST),
+    Wasm {
+        plugin: Arc<LoadedPlugin>,
+        /// The JSON configuration given when the plugin was bound.
+        config: String,
+    },
+}
+
+pub struct CompiledPolicy {
+    pub hook: Hook,
+    /// The file, upload or plugin it came from, for messages.
+    pub name: String,
+    /// Of the Rhai source, or of the plugin component.
+    pub sha256: String,
+    /// The version number once stored; 0 for a candidate or a file not yet stored.
+    pub number: u32,
+    pub code: Code,
+}
+
+impl CompiledPolicy {
+    /// `authorize v3 (1f2e3d4c5b6a)`
+    pub fn version(&self) -> String {
+        let sha = self.sha256.get(..12).unwrap_or(&self.sha256);
+        format!("{} v{} ({})", self.hook.name(), self.number, sha)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.code {
+            Code::Rhai(_) => "rhai",
+            Code::Wasm { .. } => "wasm",
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! What one plugin call may use. Published in the README and printed by `tenantry plugin check`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WasmLimits {
+    /// Instructions (wasmtime fuel) per call.
+    pub fuel: u64,
+    /// Wall-clock budget per call, enforced by epoch interruption.
+    pub deadline_ms: u64,
+    /// Linear memory per instance.
+    pub max_memory_bytes: usize,
+    /// Table elements per table.
+    pub max_table_elements: usize,
+    /// The JSON `resource` and `config` handed to a call, each.
+    pub max_input_bytes: usize,
+    /// The reason a plugin returns.
+    pub max_output_bytes: usize,
+    /// The component file at upload.
+    pub max_module_bytes: usize,
+}
+
+impl Default for WasmLimits {
+    fn default() -> Self {
+        Self {
+            fuel: 50_000_000,
+            deadline_ms: 100,
+            max_memory_bytes: 32 << 20,
+            max_table_elements: 20_000,
+            max_input_bytes: 64 << 10,
+            max_output_bytes: 4 << 10,
+            max_module_bytes: 16 << 20,
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Wasm plugins: one wasmtime `Engine` with the pooling allocator, a component per plugin
+//! compiled once (and cached as an artifact), an `InstancePre` per plugin, and a fresh
+//! instance per call, so no state survives between calls or tenants.
+//!
+//! Each call runs under its own limits: fuel, an epoch deadline, linear memory and table size,
+//! input and output size. Every failure is named (`out_of_fuel`, `deadline`, `memory_limit`,
+//! `trap`, `invalid_input`, `invalid_output`, `output_too_large`) and, like a Rhai failure,
+//! counts as `deny` for its layer.
+
+pub mod convert;
+pub mod limits;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use limits::WasmLimits;
+use sandbox::Sandbox;
+
+use super::Hook;
+use super::rhai_policy::PolicyFault;
+use super::verdict::Answer;
+
+/// The typed host side of `sdk/wit/policy.wit`.
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    wasmtime::component::bindgen!({ world: "plugin", path: "../sdk/wit" });
+}
+
+use bindings::{Plugin, PluginPre};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const TICK: Duration = Duration::from_millis(5);
+
+/// A plugin ready to instantiate.
+pub struct LoadedPlugin {
+    pub sha256: String,
+    pub size: usize,
+    /// Whether the component imports WASI (a `wasm32-wasip2` build) or nothing at all.
+    pub imports_wasi: bool,
+    /// The hooks the plugin says it implements.
+    pub hooks: Vec<Hook>,
+    pre: PluginPre<Sandbox>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("sha256", &self.sha256)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Advances the engine's epoch until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct WasmRuntime {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    pub limits: WasmLimits,
+    _ticker: Ticker,
+}
+
+fn fault(kind: &'static str, message: impl Into<String>) -> PolicyFault {
+    PolicyFault {
+        kind,
+        message: message.into(),
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn hook_of(h: bindings::tenantry::policy::types::Hook) -> Hook {
+    use bindings::tenantry::policy::types::Hook as W;
+    match h {
+        W::Authorize => Hook::Authorize,
+        W::Link => Hook::Link,
+        W::Share => Hook::Share,
+        W::RemoteSupport => Hook::RemoteSupport,
+    }
+}
+
+impl WasmRuntime {
+    pub fn new(limits: WasmLimits) -> Result<Self, String> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(256)
+            .total_tables(512)
+            .max_memory_size(limits.max_memory_bytes)
+            .table_elements(limits.max_table_elements)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(32);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine =
+            Engine::new(&config).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| format!("cannot link WASI: {e:#}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ticking, flag) = (engine.clone(), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("tenantry-wasm-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            _ticker: Ticker { stop },
+        })
+    }
+
+    /// Compiles and validates a component; returns it with its serialized artifact.
+    pub fn compile(&self, bytes: &[u8]) -> Result<(LoadedPlugin, Vec<u8>), PolicyFault> {
+        if bytes.len() > self.limits.max_module_bytes {
+            return Err(fault(
+                "module_too_large",
+                format!(
+                    "the component is {} bytes; at most {} are allowed",
+                    bytes.len(),
+                    self.limits.max_module_bytes
+                ),
+            ));
+        }
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|e| fault("invalid_component", format!("{e:#}")))?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| fault("invalid_component", format!("{e:#}")))?;
+        let plugin = self.prepare(&component, sha256_hex(bytes), bytes.len())?;
+        Ok((plugin, artifact))
+    }
+
+    /// Loads a cached artifact made by [`compile`](Self::compile); `None` when this engine
+    /// cannot use it (another wasmtime build or configuration), so the caller recompiles.
+    pub fn load_artifact(
+        &self,
+        artifact: &[u8],
+        sha256: &str,
+        size: usize,
+    ) -> Option<LoadedPlugin> {
+        // SAFETY: the artifact was produced by `Component::serialize` of this program and kept
+        // in the server's own database next to the SHA-256 of the component it came from;
+        // wasmtime additionally refuses artifacts from another engine version or configuration.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
+        self.prepare(&component, sha256.to_owned(), size).ok()
+    }
+
+    fn prepare(
+        &self,
+        component: &Component,
+        sha256: String,
+        size: usize,
+    ) -> Result<LoadedPlugin, PolicyFault> {
+        let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
+            fault(
+                "missing_import",
+                format!("the component needs something tenantry does not give: {e:#}"),
+            )
+        })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| {
+            fault(
+                "missing_export",
+                format!("the component does not implement tenantry:policy/hooks@0.1.0: {e:#}"),
+            )
+        })?;
+        let imports_wasi = component
+            .component_type()
+            .imports(&self.engine)
+            .next()
+            .is_some();
+        let mut plugin = LoadedPlugin {
+            sha256,
+            size,
+            imports_wasi,
+            hooks: Vec::new(),
+            pre,
+        };
+        let (mut store, instance) = self.instantiate(&plugin)?;
+        let hooks = instance
+            .tenantry_policy_hooks()
+            .call_implemented(&mut store)
+            .map_err(|e| self.trap(&store, &e))?;
+        plugin.hooks = hooks.into_iter().map(hook_of).collect();
+        plugin.hooks.sort();
+        plugin.hooks.dedup();
+        Ok(plugin)
+    }
+
+    fn instantiate(&self, plugin: &LoadedPlugin) -> Result<(Store<Sandbox>, Plugin), PolicyFault> {
+        let mut store = Store::new(
+            &self.engine,
+            Sandbox::new(self.limits.max_memory_bytes, self.limits.max_table_elements),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| fault("trap", format!("{e:#}")))?;
+        let ticks = self
+            .limits
+            .deadline_ms
+            .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
+            + 1;
+        store.set_epoch_deadline(ticks);
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.trap(&store, &e))?;
+        Ok((store, instance))
+    }
+
+    /// Names a failed call.
+    fn trap(&self, store: &Store<Sandbox>, error: &wasmtime::Error) -> PolicyFault {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => fault(
+                "out_of_fuel",
+                format!("used all {} units of fuel", self.limits.fuel),
+            ),
+            Some(Trap::Interrupt) => fault(
+                "deadline",
+                format!("ran past its {} ms deadline", self.limits.deadline_ms),
+            ),
+            _ if store.data().limiter.memory_refused => fault(
+                "memory_limit",
+                format!(
+                    "tried to grow memory past {} bytes",
+                    self.limits.max_memory_bytes
+                ),
+            ),
+            Some(trap) => fault("trap", trap.to_string()),
+            None => fault("trap", format!("{error:#}")),
+        }
+    }
+
+    /// One call of one hook on a fresh instance.
+    ///
+    /// wasmtime-wasi's synchronous bindings block on a Tokio runtime for stream operations
+    /// (a plugin's panic message on stderr, say), which panics on a thread that is already
+    /// driving one. So a WASI-importing plugin called from inside a runtime runs on a scoped
+    /// thread of its own; a capability-free component runs inline.
+    pub fn evaluate(
+        &self,
+        plugin: &LoadedPlugin,
+        hook: Hook,
+        input: &serde_json::Value,
+        config: &str,
+    ) -> Result<Answer, PolicyFault> {
+        if plugin.imports_wasi && tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.evaluate_here(plugin, hook, input, config))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(fault("trap", "the plugin call panicked the host thread"))
+                    })
+            });
+        }
+        self.evaluate_here(plugin, hook, input, config)
+    }
+
+    fn evaluate_here(
+        &self,
+        plugin: &LoadedPlugin,
+        hook: Hook,
+        input: &serde_json::Value,
+        config: &str,
+    ) -> Result<Answer, PolicyFault> {
+        if !plugin.hooks.contains(&hook) {
+            return Ok(Answer {
+                verdict: super::verdict::Verdict::Abstain,
+                reason: None,
+                minutes: None,
+            });
+        }
+        if config.len() > self.limits.max_input_bytes {
+            return Err(fault(
+                "invalid_input",
+                format!(
+                    "the binding's config is over {} bytes",
+                    self.limits.max_input_bytes
+                ),
+            ));
+        }
+        let (mut store, instance) = self.instantiate(plugin)?;
+        let hooks = instance.tenantry_policy_hooks();
+        let verdict = match hook {
+            Hook::Authorize => {
+                let input = convert::authorize(input, self.limits.max_input_bytes)?;
+                hooks.call_authorize(&mut store, &input, config)
+            }
+            Hook::Link => hooks.call_link(&mut store, &convert::link(input)?, config),
+            Hook::Share => hooks.call_share(&mut store, &convert::share(input)?, config),
+            Hook::RemoteSupport => {
+                hooks.call_remote_support(&mut store, &convert::remote_support(input)?, config)
+            }
+        }
+        .map_err(|e| self.trap(&store, &e))?;
+        convert::answer(hook, verdict, self.limits.max_output_bytes)
+    }
+}

@@ -1,0 +1,358 @@
+//! Wasm plugins end to end: built from source, uploaded, bound at a layer, decided with, and
+//! stopped with a named error when hostile.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry_e2e::plugins::plugin;
+use tenantry_e2e::{Answer, TestServer, org_body};
+
+async fn upload(s: &TestServer, token: &str, name: &str) -> Answer {
+    s.send(
+        s.request(Method::POST, "/v1/plugins")
+            .bearer_auth(token)
+            .header("content-type", "application/wasm")
+            .body(plugin(name)),
+    )
+    .await
+}
+
+async fn customer_in(s: &TestServer, sp: &str, slug: &str, region: &str) -> (String, String) {
+    let mut body = org_body(slug, "business_user", "customer", true);
+    body["region"] = json!(region);
+    let created = s.create_org(sp, body).await;
+    let owner = s
+        .accept(created.body["owner_invitation_token"].as_str().unwrap())
+        .await;
+    (created.id(), owner)
+}
+
+#[tokio::test]
+async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+
+    let fence = upload(&s, &sp, "region_fence").await;
+    assert_eq!(fence.status, StatusCode::CREATED, "{:?}", fence.body);
+    assert_eq!(fence.body["hooks"], json!(["link"]));
+    let sha = fence.body["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        s.get(&format!("/v1/plugins/{sha}"), &sp).await.body["size"],
+        fence.body["size"]
+    );
+    assert_eq!(
+        s.get("/v1/plugins", &sp).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let binding = json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}});
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            &sp,
+            binding,
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    assert_eq!(bound.body["kind"], "wasm");
+    let wrong_hook = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/share"),
+            &sp,
+            json!({"plugin": sha}),
+        )
+        .await;
+    assert_eq!(wrong_hook.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (eu1, eu1_owner) = customer_in(&s, &sp, "eu-one", "eu-central").await;
+    let (eu2, _) = customer_in(&s, &sp, "eu-two", "eu-central").await;
+    let (us, _) = customer_in(&s, &sp, "us-one", "us-east").await;
+    let across = s
+        .post(
+            &format!("/v1/orgs/{eu1}/links"),
+            &eu1_owner,
+            json!({"target_org_id": us}),
+        )
+        .await;
+    assert_eq!(across.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        across.detail(),
+        "links between regions `eu-central` and `us-east` are not allowed"
+    );
+    assert_eq!(across.body["policy_layer"], "service_provider");
+    let within = s
+        .post(
+            &format!("/v1/orgs/{eu1}/links"),
+            &eu1_owner,
+            json!({"target_org_id": eu2}),
+        )
+        .await;
+    assert_eq!(within.status, StatusCode::CREATED, "{:?}", within.body);
+
+    // share-allowlist at an organization's own layer.
+    let allowlist = upload(&s, &sp, "share_allowlist").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (a, a_owner) = customer_in(&s, &sp, "alpha", "eu-central").await;
+    let (b, b_owner) = customer_in(&s, &sp, "beta", "eu-central").await;
+    let put = s
+        .put(
+            &format!("/v1/orgs/{a}/policies/share"),
+            &a_owner,
+            json!({"plugin": allowlist, "config": {"tag": "#shared"}}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let link = s
+        .post(
+            &format!("/v1/orgs/{a}/links"),
+            &a_owner,
+            json!({"target_org_id": b}),
+        )
+        .await
+        .id();
+    s.post_empty(&format!("/v1/orgs/{b}/links/{link}/accept"), &b_owner)
+        .await;
+    let plain = s
+        .post(
+            &format!("/v1/orgs/{a}/teams"),
+            &a_owner,
+            json!({"name": "Tier 2"}),
+        )
+        .await
+        .id();
+    let tagged = s
+        .post(
+            &format!("/v1/orgs/{a}/teams"),
+            &a_owner,
+            json!({"name": "Tier 2 #shared"}),
+        )
+        .await
+        .id();
+    let refused = s
+        .post(
+            &format!("/v1/orgs/{a}/shares"),
+            &a_owner,
+            json!({"link_id": link, "resource": {"kind": "team", "id": plain}}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.detail(),
+        "only teams and channels tagged `#shared` may be shared"
+    );
+    let shared = s
+        .post(
+            &format!("/v1/orgs/{a}/shares"),
+            &a_owner,
+            json!({"link_id": link, "resource": {"kind": "team", "id": tagged}}),
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::CREATED, "{:?}", shared.body);
+
+    // The binding survives a restart (the artifact is loaded, not recompiled).
+    let s = s.restart().await.unwrap();
+    let again = s
+        .post(
+            &format!("/v1/orgs/{eu1}/links"),
+            &eu1_owner,
+            json!({"target_org_id": us}),
+        )
+        .await;
+    assert_eq!(
+        again.detail(),
+        "links between regions `eu-central` and `us-east` are not allowed"
+    );
+}
+
+fn support_input(org: &Value, now: &str) -> Value {
+    json!({
+        "org": org,
+        "requester": {"id": "u", "provider_id": org["service_provider_id"], "provider_role": "member"},
+        "request": {"reason": "ticket", "minutes": 30, "scope": "read"},
+        "plan": {"max_remote_support_minutes": 480},
+        "now": now,
+    })
+}
+
+#[tokio::test]
+async fn business_hours_grants_on_weekday_hours_in_the_configured_zone() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let sha = upload(&s, &sp, "business_hours").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (acme, owner) = s.customer(&sp, "acme", false).await;
+    let put = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/remote_support"),
+            &sp,
+            json!({"plugin": sha, "config": {"time_zone": "Europe/Berlin"}}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let org = s.get(&format!("/v1/orgs/{acme}"), &owner).await.body;
+    let ask = |now: &str| json!({"hook": "remote_support", "org": acme, "input": support_input(&org, now)});
+    // Monday 2026-11-23 09:30 in Berlin (08:30 UTC): the plugin grants, the platform grants.
+    let monday = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            ask("2026-11-23T08:30:00Z"),
+        )
+        .await;
+    assert_eq!(
+        monday.body["answer"]["verdict"], "grant",
+        "{:?}",
+        monday.body
+    );
+    assert_eq!(
+        monday.body["layers"][1]["answer"]["reason"],
+        "within business hours (Europe/Berlin)"
+    );
+    // Saturday: approval needed.
+    let saturday = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            ask("2026-11-28T10:00:00Z"),
+        )
+        .await;
+    assert_eq!(saturday.body["answer"]["verdict"], "require_approval");
+    // A real request answers with one of the two, by the server's own clock.
+    let real = s
+        .post(
+            &format!("/v1/orgs/{acme}/remote-support"),
+            &sp,
+            json!({"reason": "r", "minutes": 30, "scope": "read"}),
+        )
+        .await;
+    assert!(
+        ["granted", "pending"].contains(&real.body["status"].as_str().unwrap()),
+        "{:?}",
+        real.body
+    );
+}
+
+async fn hostile_answer(s: &TestServer, org: &str, owner: &str, sha: &str, mode: &str) -> Answer {
+    let put = s
+        .put(
+            &format!("/v1/orgs/{org}/policies/authorize"),
+            owner,
+            json!({"plugin": sha, "config": mode}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{mode}: {:?}", put.body);
+    s.get(&format!("/v1/orgs/{org}/teams"), owner).await
+}
+
+#[tokio::test]
+async fn hostile_plugins_are_stopped_with_named_errors_and_others_are_unaffected() {
+    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.wasm.fuel = 20_000_000;
+        settings.wasm.deadline_ms = 5_000;
+    })
+    .await
+    .unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let (globex, globex_owner) = s.customer(&sp, "globex", true).await;
+    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (mode, kind) in [
+        ("loop", "out_of_fuel"),
+        ("memory", "memory_limit"),
+        ("recursion", "trap"),
+        ("huge-output", "output_too_large"),
+        ("trap", "trap"),
+    ] {
+        let answer = hostile_answer(&s, &acme, &owner, &sha, mode).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{mode}: {:?}",
+            answer.body
+        );
+        assert_eq!(
+            answer.detail(),
+            format!("policy error in the organization layer ({kind})"),
+            "{mode}"
+        );
+        assert_eq!(
+            s.get(&format!("/v1/orgs/{globex}/teams"), &globex_owner)
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let fine = hostile_answer(&s, &acme, &owner, &sha, "behave").await;
+    assert_eq!(
+        fine.status,
+        StatusCode::OK,
+        "the same plugin, behaving: {:?}",
+        fine.body
+    );
+
+    let not_a_plugin = s
+        .send(
+            s.request(Method::POST, "/v1/plugins")
+                .bearer_auth(&owner)
+                .header("content-type", "application/wasm")
+                .body(b"\0asm\x01\0\0\0".to_vec()),
+        )
+        .await;
+    assert_eq!(
+        not_a_plugin.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        not_a_plugin.body
+    );
+    let garbage = s
+        .send(
+            s.request(Method::POST, "/v1/plugins")
+                .bearer_auth(&owner)
+                .header("content-type", "application/wasm")
+                .body(b"hello".to_vec()),
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_plugin_past_its_deadline_is_stopped() {
+    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.wasm.fuel = u64::MAX / 2;
+        settings.wasm.deadline_ms = 50;
+    })
+    .await
+    .unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = hostile_answer(&s, &acme, &owner, &sha, "loop").await;
+    assert_eq!(
+        answer.detail(),
+        "policy error in the organization layer (deadline)"
+    );
+}
+
+#[test]
+fn plugin_check_validates_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fence.wasm");
+    std::fs::write(&file, plugin("region_fence")).unwrap();
+    assert_eq!(tenantry::cli::plugin::check(&file).unwrap(), 0);
+    std::fs::write(&file, b"not wasm").unwrap();
+    assert_eq!(tenantry::cli::plugin::check(&file).unwrap(), 1);
+}
