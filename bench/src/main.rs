@@ -145,6 +145,50 @@ async fn decision() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A plugin's cost: a fresh instance from its `InstancePre`, and a full one-layer decision
+/// (instance + typed input + call + verdict), outside any Tokio runtime.
+fn wasm() -> anyhow::Result<()> {
+    use tenantry::policy::wasm::{WasmLimits, WasmRuntime};
+    let runtime = WasmRuntime::new(WasmLimits::default()).map_err(|e| anyhow::anyhow!(e))?;
+    let (plugin, _) = runtime
+        .compile(&tenantry_e2e::plugins::plugin("region_fence"))
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let org = |region: &str| {
+        json!({"id": "o", "tenant_id": "t", "name": "n", "status": "active", "account_type": "business_user",
+        "hierarchy": "node", "managed_by": "customer", "remote_support_requires_approval": true, "service_provider_id": null, "region": region})
+    };
+    let input = json!({"action": "invite", "from": org("eu-central"), "to": org("us-east"), "from_active_links": 1, "to_active_links": 2,
+        "from_max_active_links": 10, "to_max_active_links": 10, "now": "2026-11-22T10:00:00Z"});
+    let config = r#"{"allowed": [["eu-central", "us-east"]]}"#;
+    let rounds = 5_000;
+    for _ in 0..500 {
+        runtime
+            .evaluate(&plugin, Hook::Link, &input, config)
+            .map_err(|f| anyhow::anyhow!(f.message))?;
+    }
+    let mut instantiate = Vec::with_capacity(rounds);
+    let mut decide = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        runtime
+            .instantiate_only(&plugin)
+            .map_err(|f| anyhow::anyhow!(f.message))?;
+        instantiate.push(t.elapsed());
+        let t = Instant::now();
+        runtime
+            .evaluate(&plugin, Hook::Link, &input, config)
+            .map_err(|f| anyhow::anyhow!(f.message))?;
+        decide.push(t.elapsed());
+    }
+    println!(
+        "plugin: region_fence, {} bytes, imports WASI: {}",
+        plugin.size, plugin.imports_wasi
+    );
+    report("wasm: instantiate from InstancePre", instantiate);
+    report("wasm: link decision (instance + call)", decide);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -157,6 +201,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(what.as_str(), "decision" | "all") {
         decision().await?;
+    }
+    if matches!(what.as_str(), "wasm" | "all") {
+        // Outside the runtime's worker threads, as the group-commit writer calls plugins.
+        tokio::task::spawn_blocking(wasm).await??;
     }
     Ok(())
 }

@@ -640,7 +640,10 @@ async fn platform_files_hot_reload_under_load_and_broken_files_keep_the_old_vers
         .await;
     // Rewrites that land within one debounce window become one version.
     let count = versions.body["items"].as_array().unwrap().len();
-    assert!((2..=51).contains(&count), "the original plus up to 50 revisions, got {count}");
+    assert!(
+        (2..=51).contains(&count),
+        "the original plus up to 50 revisions, got {count}"
+    );
 }
 
 async fn wait_for_reason(s: &TestServer, acme: &str, marker: &str) -> bool {

@@ -238,6 +238,12 @@ impl WasmRuntime {
         Ok((store, instance))
     }
 
+    /// Instantiates the plugin once and drops the instance: what every call pays before its
+    /// hook runs. Public for measurements (`tenantry-bench -- wasm`).
+    pub fn instantiate_only(&self, plugin: &LoadedPlugin) -> Result<(), PolicyFault> {
+        self.instantiate(plugin).map(|_| ())
+    }
+
     /// Names a failed call.
     fn trap(&self, store: &Store<Sandbox>, error: &wasmtime::Error) -> PolicyFault {
         match error.downcast_ref::<Trap>() {
