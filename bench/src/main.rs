@@ -146,46 +146,67 @@ async fn decision() -> anyhow::Result<()> {
 }
 
 /// A plugin's cost: a fresh instance from its `InstancePre`, and a full one-layer decision
-/// (instance + typed input + call + verdict), outside any Tokio runtime.
+/// (instance + typed input + call + verdict), outside any Tokio runtime; for the same plugin
+/// built as a `wasm32-wasip2` component and as a capability-free component.
 fn wasm() -> anyhow::Result<()> {
     use tenantry::policy::wasm::{WasmLimits, WasmRuntime};
     let runtime = WasmRuntime::new(WasmLimits::default()).map_err(|e| anyhow::anyhow!(e))?;
-    let (plugin, _) = runtime
-        .compile(&tenantry_e2e::plugins::plugin("region_fence"))
-        .map_err(|f| anyhow::anyhow!(f.message))?;
+    for (kind, bytes) in [
+        (
+            "wasm32-wasip2",
+            tenantry_e2e::plugins::plugin("region_fence"),
+        ),
+        (
+            "capability-free",
+            tenantry_e2e::plugins::bare_plugin("region_fence"),
+        ),
+    ] {
+        let (plugin, _) = runtime
+            .compile(&bytes)
+            .map_err(|f| anyhow::anyhow!(f.message))?;
+        println!(
+            "plugin: region_fence as {kind}, {} bytes, imports WASI: {}",
+            plugin.size, plugin.imports_wasi
+        );
+        measure_plugin(&runtime, &plugin, kind)?;
+    }
+    Ok(())
+}
+
+fn measure_plugin(
+    runtime: &tenantry::policy::wasm::WasmRuntime,
+    plugin: &tenantry::policy::wasm::LoadedPlugin,
+    kind: &str,
+) -> anyhow::Result<()> {
     let org = |region: &str| {
         json!({"id": "o", "tenant_id": "t", "name": "n", "status": "active", "account_type": "business_user",
-        "hierarchy": "node", "managed_by": "customer", "remote_support_requires_approval": true, "service_provider_id": null, "region": region})
+        "hierarchy": "node", "managed_by": "customer", "remote_support_requires_approval": true,
+        "service_provider_id": null, "region": region})
     };
-    let input = json!({"action": "invite", "from": org("eu-central"), "to": org("us-east"), "from_active_links": 1, "to_active_links": 2,
-        "from_max_active_links": 10, "to_max_active_links": 10, "now": "2026-11-22T10:00:00Z"});
+    let input = json!({"action": "invite", "from": org("eu-central"), "to": org("us-east"), "from_active_links": 1,
+        "to_active_links": 2, "from_max_active_links": 10, "to_max_active_links": 10, "now": "2026-11-22T10:00:00Z"});
     let config = r#"{"allowed": [["eu-central", "us-east"]]}"#;
-    let rounds = 5_000;
+    let fail = |f: tenantry::policy::rhai_policy::PolicyFault| anyhow::anyhow!(f.message);
     for _ in 0..500 {
         runtime
-            .evaluate(&plugin, Hook::Link, &input, config)
-            .map_err(|f| anyhow::anyhow!(f.message))?;
+            .evaluate(plugin, Hook::Link, &input, config)
+            .map_err(fail)?;
     }
+    let rounds = 5_000;
     let mut instantiate = Vec::with_capacity(rounds);
     let mut decide = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let t = Instant::now();
-        runtime
-            .instantiate_only(&plugin)
-            .map_err(|f| anyhow::anyhow!(f.message))?;
+        runtime.instantiate_only(plugin).map_err(fail)?;
         instantiate.push(t.elapsed());
         let t = Instant::now();
         runtime
-            .evaluate(&plugin, Hook::Link, &input, config)
-            .map_err(|f| anyhow::anyhow!(f.message))?;
+            .evaluate(plugin, Hook::Link, &input, config)
+            .map_err(fail)?;
         decide.push(t.elapsed());
     }
-    println!(
-        "plugin: region_fence, {} bytes, imports WASI: {}",
-        plugin.size, plugin.imports_wasi
-    );
-    report("wasm: instantiate from InstancePre", instantiate);
-    report("wasm: link decision (instance + call)", decide);
+    report(&format!("wasm ({kind}): instantiate"), instantiate);
+    report(&format!("wasm ({kind}): link decision"), decide);
     Ok(())
 }
 

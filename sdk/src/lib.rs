@@ -123,6 +123,9 @@ macro_rules! plugin {
             }
         }
 
+        // Only a wasm build exports the hooks: their symbol names (`tenantry:policy/hooks@...`)
+        // are not valid in a native linker's export list, and native builds are for tests.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__TenantryPluginExport with_types_in $crate::bindings);
     };
 }

@@ -1,11 +1,14 @@
 //! Builds the example plugins (`plugins/`) and the hostile test plugin (`tests/plugins/`) from
-//! source, once per test process, into their own target directory.
+//! source, once per test process, into their own target directory: as `wasm32-wasip2`
+//! components, and (examples only) as capability-free components made from
+//! `wasm32-unknown-unknown` modules by `tenantry::policy::wasm::componentize`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const TARGET: &str = "wasm32-wasip2";
+const WASIP2: &str = "wasm32-wasip2";
+const BARE: &str = "wasm32-unknown-unknown";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -15,63 +18,77 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+fn target_dir() -> PathBuf {
+    repo().join("target").join("plugins")
+}
+
 /// rustup does not add a target listed in rust-toolchain.toml to a toolchain that is already
 /// installed, so add it here when it is missing (a few seconds, once).
-fn ensure_target() -> anyhow::Result<()> {
+fn ensure_target(target: &str) -> anyhow::Result<()> {
     let listed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(repo())
         .output()?;
     if String::from_utf8_lossy(&listed.stdout)
         .lines()
-        .any(|l| l.trim() == TARGET)
+        .any(|l| l.trim() == target)
     {
         return Ok(());
     }
     let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
+        .args(["target", "add", target])
         .current_dir(repo())
         .status()?;
-    anyhow::ensure!(status.success(), "rustup target add {TARGET} failed");
+    anyhow::ensure!(status.success(), "rustup target add {target} failed");
     Ok(())
 }
 
-fn build(manifest: &Path, target_dir: &Path) -> anyhow::Result<()> {
+fn build(manifest: &str, target: &str) -> anyhow::Result<()> {
+    ensure_target(target)?;
     let output = Command::new(cargo())
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(manifest)
+        .args(["build", "--release", "--target", target, "--manifest-path"])
+        .arg(repo().join(manifest))
         .arg("--target-dir")
-        .arg(target_dir)
+        .arg(target_dir())
         .current_dir(repo())
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .output()?;
     anyhow::ensure!(
         output.status.success(),
-        "building {} failed:\n{}",
-        manifest.display(),
+        "building {manifest} for {target} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())
 }
 
-fn built() -> &'static Result<PathBuf, String> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+fn built() -> &'static Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target_dir = repo().join("target").join("plugins");
-        let result = ensure_target()
-            .and_then(|()| build(&repo().join("plugins/Cargo.toml"), &target_dir))
-            .and_then(|()| build(&repo().join("tests/plugins/Cargo.toml"), &target_dir));
-        result
-            .map(|()| target_dir.join(TARGET).join("release"))
+        build("plugins/Cargo.toml", WASIP2)
+            .and_then(|()| build("tests/plugins/Cargo.toml", WASIP2))
+            .and_then(|()| build("plugins/Cargo.toml", BARE))
             .map_err(|e| format!("{e:#}"))
     })
 }
 
-/// The component bytes of plugin `name` (crate name, e.g. `region_fence`).
+fn read(target: &str, name: &str) -> Vec<u8> {
+    if let Err(e) = built() {
+        panic!("plugins did not build: {e}");
+    }
+    let path = target_dir()
+        .join(target)
+        .join("release")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("plugin {}: {e}", path.display()))
+}
+
+/// The `wasm32-wasip2` component of plugin `name` (crate name, e.g. `region_fence`).
 pub fn plugin(name: &str) -> Vec<u8> {
-    let dir = built()
-        .as_ref()
-        .unwrap_or_else(|e| panic!("plugins did not build: {e}"));
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap_or_else(|e| panic!("plugin {name}: {e}"))
+    read(WASIP2, name)
+}
+
+/// The capability-free component of example plugin `name`.
+pub fn bare_plugin(name: &str) -> Vec<u8> {
+    tenantry::policy::wasm::componentize(&read(BARE, name)).unwrap_or_else(|e| panic!("{e}"))
 }

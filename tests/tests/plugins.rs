@@ -356,3 +356,46 @@ fn plugin_check_validates_offline() {
     std::fs::write(&file, b"not wasm").unwrap();
     assert_eq!(tenantry::cli::plugin::check(&file).unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_capability_free_component_is_accepted_and_decides_alike() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let bare = s
+        .send(
+            s.request(Method::POST, "/v1/plugins")
+                .bearer_auth(&sp)
+                .header("content-type", "application/wasm")
+                .body(tenantry_e2e::plugins::bare_plugin("region_fence")),
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::CREATED, "{:?}", bare.body);
+    assert_eq!(bare.body["hooks"], json!(["link"]));
+    let wasip2 = upload(&s, &sp, "region_fence").await;
+    assert_ne!(
+        bare.body["sha256"], wasip2.body["sha256"],
+        "two builds, two identities"
+    );
+    assert!(bare.body["size"].as_u64().unwrap() < wasip2.body["size"].as_u64().unwrap());
+    let put = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            &sp,
+            json!({"plugin": bare.body["sha256"], "config": {"allowed": []}}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let (a, a_owner) = customer_in(&s, &sp, "alpha", "eu-central").await;
+    let (b, _) = customer_in(&s, &sp, "beta", "eu-central").await;
+    let refused = s
+        .post(
+            &format!("/v1/orgs/{a}/links"),
+            &a_owner,
+            json!({"target_org_id": b}),
+        )
+        .await;
+    assert_eq!(
+        refused.detail(),
+        "links between regions `eu-central` and `eu-central` are not allowed"
+    );
+}

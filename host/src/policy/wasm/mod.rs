@@ -82,6 +82,16 @@ fn fault(kind: &'static str, message: impl Into<String>) -> PolicyFault {
     }
 }
 
+/// Turns a core module built for `wasm32-unknown-unknown` with `tenantry-sdk` into a
+/// capability-free component: no WASI imports at all, so nothing to satisfy and nothing to
+/// reach. The module carries its WIT world in a custom section written by the SDK's bindings.
+pub fn componentize(core_module: &[u8]) -> Result<Vec<u8>, String> {
+    wit_component::ComponentEncoder::default()
+        .module(core_module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .map_err(|e| format!("cannot make a component of this module: {e:#}"))
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
