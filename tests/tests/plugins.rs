@@ -399,3 +399,18 @@ async fn a_capability_free_component_is_accepted_and_decides_alike() {
         "links between regions `eu-central` and `eu-central` are not allowed"
     );
 }
+
+#[test]
+fn only_wasip2_builds_import_wasi() {
+    let runtime = tenantry::policy::wasm::WasmRuntime::new(Default::default()).unwrap();
+    let (bare, _) = runtime
+        .compile(&tenantry_e2e::plugins::bare_plugin("invite_roles"))
+        .unwrap();
+    let (wasip2, _) = runtime.compile(&plugin("invite_roles")).unwrap();
+    assert!(
+        !bare.imports_wasi,
+        "a capability-free build imports only the contract"
+    );
+    assert!(wasip2.imports_wasi);
+    assert_eq!(bare.hooks, vec![tenantry::policy::Hook::Authorize]);
+}

@@ -60,23 +60,28 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// No files, network, environment or arguments; stopped clocks; fixed randomness.
+fn empty_context() -> WasiCtx {
+    WasiCtx::builder()
+        .wall_clock(Stopped)
+        .monotonic_clock(Stopped)
+        .secure_random(wasmtime_wasi::Deterministic::new(vec![0]))
+        .insecure_random(wasmtime_wasi::Deterministic::new(vec![0]))
+        .insecure_random_seed(0)
+        .build()
+}
+
 pub struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on the first WASI call: capability-free plugins never make one.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub limiter: Limiter,
 }
 
 impl Sandbox {
     pub fn new(max_memory: usize, max_table_elements: usize) -> Self {
-        let wasi = WasiCtx::builder()
-            .wall_clock(Stopped)
-            .monotonic_clock(Stopped)
-            .secure_random(wasmtime_wasi::Deterministic::new(vec![0]))
-            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0]))
-            .insecure_random_seed(0)
-            .build();
         Self {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: Limiter {
                 max_memory,
@@ -90,7 +95,7 @@ impl Sandbox {
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(empty_context),
             table: &mut self.table,
         }
     }
