@@ -54,6 +54,22 @@ pub fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }
 
+/// Copies the shipped `policies/` (with its fixtures) to `to`, for a server or a benchmark
+/// that rewrites the files.
+pub fn copy_policies(to: &std::path::Path) -> anyhow::Result<()> {
+    let from = policies_dir();
+    std::fs::create_dir_all(to.join("tests"))?;
+    for dir in [from.clone(), from.join("tests")] {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(path.strip_prefix(&from)?))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub const OPERATOR_TOKEN: &str = "tnt_operator_token_for_end_to_end_tests_0123456789";
 
 fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
@@ -116,16 +132,7 @@ impl TestServer {
         tweak: Tweak,
     ) -> anyhow::Result<(Self, tempfile::TempDir)> {
         let copy = tempfile::tempdir()?;
-        std::fs::create_dir(copy.path().join("tests"))?;
-        for dir in [policies_dir(), policies_dir().join("tests")] {
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                if path.is_file() {
-                    let relative = path.strip_prefix(policies_dir())?;
-                    std::fs::copy(&path, copy.path().join(relative))?;
-                }
-            }
-        }
+        copy_policies(copy.path())?;
         let server = Self::spawn_with(copy.path().to_path_buf(), tweak).await?;
         Ok((server, copy))
     }

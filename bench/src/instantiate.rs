@@ -1,0 +1,64 @@
+//! A plugin's fixed cost: a fresh instance from its `InstancePre` (pooling allocator), and a
+//! one-layer `link` decision through the runtime, for the same plugin built as a
+//! `wasm32-wasip2` component and as a capability-free component. Runs outside any Tokio
+//! runtime, as the group-commit writer calls plugins.
+
+use std::time::Instant;
+
+use tenantry::policy::Hook;
+use tenantry::policy::rhai_policy::PolicyFault;
+use tenantry::policy::wasm::{LoadedPlugin, WasmLimits, WasmRuntime};
+
+use crate::inputs::link_input;
+use crate::stats::report;
+
+pub fn run() -> anyhow::Result<()> {
+    let runtime = WasmRuntime::new(WasmLimits::default()).map_err(anyhow::Error::msg)?;
+    for (kind, bytes) in [
+        (
+            "wasm32-wasip2",
+            tenantry_e2e::plugins::plugin("region_fence"),
+        ),
+        (
+            "capability-free",
+            tenantry_e2e::plugins::bare_plugin("region_fence"),
+        ),
+    ] {
+        let (plugin, _) = runtime
+            .compile(&bytes)
+            .map_err(|f| anyhow::anyhow!(f.message))?;
+        println!(
+            "plugin: region_fence as {kind}, {} bytes, imports WASI: {}",
+            plugin.size, plugin.imports_wasi
+        );
+        measure(&runtime, &plugin, kind)?;
+    }
+    Ok(())
+}
+
+fn measure(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> anyhow::Result<()> {
+    let input = link_input("eu-central", "us-east");
+    let config = r#"{"allowed": [["eu-central", "us-east"]]}"#;
+    let fail = |f: PolicyFault| anyhow::anyhow!(f.message);
+    for _ in 0..500 {
+        runtime
+            .evaluate(plugin, Hook::Link, &input, config)
+            .map_err(fail)?;
+    }
+    let rounds = 5_000;
+    let mut instantiate = Vec::with_capacity(rounds);
+    let mut decide = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        runtime.instantiate_only(plugin).map_err(fail)?;
+        instantiate.push(t.elapsed());
+        let t = Instant::now();
+        runtime
+            .evaluate(plugin, Hook::Link, &input, config)
+            .map_err(fail)?;
+        decide.push(t.elapsed());
+    }
+    report(&format!("wasm ({kind}): instantiate"), instantiate);
+    report(&format!("wasm ({kind}): link decision"), decide);
+    Ok(())
+}
