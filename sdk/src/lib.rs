@@ -30,8 +30,11 @@
 //!
 //! tenantry_sdk::plugin!(SameRegion);
 //! ```
-//! Build it with `cargo build --release --target wasm32-wasip2` (crate type `cdylib`) and upload
-//! the `.wasm` with `POST /v1/plugins`.
+//! Build it (crate type `cdylib`) as a capability-free component, which imports nothing but the
+//! contract and is the fastest to run (about 10 µs a call against 85 µs for a WASI build):
+//! `cargo build --release --target wasm32-unknown-unknown`, then
+//! `tenantry plugin componentize in.wasm out.wasm`. A `wasm32-wasip2` build works as it is,
+//! slower. Upload the component with `POST /v1/plugins`.
 
 /// The raw bindings generated from the WIT contract. Plugin code should not need them.
 pub mod bindings {
