@@ -96,6 +96,16 @@ pub async fn middleware(
         }
     };
     let id = storage_key(&req, &key);
+    // Claim the key before looking for a stored answer: a first request that finishes in
+    // between has stored its answer before releasing the claim, so a retry either finds the
+    // claim (409) or the answer (replay), never neither.
+    let Some(_claim) = Claim::take(&in_flight, &id) else {
+        return problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            json!({"detail": "a request with this Idempotency-Key is still being processed"}),
+        );
+    };
     let now = app.clock.now();
     let ttl = std::time::Duration::from_secs(app.settings.idempotency_hours * 3600);
     let found = app
@@ -106,28 +116,31 @@ pub async fn middleware(
     {
         return replay(stored);
     }
-    {
-        let Ok(mut running) = in_flight.0.lock() else {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-                json!(null),
-            );
-        };
-        if !running.insert(id.clone()) {
-            return problem(
-                StatusCode::CONFLICT,
-                "conflict",
-                json!({"detail": "a request with this Idempotency-Key is still being processed"}),
-            );
-        }
-    }
     let response = next.run(req).await;
-    let response = remember(&app, &id, response, now).await;
-    if let Ok(mut running) = in_flight.0.lock() {
-        running.remove(&id);
+    remember(&app, &id, response, now).await
+}
+
+/// A key being processed; released when dropped, also if the request's task is cancelled.
+struct Claim<'a> {
+    in_flight: &'a InFlight,
+    id: String,
+}
+
+impl<'a> Claim<'a> {
+    fn take(in_flight: &'a InFlight, id: &str) -> Option<Self> {
+        let mut running = in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(id.to_owned()).then(|| Self {
+            in_flight,
+            id: id.to_owned(),
+        })
     }
-    response
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut running = self.in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.id);
+    }
 }
 
 async fn remember(app: &App, id: &str, response: Response, now: Timestamp) -> Response {
