@@ -93,7 +93,7 @@ fn print(name: &str, load: &Load) {
 }
 
 pub async fn run() -> anyhow::Result<()> {
-    let (server, policies) = TestServer::spawn_with_own_policies(|_| {}).await?;
+    let (server, policies) = TestServer::spawn_with_own_policies(tenantry_e2e::unthrottled).await?;
     let (_, provider) = server.provider("bench-sp").await;
     let (org, token) = server.customer(&provider, "bench-read", true).await;
     let read = format!("{}/v1/orgs/{org}", server.base);

@@ -54,7 +54,9 @@ impl Tally {
 }
 
 pub async fn run() -> anyhow::Result<()> {
-    let server = Arc::new(TestServer::spawn().await?);
+    let server = Arc::new(
+        TestServer::spawn_with(tenantry_e2e::policies_dir(), tenantry_e2e::unthrottled).await?,
+    );
     let (_, provider) = server.provider("bench-sp").await;
     let mut orgs = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {

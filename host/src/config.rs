@@ -34,6 +34,8 @@ pub struct Settings {
     pub decision_log_max_age_hours: u64,
     pub rhai: RhaiLimits,
     pub wasm: crate::policy::wasm::WasmLimits,
+    /// Requests per API token (`[rate_limit] per_second = 0` turns it off).
+    pub rate_limit: crate::app::rate_limit::RateLimit,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             decision_log_max_age_hours: 30 * 24,
             rhai: RhaiLimits::default(),
             wasm: crate::policy::wasm::WasmLimits::default(),
+            rate_limit: crate::app::rate_limit::RateLimit::default(),
         }
     }
 }

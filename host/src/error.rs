@@ -60,6 +60,9 @@ pub enum Error {
     Unauthorized,
     #[error("{0}")]
     TooLarge(String),
+    /// The caller's token used up its request quota; it may retry after this long.
+    #[error("too many requests; retry after {}s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: std::time::Duration },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A policy source that cannot be loaded (compile error, bad fixture file).

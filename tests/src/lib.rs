@@ -87,6 +87,15 @@ fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
 /// Adjusts the settings a test server starts with.
 pub type Tweak = fn(&mut Settings);
 
+/// A per-token quota no load reaches: the limiter still runs (and its cost is measured) but
+/// never refuses, for tests and measurements where one token drives the whole load.
+pub fn unthrottled(settings: &mut Settings) {
+    settings.rate_limit = tenantry::app::rate_limit::RateLimit {
+        per_second: u32::MAX,
+        burst: u32::MAX,
+    };
+}
+
 async fn start(
     data: &std::path::Path,
     policies: &std::path::Path,
@@ -138,7 +147,19 @@ impl TestServer {
     }
 
     pub async fn spawn_with(policies: PathBuf, tweak: Tweak) -> anyhow::Result<Self> {
-        let data = tempfile::tempdir()?;
+        Self::start_on(tempfile::tempdir()?, policies, tweak).await
+    }
+
+    /// A server on a data directory that already holds a database (a restored backup).
+    pub async fn spawn_on(data: tempfile::TempDir) -> anyhow::Result<Self> {
+        Self::start_on(data, policies_dir(), |_| {}).await
+    }
+
+    async fn start_on(
+        data: tempfile::TempDir,
+        policies: PathBuf,
+        tweak: Tweak,
+    ) -> anyhow::Result<Self> {
         let (base, app, stop, task) = start(data.path(), &policies, tweak).await?;
         Ok(Self {
             base,
@@ -357,6 +378,23 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// Sends every request at once and counts the answers by status: `{200: 10, 403: 190}`.
+pub async fn race(
+    requests: impl IntoIterator<Item = reqwest::RequestBuilder>,
+) -> std::collections::BTreeMap<u16, usize> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for request in requests {
+        tasks.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    }
+    let mut tally = std::collections::BTreeMap::new();
+    for status in tasks.join_all().await {
+        *tally
+            .entry(status.unwrap_or_else(|e| panic!("request failed: {e}")))
+            .or_default() += 1;
+    }
+    tally
 }
 
 /// A valid create body.

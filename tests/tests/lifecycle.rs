@@ -347,52 +347,6 @@ async fn a_retried_create_with_the_same_idempotency_key_has_one_effect() {
 }
 
 #[tokio::test]
-async fn concurrent_accepts_never_exceed_the_link_cap() {
-    let s = TestServer::spawn().await.unwrap();
-    let (_, sp) = s.provider("telco").await;
-    let (hub, hub_owner) = s.customer(&sp, "hub", true).await;
-    let mut links = Vec::new();
-    for i in 0..25 {
-        let (spoke, spoke_owner) = s.customer(&sp, &format!("spoke-{i}"), true).await;
-        links.push(
-            s.post(
-                &format!("/v1/orgs/{spoke}/links"),
-                &spoke_owner,
-                json!({"target_org_id": hub}),
-            )
-            .await
-            .id(),
-        );
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for link in &links {
-        let request = s
-            .request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
-            .bearer_auth(&hub_owner);
-        tasks.spawn(async move { request.send().await.map(|r| r.status()) });
-    }
-    let statuses: Vec<StatusCode> = tasks
-        .join_all()
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::FORBIDDEN)
-        .count();
-    assert_eq!((ok, refused), (10, 15));
-    let active = s
-        .get(
-            &format!("/v1/orgs/{hub}/links?status=active&limit=100"),
-            &hub_owner,
-        )
-        .await;
-    assert_eq!(active.body["items"].as_array().unwrap().len(), 10);
-}
-
-#[tokio::test]
 async fn operations_endpoints_answer() {
     let s = TestServer::spawn().await.unwrap();
     assert_eq!(

@@ -553,7 +553,9 @@ fn suspended_variant(original: &str, revision: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_files_hot_reload_under_load_and_broken_files_keep_the_old_version() {
-    let (s, policies) = TestServer::spawn_with_own_policies(|_| {}).await.unwrap();
+    let (s, policies) = TestServer::spawn_with_own_policies(tenantry_e2e::unthrottled)
+        .await
+        .unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
     s.post_empty(&format!("/v1/orgs/{acme}/suspend"), &sp).await;

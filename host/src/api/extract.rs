@@ -30,6 +30,7 @@ impl FromRequestParts<App> for Auth {
             .unwrap_or_default();
         let token = header.strip_prefix("Bearer ").ok_or(Error::Unauthorized)?;
         let actor = app.authenticate(token.trim())?;
+        app.admit(actor)?;
         parts.extensions.insert(actor);
         Ok(Auth(actor))
     }

@@ -6,7 +6,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use super::problem::problem;
+use super::extract::Auth;
+use super::problem::{ApiError, problem};
 use super::routes::{RouteDoc, table};
 use crate::app::App;
 
@@ -38,6 +39,27 @@ pub async fn metrics() -> impl IntoResponse {
     )
 }
 
+/// The whole store as one redb file, streamed from a consistent snapshot.
+pub async fn backup(State(app): State<App>, Auth(actor): Auth) -> axum::response::Response {
+    let backup = match app.backup(actor).await {
+        Ok(b) => b,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(backup.file));
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, backup.len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tenantry.redb\"".to_owned(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 pub async fn openapi() -> Json<Value> {
     Json(document(
         &table().into_iter().map(|(doc, _)| doc).collect::<Vec<_>>(),
@@ -63,7 +85,7 @@ fn operation(route: &RouteDoc) -> Value {
         "operationId": format!("{}_{}", route.method, route.path.trim_start_matches('/').replace(['/', '{', '}', '-'], "_")),
         "parameters": parameters,
         "responses": {
-            success: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+            success: {"description": "success", "content": answer_content(route.path)},
             "default": {"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
         },
     });
@@ -79,6 +101,20 @@ fn operation(route: &RouteDoc) -> Value {
         p.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}))
     }
     op
+}
+
+/// What a successful answer carries: JSON objects, except the two routes that stream other
+/// media.
+fn answer_content(path: &str) -> Value {
+    match path {
+        "/metrics" => {
+            json!({"application/openmetrics-text": {"schema": {"type": "string"}}})
+        }
+        "/v1/platform/backup" => {
+            json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+        }
+        _ => json!({"application/json": {"schema": {"type": "object"}}}),
+    }
 }
 
 pub fn document(routes: &[RouteDoc]) -> Value {

@@ -88,6 +88,29 @@ impl IntoResponse for ApiError {
                 "payload too large",
                 json!({"detail": detail}),
             ),
+            Error::RateLimited { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                let mut response = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests",
+                    json!({"detail": format!("this token's request quota is used up; retry after {seconds} s")}),
+                );
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds.into());
+                response
+            }
+            Error::Storage(StorageError::Unavailable) => {
+                let mut response = problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage unavailable",
+                    json!({"detail": "storage is recovering from an I/O error; retry shortly"}),
+                );
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, 1.into());
+                response
+            }
             Error::Storage(StorageError::Full) => {
                 tracing::error!("write refused: disk full");
                 problem(

@@ -114,6 +114,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component (validated, named by SHA-256)", auth: true, creates: true, body: WASM;
         get "/v1/plugins" => plugins::list, "the plugins the caller uploaded (all, for the operator)", auth: true, creates: false, body: None;
         get "/v1/plugins/{sha256}" => plugins::get, "one plugin: hooks, size, upload time, uploader", auth: true, creates: false, body: None;
+        get "/v1/platform/backup" => ops::backup, "a consistent copy of the whole database (operator)", auth: true, creates: false, body: None;
         get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
         get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
         get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;

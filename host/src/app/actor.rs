@@ -22,6 +22,13 @@ impl Actor {
 }
 
 impl App {
+    /// Counts one request against the caller's token quota (429 when it is used up).
+    pub fn admit(&self, actor: Actor) -> Result<()> {
+        self.limiter
+            .admit(actor.token_id)
+            .map_err(|retry_after| Error::RateLimited { retry_after })
+    }
+
     /// Resolves a bearer token. Unknown, malformed and revoked tokens are all 401, alike.
     pub fn authenticate(&self, token: &str) -> Result<Actor> {
         if token.len() > 256 {

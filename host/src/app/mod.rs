@@ -6,8 +6,10 @@
 
 pub mod access;
 pub mod actor;
+pub mod backup;
 pub mod decisions;
 pub mod import;
+pub mod invariants;
 pub mod journal;
 pub mod links;
 pub mod members;
@@ -15,6 +17,7 @@ pub mod orgs;
 pub mod plans;
 pub mod plugins;
 pub mod policies;
+pub mod rate_limit;
 pub mod recorder;
 pub mod reload;
 pub mod remote_support;
@@ -43,6 +46,7 @@ pub struct App {
     /// The platform policy files and their reload status.
     pub platform_files: reload::PlatformFiles,
     plugin_cache: plugins::PluginCache,
+    limiter: Arc<rate_limit::RateLimiter>,
 }
 
 /// What [`App::build`] made.
@@ -59,6 +63,7 @@ impl App {
         let policies = Arc::new(PolicyEngine::new(settings.rhai, settings.wasm));
         let store = Store::open(&settings.database_path())?;
         let recorder = recorder::Recorder::start(store.clone());
+        let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
         let app = App {
             store,
             policies,
@@ -67,6 +72,7 @@ impl App {
             settings: Arc::new(settings),
             recorder,
             plugin_cache: plugins::PluginCache::default(),
+            limiter,
         };
         app.load_bindings()?;
         app.sync_platform_files().await?;

@@ -1,6 +1,7 @@
-//! The command line: `serve`, `policy test`, `policy eval`. Each subcommand is a thin call
+//! The command line: `serve`, `policy test|eval`, `plugin check`, `backup`, `check`. Each subcommand is a thin call
 //! into the library.
 
+pub mod backup;
 pub mod plugin;
 pub mod policy;
 pub mod serve;
@@ -34,6 +35,19 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Copy a running server's database to PATH, verified before it is kept (operator token).
+    Backup {
+        /// Where to write the copy; must not exist.
+        path: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "TENANTRY_SERVER")]
+        server: String,
+        /// The operator token.
+        #[arg(long, env = "TENANTRY_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Check a database file that no server has open (a backup, a stopped server's file):
+    /// record counts and every broken invariant; exit code 1 when any is broken.
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +91,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Plugin {
             command: PluginCommand::Check { file },
         } => plugin::check(&file),
+        Command::Backup {
+            path,
+            server,
+            token,
+        } => {
+            backup::backup(backup::BackupArgs {
+                path: &path,
+                server: &server,
+                token: &token,
+            })
+            .await
+        }
+        Command::Check { file } => backup::check(&file),
         Command::Policy {
             command:
                 PolicyCommand::Eval {

@@ -4,7 +4,9 @@
 //! [`View`], and [`Store::write`] with a [`Tx`], which is the seam where another backend would
 //! go (ARCHITECTURE.md, "Where users outgrow one machine").
 
+pub mod backup;
 pub mod codec;
+pub mod handle;
 pub mod migrate;
 pub mod tables;
 pub mod tx;
@@ -16,6 +18,9 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
 
+use handle::Handle;
+
+pub use backup::Snapshot;
 pub use tx::Tx;
 pub use view::View;
 use writer::Writer;
@@ -26,6 +31,9 @@ pub enum StorageError {
     Redb(#[from] redb::Error),
     #[error("the disk is full; writes are refused until space returns")]
     Full,
+    /// The file is being reopened after an I/O error; a retry in a moment will succeed.
+    #[error("storage is recovering from an I/O error; retry shortly")]
+    Unavailable,
     #[error("record encoding: {0}")]
     Codec(String),
     #[error("durable commit failed: {0}")]
@@ -43,6 +51,8 @@ macro_rules! from_redb {
                 let error: redb::Error = error.into();
                 match &error {
                     redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => StorageError::Full,
+                    // Poisoned by an earlier I/O error until the writer reopens it.
+                    redb::Error::PreviousIo => StorageError::Unavailable,
                     _ => StorageError::Redb(error),
                 }
             }
@@ -59,7 +69,7 @@ from_redb!(
 
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<Handle>,
     writer: Writer,
 }
 
@@ -72,8 +82,9 @@ impl Store {
                 StorageError::Internal(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
-        let db = Arc::new(Database::create(path)?);
+        let db = Database::create(path)?;
         migrate::prepare(&db)?;
+        let db = Arc::new(Handle::new(path, db));
         let writer = Writer::start(Arc::clone(&db))?;
         Ok(Self { db, writer })
     }
@@ -83,8 +94,7 @@ impl Store {
         &self,
         f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
     ) -> Result<T, crate::Error> {
-        let txn = self.db.begin_read().map_err(StorageError::from)?;
-        f(&View::Read(&txn))
+        read_from(self.db.current()?.as_ref(), f)
     }
 
     pub fn write_stats(&self) -> &writer::WriteStats {
@@ -99,4 +109,13 @@ impl Store {
     {
         self.writer.write(op).await
     }
+}
+
+/// One consistent snapshot of `db`, for the server's store and a read-only copy alike.
+fn read_from<T>(
+    db: &impl ReadableDatabase,
+    f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
+) -> Result<T, crate::Error> {
+    let txn = db.begin_read().map_err(StorageError::from)?;
+    f(&View::Read(&txn))
 }

@@ -237,6 +237,15 @@ impl View<'_> {
         use redb::ReadableTableMetadata;
         with_table!(self, open_table, def, |t| Ok(t.len()?))
     }
+
+    /// How many records every record table holds, by table name.
+    pub fn record_counts(&self) -> Result<Vec<(&'static str, u64)>, StorageError> {
+        use redb::TableHandle;
+        super::tables::ALL_RECORDS
+            .iter()
+            .map(|def| Ok((def.name(), self.count(*def)?)))
+            .collect()
+    }
 }
 
 impl View<'_> {

@@ -5,19 +5,64 @@
 //! the whole batch durable with one `Durability::Immediate` commit, and only then answers every
 //! request of the batch. Durable write throughput is therefore bounded by batches per fsync, not
 //! requests per fsync.
+//!
+//! A batch that fails to reach the disk fails every request in it, and the writer reopens the
+//! file ([`super::handle`]); while that fails (the disk is still full) each new batch is
+//! refused with the reason, and another reopen is tried at most every [`RETRY_REOPEN`].
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
 use super::StorageError;
+use super::handle::Handle;
 use super::tx::Tx;
 
 /// Called once the batch holding a job is durable (or failed to become so).
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Database) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(Result<(), FlushFailure>) + Send>;
+
+/// Why a batch did not reach the disk; every job of the batch gets it.
+#[derive(Debug, Clone)]
+enum FlushFailure {
+    /// Out of space: a condition the client can be told about (503) and that passes.
+    Full,
+    Other(String),
+}
+
+impl FlushFailure {
+    fn of(error: StorageError) -> Self {
+        match error {
+            StorageError::Full => Self::Full,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<FlushFailure> for StorageError {
+    fn from(failure: FlushFailure) -> Self {
+        match failure {
+            FlushFailure::Full => StorageError::Full,
+            FlushFailure::Other(message) => StorageError::Durability(message),
+        }
+    }
+}
+
+impl std::fmt::Display for FlushFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full => f.write_str("the disk is full"),
+            Self::Other(message) => f.write_str(message),
+        }
+    }
+}
+/// Runs a job on the database, or refuses it with the failure that keeps the database closed.
+type Job = Box<dyn FnOnce(Result<&Database, &FlushFailure>) -> Finish + Send>;
+
+/// How often a writer whose database is broken tries to open it again.
+const RETRY_REOPEN: Duration = Duration::from_millis(500);
 
 /// Most jobs in one batch: bounds the latency a request waits behind its neighbours.
 const MAX_BATCH: usize = 512;
@@ -38,13 +83,13 @@ pub struct WriteStats {
 }
 
 impl Writer {
-    pub fn start(db: Arc<Database>) -> Result<Self, StorageError> {
+    pub fn start(handle: Arc<Handle>) -> Result<Self, StorageError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let stats = Arc::new(WriteStats::default());
         let counters = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("tenantry-writer".into())
-            .spawn(move || run(&db, &queue, &counters))
+            .spawn(move || run(&handle, &queue, &counters))
             .map_err(|e| StorageError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs, stats })
     }
@@ -62,11 +107,14 @@ impl Writer {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |db| {
-            let outcome = run_one(db, op);
+            let outcome = match db {
+                Ok(db) => run_one(db, op),
+                Err(failure) => Err(E::from(StorageError::from(failure.clone()))),
+            };
             Box::new(move |durable| {
                 let result = match (outcome, durable) {
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(message)) => Err(E::from(StorageError::Durability(message))),
+                    (Ok(_), Err(failure)) => Err(E::from(StorageError::from(failure))),
                     (Err(error), _) => Err(error),
                 };
                 // The requester may have gone away (client disconnected); the write stands.
@@ -107,23 +155,54 @@ where
     }
 }
 
-fn run(db: &Database, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
+fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
+    // Why the database is closed, and when reopening it was last tried.
+    let mut broken: Option<(FlushFailure, Instant)> = None;
     while let Ok(first) = queue.recv() {
-        let mut finishes = vec![first(db)];
-        while finishes.len() < MAX_BATCH {
+        if let Some((_, tried)) = &broken
+            && tried.elapsed() >= RETRY_REOPEN
+        {
+            broken = match handle.reopen() {
+                Ok(()) => None,
+                Err(e) => Some((FlushFailure::of(e), Instant::now())),
+            };
+        }
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => finishes.push(job(db)),
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
-        let durable = flush(db);
+        let db = match (&broken, handle.current()) {
+            (None, Ok(db)) => db,
+            (Some((failure, _)), _) => {
+                refuse(jobs, failure);
+                continue;
+            }
+            (None, Err(e)) => {
+                let failure = FlushFailure::of(e);
+                refuse(jobs, &failure);
+                broken = Some((failure, Instant::now()));
+                continue;
+            }
+        };
+        let finishes: Vec<Finish> = jobs.into_iter().map(|job| job(Ok(&db))).collect();
+        let durable = flush(&db);
+        drop(db);
         crate::metrics::record_batch(finishes.len());
         stats
             .transactions
             .fetch_add(finishes.len() as u64, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
-        if let Err(message) = &durable {
-            tracing::error!(%message, batch = finishes.len(), "group commit failed to reach disk");
+        if let Err(failure) = &durable {
+            tracing::error!(%failure, batch = finishes.len(), "group commit failed to reach disk; reopening the database");
+            // redb refuses every transaction after an I/O error until the file is reopened;
+            // reopening also drops the batch's commits that never became durable.
+            broken = match handle.reopen() {
+                Ok(()) => None,
+                Err(e) => Some((FlushFailure::of(e), Instant::now())),
+            };
         }
         for finish in finishes {
             finish(durable.clone());
@@ -131,11 +210,19 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
     }
 }
 
+/// Answers every job with `failure` without running it.
+fn refuse(jobs: Vec<Job>, failure: &FlushFailure) {
+    for job in jobs {
+        let finish = job(Err(failure));
+        finish(Err(failure.clone()));
+    }
+}
+
 /// An empty transaction committed with `Immediate` durability persists every earlier
 /// non-durable commit with one fsync.
-fn flush(db: &Database) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
-    txn.commit().map_err(|e| e.to_string())
+fn flush(db: &Database) -> Result<(), FlushFailure> {
+    let txn = db.begin_write().map_err(|e| FlushFailure::of(e.into()))?;
+    txn.commit().map_err(|e| FlushFailure::of(e.into()))
 }
 
 #[cfg(test)]
@@ -144,12 +231,14 @@ mod tests {
     use crate::storage::tables::ORGS;
     use redb::ReadableDatabase;
 
-    fn open() -> (tempfile::TempDir, Writer, Arc<Database>) {
+    fn open() -> (tempfile::TempDir, Writer, Arc<Handle>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
+        let path = dir.path().join("t.redb");
+        let db = Database::create(&path).unwrap();
         crate::storage::migrate::prepare(&db).unwrap();
-        let writer = Writer::start(Arc::clone(&db)).unwrap();
-        (dir, writer, db)
+        let handle = Arc::new(Handle::new(&path, db));
+        let writer = Writer::start(Arc::clone(&handle)).unwrap();
+        (dir, writer, handle)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +268,7 @@ mod tests {
             "batches: {:?}",
             stats
         );
-        let read = db.begin_read().unwrap();
+        let read = db.current().unwrap().begin_read().unwrap();
         let view = crate::storage::View::Read(&read);
         assert_eq!(
             view.record::<String>(ORGS, 11).unwrap().as_deref(),
@@ -200,5 +289,30 @@ mod tests {
         let ok: Result<u8, StorageError> =
             writer.write(|tx| tx.put(ORGS, 1, &1u8).map(|()| 7)).await;
         assert_eq!(ok.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_reopened_database_keeps_its_commits_and_takes_new_writes() {
+        let (_dir, writer, handle) = open();
+        let first: Result<(), StorageError> = writer.write(|tx| tx.put(ORGS, 1, &1u8)).await;
+        first.unwrap();
+        let reader = handle.current().unwrap();
+        // A read in flight during the reopen delays it but does not break it.
+        let held = std::thread::spawn(move || {
+            let _txn = reader.begin_read().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        });
+        let reopening = Arc::clone(&handle);
+        std::thread::spawn(move || reopening.reopen())
+            .join()
+            .unwrap()
+            .unwrap();
+        held.join().unwrap();
+        let second: Result<(), StorageError> = writer.write(|tx| tx.put(ORGS, 2, &2u8)).await;
+        second.unwrap();
+        let read = handle.current().unwrap().begin_read().unwrap();
+        let view = crate::storage::View::Read(&read);
+        assert_eq!(view.record::<u8>(ORGS, 1).unwrap(), Some(1));
+        assert_eq!(view.record::<u8>(ORGS, 2).unwrap(), Some(2));
     }
 }

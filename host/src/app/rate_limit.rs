@@ -1,0 +1,112 @@
+//! Per-token request quotas: a token bucket per API token, so one runaway client (or a stolen
+//! token) cannot take the server from every other tenant.
+//!
+//! Buckets live in memory only: a restart refills them, which errs on the side of serving.
+//! The map holds one small entry per token seen recently; entries whose bucket would be full
+//! again are dropped when the map grows past [`PRUNE_AT`], so its size stays bounded by the
+//! number of tokens active within one refill period.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::TokenId;
+
+const PRUNE_AT: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second per token; 0 turns limiting off.
+    pub per_second: u32,
+    /// Requests a token may make at once after being idle.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 100,
+            burst: 1_000,
+        }
+    }
+}
+
+pub struct RateLimiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<TokenId, Bucket>>,
+}
+
+struct Bucket {
+    available: f64,
+    at: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `token`'s bucket, or says how long until one is available.
+    pub fn admit(&self, token: TokenId) -> Result<(), Duration> {
+        if self.limit.per_second == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.limit.per_second);
+        let burst = f64::from(self.limit.burst.max(1));
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= PRUNE_AT {
+            let refill = Duration::from_secs_f64(burst / rate);
+            buckets.retain(|_, b| now.duration_since(b.at) < refill);
+        }
+        let bucket = buckets.entry(token).or_insert(Bucket {
+            available: burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.available = (bucket.available + elapsed * rate).min(burst);
+        bucket.at = now;
+        if bucket.available >= 1.0 {
+            bucket.available -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.available) / rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_gets_its_burst_then_waits_and_others_are_unaffected() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 1,
+            burst: 3,
+        });
+        let (a, b) = (TokenId::new(), TokenId::new());
+        for _ in 0..3 {
+            assert!(limiter.admit(a).is_ok());
+        }
+        let wait = limiter.admit(a).unwrap_err();
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert!(limiter.admit(b).is_ok(), "another token has its own bucket");
+    }
+
+    #[test]
+    fn zero_turns_limiting_off() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 0,
+            burst: 0,
+        });
+        let a = TokenId::new();
+        assert!((0..10_000).all(|_| limiter.admit(a).is_ok()));
+    }
+}
