@@ -6,9 +6,10 @@
 //! acknowledged in earlier rounds and breaks no invariant, then drive writes from many
 //! clients and kill the process mid-flight. A final restart checks the last round.
 //!
-//! `full-disk`: see [`full_disk`].
+//! `full-disk`: see [`full_disk`]. `schemathesis`: see [`schemathesis`].
 
 mod full_disk;
+mod schemathesis;
 mod secrets;
 mod server;
 mod verify;
@@ -38,6 +39,15 @@ enum Run {
         #[arg(long, default_value_t = 16)]
         mib: u32,
     },
+    /// Generated requests against /openapi.json as the operator and as a member.
+    Schemathesis {
+        /// The schemathesis executable (reliability/run installs one in target/).
+        #[arg(long, default_value = "schemathesis")]
+        program: PathBuf,
+        /// Generated cases per operation and phase.
+        #[arg(long, default_value_t = 30)]
+        examples: u32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.run {
         Run::Crash(args) => crash(&cli.tenantry, args).await,
         Run::FullDisk { mib } => full_disk::run(&cli.tenantry, mib).await,
+        Run::Schemathesis { program, examples } => {
+            schemathesis::run(&cli.tenantry, &program, examples).await
+        }
     }
 }
 

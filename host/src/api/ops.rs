@@ -66,6 +66,10 @@ pub async fn openapi() -> Json<Value> {
     ))
 }
 
+/// Deletes answer 204, except these, which end a record that stays listable and answer its
+/// final state (an unlinked link with its history).
+const DELETES_ANSWERING_A_BODY: [&str; 1] = ["/v1/orgs/{org}/links/{link}"];
+
 fn operation(route: &RouteDoc) -> Value {
     let parameters: Vec<Value> = route
         .path
@@ -75,7 +79,7 @@ fn operation(route: &RouteDoc) -> Value {
         .collect();
     let success = if route.creates {
         "201"
-    } else if route.method == "delete" {
+    } else if route.method == "delete" && !DELETES_ANSWERING_A_BODY.contains(&route.path) {
         "204"
     } else {
         "200"
@@ -85,7 +89,11 @@ fn operation(route: &RouteDoc) -> Value {
         "operationId": format!("{}_{}", route.method, route.path.trim_start_matches('/').replace(['/', '{', '}', '-'], "_")),
         "parameters": parameters,
         "responses": {
-            success: {"description": "success", "content": answer_content(route.path)},
+            success: if success == "204" {
+                json!({"description": "done; no body"})
+            } else {
+                json!({"description": "success", "content": answer_content(route.path)})
+            },
             "default": {"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
         },
     });
