@@ -20,6 +20,8 @@ pub mod error;
 pub mod metrics;
 pub mod policy;
 pub mod storage;
+#[cfg(test)]
+mod test_support;
 
 pub use app::App;
 pub use config::Settings;

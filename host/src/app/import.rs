@@ -262,6 +262,58 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    mod any_file {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn cell() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                Just("member".to_owned()),
+                Just("admin".to_owned()),
+                Just("owner".to_owned()),
+                Just("a@b.example".to_owned()),
+                Just("1234".to_owned()),
+                Just("\"quoted, with comma\"".to_owned()),
+                ".{0,12}",
+            ]
+        }
+
+        proptest! {
+            /// Arbitrary bytes: an answer, never a panic.
+            #[test]
+            fn any_bytes_parse_or_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse(&bytes, true);
+            }
+
+            /// Near-valid files: either every row is taken, or every reported row exists.
+            #[test]
+            fn near_valid_files_take_all_rows_or_name_real_ones(
+                header in prop::sample::subsequence(COLUMNS.to_vec(), 0..=COLUMNS.len()),
+                rows in prop::collection::vec(prop::collection::vec(cell(), 0..6), 0..20),
+            ) {
+                let mut text = header.join(",");
+                for row in &rows {
+                    text.push('\n');
+                    text.push_str(&row.join(","));
+                }
+                match parse(text.as_bytes(), true) {
+                    Ok(taken) => prop_assert!(taken.len() <= rows.len()),
+                    Err(Error::InvalidRows { rows: bad, .. }) => {
+                        prop_assert!(!bad.is_empty());
+                        // Rows are named by line (line 1 is the header, "no rows" is line 2);
+                        // a cell may itself hold a line break.
+                        let lines = text.split(['\n', '\r']).count();
+                        prop_assert!(bad.iter().all(|e| e.row <= lines.max(1) + 1));
+                    }
+                    Err(Error::BadRequest(_) | Error::Invalid { .. } | Error::TooLarge(_)) => {}
+                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+        }
+    }
+
     use super::super::members::PinRequest;
     use super::*;
 

@@ -301,6 +301,30 @@ fn answer_from(hook: Hook, value: Dynamic) -> Result<Answer, PolicyFault> {
 
 #[cfg(test)]
 mod tests {
+    mod decoding {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::test_support::any_json;
+
+        proptest! {
+            /// Whatever a script returns (any value an input could carry, passed through the
+            /// conversion scripts see), the host keeps only a valid verdict for its hook.
+            #[test]
+            fn any_returned_value_is_a_valid_verdict_or_invalid(value in any_json(), hook in 0..4usize) {
+                let hook = [Hook::Authorize, Hook::Link, Hook::Share, Hook::RemoteSupport][hook];
+                match answer_from(hook, dynamic_of(&value)) {
+                    Ok(a) => {
+                        prop_assert!(a.verdict.valid_for(hook));
+                        prop_assert!(a.minutes.is_none_or(|m| m >= 1));
+                        prop_assert!(a.verdict != Verdict::Grant || a.minutes.is_some());
+                    }
+                    Err(fault) => prop_assert_eq!(fault.kind, "invalid_verdict"),
+                }
+            }
+        }
+    }
+
     use serde_json::json;
 
     use super::*;

@@ -177,3 +177,58 @@ pub fn answer(hook: Hook, verdict: WitVerdict, max_output: usize) -> Result<Answ
         minutes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::wasm::bindings::tenantry::policy::types::GrantAnswer;
+    use crate::test_support::any_json;
+
+    fn any_verdict() -> impl Strategy<Value = WitVerdict> {
+        let text = ".{0,40}";
+        prop_oneof![
+            text.prop_map(WitVerdict::Allow),
+            text.prop_map(WitVerdict::Deny),
+            Just(WitVerdict::Abstain),
+            (any::<u32>(), text)
+                .prop_map(|(minutes, reason)| WitVerdict::Grant(GrantAnswer { minutes, reason })),
+            text.prop_map(WitVerdict::RequireApproval),
+        ]
+    }
+
+    proptest! {
+        /// Whatever JSON reaches the conversion, it answers a record or a named fault.
+        #[test]
+        fn any_input_converts_or_is_refused_by_name(input in any_json()) {
+            let kinds = [
+                authorize(&input, 4096).err(),
+                link(&input).err(),
+                share(&input).err(),
+                remote_support(&input).err(),
+            ];
+            for fault in kinds.into_iter().flatten() {
+                prop_assert!(fault.kind == "invalid_input", "{}", fault.kind);
+            }
+        }
+
+        /// Whatever a plugin returns, the host keeps only verdicts its hook allows, within the
+        /// output limit, and a grant of at least one minute.
+        #[test]
+        fn any_verdict_decodes_within_its_hook(verdict in any_verdict(), hook in 0..4usize) {
+            let hook = [Hook::Authorize, Hook::Link, Hook::Share, Hook::RemoteSupport][hook];
+            match answer(hook, verdict, 16) {
+                Ok(a) => {
+                    prop_assert!(a.verdict.valid_for(hook));
+                    prop_assert!(a.reason.is_none_or(|r| r.len() <= 16));
+                    prop_assert!(a.minutes != Some(0));
+                }
+                Err(fault) => prop_assert!(
+                    fault.kind == "invalid_output" || fault.kind == "output_too_large",
+                    "{}", fault.kind
+                ),
+            }
+        }
+    }
+}
