@@ -34,6 +34,8 @@ pub struct Settings {
     pub decision_log_max_age_hours: u64,
     pub rhai: RhaiLimits,
     pub wasm: crate::policy::wasm::WasmLimits,
+    /// The most memory redb keeps as page cache.
+    pub storage_cache_mib: usize,
     /// Requests per API token (`[rate_limit] per_second = 0` turns it off).
     pub rate_limit: crate::app::rate_limit::RateLimit,
 }
@@ -59,6 +61,7 @@ impl Default for Settings {
             rhai: RhaiLimits::default(),
             wasm: crate::policy::wasm::WasmLimits::default(),
             rate_limit: crate::app::rate_limit::RateLimit::default(),
+            storage_cache_mib: 128,
         }
     }
 }

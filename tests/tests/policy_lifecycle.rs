@@ -536,6 +536,10 @@ async fn the_decision_log_stays_within_its_bound() {
     settled(&s, &acme, &owner, 20).await;
     let removed = s.app().prune_decisions_once().await.unwrap();
     assert!(removed > 0);
+    // The polling reads above are decisions too, recorded a moment later; let the last of them
+    // land, then the bound holds exactly.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.app().prune_decisions_once().await.unwrap();
     let total = s
         .app()
         .store
@@ -671,4 +675,40 @@ async fn wait_for_reason(s: &TestServer, acme: &str, marker: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+#[tokio::test]
+async fn a_tenant_policy_that_keeps_failing_is_quarantined_and_a_new_version_runs_again() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let path = format!("/v1/orgs/{acme}/policies/authorize");
+    let teams = format!("/v1/orgs/{acme}/teams");
+    let looping = s
+        .put_rhai(&path, &owner, "fn authorize(input) { loop {} }")
+        .await;
+    assert_eq!(looping.status, StatusCode::CREATED);
+    let details: Vec<String> = {
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            out.push(s.get(&teams, &owner).await.detail());
+        }
+        out
+    };
+    let named = "policy error in the organization layer (operation_limit)";
+    let quarantined = "policy error in the organization layer (quarantined)";
+    assert_eq!(details, [named, named, named, quarantined, quarantined]);
+    // The platform layer is never quarantined, and other tenants are not touched.
+    let (globex, globex_owner) = s.customer(&sp, "globex", true).await;
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{globex}/teams"), &globex_owner)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let fixed = s
+        .put_rhai(&path, &owner, "fn authorize(input) { abstain() }")
+        .await;
+    assert_eq!(fixed.status, StatusCode::CREATED);
+    assert_eq!(s.get(&teams, &owner).await.status, StatusCode::OK);
 }

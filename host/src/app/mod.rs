@@ -61,7 +61,10 @@ impl App {
     /// makes sure an operator token exists.
     pub async fn build(settings: Settings) -> Result<Built> {
         let policies = Arc::new(PolicyEngine::new(settings.rhai, settings.wasm));
-        let store = Store::open(&settings.database_path())?;
+        let store = Store::open(
+            &settings.database_path(),
+            settings.storage_cache_mib.saturating_mul(1 << 20),
+        )?;
         let recorder = recorder::Recorder::start(store.clone());
         let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
         let app = App {

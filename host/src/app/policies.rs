@@ -634,5 +634,6 @@ fn plugin_policy(
         sha256: plugin.sha256.clone(),
         number: 0,
         code: Code::Wasm { plugin, config },
+        breaker: Default::default(),
     }
 }

@@ -24,6 +24,8 @@ pub struct CompiledPolicy {
     /// The version number once stored; 0 for a candidate or a file not yet stored.
     pub number: u32,
     pub code: Code,
+    /// Skips this version for a while after it keeps running to its limits.
+    pub breaker: super::breaker::Breaker,
 }
 
 impl CompiledPolicy {

@@ -204,7 +204,25 @@ impl PolicyEngine {
         input: &serde_json::Value,
     ) -> LayerOutcome {
         let started = Instant::now();
-        let result = self.evaluate(policy, input);
+        // The platform's policies are the operator's own: always run, never quarantined.
+        let guarded = layer != Layer::Platform;
+        let result = match policy.breaker.admit() {
+            Err(wait) if guarded => Err(PolicyFault {
+                kind: "quarantined",
+                message: format!(
+                    "skipped for another {} ms: its last {} calls failed",
+                    wait.as_millis(),
+                    policy.breaker.failures()
+                ),
+            }),
+            _ => {
+                let result = self.evaluate(policy, input);
+                if guarded {
+                    policy.breaker.record(result.as_ref().err().map(|f| f.kind));
+                }
+                result
+            }
+        };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (answer, error) = match result {
             Ok(answer) => (answer, None),

@@ -1,6 +1,7 @@
 //! Policies: hooks, layers, the Rhai sandbox, layer combination and fixtures.
 //! Knows nothing of HTTP or storage: a decision is a pure function of input and versions.
 
+pub mod breaker;
 pub mod combine;
 pub mod compiled;
 pub mod engine;

@@ -17,13 +17,23 @@ use super::StorageError;
 
 pub struct Handle {
     path: PathBuf,
+    cache_bytes: usize,
     db: RwLock<Option<Arc<Database>>>,
 }
 
+/// Opens (or creates) `path` with a page cache of at most `cache_bytes`. redb's own default is
+/// 1 GiB, which a long-running server fills with every page it ever touched.
+pub fn open(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+}
+
 impl Handle {
-    pub fn new(path: &Path, db: Database) -> Self {
+    pub fn new(path: &Path, cache_bytes: usize, db: Database) -> Self {
         Self {
             path: path.to_path_buf(),
+            cache_bytes,
             db: RwLock::new(Some(Arc::new(db))),
         }
     }
@@ -45,7 +55,7 @@ impl Handle {
         // open of a file until they finish, which takes microseconds to milliseconds.
         let deadline = Instant::now() + Duration::from_secs(10);
         let db = loop {
-            match Database::create(&self.path) {
+            match open(&self.path, self.cache_bytes) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));

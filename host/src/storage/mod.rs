@@ -16,7 +16,7 @@ pub mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase};
+use redb::ReadableDatabase;
 
 use handle::Handle;
 
@@ -74,17 +74,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the file, creates missing tables, migrates older layouts, and starts
-    /// the group-commit writer.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
+    /// Opens (or creates) the file with a page cache of at most `cache_bytes`, creates missing
+    /// tables, migrates older layouts, and starts the group-commit writer.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StorageError::Internal(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
-        let db = Database::create(path)?;
+        let db = handle::open(path, cache_bytes)?;
         migrate::prepare(&db)?;
-        let db = Arc::new(Handle::new(path, db));
+        let db = Arc::new(Handle::new(path, cache_bytes, db));
         let writer = Writer::start(Arc::clone(&db))?;
         Ok(Self { db, writer })
     }

@@ -236,7 +236,7 @@ mod tests {
         let path = dir.path().join("t.redb");
         let db = Database::create(&path).unwrap();
         crate::storage::migrate::prepare(&db).unwrap();
-        let handle = Arc::new(Handle::new(&path, db));
+        let handle = Arc::new(Handle::new(&path, 16 << 20, db));
         let writer = Writer::start(Arc::clone(&handle)).unwrap();
         (dir, writer, handle)
     }
