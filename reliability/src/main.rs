@@ -6,9 +6,10 @@
 //! acknowledged in earlier rounds and breaks no invariant, then drive writes from many
 //! clients and kill the process mid-flight. A final restart checks the last round.
 //!
-//! `full-disk`: see [`full_disk`]. `schemathesis`: see [`schemathesis`].
+//! `full-disk`, `hostile`, `schemathesis`: see their modules.
 
 mod full_disk;
+mod hostile;
 mod schemathesis;
 mod secrets;
 mod server;
@@ -39,6 +40,8 @@ enum Run {
         #[arg(long, default_value_t = 16)]
         mib: u32,
     },
+    /// Hostile plugins and scripts bound by one tenant while a neighbour measures latency.
+    Hostile,
     /// Generated requests against /openapi.json as the operator and as a member.
     Schemathesis {
         /// The schemathesis executable (reliability/run installs one in target/).
@@ -68,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.run {
         Run::Crash(args) => crash(&cli.tenantry, args).await,
         Run::FullDisk { mib } => full_disk::run(&cli.tenantry, mib).await,
+        Run::Hostile => hostile::run(&cli.tenantry).await,
         Run::Schemathesis { program, examples } => {
             schemathesis::run(&cli.tenantry, &program, examples).await
         }
@@ -148,4 +152,9 @@ async fn crash(binary: &std::path::Path, args: CrashArgs) -> anyhow::Result<()> 
         anyhow::bail!("writes were lost, invariants broken, requests failed or tokens leaked");
     }
     Ok(())
+}
+
+/// A JSON string field as text (empty when absent): the harnesses read ids and tokens this way.
+fn text(value: &serde_json::Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
 }

@@ -9,6 +9,8 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use crate::text;
+
 use crate::server::Server;
 
 /// Runs `schemathesis` (the executable at `program`) with `examples` per operation.
@@ -209,8 +211,4 @@ impl World {
         }
         toml
     }
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or_default().to_owned()
 }

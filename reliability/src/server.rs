@@ -73,6 +73,10 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.
     pub fn kill(mut self) -> anyhow::Result<()> {
         self.child.kill()?;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::text;
 use tenantry::storage::tables;
 use tokio::sync::Mutex;
 
@@ -404,10 +406,6 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
     } else {
         Err(Failure::Refused)
     }
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or_default().to_owned()
 }
 
 fn id(value: &Value) -> u128 {
