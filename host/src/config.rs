@@ -32,6 +32,8 @@ pub struct Settings {
     pub decision_log_max_entries: u64,
     /// ...and none older than this.
     pub decision_log_max_age_hours: u64,
+    /// Outbox events older than this are pruned (consumers read them within this window).
+    pub event_retention_hours: u64,
     pub rhai: RhaiLimits,
     pub wasm: crate::policy::wasm::WasmLimits,
     /// The most memory redb keeps as page cache.
@@ -58,6 +60,7 @@ impl Default for Settings {
             log_json: false,
             decision_log_max_entries: 1_000_000,
             decision_log_max_age_hours: 30 * 24,
+            event_retention_hours: 30 * 24,
             rhai: RhaiLimits::default(),
             wasm: crate::policy::wasm::WasmLimits::default(),
             rate_limit: crate::app::rate_limit::RateLimit::default(),

@@ -391,3 +391,42 @@ async fn operations_endpoints_answer() {
         .await;
     assert_eq!(with_id.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn outbox_events_past_their_retention_are_pruned_and_newer_ones_stay() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_id, sp) = s.provider("telco").await;
+    assert!(
+        events(&s, &sp_id, &sp).await > 0,
+        "creating the provider wrote events"
+    );
+    assert_eq!(
+        s.app().prune_events_once().await.unwrap(),
+        0,
+        "nothing is old yet"
+    );
+    s.clock()
+        .advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    assert!(s.app().prune_events_once().await.unwrap() > 0);
+    assert_eq!(events(&s, &sp_id, &sp).await, 0);
+    let team = s
+        .post(
+            &format!("/v1/orgs/{sp_id}/teams"),
+            &sp,
+            json!({"name": "Ops"}),
+        )
+        .await;
+    assert_eq!(team.status, StatusCode::CREATED);
+    s.app().prune_events_once().await.unwrap();
+    assert_eq!(
+        events(&s, &sp_id, &sp).await,
+        1,
+        "an event newer than the retention stays"
+    );
+}
+
+async fn events(s: &TestServer, org: &str, token: &str) -> usize {
+    s.get(&format!("/v1/orgs/{org}/events"), token).await.body["items"]
+        .as_array()
+        .map_or(0, Vec::len)
+}

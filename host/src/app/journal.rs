@@ -116,3 +116,52 @@ impl App {
         })
     }
 }
+
+/// Events removed per write transaction while pruning, so the writer is never held long.
+const EVENT_PRUNE_BATCH: usize = 1_000;
+
+impl App {
+    /// Removes outbox events older than `event_retention_hours`; returns how many. Events are
+    /// kept in creation order per organization, so each organization's old ones are a prefix.
+    pub async fn prune_events_once(&self) -> Result<usize> {
+        let age_ms = i64::try_from(
+            self.settings
+                .event_retention_hours
+                .saturating_mul(3_600_000),
+        )
+        .unwrap_or(i64::MAX);
+        let cutoff = self.clock.now().0.saturating_sub(age_ms);
+        let mut removed = 0;
+        loop {
+            let batch = self
+                .store
+                .write(move |tx| {
+                    let keys = tx.view().old_pair_keys(
+                        tables::EVENTS,
+                        EVENT_PRUNE_BATCH,
+                        |e: &Event| e.at.0 < cutoff,
+                    )?;
+                    for (org, id) in &keys {
+                        tx.delete_pair(tables::EVENTS, *org, *id)?;
+                    }
+                    Ok(keys.len())
+                })
+                .await?;
+            removed += batch;
+            if batch < EVENT_PRUNE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Prunes the outbox every ten minutes until the task is dropped.
+    pub async fn prune_events(self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.prune_events_once().await {
+                tracing::error!(error = %e, "pruning the event outbox failed");
+            }
+        }
+    }
+}

@@ -93,6 +93,7 @@ impl App {
             tokio::spawn(self.clone().run_sweeper()),
             tokio::spawn(self.clone().watch_platform_files()),
             tokio::spawn(self.clone().prune_decisions()),
+            tokio::spawn(self.clone().prune_events()),
         ]
     }
 

@@ -238,6 +238,41 @@ impl View<'_> {
         with_table!(self, open_table, def, |t| Ok(t.len()?))
     }
 
+    /// Keys of the `(parent, id)` records `is_old` picks, at most `limit`, for records kept in
+    /// creation order under each parent (ids are UUID v7): at a parent's first record that is
+    /// not old it skips to the next parent, so the cost follows parents plus matches, not the
+    /// size of the table.
+    pub fn old_pair_keys<T: DeserializeOwned>(
+        &self,
+        def: PairRecords,
+        limit: usize,
+        is_old: impl Fn(&T) -> bool,
+    ) -> Result<Vec<(u128, u128)>, StorageError> {
+        with_table!(self, open_table, def, |t| {
+            let mut out = Vec::new();
+            let mut parent = 0u128;
+            loop {
+                let mut next_parent = None;
+                for entry in t.range((parent, 0)..)? {
+                    let (key, value) = entry?;
+                    let (p, id) = key.value();
+                    if !is_old(&codec::decode::<T>(value.value())?) {
+                        next_parent = p.checked_add(1);
+                        break;
+                    }
+                    out.push((p, id));
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+                match next_parent {
+                    Some(p) => parent = p,
+                    None => return Ok(out),
+                }
+            }
+        })
+    }
+
     /// How many records every record table holds, by table name.
     pub fn record_counts(&self) -> Result<Vec<(&'static str, u64)>, StorageError> {
         use redb::TableHandle;
