@@ -40,6 +40,8 @@ pub struct Settings {
     pub storage_cache_mib: usize,
     /// Requests per API token (`[rate_limit] per_second = 0` turns it off).
     pub rate_limit: crate::app::rate_limit::RateLimit,
+    /// Open connections, header and idle timeouts.
+    pub connections: crate::api::connections::ConnectionLimits,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             wasm: crate::policy::wasm::WasmLimits::default(),
             rate_limit: crate::app::rate_limit::RateLimit::default(),
             storage_cache_mib: 128,
+            connections: crate::api::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Settings {
             None => Settings::default(),
         };
         settings.apply_env(|name| std::env::var(name).ok())?;
+        settings.connections.check()?;
         Ok(settings)
     }
 

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -41,6 +42,9 @@ struct Metrics {
     policy_errors: Family<DecisionLabels, Counter>,
     write_jobs: Counter,
     write_batches: Counter,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    connections_idle: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -85,8 +89,29 @@ fn metrics() -> &'static Metrics {
             "Durable commits (one fsync each) made by the group-commit writer",
             write_batches.clone(),
         );
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        let connections_idle = Counter::default();
+        registry.register(
+            "http_connections_open",
+            "HTTP connections being served",
+            connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections answered 503 because the server held its maximum",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "http_connections_idle_closed",
+            "Connections asked to close after moving no bytes for the idle timeout",
+            connections_idle.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connections_refused,
+            connections_idle,
             requests,
             latency,
             decisions,
@@ -131,6 +156,22 @@ pub fn record_decision(decision: &Decision) {
             })
             .inc();
     }
+}
+
+pub fn connection_opened() {
+    metrics().connections_open.inc();
+}
+
+pub fn connection_closed() {
+    metrics().connections_open.dec();
+}
+
+pub fn connection_refused() {
+    metrics().connections_refused.inc();
+}
+
+pub fn connection_idle() {
+    metrics().connections_idle.inc();
 }
 
 /// One durable batch of `jobs` write transactions.

@@ -1,6 +1,7 @@
 //! The HTTP API: axum routes over the use cases, problem+json errors, request ids, body limits,
 //! timeouts, metrics, idempotency, graceful shutdown.
 
+pub mod connections;
 pub mod decisions;
 pub mod extract;
 pub mod idempotency;
@@ -19,14 +20,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
@@ -55,7 +55,7 @@ pub fn router(app: App) -> Router {
         }))
         .layer(middleware::from_fn_with_state((app.clone(), in_flight), idempotency::middleware))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(settings.request_timeout_secs)))
+        .layer(middleware::from_fn_with_state(Duration::from_secs(settings.request_timeout_secs), time_limit))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -71,6 +71,23 @@ async fn not_found() -> Response {
         "not found",
         json!({"detail": "no such route"}),
     )
+}
+
+/// Answers `408` (problem+json) to a request not done within the request timeout: a body that
+/// arrives too slowly, or an answer that takes too long. Dropping the handler's future ends its
+/// work; a write transaction it queued is committed or not as a whole, never half.
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout",
+            json!({"detail": format!(
+                "the request was not completed within {} s; a request body must arrive within that time",
+                limit.as_secs()
+            )}),
+        ),
+    }
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
@@ -101,16 +118,16 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     response
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish (see
+/// [`connections`] for the limits on connections themselves).
 pub async fn serve(
     app: App,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = app.start_background();
-    let result = axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = app.settings.connections;
+    let result = connections::serve(router(app), listener, limits, shutdown).await;
     for task in background {
         task.abort();
     }
