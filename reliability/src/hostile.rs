@@ -91,7 +91,7 @@ pub async fn run(binary: &Path) -> anyhow::Result<()> {
         expected: None,
     };
     let baseline = measure(&client, &neighbour_url, &neighbour_owner, Some(&benign)).await;
-    let rss_before = rss_kib(server.pid())?;
+    let rss_before = server.rss_kib()?;
     println!(
         "behaving plugin:   neighbour p50 {:>6.2} ms, p99 {:>6.2} ms; RSS {} MiB; attacker: {}",
         baseline.p50_ms(),
@@ -124,7 +124,7 @@ pub async fn run(binary: &Path) -> anyhow::Result<()> {
             "{name:<18} neighbour p50 {:>6.2} ms, p99 {:>6.2} ms ({ratio:.2}×); RSS {} MiB; attacker: {outcome}",
             under.p50_ms(),
             under.p99_ms(),
-            rss_kib(server.pid())? / 1024,
+            server.rss_kib()? / 1024,
         );
         if let Some(outcome) = &under.attack
             && (outcome.named != outcome.calls || outcome.calls == 0)
@@ -134,8 +134,8 @@ pub async fn run(binary: &Path) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let alive = client.get(format!("{base}/healthz")).send().await.is_ok();
-    let rss_after = rss_kib(server.pid())?;
-    let peak = peak_kib(server.pid())?;
+    let rss_after = server.rss_kib()?;
+    let peak = server.peak_kib()?;
     server.kill()?;
     println!(
         "worst neighbour p99 ratio {worst_ratio:.2}×; server RSS {} MiB before, peak {} MiB, {} MiB after; alive: {alive}",
@@ -208,19 +208,12 @@ struct Measured {
 }
 
 impl Measured {
-    fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
-        sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    }
-
     fn p50_ms(&self) -> f64 {
-        self.percentile_ms(0.50)
+        crate::latency::percentile_ms(&self.latencies, 0.50)
     }
 
     fn p99_ms(&self) -> f64 {
-        self.percentile_ms(0.99)
+        crate::latency::percentile_ms(&self.latencies, 0.99)
     }
 }
 
@@ -324,22 +317,4 @@ async fn tenants(client: &Client, base: &str) -> anyhow::Result<(String, String,
     let (attacker, attacker_owner) = create(provider.clone(), "attacker", "business_user").await?;
     let (neighbour, neighbour_owner) = create(provider, "neighbour", "business_user").await?;
     Ok((attacker, attacker_owner, neighbour, neighbour_owner))
-}
-
-fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no {field} in /proc/{pid}/status"))
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    status_kib(pid, "VmRSS:")
-}
-
-fn peak_kib(pid: u32) -> anyhow::Result<u64> {
-    status_kib(pid, "VmHWM:")
 }

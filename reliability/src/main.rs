@@ -6,13 +6,16 @@
 //! acknowledged in earlier rounds and breaks no invariant, then drive writes from many
 //! clients and kill the process mid-flight. A final restart checks the last round.
 //!
-//! `full-disk`, `hostile`, `schemathesis`: see their modules.
+//! `connections`, `full-disk`, `hostile`, `schemathesis`, `soak`: see their modules.
 
+mod connections;
 mod full_disk;
 mod hostile;
+mod latency;
 mod schemathesis;
 mod secrets;
 mod server;
+mod soak;
 mod verify;
 mod workload;
 
@@ -51,6 +54,16 @@ enum Run {
         #[arg(long, default_value_t = 30)]
         examples: u32,
     },
+    /// Silent, slow-loris and excess connections against a behaving client.
+    Connections,
+    /// Sustained load with the decision log and the outbox at their bounds: the file must stop growing.
+    Soak {
+        #[arg(long, default_value_t = 4)]
+        minutes: u64,
+        /// Only reads (decisions), no writes (audit entries, events): the file must stop growing.
+        #[arg(long)]
+        reads_only: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
         Run::Schemathesis { program, examples } => {
             schemathesis::run(&cli.tenantry, &program, examples).await
         }
+        Run::Soak {
+            minutes,
+            reads_only,
+        } => soak::run(minutes, reads_only).await,
+        Run::Connections => connections::run(&cli.tenantry).await,
     }
 }
 

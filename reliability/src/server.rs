@@ -17,6 +17,16 @@ pub struct Server {
 impl Server {
     /// Starts `binary` on `data`, its log appended to `log`.
     pub async fn start(binary: &Path, data: &Path, log_path: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, data, log_path, "").await
+    }
+
+    /// [`Self::start`] with `config` (TOML) added to the harness's settings.
+    pub async fn start_with(
+        binary: &Path,
+        data: &Path,
+        log_path: &Path,
+        config: &str,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -26,8 +36,9 @@ impl Server {
             .append(true)
             .open(log_path)?;
         // One provider token drives every client's organization creation: no per-token quota.
+        let settings = format!("{config}\n[rate_limit]\nper_second = 0\n");
         let config = data.join("harness.toml");
-        std::fs::write(&config, "[rate_limit]\nper_second = 0\n")?;
+        std::fs::write(&config, settings)?;
         let began = Instant::now();
         let child = Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -75,6 +86,27 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Resident memory now.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory so far.
+    pub fn peak_kib(&self) -> anyhow::Result<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
+        let pid = self.pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no {field} in /proc/{pid}/status"))
     }
 
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.

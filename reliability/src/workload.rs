@@ -86,6 +86,10 @@ impl Tenants {
             homes,
         })
     }
+
+    pub fn homes(&self) -> &[Home] {
+        &self.homes
+    }
 }
 
 pub struct Outcome {

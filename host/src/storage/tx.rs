@@ -17,6 +17,12 @@ impl<'a> Tx<'a> {
         Self { txn }
     }
 
+    /// Pages allocated and bytes stored in the whole file. Walks every table: for diagnostics
+    /// and the soak harness, not for a request.
+    pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
+        Ok(self.txn.stats()?)
+    }
+
     /// Reads see this transaction's own earlier writes.
     pub fn view(&self) -> View<'a> {
         View::Write(self.txn)

@@ -1,7 +1,9 @@
 //! Reads, identical inside a read transaction and inside the write transaction that is
 //! about to change the same records (invariants are checked on what the writer sees).
 
-use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableMultimapTable, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde::de::DeserializeOwned;
 
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
@@ -232,8 +234,11 @@ impl View<'_> {
         })
     }
 
-    /// How many records a table holds.
-    pub fn count(&self, def: Records) -> Result<u64, StorageError> {
+    /// How many records a table holds (single or pair keys).
+    pub fn count<K: redb::Key + 'static>(
+        &self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+    ) -> Result<u64, StorageError> {
         use redb::ReadableTableMetadata;
         with_table!(self, open_table, def, |t| Ok(t.len()?))
     }
