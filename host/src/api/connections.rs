@@ -293,3 +293,53 @@ impl Watched {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use axum::routing::get;
+
+    /// A client that asks for an endless answer and stops reading it holds its slot only until
+    /// the idle timeout has passed twice: the server asks the connection to close (which cannot
+    /// finish, the answer never ends) and then drops it.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let endless = || async {
+            Body::from_stream(tokio_util::io::ReaderStream::new(tokio::io::repeat(b'x')))
+        };
+        let router = Router::new().route("/endless", get(endless));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            max_open: 4,
+            header_read_timeout_secs: 60,
+            idle_timeout_secs: 1,
+        };
+        tokio::spawn(serve(router, listener, limits, std::future::pending()));
+
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /endless HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0_u8; 16];
+        stream.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first[..12], b"HTTP/1.1 200");
+        // Stop reading: the socket buffers fill and the server's writes stall.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        // Were the connection still served, this would read forever.
+        let mut sink = vec![0_u8; 1 << 16];
+        let drained = timeout(Duration::from_secs(20), async {
+            loop {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(drained.is_ok(), "the stalled connection was never dropped");
+    }
+}
