@@ -16,7 +16,7 @@ use crate::policy::combine::Decision;
 use crate::policy::engine::{Candidate, Subject};
 use crate::policy::verdict::{Answer, Verdict};
 use crate::policy::{Hook, Layer};
-use crate::storage::tables;
+use crate::storage::{Tx, tables};
 
 /// A decision as the log keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,23 +203,7 @@ impl App {
         loop {
             let batch = self
                 .store
-                .write(move |tx| {
-                    let view = tx.view();
-                    let count = view.count(tables::DECISION_ORDER)?;
-                    let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
-                    let mut n = 0;
-                    for (id, (org, at)) in
-                        view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, PRUNE_BATCH)?
-                    {
-                        if n >= excess && at >= oldest_kept.0 {
-                            break;
-                        }
-                        tx.delete(tables::DECISION_ORDER, id)?;
-                        tx.delete_pair(tables::DECISIONS, org, id)?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
+                .write(move |tx| trim_decisions(tx, max, oldest_kept, PRUNE_BATCH))
                 .await?;
             removed += batch;
             if batch < PRUNE_BATCH {
@@ -228,7 +212,9 @@ impl App {
         }
     }
 
-    /// Prunes every few seconds until the task is dropped.
+    /// Prunes every few seconds until the task is dropped. (The count bound is also kept by
+    /// the recorder as it writes; this pass enforces the age bound and any excess left after a
+    /// restart with a lower bound.)
     pub async fn prune_decisions(self) {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -383,4 +369,27 @@ impl App {
             changes,
         })
     }
+}
+
+/// Deletes the oldest decisions while the log holds more than `max` of them or they are older
+/// than `oldest_kept`, at most `limit` (and reads at most that many); returns how many.
+pub fn trim_decisions(
+    tx: &Tx<'_>,
+    max: u64,
+    oldest_kept: Timestamp,
+    limit: usize,
+) -> Result<usize> {
+    let view = tx.view();
+    let count = view.count(tables::DECISION_ORDER)?;
+    let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
+    let mut n = 0;
+    for (id, (org, at)) in view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, limit)? {
+        if n >= excess && at >= oldest_kept.0 {
+            break;
+        }
+        tx.delete(tables::DECISION_ORDER, id)?;
+        tx.delete_pair(tables::DECISIONS, org, id)?;
+        n += 1;
+    }
+    Ok(n)
 }

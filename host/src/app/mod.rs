@@ -65,7 +65,7 @@ impl App {
             &settings.database_path(),
             settings.storage_cache_mib.saturating_mul(1 << 20),
         )?;
-        let recorder = recorder::Recorder::start(store.clone());
+        let recorder = recorder::Recorder::start(store.clone(), settings.decision_log_max_entries);
         let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
         let app = App {
             store,

@@ -3,7 +3,10 @@
 //! recording never adds a write to the decision path.
 //!
 //! A recorded entry reaches the disk moments after the decision; a crash in between loses at
-//! most that last batch of log entries, never a domain change.
+//! most that last batch of log entries, never a domain change. Each batch also removes as many
+//! of the oldest decisions as take the log past `decision_log_max_entries`, so the count bound
+//! holds at every commit whatever the rate of decisions (a timer alone let a busy log overshoot
+//! by one interval's worth: 2× the bound in the soak run).
 
 use tokio::sync::mpsc;
 
@@ -11,7 +14,8 @@ use crate::domain::ids::OrgId;
 use crate::domain::journal::AuditEntry;
 use crate::storage::{Store, tables};
 
-use super::decisions::DecisionRecord;
+use super::decisions::{DecisionRecord, trim_decisions};
+use crate::domain::clock::Timestamp;
 
 enum Entry {
     Audit(OrgId, AuditEntry),
@@ -27,8 +31,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writing task; it ends when the last `Recorder` is dropped.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writing task; it ends when the last `Recorder` is dropped. The decision log
+    /// is kept to at most `max_decisions` entries.
+    pub fn start(store: Store, max_decisions: u64) -> Self {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
         tokio::spawn(async move {
             while let Some(first) = entries.recv().await {
@@ -39,6 +44,10 @@ impl Recorder {
                         Err(_) => break,
                     }
                 }
+                let decisions = batch
+                    .iter()
+                    .filter(|e| matches!(e, Entry::Decision(_)))
+                    .count();
                 let written = store.write(move |tx| {
                     for entry in &batch {
                         match entry {
@@ -50,6 +59,11 @@ impl Recorder {
                                 tx.put(tables::DECISION_ORDER, d.id.key(), &(d.org_key(), d.at.0))?;
                             }
                         }
+                    }
+                    if decisions > 0 {
+                        // Only the count bound, and at most what this batch added: the
+                        // pruner's timer handles age and any larger excess.
+                        trim_decisions(tx, max_decisions, Timestamp(i64::MIN), decisions)?;
                     }
                     Ok(())
                 });
