@@ -112,7 +112,7 @@ impl Settings {
             None => Settings::default(),
         };
         settings.apply_env(|name| std::env::var(name).ok())?;
-        settings.connections.check()?;
+        settings.connections.check(settings.request_timeout_secs)?;
         Ok(settings)
     }
 

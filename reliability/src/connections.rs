@@ -37,7 +37,7 @@ const PATIENCE: Duration = Duration::from_secs(40);
 pub async fn run(binary: &Path) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let config = format!(
-        "[connections]\nmax_open = {MAX_OPEN}\nheader_read_timeout_secs = {HEADER_SECS}\nidle_timeout_secs = {IDLE_SECS}\n"
+        "request_timeout_secs = {IDLE_SECS}\n[connections]\nmax_open = {MAX_OPEN}\nheader_read_timeout_secs = {HEADER_SECS}\nidle_timeout_secs = {IDLE_SECS}\n"
     );
     let server = Server::start_with(
         binary,

@@ -246,17 +246,39 @@ fn limits_that_serve_nothing_are_refused_at_start() {
         max_open: 0,
         ..ConnectionLimits::default()
     };
-    assert!(zero.check().unwrap_err().to_string().contains("max_open"));
+    assert!(zero.check(30).unwrap_err().to_string().contains("max_open"));
     let instant = ConnectionLimits {
         idle_timeout_secs: 0,
         ..ConnectionLimits::default()
     };
     assert!(
         instant
-            .check()
+            .check(30)
             .unwrap_err()
             .to_string()
             .contains("idle_timeout_secs")
     );
-    assert!(ConnectionLimits::default().check().is_ok());
+    let overflowing = ConnectionLimits {
+        header_read_timeout_secs: u64::MAX,
+        ..ConnectionLimits::default()
+    };
+    assert!(
+        overflowing
+            .check(30)
+            .unwrap_err()
+            .to_string()
+            .contains("1 to 86400")
+    );
+    let shorter_than_a_request = ConnectionLimits {
+        idle_timeout_secs: 10,
+        ..ConnectionLimits::default()
+    };
+    assert!(
+        shorter_than_a_request
+            .check(30)
+            .unwrap_err()
+            .to_string()
+            .contains("request_timeout_secs")
+    );
+    assert!(ConnectionLimits::default().check(30).is_ok());
 }

@@ -535,7 +535,8 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
     }
     settled(&s, &acme, &owner, 20).await;
     // The polling reads above are decisions too, recorded a moment later; let the last of them
-    // land. No pruning pass runs here: the recorder keeps the bound as it writes.
+    // land. The pruner's timer passes at start-up and then every 5 s, far apart for this test:
+    // the recorder keeps the bound as it writes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let total = s
         .app()

@@ -44,6 +44,12 @@ use tower::ServiceExt;
 /// Connections being refused at once (each lives about a second); past this, a connection over
 /// the cap is closed without an answer, so refusing cannot itself exhaust descriptors.
 const MAX_REFUSING: usize = 256;
+/// Descriptors kept free of connections: the database, backups, the policy watcher, logs.
+const RESERVED_DESCRIPTORS: u64 = 256;
+/// How long shutdown waits for connections still moving bytes (a long download).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The longest timeout accepted: a day. Longer ones would overflow deadline arithmetic.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -68,14 +74,24 @@ impl Default for ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    /// Refuses limits that would serve nothing or time out at once.
-    pub fn check(&self) -> anyhow::Result<()> {
+    /// Refuses limits that would serve nothing, time out at once, or cut off a request still
+    /// being computed (`request_timeout_secs`: a request moves no bytes while it computes).
+    pub fn check(&self, request_timeout_secs: u64) -> anyhow::Result<()> {
         if self.max_open == 0 {
             anyhow::bail!("`connections.max_open` must be at least 1");
         }
-        if self.header_read_timeout_secs == 0 || self.idle_timeout_secs == 0 {
+        for (name, secs) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                anyhow::bail!("`connections.{name}` must be 1 to {MAX_TIMEOUT_SECS}, not {secs}");
+            }
+        }
+        if self.idle_timeout_secs < request_timeout_secs {
             anyhow::bail!(
-                "`connections.header_read_timeout_secs` and `connections.idle_timeout_secs` must be at least 1"
+                "`connections.idle_timeout_secs` ({}) must be at least `request_timeout_secs` ({request_timeout_secs})",
+                self.idle_timeout_secs
             );
         }
         Ok(())
@@ -90,7 +106,8 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let open = Arc::new(Semaphore::new(limits.max_open as usize));
+    let max_open = connections_that_fit(limits.max_open);
+    let open = Arc::new(Semaphore::new(max_open as usize));
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let (closing, closing_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
@@ -123,9 +140,60 @@ pub async fn serve(
     }
     drop(listener);
     let _ = closing.send(true);
-    // Every connection holds a permit until it is gone.
-    let _ = open.acquire_many(limits.max_open).await;
+    // Every connection holds a permit until it is gone; one still streaming an answer after
+    // the grace period is cut off.
+    if timeout(SHUTDOWN_GRACE, open.acquire_many(max_open))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = max_open as usize - open.available_permits(),
+            "cutting off connections still open after the shutdown grace period"
+        );
+    }
     Ok(())
+}
+
+/// `max_open`, or fewer if the process may not open that many descriptors: each connection is
+/// one, and past the limit `accept` fails with no answer to the client. Raises the soft limit
+/// to the hard one first (Linux's soft default is often 1,024).
+fn connections_that_fit(max_open: u32) -> u32 {
+    let Some(descriptors) = raise_open_file_limit() else {
+        return max_open;
+    };
+    let fit = descriptors.saturating_sub(RESERVED_DESCRIPTORS + MAX_REFUSING as u64);
+    let fit = u32::try_from(fit).unwrap_or(u32::MAX).max(1);
+    if fit < max_open {
+        tracing::warn!(
+            max_open,
+            open_file_limit = descriptors,
+            serving = fit,
+            "the open-file limit is too low for `connections.max_open`; serving fewer"
+        );
+        return fit;
+    }
+    max_open
+}
+
+/// The soft open-file limit after raising it to the hard one; `None` when unlimited.
+#[cfg(unix)]
+fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if setrlimit(Resource::Nofile, raised).is_ok() {
+        raised.current
+    } else {
+        limit.current
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 /// Accept errors are the client's (reset before accept) or the process's (out of descriptors);
@@ -202,7 +270,12 @@ async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
     );
     let _ = timeout(Duration::from_secs(1), async {
         stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Read what else the client sends until it closes: closing with unread bytes would
+        // reset the connection and could discard the answer before the client reads it.
+        let mut rest = [0_u8; 4096];
+        while stream.read(&mut rest).await? > 0 {}
+        Ok::<_, io::Error>(())
     })
     .await;
 }

@@ -203,7 +203,7 @@ impl App {
         loop {
             let batch = self
                 .store
-                .write(move |tx| trim_decisions(tx, max, oldest_kept, PRUNE_BATCH))
+                .write(move |tx| trim_decisions(tx, max, Some(oldest_kept), PRUNE_BATCH))
                 .await?;
             removed += batch;
             if batch < PRUNE_BATCH {
@@ -371,20 +371,28 @@ impl App {
     }
 }
 
-/// Deletes the oldest decisions while the log holds more than `max` of them or they are older
-/// than `oldest_kept`, at most `limit` (and reads at most that many); returns how many.
+/// Deletes the oldest decisions while the log holds more than `max` of them or (given
+/// `older_than`) they are older than it, at most `limit`; returns how many. Without an age it
+/// reads no more rows than it deletes.
 pub fn trim_decisions(
     tx: &Tx<'_>,
     max: u64,
-    oldest_kept: Timestamp,
+    older_than: Option<Timestamp>,
     limit: usize,
 ) -> Result<usize> {
     let view = tx.view();
     let count = view.count(tables::DECISION_ORDER)?;
     let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
+    let (limit, oldest_kept) = match older_than {
+        Some(at) => (limit, at.0),
+        None => (limit.min(excess), i64::MIN),
+    };
+    if limit == 0 {
+        return Ok(0);
+    }
     let mut n = 0;
     for (id, (org, at)) in view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, limit)? {
-        if n >= excess && at >= oldest_kept.0 {
+        if n >= excess && at >= oldest_kept {
             break;
         }
         tx.delete(tables::DECISION_ORDER, id)?;

@@ -15,7 +15,6 @@ use crate::domain::journal::AuditEntry;
 use crate::storage::{Store, tables};
 
 use super::decisions::{DecisionRecord, trim_decisions};
-use crate::domain::clock::Timestamp;
 
 enum Entry {
     Audit(OrgId, AuditEntry),
@@ -63,7 +62,7 @@ impl Recorder {
                     if decisions > 0 {
                         // Only the count bound, and at most what this batch added: the
                         // pruner's timer handles age and any larger excess.
-                        trim_decisions(tx, max_decisions, Timestamp(i64::MIN), decisions)?;
+                        trim_decisions(tx, max_decisions, None, decisions)?;
                     }
                     Ok(())
                 });
