@@ -176,6 +176,42 @@ pub fn add_member_hashed(
     pin_hash: Option<String>,
     now: Timestamp,
 ) -> Result<Added> {
+    let status = if new.portal_access {
+        MembershipStatus::Invited
+    } else {
+        MembershipStatus::Active
+    };
+    let (user, membership) = insert_membership(tx, org, new, pin_hash, status, now)?;
+    let invitation_token = if status == MembershipStatus::Invited {
+        Some(create_invitation(tx, org.id, user.id, now)?)
+    } else {
+        None
+    };
+    emit(
+        tx,
+        org.id,
+        "invitation.created",
+        json!({"org_id": org.id, "user_id": user.id, "role": membership.role, "email": user.email}),
+        now,
+    )?;
+    Ok(Added {
+        user,
+        membership,
+        invitation_token,
+        pin,
+    })
+}
+
+/// Finds the user by email or creates it, and makes it a member of `org` with `status`:
+/// the records and indexes only, with no invitation and no event.
+pub fn insert_membership(
+    tx: &Tx<'_>,
+    org: &Org,
+    new: NewMember,
+    pin_hash: Option<String>,
+    status: MembershipStatus,
+    now: Timestamp,
+) -> Result<(User, Membership)> {
     let view = tx.view();
     let email_key = new.email.as_deref().map(str::to_lowercase);
     let existing = match &email_key {
@@ -231,11 +267,6 @@ pub fn add_member_hashed(
         resource.member_ids.push(user.id);
         tx.put(tables::TEAMS, team.key(), &resource)?;
     }
-    let status = if new.portal_access {
-        MembershipStatus::Invited
-    } else {
-        MembershipStatus::Active
-    };
     let membership = Membership {
         org_id: org.id,
         user_id: user.id,
@@ -251,24 +282,7 @@ pub fn add_member_hashed(
         &membership,
     )?;
     tx.add_child(tables::USER_ORGS, user.id.key(), org.id.key())?;
-    let invitation_token = if new.portal_access {
-        Some(create_invitation(tx, org.id, user.id, now)?)
-    } else {
-        None
-    };
-    emit(
-        tx,
-        org.id,
-        "invitation.created",
-        json!({"org_id": org.id, "user_id": user.id, "role": new.role, "email": user.email}),
-        now,
-    )?;
-    Ok(Added {
-        user,
-        membership,
-        invitation_token,
-        pin,
-    })
+    Ok((user, membership))
 }
 
 fn create_invitation(tx: &Tx<'_>, org: OrgId, user: UserId, now: Timestamp) -> Result<Secret> {

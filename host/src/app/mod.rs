@@ -7,6 +7,7 @@
 pub mod access;
 pub mod actor;
 pub mod backup;
+pub mod bulk;
 pub mod decisions;
 pub mod import;
 pub mod invariants;

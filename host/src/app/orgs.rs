@@ -83,7 +83,11 @@ pub fn limits_of(view: &View<'_>, org: &Org) -> Result<Limits> {
 }
 
 /// A plan `provider` may put its customers on: a platform plan or one of its own.
-fn assignable_plan(view: &View<'_>, plan_id: PlanId, provider: Option<OrgId>) -> Result<Plan> {
+pub(super) fn assignable_plan(
+    view: &View<'_>,
+    plan_id: PlanId,
+    provider: Option<OrgId>,
+) -> Result<Plan> {
     let plan: Plan = view.record(tables::PLANS, plan_id.key())?.ok_or_else(|| {
         Error::field(
             "plan is invalid",
