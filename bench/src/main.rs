@@ -1,5 +1,6 @@
-//! `cargo run --release -p tenantry-bench -- [all|peers|layers|log|instantiate|reload|writes|http]`
-//! (`peers NAME` measures only the engines whose name contains NAME, beside Cedar's).
+//! `cargo run --release -p tenantry-bench -- [all|peers|layers|log|instantiate|reload|writes|http|scale]`
+//! (`peers NAME` measures only the engines whose name contains NAME, beside Cedar's;
+//! `scale-api N` loads N organizations through the HTTP API).
 //!
 //! Every figure in BENCHMARKS.md, measured on this machine in one run each, with p50/p99 over
 //! many iterations after a warm-up. `bench/run` installs wrk and runs `all`.
@@ -11,11 +12,12 @@ mod instantiate;
 mod layers;
 mod peers;
 mod reload;
+mod scale;
 mod setup;
 mod stats;
 mod writes;
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "peers",
     "layers",
     "log",
@@ -23,11 +25,29 @@ const ALL: [&str; 7] = [
     "reload",
     "writes",
     "http",
+    "scale",
 ];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let what = args.first().cloned().unwrap_or_else(|| "all".into());
+    // The scale measurement's own processes: one loads a size, a fresh one measures it.
+    match what.as_str() {
+        "scale-populate" => {
+            let (data, orgs) = scale::data_arg(&args[1..])?;
+            return scale::populate(&data, orgs).await;
+        }
+        "scale-measure" => {
+            let (data, orgs) = scale::data_arg(&args[1..])?;
+            return scale::measure(&data, orgs).await;
+        }
+        "scale-api" => {
+            let orgs = args.get(1).map_or(Ok(1_000), |n| n.parse())?;
+            return scale::through_api(orgs).await;
+        }
+        _ => {}
+    }
     let chosen: Vec<&str> = match what.as_str() {
         "all" => ALL.to_vec(),
         one if ALL.contains(&one) => vec![one],
@@ -46,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         match name {
             // Plugins run outside the runtime's worker threads, as the writer calls them.
             "peers" => {
-                let only = std::env::args().nth(2);
+                let only = args.get(1).cloned();
                 tokio::task::spawn_blocking(move || peers::run(only.as_deref())).await??
             }
             "instantiate" => tokio::task::spawn_blocking(instantiate::run).await??,
@@ -55,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             "reload" => reload::run().await?,
             "writes" => writes::run().await?,
             "http" => http::run().await?,
+            "scale" => tokio::task::spawn_blocking(scale::run).await??,
             _ => unreachable!("checked above"),
         }
     }

@@ -134,8 +134,10 @@ async fn crash(binary: &std::path::Path, args: CrashArgs) -> anyhow::Result<()> 
         };
         let run_for = Duration::from_millis(300 + rng.below(2_700));
         let base = server.base.clone();
-        let outcome =
-            workload::drive(&base, &pool, round, rng.next(), run_for, || server.kill()).await?;
+        let outcome = workload::drive(&base, &pool, round, rng.next_u64(), run_for, || {
+            server.kill()
+        })
+        .await?;
         let acked_now = outcome.acked.len();
         acked.extend(outcome.acked);
         totals.requests += outcome.requests;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod plugins;
+pub mod rng;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -30,6 +30,15 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// How many layers are bound, over every hook.
+    pub fn len(&self) -> usize {
+        self.bound.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bound.is_empty()
+    }
+
     pub fn get(&self, key: &BindingKey) -> Option<&Arc<CompiledPolicy>> {
         self.bound.get(key)
     }
