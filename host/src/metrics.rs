@@ -45,6 +45,7 @@ struct Metrics {
     connections_open: Gauge,
     connections_refused: Counter,
     connections_idle: Counter,
+    decisions_dropped: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -107,8 +108,15 @@ fn metrics() -> &'static Metrics {
             "Connections asked to close after moving no bytes for the idle timeout",
             connections_idle.clone(),
         );
+        let decisions_dropped = Counter::default();
+        registry.register(
+            "decision_log_dropped",
+            "Decisions not logged because the recorder's queue was full",
+            decisions_dropped.clone(),
+        );
         Metrics {
             registry,
+            decisions_dropped,
             connections_open,
             connections_refused,
             connections_idle,
@@ -156,6 +164,10 @@ pub fn record_decision(decision: &Decision) {
             })
             .inc();
     }
+}
+
+pub fn decision_dropped() {
+    metrics().decisions_dropped.inc();
 }
 
 pub fn connection_opened() {

@@ -546,6 +546,54 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
     assert_eq!(total, 20);
 }
 
+fn logged_decisions(s: &TestServer) -> u64 {
+    s.app()
+        .store
+        .read(|view| Ok(view.count(tenantry::storage::tables::DECISION_ORDER)?))
+        .unwrap()
+}
+
+fn dropped_decisions() -> u64 {
+    tenantry::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix("tenantry_decision_log_dropped_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Decisions made faster than the recorder writes them wait in a bounded queue: past it they
+/// are counted as dropped, and memory does not grow with the flood.
+#[tokio::test]
+async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
+    use tenantry::app::recorder::MAX_QUEUED_DECISIONS;
+    use tenantry::policy::{Hook, Subject};
+
+    let s = TestServer::spawn().await.unwrap();
+    let mut before = logged_decisions(&s);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = logged_decisions(&s);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let dropped_before = dropped_decisions();
+    // This test's runtime has one thread: the recorder cannot run until the loop ends.
+    let flood = MAX_QUEUED_DECISIONS + 1_000;
+    let input = json!({"action": "org.read", "actor": {"operator": true}, "org": null, "now": "2026-12-01T10:00:00Z"});
+    for _ in 0..flood {
+        s.app()
+            .decide(Hook::Authorize, Subject::default(), input.clone());
+    }
+    assert_eq!(dropped_decisions() - dropped_before, 1_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logged_decisions(&s) < before + MAX_QUEUED_DECISIONS as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged_decisions(&s), before + MAX_QUEUED_DECISIONS as u64);
+}
+
 #[tokio::test]
 async fn decisions_older_than_the_age_bound_are_pruned() {
     let s = TestServer::spawn().await.unwrap();
