@@ -431,11 +431,7 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
             );
         }
     }
-    let dropped = tenantry::metrics::render()
-        .lines()
-        .find_map(|l| l.strip_prefix("tenantry_decision_log_dropped_total "))
-        .unwrap_or("0")
-        .to_owned();
+    let dropped = tenantry::metrics::decisions_dropped();
     println!(
         "decision log: {dropped} decisions dropped by the full recorder queue (in-process flood)"
     );

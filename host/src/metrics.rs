@@ -170,6 +170,11 @@ pub fn decision_dropped() {
     metrics().decisions_dropped.inc();
 }
 
+/// Decisions not logged since the process started (`tenantry_decision_log_dropped_total`).
+pub fn decisions_dropped() -> u64 {
+    metrics().decisions_dropped.get()
+}
+
 pub fn connection_opened() {
     metrics().connections_open.inc();
 }

@@ -192,8 +192,9 @@ fn summarize(
     let audit_added = last.audit - first.audit;
     let stored_added = last.stored_bytes.saturating_sub(first.stored_bytes);
     println!(
-        "total: {requests} requests, {failures} failed; decisions at most {} over the whole run",
-        samples.iter().map(|s| s.decisions).max().unwrap_or(0)
+        "total: {requests} requests, {failures} failed; decisions at most {} over the whole run, {} not logged (recorder queue full)",
+        samples.iter().map(|s| s.decisions).max().unwrap_or(0),
+        tenantry::metrics::decisions_dropped()
     );
     println!(
         "last third ({} s to {} s): decisions at most {most_decisions} (bound {DECISIONS_KEPT}); events {}..{}; audit entries +{audit_added}",

@@ -553,14 +553,6 @@ fn logged_decisions(s: &TestServer) -> u64 {
         .unwrap()
 }
 
-fn dropped_decisions() -> u64 {
-    tenantry::metrics::render()
-        .lines()
-        .find_map(|l| l.strip_prefix("tenantry_decision_log_dropped_total "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Decisions made faster than the recorder writes them wait in a bounded queue: past it they
 /// are counted as dropped, and memory does not grow with the flood.
 #[tokio::test]
@@ -578,7 +570,7 @@ async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
         }
         before = now;
     }
-    let dropped_before = dropped_decisions();
+    let dropped_before = tenantry::metrics::decisions_dropped();
     // This test's runtime has one thread: the recorder cannot run until the loop ends.
     let flood = MAX_QUEUED_DECISIONS + 1_000;
     let input = json!({"action": "org.read", "actor": {"operator": true}, "org": null, "now": "2026-12-01T10:00:00Z"});
@@ -586,7 +578,10 @@ async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
         s.app()
             .decide(Hook::Authorize, Subject::default(), input.clone());
     }
-    assert_eq!(dropped_decisions() - dropped_before, 1_000);
+    assert_eq!(
+        tenantry::metrics::decisions_dropped() - dropped_before,
+        1_000
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while logged_decisions(&s) < before + MAX_QUEUED_DECISIONS as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -12,8 +12,7 @@
 //! in `tenantry_decision_log_dropped_total` and not logged: deciding must never wait for the
 //! log (the group-commit writer decides inside its transactions, and would wait on itself), and
 //! an unbounded queue let an in-process load of 16,000 decisions a second grow the heap by
-//! 330 MiB (`tenantry-bench scale`). A server's HTTP load stays far below the recorder's rate;
-//! the counter shows when it does not. Audit entries are never dropped.
+//! 330 MiB (`tenantry-bench scale`). Audit entries are never dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
