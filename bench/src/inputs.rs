@@ -2,6 +2,17 @@
 
 use serde_json::{Value, json};
 
+/// A Rhai `authorize` layer over the shipped platform policy: invitations only for people
+/// with portal access (an organization's own layer in `layers`, every provider's in `scale`).
+pub const PORTAL_INVITES_ONLY: &str = r#"
+fn authorize(input) {
+    if input.action == "member.invite" && input.resource.portal_access == false {
+        return deny("invitations are for portal users only");
+    }
+    abstain()
+}
+"#;
+
 /// An organization as policies see it.
 pub fn org(region: &str) -> Value {
     json!({"id": "0190f5c4-0000-7000-8000-0000000000bb", "tenant_id": "acme", "name": "Acme",

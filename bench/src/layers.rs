@@ -9,20 +9,10 @@ use tenantry::domain::ids::OrgId;
 use tenantry::policy::version::BindingKey;
 use tenantry::policy::{Hook, Layer, Subject};
 
-use crate::inputs::invite_input;
+use crate::inputs::{PORTAL_INVITES_ONLY, invite_input};
 use crate::peers::wasm_policy;
 use crate::setup::app_in;
 use crate::stats::report;
-
-/// The organization's own layer: invitations only for people with portal access.
-const ORG_POLICY: &str = r#"
-fn authorize(input) {
-    if input.action == "member.invite" && input.resource.portal_access == false {
-        return deny("this organization invites portal users only");
-    }
-    abstain()
-}
-"#;
 
 pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -40,7 +30,7 @@ pub async fn run() -> anyhow::Result<()> {
     let own = app
         .policies
         .runtime()
-        .compile(Hook::Authorize, "org.rhai", ORG_POLICY)
+        .compile(Hook::Authorize, "org.rhai", PORTAL_INVITES_ONLY)
         .map_err(anyhow::Error::msg)?;
     for (layer, owner, policy) in [
         (Layer::ServiceProvider, subject.provider, provider),

@@ -25,6 +25,7 @@ use tenantry::policy::Hook;
 use tenantry_e2e::rng::Rng;
 use tenantry_e2e::{OPERATOR_TOKEN, TestServer, org_body};
 
+use crate::inputs::PORTAL_INVITES_ONLY;
 use crate::stats::{Summary, report};
 
 /// Organizations per provider; each size has `orgs / PER_PROVIDER` providers (at least one).
@@ -54,16 +55,6 @@ const PLUGINS: [(&str, Hook, &str); 4] = [
         r#"{"time_zone": "Europe/Berlin"}"#,
     ),
 ];
-
-/// Every provider's own layer for its customers.
-const PROVIDER_POLICY: &str = r#"
-fn authorize(input) {
-    if input.action == "member.invite" && input.resource.portal_access == false {
-        return deny("our customers invite portal users only");
-    }
-    abstain()
-}
-"#;
 
 /// `TENANTRY_BENCH_CACHE_MIB` sets redb's page cache (`storage_cache_mib`, 128 by default),
 /// to show what a cache holding the whole file changes.
@@ -240,7 +231,7 @@ async fn bind_policies(
     let started = Instant::now();
     for &sp in providers {
         let body = VersionBody {
-            source: Some(PROVIDER_POLICY.into()),
+            source: Some(PORTAL_INVITES_ONLY.into()),
             plugin: None,
             config: None,
             fixtures: Vec::new(),
@@ -304,15 +295,6 @@ fn owner_of(app: &App, operator: Actor, org: OrgId) -> anyhow::Result<Actor> {
         token_id: TokenId::new(),
         user_id: Some(owner),
     })
-}
-
-fn kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn time<T>(samples: &mut Vec<Duration>, f: impl FnOnce() -> T) -> T {
@@ -435,7 +417,8 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     println!(
         "decision log: {dropped} decisions dropped by the full recorder queue (in-process flood)"
     );
-    let (rss, peak) = (kib("VmRSS:"), kib("VmHWM:"));
+    let rss = tenantry_e2e::memory::status_kib("self", "VmRSS:")?;
+    let peak = tenantry_e2e::memory::status_kib("self", "VmHWM:")?;
     println!(
         "memory: RSS {:.1} MiB, peak {:.1} MiB",
         rss as f64 / 1024.0,

@@ -166,7 +166,7 @@ pub fn record_decision(decision: &Decision) {
     }
 }
 
-pub fn decision_dropped() {
+pub fn record_dropped_decision() {
     metrics().decisions_dropped.inc();
 }
 

@@ -99,14 +99,7 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
-        let pid = self.pid();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no {field} in /proc/{pid}/status"))
+        tenantry_e2e::memory::status_kib(&self.pid().to_string(), field)
     }
 
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.

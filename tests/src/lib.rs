@@ -2,6 +2,7 @@
 //! repository's `policies/`, a real TCP listener on port 0) and talks to it over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod memory;
 pub mod plugins;
 pub mod rng;
 

@@ -39,6 +39,14 @@ fn with_members(org: NewOrg, slug: &str, count: usize) -> BulkOrg {
     }
 }
 
+/// A batch of organizations and no links.
+fn orgs_batch(orgs: Vec<BulkOrg>) -> Batch {
+    Batch {
+        orgs,
+        links: Vec::new(),
+    }
+}
+
 /// Every record count of the file, to show a refused batch changed nothing. The decision log
 /// is left out: a refused request's decisions are logged too, moments later, by design.
 fn counts(server: &TestServer) -> Vec<(String, u64)> {
@@ -61,14 +69,11 @@ async fn a_batch_lands_whole_and_is_served_like_any_organization() {
     let providers = app
         .bulk_load(
             operator,
-            Batch {
-                orgs: vec![with_members(
-                    org("bulk-sp", "service_provider", None),
-                    "bulk-sp",
-                    0,
-                )],
-                links: vec![],
-            },
+            orgs_batch(vec![with_members(
+                org("bulk-sp", "service_provider", None),
+                "bulk-sp",
+                0,
+            )]),
         )
         .await
         .unwrap();
@@ -80,13 +85,7 @@ async fn a_batch_lands_whole_and_is_served_like_any_organization() {
         })
         .collect();
     let loaded = app
-        .bulk_load(
-            operator,
-            Batch {
-                orgs: customers,
-                links: vec![],
-            },
-        )
+        .bulk_load(operator, orgs_batch(customers))
         .await
         .unwrap();
     let [a, b, c] = loaded.orgs[..] else {
@@ -160,14 +159,11 @@ async fn a_bad_batch_names_each_bad_field_and_writes_nothing() {
     no_country.country = None;
     let mut owner_member = with_members(org("bad-2", "business_user", None), "bad-2", 1);
     owner_member.members[0].role = tenantry::domain::member::Role::Owner;
-    let batch = Batch {
-        orgs: vec![
-            with_members(org("good-0", "business_user", None), "good-0", 2),
-            with_members(no_country, "bad-1", 0),
-            owner_member,
-        ],
-        links: vec![],
-    };
+    let batch = orgs_batch(vec![
+        with_members(org("good-0", "business_user", None), "good-0", 2),
+        with_members(no_country, "bad-1", 0),
+        owner_member,
+    ]);
     let Err(Error::Invalid { fields, .. }) = app.bulk_load(operator, batch).await else {
         panic!("the batch should be invalid")
     };
@@ -184,10 +180,11 @@ async fn a_batch_that_breaks_an_invariant_is_refused_whole() {
     let hub = app
         .bulk_load(
             operator,
-            Batch {
-                orgs: vec![with_members(org("hub", "business_user", None), "hub", 0)],
-                links: vec![],
-            },
+            orgs_batch(vec![with_members(
+                org("hub", "business_user", None),
+                "hub",
+                0,
+            )]),
         )
         .await
         .unwrap()
@@ -195,11 +192,12 @@ async fn a_batch_that_breaks_an_invariant_is_refused_whole() {
     let before = counts(&server);
 
     // A batch whose last part is bad keeps none of its first parts.
-    let spokes = || Batch {
-        orgs: (0..11)
-            .map(|i| with_members(org(&format!("spoke-{i}"), "business_user", None), "s", 0))
-            .collect(),
-        links: vec![],
+    let spokes = || {
+        orgs_batch(
+            (0..11)
+                .map(|i| with_members(org(&format!("spoke-{i}"), "business_user", None), "s", 0))
+                .collect(),
+        )
     };
     let mut self_linked = spokes();
     self_linked.links = vec![BulkLink { from: hub, to: hub }];
@@ -262,13 +260,12 @@ async fn only_the_operator_may_bulk_load_and_a_batch_has_a_size_limit() {
 
     // At the limit the size passes and the provider's owner is refused by the policy; one
     // record more is refused for its size, before anything else is asked.
-    let at_limit = || Batch {
-        orgs: vec![with_members(
+    let at_limit = || {
+        orgs_batch(vec![with_members(
             org("big", "business_user", None),
             "big",
             MAX_BATCH_RECORDS - 1,
-        )],
-        links: vec![],
+        )])
     };
     let err = app.bulk_load(owner, at_limit()).await.unwrap_err();
     assert!(

@@ -16,16 +16,17 @@ use serde_json::json;
 
 use super::actor::Actor;
 use super::journal::audit_as;
+use super::links::{check_cap, insert_live_link};
 use super::members::{NewMember, check_member_cap, insert_membership};
-use super::orgs::{assignable_plan, index_org, limits_of};
-use super::plans::active_link_count;
+use super::orgs::insert_org;
 use super::{App, access};
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId};
 use crate::domain::link::{Link, LinkStatus, pair_key};
 use crate::domain::member::{MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, NewOrg, Org};
 use crate::error::{Error, FieldError, Result};
-use crate::storage::tables;
+use crate::storage::{Tx, tables};
 
 /// The most records (organizations + members + links) one batch may hold, so one transaction
 /// stays a bounded amount of memory and time.
@@ -34,6 +35,7 @@ pub const MAX_BATCH_RECORDS: usize = 100_000;
 const INVALID_BATCH: &str = "bulk batch is invalid";
 
 /// One organization to load, with its members (its owner comes from `org.owner`).
+#[derive(Debug)]
 pub struct BulkOrg {
     pub org: NewOrg,
     pub members: Vec<NewMember>,
@@ -66,15 +68,6 @@ impl Batch {
         self.orgs.len()
             + self.orgs.iter().map(|o| o.members.len()).sum::<usize>()
             + self.links.len()
-    }
-}
-
-impl std::fmt::Debug for BulkOrg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BulkOrg")
-            .field("tenant_id", &self.org.tenant_id)
-            .field("members", &self.members.len())
-            .finish()
     }
 }
 
@@ -154,15 +147,6 @@ impl App {
                     members,
                 } in orgs
                 {
-                    if view
-                        .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
-                        .is_some()
-                    {
-                        return Err(Error::Conflict(format!(
-                            "tenant_id `{}` is already taken",
-                            org.tenant_id
-                        )));
-                    }
                     if let Some(sp) = org.service_provider_id {
                         let provider = access::load_org(&view, sp).ok();
                         if provider.is_none_or(|p| p.hierarchy != Hierarchy::Supernode) {
@@ -172,10 +156,7 @@ impl App {
                             )));
                         }
                     }
-                    if let Some(plan) = org.plan_id {
-                        assignable_plan(&view, plan, org.service_provider_id)?;
-                    }
-                    index_org(tx, &org)?;
+                    insert_org(tx, &org)?;
                     check_member_cap(&view, &org, members.len() + usize::from(owner.is_some()))?;
                     for member in owner.into_iter().chain(members) {
                         insert_membership(tx, &org, member, None, MembershipStatus::Active, now)?;
@@ -204,11 +185,7 @@ impl App {
 
 /// One active link, refused if either side is missing, the pair already has a live link, or
 /// either side is at its cap of active links.
-fn insert_active_link(
-    tx: &crate::storage::Tx<'_>,
-    bulk: BulkLink,
-    now: crate::domain::clock::Timestamp,
-) -> Result<()> {
+fn insert_active_link(tx: &Tx<'_>, bulk: BulkLink, now: Timestamp) -> Result<()> {
     let view = tx.view();
     if bulk.from == bulk.to {
         return Err(Error::field(
@@ -226,13 +203,7 @@ fn insert_active_link(
                 format!("organization `{id}` does not exist"),
             )
         })?;
-        let max = limits_of(&view, &org)?.max_active_links as usize;
-        if active_link_count(&view, id, now)? >= max {
-            return Err(Error::Conflict(format!(
-                "organization `{}` has reached its cap of {max} active links",
-                org.tenant_id
-            )));
-        }
+        check_cap(&view, &org, now)?;
         sides.push(org);
     }
     let key = pair_key(bulk.from, bulk.to);
@@ -252,9 +223,5 @@ fn insert_active_link(
         history: Vec::new(),
     };
     link.change(LinkStatus::Active, now, None);
-    tx.put(tables::LINKS, link.id.key(), &link)?;
-    tx.set_unique(tables::LIVE_LINK_BY_PAIR, &key, link.id.key())?;
-    tx.add_child(tables::ORG_LINKS, bulk.from.key(), link.id.key())?;
-    tx.add_child(tables::ORG_LINKS, bulk.to.key(), link.id.key())?;
-    Ok(())
+    insert_live_link(tx, &link)
 }

@@ -136,7 +136,7 @@ fn ask_link_policy(
 }
 
 /// The cap as an invariant, whatever the policies say.
-fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()> {
+pub(super) fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()> {
     let max = limits_of(view, org)?.max_active_links as usize;
     let count = active_link_count(view, org.id, now)?;
     if count >= max {
@@ -172,6 +172,21 @@ fn clear_stale_pair(tx: &Tx<'_>, a: OrgId, b: OrgId, now: Timestamp) -> Result<(
             Ok(())
         }
     }
+}
+
+/// Stores a new pending or active link, holding its pair's one live slot and listed under both
+/// sides; the caller has checked the slot is free.
+pub(super) fn insert_live_link(tx: &Tx<'_>, link: &Link) -> Result<()> {
+    let id = link.id.key();
+    tx.put(tables::LINKS, id, link)?;
+    tx.set_unique(
+        tables::LIVE_LINK_BY_PAIR,
+        &pair_key(link.from_org, link.to_org),
+        id,
+    )?;
+    tx.add_child(tables::ORG_LINKS, link.from_org.key(), id)?;
+    tx.add_child(tables::ORG_LINKS, link.to_org.key(), id)?;
+    Ok(())
 }
 
 fn announce(tx: &Tx<'_>, link: &Link, now: Timestamp) -> Result<()> {
@@ -298,14 +313,7 @@ impl App {
                     history: Vec::new(),
                 };
                 link.change(LinkStatus::Pending, now, actor.user_id);
-                tx.put(tables::LINKS, link.id.key(), &link)?;
-                tx.set_unique(
-                    tables::LIVE_LINK_BY_PAIR,
-                    &pair_key(org, target.id),
-                    link.id.key(),
-                )?;
-                tx.add_child(tables::ORG_LINKS, org.key(), link.id.key())?;
-                tx.add_child(tables::ORG_LINKS, target.id.key(), link.id.key())?;
+                insert_live_link(tx, &link)?;
                 audit(tx, &access, "link.create", Some(link.id.to_string()), now)?;
                 announce(tx, &link, now)?;
                 link_view(&view, &link, org, now)

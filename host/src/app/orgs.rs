@@ -56,6 +56,24 @@ pub fn index_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
     Ok(())
 }
 
+/// Stores a new organization: its tenant id must be free and its plan one it may use.
+pub(super) fn insert_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
+    let view = tx.view();
+    if view
+        .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "tenant_id `{}` is already taken",
+            org.tenant_id
+        )));
+    }
+    if let Some(plan) = org.plan_id {
+        assignable_plan(&view, plan, org.service_provider_id)?;
+    }
+    index_org(tx, org)
+}
+
 /// Removes the secondary index entries of `org` (the record itself stays).
 fn unindex_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
     let id = org.id.key();
@@ -164,19 +182,7 @@ impl App {
                     json!({"account_type": org.account_type, "managed_by": org.managed_by});
                 let provider = resolve_provider(&app, &view, actor, asked_provider, &resource)?;
                 org.service_provider_id = provider.as_ref().map(|p| p.org.id);
-                if view
-                    .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
-                    .is_some()
-                {
-                    return Err(Error::Conflict(format!(
-                        "tenant_id `{}` is already taken",
-                        org.tenant_id
-                    )));
-                }
-                if let Some(plan) = org.plan_id {
-                    assignable_plan(&view, plan, org.service_provider_id)?;
-                }
-                index_org(tx, &org)?;
+                insert_org(tx, &org)?;
                 let mut token = None;
                 if let Some(owner) = valid.owner {
                     let new = NewMember::portal(owner.name, owner.email, Role::Owner);

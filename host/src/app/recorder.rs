@@ -99,7 +99,7 @@ impl Recorder {
     pub fn decision(&self, record: DecisionRecord) {
         if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS {
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            crate::metrics::decision_dropped();
+            crate::metrics::record_dropped_decision();
             return;
         }
         if self.queue.send(Entry::Decision(Box::new(record))).is_err() {
