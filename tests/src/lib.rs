@@ -177,21 +177,23 @@ impl TestServer {
     }
 
     /// Stops the server gracefully and starts a new one on the same data directory.
-    pub async fn restart(mut self) -> anyhow::Result<Self> {
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        self.stop().await?.start().await
+    }
+
+    /// Stops the server gracefully and releases its database file, keeping the data directory
+    /// for [`Stopped::start`]: a test may change the file in between, as someone with access
+    /// to the disk could.
+    pub async fn stop(mut self) -> anyhow::Result<Stopped> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await?;
         }
-        // The last handle on the database goes, so the new server can open the file.
+        // The last handle on the database goes, so the file can be opened again.
         self.app = None;
-        let (base, app, stop, task) = start(self.data.path(), &self.policies, self.tweak).await?;
-        self.base = base;
-        self.app = Some(app);
-        self.stop = Some(stop);
-        self.task = Some(task);
-        Ok(self)
+        Ok(Stopped { server: self })
     }
 
     /// The server's clock; tests move it instead of sleeping.
@@ -371,6 +373,50 @@ impl TestServer {
             a.body["user_id"].as_str().unwrap_or_default().to_owned(),
             token,
         )
+    }
+}
+
+/// A test server between [`TestServer::stop`] and [`Stopped::start`].
+pub struct Stopped {
+    server: TestServer,
+}
+
+impl Stopped {
+    /// The data directory holding the stopped server's database file.
+    pub fn data(&self) -> &std::path::Path {
+        self.server.data.path()
+    }
+
+    /// Opens the stopped server's database file directly, as someone with the disk could;
+    /// waits for the file to be released by the stopped server's last tasks.
+    pub async fn open_store(&self) -> anyhow::Result<tenantry::storage::Store> {
+        let path = self.data().join("tenantry.redb");
+        let mut attempt = 0;
+        loop {
+            match tenantry::storage::Store::open(&path, 16 << 20) {
+                Ok(store) => return Ok(store),
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if attempt == 50 {
+                        anyhow::bail!("the database file stayed open: {e}");
+                    }
+                }
+                Err(e) => anyhow::bail!("cannot open the database file: {e}"),
+            }
+        }
+    }
+
+    /// Starts a new server on the same data directory and policies.
+    pub async fn start(self) -> anyhow::Result<TestServer> {
+        let mut server = self.server;
+        let (base, app, stop, task) =
+            start(server.data.path(), &server.policies, server.tweak).await?;
+        server.base = base;
+        server.app = Some(app);
+        server.stop = Some(stop);
+        server.task = Some(task);
+        Ok(server)
     }
 }
 

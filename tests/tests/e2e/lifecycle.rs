@@ -49,6 +49,7 @@ async fn managed_by_switches_both_ways_with_owner_hand_over() {
         )
         .await;
     assert_eq!(no_demotion.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Taking a customer back demotes its owner: the owner consents first.
     let back = s
         .post(
             &format!("/v1/orgs/{org}/managed-by"),
@@ -56,7 +57,20 @@ async fn managed_by_switches_both_ways_with_owner_hand_over() {
             json!({"managed_by": "service_provider", "demote_owner_to": "admin"}),
         )
         .await;
-    assert_eq!(back.body["managed_by"], "service_provider");
+    assert_eq!(back.status, StatusCode::ACCEPTED, "{:?}", back.body);
+    assert_eq!(back.body["managed_by"], "customer");
+    let request = back.body["pending_changes"][0]["id"].as_str().unwrap();
+    let accepted = s
+        .post_empty(
+            &format!("/v1/orgs/{org}/change-requests/{request}/accept"),
+            &owner,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{org}"), &sp).await.body["managed_by"],
+        "service_provider"
+    );
     let members = s.get(&format!("/v1/orgs/{org}/members"), &owner).await;
     assert_eq!(members.body["items"][0]["role"], "admin");
 }

@@ -1,0 +1,13 @@
+//! The end-to-end suite: the real server, started per test on a temporary data directory and
+//! a free port, driven over real HTTP. One test binary, so the suite links once.
+
+mod attacks;
+mod bad_input;
+mod bulk_load;
+mod connections;
+mod isolation;
+mod lifecycle;
+mod plugins;
+mod policy_lifecycle;
+mod reliability;
+mod stories;
