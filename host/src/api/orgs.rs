@@ -11,19 +11,31 @@ use super::problem::ApiResult;
 use crate::app::App;
 use crate::app::orgs::{Created, ManagedBySwitch};
 use crate::app::plans::NewPlan;
-use crate::domain::ids::{OrgId, PlanId};
+use crate::domain::ids::{ChangeRequestId, OrgId, PlanId};
 use crate::domain::org::{NewOrg, OrgPatch, OrgStatus};
 
 pub fn org_id(text: &str) -> ApiResult<OrgId> {
     parse_id(text, OrgId)
 }
 
-fn created_json(created: Created) -> Value {
+/// The organization, its owner's invitation token when one was made, and the changes that wait
+/// for the customer's consent: `202 Accepted` when this request opened one.
+fn created_json(created: Created, done: StatusCode) -> (StatusCode, Json<Value>) {
     let mut body = json!(created.org);
-    if let (Some(token), Some(map)) = (created.owner_invitation_token, body.as_object_mut()) {
-        map.insert("owner_invitation_token".into(), json!(token.expose()));
+    let status = if created.pending.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        done
+    };
+    if let Some(map) = body.as_object_mut() {
+        if let Some(token) = created.owner_invitation_token {
+            map.insert("owner_invitation_token".into(), json!(token.expose()));
+        }
+        if let Some(pending) = created.pending {
+            map.insert("pending_changes".into(), json!([pending]));
+        }
     }
-    body
+    (status, Json(body))
 }
 
 pub async fn create(
@@ -32,7 +44,7 @@ pub async fn create(
     JsonBody(body): JsonBody<NewOrg>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let created = app.create_org(actor, body).await?;
-    Ok((StatusCode::CREATED, Json(created_json(created))))
+    Ok(created_json(created, StatusCode::CREATED))
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,7 +80,12 @@ pub async fn get(
     Auth(actor): Auth,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.get_org(actor, org_id(&org)?)?)))
+    let (org, pending) = app.get_org_with_pending(actor, org_id(&org)?)?;
+    let mut body = json!(org);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("pending_changes".into(), json!(pending));
+    }
+    Ok(Json(body))
 }
 
 pub async fn update(
@@ -76,10 +93,9 @@ pub async fn update(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(patch): JsonBody<OrgPatch>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        app.update_org(actor, org_id(&org)?, patch).await?
-    )))
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let updated = app.update_org(actor, org_id(&org)?, patch).await?;
+    Ok(created_json(updated, StatusCode::OK))
 }
 
 pub async fn delete(
@@ -118,10 +134,52 @@ pub async fn managed_by(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<ManagedBySwitch>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let switched = app.switch_managed_by(actor, org_id(&org)?, body).await?;
+    Ok(created_json(switched, StatusCode::OK))
+}
+
+pub async fn change_requests(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(created_json(
-        app.switch_managed_by(actor, org_id(&org)?, body).await?,
-    )))
+    Ok(Json(json!(app.list_change_requests(
+        actor,
+        org_id(&org)?,
+        paging.page()?
+    )?)))
+}
+
+async fn answer(
+    app: App,
+    actor: crate::app::actor::Actor,
+    org: &str,
+    id: &str,
+    accept: bool,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(id, ChangeRequestId)?;
+    let answered = app
+        .answer_change_request(actor, org_id(org)?, id, accept)
+        .await?;
+    Ok(Json(json!(answered)))
+}
+
+pub async fn accept_change_request(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    answer(app, actor, &org, &id, true).await
+}
+
+pub async fn decline_change_request(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    answer(app, actor, &org, &id, false).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,8 @@ use super::actor::Actor;
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
-use crate::domain::org::Org;
+use crate::domain::org::{Org, OrgStatus};
+use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
 use crate::policy::{Decision, Hook, Subject};
@@ -29,6 +30,9 @@ pub struct Access {
     pub provider_role: Option<Role>,
     /// An active remote-support grant of the caller on this organization.
     pub grant: Option<RemoteSupport>,
+    /// The organization's service provider is suspended: its people may read, nothing more,
+    /// and their grants are void.
+    pub provider_suspended: bool,
 }
 
 pub fn active_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
@@ -74,6 +78,7 @@ pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Res
             role: None,
             provider_role: None,
             grant: None,
+            provider_suspended: false,
         });
     };
     let role = active_role(view, org.id, user)?;
@@ -81,10 +86,14 @@ pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Res
         Some(sp) => active_role(view, sp, user)?,
         None => None,
     };
-    // A grant is only good while its holder still belongs to the provider.
+    let provider_suspended = match (provider_role, org.service_provider_id) {
+        (Some(_), Some(sp)) => load_org(view, sp)?.status == OrgStatus::Suspended,
+        _ => false,
+    };
+    // A grant is only good while its holder still belongs to an active provider.
     let grant = match provider_role {
-        Some(_) => active_grant(view, org.id, user, now)?,
-        None => None,
+        Some(_) if !provider_suspended => active_grant(view, org.id, user, now)?,
+        _ => None,
     };
     if role.is_none() && provider_role.is_none() && grant.is_none() {
         return Err(Error::NotFound("organization"));
@@ -95,6 +104,7 @@ pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Res
         role,
         provider_role,
         grant,
+        provider_suspended,
     })
 }
 
@@ -147,6 +157,33 @@ impl Access {
         }
     }
 
+    /// How the caller stands to the organization, for the rules Rust keeps whatever the
+    /// policies say ([`crate::domain::privilege`]).
+    pub fn standing(&self) -> Option<Standing> {
+        if self.actor.is_operator() {
+            return Some(Standing::Operator);
+        }
+        if let Some(role) = self.role {
+            return Some(Standing::Member(role));
+        }
+        if self.via_grant().is_some() {
+            return Some(Standing::Grantee);
+        }
+        self.provider_role.map(Standing::Provider)
+    }
+
+    /// Whether the organization has an active owner or admin who could consent to a change.
+    pub fn consent_possible(&self, view: &View<'_>, roles: &[Role]) -> Result<bool> {
+        for (_, m) in
+            view.pairs::<Membership>(tables::MEMBERSHIPS, self.org.id.key(), None, usize::MAX)?
+        {
+            if m.status == MembershipStatus::Active && roles.contains(&m.role) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     pub fn subject(&self) -> Subject {
         Subject {
             provider: self.org.service_provider_id,
@@ -173,6 +210,7 @@ impl App {
     /// or hostile organization policy could otherwise deny its own repair. The platform and
     /// provider layers still decide.
     pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
+        guard(access, action)?;
         let input = access.policy_input(action, resource, self.clock.now());
         let mut subject = access.subject();
         if is_policy_management(action) {
@@ -216,6 +254,49 @@ impl App {
     }
 }
 
+/// What no grant may do: each would leave a credential, an identity, an ownership or an
+/// approval change behind after the grant ends (DESIGN §2, Authentication).
+const NEVER_UNDER_A_GRANT: &[&str] = &[
+    "member.invite",
+    "member.update_role",
+    "org.managed_by",
+    "org.plan",
+    "remote_support.approve",
+    "remote_support.deny",
+    "remote_support.revoke",
+    "change_request.accept",
+    "change_request.decline",
+    "plugin.upload",
+    "plugin.delete",
+];
+
+/// The rules Rust keeps before any policy is asked (policies can only tighten them).
+fn guard(access: &Access, action: &str) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(Error::Forbidden {
+            reason,
+            layer: "platform".into(),
+        })
+    };
+    if access.via_grant().is_some() && NEVER_UNDER_A_GRANT.contains(&action) {
+        return refuse(format!(
+            "`{action}` is not done under a remote support grant: it would outlast the grant"
+        ));
+    }
+    let as_provider = access.role.is_none() && access.provider_role.is_some();
+    if as_provider && access.provider_suspended && !is_read(action) {
+        return refuse(
+            "the organization's service provider is suspended: its members may only read".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Reads: what a suspended provider's people may still do.
+fn is_read(action: &str) -> bool {
+    action.ends_with(".read") || action.ends_with(".list")
+}
+
 /// Actions that change or inspect policies (see [`App::authorize`]).
 fn is_policy_management(action: &str) -> bool {
     action.starts_with("policy.") || action.starts_with("customer_policy.")
@@ -238,8 +319,8 @@ pub fn forbid_unless_allowed(decision: Decision) -> Result<Decision> {
 /// Status check used by writes that need the organization active regardless of policy.
 pub fn require_active(org: &Org) -> Result<()> {
     match org.status {
-        crate::domain::org::OrgStatus::Active => Ok(()),
-        crate::domain::org::OrgStatus::Suspended => Err(Error::Conflict(format!(
+        OrgStatus::Active => Ok(()),
+        OrgStatus::Suspended => Err(Error::Conflict(format!(
             "organization `{}` is suspended",
             org.tenant_id
         ))),

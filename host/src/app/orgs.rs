@@ -8,14 +8,18 @@ use super::access::{self, Access};
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::members::{NewMember, add_member};
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
+use crate::domain::change_request::{ChangeKind, ChangeRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, ManagedBy, NewOrg, Org, OrgPatch, OrgStatus, OwnerDetails};
 use crate::domain::plan::{Limits, Plan};
+use crate::domain::privilege;
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
+use crate::policy::version::BindingKey;
 use crate::storage::{Tx, View, tables};
 
 /// The most candidates a search looks at; a search is by index, never a scan of all.
@@ -24,9 +28,11 @@ const SEARCH_CANDIDATES: usize = 10_000;
 pub struct Created {
     pub org: Org,
     pub owner_invitation_token: Option<Secret>,
+    /// A change opened for the customer's consent instead of being applied (answered `202`).
+    pub pending: Option<ChangeRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedBySwitch {
     pub managed_by: ManagedBy,
@@ -98,6 +104,30 @@ pub fn limits_of(view: &View<'_>, org: &Org) -> Result<Limits> {
     };
     let plan: Option<Plan> = view.record(tables::PLANS, plan_id.key())?;
     Ok(plan.map(|p| p.limits).unwrap_or_default())
+}
+
+/// A plan a provider's person may put a customer on: within the provider's own plan, so a
+/// provider never sells more than it was sold. The operator assigns any plan.
+pub(super) fn plan_within_provider(
+    view: &View<'_>,
+    plan: &Plan,
+    provider: Option<OrgId>,
+    by_operator: bool,
+) -> Result<()> {
+    let Some(provider) = provider.filter(|_| !by_operator) else {
+        return Ok(());
+    };
+    let provider = access::load_org(view, provider)?;
+    if plan.limits.within(&limits_of(view, &provider)?) {
+        return Ok(());
+    }
+    Err(Error::Forbidden {
+        reason: format!(
+            "plan `{}` gives more than `{}`'s own plan allows; a provider assigns only plans within its own limits",
+            plan.name, provider.tenant_id
+        ),
+        layer: "platform".into(),
+    })
 }
 
 /// A plan `provider` may put its customers on: a platform plan or one of its own.
@@ -173,52 +203,89 @@ impl App {
         let now = self.clock.now();
         let asked_provider = body.service_provider_id;
         let valid = body.validate(&self.settings.regions, now)?;
+        let quotas = self.settings.quotas;
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let mut org = valid.org;
-                let resource =
-                    json!({"account_type": org.account_type, "managed_by": org.managed_by});
-                let provider = resolve_provider(&app, &view, actor, asked_provider, &resource)?;
-                org.service_provider_id = provider.as_ref().map(|p| p.org.id);
-                insert_org(tx, &org)?;
-                let mut token = None;
-                if let Some(owner) = valid.owner {
-                    let new = NewMember::portal(owner.name, owner.email, Role::Owner);
-                    let added = add_member(tx, &org, new, now)?;
-                    token = added.invitation_token;
+        self.write(move |tx| {
+            let view = tx.view();
+            let mut org = valid.org;
+            let resource =
+                json!({"account_type": org.account_type, "managed_by": org.managed_by});
+            let provider = resolve_provider(&app, &view, actor, asked_provider, &resource)?;
+            if let Some(p) = &provider {
+                if !actor.is_operator() && org.hierarchy == Hierarchy::Supernode {
+                    return Err(Error::Forbidden {
+                        reason: format!(
+                            "`account_type` `{}` makes a service provider, which only the platform operator creates; a provider's customers are business_user, home_user or app_provider",
+                            json!(org.account_type).as_str().unwrap_or_default()
+                        ),
+                        layer: "platform".into(),
+                    });
                 }
-                match &provider {
-                    Some(p) => audit(tx, p, "org.create", Some(org.id.to_string()), now)?,
-                    None => super::journal::audit_as(
-                        tx,
-                        org.id,
-                        actor,
-                        "org.create",
-                        Some(org.id.to_string()),
-                        None,
-                        now,
-                    )?,
-                }
-                emit(
+                let customers = view.children(tables::PROVIDER_CUSTOMERS, p.org.id.key())?.len();
+                Quotas::check(
+                    "customers_per_provider",
+                    customers,
+                    1,
+                    quotas.customers_per_provider,
+                    "delete customers that are gone, or ask the operator",
+                )?;
+            }
+            org.service_provider_id = provider.as_ref().map(|p| p.org.id);
+            if let Some(plan) = org.plan_id {
+                let plan = assignable_plan(&view, plan, org.service_provider_id)?;
+                plan_within_provider(&view, &plan, org.service_provider_id, actor.is_operator())?;
+            }
+            insert_org(tx, &org)?;
+            let mut token = None;
+            if let Some(owner) = valid.owner {
+                let new = NewMember::portal(owner.name, owner.email, Role::Owner);
+                let added = add_member(tx, &org, new, now)?;
+                token = added.invitation_token;
+            }
+            match &provider {
+                Some(p) => audit(tx, p, "org.create", Some(org.id.to_string()), now)?,
+                None => super::journal::audit_as(
                     tx,
                     org.id,
-                    "org.created",
-                    json!({"org_id": org.id, "tenant_id": org.tenant_id}),
+                    actor,
+                    "org.create",
+                    Some(org.id.to_string()),
+                    None,
                     now,
-                )?;
-                Ok(Created {
-                    org,
-                    owner_invitation_token: token,
-                })
+                )?,
+            }
+            emit(
+                tx,
+                org.id,
+                "org.created",
+                json!({"org_id": org.id, "tenant_id": org.tenant_id}),
+                now,
+            )?;
+            Ok(Created {
+                org,
+                owner_invitation_token: token,
+                pending: None,
             })
-            .await
+        })
+        .await
     }
 
     pub fn get_org(&self, actor: Actor, org: OrgId) -> Result<Org> {
         self.store
             .read(|view| Ok(self.access(view, actor, org, "org.read", Value::Null)?.org))
+    }
+
+    /// The organization and the changes its provider asked for that wait for consent.
+    pub fn get_org_with_pending(
+        &self,
+        actor: Actor,
+        org: OrgId,
+    ) -> Result<(Org, Vec<ChangeRequest>)> {
+        self.store.read(|view| {
+            let org = self.access(view, actor, org, "org.read", Value::Null)?.org;
+            let pending = super::change_requests::pending_of(view, org.id)?;
+            Ok((org, pending))
+        })
     }
 
     /// Organizations the caller may see, optionally matching `q` (UUID, tenant_id, name
@@ -265,21 +332,71 @@ impl App {
         })
     }
 
-    pub async fn update_org(&self, actor: Actor, org: OrgId, patch: OrgPatch) -> Result<Org> {
+    /// Edits an organization within the privilege of each field ([`crate::domain::privilege`]):
+    /// a change the caller may not make is refused as a whole; a provider's switching off of
+    /// its customer's remote-support approval becomes a change request (`pending`), the rest
+    /// of the edit applying at once.
+    pub async fn update_org(&self, actor: Actor, org: OrgId, patch: OrgPatch) -> Result<Created> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access = app.access(&view, actor, org, "org.update", Value::Null)?;
-                let next = patch.apply(&access.org, &app.settings.regions, now)?;
-                unindex_org(tx, &access.org)?;
-                index_org(tx, &next)?;
-                audit(tx, &access, "org.update", None, now)?;
-                emit(tx, org, "org.updated", json!({"org_id": org}), now)?;
-                Ok(next)
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let mut patch = patch;
+            let changes = patch.changes();
+            let access = app.access(&view, actor, org, "org.update", json!({"changes": changes}))?;
+            let standing = access.standing().ok_or(Error::NotFound("organization"))?;
+            let consent_possible = access.consent_possible(&view, &[Role::Owner, Role::Admin])?;
+            let mut needs_consent = false;
+            for field in changes.keys() {
+                if privilege::rule_of(field) == privilege::Rule::Immutable {
+                    continue; // named with every other bad field below (422)
+                }
+                let effect = privilege::check_field(
+                    field,
+                    standing,
+                    &access.org,
+                    patch.remote_support_requires_approval,
+                    consent_possible,
+                )
+                .map_err(|reason| Error::Forbidden {
+                    reason,
+                    layer: "platform".into(),
+                })?;
+                needs_consent |= effect == privilege::Effect::NeedsConsent;
+            }
+            if needs_consent {
+                patch.remote_support_requires_approval = None;
+            }
+            let next = patch.apply(&access.org, &app.settings.regions, now)?;
+            unindex_org(tx, &access.org)?;
+            index_org(tx, &next)?;
+            audit(tx, &access, "org.update", None, now)?;
+            emit(tx, org, "org.updated", json!({"org_id": org}), now)?;
+            if next.remote_support_requires_approval != access.org.remote_support_requires_approval {
+                super::change_requests::announce(
+                    tx,
+                    &next,
+                    "org.approval_changed",
+                    json!({"org_id": org, "remote_support_requires_approval": next.remote_support_requires_approval}),
+                    now,
+                )?;
+            }
+            let pending = if needs_consent {
+                let access = Access {
+                    org: next.clone(),
+                    ..access
+                };
+                Some(super::change_requests::open(tx, &access, ChangeKind::ApprovalOff, now)?)
+            } else {
+                None
+            };
+            Ok(Created {
+                org: next,
+                owner_invitation_token: None,
+                pending,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn set_org_status(&self, actor: Actor, org: OrgId, status: OrgStatus) -> Result<Org> {
@@ -288,41 +405,39 @@ impl App {
             OrgStatus::Active => "org.reactivate",
             OrgStatus::Suspended => "org.suspend",
         };
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access = app.access(&view, actor, org, action, Value::Null)?;
-                if access.org.status == status {
-                    return Err(Error::Conflict(format!(
-                        "organization `{}` is already {}",
-                        access.org.tenant_id,
-                        json!(status).as_str().unwrap_or_default()
-                    )));
-                }
-                let mut next = access.org.clone();
-                next.status = status;
-                next.updated_at = now;
-                tx.put(tables::ORGS, org.key(), &next)?;
-                audit(tx, &access, action, None, now)?;
-                emit(
-                    tx,
-                    org,
-                    "org.status_changed",
-                    json!({"org_id": org, "status": status}),
-                    now,
-                )?;
-                Ok(next)
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(&view, actor, org, action, Value::Null)?;
+            if access.org.status == status {
+                return Err(Error::Conflict(format!(
+                    "organization `{}` is already {}",
+                    access.org.tenant_id,
+                    json!(status).as_str().unwrap_or_default()
+                )));
+            }
+            let mut next = access.org.clone();
+            next.status = status;
+            next.updated_at = now;
+            tx.put(tables::ORGS, org.key(), &next)?;
+            audit(tx, &access, action, None, now)?;
+            emit(
+                tx,
+                org,
+                "org.status_changed",
+                json!({"org_id": org, "status": status}),
+                now,
+            )?;
+            Ok(next)
+        })
+        .await
     }
 
     /// Deletes the organization and everything that belongs to it; links are terminated on
     /// both sides and their shares revoked. Audit entries stay.
     pub async fn delete_org(&self, actor: Actor, org: OrgId) -> Result<()> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
+        let unbound = self.write(move |tx| {
                 let view = tx.view();
                 let now = app.clock.now();
                 let access = app.access(&view, actor, org, "org.delete", Value::Null)?;
@@ -334,11 +449,15 @@ impl App {
                         customers.len()
                     )));
                 }
-                cascade_delete(tx, &access.org, actor, now)?;
+                let unbound = cascade_delete(tx, &access.org, actor, now)?;
                 audit(tx, &access, "org.delete", Some(org.to_string()), now)?;
-                Ok(())
+                Ok(unbound)
             })
-            .await
+            .await?;
+        for key in unbound.0 {
+            self.policies.apply(key, unbound.1, None);
+        }
+        Ok(())
     }
 
     pub async fn switch_managed_by(
@@ -348,82 +467,108 @@ impl App {
         switch: ManagedBySwitch,
     ) -> Result<Created> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access = app.access(
-                    &view,
-                    actor,
-                    org,
-                    "org.managed_by",
-                    json!({"managed_by": switch.managed_by}),
-                )?;
-                let mut next = access.org.clone();
-                if next.managed_by == switch.managed_by {
-                    return Err(Error::Conflict(format!(
-                        "organization `{}` is already managed by {}",
-                        next.tenant_id,
-                        json!(switch.managed_by).as_str().unwrap_or_default()
-                    )));
-                }
-                let mut token = None;
-                match switch.managed_by {
-                    ManagedBy::Customer => token = hand_over_ownership(tx, &next, &switch, now)?,
-                    ManagedBy::ServiceProvider => demote_owner(tx, &next, switch.demote_owner_to)?,
-                }
-                next.managed_by = switch.managed_by;
-                next.updated_at = now;
-                tx.put(tables::ORGS, org.key(), &next)?;
-                audit(tx, &access, "org.managed_by", None, now)?;
-                emit(
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(
+                &view,
+                actor,
+                org,
+                "org.managed_by",
+                json!({"managed_by": switch.managed_by}),
+            )?;
+            let mut next = access.org.clone();
+            if next.managed_by == switch.managed_by {
+                return Err(Error::Conflict(format!(
+                    "organization `{}` is already managed by {}",
+                    next.tenant_id,
+                    json!(switch.managed_by).as_str().unwrap_or_default()
+                )));
+            }
+            let standing = access.standing().ok_or(Error::NotFound("organization"))?;
+            let has_owner = access.consent_possible(&view, &[Role::Owner])?;
+            if privilege::managed_by_switch_needs_consent(
+                standing,
+                &next,
+                switch.managed_by,
+                has_owner,
+            ) {
+                let demote_owner_to = demotion(switch.demote_owner_to)?;
+                let pending = super::change_requests::open(
                     tx,
-                    org,
-                    "org.managed_by_changed",
-                    json!({"org_id": org, "managed_by": switch.managed_by}),
+                    &access,
+                    ChangeKind::ManagedByProvider { demote_owner_to },
                     now,
                 )?;
-                Ok(Created {
+                return Ok(Created {
                     org: next,
-                    owner_invitation_token: token,
-                })
+                    owner_invitation_token: None,
+                    pending: Some(pending),
+                });
+            }
+            let mut token = None;
+            match switch.managed_by {
+                ManagedBy::Customer => token = hand_over_ownership(tx, &next, &switch, now)?,
+                ManagedBy::ServiceProvider => demote_owner(tx, &next, switch.demote_owner_to)?,
+            }
+            next.managed_by = switch.managed_by;
+            next.updated_at = now;
+            tx.put(tables::ORGS, org.key(), &next)?;
+            audit(tx, &access, "org.managed_by", None, now)?;
+            super::change_requests::announce(
+                tx,
+                &next,
+                "org.managed_by_changed",
+                json!({"org_id": org, "managed_by": switch.managed_by}),
+                now,
+            )?;
+            Ok(Created {
+                org: next,
+                owner_invitation_token: token,
+                pending: None,
             })
-            .await
+        })
+        .await
     }
 
     /// Moves the organization to `plan`; the new limits apply at once, so a plan the
     /// organization already exceeds is refused.
     pub async fn change_plan(&self, actor: Actor, org: OrgId, plan: PlanId) -> Result<Org> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access = app.access(&view, actor, org, "org.plan", json!({"plan_id": plan}))?;
-                let plan = assignable_plan(&view, plan, access.org.service_provider_id)?;
-                let usage = super::plans::usage(&view, &access.org, now)?;
-                let over = usage.exceeding(&plan.limits);
-                if !over.is_empty() {
-                    return Err(Error::invalid(
-                        "plan is too small for the organization",
-                        over,
-                    ));
-                }
-                let mut next = access.org.clone();
-                next.plan_id = Some(plan.id);
-                next.updated_at = now;
-                tx.put(tables::ORGS, org.key(), &next)?;
-                audit(tx, &access, "org.plan", Some(plan.id.to_string()), now)?;
-                emit(
-                    tx,
-                    org,
-                    "plan.changed",
-                    json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits}),
-                    now,
-                )?;
-                Ok(next)
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(&view, actor, org, "org.plan", json!({"plan_id": plan}))?;
+            let plan = assignable_plan(&view, plan, access.org.service_provider_id)?;
+            plan_within_provider(
+                &view,
+                &plan,
+                access.org.service_provider_id,
+                actor.is_operator(),
+            )?;
+            let usage = super::plans::usage(&view, &access.org, now)?;
+            let over = usage.exceeding(&plan.limits);
+            if !over.is_empty() {
+                return Err(Error::invalid(
+                    "plan is too small for the organization",
+                    over,
+                ));
+            }
+            let mut next = access.org.clone();
+            next.plan_id = Some(plan.id);
+            next.updated_at = now;
+            tx.put(tables::ORGS, org.key(), &next)?;
+            audit(tx, &access, "org.plan", Some(plan.id.to_string()), now)?;
+            emit(
+                tx,
+                org,
+                "plan.changed",
+                json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits}),
+                now,
+            )?;
+            Ok(next)
+        })
+        .await
     }
 }
 
@@ -454,6 +599,10 @@ fn visible_orgs(view: &View<'_>, actor: Actor) -> Result<Vec<u128>> {
     Ok(ids)
 }
 
+/// Makes the switch's new owner the organization's one owner. An owner it already has (one
+/// given at creation of a provider-managed organization) stays owner unless the switch names
+/// someone else, who then replaces them; the old owner becomes `demote_owner_to`, which the
+/// switch must say, so an organization never has two owners.
 fn hand_over_ownership(
     tx: &Tx<'_>,
     org: &Org,
@@ -461,6 +610,32 @@ fn hand_over_ownership(
     now: Timestamp,
 ) -> Result<Option<Secret>> {
     let view = tx.view();
+    let owners: Vec<(u128, Membership)> = view
+        .pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, m)| m.role == Role::Owner)
+        .collect();
+    let keeps_owner = match (&switch.owner_user_id, &switch.owner) {
+        (None, None) => !owners.is_empty(),
+        (Some(user), None) => owners.iter().any(|(u, _)| *u == user.key()),
+        _ => false,
+    };
+    if keeps_owner {
+        return Ok(None);
+    }
+    if !owners.is_empty() {
+        let to = demotion(switch.demote_owner_to).map_err(|_| {
+            Error::field(
+                "managed-by switch is invalid",
+                "demote_owner_to",
+                "the organization already has an owner: say what they become (`admin` or `member`), or leave out the new owner to keep them",
+            )
+        })?;
+        for (user, mut m) in owners {
+            m.role = to;
+            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user, &m)?;
+        }
+    }
     match (&switch.owner_user_id, &switch.owner) {
         (Some(user), None) => {
             let membership: Option<Membership> =
@@ -504,17 +679,20 @@ fn hand_over_ownership(
     }
 }
 
-fn demote_owner(tx: &Tx<'_>, org: &Org, to: Option<Role>) -> Result<()> {
-    let to = match to {
-        Some(role @ (Role::Admin | Role::Member)) => role,
-        _ => {
-            return Err(Error::field(
-                "managed-by switch is invalid",
-                "demote_owner_to",
-                "switching to `service_provider` needs `demote_owner_to`: `admin` or `member`",
-            ));
-        }
-    };
+/// The role a demoted owner takes: `admin` or `member`, as the request says.
+fn demotion(to: Option<Role>) -> Result<Role> {
+    match to {
+        Some(role @ (Role::Admin | Role::Member)) => Ok(role),
+        _ => Err(Error::field(
+            "managed-by switch is invalid",
+            "demote_owner_to",
+            "switching to `service_provider` needs `demote_owner_to`: `admin` or `member`",
+        )),
+    }
+}
+
+pub(super) fn demote_owner(tx: &Tx<'_>, org: &Org, to: Option<Role>) -> Result<()> {
+    let to = demotion(to)?;
     let view = tx.view();
     for (user, mut m) in
         view.pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
@@ -528,8 +706,14 @@ fn demote_owner(tx: &Tx<'_>, org: &Org, to: Option<Role>) -> Result<()> {
 }
 
 /// Removes everything that belongs to `org` (DESIGN §2 cascade). Links are ended on both
-/// sides with their shares; audit entries stay.
-pub fn cascade_delete(tx: &Tx<'_>, org: &Org, actor: Actor, now: Timestamp) -> Result<()> {
+/// sides with their shares; its policies and plugin uploads go; audit entries stay. Returns
+/// the policy bindings removed and their generation, for the engine once this is durable.
+pub fn cascade_delete(
+    tx: &Tx<'_>,
+    org: &Org,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<(Vec<BindingKey>, u64)> {
     let view = tx.view();
     let id = org.id.key();
     for link in view.children(tables::ORG_LINKS, id)? {
@@ -555,7 +739,7 @@ pub fn cascade_delete(tx: &Tx<'_>, org: &Org, actor: Actor, now: Timestamp) -> R
         tx.remove_child(tables::USER_ORGS, user, id)?;
     }
     for invitation in view.children(tables::ORG_INVITATIONS, id)? {
-        super::members::delete_invitation(tx, invitation)?;
+        super::invitations::delete_invitation(tx, invitation)?;
     }
     tx.remove_children(tables::ORG_INVITATIONS, id)?;
     for request in view.children(tables::ORG_REMOTE_SUPPORT, id)? {
@@ -565,6 +749,9 @@ pub fn cascade_delete(tx: &Tx<'_>, org: &Org, actor: Actor, now: Timestamp) -> R
         super::plans::delete_plan(tx, plan)?;
     }
     tx.remove_children(tables::ORG_PLANS, id)?;
+    super::change_requests::delete_of(tx, org.id)?;
+    super::plugins::delete_uploads_of(tx, org.id)?;
+    let unbound = super::policies::delete_policies_of(tx, org.id)?;
     unindex_org(tx, org)?;
     tx.delete(tables::ORGS, id)?;
     // The outbox keeps the organization's events, ending with this one, for delivery.
@@ -575,5 +762,5 @@ pub fn cascade_delete(tx: &Tx<'_>, org: &Org, actor: Actor, now: Timestamp) -> R
         json!({"org_id": org.id, "tenant_id": org.tenant_id}),
         now,
     )?;
-    Ok(())
+    Ok(unbound)
 }

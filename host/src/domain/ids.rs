@@ -50,4 +50,5 @@ id_type!(
     EntryId,
     PolicyVersionId,
     DecisionId,
+    ChangeRequestId,
 );

@@ -1,5 +1,6 @@
 //! The domain: records, their rules and validation. No HTTP, no redb, no policy engine.
 
+pub mod change_request;
 pub mod clock;
 pub mod credential;
 pub mod ids;
@@ -8,6 +9,7 @@ pub mod link;
 pub mod member;
 pub mod org;
 pub mod plan;
+pub mod privilege;
 pub mod remote_support;
 pub mod resource;
 pub mod secret;

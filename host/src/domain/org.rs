@@ -419,6 +419,34 @@ fn check_owner(check: &mut Check, owner: &OwnerDetails) {
 }
 
 impl OrgPatch {
+    /// The fields this edit sets and their new values, as the `org.update` decision sees them.
+    pub fn changes(&self) -> serde_json::Map<String, serde_json::Value> {
+        fn value<T: Serialize>(v: &Option<T>) -> Option<serde_json::Value> {
+            v.as_ref().and_then(|v| serde_json::to_value(v).ok())
+        }
+        [
+            ("id", value(&self.id)),
+            ("tenant_id", value(&self.tenant_id)),
+            ("name", value(&self.name)),
+            ("account_type", value(&self.account_type)),
+            ("subscription_model", value(&self.subscription_model)),
+            (
+                "remote_support_requires_approval",
+                value(&self.remote_support_requires_approval),
+            ),
+            ("country", value(&self.country)),
+            ("currency", value(&self.currency)),
+            ("region", value(&self.region)),
+            ("billing", value(&self.billing)),
+            ("buyer_tags", value(&self.buyer_tags)),
+            ("customer_reference", value(&self.customer_reference)),
+            ("external_contract", value(&self.external_contract)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect()
+    }
+
     /// Applies the edit to a copy of `org`, or lists every reason it cannot.
     pub fn apply(self, org: &Org, regions: &[String], now: Timestamp) -> Result<Org> {
         let mut check = Check::default();
