@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Auth, JsonBody, Paging, QueryParams, body_of, parse_id};
+use super::extract::{Auth, JsonBody, MaybeAuth, Paging, QueryParams, body_of, parse_id};
 use super::orgs::org_id;
 use super::problem::{ApiError, ApiResult};
 use crate::app::App;
+use crate::app::invitations::{Accepted, Naming};
 use crate::app::members::{Added, InviteBody};
-use crate::domain::ids::{TokenId, UserId};
+use crate::domain::ids::{InvitationId, TokenId, UserId};
 use crate::domain::member::Role;
 
 fn added_json(added: Added) -> Value {
@@ -99,6 +100,10 @@ pub async fn import(
         Ok(org) => org,
         Err(e) => return e.into_response(),
     };
+    // Reading and parsing the file costs: only for a caller who may import into `org`.
+    if let Err(e) = app.may_import(actor, org) {
+        return ApiError(e).into_response();
+    }
     let bytes = match body_of(req, &app, "text/csv").await {
         Ok(b) => b,
         Err(response) => return response,
@@ -118,19 +123,54 @@ pub struct AcceptBody {
     token: String,
 }
 
+fn accepted_json(accepted: Accepted) -> Json<Value> {
+    let mut body = json!({
+        "user": {"id": accepted.user.id, "name": accepted.user.name, "email": accepted.user.email},
+        "org_id": accepted.org_id,
+    });
+    if let (Some(token), Some(map)) = (accepted.api_token, body.as_object_mut()) {
+        map.insert("api_token".into(), json!(token.expose()));
+    }
+    Json(body)
+}
+
+/// Accepts by token: anonymously for a new identity, signed in as the invitee otherwise.
 pub async fn accept(
     State(app): State<App>,
+    MaybeAuth(actor): MaybeAuth,
     JsonBody(body): JsonBody<AcceptBody>,
 ) -> ApiResult<Json<Value>> {
     if body.token.len() > 256 {
         return Err(crate::Error::NotFound("invitation").into());
     }
-    let accepted = app.accept_invitation(body.token).await?;
-    Ok(Json(json!({
-        "user": {"id": accepted.user.id, "name": accepted.user.name, "email": accepted.user.email},
-        "org_id": accepted.org_id,
-        "api_token": accepted.api_token.expose(),
-    })))
+    let accepted = app
+        .accept_invitation(actor, Naming::Token(body.token))
+        .await?;
+    Ok(accepted_json(accepted))
+}
+
+pub async fn my_invitations(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"items": app.my_invitations(actor)?})))
+}
+
+pub async fn accept_by_id(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, InvitationId)?;
+    let accepted = app.accept_invitation(Some(actor), Naming::Id(id)).await?;
+    Ok(accepted_json(accepted))
+}
+
+pub async fn decline(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.decline_invitation(actor, parse_id(&id, InvitationId)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_tokens(
@@ -167,4 +207,16 @@ pub async fn revoke_token(
 ) -> ApiResult<StatusCode> {
     app.revoke_token(actor, parse_id(&id, TokenId)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rotate_operator_token(
+    State(app): State<App>,
+    Auth(actor): Auth,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (view, secret) = app.rotate_operator_token(actor).await?;
+    let mut body = json!(view);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("token".into(), json!(secret.expose()));
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }

@@ -43,6 +43,7 @@ pub struct ImportReport {
     pub members: Vec<ImportedMember>,
 }
 
+#[derive(Clone)]
 struct Row {
     line: usize,
     member: super::members::NewMember,
@@ -182,7 +183,28 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The import's question to the `authorize` hook for one role of the file.
+fn invite_resource(role: Role) -> serde_json::Value {
+    json!({"role": role.as_str(), "portal_access": true, "bulk": true})
+}
+
 impl App {
+    /// Whether `actor` may import members into `org` at all (inviting plain members), asked
+    /// before the file is read: parsing and PIN hashing are work a refused caller never buys.
+    /// Each role the file holds is authorized again when it is written.
+    pub fn may_import(&self, actor: Actor, org: crate::domain::ids::OrgId) -> Result<()> {
+        self.store.read(|view| {
+            self.access(
+                view,
+                actor,
+                org,
+                "member.invite",
+                invite_resource(Role::Member),
+            )
+            .map(|_| ())
+        })
+    }
+
     pub async fn import_members(
         &self,
         actor: Actor,
@@ -190,7 +212,8 @@ impl App {
         csv_text: Vec<u8>,
         auto_pins: bool,
     ) -> Result<ImportReport> {
-        let mut rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
+        self.may_import(actor, org)?;
+        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
             let mut rows = parse(&csv_text, auto_pins)?;
             for row in &mut rows {
                 let (pin, hash) = prepare_pin(&row.member.pin)?;
@@ -202,61 +225,57 @@ impl App {
         .await
         .map_err(|e| Error::Policy(format!("import worker failed: {e}")))??;
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let roles: HashSet<Role> = rows.iter().map(|r| r.member.role).collect();
-                let mut access = None;
-                for role in roles {
-                    let resource =
-                        json!({"role": role.as_str(), "portal_access": true, "bulk": true});
-                    access = Some(app.access(&view, actor, org, "member.invite", resource)?);
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let roles: HashSet<Role> = rows.iter().map(|r| r.member.role).collect();
+            let mut access = None;
+            for role in roles {
+                access =
+                    Some(app.access(&view, actor, org, "member.invite", invite_resource(role))?);
+            }
+            // INVARIANT: `parse` refuses a file without rows, so some role was authorized.
+            let Some(access) = access else {
+                return Err(Error::BadRequest("the file has no rows".into()));
+            };
+            let target: &Org = &access.org;
+            check_member_cap(&view, target, rows.len())?;
+            let mut members = Vec::with_capacity(rows.len());
+            let mut errors = Vec::new();
+            for row in rows {
+                let line = row.line;
+                match add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now) {
+                    Ok(added) => members.push(ImportedMember {
+                        row: line,
+                        user_id: added.user.id,
+                        name: added.user.name,
+                        role: added.membership.role,
+                        invitation_token: added.invitation_token.map(|t| t.expose().to_owned()),
+                        pin: added.pin.map(|p| p.expose().to_owned()),
+                    }),
+                    Err(Error::Conflict(reason)) => row_error(&mut errors, line, "email", reason),
+                    Err(other) => return Err(other),
                 }
-                // INVARIANT: `parse` refuses a file without rows, so some role was authorized.
-                let Some(access) = access else {
-                    return Err(Error::BadRequest("the file has no rows".into()));
-                };
-                let target: &Org = &access.org;
-                check_member_cap(&view, target, rows.len())?;
-                let mut members = Vec::with_capacity(rows.len());
-                let mut errors = Vec::new();
-                for row in rows.drain(..) {
-                    let line = row.line;
-                    match add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now) {
-                        Ok(added) => members.push(ImportedMember {
-                            row: line,
-                            user_id: added.user.id,
-                            name: added.user.name,
-                            role: added.membership.role,
-                            invitation_token: added.invitation_token.map(|t| t.expose().to_owned()),
-                            pin: added.pin.map(|p| p.expose().to_owned()),
-                        }),
-                        Err(Error::Conflict(reason)) => {
-                            row_error(&mut errors, line, "email", reason)
-                        }
-                        Err(other) => return Err(other),
-                    }
-                }
-                if !errors.is_empty() {
-                    return Err(Error::InvalidRows {
-                        title: INVALID_IMPORT.into(),
-                        rows: errors,
-                    });
-                }
-                audit(
-                    tx,
-                    &access,
-                    "member.import",
-                    Some(format!("{} members", members.len())),
-                    now,
-                )?;
-                Ok(ImportReport {
-                    imported: members.len(),
-                    members,
-                })
+            }
+            if !errors.is_empty() {
+                return Err(Error::InvalidRows {
+                    title: INVALID_IMPORT.into(),
+                    rows: errors,
+                });
+            }
+            audit(
+                tx,
+                &access,
+                "member.import",
+                Some(format!("{} members", members.len())),
+                now,
+            )?;
+            Ok(ImportReport {
+                imported: members.len(),
+                members,
             })
-            .await
+        })
+        .await
     }
 }
 

@@ -9,8 +9,8 @@ use super::journal::{audit, emit};
 use super::orgs::limits_of;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
-use crate::domain::credential::{INVITATION_DAYS, Invitation};
-use crate::domain::ids::{InvitationId, OrgId, ResourceId, UserId};
+use crate::domain::credential::Invitation;
+use crate::domain::ids::{OrgId, ResourceId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role, User, email_problem};
 use crate::domain::org::Org;
 use crate::domain::resource::Resource;
@@ -183,7 +183,9 @@ pub fn add_member_hashed(
     };
     let (user, membership) = insert_membership(tx, org, new, pin_hash, status, now)?;
     let invitation_token = if status == MembershipStatus::Invited {
-        Some(create_invitation(tx, org.id, user.id, now)?)
+        Some(super::invitations::create_invitation(
+            tx, org.id, &user, now,
+        )?)
     } else {
         None
     };
@@ -247,6 +249,7 @@ pub fn insert_membership(
                 portal_access: new.portal_access,
                 pin_hash,
                 created_at: now,
+                claimed_at: None,
             };
             tx.put(tables::USERS, user.id.key(), &user)?;
             if let Some(e) = &email_key {
@@ -283,36 +286,6 @@ pub fn insert_membership(
     )?;
     tx.add_child(tables::USER_ORGS, user.id.key(), org.id.key())?;
     Ok((user, membership))
-}
-
-fn create_invitation(tx: &Tx<'_>, org: OrgId, user: UserId, now: Timestamp) -> Result<Secret> {
-    let token = secret::new_token("inv_")?;
-    let invitation = Invitation {
-        id: InvitationId::new(),
-        org_id: org,
-        user_id: user,
-        digest: secret::token_digest(token.expose()),
-        created_at: now,
-        expires_at: now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600)),
-        used_at: None,
-    };
-    tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
-    tx.set_unique(
-        tables::INVITATION_BY_HASH,
-        &invitation.digest,
-        invitation.id.key(),
-    )?;
-    tx.add_child(tables::ORG_INVITATIONS, org.key(), invitation.id.key())?;
-    Ok(token)
-}
-
-pub fn delete_invitation(tx: &Tx<'_>, id: u128) -> Result<()> {
-    let invitation: Option<Invitation> = tx.view().record(tables::INVITATIONS, id)?;
-    if let Some(inv) = invitation {
-        tx.remove_unique(tables::INVITATION_BY_HASH, &inv.digest)?;
-        tx.delete(tables::INVITATIONS, id)?;
-    }
-    Ok(())
 }
 
 pub fn member_count(view: &View<'_>, org: OrgId) -> Result<usize> {
@@ -362,14 +335,6 @@ impl MemberView {
     }
 }
 
-/// The user a token was issued to, and the token (shown once).
-#[derive(Debug)]
-pub struct Accepted {
-    pub user: User,
-    pub org_id: OrgId,
-    pub api_token: Secret,
-}
-
 impl App {
     pub async fn invite_member(&self, actor: Actor, org: OrgId, body: InviteBody) -> Result<Added> {
         let portal = body.portal_access.unwrap_or(true);
@@ -382,27 +347,30 @@ impl App {
         )
         .map_err(|fields| Error::invalid(INVALID_MEMBER, fields))?;
         new.team_ids = body.team_ids.unwrap_or_default();
+        let resource = json!({"role": new.role.as_str(), "portal_access": new.portal_access});
+        // Hashing a PIN is slow on purpose: only for a caller who may invite.
+        if new.pin != PinRequest::None {
+            self.store
+                .read(|view| self.access(view, actor, org, "member.invite", resource.clone()))?;
+        }
         let (pin, pin_hash) = prepare_pin(&new.pin)?;
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let resource =
-                    json!({"role": new.role.as_str(), "portal_access": new.portal_access});
-                let access = app.access(&view, actor, org, "member.invite", resource)?;
-                check_member_cap(&view, &access.org, 1)?;
-                let added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
-                audit(
-                    tx,
-                    &access,
-                    "member.invite",
-                    Some(added.user.id.to_string()),
-                    now,
-                )?;
-                Ok(added)
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(&view, actor, org, "member.invite", resource)?;
+            check_member_cap(&view, &access.org, 1)?;
+            let added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
+            audit(
+                tx,
+                &access,
+                "member.invite",
+                Some(added.user.id.to_string()),
+                now,
+            )?;
+            Ok(added)
+        })
+        .await
     }
 
     pub fn list_members(
@@ -428,82 +396,6 @@ impl App {
         })
     }
 
-    pub async fn accept_invitation(&self, token: String) -> Result<Accepted> {
-        let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let digest = secret::token_digest(&token);
-                let not_found = || Error::NotFound("invitation");
-                let id = view
-                    .unique(tables::INVITATION_BY_HASH, &digest)?
-                    .ok_or_else(not_found)?;
-                let mut invitation: Invitation = view
-                    .record(tables::INVITATIONS, id)?
-                    .ok_or_else(not_found)?;
-                if !secret::digests_match(&invitation.digest, &digest) {
-                    return Err(not_found());
-                }
-                if invitation.used_at.is_some() {
-                    return Err(Error::Gone("this invitation was already used".into()));
-                }
-                if now >= invitation.expires_at {
-                    return Err(Error::Gone(format!(
-                        "this invitation expired at {}",
-                        invitation.expires_at.to_rfc3339()
-                    )));
-                }
-                let mut membership: Membership = view
-                    .pair(
-                        tables::MEMBERSHIPS,
-                        invitation.org_id.key(),
-                        invitation.user_id.key(),
-                    )?
-                    .ok_or_else(not_found)?;
-                membership.status = MembershipStatus::Active;
-                tx.put_pair(
-                    tables::MEMBERSHIPS,
-                    invitation.org_id.key(),
-                    invitation.user_id.key(),
-                    &membership,
-                )?;
-                invitation.used_at = Some(now);
-                tx.put(tables::INVITATIONS, id, &invitation)?;
-                let user: User = view
-                    .record(tables::USERS, invitation.user_id.key())?
-                    .ok_or(Error::NotFound("user"))?;
-                let (_, api_token) =
-                    super::tokens::issue_token(tx, Some(user.id), "invitation", now)?;
-                let actor = Actor {
-                    token_id: crate::domain::ids::TokenId::new(),
-                    user_id: Some(user.id),
-                };
-                super::journal::audit_as(
-                    tx,
-                    invitation.org_id,
-                    actor,
-                    "invitation.accept",
-                    Some(user.id.to_string()),
-                    None,
-                    now,
-                )?;
-                emit(
-                    tx,
-                    invitation.org_id,
-                    "invitation.accepted",
-                    json!({"org_id": invitation.org_id, "user_id": user.id}),
-                    now,
-                )?;
-                Ok(Accepted {
-                    user,
-                    org_id: invitation.org_id,
-                    api_token,
-                })
-            })
-            .await
-    }
-
     pub async fn change_role(
         &self,
         actor: Actor,
@@ -512,59 +404,57 @@ impl App {
         role: Role,
     ) -> Result<MemberView> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let (access, mut m) = member_access(
-                    &app,
-                    &view,
-                    actor,
-                    org,
-                    user,
-                    "member.update_role",
-                    |m| json!({"user_id": user, "from": m.role.as_str(), "to": role.as_str()}),
-                )?;
-                if role == Role::Owner {
-                    return Err(Error::field(
-                        INVALID_MEMBER,
-                        "role",
-                        "`owner` is given only at creation or by a managed-by switch",
-                    ));
-                }
-                if m.role == Role::Owner {
-                    return Err(Error::Conflict(
-                        "the owner's role changes only by a managed-by switch".into(),
-                    ));
-                }
-                m.role = role;
-                tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
-                audit(
-                    tx,
-                    &access,
-                    "member.update_role",
-                    Some(user.to_string()),
-                    now,
-                )?;
-                emit(
-                    tx,
-                    org,
-                    "member.role_changed",
-                    json!({"org_id": org, "user_id": user, "role": role}),
-                    now,
-                )?;
-                let u: User = view
-                    .record(tables::USERS, user.key())?
-                    .ok_or(Error::NotFound("member"))?;
-                Ok(MemberView::new(&u, &m))
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let (access, mut m) = member_access(
+                &app,
+                &view,
+                actor,
+                org,
+                user,
+                "member.update_role",
+                |m| json!({"user_id": user, "from": m.role.as_str(), "to": role.as_str()}),
+            )?;
+            if role == Role::Owner {
+                return Err(Error::field(
+                    INVALID_MEMBER,
+                    "role",
+                    "`owner` is given only at creation or by a managed-by switch",
+                ));
+            }
+            if m.role == Role::Owner {
+                return Err(Error::Conflict(
+                    "the owner's role changes only by a managed-by switch".into(),
+                ));
+            }
+            m.role = role;
+            tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+            audit(
+                tx,
+                &access,
+                "member.update_role",
+                Some(user.to_string()),
+                now,
+            )?;
+            emit(
+                tx,
+                org,
+                "member.role_changed",
+                json!({"org_id": org, "user_id": user, "role": role}),
+                now,
+            )?;
+            let u: User = view
+                .record(tables::USERS, user.key())?
+                .ok_or(Error::NotFound("member"))?;
+            Ok(MemberView::new(&u, &m))
+        })
+        .await
     }
 
     pub async fn remove_member(&self, actor: Actor, org: OrgId, user: UserId) -> Result<()> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
+        self.write(move |tx| {
                 let view = tx.view();
                 let now = app.clock.now();
                 let (access, m) = member_access(&app, &view, actor, org, user, "member.remove", |m| {
@@ -573,28 +463,35 @@ impl App {
                 if m.role == Role::Owner {
                     return Err(Error::Conflict("the owner cannot be removed; switch ownership first".into()));
                 }
-                tx.delete_pair(tables::MEMBERSHIPS, org.key(), user.key())?;
-                tx.remove_child(tables::USER_ORGS, user.key(), org.key())?;
-                for team in &m.team_ids {
-                    let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
-                    if let Some(mut r) = resource {
-                        r.member_ids.retain(|u| *u != user);
-                        tx.put(tables::TEAMS, team.key(), &r)?;
-                    }
-                }
-                for inv in view.children(tables::ORG_INVITATIONS, org.key())? {
-                    let invitation: Option<Invitation> = view.record(tables::INVITATIONS, inv)?;
-                    if invitation.is_some_and(|i| i.user_id == user) {
-                        delete_invitation(tx, inv)?;
-                        tx.remove_child(tables::ORG_INVITATIONS, org.key(), inv)?;
-                    }
-                }
+                remove_membership(tx, org, user, &m)?;
                 audit(tx, &access, "member.remove", Some(user.to_string()), now)?;
                 emit(tx, org, "member.removed", json!({"org_id": org, "user_id": user}), now)?;
                 Ok(())
             })
             .await
     }
+}
+
+/// Removes `user`'s membership of `org`, from its teams, and its pending invitations there.
+pub fn remove_membership(tx: &Tx<'_>, org: OrgId, user: UserId, m: &Membership) -> Result<()> {
+    let view = tx.view();
+    tx.delete_pair(tables::MEMBERSHIPS, org.key(), user.key())?;
+    tx.remove_child(tables::USER_ORGS, user.key(), org.key())?;
+    for team in &m.team_ids {
+        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
+        if let Some(mut r) = resource {
+            r.member_ids.retain(|u| *u != user);
+            tx.put(tables::TEAMS, team.key(), &r)?;
+        }
+    }
+    for inv in view.children(tables::ORG_INVITATIONS, org.key())? {
+        let invitation: Option<Invitation> = view.record(tables::INVITATIONS, inv)?;
+        if invitation.is_some_and(|i| i.user_id == user) {
+            super::invitations::delete_invitation(tx, inv)?;
+            tx.remove_child(tables::ORG_INVITATIONS, org.key(), inv)?;
+        }
+    }
+    Ok(())
 }
 
 /// Access to `org` plus the target membership (404 when the user is not a member).

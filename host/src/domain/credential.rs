@@ -29,4 +29,9 @@ pub struct Invitation {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// Whether the invitee's identity had been claimed when this was made: such an invitation
+    /// is addressed to that account (its owner sees and accepts it signed in). One made before
+    /// the claim was addressed to an e-mail address, and is accepted with its own token only.
+    #[serde(default)]
+    pub to_claimed_identity: bool,
 }

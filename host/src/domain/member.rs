@@ -42,6 +42,10 @@ pub struct User {
     /// PBKDF2 of the PIN; never serialized to clients (see `api` views).
     pub pin_hash: Option<String>,
     pub created_at: Timestamp,
+    /// When the person behind this identity first took a credential for it (by accepting an
+    /// invitation). Before that, the identity is only an address someone was invited at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,327 @@
+//! Invitations: how a person joins an organization, and how an identity comes to exist.
+//!
+//! A user is an identity; an invitation grants a membership, never an identity that exists
+//! already. An e-mail address names at most one user across every organization, and that user
+//! is *claimed* by whoever first accepts an invitation for it without signing in (the first API
+//! token is issued then). From that moment:
+//! - an invitation for that user is accepted only by the user, signed in: the bearer token
+//!   must be the invitee's own, and the membership joins their account; anonymously it is
+//!   refused with `401 sign-in required` saying so, whoever holds the invitation token;
+//! - invitations made after the claim are addressed to the account: the invitee lists them
+//!   (`GET /v1/invitations`) and accepts or declines them by id. Ones made before the claim
+//!   were addressed to an e-mail address, not to whoever claimed it, and are accepted with
+//!   their own token only (signed in), so the first to claim an address does not thereby
+//!   reach what other organizations sent to it earlier.
+//!
+//! Until e-mail delivery exists the inviter hands the first token to the invitee, so an address
+//! is not verified: THREATS.md says what that leaves open.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::actor::Actor;
+use super::journal::{audit_as, emit};
+use super::{App, members};
+use crate::domain::clock::Timestamp;
+use crate::domain::credential::{INVITATION_DAYS, Invitation};
+use crate::domain::ids::{InvitationId, OrgId};
+use crate::domain::member::{Membership, MembershipStatus, Role, User};
+use crate::domain::org::Org;
+use crate::domain::secret::{self, Secret};
+use crate::error::{Error, Result};
+use crate::storage::{Tx, View, tables};
+
+/// Whether someone has taken a credential for `user` (files from before `claimed_at` existed
+/// tell by the tokens issued).
+pub fn is_claimed(view: &View<'_>, user: &User) -> Result<bool> {
+    Ok(user.claimed_at.is_some()
+        || !view
+            .children(tables::USER_TOKENS, user.id.key())?
+            .is_empty())
+}
+
+/// Makes a single-use invitation for `user` to `org`; returns its token (shown once).
+pub fn create_invitation(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<Secret> {
+    let token = secret::new_token("inv_")?;
+    let invitation = Invitation {
+        id: InvitationId::new(),
+        org_id: org,
+        user_id: user.id,
+        digest: secret::token_digest(token.expose()),
+        created_at: now,
+        expires_at: now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600)),
+        used_at: None,
+        to_claimed_identity: is_claimed(&tx.view(), user)?,
+    };
+    tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
+    tx.set_unique(
+        tables::INVITATION_BY_HASH,
+        &invitation.digest,
+        invitation.id.key(),
+    )?;
+    tx.add_child(tables::ORG_INVITATIONS, org.key(), invitation.id.key())?;
+    tx.add_child(tables::USER_INVITATIONS, user.id.key(), invitation.id.key())?;
+    Ok(token)
+}
+
+/// Removes an invitation and its indexes (the organization's list is the caller's to update).
+pub fn delete_invitation(tx: &Tx<'_>, id: u128) -> Result<()> {
+    let invitation: Option<Invitation> = tx.view().record(tables::INVITATIONS, id)?;
+    if let Some(inv) = invitation {
+        tx.remove_unique(tables::INVITATION_BY_HASH, &inv.digest)?;
+        tx.remove_child(tables::USER_INVITATIONS, inv.user_id.key(), id)?;
+        tx.delete(tables::INVITATIONS, id)?;
+    }
+    Ok(())
+}
+
+/// How the invitee names the invitation they accept.
+#[derive(Debug, Clone)]
+pub enum Naming {
+    /// The token the inviter handed over.
+    Token(String),
+    /// The id from `GET /v1/invitations` (signed in only).
+    Id(InvitationId),
+}
+
+/// A membership that became active; a new identity's first token, shown once.
+#[derive(Debug)]
+pub struct Accepted {
+    pub user: User,
+    pub org_id: OrgId,
+    /// Only when this acceptance claimed a new identity.
+    pub api_token: Option<Secret>,
+}
+
+/// A pending invitation as its invitee sees it.
+#[derive(Debug, Serialize)]
+pub struct InvitationView {
+    pub id: InvitationId,
+    pub org: InvitingOrg,
+    pub role: Role,
+    pub invited_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvitingOrg {
+    pub id: OrgId,
+    pub name: String,
+    pub tenant_id: String,
+}
+
+const SIGN_IN: &str = "this invitation is for an existing account: accept it signed in as that account (`Authorization: Bearer` with its API token), or from `GET /v1/invitations`";
+
+fn not_found() -> Error {
+    Error::NotFound("invitation")
+}
+
+/// The invitation named, usable now, with the check that `actor` may act on it.
+fn find(
+    view: &View<'_>,
+    naming: &Naming,
+    actor: Option<Actor>,
+    now: Timestamp,
+) -> Result<Invitation> {
+    let invitation: Invitation = match naming {
+        Naming::Token(token) => {
+            let digest = secret::token_digest(token);
+            let id = view
+                .unique(tables::INVITATION_BY_HASH, &digest)?
+                .ok_or_else(not_found)?;
+            let invitation: Invitation = view
+                .record(tables::INVITATIONS, id)?
+                .ok_or_else(not_found)?;
+            if !secret::digests_match(&invitation.digest, &digest) {
+                return Err(not_found());
+            }
+            invitation
+        }
+        Naming::Id(id) => {
+            let invitation: Invitation = view
+                .record(tables::INVITATIONS, id.key())?
+                .ok_or_else(not_found)?;
+            // By id, only the invitee's own account-addressed invitations exist.
+            if actor.and_then(|a| a.user_id) != Some(invitation.user_id)
+                || !invitation.to_claimed_identity
+            {
+                return Err(not_found());
+            }
+            invitation
+        }
+    };
+    if invitation.used_at.is_some() {
+        return Err(Error::Gone("this invitation was already used".into()));
+    }
+    if now >= invitation.expires_at {
+        return Err(Error::Gone(format!(
+            "this invitation expired at {}",
+            invitation.expires_at.to_rfc3339()
+        )));
+    }
+    if let Some(actor) = actor
+        && actor.user_id != Some(invitation.user_id)
+    {
+        return Err(Error::Forbidden {
+            reason: "this invitation is addressed to another account; only its invitee accepts it"
+                .into(),
+            layer: "platform".into(),
+        });
+    }
+    Ok(invitation)
+}
+
+impl App {
+    /// Accepts an invitation: anonymously for an identity nobody has claimed yet (which claims
+    /// it and issues its first API token), signed in as the invitee otherwise.
+    pub async fn accept_invitation(
+        &self,
+        actor: Option<Actor>,
+        naming: Naming,
+    ) -> Result<Accepted> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let mut invitation = find(&view, &naming, actor, now)?;
+                let mut user: User = view
+                    .record(tables::USERS, invitation.user_id.key())?
+                    .ok_or_else(not_found)?;
+                let claimed = is_claimed(&view, &user)?;
+                if actor.is_none() && claimed {
+                    return Err(Error::SignInRequired(SIGN_IN.into()));
+                }
+                let mut membership: Membership = view
+                    .pair(
+                        tables::MEMBERSHIPS,
+                        invitation.org_id.key(),
+                        invitation.user_id.key(),
+                    )?
+                    .ok_or_else(not_found)?;
+                membership.status = MembershipStatus::Active;
+                tx.put_pair(
+                    tables::MEMBERSHIPS,
+                    invitation.org_id.key(),
+                    user.id.key(),
+                    &membership,
+                )?;
+                invitation.used_at = Some(now);
+                tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
+                let (acting, api_token) = match actor {
+                    Some(actor) => (actor, None),
+                    None => {
+                        let (token, secret) =
+                            super::tokens::issue_token(tx, Some(user.id), "invitation", now)?;
+                        user.claimed_at = Some(now);
+                        tx.put(tables::USERS, user.id.key(), &user)?;
+                        (
+                            Actor {
+                                token_id: token.id,
+                                user_id: Some(user.id),
+                            },
+                            Some(secret),
+                        )
+                    }
+                };
+                audit_as(
+                    tx,
+                    invitation.org_id,
+                    acting,
+                    "invitation.accept",
+                    Some(user.id.to_string()),
+                    None,
+                    now,
+                )?;
+                emit(
+                    tx,
+                    invitation.org_id,
+                    "invitation.accepted",
+                    json!({"org_id": invitation.org_id, "user_id": user.id}),
+                    now,
+                )?;
+                Ok(Accepted {
+                    user,
+                    org_id: invitation.org_id,
+                    api_token,
+                })
+            })
+            .await
+    }
+
+    /// Declines an invitation addressed to the caller's account: the pending membership goes.
+    pub async fn decline_invitation(&self, actor: Actor, id: InvitationId) -> Result<()> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let now = app.clock.now();
+                let invitation = find(&view, &Naming::Id(id), Some(actor), now)?;
+                let (org, user) = (invitation.org_id, invitation.user_id);
+                let membership: Membership = view
+                    .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                    .ok_or_else(not_found)?;
+                if membership.role == Role::Owner {
+                    return Err(Error::Conflict(
+                        "an owner's invitation is not declined: ask the organization's service provider to hand ownership to someone else".into(),
+                    ));
+                }
+                members::remove_membership(tx, org, user, &membership)?;
+                audit_as(
+                    tx,
+                    org,
+                    actor,
+                    "invitation.decline",
+                    Some(user.to_string()),
+                    None,
+                    now,
+                )?;
+                emit(
+                    tx,
+                    org,
+                    "invitation.declined",
+                    json!({"org_id": org, "user_id": user}),
+                    now,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The invitations addressed to the caller's account that wait for an answer.
+    pub fn my_invitations(&self, actor: Actor) -> Result<Vec<InvitationView>> {
+        let Some(user) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        let now = self.clock.now();
+        self.store.read(|view| {
+            let mut out = Vec::new();
+            for id in view.children(tables::USER_INVITATIONS, user.key())? {
+                let Some(inv) = view.record::<Invitation>(tables::INVITATIONS, id)? else {
+                    continue;
+                };
+                if inv.used_at.is_some() || now >= inv.expires_at || !inv.to_claimed_identity {
+                    continue;
+                }
+                let (Some(org), Some(m)) = (
+                    view.record::<Org>(tables::ORGS, inv.org_id.key())?,
+                    view.pair::<Membership>(tables::MEMBERSHIPS, inv.org_id.key(), user.key())?,
+                ) else {
+                    continue;
+                };
+                out.push(InvitationView {
+                    id: inv.id,
+                    org: InvitingOrg {
+                        id: org.id,
+                        name: org.name,
+                        tenant_id: org.tenant_id,
+                    },
+                    role: m.role,
+                    invited_at: inv.created_at,
+                    expires_at: inv.expires_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
