@@ -63,11 +63,24 @@ pub enum Error {
     /// The caller's token used up its request quota; it may retry after this long.
     #[error("too many requests; retry after {}s", retry_after.as_secs().max(1))]
     RateLimited { retry_after: std::time::Duration },
+    /// The caller's organization already runs as much policy work as it may; retry shortly.
+    #[error("{0}")]
+    Busy(String),
+    /// Sign-in is needed, and what to send: an invitation addressed to an existing account.
+    #[error("{0}")]
+    SignInRequired(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The server cannot be set up as configured (a key file, a setting).
+    #[error("{0}")]
+    Setup(String),
     /// A policy source that cannot be loaded (compile error, bad fixture file).
     #[error("{0}")]
     Policy(String),
+    /// A write transaction met a tenant policy decision it had not been given; the write is
+    /// rolled back and retried with it (`app::write`). Never reaches a client.
+    #[error("internal: a policy decision is needed before this write")]
+    DecisionNeeded(Box<crate::app::write::Needed>),
     /// A new policy version refused by its test gate, with every failing case.
     #[error("policy version failed its fixtures")]
     FixturesFailed(Vec<crate::policy::fixtures::CaseFailure>),

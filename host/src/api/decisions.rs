@@ -80,7 +80,7 @@ pub async fn evaluate(
     Auth(actor): Auth,
     JsonBody(body): JsonBody<EvaluateBody>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.evaluate(actor, &body)?)))
+    Ok(Json(json!(app.evaluate(actor, body).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,10 +96,7 @@ pub async fn preview(
     JsonBody(body): JsonBody<PreviewBody>,
 ) -> ApiResult<Json<Value>> {
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
-    Ok(Json(json!(app.preview(
-        actor,
-        org_id(&org)?,
-        hook,
-        body.source
-    )?)))
+    Ok(Json(json!(
+        app.preview(actor, org_id(&org)?, hook, body.source).await?
+    )))
 }

@@ -93,12 +93,33 @@ impl IntoResponse for ApiError {
                 let mut response = problem(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many requests",
-                    json!({"detail": format!("this token's request quota is used up; retry after {seconds} s")}),
+                    json!({"detail": format!("the request quota of this caller is used up; retry after {seconds} s")}),
                 );
                 response
                     .headers_mut()
                     .insert(axum::http::header::RETRY_AFTER, seconds.into());
                 response
+            }
+            Error::Busy(detail) => {
+                let mut response = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests",
+                    json!({"detail": detail}),
+                );
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, 1.into());
+                response
+            }
+            Error::SignInRequired(detail) => {
+                let mut r = problem(
+                    StatusCode::UNAUTHORIZED,
+                    "sign-in required",
+                    json!({"detail": detail}),
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
             }
             Error::Storage(StorageError::Unavailable) => {
                 let mut response = problem(

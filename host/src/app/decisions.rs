@@ -2,6 +2,7 @@
 //! answer, versions, latency, error kinds), kept within a count and age bound, and can be
 //! listed per organization, dry-run with a candidate, and replayed against a candidate.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use super::actor::Actor;
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DecisionId, OrgId};
 use crate::error::{Error, Result};
+use crate::policy::budget::CpuBudget;
 use crate::policy::combine::Decision;
 use crate::policy::engine::{Candidate, Subject};
 use crate::policy::verdict::{Answer, Verdict};
@@ -98,6 +100,9 @@ pub struct Preview {
     pub evaluated: usize,
     pub changed: usize,
     pub changes: Vec<Change>,
+    /// False when the preview's CPU budget ran out before every recorded decision was
+    /// replayed (`evaluated` says how many were).
+    pub complete: bool,
 }
 
 fn error_kinds(decision: &Decision) -> Vec<String> {
@@ -119,7 +124,13 @@ fn same(a: &Answer, b: &Answer) -> bool {
 impl App {
     /// Decides and records the decision in the log.
     /// Takes the input by value: it moves into the log record instead of being copied.
+    ///
+    /// Inside a write transaction, a subject's tenant layers are not run here but decided
+    /// before the transaction ([`super::write`]).
     pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
+        if let Some(decision) = self.decide_in_write(hook, subject, &input) {
+            return decision;
+        }
         let decision = self.policies.decide(hook, subject, &input);
         let micros = decision.layers.iter().map(|l| l.micros).sum();
         self.recorder.decision(DecisionRecord {
@@ -235,13 +246,13 @@ impl App {
         let policy = self.compile_upload(hook, &upload)?;
         Ok(Candidate {
             layer: body.layer,
-            policy: std::sync::Arc::new(policy),
+            policy: Arc::new(policy),
         })
     }
 
     /// A dry run: the trace of one decision, optionally with a candidate in place of a layer.
-    /// Nothing is recorded.
-    pub fn evaluate(&self, actor: Actor, body: &EvaluateBody) -> Result<Decision> {
+    /// Nothing is recorded. It runs as a policy job of the organization (or the caller).
+    pub async fn evaluate(&self, actor: Actor, body: EvaluateBody) -> Result<Decision> {
         let (subject, built) = match body.org {
             None => {
                 self.authorize_global(actor, "policy.evaluate", json!({"hook": body.hook}))?;
@@ -316,21 +327,29 @@ impl App {
             .as_ref()
             .map(|c| self.candidate(body.hook, c))
             .transpose()?;
-        Ok(self
-            .policies
-            .decide_with(body.hook, subject, &input, candidate.as_ref()))
+        let tenant = match (body.org, actor.user_id) {
+            (Some(org), _) => org.to_string(),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => "platform".to_owned(),
+        };
+        let (policies, hook) = (Arc::clone(&self.policies), body.hook);
+        self.policy_jobs
+            .run(&tenant, move || {
+                policies.decide_with(hook, subject, &input, candidate.as_ref())
+            })
+            .await
     }
 
     /// Replays the organization's last recorded decisions for `hook` with `source` as its
-    /// own layer, and reports the ones whose answer changes.
-    pub fn preview(&self, actor: Actor, org: OrgId, hook: Hook, source: String) -> Result<Preview> {
-        let candidate = self.candidate(
-            hook,
-            &CandidateBody {
-                layer: Layer::Organization,
-                source,
-            },
-        )?;
+    /// own layer, and reports the ones whose answer changes. It runs as a policy job of the
+    /// organization, within the job CPU budget.
+    pub async fn preview(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        hook: Hook,
+        source: String,
+    ) -> Result<Preview> {
         let (subject, records) = self.store.read(|view| {
             let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
             let mut records = Vec::new();
@@ -348,26 +367,44 @@ impl App {
             }
             Ok((access.subject(), records))
         })?;
-        let mut changes = Vec::new();
-        for r in &records {
-            let new = self
-                .policies
-                .decide_with(hook, subject, &r.input, Some(&candidate));
-            if !same(&r.decision.answer, &new.answer) {
-                changes.push(Change {
-                    decision_id: r.id,
-                    at: r.at,
-                    input: r.input.clone(),
-                    old: r.decision.answer.clone(),
-                    new: new.answer,
-                });
-            }
-        }
-        Ok(Preview {
-            evaluated: records.len(),
-            changed: changes.len(),
-            changes,
-        })
+        let candidate = self.candidate(
+            hook,
+            &CandidateBody {
+                layer: Layer::Organization,
+                source,
+            },
+        )?;
+        let policies = Arc::clone(&self.policies);
+        let budget = Duration::from_millis(self.settings.quotas.policy_job_cpu_ms);
+        self.policy_jobs
+            .run(&org.to_string(), move || {
+                let budget = CpuBudget::start(budget);
+                let mut changes = Vec::new();
+                let mut evaluated = 0;
+                for r in &records {
+                    if budget.exceeded() {
+                        break;
+                    }
+                    evaluated += 1;
+                    let new = policies.decide_with(hook, subject, &r.input, Some(&candidate));
+                    if !same(&r.decision.answer, &new.answer) {
+                        changes.push(Change {
+                            decision_id: r.id,
+                            at: r.at,
+                            input: r.input.clone(),
+                            old: r.decision.answer.clone(),
+                            new: new.answer,
+                        });
+                    }
+                }
+                Preview {
+                    evaluated,
+                    changed: changes.len(),
+                    changes,
+                    complete: evaluated == records.len(),
+                }
+            })
+            .await
     }
 }
 

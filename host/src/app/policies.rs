@@ -13,13 +13,15 @@ use serde_json::Value;
 use super::access::Access;
 use super::actor::Actor;
 use super::journal::audit;
+use super::policy_jobs::Reservation;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::org::Hierarchy;
 use crate::error::{Error, Result};
+use crate::policy::budget::CpuBudget;
 use crate::policy::compiled::{Code, CompiledPolicy};
-use crate::policy::fixtures::{self, Case};
+use crate::policy::fixtures::{self, Case, GateOutcome};
 use crate::policy::version::{Binding, BindingKey, PolicyVersion};
 use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, View, tables};
@@ -36,6 +38,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whose share of policy jobs a change of this layer uses; none for the platform's.
+    pub fn tenant(self) -> Option<String> {
+        match self {
+            Self::Platform => None,
+            Self::Customers(org) | Self::Org(org) => Some(org.to_string()),
+        }
+    }
+
     pub fn key(self, hook: Hook) -> BindingKey {
         match self {
             Self::Platform => BindingKey::platform(hook),
@@ -69,8 +79,6 @@ pub struct VersionBody {
 
 /// The most source a policy may have; Rhai policies are small.
 pub const MAX_SOURCE: usize = 64 * 1024;
-/// The most fixtures one version may carry.
-pub const MAX_FIXTURES: usize = 1_000;
 
 #[derive(Debug, Serialize)]
 pub struct VersionView {
@@ -153,89 +161,165 @@ fn active_version(view: &View<'_>, key: &BindingKey) -> Result<Option<(Binding, 
     Ok(version.map(|v| (binding, v)))
 }
 
-/// What a new version must pass: its own fixtures, plus (when `inherit`) those of the version
-/// it replaces, a case of the same name being replaced by the new one.
-fn gate_cases(
-    view: &View<'_>,
-    key: &BindingKey,
-    own: Vec<Case>,
-    inherit: bool,
-) -> Result<Vec<Case>> {
-    let mut cases = if inherit {
-        active_version(view, key)?
-            .map(|(_, v)| v.fixtures)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
+/// What a new version is checked against, read from one snapshot: its own fixtures, plus (when
+/// `inherit`) those of the version it replaces, a case of the same name being replaced by the
+/// new one; and which version it replaces, so the write can tell whether that changed.
+#[derive(Debug, Clone)]
+struct GatePlan {
+    cases: Vec<Case>,
+    replaces: Option<PolicyVersionId>,
+}
+
+fn plan_gate(view: &View<'_>, key: &BindingKey, own: &[Case], inherit: bool) -> Result<GatePlan> {
+    let active = active_version(view, key)?;
+    let replaces = active.as_ref().map(|(_, v)| v.id);
+    let mut cases = match (inherit, active) {
+        (true, Some((_, v))) => v.fixtures,
+        _ => Vec::new(),
     };
     for case in own {
         cases.retain(|c| c.name != case.name);
-        cases.push(case);
+        cases.push(case.clone());
     }
-    Ok(cases)
+    Ok(GatePlan { cases, replaces })
 }
 
-/// The new version and its binding, written once its gate passes.
-pub struct Activation {
-    pub version: PolicyVersion,
-    pub binding: Binding,
-    pub policy: CompiledPolicy,
-}
+/// How many times a version is re-gated because another one was bound while it was tested.
+const GATE_ROUNDS: usize = 3;
 
-/// Gates, stores and binds a compiled policy inside `tx`.
-#[allow(clippy::too_many_arguments)]
-pub fn activate(
-    app: &App,
-    tx: &Tx<'_>,
+/// What a stored version records of a compiled, gated policy.
+#[derive(Debug, Clone)]
+struct VersionSpec {
     key: BindingKey,
-    mut policy: CompiledPolicy,
+    kind: &'static str,
+    plugin: Option<String>,
+    sha256: String,
     source: String,
-    own: Vec<Case>,
-    inherit: bool,
+    fixtures: Vec<Case>,
     author: String,
-) -> Result<Activation> {
-    let view = tx.view();
-    let now = app.clock.now();
-    let cases = gate_cases(&view, &key, own, inherit)?;
-    let failures = fixtures::check(&app.policies, &policy, &cases);
-    if !failures.is_empty() {
-        return Err(Error::FixturesFailed(failures));
+}
+
+impl VersionSpec {
+    fn of(
+        key: BindingKey,
+        policy: &CompiledPolicy,
+        source: String,
+        fixtures: Vec<Case>,
+        author: String,
+    ) -> Self {
+        Self {
+            key,
+            kind: policy.kind(),
+            plugin: match &policy.code {
+                Code::Wasm { plugin, .. } => Some(plugin.sha256.clone()),
+                Code::Rhai(_) => None,
+            },
+            sha256: policy.sha256.clone(),
+            source,
+            fixtures,
+            author,
+        }
     }
-    let number = u32::try_from(view.exact(tables::BINDING_VERSIONS, &key.text())?.len())
-        .unwrap_or(u32::MAX - 1)
-        + 1;
-    policy.number = number;
+}
+
+/// Stores and binds a gated version, unless the version it was gated against is no longer the
+/// active one (`Ok(None)`: gate it again). Keeps at most `keep` versions of the binding.
+fn store_version(
+    tx: &Tx<'_>,
+    spec: VersionSpec,
+    replaces: Option<PolicyVersionId>,
+    keep: usize,
+    now: Timestamp,
+) -> Result<Option<(PolicyVersion, Binding)>> {
+    let view = tx.view();
+    let key = spec.key;
+    if active_version(&view, &key)?.map(|(_, v)| v.id) != replaces {
+        return Ok(None);
+    }
+    let existing = versions_of(&view, &key)?;
+    let number = existing.last().map_or(1, |v| v.number.saturating_add(1));
     let version = PolicyVersion {
         id: PolicyVersionId::new(),
         key,
         number,
-        kind: policy.kind().into(),
-        plugin: match &policy.code {
-            Code::Wasm { plugin, .. } => Some(plugin.sha256.clone()),
-            Code::Rhai(_) => None,
-        },
-        source,
-        sha256: policy.sha256.clone(),
-        author: author.clone(),
+        kind: spec.kind.into(),
+        plugin: spec.plugin,
+        source: spec.source,
+        sha256: spec.sha256,
+        author: spec.author.clone(),
         created_at: now,
-        fixtures: cases,
+        fixtures: spec.fixtures,
     };
     tx.put(tables::POLICY_VERSIONS, version.id.key(), &version)?;
     tx.add_term(tables::BINDING_VERSIONS, &key.text(), version.id.key())?;
+    if let Some(sha) = &version.plugin {
+        super::plugins::reference(tx, sha, version.id)?;
+    }
     let binding = Binding {
         version_id: version.id,
         number,
         generation: next_generation(tx)?,
         activated_at: now,
-        activated_by: author,
+        activated_by: spec.author,
     };
     tx.put_keyed(tables::POLICY_BINDINGS, &key.text(), &binding)?;
-    Ok(Activation {
-        version,
-        binding,
-        policy,
-    })
+    // The newest `keep` stay (the new active one among them); older ones go, oldest first.
+    let excess = (existing.len() + 1).saturating_sub(keep.max(1));
+    for old in existing.iter().take(excess) {
+        delete_version(tx, old)?;
+    }
+    Ok(Some((version, binding)))
 }
+
+/// Removes a stored version and what refers to it (never the active one: callers keep it).
+fn delete_version(tx: &Tx<'_>, version: &PolicyVersion) -> Result<()> {
+    tx.delete(tables::POLICY_VERSIONS, version.id.key())?;
+    tx.remove_term(
+        tables::BINDING_VERSIONS,
+        &version.key.text(),
+        version.id.key(),
+    )?;
+    if let Some(sha) = &version.plugin {
+        super::plugins::release(tx, sha, version.id)?;
+    }
+    Ok(())
+}
+
+/// Removes every binding and version owned by `org` (its own layer and, for a provider, its
+/// customers' layer), for the organization's deletion. Returns the keys unbound and the
+/// generation of the change, for the engine once the transaction is durable.
+pub fn delete_policies_of(tx: &Tx<'_>, org: OrgId) -> Result<(Vec<BindingKey>, u64)> {
+    let view = tx.view();
+    let mut unbound = Vec::new();
+    for layer in [Layer::Organization, Layer::ServiceProvider] {
+        for hook in Hook::ALL {
+            let key = BindingKey {
+                layer,
+                owner: Some(org),
+                hook,
+            };
+            for version in versions_of(&view, &key)? {
+                delete_version(tx, &version)?;
+            }
+            if view
+                .keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())?
+                .is_some()
+            {
+                tx.delete_keyed(tables::POLICY_BINDINGS, &key.text())?;
+                unbound.push(key);
+            }
+        }
+    }
+    let generation = if unbound.is_empty() {
+        0
+    } else {
+        next_generation(tx)?
+    };
+    Ok((unbound, generation))
+}
+
+/// How a gate ran, with the policy handed back for activation.
+type Gated = (CompiledPolicy, GateOutcome);
 
 fn author_of(actor: Actor) -> String {
     actor
@@ -317,13 +401,6 @@ impl App {
                 format!("at most {MAX_SOURCE} bytes"),
             ));
         }
-        if body.fixtures.len() > MAX_FIXTURES {
-            return Err(Error::field(
-                "policy is invalid",
-                "fixtures",
-                format!("at most {MAX_FIXTURES} cases"),
-            ));
-        }
         self.policies
             .runtime()
             .compile(hook, hook.name(), source)
@@ -371,7 +448,8 @@ impl App {
         Ok(policy)
     }
 
-    /// A new version for `target`'s layer: compiled, gated by the fixtures, then bound.
+    /// A new version for `target`'s layer: authorized, compiled, gated by the fixtures off
+    /// the writer, then bound.
     pub async fn put_policy(
         &self,
         actor: Actor,
@@ -379,45 +457,155 @@ impl App {
         hook: Hook,
         body: VersionBody,
     ) -> Result<VersionView> {
+        // Compiling and gating cost CPU: only for a caller who may write this layer.
+        self.store
+            .read(|view| self.authorize_target(view, actor, target, "write"))?;
         let policy = self.compile_upload(hook, &body)?;
         // What the version keeps: the Rhai source, or the plugin's configuration.
-        let stored_source = match &policy.code {
+        let source = match &policy.code {
             Code::Rhai(_) => body.source.clone().unwrap_or_default(),
             Code::Wasm { config, .. } => config.clone(),
         };
-        let app = self.clone();
-        let activation = self
-            .store
-            .write(move |tx| {
-                let access = app.authorize_target(&tx.view(), actor, target, "write")?;
-                let activation = activate(
-                    &app,
-                    tx,
-                    target.key(hook),
-                    policy,
-                    stored_source,
-                    body.fixtures,
-                    true,
-                    author_of(actor),
-                )?;
-                if let Some(access) = &access {
-                    audit(
-                        tx,
-                        access,
-                        "policy.write",
-                        Some(format!("{} v{}", hook.name(), activation.version.number)),
-                        app.clock.now(),
-                    )?;
-                }
-                Ok(activation)
-            })
+        let (version, _) = self
+            .publish(
+                target,
+                hook,
+                policy,
+                source,
+                body.fixtures,
+                author_of(actor),
+                move |app: &App, tx: &Tx<'_>, version: &PolicyVersion| {
+                    let access = app.authorize_target(&tx.view(), actor, target, "write")?;
+                    if let Some(access) = &access {
+                        audit(
+                            tx,
+                            access,
+                            "policy.write",
+                            Some(format!("{} v{}", version.key.hook.name(), version.number)),
+                            app.clock.now(),
+                        )?;
+                    }
+                    Ok(())
+                },
+            )
             .await?;
-        self.policies.apply(
-            activation.version.key,
-            activation.binding.generation,
-            Some(Arc::new(activation.policy)),
-        );
-        Ok(VersionView::new(&activation.version, true))
+        Ok(VersionView::new(&version, true))
+    }
+
+    /// Gates `policy` by its fixtures (and, for a tenant layer, those of the version it
+    /// replaces) outside the writer, then stores and binds it with `also` in the same
+    /// transaction, and swaps it into the engine. The platform's own files inherit nothing:
+    /// the directory is their source of truth.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn publish(
+        &self,
+        target: Target,
+        hook: Hook,
+        mut policy: CompiledPolicy,
+        source: String,
+        own: Vec<Case>,
+        author: String,
+        also: impl Fn(&App, &Tx<'_>, &PolicyVersion) -> Result<()> + Clone + Send + 'static,
+    ) -> Result<(PolicyVersion, Binding)> {
+        let key = target.key(hook);
+        let tenant = target != Target::Platform;
+        let max = self.settings.quotas.fixtures_per_version;
+        // A tenant publishes one version at a time: its share of policy jobs is held from the
+        // first gate to the write, so concurrent uploads queue at the client (429), not here.
+        let reservation = target
+            .tenant()
+            .map(|t| self.policy_jobs.reserve(&t))
+            .transpose()?;
+        for _ in 0..GATE_ROUNDS {
+            let plan = self
+                .store
+                .read(|view| plan_gate(view, &key, &own, tenant))?;
+            if tenant && plan.cases.len() > max {
+                return Err(Error::field(
+                    "policy is invalid",
+                    "fixtures",
+                    format!(
+                        "at most {max} fixtures gate a version, its own and those it inherits together; this one has {}",
+                        plan.cases.len()
+                    ),
+                ));
+            }
+            let (back, outcome) = self
+                .run_gate(reservation.as_ref(), policy, plan.cases.clone())
+                .await?;
+            policy = back;
+            match outcome {
+                GateOutcome::OverBudget { evaluated } => {
+                    return Err(Error::field(
+                        "policy is invalid",
+                        "fixtures",
+                        format!(
+                            "the fixtures used more than the gate's CPU budget of {} ms ({evaluated} of {} cases ran); use fewer or cheaper cases",
+                            self.settings.quotas.policy_job_cpu_ms,
+                            plan.cases.len()
+                        ),
+                    ));
+                }
+                GateOutcome::Ran(failures) if !failures.is_empty() => {
+                    return Err(Error::FixturesFailed(failures));
+                }
+                GateOutcome::Ran(_) => {}
+            }
+            let spec = VersionSpec::of(key, &policy, source.clone(), plan.cases, author.clone());
+            let keep = self.settings.quotas.versions_per_binding;
+            let (app, also) = (self.clone(), also.clone());
+            let stored = self
+                .write(move |tx| {
+                    let now = app.clock.now();
+                    let Some((version, binding)) =
+                        store_version(tx, spec, plan.replaces, keep, now)?
+                    else {
+                        return Ok(None);
+                    };
+                    also(&app, tx, &version)?;
+                    Ok(Some((version, binding)))
+                })
+                .await?;
+            if let Some((version, binding)) = stored {
+                policy.number = version.number;
+                self.policies
+                    .apply(key, binding.generation, Some(Arc::new(policy)));
+                return Ok((version, binding));
+            }
+        }
+        Err(Error::Conflict(
+            "other versions of this policy kept being bound while this one was tested; retry"
+                .into(),
+        ))
+    }
+
+    /// Runs a gate: a tenant's on the policy job threads within its CPU budget and its share
+    /// of concurrent jobs; the platform's own (the operator's files) on a blocking thread.
+    async fn run_gate(
+        &self,
+        reservation: Option<&Reservation>,
+        policy: CompiledPolicy,
+        cases: Vec<Case>,
+    ) -> Result<Gated> {
+        let engine = Arc::clone(&self.policies);
+        let budget = std::time::Duration::from_millis(self.settings.quotas.policy_job_cpu_ms);
+        match reservation {
+            Some(reservation) => {
+                self.policy_jobs
+                    .run_reserved(reservation, move || {
+                        let budget = CpuBudget::start(budget);
+                        let outcome = fixtures::check_within(&engine, &policy, &cases, &budget);
+                        (policy, outcome)
+                    })
+                    .await
+            }
+            None => tokio::task::spawn_blocking(move || {
+                let failures = fixtures::check(&engine, &policy, &cases);
+                (policy, GateOutcome::Ran(failures))
+            })
+            .await
+            .map_err(|e| Error::Setup(format!("the platform policy gate failed: {e}"))),
+        }
     }
 
     pub fn policy_versions(

@@ -15,12 +15,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::App;
-use super::policies::activate;
+use super::policies::Target;
 use crate::domain::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
 use crate::policy::fixtures;
-use crate::policy::version::BindingKey;
+use crate::policy::version::{BindingKey, PolicyVersion};
+use crate::storage::Tx;
 
 /// How one platform file stands.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -135,14 +136,19 @@ impl App {
             .map_err(Error::Policy)?;
         let cases = fixtures::load_cases(&self.platform_files.dir, hook)?;
         let author = format!("file:{}", path.display());
-        let app = self.clone();
-        let activation = self
-            .store
-            .write(move |tx| {
-                let activation = activate(&app, tx, key, policy, source, cases, false, author)?;
-                tx.put_meta(&meta_key(hook), sha.as_bytes())?;
-                Ok(activation)
-            })
+        let (version, _) = self
+            .publish(
+                Target::Platform,
+                hook,
+                policy,
+                source,
+                cases,
+                author,
+                move |_: &App, tx: &Tx<'_>, _: &PolicyVersion| {
+                    tx.put_meta(&meta_key(hook), sha.as_bytes())?;
+                    Ok(())
+                },
+            )
             .await
             .map_err(|e| match e {
                 Error::FixturesFailed(cases) => Error::Policy(format!(
@@ -159,12 +165,7 @@ impl App {
                 )),
                 other => other,
             })?;
-        let number = activation.version.number;
-        self.policies.apply(
-            key,
-            activation.binding.generation,
-            Some(Arc::new(activation.policy)),
-        );
+        let number = version.number;
         Ok(Synced::Activated(number))
     }
 

@@ -39,6 +39,17 @@ impl Decision {
     pub fn reason(&self) -> &str {
         self.answer.reason.as_deref().unwrap_or(NO_POLICY_ALLOWED)
     }
+
+    /// What a write transaction sees for a decision it must first have made outside the
+    /// writer (`app::write`): a deny, and the attempt is rolled back whatever it does with it.
+    pub fn stand_in(hook: Hook) -> Self {
+        Self {
+            hook,
+            answer: Answer::deny("decided before the write"),
+            deciding_layer: None,
+            layers: Vec::new(),
+        }
+    }
 }
 
 pub fn combine(hook: Hook, layers: Vec<LayerOutcome>) -> Decision {

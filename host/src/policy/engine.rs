@@ -21,6 +21,10 @@ use super::wasm::{WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
+/// The share of its wall-clock budget past which a tenant policy's call counts as a failure
+/// for its breaker, even if it answered.
+const SLOW_SHARE: f64 = 0.8;
+
 /// Every policy version in force, by binding key, with the generation that put it there.
 #[derive(Default, Clone)]
 pub struct PolicySet {
@@ -45,7 +49,7 @@ impl PolicySet {
 }
 
 /// Whose layers apply to a decision.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Subject {
     pub provider: Option<OrgId>,
     pub org: Option<OrgId>,
@@ -158,6 +162,16 @@ impl PolicyEngine {
         }
     }
 
+    /// The provider and organization layers bound for `subject`, with their versions, in
+    /// layer order; empty when only the platform decides.
+    pub fn tenant_versions(&self, hook: Hook, subject: Subject) -> Vec<(Layer, String)> {
+        let set = self.snapshot();
+        tenant_keys(hook, subject)
+            .into_iter()
+            .filter_map(|(layer, key)| Some((layer, set.get(&key?)?.version())))
+            .collect()
+    }
+
     /// Asks every layer bound for `subject` and combines their answers.
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
         self.decide_with(hook, subject, input, None)
@@ -172,24 +186,11 @@ impl PolicyEngine {
         candidate: Option<&Candidate>,
     ) -> Decision {
         let set = self.snapshot();
+        let [provider, org] = tenant_keys(hook, subject);
         let keys = [
             (Layer::Platform, Some(BindingKey::platform(hook))),
-            (
-                Layer::ServiceProvider,
-                subject.provider.map(|sp| BindingKey {
-                    layer: Layer::ServiceProvider,
-                    owner: Some(sp),
-                    hook,
-                }),
-            ),
-            (
-                Layer::Organization,
-                subject.org.map(|org| BindingKey {
-                    layer: Layer::Organization,
-                    owner: Some(org),
-                    hook,
-                }),
-            ),
+            provider,
+            org,
         ];
         let layers = keys
             .into_iter()
@@ -204,6 +205,14 @@ impl PolicyEngine {
         let decision = combine(hook, layers);
         crate::metrics::record_decision(&decision);
         decision
+    }
+
+    /// The wall-clock budget one call of `policy` runs under.
+    fn wall_clock_of(&self, policy: &CompiledPolicy) -> std::time::Duration {
+        match policy.code {
+            Code::Rhai(_) => self.runtime.wall_clock(),
+            Code::Wasm { .. } => std::time::Duration::from_millis(self.wasm_limits.deadline_ms),
+        }
     }
 
     fn run_layer(
@@ -227,7 +236,12 @@ impl PolicyEngine {
             _ => {
                 let result = self.evaluate(policy, input);
                 if guarded {
-                    policy.breaker.record(result.as_ref().err().map(|f| f.kind));
+                    // A call that answered but used most of its wall-clock budget counts as a
+                    // failure too: a policy that always runs near its limit costs the machine
+                    // nearly what one that exceeds it does.
+                    let slow = started.elapsed() >= self.wall_clock_of(policy).mul_f64(SLOW_SHARE);
+                    let fault = result.as_ref().err().map(|f| f.kind);
+                    policy.breaker.record(fault.or(slow.then_some("slow")));
                 }
                 result
             }
@@ -255,4 +269,26 @@ impl PolicyEngine {
             micros,
         }
     }
+}
+
+/// The binding keys of the provider and organization layers for `subject`.
+fn tenant_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 2] {
+    [
+        (
+            Layer::ServiceProvider,
+            subject.provider.map(|sp| BindingKey {
+                layer: Layer::ServiceProvider,
+                owner: Some(sp),
+                hook,
+            }),
+        ),
+        (
+            Layer::Organization,
+            subject.org.map(|org| BindingKey {
+                layer: Layer::Organization,
+                owner: Some(org),
+                hook,
+            }),
+        ),
+    ]
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::CpuBudget;
 use super::compiled::CompiledPolicy;
 use super::engine::PolicyEngine;
 use super::hook::Hook;
@@ -46,26 +47,61 @@ pub struct CaseFailure {
 pub fn check(engine: &PolicyEngine, policy: &CompiledPolicy, cases: &[Case]) -> Vec<CaseFailure> {
     cases
         .iter()
-        .filter_map(|case| {
-            let fail = |got: String, reason: String| {
-                Some(CaseFailure {
-                    case: case.name.clone(),
-                    expected: case.expect.clone(),
-                    got,
-                    reason,
-                })
-            };
-            match engine.evaluate(policy, &case.input) {
-                Err(fault) => fail("error".into(), fault.to_string()),
-                Ok(answer) if answer.verdict.name() != case.expect => fail(
-                    answer.verdict.name().into(),
-                    answer.reason.unwrap_or_default(),
-                ),
-                Ok(answer) => check_details(case, &answer)
-                    .and_then(|why| fail(answer.verdict.name().into(), why)),
-            }
-        })
+        .filter_map(|case| run_case(engine, policy, case))
         .collect()
+}
+
+/// How a fixture gate within a CPU budget ended.
+#[derive(Debug)]
+pub enum GateOutcome {
+    /// Every case ran; these failed (none: the version may be activated).
+    Ran(Vec<CaseFailure>),
+    /// The budget ran out after `evaluated` cases.
+    OverBudget { evaluated: usize },
+}
+
+/// [`check`], stopping once `budget` is spent: a gate's cost is bounded whatever the policy
+/// and its fixtures do.
+pub fn check_within(
+    engine: &PolicyEngine,
+    policy: &CompiledPolicy,
+    cases: &[Case],
+    budget: &CpuBudget,
+) -> GateOutcome {
+    let mut failures = Vec::new();
+    for (evaluated, case) in cases.iter().enumerate() {
+        if budget.exceeded() {
+            return GateOutcome::OverBudget { evaluated };
+        }
+        failures.extend(run_case(engine, policy, case));
+    }
+    if budget.exceeded() {
+        return GateOutcome::OverBudget {
+            evaluated: cases.len(),
+        };
+    }
+    GateOutcome::Ran(failures)
+}
+
+fn run_case(engine: &PolicyEngine, policy: &CompiledPolicy, case: &Case) -> Option<CaseFailure> {
+    let fail = |got: String, reason: String| {
+        Some(CaseFailure {
+            case: case.name.clone(),
+            expected: case.expect.clone(),
+            got,
+            reason,
+        })
+    };
+    match engine.evaluate(policy, &case.input) {
+        Err(fault) => fail("error".into(), fault.to_string()),
+        Ok(answer) if answer.verdict.name() != case.expect => fail(
+            answer.verdict.name().into(),
+            answer.reason.unwrap_or_default(),
+        ),
+        Ok(answer) => {
+            check_details(case, &answer).and_then(|why| fail(answer.verdict.name().into(), why))
+        }
+    }
 }
 
 /// The fixtures of `dir/tests/{hook}.json`, if the file exists.

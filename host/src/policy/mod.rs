@@ -2,6 +2,7 @@
 //! Knows nothing of HTTP or storage: a decision is a pure function of input and versions.
 
 pub mod breaker;
+pub mod budget;
 pub mod combine;
 pub mod compiled;
 pub mod engine;

@@ -94,6 +94,11 @@ fn capped(text: &str) -> &str {
 }
 
 impl RhaiRuntime {
+    /// The wall-clock budget of one evaluation.
+    pub fn wall_clock(&self) -> Duration {
+        self.wall_clock
+    }
+
     pub fn new(limits: RhaiLimits) -> Self {
         let mut engine = Engine::new();
         engine

@@ -19,6 +19,9 @@ pub struct WasmLimits {
     pub max_output_bytes: usize,
     /// The component file at upload.
     pub max_module_bytes: usize,
+    /// Functions defined in all the component's modules together, at upload: with the size,
+    /// what bounds the time and memory one upload's compilation takes.
+    pub max_functions: usize,
 }
 
 impl Default for WasmLimits {
@@ -31,6 +34,7 @@ impl Default for WasmLimits {
             max_input_bytes: 64 << 10,
             max_output_bytes: 4 << 10,
             max_module_bytes: 16 << 20,
+            max_functions: 10_000,
         }
     }
 }

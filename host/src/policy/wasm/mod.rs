@@ -98,6 +98,19 @@ pub fn componentize(core_module: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot make a component of this module: {e:#}"))
 }
 
+/// Functions defined in every core module of a component (or in a core module), counted
+/// before anything is compiled.
+pub fn count_functions(bytes: &[u8]) -> Result<usize, PolicyFault> {
+    let mut functions = 0_usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| fault("invalid_component", e.to_string()))?;
+        if let wasmparser::Payload::CodeSectionStart { count, .. } = payload {
+            functions = functions.saturating_add(count as usize);
+        }
+    }
+    Ok(functions)
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -133,6 +146,8 @@ impl WasmRuntime {
             .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
+            // One upload compiles on one (low-priority) policy job thread, never on every core.
+            .parallel_compilation(false)
             .wasm_component_model(true)
             .consume_fuel(true)
             .epoch_interruption(true)
@@ -180,6 +195,16 @@ impl WasmRuntime {
                     "the component is {} bytes; at most {} are allowed",
                     bytes.len(),
                     self.limits.max_module_bytes
+                ),
+            ));
+        }
+        let functions = count_functions(bytes)?;
+        if functions > self.limits.max_functions {
+            return Err(fault(
+                "too_many_functions",
+                format!(
+                    "the component defines {functions} functions; at most {} are allowed",
+                    self.limits.max_functions
                 ),
             ));
         }

@@ -30,24 +30,36 @@ impl HostMonotonicClock for Stopped {
 }
 
 /// Caps memory and tables, and notes a refused memory growth.
+///
+/// The memory cap is for the whole instance: a component has a memory per core module (a
+/// WASI build has at least two), and a cap per memory would let it hold several times the
+/// limit. wasmtime asks before creating or growing any memory, saying how large that memory is
+/// and would be, so the sum of the memories is kept here.
 pub struct Limiter {
     max_memory: usize,
     max_table_elements: usize,
+    /// Bytes of every linear memory of the instance together.
+    memory_in_use: usize,
     pub memory_refused: bool,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool> {
-        let ok = desired <= self.max_memory;
-        if !ok {
+        let total = self
+            .memory_in_use
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.max_memory {
             self.memory_refused = true;
+            return Ok(false);
         }
-        Ok(ok)
+        self.memory_in_use = total;
+        Ok(true)
     }
 
     fn table_growing(
@@ -86,6 +98,7 @@ impl Sandbox {
             limiter: Limiter {
                 max_memory,
                 max_table_elements,
+                memory_in_use: 0,
                 memory_refused: false,
             },
         }
@@ -98,5 +111,27 @@ impl WasiView for Sandbox {
             ctx: self.wasi.get_or_insert_with(empty_context),
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut limiter = Sandbox::new(10 << 20, 100).limiter;
+        // Two modules each take 4 MiB, then one grows to 6 MiB: 10 MiB, at the cap.
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(limiter.memory_growing(4 << 20, 6 << 20, None).unwrap());
+        assert!(!limiter.memory_refused);
+        // One byte past it is refused, and remembered for the error's name.
+        assert!(
+            !limiter
+                .memory_growing(4 << 20, (4 << 20) + 1, None)
+                .unwrap()
+        );
+        assert!(limiter.memory_refused);
     }
 }
