@@ -242,7 +242,11 @@ async fn bind_policies(
     let mut shas = Vec::new();
     for (name, _, _) in PLUGINS {
         let record = app
-            .upload_plugin(operator, tenantry_e2e::plugins::bare_plugin(name))
+            .upload_plugin(
+                operator,
+                tenantry::app::plugins::Owner(None),
+                tenantry_e2e::plugins::bare_plugin(name),
+            )
             .await?;
         shas.push(record.sha256);
     }

@@ -4,25 +4,49 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Auth, body_of};
+use super::extract::{Auth, QueryParams, body_of};
 use super::problem::{ApiError, ApiResult};
 use crate::app::App;
+use crate::domain::ids::OrgId;
 
-pub async fn upload(State(app): State<App>, Auth(actor): Auth, req: Request) -> Response {
+/// Whose upload: `?org=`, else the one organization the caller administers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerQuery {
+    org: Option<OrgId>,
+}
+
+pub async fn upload(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    QueryParams(query): QueryParams<OwnerQuery>,
+    req: Request,
+) -> Response {
+    // Who owns the upload, and whether they may, before a byte of it is read.
+    let owner = match app.plugin_owner(actor, query.org, "plugin.upload") {
+        Ok(owner) => owner,
+        Err(e) => return ApiError(e).into_response(),
+    };
     let bytes = match body_of(req, &app, "application/wasm").await {
         Ok(b) => b,
         Err(response) => return response,
     };
-    match app.upload_plugin(actor, bytes.to_vec()).await {
+    match app.upload_plugin(actor, owner, bytes.to_vec()).await {
         Ok(record) => (StatusCode::CREATED, Json(json!(record))).into_response(),
         Err(e) => ApiError(e).into_response(),
     }
 }
 
-pub async fn list(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"items": app.list_plugins(actor)?})))
+pub async fn list(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    QueryParams(query): QueryParams<OwnerQuery>,
+) -> ApiResult<Json<Value>> {
+    let owner = app.plugin_owner(actor, query.org, "plugin.read")?;
+    Ok(Json(json!({"items": app.list_plugins(owner)?})))
 }
 
 pub async fn get(
@@ -31,4 +55,15 @@ pub async fn get(
     Path(sha): Path<String>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(json!(app.get_plugin(actor, &sha)?)))
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(sha): Path<String>,
+    QueryParams(query): QueryParams<OwnerQuery>,
+) -> ApiResult<StatusCode> {
+    let owner = app.plugin_owner(actor, query.org, "plugin.delete")?;
+    app.delete_plugin(actor, owner, sha).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,16 @@
-//! The plugin registry: components uploaded once, named by their SHA-256, validated against
-//! the WIT world, stored with their compiled artifact so a restart does not recompile.
+//! The plugin registry: components uploaded by an organization (or the operator), named by
+//! their SHA-256, validated against the WIT world, stored with their compiled artifact so a
+//! restart does not recompile.
+//!
+//! Content is shared, ownership is not: a component is stored once however many organizations
+//! upload it, and each upload is an ownership that counts against that organization's quotas
+//! (`plugins_per_org`, `plugin_bytes_per_org`). A component is kept while some organization
+//! owns it or some policy version binds it; when neither holds any more it is collected, in
+//! the transaction that let go of it.
+//!
+//! A compiled artifact is native code that is loaded without being validated again, so it is
+//! stored with a MAC under the server's key ([`super::server_key`]): an artifact this server
+//! did not write (a restored or altered file) is compiled again from its component instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,20 +20,63 @@ use serde_json::Value;
 
 use super::App;
 use super::actor::Actor;
+use super::quotas::Quotas;
+use super::server_key::Purpose;
 use crate::domain::clock::Timestamp;
+use crate::domain::ids::{OrgId, PolicyVersionId};
+use crate::domain::member::Role;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
 use crate::policy::wasm::{LoadedPlugin, sha256_hex};
-use crate::storage::tables;
+use crate::storage::{Tx, View, tables};
 
+/// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginRecord {
     pub sha256: String,
     pub size: usize,
     pub hooks: Vec<Hook>,
     pub uploaded_at: Timestamp,
-    /// `operator` or a user id.
+    /// Who uploaded it first: `operator` or a user id.
     pub uploader: String,
+}
+
+/// One organization's upload of a component (none: the operator's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ownership {
+    pub org_id: Option<OrgId>,
+    pub sha256: String,
+    pub size: usize,
+    pub hooks: Vec<Hook>,
+    pub uploaded_at: Timestamp,
+    pub uploader: String,
+}
+
+/// Whose upload a request is: an organization's, or the operator's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner(pub Option<OrgId>);
+
+impl Owner {
+    fn prefix(self) -> String {
+        match self.0 {
+            Some(org) => format!("{org}:"),
+            None => "platform:".to_owned(),
+        }
+    }
+
+    fn ownership_key(self, sha: &str) -> String {
+        format!("{}{sha}", self.prefix())
+    }
+
+    /// The owner's key in the sha -> owners index (0: the operator).
+    fn index_key(self) -> u128 {
+        self.0.map_or(0, OrgId::key)
+    }
+
+    fn tenant(self) -> String {
+        self.0
+            .map_or_else(|| "platform".to_owned(), |o| o.to_string())
+    }
 }
 
 /// Plugins loaded in this process, by SHA-256.
@@ -44,6 +98,13 @@ impl PluginCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(plugin.sha256.clone(), plugin);
     }
+
+    fn forget(&self, sha: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(sha);
+    }
 }
 
 fn uploader(actor: Actor) -> String {
@@ -56,49 +117,257 @@ fn invalid(message: String) -> Error {
     Error::field("plugin is invalid", "body", message)
 }
 
+fn wasm_key(sha: &str) -> String {
+    format!("wasm:{sha}")
+}
+
+fn artifact_key(sha: &str) -> String {
+    format!("artifact:{sha}")
+}
+
+/// An owner's uploads: how many, and their bytes together.
+fn usage(view: &View<'_>, owner: Owner) -> Result<(usize, usize)> {
+    let owned = view.keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?;
+    Ok((owned.len(), owned.iter().map(|(_, o)| o.size).sum()))
+}
+
+fn check_quotas(view: &View<'_>, owner: Owner, size: usize, quotas: &Quotas) -> Result<()> {
+    let (count, bytes) = usage(view, owner)?;
+    Quotas::check(
+        "plugins_per_org",
+        count,
+        1,
+        quotas.plugins_per_org,
+        "delete an upload first (`DELETE /v1/plugins/{sha256}`)",
+    )?;
+    Quotas::check(
+        "plugin_bytes_per_org",
+        bytes,
+        size,
+        quotas.plugin_bytes_per_org,
+        "delete an upload first (`DELETE /v1/plugins/{sha256}`)",
+    )
+}
+
+/// Records that a policy version binds `sha`, so the component is kept while it does.
+pub(super) fn reference(tx: &Tx<'_>, sha: &str, version: PolicyVersionId) -> Result<()> {
+    Ok(tx.add_term(tables::PLUGIN_VERSIONS, sha, version.key())?)
+}
+
+/// A version that bound `sha` is gone; the component goes too if nothing else keeps it.
+pub(super) fn release(tx: &Tx<'_>, sha: &str, version: PolicyVersionId) -> Result<()> {
+    tx.remove_term(tables::PLUGIN_VERSIONS, sha, version.key())?;
+    collect_if_unused(tx, sha)
+}
+
+/// Deletes the component, its artifact and its record once no owner and no version hold it.
+fn collect_if_unused(tx: &Tx<'_>, sha: &str) -> Result<()> {
+    let view = tx.view();
+    if !view.exact(tables::PLUGIN_OWNERS, sha)?.is_empty()
+        || !view.exact(tables::PLUGIN_VERSIONS, sha)?.is_empty()
+    {
+        return Ok(());
+    }
+    tx.delete_keyed(tables::PLUGINS, sha)?;
+    tx.delete_keyed(tables::PLUGIN_BLOBS, &wasm_key(sha))?;
+    tx.delete_keyed(tables::PLUGIN_BLOBS, &artifact_key(sha))?;
+    Ok(())
+}
+
+/// Drops every upload of `org` (its deletion); components nobody else keeps are collected.
+pub fn delete_uploads_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+    let owner = Owner(Some(org));
+    for (key, owned) in tx
+        .view()
+        .keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?
+    {
+        tx.delete_keyed(tables::PLUGIN_OWNERSHIPS, &key)?;
+        tx.remove_term(tables::PLUGIN_OWNERS, &owned.sha256, owner.index_key())?;
+        collect_if_unused(tx, &owned.sha256)?;
+    }
+    Ok(())
+}
+
+/// A compiled component ready to store: the bytes, the artifact with its tag, the loaded plugin.
+struct Compiled {
+    bytes: Arc<Vec<u8>>,
+    tagged_artifact: Arc<Vec<u8>>,
+    plugin: LoadedPlugin,
+}
+
 impl App {
-    /// Validates and stores a component; uploading the same bytes again answers the same record.
-    pub async fn upload_plugin(&self, actor: Actor, bytes: Vec<u8>) -> Result<PluginRecord> {
-        self.authorize_global(actor, "plugin.upload", Value::Null)?;
-        let sha = sha256_hex(&bytes);
-        if let Some(record) = self
-            .store
-            .read(|view| Ok(view.keyed::<PluginRecord>(tables::PLUGINS, &sha)?))?
-        {
-            return Ok(record);
-        }
-        let app = self.clone();
-        let (plugin, artifact, bytes) = tokio::task::spawn_blocking(move || {
-            let wasm = app.policies.wasm().map_err(Error::Policy)?;
-            let (plugin, artifact) = wasm
-                .compile(&bytes)
-                .map_err(|f| invalid(format!("{}: {}", f.kind, f.message)))?;
-            Ok::<_, Error>((plugin, artifact, bytes))
+    /// Whose upload (or listing) a request is, checked before any bytes are read: the
+    /// organization named, else the one organization the caller administers; the operator
+    /// without an organization uploads for the platform. Uploading needs the organization's
+    /// owner or an admin (the `authorize` action `plugin.upload`).
+    pub fn plugin_owner(&self, actor: Actor, org: Option<OrgId>, action: &str) -> Result<Owner> {
+        let org = match (org, actor.user_id) {
+            (Some(org), _) => org,
+            (None, None) => {
+                self.authorize_global(actor, action, Value::Null)?;
+                return Ok(Owner(None));
+            }
+            (None, Some(user)) => self.store.read(|view| the_org_administered(view, user))?,
+        };
+        self.store.read(|view| {
+            self.access(view, actor, org, action, Value::Null)?;
+            Ok(Owner(Some(org)))
         })
-        .await
-        .map_err(|e| Error::Policy(format!("plugin compilation failed: {e}")))??;
+    }
+
+    /// Validates and stores a component for `owner` (from [`plugin_owner`](Self::plugin_owner)).
+    /// The same bytes again answer the same record; new bytes count against the owner's quotas
+    /// and are compiled on the policy job threads.
+    pub async fn upload_plugin(
+        &self,
+        actor: Actor,
+        owner: Owner,
+        bytes: Vec<u8>,
+    ) -> Result<PluginRecord> {
+        let sha = sha256_hex(&bytes);
+        let size = bytes.len();
+        let (known, owned) = self.store.read(|view| {
+            let known = view.keyed::<PluginRecord>(tables::PLUGINS, &sha)?;
+            let owned = view
+                .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.ownership_key(&sha))?
+                .is_some();
+            if known.is_none() || !owned {
+                check_quotas(view, owner, size, &self.settings.quotas)?;
+            }
+            Ok((known, owned))
+        })?;
+        if let (Some(record), true) = (&known, owned) {
+            return Ok(record.clone());
+        }
+        let compiled = match known {
+            Some(_) => None,
+            None => Some(self.compile_plugin(owner, bytes).await?),
+        };
+        let now = self.clock.now();
         let record = PluginRecord {
             sha256: sha.clone(),
-            size: bytes.len(),
-            hooks: plugin.hooks.clone(),
-            uploaded_at: self.clock.now(),
+            size,
+            hooks: compiled
+                .as_ref()
+                .map(|c| c.plugin.hooks.clone())
+                .unwrap_or_default(),
+            uploaded_at: now,
             uploader: uploader(actor),
         };
-        let stored = record.clone();
-        self.store
+        let stored = compiled.as_ref().map(|c| {
+            (
+                Arc::clone(&c.bytes),
+                Arc::clone(&c.tagged_artifact),
+                record.clone(),
+            )
+        });
+        let app = self.clone();
+        let record = self
             .write(move |tx| {
-                tx.put_blob(tables::PLUGIN_BLOBS, &format!("wasm:{sha}"), &bytes)?;
-                tx.put_blob(tables::PLUGIN_BLOBS, &format!("artifact:{sha}"), &artifact)?;
-                tx.put_keyed(tables::PLUGINS, &sha, &stored)?;
-                Ok(())
+                let view = tx.view();
+                if let Some(org) = owner.0 {
+                    app.access(&view, actor, org, "plugin.upload", Value::Null)?;
+                }
+                let record = match view.keyed::<PluginRecord>(tables::PLUGINS, &sha)? {
+                    Some(existing) => existing,
+                    None => {
+                        let Some((bytes, artifact, record)) = &stored else {
+                            return Err(Error::Conflict(
+                                "the plugin was deleted while it was uploaded again; retry".into(),
+                            ));
+                        };
+                        tx.put_blob(tables::PLUGIN_BLOBS, &wasm_key(&sha), bytes)?;
+                        tx.put_blob(tables::PLUGIN_BLOBS, &artifact_key(&sha), artifact)?;
+                        tx.put_keyed(tables::PLUGINS, &sha, record)?;
+                        record.clone()
+                    }
+                };
+                let key = owner.ownership_key(&sha);
+                if view
+                    .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &key)?
+                    .is_none()
+                {
+                    check_quotas(&view, owner, record.size, &app.settings.quotas)?;
+                    let ownership = Ownership {
+                        org_id: owner.0,
+                        sha256: sha.clone(),
+                        size: record.size,
+                        hooks: record.hooks.clone(),
+                        uploaded_at: now,
+                        uploader: uploader(actor),
+                    };
+                    tx.put_keyed(tables::PLUGIN_OWNERSHIPS, &key, &ownership)?;
+                    tx.add_term(tables::PLUGIN_OWNERS, &sha, owner.index_key())?;
+                }
+                Ok(record)
             })
             .await?;
-        self.plugin_cache.put(Arc::new(plugin));
+        if let Some(compiled) = compiled {
+            self.plugin_cache.put(Arc::new(compiled.plugin));
+        }
         Ok(record)
     }
 
+    /// Checks the component's size and function count, then compiles it on the policy job
+    /// threads (the owner's share), without wasmtime's parallel compilation: one upload costs
+    /// one low-priority thread, however large.
+    async fn compile_plugin(&self, owner: Owner, bytes: Vec<u8>) -> Result<Compiled> {
+        let app = self.clone();
+        self.policy_jobs
+            .run(&owner.tenant(), move || {
+                let wasm = app.policies.wasm().map_err(Error::Policy)?;
+                let (plugin, artifact) = wasm
+                    .compile(&bytes)
+                    .map_err(|f| invalid(format!("{}: {}", f.kind, f.message)))?;
+                let tag = app
+                    .server_key
+                    .tag(Purpose::ArtifactTag, &[plugin.sha256.as_bytes(), &artifact]);
+                let mut tagged = tag.to_vec();
+                tagged.extend_from_slice(&artifact);
+                Ok(Compiled {
+                    bytes: Arc::new(bytes),
+                    tagged_artifact: Arc::new(tagged),
+                    plugin,
+                })
+            })
+            .await?
+    }
+
+    /// Gives up `owner`'s upload of `sha`; the component is collected once no owner and no
+    /// policy version holds it.
+    pub async fn delete_plugin(&self, actor: Actor, owner: Owner, sha: String) -> Result<()> {
+        let app = self.clone();
+        let key = owner.ownership_key(&sha);
+        let collected = self
+            .write(move |tx| {
+                let view = tx.view();
+                if let Some(org) = owner.0 {
+                    app.access(&view, actor, org, "plugin.delete", Value::Null)?;
+                }
+                if view
+                    .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &key)?
+                    .is_none()
+                {
+                    return Err(Error::NotFound("plugin"));
+                }
+                tx.delete_keyed(tables::PLUGIN_OWNERSHIPS, &key)?;
+                tx.remove_term(tables::PLUGIN_OWNERS, &sha, owner.index_key())?;
+                collect_if_unused(tx, &sha)?;
+                Ok(tx
+                    .view()
+                    .keyed::<PluginRecord>(tables::PLUGINS, &sha)?
+                    .is_none()
+                    .then_some(sha))
+            })
+            .await?;
+        if let Some(sha) = collected {
+            self.plugin_cache.forget(&sha);
+        }
+        Ok(())
+    }
+
     /// A plugin by SHA-256: anyone who knows the hash may see it (it names content, not a
-    /// tenant); listing is limited to one's own uploads.
+    /// tenant).
     pub fn get_plugin(&self, actor: Actor, sha: &str) -> Result<PluginRecord> {
         self.authorize_global(actor, "plugin.read", Value::Null)?;
         self.store.read(|view| {
@@ -107,20 +376,19 @@ impl App {
         })
     }
 
-    pub fn list_plugins(&self, actor: Actor) -> Result<Vec<PluginRecord>> {
-        self.authorize_global(actor, "plugin.read", Value::Null)?;
-        let me = uploader(actor);
+    /// An owner's uploads.
+    pub fn list_plugins(&self, owner: Owner) -> Result<Vec<Ownership>> {
         self.store.read(|view| {
             Ok(view
-                .keyed_prefixed::<PluginRecord>(tables::PLUGINS, "")?
+                .keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?
                 .into_iter()
-                .map(|(_, r)| r)
-                .filter(|r| actor.is_operator() || r.uploader == me)
+                .map(|(_, o)| o)
                 .collect())
         })
     }
 
-    /// The loaded plugin: from memory, else from its cached artifact, else recompiled.
+    /// The loaded plugin: from memory, else from its artifact if this server wrote it, else
+    /// compiled again from its component.
     pub fn load_plugin(&self, sha: &str) -> Result<Arc<LoadedPlugin>> {
         if let Some(p) = self.plugin_cache.get(sha) {
             return Ok(p);
@@ -131,19 +399,30 @@ impl App {
                 .ok_or(Error::NotFound("plugin"))?;
             Ok((
                 record,
-                view.blob(tables::PLUGIN_BLOBS, &format!("artifact:{sha}"))?,
-                view.blob(tables::PLUGIN_BLOBS, &format!("wasm:{sha}"))?,
+                view.blob(tables::PLUGIN_BLOBS, &artifact_key(sha))?,
+                view.blob(tables::PLUGIN_BLOBS, &wasm_key(sha))?,
             ))
         })?;
         let wasm = self.policies.wasm().map_err(Error::Policy)?;
-        let loaded = match artifact.and_then(|a| wasm.load_artifact(&a, sha, record.size)) {
+        let authentic = artifact.as_deref().and_then(|tagged| {
+            let (tag, artifact) = tagged.split_at_checked(32)?;
+            self.server_key
+                .verify(Purpose::ArtifactTag, &[sha.as_bytes(), artifact], tag)
+                .then_some(artifact)
+        });
+        let loaded = match authentic.and_then(|a| wasm.load_artifact(a, sha, record.size)) {
             Some(p) => p,
             None => {
-                tracing::info!(
+                tracing::warn!(
                     plugin = sha,
-                    "recompiling a plugin whose artifact this build cannot use"
+                    "compiling a plugin again: its stored artifact was not written by this server or this build"
                 );
                 let bytes = wasm_bytes.ok_or(Error::NotFound("plugin"))?;
+                if sha256_hex(&bytes) != sha {
+                    return Err(Error::Policy(format!(
+                        "stored plugin `{sha}` does not match its SHA-256; it is not loaded"
+                    )));
+                }
                 wasm.compile(&bytes)
                     .map_err(|f| {
                         Error::Policy(format!(
@@ -157,5 +436,32 @@ impl App {
         let loaded = Arc::new(loaded);
         self.plugin_cache.put(Arc::clone(&loaded));
         Ok(loaded)
+    }
+}
+
+/// The one organization `user` owns or administers, for a request that names none.
+fn the_org_administered(view: &View<'_>, user: crate::domain::ids::UserId) -> Result<OrgId> {
+    let mut administered = Vec::new();
+    for org in view.children(tables::USER_ORGS, user.key())? {
+        let org = OrgId::from_key(org);
+        if matches!(
+            super::access::active_role(view, org, user)?,
+            Some(Role::Owner | Role::Admin)
+        ) {
+            administered.push(org);
+        }
+    }
+    match administered.as_slice() {
+        [only] => Ok(*only),
+        [] => Err(Error::Forbidden {
+            reason: "plugins are uploaded by an organization's owner or admin, or the operator"
+                .into(),
+            layer: "platform".into(),
+        }),
+        _ => Err(Error::field(
+            "request is invalid",
+            "org",
+            "is required: you administer several organizations; say which one owns the upload",
+        )),
     }
 }
