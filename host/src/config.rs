@@ -42,6 +42,15 @@ pub struct Settings {
     pub rate_limit: crate::app::rate_limit::RateLimit,
     /// Open connections, header and idle timeouts.
     pub connections: crate::api::connections::ConnectionLimits,
+    /// What one tenant may create and compute (`[quotas]`).
+    pub quotas: crate::app::quotas::Quotas,
+    /// Threads that run tenants' policy jobs (fixture gates, previews, dry runs, plugin
+    /// compilation) at a low scheduling priority, apart from the threads serving requests.
+    pub policy_work_threads: usize,
+    /// The server's own secret (sealing one-time secrets at rest, authenticating compiled
+    /// plugin artifacts). Kept outside the database so a copy of the file does not carry it;
+    /// `DATA_DIR/server.key` when not set.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -68,6 +77,9 @@ impl Default for Settings {
             rate_limit: crate::app::rate_limit::RateLimit::default(),
             storage_cache_mib: 128,
             connections: crate::api::connections::ConnectionLimits::default(),
+            quotas: crate::app::quotas::Quotas::default(),
+            policy_work_threads: 1,
+            key_file: None,
         }
     }
 }
@@ -90,6 +102,12 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tenantry.redb")
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("server.key"))
     }
 
     pub fn pending_link_ttl(&self) -> Duration {

@@ -13,6 +13,7 @@ use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::orgs::limits_of;
 use super::plans::active_link_count;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId};
@@ -148,6 +149,24 @@ pub(super) fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()
     Ok(())
 }
 
+/// Refuses one more outgoing pending invitation past the `pending_links_per_org` quota.
+fn check_pending_quota(view: &View<'_>, org: OrgId, max: usize, now: Timestamp) -> Result<()> {
+    let mut pending = 0;
+    for id in view.children(tables::ORG_LINKS, org.key())? {
+        let link: Option<Link> = view.record(tables::LINKS, id)?;
+        pending += usize::from(
+            link.is_some_and(|l| l.from_org == org && l.status_at(now) == LinkStatus::Pending),
+        );
+    }
+    Quotas::check(
+        "pending_links_per_org",
+        pending,
+        1,
+        max,
+        "cancel an invitation that is not being answered",
+    )
+}
+
 /// Frees the pair slot if the live link there is stale (expired but not yet swept).
 fn clear_stale_pair(tx: &Tx<'_>, a: OrgId, b: OrgId, now: Timestamp) -> Result<()> {
     let view = tx.view();
@@ -262,63 +281,63 @@ pub fn expire_if_due(tx: &Tx<'_>, id: u128, now: Timestamp) -> Result<bool> {
 impl App {
     pub async fn create_link(&self, actor: Actor, org: OrgId, body: NewLink) -> Result<LinkView> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access = app.access(
-                    &view,
-                    actor,
-                    org,
-                    "link.create",
-                    json!({"target_org_id": body.target_org_id}),
-                )?;
-                if body.target_org_id == org {
-                    return Err(Error::field(
-                        "link is invalid",
-                        "target_org_id",
-                        "an organization cannot link to itself",
-                    ));
-                }
-                let target = load_org(&view, body.target_org_id).map_err(|_| {
-                    Error::field(
-                        "link is invalid",
-                        "target_org_id",
-                        format!("organization `{}` does not exist", body.target_org_id),
-                    )
-                })?;
-                if let Some(region) = &body.target_region
-                    && *region != target.region
-                {
-                    return Err(Error::field(
-                        "link is invalid",
-                        "target_region",
-                        format!(
-                            "organization `{}` is not in region `{region}`",
-                            body.target_org_id
-                        ),
-                    ));
-                }
-                require_active(&access.org)?;
-                require_active(&target)?;
-                clear_stale_pair(tx, org, target.id, now)?;
-                ask_link_policy(&app, &view, &access, "invite", &access.org, &target)?;
-                let mut link = Link {
-                    id: LinkId::new(),
-                    from_org: org,
-                    to_org: target.id,
-                    status: LinkStatus::Pending,
-                    created_at: now,
-                    expires_at: now.plus(app.settings.pending_link_ttl()),
-                    history: Vec::new(),
-                };
-                link.change(LinkStatus::Pending, now, actor.user_id);
-                insert_live_link(tx, &link)?;
-                audit(tx, &access, "link.create", Some(link.id.to_string()), now)?;
-                announce(tx, &link, now)?;
-                link_view(&view, &link, org, now)
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(
+                &view,
+                actor,
+                org,
+                "link.create",
+                json!({"target_org_id": body.target_org_id}),
+            )?;
+            if body.target_org_id == org {
+                return Err(Error::field(
+                    "link is invalid",
+                    "target_org_id",
+                    "an organization cannot link to itself",
+                ));
+            }
+            let target = load_org(&view, body.target_org_id).map_err(|_| {
+                Error::field(
+                    "link is invalid",
+                    "target_org_id",
+                    format!("organization `{}` does not exist", body.target_org_id),
+                )
+            })?;
+            if let Some(region) = &body.target_region
+                && *region != target.region
+            {
+                return Err(Error::field(
+                    "link is invalid",
+                    "target_region",
+                    format!(
+                        "organization `{}` is not in region `{region}`",
+                        body.target_org_id
+                    ),
+                ));
+            }
+            require_active(&access.org)?;
+            require_active(&target)?;
+            clear_stale_pair(tx, org, target.id, now)?;
+            check_pending_quota(&view, org, app.settings.quotas.pending_links_per_org, now)?;
+            ask_link_policy(&app, &view, &access, "invite", &access.org, &target)?;
+            let mut link = Link {
+                id: LinkId::new(),
+                from_org: org,
+                to_org: target.id,
+                status: LinkStatus::Pending,
+                created_at: now,
+                expires_at: now.plus(app.settings.pending_link_ttl()),
+                history: Vec::new(),
+            };
+            link.change(LinkStatus::Pending, now, actor.user_id);
+            insert_live_link(tx, &link)?;
+            audit(tx, &access, "link.create", Some(link.id.to_string()), now)?;
+            announce(tx, &link, now)?;
+            link_view(&view, &link, org, now)
+        })
+        .await
     }
 
     pub fn list_links(
@@ -366,115 +385,117 @@ impl App {
         action: LinkAction,
     ) -> Result<LinkView> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let audit_action = format!("link.{}", action.name());
-                let access =
-                    app.access(&view, actor, org, &audit_action, json!({"link_id": id}))?;
-                let mut link = load_link(&view, org, id)?;
-                let current = link.status_at(now);
-                let invited = link.to_org == org;
-                let wrong_state = |wanted: &str| {
-                    Error::Conflict(format!(
-                        "cannot {} a link that is `{}`; it must be {wanted}",
-                        action.name(),
-                        current.as_str()
-                    ))
-                };
-                match action {
-                    LinkAction::Accept | LinkAction::Decline if !invited => {
-                        return Err(Error::Conflict(format!(
-                            "only the invited organization can {} this link",
-                            action.name()
-                        )));
-                    }
-                    LinkAction::Cancel | LinkAction::Resend if invited => {
-                        return Err(Error::Conflict(format!(
-                            "only the inviting organization can {} this link",
-                            action.name()
-                        )));
-                    }
-                    LinkAction::Accept | LinkAction::Decline | LinkAction::Cancel
-                        if current != LinkStatus::Pending =>
-                    {
-                        return Err(wrong_state("`pending`"));
-                    }
-                    LinkAction::Resend if current != LinkStatus::Declined => {
-                        return Err(wrong_state("`declined`"));
-                    }
-                    _ => {}
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let audit_action = format!("link.{}", action.name());
+            let access = app.access(&view, actor, org, &audit_action, json!({"link_id": id}))?;
+            let mut link = load_link(&view, org, id)?;
+            let current = link.status_at(now);
+            let invited = link.to_org == org;
+            let wrong_state = |wanted: &str| {
+                Error::Conflict(format!(
+                    "cannot {} a link that is `{}`; it must be {wanted}",
+                    action.name(),
+                    current.as_str()
+                ))
+            };
+            match action {
+                LinkAction::Accept | LinkAction::Decline if !invited => {
+                    return Err(Error::Conflict(format!(
+                        "only the invited organization can {} this link",
+                        action.name()
+                    )));
                 }
-                let from = load_org(&view, link.from_org)?;
-                let to = load_org(&view, link.to_org)?;
-                let next = match action {
-                    LinkAction::Accept => {
-                        require_active(&from)?;
-                        require_active(&to)?;
-                        ask_link_policy(&app, &view, &access, "accept", &from, &to)?;
-                        check_cap(&view, &from, now)?;
-                        check_cap(&view, &to, now)?;
-                        LinkStatus::Active
-                    }
-                    LinkAction::Resend => {
-                        require_active(&from)?;
-                        require_active(&to)?;
-                        clear_stale_pair(tx, from.id, to.id, now)?;
-                        ask_link_policy(&app, &view, &access, "resend", &from, &to)?;
-                        tx.set_unique(
-                            tables::LIVE_LINK_BY_PAIR,
-                            &pair_key(from.id, to.id),
-                            id.key(),
-                        )?;
-                        link.expires_at = now.plus(app.settings.pending_link_ttl());
-                        LinkStatus::Pending
-                    }
-                    LinkAction::Decline => LinkStatus::Declined,
-                    LinkAction::Cancel => LinkStatus::Cancelled,
-                };
-                if !next.is_live() {
-                    tx.remove_unique(tables::LIVE_LINK_BY_PAIR, &pair_key(from.id, to.id))?;
+                LinkAction::Cancel | LinkAction::Resend if invited => {
+                    return Err(Error::Conflict(format!(
+                        "only the inviting organization can {} this link",
+                        action.name()
+                    )));
                 }
-                link.change(next, now, actor.user_id);
-                tx.put(tables::LINKS, id.key(), &link)?;
-                audit(tx, &access, &audit_action, Some(id.to_string()), now)?;
-                announce(tx, &link, now)?;
-                link_view(&view, &link, org, now)
-            })
-            .await
+                LinkAction::Accept | LinkAction::Decline | LinkAction::Cancel
+                    if current != LinkStatus::Pending =>
+                {
+                    return Err(wrong_state("`pending`"));
+                }
+                LinkAction::Resend if current != LinkStatus::Declined => {
+                    return Err(wrong_state("`declined`"));
+                }
+                _ => {}
+            }
+            let from = load_org(&view, link.from_org)?;
+            let to = load_org(&view, link.to_org)?;
+            let next = match action {
+                LinkAction::Accept => {
+                    require_active(&from)?;
+                    require_active(&to)?;
+                    ask_link_policy(&app, &view, &access, "accept", &from, &to)?;
+                    check_cap(&view, &from, now)?;
+                    check_cap(&view, &to, now)?;
+                    LinkStatus::Active
+                }
+                LinkAction::Resend => {
+                    require_active(&from)?;
+                    require_active(&to)?;
+                    check_pending_quota(
+                        &view,
+                        org,
+                        app.settings.quotas.pending_links_per_org,
+                        now,
+                    )?;
+                    clear_stale_pair(tx, from.id, to.id, now)?;
+                    ask_link_policy(&app, &view, &access, "resend", &from, &to)?;
+                    tx.set_unique(
+                        tables::LIVE_LINK_BY_PAIR,
+                        &pair_key(from.id, to.id),
+                        id.key(),
+                    )?;
+                    link.expires_at = now.plus(app.settings.pending_link_ttl());
+                    LinkStatus::Pending
+                }
+                LinkAction::Decline => LinkStatus::Declined,
+                LinkAction::Cancel => LinkStatus::Cancelled,
+            };
+            if !next.is_live() {
+                tx.remove_unique(tables::LIVE_LINK_BY_PAIR, &pair_key(from.id, to.id))?;
+            }
+            link.change(next, now, actor.user_id);
+            tx.put(tables::LINKS, id.key(), &link)?;
+            audit(tx, &access, &audit_action, Some(id.to_string()), now)?;
+            announce(tx, &link, now)?;
+            link_view(&view, &link, org, now)
+        })
+        .await
     }
 
     /// Ends an active link from either side; every share over it is revoked in the same
     /// transaction.
     pub async fn unlink(&self, actor: Actor, org: OrgId, id: LinkId) -> Result<LinkView> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access =
-                    app.access(&view, actor, org, "link.unlink", json!({"link_id": id}))?;
-                let mut link = load_link(&view, org, id)?;
-                if link.status_at(now) != LinkStatus::Active {
-                    return Err(Error::Conflict(format!(
-                        "cannot unlink a link that is `{}`; it must be `active`",
-                        link.status_at(now).as_str()
-                    )));
-                }
-                for share in view.children(tables::LINK_SHARES, id.key())? {
-                    super::shares::revoke_share(tx, share, "link ended", now)?;
-                }
-                tx.remove_unique(
-                    tables::LIVE_LINK_BY_PAIR,
-                    &pair_key(link.from_org, link.to_org),
-                )?;
-                link.change(LinkStatus::Unlinked, now, actor.user_id);
-                tx.put(tables::LINKS, id.key(), &link)?;
-                audit(tx, &access, "link.unlink", Some(id.to_string()), now)?;
-                announce(tx, &link, now)?;
-                link_view(&view, &link, org, now)
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(&view, actor, org, "link.unlink", json!({"link_id": id}))?;
+            let mut link = load_link(&view, org, id)?;
+            if link.status_at(now) != LinkStatus::Active {
+                return Err(Error::Conflict(format!(
+                    "cannot unlink a link that is `{}`; it must be `active`",
+                    link.status_at(now).as_str()
+                )));
+            }
+            for share in view.children(tables::LINK_SHARES, id.key())? {
+                super::shares::revoke_share(tx, share, "link ended", now)?;
+            }
+            tx.remove_unique(
+                tables::LIVE_LINK_BY_PAIR,
+                &pair_key(link.from_org, link.to_org),
+            )?;
+            link.change(LinkStatus::Unlinked, now, actor.user_id);
+            tx.put(tables::LINKS, id.key(), &link)?;
+            audit(tx, &access, "link.unlink", Some(id.to_string()), now)?;
+            announce(tx, &link, now)?;
+            link_view(&view, &link, org, now)
+        })
+        .await
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::actor::Actor;
 use super::journal::audit;
 use super::orgs::limits_of;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId};
@@ -113,52 +114,58 @@ impl App {
             ));
         }
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let resource = json!({"limits": new.limits, "owner_org_id": new.owner_org_id});
-                match new.owner_org_id {
-                    None => {
-                        app.authorize_global(actor, "plan.create", resource)?;
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let resource = json!({"limits": new.limits, "owner_org_id": new.owner_org_id});
+            match new.owner_org_id {
+                None => {
+                    app.authorize_global(actor, "plan.create", resource)?;
+                }
+                Some(provider) => {
+                    let access = app.access(&view, actor, provider, "plan.create", resource)?;
+                    Quotas::check(
+                        "plans_per_provider",
+                        view.children(tables::ORG_PLANS, provider.key())?.len(),
+                        1,
+                        app.settings.quotas.plans_per_provider,
+                        "reuse or retire a plan",
+                    )?;
+                    let own = limits_of(&view, &access.org)?;
+                    if !actor.is_operator() && !new.limits.within(&own) {
+                        return Err(Error::Forbidden {
+                            reason: format!(
+                                "a plan may not give more than `{}`'s own plan allows",
+                                access.org.tenant_id
+                            ),
+                            layer: "platform".into(),
+                        });
                     }
-                    Some(provider) => {
-                        let access = app.access(&view, actor, provider, "plan.create", resource)?;
-                        let own = limits_of(&view, &access.org)?;
-                        if !actor.is_operator() && !new.limits.within(&own) {
-                            return Err(Error::Forbidden {
-                                reason: format!(
-                                    "a plan may not give more than `{}`'s own plan allows",
-                                    access.org.tenant_id
-                                ),
-                                layer: "platform".into(),
-                            });
-                        }
-                        audit(tx, &access, "plan.create", Some(name.clone()), now)?;
-                    }
+                    audit(tx, &access, "plan.create", Some(name.clone()), now)?;
                 }
-                let key = plan_name_key(new.owner_org_id, &name);
-                if view.unique(tables::PLAN_BY_NAME, &key)?.is_some() {
-                    return Err(Error::Conflict(format!(
-                        "a plan named `{name}` already exists"
-                    )));
-                }
-                let plan = Plan {
-                    id: PlanId::new(),
-                    name,
-                    owner_org_id: new.owner_org_id,
-                    limits: new.limits,
-                    features: new.features,
-                    created_at: now,
-                };
-                tx.put(tables::PLANS, plan.id.key(), &plan)?;
-                tx.set_unique(tables::PLAN_BY_NAME, &key, plan.id.key())?;
-                if let Some(o) = plan.owner_org_id {
-                    tx.add_child(tables::ORG_PLANS, o.key(), plan.id.key())?;
-                }
-                Ok(plan)
-            })
-            .await
+            }
+            let key = plan_name_key(new.owner_org_id, &name);
+            if view.unique(tables::PLAN_BY_NAME, &key)?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "a plan named `{name}` already exists"
+                )));
+            }
+            let plan = Plan {
+                id: PlanId::new(),
+                name,
+                owner_org_id: new.owner_org_id,
+                limits: new.limits,
+                features: new.features,
+                created_at: now,
+            };
+            tx.put(tables::PLANS, plan.id.key(), &plan)?;
+            tx.set_unique(tables::PLAN_BY_NAME, &key, plan.id.key())?;
+            if let Some(o) = plan.owner_org_id {
+                tx.add_child(tables::ORG_PLANS, o.key(), plan.id.key())?;
+            }
+            Ok(plan)
+        })
+        .await
     }
 
     /// Platform plans, plus the plans of providers the caller belongs to (or all, operator).

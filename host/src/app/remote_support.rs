@@ -8,9 +8,10 @@ use super::access::{self, Access, org_summary};
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::orgs::limits_of;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
-use crate::domain::ids::{OrgId, RemoteSupportId};
+use crate::domain::ids::{OrgId, RemoteSupportId, UserId};
 use crate::domain::remote_support::{RemoteSupport, Scope, SupportStatus};
 use crate::error::{Error, FieldError, Result};
 use crate::policy::Hook;
@@ -110,8 +111,30 @@ fn announce(tx: &Tx<'_>, r: &RemoteSupport, now: Timestamp) -> Result<()> {
 }
 
 pub fn close_for_deletion(tx: &Tx<'_>, id: u128, _now: Timestamp) -> Result<()> {
+    if let Some(r) = tx
+        .view()
+        .record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)?
+    {
+        tx.remove_child(tables::REQUESTER_REMOTE_SUPPORT, r.requester_id.key(), id)?;
+    }
     tx.delete(tables::REMOTE_SUPPORT, id)?;
     Ok(())
+}
+
+/// Requests of `requester` still open now (pending, or granted and running).
+fn open_requests_of(view: &View<'_>, requester: UserId, now: Timestamp) -> Result<usize> {
+    let mut open = 0;
+    for id in view.children(tables::REQUESTER_REMOTE_SUPPORT, requester.key())? {
+        if let Some(r) = view.record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)?
+            && matches!(
+                r.status_at(now),
+                SupportStatus::Pending | SupportStatus::Granted
+            )
+        {
+            open += 1;
+        }
+    }
+    Ok(open)
 }
 
 /// Writes down the expiry of a request or grant past its deadline. Returns whether it did.
@@ -153,14 +176,20 @@ impl App {
     ) -> Result<RemoteSupport> {
         let (reason, minutes, scope) = validate(body)?;
         let app = self.clone();
-        self.store
-            .write(move |tx| {
+        self.write(move |tx| {
                 let view = tx.view();
                 let now = app.clock.now();
                 let access = app.access(&view, actor, org, "remote_support.request", json!({"scope": scope, "minutes": minutes}))?;
                 let (Some(provider), Some(requester)) = (access.org.service_provider_id, actor.user_id) else {
                     return Err(Error::Conflict("remote support is requested by a member of the organization's service provider".into()));
                 };
+                Quotas::check(
+                    "open_requests_per_requester",
+                    open_requests_of(&view, requester, now)?,
+                    1,
+                    app.settings.quotas.open_requests_per_requester,
+                    "wait for an answer, or end a grant you no longer need",
+                )?;
                 let plan_max = limits_of(&view, &access.org)?.max_remote_support_minutes;
                 let input = json!({
                     "org": org_summary(&access.org),
@@ -201,6 +230,7 @@ impl App {
                 }
                 tx.put(tables::REMOTE_SUPPORT, r.id.key(), &r)?;
                 tx.add_child(tables::ORG_REMOTE_SUPPORT, org.key(), r.id.key())?;
+                tx.add_child(tables::REQUESTER_REMOTE_SUPPORT, requester.key(), r.id.key())?;
                 audit(tx, &access, "remote_support.request", Some(r.id.to_string()), now)?;
                 announce(tx, &r, now)?;
                 Ok(r)
@@ -244,8 +274,7 @@ impl App {
         action: SupportAction,
     ) -> Result<RemoteSupport> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
+        self.write(move |tx| {
                 let view = tx.view();
                 let now = app.clock.now();
                 let name = format!("remote_support.{}", action.name());

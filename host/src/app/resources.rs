@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::orgs::limits_of;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::ids::{OrgId, ResourceId, UserId};
 use crate::domain::member::Membership;
@@ -139,16 +140,16 @@ impl App {
         };
         let members = body.member_ids.unwrap_or_default();
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let action = format!("{}.create", kind.as_str());
-                let access = app.access(&view, actor, org, &action, json!({"name": name}))?;
-                let (table, index) = tables_of(kind);
-                if kind == ResourceKind::Team {
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let action = format!("{}.create", kind.as_str());
+            let access = app.access(&view, actor, org, &action, json!({"name": name}))?;
+            let (table, index) = tables_of(kind);
+            let count = view.children(index, org.key())?.len();
+            match kind {
+                ResourceKind::Team => {
                     let max = limits_of(&view, &access.org)?.max_teams as usize;
-                    let count = view.children(index, org.key())?.len();
                     if count >= max {
                         return Err(Error::Conflict(format!(
                             "organization `{}` has {count} of {max} teams allowed by its plan",
@@ -156,32 +157,40 @@ impl App {
                         )));
                     }
                 }
-                check_members(&view, kind, org, &members)?;
-                let resource = Resource {
-                    id: ResourceId::new(),
-                    org_id: org,
-                    kind,
-                    name,
-                    channel_kind,
-                    member_ids: members,
-                    created_at: now,
-                };
-                tx.put(table, resource.id.key(), &resource)?;
-                tx.add_child(index, org.key(), resource.id.key())?;
-                for user in &resource.member_ids {
-                    set_team_membership(tx, org, resource.id, *user, true)?;
-                }
-                audit(tx, &access, &action, Some(resource.id.to_string()), now)?;
-                emit(
-                    tx,
-                    org,
-                    &format!("{}.created", kind.as_str()),
-                    json!({"org_id": org, "id": resource.id}),
-                    now,
-                )?;
-                Ok(resource)
-            })
-            .await
+                ResourceKind::Channel => Quotas::check(
+                    "channels_per_org",
+                    count,
+                    1,
+                    app.settings.quotas.channels_per_org,
+                    "delete a channel that is no longer used",
+                )?,
+            }
+            check_members(&view, kind, org, &members)?;
+            let resource = Resource {
+                id: ResourceId::new(),
+                org_id: org,
+                kind,
+                name,
+                channel_kind,
+                member_ids: members,
+                created_at: now,
+            };
+            tx.put(table, resource.id.key(), &resource)?;
+            tx.add_child(index, org.key(), resource.id.key())?;
+            for user in &resource.member_ids {
+                set_team_membership(tx, org, resource.id, *user, true)?;
+            }
+            audit(tx, &access, &action, Some(resource.id.to_string()), now)?;
+            emit(
+                tx,
+                org,
+                &format!("{}.created", kind.as_str()),
+                json!({"org_id": org, "id": resource.id}),
+                now,
+            )?;
+            Ok(resource)
+        })
+        .await
     }
 
     pub fn list_resources(
@@ -252,31 +261,30 @@ impl App {
             .map(|n| check_name(kind, Some(n)))
             .transpose()?;
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let action = format!("{}.update", kind.as_str());
-                let access = app.access(&view, actor, org, &action, json!({"id": id}))?;
-                let mut resource = load_resource(&view, kind, org, id)?;
-                if let Some(name) = name {
-                    resource.name = name;
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let action = format!("{}.update", kind.as_str());
+            let access = app.access(&view, actor, org, &action, json!({"id": id}))?;
+            let mut resource = load_resource(&view, kind, org, id)?;
+            if let Some(name) = name {
+                resource.name = name;
+            }
+            if let Some(members) = patch.member_ids {
+                check_members(&view, kind, org, &members)?;
+                for user in &resource.member_ids {
+                    set_team_membership(tx, org, id, *user, false)?;
                 }
-                if let Some(members) = patch.member_ids {
-                    check_members(&view, kind, org, &members)?;
-                    for user in &resource.member_ids {
-                        set_team_membership(tx, org, id, *user, false)?;
-                    }
-                    for user in &members {
-                        set_team_membership(tx, org, id, *user, true)?;
-                    }
-                    resource.member_ids = members;
+                for user in &members {
+                    set_team_membership(tx, org, id, *user, true)?;
                 }
-                tx.put(tables_of(kind).0, id.key(), &resource)?;
-                audit(tx, &access, &action, Some(id.to_string()), now)?;
-                Ok(resource)
-            })
-            .await
+                resource.member_ids = members;
+            }
+            tx.put(tables_of(kind).0, id.key(), &resource)?;
+            audit(tx, &access, &action, Some(id.to_string()), now)?;
+            Ok(resource)
+        })
+        .await
     }
 
     /// Deletes a team or channel and revokes every share of it.
@@ -288,33 +296,32 @@ impl App {
         id: ResourceId,
     ) -> Result<()> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let action = format!("{}.delete", kind.as_str());
-                let access = app.access(&view, actor, org, &action, json!({"id": id}))?;
-                let resource = load_resource(&view, kind, org, id)?;
-                for share in view.children(tables::RESOURCE_SHARES, id.key())? {
-                    super::shares::revoke_share(tx, share, "resource deleted", now)?;
-                }
-                tx.remove_children(tables::RESOURCE_SHARES, id.key())?;
-                for user in &resource.member_ids {
-                    set_team_membership(tx, org, id, *user, false)?;
-                }
-                let (table, index) = tables_of(kind);
-                tx.delete(table, id.key())?;
-                tx.remove_child(index, org.key(), id.key())?;
-                audit(tx, &access, &action, Some(id.to_string()), now)?;
-                emit(
-                    tx,
-                    org,
-                    &format!("{}.deleted", kind.as_str()),
-                    json!({"org_id": org, "id": id}),
-                    now,
-                )?;
-                Ok(())
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let action = format!("{}.delete", kind.as_str());
+            let access = app.access(&view, actor, org, &action, json!({"id": id}))?;
+            let resource = load_resource(&view, kind, org, id)?;
+            for share in view.children(tables::RESOURCE_SHARES, id.key())? {
+                super::shares::revoke_share(tx, share, "resource deleted", now)?;
+            }
+            tx.remove_children(tables::RESOURCE_SHARES, id.key())?;
+            for user in &resource.member_ids {
+                set_team_membership(tx, org, id, *user, false)?;
+            }
+            let (table, index) = tables_of(kind);
+            tx.delete(table, id.key())?;
+            tx.remove_child(index, org.key(), id.key())?;
+            audit(tx, &access, &action, Some(id.to_string()), now)?;
+            emit(
+                tx,
+                org,
+                &format!("{}.deleted", kind.as_str()),
+                json!({"org_id": org, "id": id}),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -113,8 +113,7 @@ impl App {
         body: NewShare,
     ) -> Result<ShareView> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
+        self.write(move |tx| {
                 let view = tx.view();
                 let now = app.clock.now();
                 let resource_json = json!({"kind": body.resource.kind, "id": body.resource.id, "link_id": body.link_id});
@@ -206,23 +205,21 @@ impl App {
 
     pub async fn revoke(&self, actor: Actor, org: OrgId, id: ShareId) -> Result<()> {
         let app = self.clone();
-        self.store
-            .write(move |tx| {
-                let view = tx.view();
-                let now = app.clock.now();
-                let access =
-                    app.access(&view, actor, org, "share.revoke", json!({"share_id": id}))?;
-                let share: Share = view
-                    .record::<Share>(tables::SHARES, id.key())?
-                    .filter(|s| s.owner_org == org || s.peer_org == org)
-                    .ok_or(Error::NotFound("share"))?;
-                if share.status == ShareStatus::Revoked {
-                    return Err(Error::Conflict("share is already revoked".into()));
-                }
-                revoke_share(tx, id.key(), "revoked", now)?;
-                audit(tx, &access, "share.revoke", Some(id.to_string()), now)?;
-                Ok(())
-            })
-            .await
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = app.access(&view, actor, org, "share.revoke", json!({"share_id": id}))?;
+            let share: Share = view
+                .record::<Share>(tables::SHARES, id.key())?
+                .filter(|s| s.owner_org == org || s.peer_org == org)
+                .ok_or(Error::NotFound("share"))?;
+            if share.status == ShareStatus::Revoked {
+                return Err(Error::Conflict("share is already revoked".into()));
+            }
+            revoke_share(tx, id.key(), "revoked", now)?;
+            audit(tx, &access, "share.revoke", Some(id.to_string()), now)?;
+            Ok(())
+        })
+        .await
     }
 }
