@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -114,7 +114,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(&e).await;
                     continue;
@@ -122,9 +122,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         if let Ok(permit) = open.clone().try_acquire_owned() {
-            let connection = serve_connection(stream, router.clone(), limits, closing_rx.clone());
+            let connection =
+                serve_connection(stream, peer, router.clone(), limits, closing_rx.clone());
             tokio::spawn(async move {
                 crate::metrics::connection_opened();
                 connection.await;
@@ -210,6 +212,7 @@ async fn accept_failed(error: &io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: ConnectionLimits,
     mut closing: watch::Receiver<bool>,
@@ -219,8 +222,12 @@ async fn serve_connection(
         stream,
         activity: Arc::clone(&activity),
     });
-    let service =
-        TowerToHyperService::new(router.map_request(|req: Request<Incoming>| req.map(Body::new)));
+    // The peer's address goes with every request: unauthenticated routes are rate limited by it.
+    let service = TowerToHyperService::new(router.map_request(move |req: Request<Incoming>| {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    }));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

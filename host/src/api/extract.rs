@@ -2,7 +2,9 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,20 +21,65 @@ use crate::error::{Error, FieldError};
 /// The authenticated caller.
 pub struct Auth(pub Actor);
 
+/// The address a request came from, when the server knows it.
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The caller of a request that sent a bearer token: `None` without one. A bad or revoked
+/// token is 401, and counts against the address's quota, so guessing tokens costs the guesser.
+fn bearer(parts: &mut Parts, app: &App) -> Result<Option<Actor>, ApiError> {
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token.map(|t| app.authenticate(t)) {
+        Some(Ok(actor)) => {
+            app.admit(actor)?;
+            parts.extensions.insert(actor);
+            Ok(Some(actor))
+        }
+        _ => {
+            app.admit_address(client_address(parts))?;
+            Err(Error::Unauthorized.into())
+        }
+    }
+}
+
 impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let token = header.strip_prefix("Bearer ").ok_or(Error::Unauthorized)?;
-        let actor = app.authenticate(token.trim())?;
-        app.admit(actor)?;
-        parts.extensions.insert(actor);
-        Ok(Auth(actor))
+        match bearer(parts, app)? {
+            Some(actor) => Ok(Auth(actor)),
+            None => {
+                app.admit_address(client_address(parts))?;
+                Err(Error::Unauthorized.into())
+            }
+        }
+    }
+}
+
+/// The caller if it sent a bearer token (which must then be valid), else nobody; a request
+/// without one counts against its address's quota.
+pub struct MaybeAuth(pub Option<Actor>);
+
+impl FromRequestParts<App> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let actor = bearer(parts, app)?;
+        if actor.is_none() {
+            app.admit_address(client_address(parts))?;
+        }
+        Ok(MaybeAuth(actor))
     }
 }
 

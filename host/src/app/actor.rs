@@ -6,7 +6,10 @@ use crate::domain::secret;
 use crate::error::{Error, Result};
 use crate::storage::tables;
 
+use std::net::IpAddr;
+
 use super::App;
+use super::rate_limit::Caller;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
@@ -22,10 +25,22 @@ impl Actor {
 }
 
 impl App {
-    /// Counts one request against the caller's token quota (429 when it is used up).
+    /// Counts one request against the caller's quota, per principal whatever token it used
+    /// (429 when it is used up).
     pub fn admit(&self, actor: Actor) -> Result<()> {
+        let caller = match actor.user_id {
+            Some(user) => Caller::User(user),
+            None => Caller::Operator,
+        };
         self.limiter
-            .admit(actor.token_id)
+            .admit(caller)
+            .map_err(|retry_after| Error::RateLimited { retry_after })
+    }
+
+    /// Counts one request made without a (valid) credential against its address's quota.
+    pub fn admit_address(&self, address: Option<IpAddr>) -> Result<()> {
+        self.limiter
+            .admit(Caller::Address(address))
             .map_err(|retry_after| Error::RateLimited { retry_after })
     }
 

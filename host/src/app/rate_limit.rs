@@ -1,5 +1,7 @@
-//! Per-token request quotas: a token bucket per API token, so one runaway client (or a stolen
-//! token) cannot take the server from every other tenant.
+//! Request quotas: a token bucket per principal (a user, whatever number of tokens they hold,
+//! or the operator), so one runaway client (or a stolen credential) cannot take the server from
+//! every other tenant; and one per client address for what is asked without a credential
+//! (accepting an invitation) or with a bad one (a 401), so guessing costs the guesser.
 //!
 //! Buckets live in memory only: a restart refills them, which errs on the side of serving.
 //! The map holds one small entry per token seen recently; entries whose bucket would be full
@@ -12,16 +14,27 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::TokenId;
+use crate::domain::ids::UserId;
+
+/// Whose bucket a request takes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Caller {
+    User(UserId),
+    Operator,
+    /// An unauthenticated request, by the address it came from (`None`: not known, e.g. a
+    /// request made in-process; they share one bucket).
+    Address(Option<std::net::IpAddr>),
+}
 
 const PRUNE_AT: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimit {
-    /// Sustained requests per second per token; 0 turns limiting off.
+    /// Sustained requests per second per principal, and per address without a credential;
+    /// 0 turns limiting off.
     pub per_second: u32,
-    /// Requests a token may make at once after being idle.
+    /// Requests a principal (or an address) may make at once after being idle.
     pub burst: u32,
 }
 
@@ -36,7 +49,7 @@ impl Default for RateLimit {
 
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Mutex<HashMap<TokenId, Bucket>>,
+    buckets: Mutex<HashMap<Caller, Bucket>>,
 }
 
 struct Bucket {
@@ -52,8 +65,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one request from `token`'s bucket, or says how long until one is available.
-    pub fn admit(&self, token: TokenId) -> Result<(), Duration> {
+    /// Takes one request from `caller`'s bucket, or says how long until one is available.
+    pub fn admit(&self, caller: Caller) -> Result<(), Duration> {
         if self.limit.per_second == 0 {
             return Ok(());
         }
@@ -65,7 +78,7 @@ impl RateLimiter {
             let refill = Duration::from_secs_f64(burst / rate);
             buckets.retain(|_, b| now.duration_since(b.at) < refill);
         }
-        let bucket = buckets.entry(token).or_insert(Bucket {
+        let bucket = buckets.entry(caller).or_insert(Bucket {
             available: burst,
             at: now,
         });
@@ -91,13 +104,16 @@ mod tests {
             per_second: 1,
             burst: 3,
         });
-        let (a, b) = (TokenId::new(), TokenId::new());
+        let (a, b) = (Caller::User(UserId::new()), Caller::Operator);
         for _ in 0..3 {
             assert!(limiter.admit(a).is_ok());
         }
         let wait = limiter.admit(a).unwrap_err();
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(limiter.admit(b).is_ok(), "another token has its own bucket");
+        assert!(
+            limiter.admit(b).is_ok(),
+            "another principal has its own bucket"
+        );
     }
 
     #[test]
@@ -106,7 +122,7 @@ mod tests {
             per_second: 0,
             burst: 0,
         });
-        let a = TokenId::new();
+        let a = Caller::Address(None);
         assert!((0..10_000).all(|_| limiter.admit(a).is_ok()));
     }
 }
