@@ -1,7 +1,13 @@
-//! `Idempotency-Key` on creating POSTs: a retry with the same key (same caller, same route)
-//! gets the first answer replayed instead of a second effect. Answers are remembered for
-//! `idempotency_hours` (default 24 h). A retry that arrives while the first is still running
-//! gets 409.
+//! `Idempotency-Key` on creating POSTs: a retry with the same key (same principal, same route,
+//! same body) gets the first answer replayed instead of a second effect. Answers are remembered
+//! for `idempotency_hours` (default 24 h) by [`crate::app::idempotency`], sealed.
+//!
+//! The key counts only after authentication: a request without a valid credential is answered
+//! by its handler (401) and claims nothing, so keys cannot be used to fill the database without
+//! a credential. Only successful answers are remembered: a refused request (403, 409, 422) left
+//! nothing behind, and its retry runs again, so a caller who has since been allowed gets the
+//! effect. A key reused with another body is refused (422) rather than answered with the first
+//! request's answer. A retry that arrives while the first is still running gets 409.
 //!
 //! The answer is stored right after the effect commits, in its own transaction: a crash between
 //! the two would let a retry act again. Closing that gap means writing both in one transaction,
@@ -15,14 +21,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::problem::problem;
 use crate::app::App;
-use crate::domain::clock::Timestamp;
-use crate::storage::tables;
 
 const HEADER: &str = "idempotency-key";
 const MAX_KEY: usize = 255;
@@ -32,42 +35,50 @@ const MAX_STORED_BODY: usize = 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<Mutex<HashSet<String>>>);
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    status: u16,
-    content_type: String,
-    body: String,
-    at: Timestamp,
+/// Whose keys: a user's, whatever token, or the operator's.
+fn principal(app: &App, req: &Request) -> Option<String> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let actor = app.authenticate(token).ok()?;
+    Some(
+        actor
+            .user_id
+            .map_or_else(|| "operator".to_owned(), |u| format!("user:{u}")),
+    )
 }
 
-fn storage_key(req: &Request, key: &str) -> String {
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes)
-        .unwrap_or_default();
+fn storage_key(principal: &str, path: &str, key: &str) -> String {
     let mut hash = Sha256::new();
-    hash.update(auth);
-    hash.update([0]);
-    hash.update(req.uri().path().as_bytes());
-    hash.update([0]);
-    hash.update(key.as_bytes());
+    for part in [principal, path, key] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
     hex::encode(hash.finalize())
 }
 
-fn replay(stored: Stored) -> Response {
-    let mut response = (
-        StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
-        stored.body,
-    )
-        .into_response();
-    if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
+fn replay(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+    if let Ok(ct) = HeaderValue::from_str(content_type) {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     response
         .headers_mut()
         .insert("idempotency-replayed", HeaderValue::from_static("true"));
     response
+}
+
+/// The largest body any route takes: the request is read whole to bind the key to it.
+fn body_limit(app: &App) -> usize {
+    let s = &app.settings;
+    s.json_body_limit
+        .max(s.csv_body_limit)
+        .max(s.wasm.max_module_bytes)
 }
 
 pub async fn middleware(
@@ -95,7 +106,19 @@ pub async fn middleware(
             );
         }
     };
-    let id = storage_key(&req, &key);
+    let Some(principal) = principal(&app, &req) else {
+        return next.run(req).await;
+    };
+    let id = storage_key(&principal, req.uri().path(), &key);
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, body_limit(&app)).await else {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload too large",
+            json!({"detail": "the request body is over the size limit"}),
+        );
+    };
+    let request_sha256 = hex::encode(Sha256::digest(&bytes));
     // Claim the key before looking for a stored answer: a first request that finishes in
     // between has stored its answer before releasing the claim, so a retry either finds the
     // claim (409) or the answer (replay), never neither.
@@ -106,18 +129,39 @@ pub async fn middleware(
             json!({"detail": "a request with this Idempotency-Key is still being processed"}),
         );
     };
-    let now = app.clock.now();
-    let ttl = std::time::Duration::from_secs(app.settings.idempotency_hours * 3600);
-    let found = app
-        .store
-        .read(|view| Ok(view.keyed::<Stored>(tables::IDEMPOTENCY, &id)?));
-    if let Ok(Some(stored)) = found
-        && stored.at.plus(ttl) > now
-    {
-        return replay(stored);
+    match app.remembered(&id) {
+        Ok(Some(remembered)) => {
+            if !remembered.request_sha256.is_empty() && remembered.request_sha256 != request_sha256
+            {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency key reused",
+                    json!({"errors": [{"field": "Idempotency-Key", "reason": "was used with another request body; use a new key for a new request"}]}),
+                );
+            }
+            return match app.unseal(&id, &remembered) {
+                Some(body) => replay(remembered.status, &remembered.content_type, body),
+                None => problem(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    json!({"detail": "this request was processed already, but its answer cannot be replayed by this server (it was sealed under another server key)"}),
+                ),
+            };
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a remembered answer");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable",
+                json!({"detail": "the Idempotency-Key could not be checked; retry shortly"}),
+            );
+        }
     }
-    let response = next.run(req).await;
-    remember(&app, &id, response, now).await
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    remember(&app, id, response, request_sha256).await
 }
 
 /// A key being processed; released when dropped, also if the request's task is cancelled.
@@ -143,37 +187,33 @@ impl Drop for Claim<'_> {
     }
 }
 
-async fn remember(app: &App, id: &str, response: Response, now: Timestamp) -> Response {
-    let status = response.status();
-    if status.is_server_error() {
+async fn remember(app: &App, id: String, response: Response, request_sha256: String) -> Response {
+    if !response.status().is_success() {
         return response;
     }
+    let status = response.status();
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_STORED_BODY).await else {
+    // The answer is in memory already (handlers build JSON); only a large one is not kept.
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error",
             json!(null),
         );
     };
+    if bytes.len() > MAX_STORED_BODY {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let stored = Stored {
-        status: status.as_u16(),
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        at: now,
-    };
-    let id = id.to_owned();
-    let written = app
-        .store
-        .write(move |tx| Ok(tx.put_keyed(tables::IDEMPOTENCY, &id, &stored)?))
-        .await;
-    if let Err(e) = written {
+    if let Err(e) = app
+        .remember(id, status.as_u16(), content_type, &bytes, request_sha256)
+        .await
+    {
         tracing::warn!(error = %e, "could not remember an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))

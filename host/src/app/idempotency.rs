@@ -1,0 +1,135 @@
+//! Remembered answers to creating requests retried with the same `Idempotency-Key`.
+//!
+//! An answer is remembered per principal (a user, or the operator, whichever of its tokens it
+//! used), route and key, only once the request was authenticated and succeeded, with a hash of
+//! the request body so the key cannot be replayed for another request. Answers carry one-time
+//! secrets (invitation tokens, PINs, API tokens), so the stored body is sealed under the
+//! server's key ([`super::server_key`]): a copy of the database does not hold them in clear.
+//! Answers older than `idempotency_hours` are pruned, oldest first, through a time index.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::EntryId;
+use crate::error::Result;
+use crate::storage::tables;
+
+/// One remembered answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Remembered {
+    pub status: u16,
+    pub content_type: String,
+    /// The answer's body, sealed under the server key with the storage key as context (hex).
+    #[serde(default)]
+    pub sealed_body: String,
+    /// SHA-256 of the request body the key was first used with (hex).
+    #[serde(default)]
+    pub request_sha256: String,
+    pub at: Timestamp,
+}
+
+/// The time index entry of a remembered answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ordered {
+    key: String,
+    at: Timestamp,
+}
+
+/// Answers removed per write transaction while pruning, so the writer is never held long.
+const PRUNE_BATCH: usize = 1_000;
+
+impl App {
+    /// The answer remembered under `key`, if it is still within the retention.
+    pub fn remembered(&self, key: &str) -> Result<Option<Remembered>> {
+        let ttl = Duration::from_secs(self.settings.idempotency_hours * 3600);
+        let now = self.clock.now();
+        let found = self
+            .store
+            .read(|view| Ok(view.keyed::<Remembered>(tables::IDEMPOTENCY, key)?))?;
+        Ok(found.filter(|r| r.at.plus(ttl) > now))
+    }
+
+    /// Seals and remembers an answer; `key` is also the seal's context.
+    pub async fn remember(
+        &self,
+        key: String,
+        status: u16,
+        content_type: String,
+        body: &[u8],
+        request_sha256: String,
+    ) -> Result<()> {
+        let at = self.clock.now();
+        let sealed_body = hex::encode(self.server_key.seal(key.as_bytes(), body)?);
+        let record = Remembered {
+            status,
+            content_type,
+            sealed_body,
+            request_sha256,
+            at,
+        };
+        self.store
+            .write(move |tx| {
+                tx.put_keyed(tables::IDEMPOTENCY, &key, &record)?;
+                tx.put(
+                    tables::IDEMPOTENCY_ORDER,
+                    EntryId::new().key(),
+                    &Ordered { key, at },
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The plain body of a remembered answer; `None` if this server's key cannot open it (a
+    /// database restored on another server).
+    pub fn unseal(&self, key: &str, remembered: &Remembered) -> Option<Vec<u8>> {
+        let sealed = hex::decode(&remembered.sealed_body).ok()?;
+        self.server_key.open(key.as_bytes(), &sealed)
+    }
+
+    /// Removes answers past the retention; returns how many.
+    pub async fn prune_idempotency_once(&self) -> Result<usize> {
+        let age = i64::try_from(self.settings.idempotency_hours.saturating_mul(3_600_000))
+            .unwrap_or(i64::MAX);
+        let cutoff = Timestamp(self.clock.now().0.saturating_sub(age));
+        let mut removed = 0;
+        loop {
+            let batch = self
+                .store
+                .write(move |tx| {
+                    let view = tx.view();
+                    let mut n = 0;
+                    for (id, entry) in
+                        view.scan::<Ordered>(tables::IDEMPOTENCY_ORDER, None, PRUNE_BATCH)?
+                    {
+                        if entry.at >= cutoff {
+                            break;
+                        }
+                        tx.delete(tables::IDEMPOTENCY_ORDER, id)?;
+                        tx.delete_keyed(tables::IDEMPOTENCY, &entry.key)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+                .await?;
+            removed += batch;
+            if batch < PRUNE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Prunes remembered answers every ten minutes until the task is dropped.
+    pub async fn prune_idempotency(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.prune_idempotency_once().await {
+                tracing::error!(error = %e, "pruning remembered answers failed");
+            }
+        }
+    }
+}
