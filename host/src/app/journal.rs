@@ -46,6 +46,7 @@ pub fn audit_as(
         action: action.to_owned(),
         target,
         grant_id,
+        credential: Some(actor.token_id),
     };
     tx.put_pair(tables::AUDIT, org.key(), entry.id.key(), &entry)?;
     Ok(())
@@ -83,6 +84,7 @@ impl App {
             action: action.to_owned(),
             target: None,
             grant_id: Some(grant.id),
+            credential: Some(access.actor.token_id),
         };
         self.recorder.audit(access.org.id, entry);
     }

@@ -3,10 +3,11 @@
 use serde_json::{Value, json};
 
 use super::actor::Actor;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::ApiToken;
-use crate::domain::ids::{TokenId, UserId};
+use crate::domain::ids::{OrgId, TokenId, UserId};
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
 use crate::storage::{Tx, tables};
@@ -49,13 +50,46 @@ fn store_token(
     Ok(token)
 }
 
+/// Revokes every unrevoked operator token but `keep`: there is one operator credential.
+fn retire_other_operator_tokens(tx: &Tx<'_>, keep: TokenId, now: Timestamp) -> Result<usize> {
+    let view = tx.view();
+    let mut retired = 0;
+    let mut after = None;
+    loop {
+        let page: Vec<(u128, ApiToken)> = view.scan(tables::TOKENS, after, 1_000)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(retired);
+        };
+        after = Some(*last);
+        for (id, mut token) in page {
+            if token.user_id.is_none() && token.revoked_at.is_none() && token.id != keep {
+                token.revoked_at = Some(now);
+                tx.put(tables::TOKENS, id, &token)?;
+                retired += 1;
+            }
+        }
+    }
+}
+
+/// Makes `digest` the one operator credential: stored if new, every other one retired.
+fn install_operator_token(tx: &Tx<'_>, digest: String, now: Timestamp) -> Result<ApiToken> {
+    let token = store_token(tx, None, "operator", digest, now)?;
+    tx.put_meta(OPERATOR_TOKEN_KEY, &token.id.key().to_le_bytes())?;
+    let retired = retire_other_operator_tokens(tx, token.id, now)?;
+    if retired > 0 {
+        tracing::warn!(retired, "a new operator token retired the previous one");
+    }
+    Ok(token)
+}
+
 /// On the first start, creates the operator token: from `TENANTRY_OPERATOR_TOKEN` if set,
-/// else generated and returned so `serve` can print it once. Later starts only make sure a
-/// configured token is registered.
+/// else generated and returned so `serve` can print it once. A configured token that differs
+/// from the current one replaces it (the old one stops working); a configured token that was
+/// retired (rotated away through the API) stops the server rather than be accepted again.
 pub async fn ensure_operator_token(app: &App) -> Result<Option<Secret>> {
     let configured = app.settings.operator_token.clone();
     if configured.as_ref().is_some_and(|t| t.len() < 32) {
-        return Err(Error::Policy(
+        return Err(Error::Setup(
             "TENANTRY_OPERATOR_TOKEN must be at least 32 characters".into(),
         ));
     }
@@ -67,16 +101,23 @@ pub async fn ensure_operator_token(app: &App) -> Result<Option<Secret>> {
             match configured {
                 Some(t) => {
                     let digest = secret::token_digest(&t);
-                    if view.unique(tables::TOKEN_BY_HASH, &digest)?.is_none() {
-                        let token = store_token(tx, None, "operator", digest, now)?;
-                        tx.put_meta(OPERATOR_TOKEN_KEY, &token.id.key().to_le_bytes())?;
+                    match view.unique(tables::TOKEN_BY_HASH, &digest)? {
+                        None => {
+                            install_operator_token(tx, digest, now)?;
+                        }
+                        Some(id) => {
+                            let token: Option<ApiToken> = view.record(tables::TOKENS, id)?;
+                            if token.is_some_and(|t| t.revoked_at.is_some() || t.user_id.is_some()) {
+                                return Err(Error::Setup("TENANTRY_OPERATOR_TOKEN names a retired credential (it was rotated): set the current operator token, or a new one".into()));
+                            }
+                        }
                     }
                     Ok(None)
                 }
                 None if exists => Ok(None),
                 None => {
-                    let (token, secret) = issue_token(tx, None, "operator", now)?;
-                    tx.put_meta(OPERATOR_TOKEN_KEY, &token.id.key().to_le_bytes())?;
+                    let secret = secret::new_token(TOKEN_PREFIX)?;
+                    install_operator_token(tx, secret::token_digest(secret.expose()), now)?;
                     Ok(Some(secret))
                 }
             }
@@ -130,6 +171,35 @@ impl App {
         })
     }
 
+    /// A new operator token, shown once; every other operator token (the caller's included)
+    /// is retired in the same transaction. Audited under the platform (organization 0).
+    pub async fn rotate_operator_token(&self, actor: Actor) -> Result<(TokenView, Secret)> {
+        if !actor.is_operator() {
+            return Err(Error::Forbidden {
+                reason: "only the platform operator rotates its credential".into(),
+                layer: "platform".into(),
+            });
+        }
+        self.authorize_global(actor, "platform.operator_token", Value::Null)?;
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| {
+                let secret = secret::new_token(TOKEN_PREFIX)?;
+                let token = install_operator_token(tx, secret::token_digest(secret.expose()), now)?;
+                super::journal::audit_as(
+                    tx,
+                    OrgId::from_key(0),
+                    actor,
+                    "platform.operator_token",
+                    Some(token.id.to_string()),
+                    None,
+                    now,
+                )?;
+                Ok((TokenView::from(&token), secret))
+            })
+            .await
+    }
+
     pub async fn create_token(&self, actor: Actor, name: String) -> Result<(TokenView, Secret)> {
         let length = name.trim().chars().count();
         if length == 0 || length > NAME_MAX {
@@ -144,8 +214,22 @@ impl App {
         };
         self.authorize_global(actor, "token.create", json!({"name": name}))?;
         let now = self.clock.now();
+        let max = self.settings.quotas.tokens_per_user;
         self.store
             .write(move |tx| {
+                let view = tx.view();
+                let mut active = 0;
+                for id in view.children(tables::USER_TOKENS, user.key())? {
+                    let token: Option<ApiToken> = view.record(tables::TOKENS, id)?;
+                    active += usize::from(token.is_some_and(|t| t.revoked_at.is_none()));
+                }
+                Quotas::check(
+                    "tokens_per_user",
+                    active,
+                    1,
+                    max,
+                    "revoke a token you no longer use (`DELETE /v1/tokens/{id}`)",
+                )?;
                 let (token, secret) = issue_token(tx, Some(user), name.trim(), now)?;
                 Ok((TokenView::from(&token), secret))
             })

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::ids::{EntryId, RemoteSupportId, UserId};
+use super::ids::{EntryId, RemoteSupportId, TokenId, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -17,6 +17,9 @@ pub struct AuditEntry {
     /// Set when the actor acted under a remote-support grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<RemoteSupportId>,
+    /// The credential that acted (for the operator, which of its tokens, over rotations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<TokenId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
