@@ -54,7 +54,10 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         delete "/v1/orgs/{org}" => orgs::delete, "delete an organization and everything it owns", auth: true, creates: false, body: None;
         post "/v1/orgs/{org}/suspend" => orgs::suspend, "suspend an organization", auth: true, creates: false, body: None;
         post "/v1/orgs/{org}/reactivate" => orgs::reactivate, "reactivate an organization", auth: true, creates: false, body: None;
-        post "/v1/orgs/{org}/managed-by" => orgs::managed_by, "switch who manages an organization", auth: true, creates: false, body: JSON;
+        post "/v1/orgs/{org}/managed-by" => orgs::managed_by, "switch who manages an organization (a provider taking over a customer waits for its owner: 202)", auth: true, creates: false, body: JSON;
+        get "/v1/orgs/{org}/change-requests" => orgs::change_requests, "changes the service provider asked for, waiting for the customer's consent", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/change-requests/{request}/accept" => orgs::accept_change_request, "consent to a change the service provider asked for (customer owner or admin)", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/change-requests/{request}/decline" => orgs::decline_change_request, "refuse a change the service provider asked for", auth: true, creates: false, body: None;
         put "/v1/orgs/{org}/plan" => orgs::change_plan, "move an organization to another plan", auth: true, creates: false, body: JSON;
         get "/v1/plans" => orgs::list_plans, "list plans", auth: true, creates: false, body: None;
         post "/v1/plans" => orgs::create_plan, "create a plan", auth: true, creates: true, body: JSON;
@@ -63,7 +66,10 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         patch "/v1/orgs/{org}/members/{user}" => members::change_role, "change a member's role", auth: true, creates: false, body: JSON;
         delete "/v1/orgs/{org}/members/{user}" => members::remove, "remove a member", auth: true, creates: false, body: None;
         post "/v1/orgs/{org}/members/import" => members::import, "import members from CSV, all or nothing", auth: true, creates: true, body: CSV;
-        post "/v1/invitations/accept" => members::accept, "accept an invitation and get an API token", auth: false, creates: false, body: JSON;
+        post "/v1/invitations/accept" => members::accept, "accept an invitation by its token: anonymously for a new identity (answers its first API token), signed in as the invitee for an existing one", auth: false, creates: false, body: JSON;
+        get "/v1/invitations" => members::my_invitations, "the invitations waiting for the caller's account", auth: true, creates: false, body: None;
+        post "/v1/invitations/{invitation}/accept" => members::accept_by_id, "accept an invitation addressed to the caller's account", auth: true, creates: false, body: None;
+        post "/v1/invitations/{invitation}/decline" => members::decline, "decline an invitation addressed to the caller's account", auth: true, creates: false, body: None;
         get "/v1/tokens" => members::list_tokens, "list the caller's tokens", auth: true, creates: false, body: None;
         post "/v1/tokens" => members::create_token, "create a token for the caller", auth: true, creates: true, body: JSON;
         delete "/v1/tokens/{token}" => members::revoke_token, "revoke one of the caller's tokens", auth: true, creates: false, body: None;
@@ -111,10 +117,12 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/orgs/{org}/decisions" => decisions::list, "the organization's decision log (filters: hook, verdict, since, until)", auth: true, creates: false, body: None;
         post "/v1/decisions/evaluate" => decisions::evaluate, "dry run: one decision's full trace, optionally with a candidate policy", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/policies/{hook}/preview" => decisions::preview, "replay recorded decisions with a candidate organization policy", auth: true, creates: false, body: JSON;
-        post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component (validated, named by SHA-256)", auth: true, creates: true, body: WASM;
-        get "/v1/plugins" => plugins::list, "the plugins the caller uploaded (all, for the operator)", auth: true, creates: false, body: None;
+        post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component for an organization (`?org=`; validated, named by SHA-256, within its quotas)", auth: true, creates: true, body: WASM;
+        get "/v1/plugins" => plugins::list, "an organization's uploads (`?org=`), or the operator's", auth: true, creates: false, body: None;
         get "/v1/plugins/{sha256}" => plugins::get, "one plugin: hooks, size, upload time, uploader", auth: true, creates: false, body: None;
+        delete "/v1/plugins/{sha256}" => plugins::delete, "give up an organization's upload (`?org=`); unbound, unowned components are collected", auth: true, creates: false, body: None;
         get "/v1/platform/backup" => ops::backup, "a consistent copy of the whole database (operator)", auth: true, creates: false, body: None;
+        post "/v1/platform/operator-token" => members::rotate_operator_token, "a new operator token (shown once); every other operator token is retired", auth: true, creates: true, body: None;
         get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
         get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
         get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;

@@ -8,9 +8,12 @@ pub mod access;
 pub mod actor;
 pub mod backup;
 pub mod bulk;
+pub mod change_requests;
 pub mod decisions;
+pub mod idempotency;
 pub mod import;
 pub mod invariants;
+pub mod invitations;
 pub mod journal;
 pub mod links;
 pub mod members;
@@ -18,14 +21,18 @@ pub mod orgs;
 pub mod plans;
 pub mod plugins;
 pub mod policies;
+pub mod policy_jobs;
+pub mod quotas;
 pub mod rate_limit;
 pub mod recorder;
 pub mod reload;
 pub mod remote_support;
 pub mod resources;
+pub mod server_key;
 pub mod shares;
 pub mod sweeper;
 pub mod tokens;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -48,6 +55,10 @@ pub struct App {
     pub platform_files: reload::PlatformFiles,
     plugin_cache: plugins::PluginCache,
     limiter: Arc<rate_limit::RateLimiter>,
+    /// Tenants' fixture gates, previews, dry runs and plugin compilations.
+    policy_jobs: policy_jobs::PolicyJobs,
+    /// Authenticates compiled artifacts and seals one-time secrets at rest.
+    pub server_key: server_key::ServerKey,
 }
 
 /// What [`App::build`] made.
@@ -68,6 +79,11 @@ impl App {
         )?;
         let recorder = recorder::Recorder::start(store.clone(), settings.decision_log_max_entries);
         let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
+        let server_key = server_key::ServerKey::load_or_create(&settings.key_path())?;
+        let policy_jobs = policy_jobs::PolicyJobs::start(
+            settings.policy_work_threads,
+            settings.quotas.policy_jobs_per_org,
+        )?;
         let app = App {
             store,
             policies,
@@ -77,6 +93,8 @@ impl App {
             recorder,
             plugin_cache: plugins::PluginCache::default(),
             limiter,
+            policy_jobs,
+            server_key,
         };
         app.load_bindings()?;
         app.sync_platform_files().await?;
@@ -95,6 +113,7 @@ impl App {
             tokio::spawn(self.clone().watch_platform_files()),
             tokio::spawn(self.clone().prune_decisions()),
             tokio::spawn(self.clone().prune_events()),
+            tokio::spawn(self.clone().prune_idempotency()),
         ]
     }
 

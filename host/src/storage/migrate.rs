@@ -1,20 +1,23 @@
 //! Schema version of the file and the path from older versions to this one.
 //!
-//! Version 1 is the first layout. A future layout change adds a step to [`STEPS`]; the server
-//! runs every step above the file's version, in order, in one durable transaction on start.
+//! Version 1 is the first layout. Version 2 adds the indexes of the trust model: invitations
+//! by invitee, remote-support requests by requester, plugin components by the versions that
+//! bind them, and the operator's ownership of plugins uploaded before ownership existed. A
+//! future layout change adds a step to [`STEPS`]; the server runs every step above the file's
+//! version, in order, in one durable transaction on start.
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
 use super::StorageError;
 use super::tables::{self, META};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const VERSION_KEY: &str = "schema_version";
 
 type Step = fn(&WriteTransaction) -> Result<(), StorageError>;
 
 /// `STEPS[i]` upgrades a file from version `i` to `i + 1`. Version 0 is an empty file.
-const STEPS: &[Step] = &[create_tables];
+const STEPS: &[Step] = &[create_tables, index_trust_model];
 
 pub fn prepare(db: &Database) -> Result<(), StorageError> {
     let txn = db.begin_write()?;
@@ -67,6 +70,65 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     }
     for def in tables::ALL_TERMS {
         txn.open_multimap_table(*def)?;
+    }
+    Ok(())
+}
+
+/// The fields version 2's indexes are built from, read from version 1 records.
+#[derive(serde::Deserialize)]
+struct InvitationV1 {
+    user_id: uuid::Uuid,
+}
+
+#[derive(serde::Deserialize)]
+struct RemoteSupportV1 {
+    requester_id: uuid::Uuid,
+}
+
+#[derive(serde::Deserialize)]
+struct PolicyVersionV1 {
+    #[serde(default)]
+    plugin: Option<String>,
+}
+
+/// Version 1 to 2: fills the indexes added by the trust model from the records they index.
+fn index_trust_model(txn: &WriteTransaction) -> Result<(), StorageError> {
+    create_tables(txn)?;
+    let mut by_user = txn.open_multimap_table(tables::USER_INVITATIONS)?;
+    for entry in txn.open_table(tables::INVITATIONS)?.iter()? {
+        let (id, bytes) = entry?;
+        let invitation: InvitationV1 = super::codec::decode(bytes.value())?;
+        by_user.insert(invitation.user_id.as_u128(), id.value())?;
+    }
+    let mut by_requester = txn.open_multimap_table(tables::REQUESTER_REMOTE_SUPPORT)?;
+    for entry in txn.open_table(tables::REMOTE_SUPPORT)?.iter()? {
+        let (id, bytes) = entry?;
+        let request: RemoteSupportV1 = super::codec::decode(bytes.value())?;
+        by_requester.insert(request.requester_id.as_u128(), id.value())?;
+    }
+    let mut binding = txn.open_multimap_table(tables::PLUGIN_VERSIONS)?;
+    for entry in txn.open_table(tables::POLICY_VERSIONS)?.iter()? {
+        let (id, bytes) = entry?;
+        let version: PolicyVersionV1 = super::codec::decode(bytes.value())?;
+        if let Some(sha) = version.plugin {
+            binding.insert(sha.as_str(), id.value())?;
+        }
+    }
+    // Uploads from before ownership belong to the platform: kept, and on nobody's quota.
+    let mut owners = txn.open_multimap_table(tables::PLUGIN_OWNERS)?;
+    let mut ownerships = txn.open_table(tables::PLUGIN_OWNERSHIPS)?;
+    for entry in txn.open_table(tables::PLUGINS)?.iter()? {
+        let (sha, bytes) = entry?;
+        let sha = sha.value().to_owned();
+        let mut record: serde_json::Value = super::codec::decode(bytes.value())?;
+        if let Some(map) = record.as_object_mut() {
+            map.insert("org_id".into(), serde_json::Value::Null);
+        }
+        owners.insert(sha.as_str(), 0)?;
+        ownerships.insert(
+            format!("platform:{sha}").as_str(),
+            super::codec::encode(&record)?.as_slice(),
+        )?;
     }
     Ok(())
 }

@@ -38,12 +38,18 @@ pub const REMOTE_SUPPORT: Records = TableDefinition::new("remote_support");
 pub const DECISION_ORDER: Records = TableDefinition::new("decision_order");
 /// Policy versions, immutable once written.
 pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
+/// Changes a provider asked of a customer that wait for the customer's consent.
+pub const CHANGE_REQUESTS: Records = TableDefinition::new("change_requests");
+/// `entry -> (storage key, time)`: remembered idempotent answers in time order, for pruning.
+pub const IDEMPOTENCY_ORDER: Records = TableDefinition::new("idempotency_order");
 
 /// Remembered answers to requests with an `Idempotency-Key`.
 pub const IDEMPOTENCY: Keyed = TableDefinition::new("idempotency");
 /// `sha256 -> plugin record` (hooks, size, uploader).
 pub const PLUGINS: Keyed = TableDefinition::new("plugins");
-/// `wasm:{sha256}` -> the component; `artifact:{sha256}` -> its compiled form.
+/// `"{org}:{sha256}"` (`"platform:{sha256}"` for the operator) -> one owner's upload.
+pub const PLUGIN_OWNERSHIPS: Keyed = TableDefinition::new("plugin_ownerships");
+/// `wasm:{sha256}` -> the component; `artifact:{sha256}` -> a MAC and its compiled form.
 pub const PLUGIN_BLOBS: Blobs = TableDefinition::new("plugin_blobs");
 /// `"{layer}:{owner}:{hook}"` -> the binding: which version is active.
 pub const POLICY_BINDINGS: Keyed = TableDefinition::new("policy_bindings");
@@ -69,6 +75,12 @@ pub const RESOURCE_SHARES: Children = MultimapTableDefinition::new("resource_sha
 pub const ORG_REMOTE_SUPPORT: Children = MultimapTableDefinition::new("org_remote_support");
 pub const ORG_INVITATIONS: Children = MultimapTableDefinition::new("org_invitations");
 pub const ORG_PLANS: Children = MultimapTableDefinition::new("org_plans");
+/// `user -> invitations addressed to them`, for the invitee's own view.
+pub const USER_INVITATIONS: Children = MultimapTableDefinition::new("user_invitations");
+/// `user -> remote-support requests they made`, for the open-requests quota.
+pub const REQUESTER_REMOTE_SUPPORT: Children =
+    MultimapTableDefinition::new("requester_remote_support");
+pub const ORG_CHANGE_REQUESTS: Children = MultimapTableDefinition::new("org_change_requests");
 
 pub const ORG_BY_TENANT: Unique = TableDefinition::new("org_by_tenant");
 pub const TOKEN_BY_HASH: Unique = TableDefinition::new("token_by_hash");
@@ -82,11 +94,17 @@ pub const PLAN_BY_NAME: Unique = TableDefinition::new("plan_by_name");
 pub const ORG_BY_NAME: Terms = MultimapTableDefinition::new("org_by_name");
 pub const ORG_BY_CUSTOMER_REF: Terms = MultimapTableDefinition::new("org_by_customer_ref");
 pub const ORG_BY_CONTRACT: Terms = MultimapTableDefinition::new("org_by_contract");
-/// `"{layer}:{owner}:{hook}"` -> every version ever written for that binding.
+/// `"{layer}:{owner}:{hook}"` -> every version kept for that binding.
 pub const BINDING_VERSIONS: Terms = MultimapTableDefinition::new("binding_versions");
+/// `sha256 -> owners` (organization keys, 0 for the operator) of an uploaded component.
+pub const PLUGIN_OWNERS: Terms = MultimapTableDefinition::new("plugin_owners");
+/// `sha256 -> policy versions` binding the component; with the owners, what keeps it stored.
+pub const PLUGIN_VERSIONS: Terms = MultimapTableDefinition::new("plugin_versions");
 
 pub const ALL_RECORDS: &[Records] = &[
     POLICY_VERSIONS,
+    CHANGE_REQUESTS,
+    IDEMPOTENCY_ORDER,
     DECISION_ORDER,
     ORGS,
     USERS,
@@ -113,6 +131,9 @@ pub const ALL_CHILDREN: &[Children] = &[
     ORG_REMOTE_SUPPORT,
     ORG_INVITATIONS,
     ORG_PLANS,
+    USER_INVITATIONS,
+    REQUESTER_REMOTE_SUPPORT,
+    ORG_CHANGE_REQUESTS,
 ];
 pub const ALL_UNIQUE: &[Unique] = &[
     ORG_BY_TENANT,
@@ -127,5 +148,13 @@ pub const ALL_TERMS: &[Terms] = &[
     ORG_BY_CUSTOMER_REF,
     ORG_BY_CONTRACT,
     BINDING_VERSIONS,
+    PLUGIN_OWNERS,
+    PLUGIN_VERSIONS,
 ];
-pub const ALL_KEYED: &[Keyed] = &[IDEMPOTENCY, POLICY_BINDINGS, PLUGINS, PLUGIN_BLOBS];
+pub const ALL_KEYED: &[Keyed] = &[
+    IDEMPOTENCY,
+    POLICY_BINDINGS,
+    PLUGINS,
+    PLUGIN_OWNERSHIPS,
+    PLUGIN_BLOBS,
+];
