@@ -6,7 +6,7 @@
 //! acknowledged in earlier rounds and breaks no invariant, then drive writes from many
 //! clients and kill the process mid-flight. A final restart checks the last round.
 //!
-//! `connections`, `full-disk`, `hostile`, `schemathesis`, `soak`: see their modules.
+//! `connections`, `full-disk`, `hostile`, `schemathesis`, `soak`, `uploads`: see their modules.
 
 mod connections;
 mod full_disk;
@@ -16,6 +16,7 @@ mod schemathesis;
 mod secrets;
 mod server;
 mod soak;
+mod uploads;
 mod verify;
 mod workload;
 
@@ -45,6 +46,8 @@ enum Run {
     },
     /// Hostile plugins and scripts bound by one tenant while a neighbour measures latency.
     Hostile,
+    /// The costliest policy uploads and previews of one tenant while a neighbour writes.
+    Uploads,
     /// Generated requests against /openapi.json as the operator and as a member.
     Schemathesis {
         /// The schemathesis executable (reliability/run installs one in target/).
@@ -85,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         Run::Crash(args) => crash(&cli.tenantry, args).await,
         Run::FullDisk { mib } => full_disk::run(&cli.tenantry, mib).await,
         Run::Hostile => hostile::run(&cli.tenantry).await,
+        Run::Uploads => uploads::run(&cli.tenantry).await,
         Run::Schemathesis { program, examples } => {
             schemathesis::run(&cli.tenantry, &program, examples).await
         }
