@@ -15,7 +15,7 @@ use anyhow::bail;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::text;
+use crate::tenants;
 use tokio::sync::Mutex;
 
 use crate::server::Server;
@@ -294,27 +294,11 @@ async fn measure(client: &Client, url: &str, token: &str, attack: Option<&Attack
 /// An attacker and a neighbour organization with their owners' tokens.
 async fn tenants(client: &Client, base: &str) -> anyhow::Result<(String, String, String, String)> {
     let operator = tenantry_e2e::OPERATOR_TOKEN;
-    let create = |token: String, slug: &str, kind: &str| {
-        let body = tenantry_e2e::org_body(slug, kind, "customer", true);
-        let request = client
-            .post(format!("{base}/v1/orgs"))
-            .bearer_auth(token)
-            .json(&body);
-        async move {
-            let org: Value = request.send().await?.error_for_status()?.json().await?;
-            let accepted: Value = client
-                .post(format!("{base}/v1/invitations/accept"))
-                .json(&json!({"token": org["owner_invitation_token"]}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok::<_, anyhow::Error>((text(&org["id"]), text(&accepted["api_token"])))
-        }
-    };
-    let (_, provider) = create(operator.to_owned(), "noisy-sp", "service_provider").await?;
-    let (attacker, attacker_owner) = create(provider.clone(), "attacker", "business_user").await?;
-    let (neighbour, neighbour_owner) = create(provider, "neighbour", "business_user").await?;
+    let (_, provider) =
+        tenants::with_owner(client, base, operator, "noisy-sp", "service_provider").await?;
+    let (attacker, attacker_owner) =
+        tenants::with_owner(client, base, &provider, "attacker", "business_user").await?;
+    let (neighbour, neighbour_owner) =
+        tenants::with_owner(client, base, &provider, "neighbour", "business_user").await?;
     Ok((attacker, attacker_owner, neighbour, neighbour_owner))
 }

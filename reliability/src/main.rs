@@ -16,6 +16,7 @@ mod schemathesis;
 mod secrets;
 mod server;
 mod soak;
+mod tenants;
 mod uploads;
 mod verify;
 mod workload;

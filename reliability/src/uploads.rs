@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::server::Server;
-use crate::text;
+use crate::tenants;
 
 const NEIGHBOURS: usize = 4;
 const PHASE: Duration = Duration::from_secs(6);
@@ -36,8 +36,14 @@ pub async fn run(binary: &Path) -> anyhow::Result<()> {
     let server = Server::start(binary, data.path(), &data.path().join("server.log")).await?;
     let client = Client::new();
     let base = server.base.clone();
-    let [attacker, attacker_owner, quiet, quiet_owner, busy, busy_owner] =
-        tenants(&client, &base).await?;
+    let [
+        attacker,
+        attacker_owner,
+        quiet,
+        quiet_owner,
+        busy,
+        busy_owner,
+    ] = tenants(&client, &base).await?;
     // The attacker has decisions to preview.
     for n in 0..50 {
         client
@@ -220,29 +226,14 @@ async fn writes(
 /// the plan's team limit): (attacker, its owner, quiet, its owner, busy, its owner).
 async fn tenants(client: &Client, base: &str) -> anyhow::Result<[String; 6]> {
     let operator = tenantry_e2e::OPERATOR_TOKEN;
-    let create = |token: String, slug: &str, kind: &str| {
-        let body = tenantry_e2e::org_body(slug, kind, "customer", true);
-        let request = client
-            .post(format!("{base}/v1/orgs"))
-            .bearer_auth(token)
-            .json(&body);
-        async move {
-            let org: Value = request.send().await?.error_for_status()?.json().await?;
-            let accepted: Value = client
-                .post(format!("{base}/v1/invitations/accept"))
-                .json(&json!({"token": org["owner_invitation_token"]}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok::<_, anyhow::Error>((text(&org["id"]), text(&accepted["api_token"])))
-        }
-    };
-    let (_, provider) = create(operator.to_owned(), "uploads-sp", "service_provider").await?;
-    let (attacker, attacker_owner) = create(provider.clone(), "uploader", "business_user").await?;
-    let (quiet, quiet_owner) = create(provider.clone(), "quiet", "business_user").await?;
-    let (busy, busy_owner) = create(provider, "busy", "business_user").await?;
+    let (_, provider) =
+        tenants::with_owner(client, base, operator, "uploads-sp", "service_provider").await?;
+    let (attacker, attacker_owner) =
+        tenants::with_owner(client, base, &provider, "uploader", "business_user").await?;
+    let (quiet, quiet_owner) =
+        tenants::with_owner(client, base, &provider, "quiet", "business_user").await?;
+    let (busy, busy_owner) =
+        tenants::with_owner(client, base, &provider, "busy", "business_user").await?;
     // Room for every team a phase creates.
     let plan: Value = client
         .post(format!("{base}/v1/plans"))
@@ -262,5 +253,12 @@ async fn tenants(client: &Client, base: &str) -> anyhow::Result<[String; 6]> {
             .await?
             .error_for_status()?;
     }
-    Ok([attacker, attacker_owner, quiet, quiet_owner, busy, busy_owner])
+    Ok([
+        attacker,
+        attacker_owner,
+        quiet,
+        quiet_owner,
+        busy,
+        busy_owner,
+    ])
 }

@@ -132,3 +132,82 @@ fn index_trust_model(txn: &WriteTransaction) -> Result<(), StorageError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::{ReadableDatabase, ReadableMultimapTable};
+    use serde_json::json;
+
+    use super::*;
+    use crate::storage::codec::encode;
+
+    /// A version 1 file holding an invitation, a remote-support request, a plugin and a
+    /// version that binds it, as version 1 wrote them.
+    fn version_one(path: &std::path::Path) -> Database {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        create_tables(&txn).unwrap();
+        let user = uuid::Uuid::now_v7();
+        txn.open_table(tables::INVITATIONS)
+            .unwrap()
+            .insert(
+                1,
+                encode(&json!({"id": uuid::Uuid::now_v7(), "user_id": user, "org_id": uuid::Uuid::now_v7()}))
+                    .unwrap()
+                    .as_slice(),
+            )
+            .unwrap();
+        txn.open_table(tables::REMOTE_SUPPORT)
+            .unwrap()
+            .insert(
+                2,
+                encode(&json!({"requester_id": user})).unwrap().as_slice(),
+            )
+            .unwrap();
+        txn.open_table(tables::POLICY_VERSIONS)
+            .unwrap()
+            .insert(3, encode(&json!({"plugin": "ab12"})).unwrap().as_slice())
+            .unwrap();
+        txn.open_table(tables::PLUGINS)
+            .unwrap()
+            .insert(
+                "ab12",
+                encode(&json!({"sha256": "ab12", "size": 7}))
+                    .unwrap()
+                    .as_slice(),
+            )
+            .unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(VERSION_KEY, 1_u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        db
+    }
+
+    #[test]
+    fn a_version_one_file_gets_the_trust_model_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = version_one(&dir.path().join("v1.redb"));
+        prepare(&db).unwrap();
+        let read = db.begin_read().unwrap();
+        let by_user = read.open_multimap_table(tables::USER_INVITATIONS).unwrap();
+        assert_eq!(by_user.iter().unwrap().count(), 1);
+        let by_requester = read
+            .open_multimap_table(tables::REQUESTER_REMOTE_SUPPORT)
+            .unwrap();
+        assert_eq!(by_requester.iter().unwrap().count(), 1);
+        let refs = read.open_multimap_table(tables::PLUGIN_VERSIONS).unwrap();
+        assert_eq!(refs.get("ab12").unwrap().count(), 1);
+        let owners = read.open_multimap_table(tables::PLUGIN_OWNERS).unwrap();
+        assert_eq!(
+            owners.get("ab12").unwrap().next().unwrap().unwrap().value(),
+            0
+        );
+        drop(read);
+        // A second start changes nothing: the file is at version 2.
+        prepare(&db).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert_eq!(read_version(&txn).unwrap(), SCHEMA_VERSION);
+    }
+}

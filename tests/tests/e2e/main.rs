@@ -11,3 +11,4 @@ mod plugins;
 mod policy_lifecycle;
 mod reliability;
 mod stories;
+mod trust_edges;
