@@ -25,6 +25,16 @@ use crate::error::{Error, Result};
 /// for its breaker, even if it answered.
 const SLOW_SHARE: f64 = 0.8;
 
+/// What a tenant policy's call counts as for its breaker: its fault, or `slow` when it answered
+/// only after [`SLOW_SHARE`] of its wall-clock budget.
+fn breaker_fault(
+    fault: Option<&'static str>,
+    elapsed: std::time::Duration,
+    budget: std::time::Duration,
+) -> Option<&'static str> {
+    fault.or((elapsed >= budget.mul_f64(SLOW_SHARE)).then_some("slow"))
+}
+
 /// Every policy version in force, by binding key, with the generation that put it there.
 #[derive(Default, Clone)]
 pub struct PolicySet {
@@ -239,9 +249,11 @@ impl PolicyEngine {
                     // A call that answered but used most of its wall-clock budget counts as a
                     // failure too: a policy that always runs near its limit costs the machine
                     // nearly what one that exceeds it does.
-                    let slow = started.elapsed() >= self.wall_clock_of(policy).mul_f64(SLOW_SHARE);
                     let fault = result.as_ref().err().map(|f| f.kind);
-                    policy.breaker.record(fault.or(slow.then_some("slow")));
+                    let budget = self.wall_clock_of(policy);
+                    policy
+                        .breaker
+                        .record(breaker_fault(fault, started.elapsed(), budget));
                 }
                 result
             }
@@ -291,4 +303,25 @@ fn tenant_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 2]
             }),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_answer_past_four_fifths_of_the_budget_counts_as_slow() {
+        let budget = Duration::from_millis(50);
+        assert_eq!(breaker_fault(None, Duration::from_millis(39), budget), None);
+        assert_eq!(
+            breaker_fault(None, Duration::from_millis(40), budget),
+            Some("slow")
+        );
+        assert_eq!(
+            breaker_fault(Some("deadline"), Duration::from_millis(1), budget),
+            Some("deadline")
+        );
+    }
 }

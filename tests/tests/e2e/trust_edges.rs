@@ -363,3 +363,28 @@ async fn a_retired_operator_token_does_not_start_the_server_again() {
     let error = stopped.start().await.err().expect("refused to start");
     assert!(error.to_string().contains("retired"), "{error}");
 }
+
+#[tokio::test]
+async fn remembered_answers_past_their_retention_are_pruned_and_the_key_runs_again() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "retry", true).await;
+    let send = || {
+        s.request(Method::POST, &format!("/v1/orgs/{org}/teams"))
+            .bearer_auth(&owner)
+            .header("idempotency-key", "weekly-sync")
+            .json(&json!({"name": "Sync"}))
+    };
+    let first = s.send(send()).await;
+    let replayed = s.send(send()).await;
+    assert_eq!(replayed.body["id"], first.body["id"]);
+    assert_eq!(s.app().prune_idempotency_once().await.unwrap(), 0);
+    s.clock().advance(std::time::Duration::from_secs(25 * 3600));
+    assert_eq!(s.app().prune_idempotency_once().await.unwrap(), 1);
+    let again = s.send(send()).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_ne!(
+        again.body["id"], first.body["id"],
+        "a new request after the retention"
+    );
+}
