@@ -106,7 +106,7 @@ pub fn wasm_policy(
             plugin: Arc::new(plugin),
             config: config.into(),
         },
-        breaker: Default::default(),
+        breakers: Default::default(),
     })
 }
 

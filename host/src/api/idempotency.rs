@@ -24,8 +24,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::problem::problem;
+use super::problem::{ApiError, problem};
 use crate::app::App;
+use crate::app::actor::Actor;
+
+/// A caller this middleware authenticated and counted against its quota.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted(pub Actor);
 
 const HEADER: &str = "idempotency-key";
 const MAX_KEY: usize = 255;
@@ -35,8 +40,8 @@ const MAX_STORED_BODY: usize = 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<Mutex<HashSet<String>>>);
 
-/// Whose keys: a user's, whatever token, or the operator's.
-fn principal(app: &App, req: &Request) -> Option<String> {
+/// The caller, when the request carries a valid bearer token.
+fn caller(app: &App, req: &Request) -> Option<Actor> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)?
@@ -44,12 +49,7 @@ fn principal(app: &App, req: &Request) -> Option<String> {
         .ok()?
         .strip_prefix("Bearer ")?
         .trim();
-    let actor = app.authenticate(token).ok()?;
-    Some(
-        actor
-            .user_id
-            .map_or_else(|| "operator".to_owned(), |u| format!("user:{u}")),
-    )
+    app.authenticate(token).ok()
 }
 
 fn storage_key(principal: &str, path: &str, key: &str) -> String {
@@ -73,12 +73,20 @@ fn replay(status: u16, content_type: &str, body: Vec<u8>) -> Response {
     response
 }
 
-/// The largest body any route takes: the request is read whole to bind the key to it.
-fn body_limit(app: &App) -> usize {
+/// The body limit of the request's media type, as its route applies it: the request is read
+/// whole to bind the key to it, never more than its route would read.
+fn body_limit(app: &App, req: &Request) -> usize {
     let s = &app.settings;
-    s.json_body_limit
-        .max(s.csv_body_limit)
-        .max(s.wasm.max_module_bytes)
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match content_type.split(';').next().unwrap_or_default().trim() {
+        "text/csv" => s.csv_body_limit,
+        "application/wasm" => s.wasm.max_module_bytes,
+        _ => s.json_body_limit,
+    }
 }
 
 pub async fn middleware(
@@ -106,12 +114,20 @@ pub async fn middleware(
             );
         }
     };
-    let Some(principal) = principal(&app, &req) else {
+    let Some(actor) = caller(&app, &req) else {
         return next.run(req).await;
     };
-    let id = storage_key(&principal, req.uri().path(), &key);
+    // The request counts against the caller's quota before its body is read; the route's
+    // extractor then takes the caller from here instead of counting it again.
+    if let Err(e) = app.admit(actor) {
+        return ApiError(e).into_response();
+    }
+    let mut req = req;
+    req.extensions_mut().insert(Admitted(actor));
+    let id = storage_key(&actor.principal(), req.uri().path(), &key);
+    let limit = body_limit(&app, &req);
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, body_limit(&app)).await else {
+    let Ok(bytes) = to_bytes(body, limit).await else {
         return problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload too large",

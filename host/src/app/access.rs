@@ -254,9 +254,14 @@ impl App {
     }
 }
 
-/// What no grant may do: each would leave a credential, an identity, an ownership or an
-/// approval change behind after the grant ends (DESIGN §2, Authentication).
+/// What no grant may do: each would leave a credential, an identity, an ownership, an approval
+/// change or another organization's access behind after the grant ends (DESIGN §2).
 const NEVER_UNDER_A_GRANT: &[&str] = &[
+    // Links and shares give another organization lasting access to this one.
+    "link.create",
+    "link.accept",
+    "link.resend",
+    "share.create",
     "member.invite",
     "member.update_role",
     "org.managed_by",

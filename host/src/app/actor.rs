@@ -22,6 +22,12 @@ impl Actor {
     pub fn is_operator(&self) -> bool {
         self.user_id.is_none()
     }
+
+    /// Who acts, whichever token they used: a user, or the operator.
+    pub fn principal(&self) -> String {
+        self.user_id
+            .map_or_else(|| "operator".to_owned(), |u| u.to_string())
+    }
 }
 
 impl App {
@@ -40,7 +46,7 @@ impl App {
     /// Counts one request made without a (valid) credential against its address's quota.
     pub fn admit_address(&self, address: Option<IpAddr>) -> Result<()> {
         self.limiter
-            .admit(Caller::Address(address))
+            .admit(Caller::address(address))
             .map_err(|retry_after| Error::RateLimited { retry_after })
     }
 

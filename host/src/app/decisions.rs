@@ -133,7 +133,7 @@ impl App {
         }
         let decision = self.policies.decide(hook, subject, &input);
         let micros = decision.layers.iter().map(|l| l.micros).sum();
-        self.recorder.decision(DecisionRecord {
+        let record = DecisionRecord {
             id: DecisionId::new(),
             at: self.clock.now(),
             org_id: subject.org,
@@ -142,8 +142,16 @@ impl App {
             error_kinds: error_kinds(&decision),
             decision: decision.clone(),
             micros,
-        });
+        };
+        if let Some(record) = super::write::hold(record) {
+            self.record_decision(record);
+        }
         decision
+    }
+
+    /// Hands a decision to the log's recorder.
+    pub(super) fn record_decision(&self, record: DecisionRecord) {
+        self.recorder.decision(record);
     }
 
     pub fn list_decisions(
@@ -334,7 +342,7 @@ impl App {
         };
         let (policies, hook) = (Arc::clone(&self.policies), body.hook);
         self.policy_jobs
-            .run(&tenant, move || {
+            .run(&tenant, &actor.principal(), move || {
                 policies.decide_with(hook, subject, &input, candidate.as_ref())
             })
             .await
@@ -377,7 +385,7 @@ impl App {
         let policies = Arc::clone(&self.policies);
         let budget = Duration::from_millis(self.settings.quotas.policy_job_cpu_ms);
         self.policy_jobs
-            .run(&org.to_string(), move || {
+            .run(&org.to_string(), &actor.principal(), move || {
                 let budget = CpuBudget::start(budget);
                 let mut changes = Vec::new();
                 let mut evaluated = 0;

@@ -3,7 +3,8 @@
 //! A user is an identity; an invitation grants a membership, never an identity that exists
 //! already. An e-mail address names at most one user across every organization, and that user
 //! is *claimed* by whoever first accepts an invitation for it without signing in (the first API
-//! token is issued then). From that moment:
+//! token is issued then), which only a portal user active in no other organization can be. From
+//! that moment:
 //! - an invitation for that user is accepted only by the user, signed in: the bearer token
 //!   must be the invitee's own, and the membership joins their account; anonymously it is
 //!   refused with `401 sign-in required` saying so, whoever holds the invitation token;
@@ -38,6 +39,28 @@ pub fn is_claimed(view: &View<'_>, user: &User) -> Result<bool> {
         || !view
             .children(tables::USER_TOKENS, user.id.key())?
             .is_empty())
+}
+
+/// Whether an anonymous accept of an invitation to `org` may give `user` their first
+/// credential. Only a portal user nobody has claimed, and who is an active member nowhere but
+/// in `org` itself: an identity already in use elsewhere (a login-less member, a member loaded
+/// in bulk, both active without a credential) is not handed to whoever holds an invitation
+/// another organization made for its address.
+fn may_claim(view: &View<'_>, user: &User, org: OrgId) -> Result<bool> {
+    if !user.portal_access || is_claimed(view, user)? {
+        return Ok(false);
+    }
+    for other in view.children(tables::USER_ORGS, user.id.key())? {
+        if other == org.key() {
+            continue;
+        }
+        let membership: Option<Membership> =
+            view.pair(tables::MEMBERSHIPS, other, user.id.key())?;
+        if membership.is_some_and(|m| m.status == MembershipStatus::Active) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Makes a single-use invitation for `user` to `org`; returns its token (shown once).
@@ -188,8 +211,7 @@ impl App {
                 let mut user: User = view
                     .record(tables::USERS, invitation.user_id.key())?
                     .ok_or_else(not_found)?;
-                let claimed = is_claimed(&view, &user)?;
-                if actor.is_none() && claimed {
+                if actor.is_none() && !may_claim(&view, &user, invitation.org_id)? {
                     return Err(Error::SignInRequired(SIGN_IN.into()));
                 }
                 let mut membership: Membership = view

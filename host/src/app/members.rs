@@ -277,6 +277,7 @@ pub fn insert_membership(
         status,
         team_ids: new.team_ids,
         created_at: now,
+        invited_as: Some(new.name),
     };
     tx.put_pair(
         tables::MEMBERSHIPS,
@@ -320,13 +321,19 @@ pub struct MemberView {
 }
 
 impl MemberView {
+    /// A pending member shows only what the inviter gave: the person behind an existing
+    /// account is shown once they have joined.
     pub fn new(user: &User, m: &Membership) -> Self {
+        let joined = m.status == MembershipStatus::Active;
         Self {
             user_id: user.id,
-            name: user.name.clone(),
+            name: match (&m.invited_as, joined) {
+                (Some(name), false) => name.clone(),
+                _ => user.name.clone(),
+            },
             email: user.email.clone(),
             portal_access: user.portal_access,
-            has_pin: user.pin_hash.is_some(),
+            has_pin: joined && user.pin_hash.is_some(),
             role: m.role,
             status: m.status,
             team_ids: m.team_ids.clone(),

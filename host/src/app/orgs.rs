@@ -663,6 +663,7 @@ fn hand_over_ownership(
             if !check.is_empty() {
                 return Err(Error::invalid("managed-by switch is invalid", check));
             }
+            super::members::check_member_cap(&view, org, 1)?;
             let added = add_member(
                 tx,
                 org,

@@ -12,7 +12,7 @@
 //! stored with a MAC under the server's key ([`super::server_key`]): an artifact this server
 //! did not write (a restored or altered file) is compiled again from its component instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,9 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::member::Role;
 use crate::error::{Error, Result};
-use crate::policy::Hook;
+use crate::policy::version::{BindingKey, PolicyVersion};
 use crate::policy::wasm::{LoadedPlugin, sha256_hex};
+use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, View, tables};
 
 /// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
@@ -39,6 +40,14 @@ pub struct PluginRecord {
     pub uploaded_at: Timestamp,
     /// Who uploaded it first: `operator` or a user id.
     pub uploader: String,
+}
+
+/// A stored component as anyone who knows its hash sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    pub sha256: String,
+    pub size: usize,
+    pub hooks: Vec<Hook>,
 }
 
 /// One organization's upload of a component (none: the operator's).
@@ -125,32 +134,97 @@ fn artifact_key(sha: &str) -> String {
     format!("artifact:{sha}")
 }
 
-/// An owner's uploads: how many, and their bytes together.
-fn usage(view: &View<'_>, owner: Owner) -> Result<(usize, usize)> {
-    let owned = view.keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?;
-    Ok((owned.len(), owned.iter().map(|(_, o)| o.size).sum()))
+/// The components an organization's kept policy versions bind (its own layer and, for a
+/// provider, its customers' layer).
+fn bound_by(view: &View<'_>, org: OrgId) -> Result<BTreeSet<String>> {
+    let mut shas = BTreeSet::new();
+    for layer in [Layer::Organization, Layer::ServiceProvider] {
+        for hook in Hook::ALL {
+            let key = BindingKey {
+                layer,
+                owner: Some(org),
+                hook,
+            };
+            for id in view.exact(tables::BINDING_VERSIONS, &key.text())? {
+                if let Some(v) = view.record::<PolicyVersion>(tables::POLICY_VERSIONS, id)?
+                    && let Some(sha) = v.plugin
+                {
+                    shas.insert(sha);
+                }
+            }
+        }
+    }
+    Ok(shas)
 }
 
-/// Refuses an upload past the owner's quotas; the operator's own uploads are on none.
-fn check_quotas(view: &View<'_>, owner: Owner, size: usize, quotas: &Quotas) -> Result<()> {
+/// What counts against an owner's quotas: every component it has uploaded or still binds
+/// (giving up an upload that a kept version binds frees nothing).
+fn usage(view: &View<'_>, owner: Owner) -> Result<BTreeMap<String, usize>> {
+    let mut used = BTreeMap::new();
+    for (_, o) in view.keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())? {
+        used.insert(o.sha256, o.size);
+    }
+    if let Some(org) = owner.0 {
+        for sha in bound_by(view, org)? {
+            if let Some(record) = view.keyed::<PluginRecord>(tables::PLUGINS, &sha)? {
+                used.insert(sha, record.size);
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// Refuses to make `owner` hold `sha` (of `size` bytes) past its quotas; the operator's own
+/// uploads are on none.
+pub(super) fn check_quotas(
+    view: &View<'_>,
+    owner: Owner,
+    sha: &str,
+    size: usize,
+    quotas: &Quotas,
+) -> Result<()> {
     if owner.0.is_none() {
         return Ok(());
     }
-    let (count, bytes) = usage(view, owner)?;
+    let used = usage(view, owner)?;
+    if used.contains_key(sha) {
+        return Ok(());
+    }
+    let bytes = used.values().sum();
+    let remedy = "delete an upload nothing binds any more (`DELETE /v1/plugins/{sha256}`)";
     Quotas::check(
         "plugins_per_org",
-        count,
+        used.len(),
         1,
         quotas.plugins_per_org,
-        "delete an upload first (`DELETE /v1/plugins/{sha256}`)",
+        remedy,
     )?;
     Quotas::check(
         "plugin_bytes_per_org",
         bytes,
         size,
         quotas.plugin_bytes_per_org,
-        "delete an upload first (`DELETE /v1/plugins/{sha256}`)",
+        remedy,
     )
+}
+
+/// The stored component `sha` of `size` bytes, for a version about to bind it: it must still be
+/// stored (it may have been collected since the binding was compiled), and the binding owner
+/// must have room for it.
+pub(super) fn check_bindable(
+    view: &View<'_>,
+    owner: Option<OrgId>,
+    sha: &str,
+    quotas: &Quotas,
+) -> Result<()> {
+    let Some(record) = view.keyed::<PluginRecord>(tables::PLUGINS, sha)? else {
+        return Err(Error::field(
+            "policy is invalid",
+            "plugin",
+            format!("plugin `{sha}` is no longer stored; upload it again"),
+        ));
+    };
+    check_quotas(view, Owner(owner), sha, record.size, quotas)
 }
 
 /// Records that a policy version binds `sha`, so the component is kept while it does.
@@ -236,7 +310,7 @@ impl App {
                 .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.ownership_key(&sha))?
                 .is_some();
             if known.is_none() || !owned {
-                check_quotas(view, owner, size, &self.settings.quotas)?;
+                check_quotas(view, owner, &sha, size, &self.settings.quotas)?;
             }
             Ok((known, owned))
         })?;
@@ -245,7 +319,7 @@ impl App {
         }
         let compiled = match known {
             Some(_) => None,
-            None => Some(self.compile_plugin(owner, bytes).await?),
+            None => Some(self.compile_plugin(actor, owner, bytes).await?),
         };
         let now = self.clock.now();
         let record = PluginRecord {
@@ -291,7 +365,7 @@ impl App {
                     .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &key)?
                     .is_none()
                 {
-                    check_quotas(&view, owner, record.size, &app.settings.quotas)?;
+                    check_quotas(&view, owner, &sha, record.size, &app.settings.quotas)?;
                     let ownership = Ownership {
                         org_id: owner.0,
                         sha256: sha.clone(),
@@ -315,10 +389,10 @@ impl App {
     /// Checks the component's size and function count, then compiles it on the policy job
     /// threads (the owner's share), without wasmtime's parallel compilation: one upload costs
     /// one low-priority thread, however large.
-    async fn compile_plugin(&self, owner: Owner, bytes: Vec<u8>) -> Result<Compiled> {
+    async fn compile_plugin(&self, actor: Actor, owner: Owner, bytes: Vec<u8>) -> Result<Compiled> {
         let app = self.clone();
         self.policy_jobs
-            .run(&owner.tenant(), move || {
+            .run(&owner.tenant(), &actor.principal(), move || {
                 let wasm = app.policies.wasm().map_err(Error::Policy)?;
                 let (plugin, artifact) = wasm
                     .compile(&bytes)
@@ -370,13 +444,19 @@ impl App {
         Ok(())
     }
 
-    /// A plugin by SHA-256: anyone who knows the hash may see it (it names content, not a
-    /// tenant).
-    pub fn get_plugin(&self, actor: Actor, sha: &str) -> Result<PluginRecord> {
+    /// A plugin by SHA-256: anyone who knows the hash may see what it is (it names content,
+    /// not a tenant), never who uploaded it.
+    pub fn get_plugin(&self, actor: Actor, sha: &str) -> Result<PluginView> {
         self.authorize_global(actor, "plugin.read", Value::Null)?;
         self.store.read(|view| {
-            view.keyed::<PluginRecord>(tables::PLUGINS, sha)?
-                .ok_or(Error::NotFound("plugin"))
+            let record = view
+                .keyed::<PluginRecord>(tables::PLUGINS, sha)?
+                .ok_or(Error::NotFound("plugin"))?;
+            Ok(PluginView {
+                sha256: record.sha256,
+                size: record.size,
+                hooks: record.hooks,
+            })
         })
     }
 

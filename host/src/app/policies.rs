@@ -14,6 +14,7 @@ use super::access::Access;
 use super::actor::Actor;
 use super::journal::audit;
 use super::policy_jobs::Reservation;
+use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
@@ -223,12 +224,13 @@ impl VersionSpec {
 }
 
 /// Stores and binds a gated version, unless the version it was gated against is no longer the
-/// active one (`Ok(None)`: gate it again). Keeps at most `keep` versions of the binding.
+/// active one (`Ok(None)`: gate it again). A plugin it binds must still be stored and counts
+/// against the binding owner's plugin quotas. Keeps at most `versions_per_binding` versions.
 fn store_version(
     tx: &Tx<'_>,
     spec: VersionSpec,
     replaces: Option<PolicyVersionId>,
-    keep: usize,
+    quotas: &Quotas,
     now: Timestamp,
 ) -> Result<Option<(PolicyVersion, Binding)>> {
     let view = tx.view();
@@ -236,6 +238,10 @@ fn store_version(
     if active_version(&view, &key)?.map(|(_, v)| v.id) != replaces {
         return Ok(None);
     }
+    if let Some(sha) = &spec.plugin {
+        super::plugins::check_bindable(&view, key.owner, sha, quotas)?;
+    }
+    let keep = quotas.versions_per_binding;
     let existing = versions_of(&view, &key)?;
     let number = existing.last().map_or(1, |v| v.number.saturating_add(1));
     let version = PolicyVersion {
@@ -466,9 +472,17 @@ impl App {
             Code::Rhai(_) => body.source.clone().unwrap_or_default(),
             Code::Wasm { config, .. } => config.clone(),
         };
+        // A tenant publishes one version at a time: its share of policy jobs (and the
+        // caller's) is held from the first gate to the write, so concurrent uploads are told to
+        // retry (429) rather than gated against a version about to change.
+        let reservation = target
+            .tenant()
+            .map(|org| self.policy_jobs.reserve(&org, &actor.principal()))
+            .transpose()?;
         let (version, _) = self
             .publish(
                 target,
+                reservation,
                 hook,
                 policy,
                 source,
@@ -493,13 +507,15 @@ impl App {
     }
 
     /// Gates `policy` by its fixtures (and, for a tenant layer, those of the version it
-    /// replaces) outside the writer, then stores and binds it with `also` in the same
-    /// transaction, and swaps it into the engine. The platform's own files inherit nothing:
-    /// the directory is their source of truth.
+    /// replaces) outside the writer, on the policy job threads under `reservation` (or, for
+    /// the platform's own files, on a blocking thread), then stores and binds it with `also` in
+    /// the same transaction, and swaps it into the engine. The platform's files inherit
+    /// nothing: the directory is their source of truth.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn publish(
         &self,
         target: Target,
+        reservation: Option<Reservation>,
         hook: Hook,
         mut policy: CompiledPolicy,
         source: String,
@@ -510,12 +526,6 @@ impl App {
         let key = target.key(hook);
         let tenant = target != Target::Platform;
         let max = self.settings.quotas.fixtures_per_version;
-        // A tenant publishes one version at a time: its share of policy jobs is held from the
-        // first gate to the write, so concurrent uploads queue at the client (429), not here.
-        let reservation = target
-            .tenant()
-            .map(|t| self.policy_jobs.reserve(&t))
-            .transpose()?;
         for _ in 0..GATE_ROUNDS {
             let plan = self
                 .store
@@ -552,13 +562,13 @@ impl App {
                 GateOutcome::Ran(_) => {}
             }
             let spec = VersionSpec::of(key, &policy, source.clone(), plan.cases, author.clone());
-            let keep = self.settings.quotas.versions_per_binding;
+            let quotas = self.settings.quotas;
             let (app, also) = (self.clone(), also.clone());
             let stored = self
                 .write(move |tx| {
                     let now = app.clock.now();
                     let Some((version, binding)) =
-                        store_version(tx, spec, plan.replaces, keep, now)?
+                        store_version(tx, spec, plan.replaces, &quotas, now)?
                     else {
                         return Ok(None);
                     };
@@ -639,17 +649,28 @@ impl App {
         hook: Hook,
         number: u32,
     ) -> Result<VersionView> {
+        let key = target.key(hook);
+        // Compiled before anything is written: a version that no longer compiles is refused
+        // with the binding unchanged.
+        let version = self.store.read(|view| {
+            self.authorize_target(view, actor, target, "write")?;
+            versions_of(view, &key)?
+                .into_iter()
+                .find(|v| v.number == number)
+                .ok_or(Error::NotFound("policy version"))
+        })?;
+        let policy = self.compile_version(&version)?;
         let app = self.clone();
-        let (version, binding) = self
-            .store
+        let binding = self
             .write(move |tx| {
                 let view = tx.view();
                 let access = app.authorize_target(&view, actor, target, "write")?;
-                let key = target.key(hook);
-                let version = versions_of(&view, &key)?
-                    .into_iter()
-                    .find(|v| v.number == number)
-                    .ok_or(Error::NotFound("policy version"))?;
+                if view
+                    .record::<PolicyVersion>(tables::POLICY_VERSIONS, version.id.key())?
+                    .is_none()
+                {
+                    return Err(Error::NotFound("policy version"));
+                }
                 let binding = Binding {
                     version_id: version.id,
                     number,
@@ -667,12 +688,15 @@ impl App {
                         app.clock.now(),
                     )?;
                 }
-                Ok((version, binding))
+                Ok(binding)
             })
             .await?;
-        let policy = self.compile_version(&version)?;
         self.policies
-            .apply(version.key, binding.generation, Some(Arc::new(policy)));
+            .apply(key, binding.generation, Some(Arc::new(policy)));
+        let version = self.store.read(|view| {
+            view.record::<PolicyVersion>(tables::POLICY_VERSIONS, binding.version_id.key())?
+                .ok_or(Error::NotFound("policy version"))
+        })?;
         Ok(VersionView::new(&version, true))
     }
 
@@ -686,7 +710,6 @@ impl App {
         }
         let app = self.clone();
         let generation = self
-            .store
             .write(move |tx| {
                 let view = tx.view();
                 let access = app.authorize_target(&view, actor, target, "write")?;
@@ -822,6 +845,6 @@ fn plugin_policy(
         sha256: plugin.sha256.clone(),
         number: 0,
         code: Code::Wasm { plugin, config },
-        breaker: Default::default(),
+        breakers: Default::default(),
     }
 }

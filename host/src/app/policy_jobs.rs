@@ -3,14 +3,17 @@
 //! A fixture gate, a preview, a dry run and a plugin compilation run code or compile input
 //! that a tenant chose, for up to seconds of CPU. They run here: on `policy_work_threads`
 //! threads of their own, at a low scheduling priority (nice 10), so that the request threads
-//! and the group-commit writer win the CPU whenever they want it; and at most
-//! `quotas.policy_jobs_per_org` at once per tenant, a further one being refused with `429`
-//! (queueing it would hold the client's connection and let one tenant fill the queue).
+//! and the group-commit writer win the CPU whenever they want it; at most
+//! `quotas.policy_jobs_per_org` at once per organization and as many per principal (a person
+//! acting for many organizations still runs one job at a time), a further one being refused
+//! with `429`; and at most [`MAX_QUEUED`] jobs waiting or running in all, so no number of
+//! tenants can make the queue grow without bound.
 //!
 //! A job keeps its tenant's slot until it finishes, even if the request that started it was
 //! cancelled, so a tenant cannot run more jobs at once by hanging up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::error::{Error, Result};
@@ -20,34 +23,42 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Niceness of the job threads: below the request threads and the writer, above nothing.
 const NICE: i32 = 10;
 
+/// Jobs waiting or running at once, over every tenant.
+pub const MAX_QUEUED: usize = 64;
+
 #[derive(Clone)]
 pub struct PolicyJobs {
     queue: Arc<Mutex<mpsc::Sender<Job>>>,
     running: Arc<Mutex<HashMap<String, usize>>>,
     per_tenant: usize,
+    /// Jobs sent and not yet finished.
+    queued: Arc<AtomicUsize>,
 }
 
-/// A tenant's share taken for a job (or a series of jobs, such as a publication's gate and its
-/// retries); freed when the reservation and every job run under it are done.
+/// Shares taken for a job (or a series of jobs, such as a publication's gate and its retries):
+/// the organization's and the principal's; freed when the reservation and every job run under
+/// it are done.
 #[derive(Clone)]
 pub struct Reservation {
     /// Held for its `Drop` only.
     _slot: Arc<Slot>,
 }
 
-/// A tenant's running job; frees its slot when the job ends.
+/// Running jobs' shares; freed when the job ends.
 struct Slot {
     running: Arc<Mutex<HashMap<String, usize>>>,
-    tenant: String,
+    keys: Vec<String>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = running.get_mut(&self.tenant) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&self.tenant);
+        for key in &self.keys {
+            if let Some(n) = running.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    running.remove(key);
+                }
             }
         }
     }
@@ -85,36 +96,48 @@ impl PolicyJobs {
             queue: Arc::new(Mutex::new(sender)),
             running: Arc::default(),
             per_tenant: per_tenant.max(1),
+            queued: Arc::default(),
         })
     }
 
-    /// Takes one of `tenant`'s job slots, or answers `429` when they are all in use.
-    pub fn reserve(&self, tenant: &str) -> Result<Reservation> {
+    /// Takes a job slot of `org` and of `principal`, or answers `429` when either has none free.
+    pub fn reserve(&self, org: &str, principal: &str) -> Result<Reservation> {
+        let keys = vec![format!("org:{org}"), format!("principal:{principal}")];
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let n = running.entry(tenant.to_owned()).or_insert(0);
-        if *n >= self.per_tenant {
-            return Err(Error::Busy(format!(
-                "{} policy job{} of this organization already running (quota `policy_jobs_per_org`); retry when it has finished",
-                *n,
-                if *n == 1 { " is" } else { "s are" }
-            )));
+        for key in &keys {
+            let n = running.get(key).copied().unwrap_or(0);
+            if n >= self.per_tenant {
+                let whose = if key.starts_with("org:") {
+                    "this organization"
+                } else {
+                    "you"
+                };
+                return Err(Error::Busy(format!(
+                    "{n} policy job{} of {whose} already running (quota `policy_jobs_per_org`); retry when it has finished",
+                    if n == 1 { " is" } else { "s are" }
+                )));
+            }
         }
-        *n += 1;
+        for key in &keys {
+            *running.entry(key.clone()).or_insert(0) += 1;
+        }
         Ok(Reservation {
             _slot: Arc::new(Slot {
                 running: Arc::clone(&self.running),
-                tenant: tenant.to_owned(),
+                keys,
             }),
         })
     }
 
-    /// Runs `job` on a policy thread within `tenant`'s share, and waits for its answer.
+    /// Runs `job` on a policy thread within the shares of `org` and `principal`, and waits
+    /// for its answer.
     pub async fn run<T: Send + 'static>(
         &self,
-        tenant: &str,
+        org: &str,
+        principal: &str,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let reservation = self.reserve(tenant)?;
+        let reservation = self.reserve(org, principal)?;
         self.run_reserved(&reservation, job).await
     }
 
@@ -124,11 +147,19 @@ impl PolicyJobs {
         reservation: &Reservation,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy(
+                "the server's policy job queue is full; retry in a moment".into(),
+            ));
+        }
         let slot = reservation.clone();
+        let queued = Arc::clone(&self.queued);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let boxed: Job = Box::new(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             drop(slot);
+            queued.fetch_sub(1, Ordering::AcqRel);
             // The requester may have gone away; the job's effects (none) do not matter then.
             let _ = reply.send(outcome);
         });
@@ -158,7 +189,7 @@ mod tests {
         let first = {
             let jobs = jobs.clone();
             tokio::spawn(async move {
-                jobs.run("a", move || {
+                jobs.run("a", "ann", move || {
                     let _ = wait.recv_timeout(Duration::from_secs(5));
                     1
                 })
@@ -166,12 +197,19 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(matches!(jobs.run("a", || 2).await, Err(Error::Busy(_))));
-        assert_eq!(jobs.run("b", || 3).await.unwrap(), 3);
+        assert!(matches!(
+            jobs.run("a", "bob", || 2).await,
+            Err(Error::Busy(_))
+        ));
+        assert!(
+            matches!(jobs.run("b", "ann", || 2).await, Err(Error::Busy(_))),
+            "one principal, one job, whatever the organization"
+        );
+        assert_eq!(jobs.run("b", "bob", || 3).await.unwrap(), 3);
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), 1);
         assert_eq!(
-            jobs.run("a", || 4).await.unwrap(),
+            jobs.run("a", "ann", || 4).await.unwrap(),
             4,
             "the slot is free again"
         );
@@ -180,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_frees_its_slot() {
         let jobs = PolicyJobs::start(1, 1).unwrap();
-        assert!(jobs.run("a", || panic!("boom")).await.is_err());
-        assert_eq!(jobs.run("a", || 5).await.unwrap(), 5);
+        assert!(jobs.run("a", "ann", || panic!("boom")).await.is_err());
+        assert_eq!(jobs.run("a", "ann", || 5).await.unwrap(), 5);
     }
 }

@@ -22,11 +22,26 @@ pub enum Caller {
     User(UserId),
     Operator,
     /// An unauthenticated request, by the address it came from (`None`: not known, e.g. a
-    /// request made in-process; they share one bucket).
+    /// request made in-process; they share one bucket). See [`Caller::address`].
     Address(Option<std::net::IpAddr>),
 }
 
+impl Caller {
+    /// The bucket of a client address: an IPv6 client is counted by its /64, the block one
+    /// subscriber is given, so walking through its addresses buys no more requests.
+    pub fn address(address: Option<std::net::IpAddr>) -> Self {
+        Self::Address(address.map(|a| match a {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                std::net::IpAddr::V6((u128::from(v6) & !((1_u128 << 64) - 1)).into())
+            }
+            other => other,
+        }))
+    }
+}
+
 const PRUNE_AT: usize = 100_000;
+/// The most buckets kept at once.
+const HARD_CAP: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -49,7 +64,14 @@ impl Default for RateLimit {
 
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Mutex<HashMap<Caller, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+struct Buckets {
+    by_caller: HashMap<Caller, Bucket>,
+    /// The size past which the next admission drops full buckets; raised when nothing could be
+    /// dropped, so a map of busy callers is not scanned on every request.
+    prune_at: usize,
 }
 
 struct Bucket {
@@ -61,7 +83,10 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_caller: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
         }
     }
 
@@ -73,12 +98,24 @@ impl RateLimiter {
         let rate = f64::from(self.limit.per_second);
         let burst = f64::from(self.limit.burst.max(1));
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= PRUNE_AT {
+        let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let buckets = &mut *guard;
+        if buckets.by_caller.len() >= buckets.prune_at {
             let refill = Duration::from_secs_f64(burst / rate);
-            buckets.retain(|_, b| now.duration_since(b.at) < refill);
+            buckets
+                .by_caller
+                .retain(|_, b| now.duration_since(b.at) < refill);
+            buckets.prune_at = (buckets.by_caller.len() * 2).max(PRUNE_AT);
         }
-        let bucket = buckets.entry(caller).or_insert(Bucket {
+        // Past the hard cap, callers not seen yet share one bucket: memory stays bounded
+        // whatever number of addresses a flood comes from.
+        let caller =
+            if buckets.by_caller.len() >= HARD_CAP && !buckets.by_caller.contains_key(&caller) {
+                Caller::Address(None)
+            } else {
+                caller
+            };
+        let bucket = buckets.by_caller.entry(caller).or_insert(Bucket {
             available: burst,
             at: now,
         });
@@ -114,6 +151,26 @@ mod tests {
             limiter.admit(b).is_ok(),
             "another principal has its own bucket"
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_bucket_per_64() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 1,
+            burst: 2,
+        });
+        let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.admit(Caller::address(Some(a))).is_ok());
+        assert!(limiter.admit(Caller::address(Some(b))).is_ok());
+        assert!(limiter.admit(Caller::address(Some(a))).is_err(), "same /64");
+        assert!(
+            limiter.admit(Caller::address(Some(c))).is_ok(),
+            "another /64"
+        );
+        let v4: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(Caller::address(Some(v4)), Caller::Address(Some(v4)));
     }
 
     #[test]

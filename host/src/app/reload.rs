@@ -139,6 +139,7 @@ impl App {
         let (version, _) = self
             .publish(
                 Target::Platform,
+                None,
                 hook,
                 policy,
                 source,

@@ -17,25 +17,30 @@
 //! decision made a moment before the transaction, on the same input and versions, is the
 //! decision the transaction would have made. The closure runs at most [`MAX_ROUNDS`] times; a
 //! request whose policy inputs keep changing under it (a hot organization's counts) is asked
-//! to retry.
+//! to retry. Decisions made inside an attempt are logged only when the attempt is the one that
+//! counts (committed or refused), not once per attempt.
 //!
 //! The decision being prepared is found through a thread-local set for the duration of one
 //! job on the writer thread, so use cases call [`App::decide`] the same way everywhere.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use super::App;
+use super::decisions::DecisionRecord;
 use crate::domain::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::policy::combine::Decision;
 use crate::policy::{Hook, Layer, Subject};
 use crate::storage::Tx;
 
-/// How far apart the `now` of a prepared decision and of the transaction's input may be.
-pub const SKEW_MS: i64 = 2_000;
+/// How far apart the `now` of a prepared decision and of the transaction's input may be: the
+/// request timeout (30 s), so a decision made at any moment of its request stands for it, as
+/// it would had the request been written at that moment. A busy writer never makes a prepared
+/// decision stale.
+pub const SKEW_MS: i64 = 30_000;
 /// How many times one request's closure may run.
 pub const MAX_ROUNDS: usize = 8;
 
@@ -48,7 +53,7 @@ pub struct Needed {
 }
 
 /// A decision made outside the transaction, for it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Prepared {
     hook: Hook,
     subject: Subject,
@@ -107,6 +112,8 @@ fn time_of(value: &Value) -> Option<Timestamp> {
 struct Scope {
     prepared: Arc<Vec<Prepared>>,
     needed: Option<Needed>,
+    /// Decisions made inside this attempt, logged only if it is the attempt that counts.
+    held: Vec<DecisionRecord>,
 }
 
 thread_local! {
@@ -122,22 +129,46 @@ impl Drop for ScopeGuard {
     }
 }
 
-fn in_scope<T>(prepared: Arc<Vec<Prepared>>, job: impl FnOnce() -> Result<T>) -> Result<T> {
+fn in_scope<T>(
+    prepared: Arc<Vec<Prepared>>,
+    held: &Mutex<Vec<DecisionRecord>>,
+    job: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     SCOPE.with(|s| {
         *s.borrow_mut() = Some(Scope {
             prepared,
             needed: None,
+            held: Vec::new(),
         });
     });
     let guard = ScopeGuard;
     let outcome = job();
-    let needed = SCOPE.with(|s| s.borrow_mut().as_mut().and_then(|s| s.needed.take()));
+    let scope = SCOPE.with(|s| s.borrow_mut().take());
     drop(guard);
-    match needed {
-        // Whatever the closure made of the stand-in answer, this attempt is rolled back.
+    let Some(scope) = scope else {
+        return outcome;
+    };
+    match scope.needed {
+        // Whatever the closure made of the stand-in answer, this attempt is rolled back, and
+        // its decisions are made again by the next one.
         Some(needed) => Err(Error::DecisionNeeded(Box::new(needed))),
-        None => outcome,
+        None => {
+            *held.lock().unwrap_or_else(|e| e.into_inner()) = scope.held;
+            outcome
+        }
     }
+}
+
+/// Inside a write attempt, keeps `record` for the decision log until the attempt is known to
+/// count; outside one, hands it back.
+pub(super) fn hold(record: DecisionRecord) -> Option<DecisionRecord> {
+    SCOPE.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(scope) => {
+            scope.held.push(record);
+            None
+        }
+        None => Some(record),
+    })
 }
 
 impl App {
@@ -149,17 +180,19 @@ impl App {
         F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        let mut prepared: Vec<Prepared> = Vec::new();
+        let mut prepared: Arc<Vec<Prepared>> = Arc::default();
         for _ in 0..MAX_ROUNDS {
             let attempt = op.clone();
-            let ready = Arc::new(std::mem::take(&mut prepared));
-            let shared = Arc::clone(&ready);
+            let ready = Arc::clone(&prepared);
+            let held = Arc::new(Mutex::new(Vec::new()));
+            let holding = Arc::clone(&held);
             let outcome = self
                 .store
-                .write(move |tx| in_scope(shared, || attempt(tx)))
+                .write(move |tx| in_scope(ready, &holding, || attempt(tx)))
                 .await;
-            prepared = Arc::try_unwrap(ready)
-                .unwrap_or_else(|_| unreachable!("the writer drops its handle before it answers"));
+            for record in std::mem::take(&mut *held.lock().unwrap_or_else(|e| e.into_inner())) {
+                self.record_decision(record);
+            }
             match outcome {
                 Err(Error::DecisionNeeded(needed)) => {
                     let Needed {
@@ -168,12 +201,14 @@ impl App {
                         input,
                     } = *needed;
                     let decision = self.decide(hook, subject, input.clone());
-                    prepared.push(Prepared {
+                    let mut next = Vec::clone(&prepared);
+                    next.push(Prepared {
                         hook,
                         subject,
                         input,
                         decision,
                     });
+                    prepared = Arc::new(next);
                 }
                 other => return other,
             }
@@ -227,8 +262,14 @@ mod tests {
         let at = |ms: i64| json!(Timestamp(ms));
         let input = |action: &str, ms: i64, org: &str| json!({"action": action, "now": at(ms), "org": {"id": org}});
         let a = input("team.create", 1_000_000, "x");
-        assert!(same_but_now(&a, &input("team.create", 1_001_500, "x")));
-        assert!(!same_but_now(&a, &input("team.create", 1_002_001, "x")));
+        assert!(same_but_now(
+            &a,
+            &input("team.create", 1_000_000 + SKEW_MS, "x")
+        ));
+        assert!(!same_but_now(
+            &a,
+            &input("team.create", 1_000_001 + SKEW_MS, "x")
+        ));
         assert!(!same_but_now(&a, &input("team.delete", 1_000_000, "x")));
         assert!(!same_but_now(&a, &input("team.create", 1_000_000, "y")));
         assert!(!same_but_now(

@@ -65,6 +65,11 @@ pub struct Membership {
     #[serde(default)]
     pub team_ids: Vec<ResourceId>,
     pub created_at: Timestamp,
+    /// The name the inviter gave, shown while the membership waits for its acceptance: the
+    /// user may already exist in another organization, under a name this one must not learn
+    /// before the person joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_as: Option<String>,
 }
 
 /// A plausible email address: one `@`, something on each side, a dot in the domain, ≤ 254.

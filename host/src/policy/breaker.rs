@@ -1,5 +1,5 @@
-//! A circuit breaker per policy version, so a hostile or broken policy cannot spend the
-//! server's CPU on every request of its tenant.
+//! A circuit breaker per policy version and organization decided for, so a hostile or broken
+//! policy cannot spend the server's CPU on every request of its tenant.
 //!
 //! The sandbox bounds one call (fuel, operations, memory, wall clock), but a tenant whose
 //! policy always runs to its limit would still cost up to that limit per request, and on a
@@ -12,11 +12,58 @@
 //! cool-off doubles on each trip up to [`MAX_COOLOFF`]; one call that answers closes it. A new
 //! version starts closed.
 //!
-//! The state is three atomics, and the common case (closed, succeeding) only reads them.
+//! A provider's version decides for all its customers, so its breakers are kept per customer
+//! ([`Breakers`]): a customer whose requests make the provider's policy fail quarantines that
+//! policy for its own requests, never for its sibling customers'. A breaker exists only while
+//! its organization's calls are failing; the common case (no failures) reads one map under a
+//! shared lock and finds nothing.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
+
+/// The breakers of one policy version, one per organization it decides for (key 0: decisions
+/// about no organization).
+#[derive(Debug, Default)]
+pub struct Breakers {
+    by_org: RwLock<HashMap<u128, Arc<Breaker>>>,
+}
+
+impl Breakers {
+    fn find(&self, org: u128) -> Option<Arc<Breaker>> {
+        let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&org).cloned()
+    }
+
+    /// `Err((remaining, failures))` while `org`'s breaker is open.
+    pub fn admit(&self, org: u128) -> Result<(), (Duration, u32)> {
+        match self.find(org) {
+            None => Ok(()),
+            Some(b) => b.admit().map_err(|wait| (wait, b.failures())),
+        }
+    }
+
+    /// Records how a call for `org` ended (`None`: it answered in time).
+    pub fn record(&self, org: u128, fault: Option<&str>) {
+        match (fault, self.find(org)) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                // Answered: the organization's breaker closes, and is forgotten.
+                let mut map = self.by_org.write().unwrap_or_else(|e| e.into_inner());
+                map.remove(&org);
+            }
+            (Some(_), Some(b)) => b.record(fault),
+            (Some(_), None) => {
+                let breaker = {
+                    let mut map = self.by_org.write().unwrap_or_else(|e| e.into_inner());
+                    Arc::clone(map.entry(org).or_default())
+                };
+                breaker.record(fault);
+            }
+        }
+    }
+}
 
 /// Failures at a resource limit in a row that open the breaker.
 pub const TRIP_AFTER: u32 = 3;
@@ -112,6 +159,18 @@ mod tests {
         breaker.record(None);
         assert!(breaker.admit().is_ok());
         assert_eq!(breaker.failures(), 0);
+    }
+
+    #[test]
+    fn one_organizations_failures_quarantine_the_policy_for_it_alone() {
+        let breakers = Breakers::default();
+        for _ in 0..TRIP_AFTER {
+            breakers.record(1, Some("operation_limit"));
+        }
+        assert!(breakers.admit(1).is_err());
+        assert!(breakers.admit(2).is_ok(), "a sibling is unaffected");
+        breakers.record(2, None);
+        assert!(breakers.admit(1).is_err());
     }
 
     #[test]

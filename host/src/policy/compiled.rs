@@ -24,8 +24,9 @@ pub struct CompiledPolicy {
     /// The version number once stored; 0 for a candidate or a file not yet stored.
     pub number: u32,
     pub code: Code,
-    /// Skips this version for a while after it keeps running to its limits.
-    pub breaker: super::breaker::Breaker,
+    /// Skips this version for a while, for an organization whose calls keep running it to its
+    /// limits.
+    pub breakers: super::breaker::Breakers,
 }
 
 impl CompiledPolicy {

@@ -21,6 +21,13 @@ use super::wasm::{WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
+/// Whether a decision is a trial (a dry run, a preview) rather than a real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trial {
+    Yes,
+    No,
+}
+
 /// The share of its wall-clock budget past which a tenant policy's call counts as a failure
 /// for its breaker, even if it answered.
 const SLOW_SHARE: f64 = 0.8;
@@ -184,16 +191,30 @@ impl PolicyEngine {
 
     /// Asks every layer bound for `subject` and combines their answers.
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
-        self.decide_with(hook, subject, input, None)
+        self.run(hook, subject, input, None, Trial::No)
     }
 
-    /// `decide`, with `candidate` standing in for one layer's policy.
+    /// A trial of a decision (a dry run, a preview), with `candidate` standing in for one
+    /// layer's policy. Trials do not count toward any policy's breaker: whoever runs them
+    /// chooses their inputs, and could otherwise quarantine a layer others depend on (a
+    /// customer tripping its provider's policy for every sibling customer).
     pub fn decide_with(
         &self,
         hook: Hook,
         subject: Subject,
         input: &serde_json::Value,
         candidate: Option<&Candidate>,
+    ) -> Decision {
+        self.run(hook, subject, input, candidate, Trial::Yes)
+    }
+
+    fn run(
+        &self,
+        hook: Hook,
+        subject: Subject,
+        input: &serde_json::Value,
+        candidate: Option<&Candidate>,
+        trial: Trial,
     ) -> Decision {
         let set = self.snapshot();
         let [provider, org] = tenant_keys(hook, subject);
@@ -209,7 +230,7 @@ impl PolicyEngine {
                     Some(c) if c.layer == layer => Some(&c.policy),
                     _ => key.and_then(|k| set.get(&k)),
                 }?;
-                Some(self.run_layer(layer, policy, input))
+                Some(self.run_layer(layer, policy, subject, input, trial))
             })
             .collect();
         let decision = combine(hook, layers);
@@ -229,31 +250,34 @@ impl PolicyEngine {
         &self,
         layer: Layer,
         policy: &CompiledPolicy,
+        subject: Subject,
         input: &serde_json::Value,
+        trial: Trial,
     ) -> LayerOutcome {
         let started = Instant::now();
         // The platform's policies are the operator's own: always run, never quarantined.
         let guarded = layer != Layer::Platform;
-        let result = match policy.breaker.admit() {
-            Err(wait) if guarded => Err(PolicyFault {
+        let counted = guarded && trial == Trial::No;
+        let org = subject.org.map_or(0, OrgId::key);
+        let result = match policy.breakers.admit(org) {
+            Err((wait, failures)) if guarded => Err(PolicyFault {
                 kind: "quarantined",
                 message: format!(
-                    "skipped for another {} ms: its last {} calls failed",
+                    "skipped for another {} ms: its last {failures} calls failed",
                     wait.as_millis(),
-                    policy.breaker.failures()
                 ),
             }),
             _ => {
                 let result = self.evaluate(policy, input);
-                if guarded {
+                if counted {
                     // A call that answered but used most of its wall-clock budget counts as a
                     // failure too: a policy that always runs near its limit costs the machine
                     // nearly what one that exceeds it does.
                     let fault = result.as_ref().err().map(|f| f.kind);
                     let budget = self.wall_clock_of(policy);
                     policy
-                        .breaker
-                        .record(breaker_fault(fault, started.elapsed(), budget));
+                        .breakers
+                        .record(org, breaker_fault(fault, started.elapsed(), budget));
                 }
                 result
             }

@@ -176,7 +176,7 @@ impl RhaiRuntime {
             sha256,
             number: 0,
             code: Code::Rhai(ast),
-            breaker: Default::default(),
+            breakers: Default::default(),
         })
     }
 

@@ -114,6 +114,10 @@ fn index_trust_model(txn: &WriteTransaction) -> Result<(), StorageError> {
             binding.insert(sha.as_str(), id.value())?;
         }
     }
+    // Version 1 kept idempotent answers in clear, one-time secrets included, under keys that
+    // version 2 no longer forms: they could never be replayed, only leaked.
+    txn.delete_table(tables::IDEMPOTENCY)?;
+    txn.open_table(tables::IDEMPOTENCY)?;
     // Uploads from before ownership belong to the platform: kept, and on nobody's quota.
     let mut owners = txn.open_multimap_table(tables::PLUGIN_OWNERS)?;
     let mut ownerships = txn.open_table(tables::PLUGIN_OWNERSHIPS)?;

@@ -1248,3 +1248,117 @@ async fn a_swapped_compiled_artifact_is_not_loaded() {
         .await;
     assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
 }
+
+#[tokio::test]
+async fn an_identity_in_use_without_a_credential_is_not_claimed_through_another_organization() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (victim_org, victim_owner) = victim(&s, &sp).await;
+    // A login-less member (a desk phone) with an address: active, and no credential yet.
+    let desk = s
+        .post(
+            &format!("/v1/orgs/{victim_org}/members"),
+            &victim_owner,
+            json!({"name": "Front desk", "email": "desk@victim.example", "role": "admin", "portal_access": false, "pin": "auto"}),
+        )
+        .await;
+    assert_eq!(desk.status, StatusCode::CREATED, "{:?}", desk.body);
+    let (attacker_org, attacker) = s.customer(&sp, "attacker", true).await;
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{attacker_org}/members"),
+            &attacker,
+            json!({"name": "Anyone", "email": "desk@victim.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    // The attacker learns nothing of the person behind the address...
+    assert_eq!(invited.body["name"], "Anyone");
+    assert_eq!(invited.body["has_pin"], false);
+    // ...and cannot become them.
+    let token = invited.body["invitation_token"].as_str().unwrap();
+    assert_sign_in_required(&accept_anonymously(&s, token).await);
+}
+
+#[tokio::test]
+async fn a_customer_cannot_quarantine_its_providers_policy_for_its_siblings() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let (a, a_owner) = s.customer(&sp, "alpha", true).await;
+    let (b, b_owner) = s.customer(&sp, "beta", true).await;
+    // The provider's rule for all its customers spins on a name a customer can choose.
+    let bound = s
+        .put_rhai(
+            &format!("/v1/orgs/{sp_org}/customer-policies/authorize"),
+            &sp,
+            "fn authorize(input) { if input.resource.name == \"spin\" { loop {} } abstain() }",
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    // Alpha's requests (and dry runs, which count for nothing) make it fail until it is
+    // quarantined for alpha...
+    for _ in 0..3 {
+        s.post(
+            "/v1/decisions/evaluate",
+            &a_owner,
+            json!({"hook": "authorize", "org": a, "action": "team.create", "resource": {"name": "spin"}}),
+        )
+        .await;
+    }
+    for _ in 0..4 {
+        let spun = s
+            .post(
+                &format!("/v1/orgs/{a}/teams"),
+                &a_owner,
+                json!({"name": "spin"}),
+            )
+            .await;
+        assert_eq!(spun.status, StatusCode::FORBIDDEN);
+    }
+    let quarantined = s
+        .post(
+            &format!("/v1/orgs/{a}/teams"),
+            &a_owner,
+            json!({"name": "Ops"}),
+        )
+        .await;
+    assert!(
+        quarantined.detail().contains("quarantined"),
+        "{:?}",
+        quarantined.body
+    );
+    // ...and for alpha only: beta's requests are decided by the provider's policy as usual.
+    let created = s
+        .post(
+            &format!("/v1/orgs/{b}/teams"),
+            &b_owner,
+            json!({"name": "Ops"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+}
+
+#[tokio::test]
+async fn a_remote_support_grant_gives_no_other_organization_lasting_access() {
+    let s = TestServer::spawn().await.unwrap();
+    let (org, owner, tech) = grantee(&s).await;
+    let sp_org = s.get(&format!("/v1/orgs/{org}"), &s.operator).await.body["service_provider_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let link = s
+        .post(
+            &format!("/v1/orgs/{org}/links"),
+            &tech,
+            json!({"target_org_id": sp_org}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::FORBIDDEN, "{:?}", link.body);
+    assert!(
+        link.detail().contains("remote support grant"),
+        "{}",
+        link.detail()
+    );
+    let links = s.get(&format!("/v1/orgs/{org}/links"), &owner).await;
+    assert_eq!(links.body["items"], json!([]));
+}

@@ -222,22 +222,26 @@ async fn invitations_for_the_invitee_edges() {
     let _ = b;
 }
 
+/// The bytes quota of the next test server: room for exactly one plugin.
+static ROOM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[tokio::test]
 async fn plugin_uploads_are_owned_counted_and_collected() {
+    let fence = bare_plugin("region_fence");
+    ROOM.store(fence.len(), std::sync::atomic::Ordering::Relaxed);
     let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
-        settings.quotas.plugin_bytes_per_org = 1;
+        settings.quotas.plugin_bytes_per_org = ROOM.load(std::sync::atomic::Ordering::Relaxed);
     })
     .await
     .unwrap();
     let (sp_org, sp) = s.provider("telco").await;
-    let fence = bare_plugin("region_fence");
-    let refused = upload(&s, &sp, Some(&sp_org), fence.clone()).await;
-    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
-    assert!(refused.detail().contains("plugin_bytes_per_org"));
-    // The operator uploads for the platform, on no organization's quota; the provider binds it.
-    let uploaded = upload(&s, &s.operator, None, fence).await;
+    let uploaded = upload(&s, &sp, Some(&sp_org), fence).await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
+    let other = bare_plugin("business_hours");
+    let refused = upload(&s, &sp, Some(&sp_org), other.clone()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert!(refused.detail().contains("plugin_bytes_per_org"));
     let bound = s
         .put(
             &format!("/v1/orgs/{sp_org}/customer-policies/link"),
@@ -246,8 +250,10 @@ async fn plugin_uploads_are_owned_counted_and_collected() {
         )
         .await;
     assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
-    // Given up while bound, the component stays; unbound and a version later gone, it goes.
-    let deleted = s.delete(&format!("/v1/plugins/{sha}"), &s.operator).await;
+    // Giving up the upload while a kept version binds it frees no room (and keeps it stored).
+    let deleted = s
+        .delete(&format!("/v1/plugins/{sha}?org={sp_org}"), &sp)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(
         s.get(&format!("/v1/plugins/{sha}"), &sp).await.status,
@@ -255,12 +261,23 @@ async fn plugin_uploads_are_owned_counted_and_collected() {
         "a bound component is kept"
     );
     assert_eq!(
-        s.delete(&format!("/v1/plugins/{sha}"), &s.operator)
+        upload(&s, &sp, Some(&sp_org), other.clone()).await.status,
+        StatusCode::CONFLICT,
+        "still counted: a version binds it"
+    );
+    assert_eq!(
+        s.delete(&format!("/v1/plugins/{sha}?org={sp_org}"), &sp)
             .await
             .status,
         StatusCode::NOT_FOUND,
-        "the operator holds no upload of it any more"
+        "the provider holds no upload of it any more"
     );
+    // The operator's own uploads are on no quota.
+    assert_eq!(
+        upload(&s, &s.operator, None, other).await.status,
+        StatusCode::CREATED
+    );
+    // Once nothing owns or binds it, the component is collected.
     let deleted = s.delete(&format!("/v1/orgs/{sp_org}"), &s.operator).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
     assert_eq!(
