@@ -18,8 +18,13 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// Beside the workspace's own build output: `$CARGO_TARGET_DIR/plugins` when the build keeps
+/// its output elsewhere (a CI cache), else `target/plugins`.
 fn target_dir() -> PathBuf {
-    repo().join("target").join("plugins")
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+        .join("plugins")
 }
 
 /// rustup does not add a target listed in rust-toolchain.toml to a toolchain that is already
