@@ -284,6 +284,7 @@ fn owner_of(app: &App, operator: Actor, org: OrgId) -> anyhow::Result<Actor> {
     let page = app.list_members(
         operator,
         org,
+        &tenantry::app::members::MemberFilter::default(),
         PageRequest {
             limit: MEMBERS + 1,
             after: None,
@@ -324,14 +325,7 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     // Customers by slug, drawn uniformly.
     let count = orgs - (orgs / PER_PROVIDER).max(1);
     let find = |i: usize| -> anyhow::Result<OrgId> {
-        let page = app.search_orgs(
-            operator,
-            Some(&customer_slug(i)),
-            PageRequest {
-                limit: 1,
-                after: None,
-            },
-        )?;
+        let page = app.search(operator, &customer_slug(i), 1, None)?;
         page.items
             .first()
             .map(|o| o.id)
@@ -380,7 +374,7 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
                 listed.items.len()
             );
             let found = time(&mut search, || {
-                app.search_orgs(operator, Some(&s.prefix), page)
+                app.search(operator, &s.prefix, page.limit, None)
             })?;
             anyhow::ensure!(
                 found.items.len() == 10,

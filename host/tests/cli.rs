@@ -141,6 +141,51 @@ fn policy_test_runs_the_fixtures() {
 }
 
 #[test]
+fn policy_eval_prints_the_trace_and_says_deny_by_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.json");
+    let decide = |input_json: serde_json::Value, policy: Option<&str>| {
+        std::fs::write(&input, input_json.to_string()).unwrap();
+        let mut cmd = binary();
+        cmd.args(["policy", "eval", "--hook", "authorize", "--input"])
+            .arg(&input)
+            .arg("--policies")
+            .arg(policies());
+        if let Some(source) = policy {
+            let file = dir.path().join("candidate.rhai");
+            std::fs::write(&file, source).unwrap();
+            cmd.arg("--policy").arg(file);
+        }
+        let output = cmd.output().unwrap();
+        let trace: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output.status.code(), trace)
+    };
+    let owner = serde_json::json!({
+        "action": "member.invite",
+        "actor": {"operator": false, "relation": "member", "role": "owner", "provider_role": null, "grant": null},
+        "org": {"status": "active", "hierarchy": "node", "tenant_id": "acme"},
+        "resource": {"role": "admin"},
+    });
+    let (code, trace) = decide(owner.clone(), None);
+    assert_eq!(code, Some(0), "{trace}");
+    assert_eq!(trace["answer"]["verdict"], "allow");
+    assert_eq!(trace["layers"][0]["layer"], "platform");
+    let mut admin = owner;
+    admin["actor"]["role"] = "admin".into();
+    let (code, trace) = decide(admin.clone(), None);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        trace["answer"]["reason"],
+        "role `admin` may invite only `member`, not `admin`"
+    );
+    let (code, trace) = decide(
+        admin,
+        Some("fn authorize(input) { allow(\"a candidate that allows\") }"),
+    );
+    assert_eq!(code, Some(0), "{trace}");
+}
+
+#[test]
 fn help_documents_flags_and_their_environment_twins() {
     let output = binary().args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);

@@ -349,6 +349,27 @@ impl TestServer {
         (a.id(), token)
     }
 
+    /// Links `a` to `b` (invited by `a`, accepted by `b`); returns the active link's id.
+    pub async fn linked(&self, a: &str, a_owner: &str, b: &str, b_owner: &str) -> String {
+        let link = self
+            .post(
+                &format!("/v1/orgs/{a}/links"),
+                a_owner,
+                json!({"target_org_id": b}),
+            )
+            .await;
+        assert_eq!(link.status, StatusCode::CREATED, "link: {:?}", link.body);
+        let accepted = self
+            .post_empty(&format!("/v1/orgs/{b}/links/{}/accept", link.id()), b_owner)
+            .await;
+        assert_eq!(
+            accepted.body["status"], "active",
+            "accept: {:?}",
+            accepted.body
+        );
+        link.id()
+    }
+
     /// Invites a portal member with `role` and accepts: (user id, token).
     pub async fn member(
         &self,

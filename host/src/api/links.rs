@@ -161,3 +161,12 @@ pub async fn revoke_share(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub async fn received(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, share)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let received = app.received(actor, org_id(&org)?, parse_id(&share, ShareId)?)?;
+    Ok(Json(json!(received)))
+}

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,9 +12,11 @@ use super::orgs::org_id;
 use super::problem::{ApiError, ApiResult};
 use crate::app::App;
 use crate::app::invitations::{Accepted, Naming};
-use crate::app::members::{Added, InviteBody};
-use crate::domain::ids::{InvitationId, TokenId, UserId};
-use crate::domain::member::Role;
+use crate::app::member_edit::MemberEdit;
+use crate::app::members::{Added, InviteBody, MemberFilter};
+use crate::app::pins::{PinCheck, PinSetting};
+use crate::domain::ids::{InvitationId, ResourceId, TokenId, UserId};
+use crate::domain::member::{MembershipStatus, Role};
 
 fn added_json(added: Added) -> Value {
     let mut body = json!(crate::app::members::MemberView::new(
@@ -42,33 +44,56 @@ pub async fn invite(
     Ok((StatusCode::CREATED, Json(added_json(added))))
 }
 
+/// `limit` and `cursor`, and the filters of the member list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    role: Option<Role>,
+    portal_access: Option<bool>,
+    status: Option<MembershipStatus>,
+    team: Option<ResourceId>,
+    q: Option<String>,
+}
+
 pub async fn list(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-    QueryParams(paging): QueryParams<Paging>,
+    QueryParams(query): QueryParams<MemberQuery>,
 ) -> ApiResult<Json<Value>> {
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
+    if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+        return Err(crate::Error::field("query is invalid", "q", "at most 200 characters").into());
+    }
+    let filter = MemberFilter {
+        role: query.role,
+        portal_access: query.portal_access,
+        status: query.status,
+        team: query.team,
+        q: query.q,
+    };
     Ok(Json(json!(app.list_members(
         actor,
         org_id(&org)?,
-        paging.page()?
+        &filter,
+        page
     )?)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleChange {
-    role: Role,
-}
-
-pub async fn change_role(
+pub async fn edit(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, user)): Path<(String, String)>,
-    JsonBody(body): JsonBody<RoleChange>,
+    JsonBody(body): JsonBody<MemberEdit>,
 ) -> ApiResult<Json<Value>> {
     let view = app
-        .change_role(actor, org_id(&org)?, parse_id(&user, UserId)?, body.role)
+        .edit_member(actor, org_id(&org)?, parse_id(&user, UserId)?, body)
         .await?;
     Ok(Json(json!(view)))
 }
@@ -104,17 +129,94 @@ pub async fn import(
     if let Err(e) = app.may_import(actor, org) {
         return ApiError(e).into_response();
     }
+    let streamed = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(NDJSON));
     let bytes = match body_of(req, &app, "text/csv").await {
         Ok(b) => b,
         Err(response) => return response,
     };
-    match app
-        .import_members(actor, org, bytes.to_vec(), q.auto_pins.unwrap_or(false))
-        .await
-    {
-        Ok(report) => (StatusCode::CREATED, Json(json!(report))).into_response(),
-        Err(e) => ApiError(e).into_response(),
+    let auto_pins = q.auto_pins.unwrap_or(false);
+    if !streamed {
+        return match app
+            .import_members(actor, org, bytes.to_vec(), auto_pins, None)
+            .await
+        {
+            Ok(report) => (StatusCode::CREATED, Json(json!(report))).into_response(),
+            Err(e) => ApiError(e).into_response(),
+        };
     }
+    // One JSON line per progress step, then the report (or the problem) as the last line.
+    let (progress, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let (lines, body) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let import = app.import_members(actor, org, bytes.to_vec(), auto_pins, Some(progress));
+        tokio::pin!(import);
+        let last = loop {
+            tokio::select! {
+                Some(step) = heard.recv() => {
+                    let line = json!({"progress": step}).to_string() + "\n";
+                    if lines.send(Ok(line)).await.is_err() {
+                        return;
+                    }
+                }
+                done = &mut import => break done,
+            }
+        };
+        let line = match last {
+            Ok(report) => json!({"status": 201, "report": report}),
+            Err(e) => {
+                let answer = ApiError(e).into_response();
+                let status = answer.status().as_u16();
+                let problem = axum::body::to_bytes(answer.into_body(), 1 << 20)
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .unwrap_or(Value::Null);
+                json!({"status": status, "problem": problem})
+            }
+        };
+        let _ = lines.send(Ok(line.to_string() + "\n")).await;
+    });
+    let stream = line_stream(body);
+    let mut response = Response::new(axum::body::Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(NDJSON),
+    );
+    response
+}
+
+const NDJSON: &str = "application/x-ndjson";
+
+/// The lines of a channel as a body stream.
+fn line_stream(
+    mut lines: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| lines.poll_recv(cx))
+}
+
+/// A sample file for the member import (every column, three kinds of rows).
+pub async fn import_sample(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+) -> Response {
+    let org = match org_id(&org) {
+        Ok(org) => org,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = app.may_import(actor, org) {
+        return ApiError(e).into_response();
+    }
+    let mut response = crate::app::import::SAMPLE.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/csv"),
+    );
+    response
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,4 +321,68 @@ pub async fn rotate_operator_token(
         map.insert("token".into(), json!(secret.expose()));
     }
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn org_invitations(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.org_invitations(
+        actor,
+        org_id(&org)?,
+        paging.page()?
+    )?)))
+}
+
+pub async fn resend_invitation(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let renewed = app
+        .resend_invitation(actor, org_id(&org)?, parse_id(&id, InvitationId)?)
+        .await?;
+    let mut body = json!(renewed.invitation);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("invitation_token".into(), json!(renewed.token.expose()));
+    }
+    Ok(Json(body))
+}
+
+pub async fn revoke_invitation(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.revoke_invitation(actor, org_id(&org)?, parse_id(&id, InvitationId)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn verify_pin(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody<PinCheck>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(
+        app.verify_pin(actor, org_id(&org)?, body).await?
+    )))
+}
+
+pub async fn set_pin(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PinSetting>,
+) -> ApiResult<Json<Value>> {
+    let user = parse_id(&user, UserId)?;
+    let shown = app.set_pin(actor, org_id(&org)?, user, body).await?;
+    let mut answer = json!({"user_id": user, "has_pin": true});
+    if let (Some(pin), Some(map)) = (shown, answer.as_object_mut()) {
+        map.insert("pin".into(), json!(pin.expose()));
+    }
+    Ok(Json(answer))
 }

@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
 use super::problem::ApiResult;
 use crate::app::App;
+use crate::app::handovers::{Move, OwnershipTransfer};
+use crate::app::journal::AuditFilter;
 use crate::app::orgs::{Created, ManagedBySwitch};
-use crate::app::plans::NewPlan;
+use crate::app::plans::{NewPlan, PlanEdit};
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{ChangeRequestId, OrgId, PlanId};
 use crate::domain::org::{NewOrg, OrgPatch, OrgStatus};
 
@@ -60,18 +63,32 @@ pub async fn search(
     Auth(actor): Auth,
     QueryParams(query): QueryParams<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = Paging {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .page()?;
-    if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let Some(q) = q else {
+        let page = Paging {
+            limit: query.limit,
+            cursor: query.cursor,
+        }
+        .page()?;
+        return Ok(Json(json!(app.list_orgs(actor, page)?)));
+    };
+    if q.len() > 200 {
         return Err(crate::Error::field("query is invalid", "q", "at most 200 characters").into());
     }
-    Ok(Json(json!(app.search_orgs(
+    let limit = query.limit.unwrap_or(App::DEFAULT_PAGE);
+    if !(1..=App::MAX_PAGE).contains(&limit) {
+        return Err(crate::Error::field(
+            "query is invalid",
+            "limit",
+            format!("must be 1 to {}", App::MAX_PAGE),
+        )
+        .into());
+    }
+    Ok(Json(json!(app.search(
         actor,
-        query.q.as_deref(),
-        page
+        q,
+        limit,
+        query.cursor.as_deref()
     )?)))
 }
 
@@ -210,12 +227,74 @@ pub async fn create_plan(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanQuery {
+    /// Only the plans this provider may put its customers on.
+    assignable_by: Option<OrgId>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
 pub async fn list_plans(
     State(app): State<App>,
     Auth(actor): Auth,
+    QueryParams(q): QueryParams<PlanQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = Paging {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    Ok(Json(json!(app.list_plans(actor, q.assignable_by, page)?)))
+}
+
+pub async fn edit_plan(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(plan): Path<String>,
+    JsonBody(body): JsonBody<PlanEdit>,
+) -> ApiResult<Json<Value>> {
+    let plan = parse_id(&plan, PlanId)?;
+    Ok(Json(json!(app.edit_plan(actor, plan, body).await?)))
+}
+
+pub async fn retire_plan(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(plan): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let plan = parse_id(&plan, PlanId)?;
+    Ok(Json(json!(app.retire_plan(actor, plan).await?)))
+}
+
+pub async fn plan_orgs(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(plan): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.list_plans(actor, paging.page()?)?)))
+    let plan = parse_id(&plan, PlanId)?;
+    Ok(Json(json!(app.plan_orgs(actor, plan, paging.page()?)?)))
+}
+
+pub async fn transfer_ownership(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody<OwnershipTransfer>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let done = app.transfer_ownership(actor, org_id(&org)?, body).await?;
+    Ok(created_json(done, StatusCode::OK))
+}
+
+pub async fn move_org(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody<Move>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.move_org(actor, org_id(&org)?, body).await?)))
 }
 
 pub async fn audit(
@@ -242,4 +321,77 @@ pub async fn events(
         org_id(&org)?,
         paging.page()?
     )?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    since: Option<String>,
+    until: Option<String>,
+    action: Option<String>,
+}
+
+/// The organization's audit log as JSON lines (operator), filtered by time and action.
+pub async fn audit_export(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path(org): Path<String>,
+    QueryParams(q): QueryParams<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    let org = org_id(&org)?;
+    let time = |field: &str, text: Option<&str>| {
+        text.map(|t| {
+            Timestamp::parse(t).ok_or_else(|| {
+                crate::Error::field(
+                    "query is invalid",
+                    field,
+                    format!("`{t}` is not an RFC 3339 time"),
+                )
+            })
+        })
+        .transpose()
+    };
+    let filter = AuditFilter {
+        since: time("since", q.since.as_deref())?,
+        until: time("until", q.until.as_deref())?,
+        action: q.action,
+    };
+    app.may_export_audit(actor, org)?;
+    let (lines, body) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut after = None;
+        loop {
+            let page = app.audit_export_page(org, &filter, after, 1_000);
+            let (entries, next) = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export stopped");
+                    let _ = lines
+                        .send(Err(std::io::Error::other("audit export stopped")))
+                        .await;
+                    return;
+                }
+            };
+            let mut chunk = String::new();
+            for entry in entries {
+                chunk.push_str(&json!(entry).to_string());
+                chunk.push('\n');
+            }
+            if !chunk.is_empty() && lines.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return,
+            }
+        }
+    });
+    let mut body = body;
+    let stream = futures_util::stream::poll_fn(move |cx| body.poll_recv(cx));
+    let mut response = axum::response::Response::new(axum::body::Body::from_stream(stream));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
 }

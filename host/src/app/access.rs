@@ -120,6 +120,7 @@ pub fn org_summary(org: &Org) -> Value {
         "remote_support_requires_approval": org.remote_support_requires_approval,
         "service_provider_id": org.service_provider_id,
         "region": org.region,
+        "plan_features": org.plan_features,
     })
 }
 
@@ -264,6 +265,10 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     "share.create",
     "member.invite",
     "member.update_role",
+    "member.update",
+    "member.pin",
+    "pin.verify",
+    "org.transfer_ownership",
     "org.managed_by",
     "org.plan",
     "remote_support.approve",

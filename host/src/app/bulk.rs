@@ -142,7 +142,7 @@ impl App {
                     links: 0,
                 };
                 for ValidBulk {
-                    org,
+                    mut org,
                     owner,
                     members,
                 } in orgs
@@ -156,7 +156,7 @@ impl App {
                             )));
                         }
                     }
-                    insert_org(tx, &org)?;
+                    insert_org(tx, &mut org)?;
                     check_member_cap(&view, &org, members.len() + usize::from(owner.is_some()))?;
                     for member in owner.into_iter().chain(members) {
                         insert_membership(tx, &org, member, None, MembershipStatus::Active, now)?;

@@ -2,8 +2,12 @@
 //! and either all rows are added in one transaction or none is.
 //!
 //! Columns (header required, any order): `name`, `email`, `role`, `portal_access`
-//! (`true`/`false`, default `true`), `pin` (4-8 digits or `auto`). With `auto_pins`, users
-//! without portal access and without a `pin` get a generated one.
+//! (`true`/`false`, default `true`), `pin` (4-8 digits or `auto`), `extension` (1-15 digits,
+//! unique in the organization), `teams` (names of the organization's teams, separated by `;`).
+//! With `auto_pins`, every member without a `pin` gets a generated one, portal users too.
+//!
+//! Hashing PINs is the slow part of a large file; a caller that asks for
+//! `application/x-ndjson` gets the progress as it goes ([`ImportProgress`]) and the report last.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,16 +17,41 @@ use serde_json::json;
 use super::App;
 use super::actor::Actor;
 use super::journal::audit;
-use super::members::{add_member_hashed, check_member_cap, prepare_pin, validate_member};
-use crate::domain::ids::UserId;
-use crate::domain::member::Role;
+use super::members::{
+    add_member_hashed, check_member_cap, extension_key, prepare_pin, validate_member,
+};
+use crate::domain::ids::{OrgId, ResourceId, UserId};
+use crate::domain::member::{Role, extension_problem};
 use crate::domain::org::Org;
+use crate::domain::resource::Resource;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result, RowError};
+use crate::storage::{View, tables};
 
 /// The most rows one import takes.
 pub const MAX_ROWS: usize = 50_000;
-const COLUMNS: [&str; 5] = ["name", "email", "role", "portal_access", "pin"];
+const COLUMNS: [&str; 7] = [
+    "name",
+    "email",
+    "role",
+    "portal_access",
+    "pin",
+    "extension",
+    "teams",
+];
+
+/// The sample file of `GET /v1/orgs/{org}/members/import/sample.csv`.
+pub const SAMPLE: &str = "name,email,role,portal_access,pin,extension,teams\n\
+Ada Lovelace,ada@example.com,admin,true,,101,Support;Sales\n\
+Front desk,,member,false,auto,100,\n\
+Grace Hopper,grace@example.com,member,,,,Support\n";
+
+/// How far an import has come: sent while PINs are hashed, for large files.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportProgress {
+    pub rows: usize,
+    pub rows_done: usize,
+}
 const INVALID_IMPORT: &str = "import is invalid";
 
 #[derive(Debug, Serialize)]
@@ -47,6 +76,7 @@ pub struct ImportReport {
 struct Row {
     line: usize,
     member: super::members::NewMember,
+    teams: Vec<String>,
     pin: Option<Secret>,
     pin_hash: Option<String>,
 }
@@ -95,6 +125,7 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
     }
     let mut rows = Vec::new();
     let mut emails = HashSet::new();
+    let mut extensions = HashSet::new();
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;
         if n >= MAX_ROWS {
@@ -134,11 +165,25 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
             }
         };
         let pin = match get("pin") {
-            None if auto_pins && !portal => Some("auto"),
+            None if auto_pins => Some("auto"),
             other => other,
         };
+        let extension = get("extension").map(str::to_owned);
+        if let Some(problem) = extension.as_deref().and_then(extension_problem) {
+            row_error(&mut errors, line, "extension", problem);
+            continue;
+        }
+        let teams: Vec<String> = get("teams")
+            .map(|t| {
+                t.split(';')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         match validate_member(get("name"), get("email"), get("role"), portal, pin) {
-            Ok(member) => {
+            Ok(mut member) => {
                 if let Some(email) = &member.email
                     && !emails.insert(email.to_lowercase())
                 {
@@ -150,9 +195,22 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
                     );
                     continue;
                 }
+                if let Some(ext) = &extension
+                    && !extensions.insert(ext.clone())
+                {
+                    row_error(
+                        &mut errors,
+                        line,
+                        "extension",
+                        format!("`{ext}` appears more than once in this file"),
+                    );
+                    continue;
+                }
+                member.extension = extension;
                 rows.push(Row {
                     line,
                     member,
+                    teams,
                     pin: None,
                     pin_hash: None,
                 });
@@ -183,6 +241,20 @@ fn parse(csv_text: &[u8], auto_pins: bool) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Progress is told every this many rows.
+const PROGRESS_EVERY: usize = 500;
+
+/// The organization's teams by name.
+fn teams_by_name(view: &View<'_>, org: OrgId) -> Result<HashMap<String, ResourceId>> {
+    let mut teams = HashMap::new();
+    for id in view.children(tables::ORG_TEAMS, org.key())? {
+        if let Some(team) = view.record::<Resource>(tables::TEAMS, id)? {
+            teams.insert(team.name, team.id);
+        }
+    }
+    Ok(teams)
+}
+
 /// The import's question to the `authorize` hook for one role of the file.
 fn invite_resource(role: Role) -> serde_json::Value {
     json!({"role": role.as_str(), "portal_access": true, "bulk": true})
@@ -205,21 +277,37 @@ impl App {
         })
     }
 
+    /// Imports a file (module docs); `progress`, if given, hears how far the PIN hashing got.
     pub async fn import_members(
         &self,
         actor: Actor,
         org: crate::domain::ids::OrgId,
         csv_text: Vec<u8>,
         auto_pins: bool,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<ImportProgress>>,
     ) -> Result<ImportReport> {
         self.may_import(actor, org)?;
         let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
             let mut rows = parse(&csv_text, auto_pins)?;
-            for row in &mut rows {
+            let total = rows.len();
+            let tell = |rows_done| {
+                if let Some(p) = &progress {
+                    let _ = p.send(ImportProgress {
+                        rows: total,
+                        rows_done,
+                    });
+                }
+            };
+            tell(0);
+            for (n, row) in rows.iter_mut().enumerate() {
                 let (pin, hash) = prepare_pin(&row.member.pin)?;
                 row.pin = pin;
                 row.pin_hash = hash;
+                if (n + 1) % PROGRESS_EVERY == 0 {
+                    tell(n + 1);
+                }
             }
+            tell(total);
             Ok(rows)
         })
         .await
@@ -240,10 +328,35 @@ impl App {
             };
             let target: &Org = &access.org;
             check_member_cap(&view, target, rows.len())?;
+            let teams = teams_by_name(&view, target.id)?;
             let mut members = Vec::with_capacity(rows.len());
             let mut errors = Vec::new();
-            for row in rows {
+            for mut row in rows {
                 let line = row.line;
+                for name in &row.teams {
+                    match teams.get(name) {
+                        Some(id) => row.member.team_ids.push(*id),
+                        None => row_error(
+                            &mut errors,
+                            line,
+                            "teams",
+                            format!("no team of this organization is named `{name}`"),
+                        ),
+                    }
+                }
+                if let Some(ext) = &row.member.extension
+                    && view
+                        .unique(tables::ORG_EXTENSIONS, &extension_key(target.id, ext))?
+                        .is_some()
+                {
+                    row_error(
+                        &mut errors,
+                        line,
+                        "extension",
+                        format!("extension `{ext}` is already another member's"),
+                    );
+                    continue;
+                }
                 match add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now) {
                     Ok(added) => members.push(ImportedMember {
                         row: line,

@@ -20,12 +20,13 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::access;
 use super::actor::Actor;
-use super::journal::{audit_as, emit};
-use super::{App, members};
+use super::journal::{audit, audit_as, emit};
+use super::{App, Page, PageRequest, members};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::{INVITATION_DAYS, Invitation};
-use crate::domain::ids::{InvitationId, OrgId};
+use crate::domain::ids::{InvitationId, OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role, User};
 use crate::domain::org::Org;
 use crate::domain::secret::{self, Secret};
@@ -63,8 +64,13 @@ fn may_claim(view: &View<'_>, user: &User, org: OrgId) -> Result<bool> {
     Ok(true)
 }
 
-/// Makes a single-use invitation for `user` to `org`; returns its token (shown once).
-pub fn create_invitation(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<Secret> {
+/// Makes a single-use invitation for `user` to `org`; returns it and its token (shown once).
+pub fn create_invitation(
+    tx: &Tx<'_>,
+    org: OrgId,
+    user: &User,
+    now: Timestamp,
+) -> Result<(Invitation, Secret)> {
     let token = secret::new_token("inv_")?;
     let invitation = Invitation {
         id: InvitationId::new(),
@@ -84,7 +90,7 @@ pub fn create_invitation(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -
     )?;
     tx.add_child(tables::ORG_INVITATIONS, org.key(), invitation.id.key())?;
     tx.add_child(tables::USER_INVITATIONS, user.id.key(), invitation.id.key())?;
-    Ok(token)
+    Ok((invitation, token))
 }
 
 /// Removes an invitation and its indexes (the organization's list is the caller's to update).
@@ -346,4 +352,194 @@ impl App {
             Ok(out)
         })
     }
+}
+
+/// A pending invitation as its organization's admins see it.
+#[derive(Debug, Serialize)]
+pub struct PendingInvitation {
+    pub id: InvitationId,
+    pub user_id: UserId,
+    /// The name the inviter gave.
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub invited_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub expired: bool,
+}
+
+/// The invitation of `org` named by `id`, still waiting (used ones are history), with the
+/// membership it waits on.
+fn pending_of_org(
+    view: &View<'_>,
+    org: OrgId,
+    id: InvitationId,
+) -> Result<(Invitation, Membership)> {
+    let invitation = view
+        .record::<Invitation>(tables::INVITATIONS, id.key())?
+        .filter(|i| i.org_id == org && i.used_at.is_none())
+        .ok_or_else(not_found)?;
+    let membership: Membership = view
+        .pair(tables::MEMBERSHIPS, org.key(), invitation.user_id.key())?
+        .ok_or_else(not_found)?;
+    Ok((invitation, membership))
+}
+
+/// A new token and expiry for a waiting membership: the old token stops working.
+pub fn renew(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<(Invitation, Secret)> {
+    let view = tx.view();
+    for id in view.children(tables::ORG_INVITATIONS, org.key())? {
+        let invitation: Option<Invitation> = view.record(tables::INVITATIONS, id)?;
+        if invitation.is_some_and(|i| i.user_id == user.id && i.used_at.is_none()) {
+            delete_invitation(tx, id)?;
+            tx.remove_child(tables::ORG_INVITATIONS, org.key(), id)?;
+        }
+    }
+    create_invitation(tx, org, user, now)
+}
+
+/// What renewing an invitation gives back: the invitation, and its token (shown once).
+#[derive(Debug)]
+pub struct Renewed {
+    pub invitation: PendingInvitation,
+    pub token: Secret,
+}
+
+impl App {
+    /// The invitations of `org` not yet accepted, expired ones included (they can be renewed).
+    pub fn org_invitations(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        page: PageRequest,
+    ) -> Result<Page<PendingInvitation>> {
+        let now = self.clock.now();
+        self.store.read(|view| {
+            self.access(view, actor, org, "invitation.list", serde_json::Value::Null)?;
+            let mut items = Vec::new();
+            for id in view
+                .children(tables::ORG_INVITATIONS, org.key())?
+                .into_iter()
+                .filter(|id| page.after.is_none_or(|a| *id > a))
+            {
+                let Some(inv) = view.record::<Invitation>(tables::INVITATIONS, id)? else {
+                    continue;
+                };
+                if inv.used_at.is_some() {
+                    continue;
+                }
+                items.push(pending_view(view, &inv, now)?);
+                if items.len() > page.limit {
+                    break;
+                }
+            }
+            Ok(Page::from_sorted(
+                items,
+                page.limit,
+                |i: &PendingInvitation| i.id.key(),
+            ))
+        })
+    }
+
+    /// Renews an invitation (expired or not): a new token valid for 30 days, the old one dead.
+    /// Who may renew is who may invite that role (`member.invite`).
+    pub async fn resend_invitation(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        id: InvitationId,
+    ) -> Result<Renewed> {
+        let app = self.clone();
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = access::load(&view, actor, org, now)?;
+            let (invitation, membership) = pending_of_org(&view, org, id)?;
+            app.authorize(
+                &access,
+                "member.invite",
+                json!({"role": membership.role.as_str(), "portal_access": true, "resend": true}),
+            )?;
+            let user: User = view
+                .record(tables::USERS, invitation.user_id.key())?
+                .ok_or_else(not_found)?;
+            let (renewed, token) = renew(tx, org, &user, now)?;
+            audit(tx, &access, "invitation.resend", Some(user.id.to_string()), now)?;
+            emit(
+                tx,
+                org,
+                "invitation.created",
+                json!({"org_id": org, "user_id": user.id, "role": membership.role, "email": user.email, "renewed": true}),
+                now,
+            )?;
+            Ok(Renewed {
+                invitation: pending_view(&tx.view(), &renewed, now)?,
+                token,
+            })
+        })
+        .await
+    }
+
+    /// Withdraws a waiting invitation: the pending membership goes. An owner's is withdrawn
+    /// only by handing ownership elsewhere (the organization would have no owner).
+    pub async fn revoke_invitation(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        id: InvitationId,
+    ) -> Result<()> {
+        let app = self.clone();
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = access::load(&view, actor, org, now)?;
+            let (invitation, membership) = pending_of_org(&view, org, id)?;
+            app.authorize(
+                &access,
+                "invitation.revoke",
+                json!({"invitation_id": id, "role": membership.role.as_str()}),
+            )?;
+            if membership.role == Role::Owner {
+                return Err(Error::Conflict(
+                    "an owner's invitation is withdrawn by handing ownership to someone else (managed-by switch)".into(),
+                ));
+            }
+            members::remove_membership(tx, org, invitation.user_id, &membership)?;
+            audit(
+                tx,
+                &access,
+                "invitation.revoke",
+                Some(invitation.user_id.to_string()),
+                now,
+            )?;
+            emit(
+                tx,
+                org,
+                "invitation.revoked",
+                json!({"org_id": org, "user_id": invitation.user_id}),
+                now,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn pending_view(view: &View<'_>, inv: &Invitation, now: Timestamp) -> Result<PendingInvitation> {
+    let membership: Option<Membership> =
+        view.pair(tables::MEMBERSHIPS, inv.org_id.key(), inv.user_id.key())?;
+    let user: Option<User> = view.record(tables::USERS, inv.user_id.key())?;
+    let (Some(m), Some(user)) = (membership, user) else {
+        return Err(not_found());
+    };
+    Ok(PendingInvitation {
+        id: inv.id,
+        user_id: inv.user_id,
+        name: m.invited_as.clone().unwrap_or(user.name),
+        email: user.email,
+        role: m.role,
+        invited_at: inv.created_at,
+        expires_at: inv.expires_at,
+        expired: now >= inv.expires_at,
+    })
 }

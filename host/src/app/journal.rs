@@ -119,6 +119,64 @@ impl App {
     }
 }
 
+/// Which audit entries an export takes.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub since: Option<crate::domain::clock::Timestamp>,
+    pub until: Option<crate::domain::clock::Timestamp>,
+    pub action: Option<String>,
+}
+
+impl AuditFilter {
+    fn keeps(&self, e: &AuditEntry) -> bool {
+        self.since.is_none_or(|t| e.at >= t)
+            && self.until.is_none_or(|t| e.at < t)
+            && self.action.as_deref().is_none_or(|a| e.action == a)
+    }
+}
+
+impl App {
+    /// Checks the caller may export `org`'s audit log: the operator (`audit.export`).
+    pub fn may_export_audit(&self, actor: Actor, org: OrgId) -> Result<()> {
+        if !actor.is_operator() {
+            return Err(crate::error::Error::Forbidden {
+                reason: "the audit log is exported by the platform operator".into(),
+                layer: "platform".into(),
+            });
+        }
+        self.store.read(|view| {
+            self.access(view, actor, org, "audit.export", Value::Null)
+                .map(|_| ())
+        })
+    }
+
+    /// One page of an audit export: up to `limit` matching entries after `after`, and where to
+    /// continue (none at the end). Each page is its own snapshot, so a long export never holds
+    /// the database.
+    pub fn audit_export_page(
+        &self,
+        org: OrgId,
+        filter: &AuditFilter,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, Option<u128>)> {
+        self.store.read(|view| {
+            let rows: Vec<(u128, AuditEntry)> =
+                view.pairs(tables::AUDIT, org.key(), after, limit)?;
+            let next = (rows.len() == limit)
+                .then(|| rows.last().map(|(id, _)| *id))
+                .flatten();
+            Ok((
+                rows.into_iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| filter.keeps(e))
+                    .collect(),
+                next,
+            ))
+        })
+    }
+}
+
 /// Events removed per write transaction while pruning, so the writer is never held long.
 const EVENT_PRUNE_BATCH: usize = 1_000;
 

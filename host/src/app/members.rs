@@ -11,7 +11,9 @@ use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::Invitation;
 use crate::domain::ids::{OrgId, ResourceId, UserId};
-use crate::domain::member::{Membership, MembershipStatus, Role, User, email_problem};
+use crate::domain::member::{
+    Membership, MembershipStatus, Role, User, email_problem, extension_problem,
+};
 use crate::domain::org::Org;
 use crate::domain::resource::Resource;
 use crate::domain::secret::{self, Secret};
@@ -37,6 +39,7 @@ pub struct NewMember {
     pub portal_access: bool,
     pub team_ids: Vec<ResourceId>,
     pub pin: PinRequest,
+    pub extension: Option<String>,
 }
 
 impl NewMember {
@@ -48,6 +51,7 @@ impl NewMember {
             portal_access: true,
             team_ids: Vec::new(),
             pin: PinRequest::None,
+            extension: None,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct InviteBody {
     pub portal_access: Option<bool>,
     pub team_ids: Option<Vec<ResourceId>>,
     pub pin: Option<String>,
+    /// A phone extension in this organization (1 to 15 digits).
+    pub extension: Option<String>,
 }
 
 /// Validates one member's fields; `field` prefixes names (for CSV rows it is the column).
@@ -120,12 +126,6 @@ pub fn validate_member(
             PinRequest::Given(p.to_owned())
         }
     };
-    if portal_access && pin != PinRequest::None {
-        errors.push(FieldError::new(
-            "pin",
-            "PINs are for users without portal access",
-        ));
-    }
     match role {
         Some(role) if errors.is_empty() => Ok(NewMember {
             name: name.to_owned(),
@@ -134,6 +134,7 @@ pub fn validate_member(
             portal_access,
             team_ids: Vec::new(),
             pin,
+            extension: None,
         }),
         _ => Err(errors),
     }
@@ -176,6 +177,11 @@ pub fn add_member_hashed(
     pin_hash: Option<String>,
     now: Timestamp,
 ) -> Result<Added> {
+    if new.portal_access
+        && let Some(renewed) = renew_waiting(tx, org, &new, now)?
+    {
+        return Ok(renewed);
+    }
     let status = if new.portal_access {
         MembershipStatus::Invited
     } else {
@@ -183,9 +189,7 @@ pub fn add_member_hashed(
     };
     let (user, membership) = insert_membership(tx, org, new, pin_hash, status, now)?;
     let invitation_token = if status == MembershipStatus::Invited {
-        Some(super::invitations::create_invitation(
-            tx, org.id, &user, now,
-        )?)
+        Some(super::invitations::create_invitation(tx, org.id, &user, now)?.1)
     } else {
         None
     };
@@ -202,6 +206,52 @@ pub fn add_member_hashed(
         invitation_token,
         pin,
     })
+}
+
+/// Inviting someone whose invitation is still waiting renews it (a new token and 30 days, as
+/// the role and name now asked), instead of answering that they are already a member.
+fn renew_waiting(tx: &Tx<'_>, org: &Org, new: &NewMember, now: Timestamp) -> Result<Option<Added>> {
+    let view = tx.view();
+    let Some(email) = new.email.as_deref().map(str::to_lowercase) else {
+        return Ok(None);
+    };
+    let Some(user) = view.unique(tables::USER_BY_EMAIL, &email)? else {
+        return Ok(None);
+    };
+    let waiting: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.id.key(), user)?;
+    let Some(mut membership) = waiting.filter(|m| m.status == MembershipStatus::Invited) else {
+        return Ok(None);
+    };
+    if membership.role == Role::Owner && new.role != Role::Owner {
+        return Err(Error::Conflict(format!(
+            "`{email}` is invited as this organization's owner; ownership changes by a managed-by switch"
+        )));
+    }
+    let user: User = view
+        .record(tables::USERS, user)?
+        .ok_or(Error::NotFound("user"))?;
+    membership.role = new.role;
+    membership.invited_as = Some(new.name.clone());
+    tx.put_pair(
+        tables::MEMBERSHIPS,
+        org.id.key(),
+        user.id.key(),
+        &membership,
+    )?;
+    let (_, token) = super::invitations::renew(tx, org.id, &user, now)?;
+    emit(
+        tx,
+        org.id,
+        "invitation.created",
+        json!({"org_id": org.id, "user_id": user.id, "role": membership.role, "email": user.email, "renewed": true}),
+        now,
+    )?;
+    Ok(Some(Added {
+        user,
+        membership,
+        invitation_token: Some(token),
+        pin: None,
+    }))
 }
 
 /// Finds the user by email or creates it, and makes it a member of `org` with `status`:
@@ -231,13 +281,8 @@ pub fn insert_membership(
                     new.email.unwrap_or_default()
                 )));
             }
-            // An existing user may belong to other tenants: nothing here may change them.
-            if pin_hash.is_some() {
-                return Err(Error::Conflict(format!(
-                    "`{}` already has an account; PINs are only set for new users",
-                    new.email.unwrap_or_default()
-                )));
-            }
+            // An existing user may belong to other tenants: nothing here changes the user;
+            // the PIN and extension belong to this membership.
             view.record(tables::USERS, id)?
                 .ok_or(Error::NotFound("user"))?
         }
@@ -247,7 +292,7 @@ pub fn insert_membership(
                 name: new.name.clone(),
                 email: new.email.clone(),
                 portal_access: new.portal_access,
-                pin_hash,
+                pin_hash: None,
                 created_at: now,
                 claimed_at: None,
             };
@@ -270,6 +315,9 @@ pub fn insert_membership(
         resource.member_ids.push(user.id);
         tx.put(tables::TEAMS, team.key(), &resource)?;
     }
+    if let Some(extension) = &new.extension {
+        claim_extension(tx, org.id, extension, user.id)?;
+    }
     let membership = Membership {
         org_id: org.id,
         user_id: user.id,
@@ -278,6 +326,10 @@ pub fn insert_membership(
         team_ids: new.team_ids,
         created_at: now,
         invited_as: Some(new.name),
+        pin_hash,
+        extension: new.extension,
+        pin_failures: 0,
+        pin_locked_until: None,
     };
     tx.put_pair(
         tables::MEMBERSHIPS,
@@ -287,6 +339,22 @@ pub fn insert_membership(
     )?;
     tx.add_child(tables::USER_ORGS, user.id.key(), org.id.key())?;
     Ok((user, membership))
+}
+
+/// The key of an extension in its organization's index.
+pub fn extension_key(org: OrgId, extension: &str) -> String {
+    format!("{org}:{extension}")
+}
+
+/// Gives `extension` of `org` to `user`, or says whose it is already.
+pub fn claim_extension(tx: &Tx<'_>, org: OrgId, extension: &str, user: UserId) -> Result<()> {
+    let key = extension_key(org, extension);
+    match tx.view().unique(tables::ORG_EXTENSIONS, &key)? {
+        Some(holder) if holder != user.key() => Err(Error::Conflict(format!(
+            "extension `{extension}` is already another member's in this organization"
+        ))),
+        _ => Ok(tx.set_unique(tables::ORG_EXTENSIONS, &key, user.key())?),
+    }
 }
 
 pub fn member_count(view: &View<'_>, org: OrgId) -> Result<usize> {
@@ -306,6 +374,38 @@ pub fn check_member_cap(view: &View<'_>, org: &Org, adding: usize) -> Result<()>
     Ok(())
 }
 
+/// How many memberships one page of a filtered member list looks at.
+pub const LIST_SCAN: usize = 50_000;
+
+/// Filters of `GET /v1/orgs/{org}/members`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberFilter {
+    pub role: Option<Role>,
+    pub portal_access: Option<bool>,
+    pub status: Option<MembershipStatus>,
+    /// Members of this team.
+    pub team: Option<ResourceId>,
+    /// A case-insensitive prefix of the name or the e-mail address.
+    pub q: Option<String>,
+}
+
+impl MemberFilter {
+    fn keeps(&self, m: &MemberView) -> bool {
+        let q = self.q.as_deref().map(str::to_lowercase);
+        self.role.is_none_or(|r| r == m.role)
+            && self.portal_access.is_none_or(|p| p == m.portal_access)
+            && self.status.is_none_or(|s| s == m.status)
+            && self.team.is_none_or(|t| m.team_ids.contains(&t))
+            && q.is_none_or(|q| {
+                m.name.to_lowercase().starts_with(&q)
+                    || m.email
+                        .as_deref()
+                        .is_some_and(|e| e.to_lowercase().starts_with(&q))
+            })
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Debug, serde::Serialize)]
 pub struct MemberView {
@@ -314,6 +414,8 @@ pub struct MemberView {
     pub email: Option<String>,
     pub portal_access: bool,
     pub has_pin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
     pub role: Role,
     pub status: MembershipStatus,
     pub team_ids: Vec<ResourceId>,
@@ -333,7 +435,8 @@ impl MemberView {
             },
             email: user.email.clone(),
             portal_access: user.portal_access,
-            has_pin: joined && user.pin_hash.is_some(),
+            has_pin: joined && m.pin_hash.is_some(),
+            extension: m.extension.clone(),
             role: m.role,
             status: m.status,
             team_ids: m.team_ids.clone(),
@@ -354,6 +457,12 @@ impl App {
         )
         .map_err(|fields| Error::invalid(INVALID_MEMBER, fields))?;
         new.team_ids = body.team_ids.unwrap_or_default();
+        if let Some(extension) = body.extension.as_deref().map(str::trim) {
+            if let Some(problem) = extension_problem(extension) {
+                return Err(Error::field(INVALID_MEMBER, "extension", problem));
+            }
+            new.extension = Some(extension.to_owned());
+        }
         let resource = json!({"role": new.role.as_str(), "portal_access": new.portal_access});
         // Hashing a PIN is slow on purpose: only for a caller who may invite.
         if new.pin != PinRequest::None {
@@ -380,83 +489,53 @@ impl App {
         .await
     }
 
+    /// The members of `org` matching `filter`, in user-id order. A page looks at no more than
+    /// [`LIST_SCAN`] memberships; when it stops there it says where to continue.
     pub fn list_members(
         &self,
         actor: Actor,
         org: OrgId,
+        filter: &MemberFilter,
         page: PageRequest,
     ) -> Result<Page<MemberView>> {
         self.store.read(|view| {
             self.access(view, actor, org, "member.list", Value::Null)?;
-            let rows: Vec<(u128, Membership)> =
-                view.pairs(tables::MEMBERSHIPS, org.key(), page.after, page.limit + 1)?;
-            let mut items = Vec::with_capacity(rows.len());
-            for (user, m) in rows {
-                let user: User = view
-                    .record(tables::USERS, user)?
-                    .ok_or(Error::NotFound("user"))?;
-                items.push(MemberView::new(&user, &m));
+            let mut items = Vec::new();
+            let mut after = page.after;
+            let mut scanned = 0;
+            loop {
+                let rows: Vec<(u128, Membership)> =
+                    view.pairs(tables::MEMBERSHIPS, org.key(), after, 1_000)?;
+                let Some((last, _)) = rows.last() else {
+                    return Ok(Page::from_sorted(items, page.limit, |m: &MemberView| {
+                        m.user_id.key()
+                    }));
+                };
+                after = Some(*last);
+                scanned += rows.len();
+                for (user, m) in rows {
+                    let user: User = view
+                        .record(tables::USERS, user)?
+                        .ok_or(Error::NotFound("user"))?;
+                    let shown = MemberView::new(&user, &m);
+                    if filter.keeps(&shown) {
+                        items.push(shown);
+                        if items.len() > page.limit {
+                            return Ok(Page::from_sorted(items, page.limit, |m: &MemberView| {
+                                m.user_id.key()
+                            }));
+                        }
+                    }
+                }
+                if scanned >= LIST_SCAN {
+                    let next = after.map(|a| uuid::Uuid::from_u128(a).to_string());
+                    return Ok(Page {
+                        items,
+                        next_cursor: next,
+                    });
+                }
             }
-            Ok(Page::from_sorted(items, page.limit, |m: &MemberView| {
-                m.user_id.key()
-            }))
         })
-    }
-
-    pub async fn change_role(
-        &self,
-        actor: Actor,
-        org: OrgId,
-        user: UserId,
-        role: Role,
-    ) -> Result<MemberView> {
-        let app = self.clone();
-        self.write(move |tx| {
-            let view = tx.view();
-            let now = app.clock.now();
-            let (access, mut m) = member_access(
-                &app,
-                &view,
-                actor,
-                org,
-                user,
-                "member.update_role",
-                |m| json!({"user_id": user, "from": m.role.as_str(), "to": role.as_str()}),
-            )?;
-            if role == Role::Owner {
-                return Err(Error::field(
-                    INVALID_MEMBER,
-                    "role",
-                    "`owner` is given only at creation or by a managed-by switch",
-                ));
-            }
-            if m.role == Role::Owner {
-                return Err(Error::Conflict(
-                    "the owner's role changes only by a managed-by switch".into(),
-                ));
-            }
-            m.role = role;
-            tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
-            audit(
-                tx,
-                &access,
-                "member.update_role",
-                Some(user.to_string()),
-                now,
-            )?;
-            emit(
-                tx,
-                org,
-                "member.role_changed",
-                json!({"org_id": org, "user_id": user, "role": role}),
-                now,
-            )?;
-            let u: User = view
-                .record(tables::USERS, user.key())?
-                .ok_or(Error::NotFound("member"))?;
-            Ok(MemberView::new(&u, &m))
-        })
-        .await
     }
 
     pub async fn remove_member(&self, actor: Actor, org: OrgId, user: UserId) -> Result<()> {
@@ -484,6 +563,9 @@ pub fn remove_membership(tx: &Tx<'_>, org: OrgId, user: UserId, m: &Membership) 
     let view = tx.view();
     tx.delete_pair(tables::MEMBERSHIPS, org.key(), user.key())?;
     tx.remove_child(tables::USER_ORGS, user.key(), org.key())?;
+    if let Some(extension) = &m.extension {
+        tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org, extension))?;
+    }
     for team in &m.team_ids {
         let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
         if let Some(mut r) = resource {
@@ -497,6 +579,44 @@ pub fn remove_membership(tx: &Tx<'_>, org: OrgId, user: UserId, m: &Membership) 
             super::invitations::delete_invitation(tx, inv)?;
             tx.remove_child(tables::ORG_INVITATIONS, org.key(), inv)?;
         }
+    }
+    erase_if_orphaned(tx, user)
+}
+
+/// What an erased person is called where their id still appears (audit entries name users by
+/// id, which stays as a pseudonym).
+pub const ERASED_NAME: &str = "(erased)";
+
+/// Erases the personal data of a user who belongs to no organization any more: name, e-mail
+/// address and PIN go, the e-mail address is free again, and every API token is revoked. The
+/// id stays, so the audit log still tells one actor from another.
+pub fn erase_if_orphaned(tx: &Tx<'_>, user: UserId) -> Result<()> {
+    let view = tx.view();
+    if !view.children(tables::USER_ORGS, user.key())?.is_empty() {
+        return Ok(());
+    }
+    let Some(mut u) = view.record::<User>(tables::USERS, user.key())? else {
+        return Ok(());
+    };
+    if let Some(email) = &u.email {
+        tx.remove_unique(tables::USER_BY_EMAIL, &email.to_lowercase())?;
+    }
+    u.name = ERASED_NAME.to_owned();
+    u.email = None;
+    u.pin_hash = None;
+    u.portal_access = false;
+    tx.put(tables::USERS, user.key(), &u)?;
+    for id in view.children(tables::USER_TOKENS, user.key())? {
+        if let Some(token) =
+            view.record::<crate::domain::credential::ApiToken>(tables::TOKENS, id)?
+        {
+            tx.remove_unique(tables::TOKEN_BY_HASH, &token.digest)?;
+            tx.delete(tables::TOKENS, id)?;
+        }
+    }
+    tx.remove_children(tables::USER_TOKENS, user.key())?;
+    for id in view.children(tables::USER_INVITATIONS, user.key())? {
+        super::invitations::delete_invitation(tx, id)?;
     }
     Ok(())
 }

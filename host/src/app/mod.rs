@@ -10,28 +10,34 @@ pub mod backup;
 pub mod bulk;
 pub mod change_requests;
 pub mod decisions;
+pub mod handovers;
 pub mod idempotency;
 pub mod import;
 pub mod invariants;
 pub mod invitations;
 pub mod journal;
 pub mod links;
+pub mod member_edit;
 pub mod members;
 pub mod orgs;
+pub mod pins;
 pub mod plans;
 pub mod plugins;
 pub mod policies;
 pub mod policy_jobs;
 pub mod quotas;
 pub mod rate_limit;
+pub mod received;
 pub mod recorder;
 pub mod reload;
 pub mod remote_support;
 pub mod resources;
+pub mod search;
 pub mod server_key;
 pub mod shares;
 pub mod sweeper;
 pub mod tokens;
+pub mod upgrade;
 pub mod write;
 
 use std::sync::Arc;
@@ -59,6 +65,8 @@ pub struct App {
     policy_jobs: policy_jobs::PolicyJobs,
     /// Authenticates compiled artifacts and seals one-time secrets at rest.
     pub server_key: server_key::ServerKey,
+    /// Wrong PINs per organization in the current window.
+    pin_failures: pins::OrgFailures,
 }
 
 /// What [`App::build`] made.
@@ -95,7 +103,9 @@ impl App {
             limiter,
             policy_jobs,
             server_key,
+            pin_failures: pins::OrgFailures::default(),
         };
+        app.finish_upgrades().await?;
         app.load_bindings()?;
         app.sync_platform_files().await?;
         let new_operator_token = tokens::ensure_operator_token(&app).await?;

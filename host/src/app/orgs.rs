@@ -9,6 +9,7 @@ use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::members::{NewMember, add_member};
 use super::quotas::Quotas;
+use super::search::{Field, scoped_key};
 use super::{App, Page, PageRequest};
 use crate::domain::change_request::{ChangeKind, ChangeRequest};
 use crate::domain::clock::Timestamp;
@@ -21,9 +22,6 @@ use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
 use crate::policy::version::BindingKey;
 use crate::storage::{Tx, View, tables};
-
-/// The most candidates a search looks at; a search is by index, never a scan of all.
-const SEARCH_CANDIDATES: usize = 10_000;
 
 pub struct Created {
     pub org: Org,
@@ -41,29 +39,48 @@ pub struct ManagedBySwitch {
     pub demote_owner_to: Option<Role>,
 }
 
-fn name_key(name: &str) -> String {
-    name.to_lowercase()
-}
-
 pub fn index_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
     let id = org.id.key();
     tx.put(tables::ORGS, id, org)?;
     tx.set_unique(tables::ORG_BY_TENANT, &org.tenant_id, id)?;
-    tx.add_term(tables::ORG_BY_NAME, &name_key(&org.name), id)?;
-    if let Some(r) = &org.customer_reference {
-        tx.add_term(tables::ORG_BY_CUSTOMER_REF, r, id)?;
-    }
-    if let Some(c) = &org.external_contract {
-        tx.add_term(tables::ORG_BY_CONTRACT, c, id)?;
+    for field in Field::ALL {
+        if let Some(term) = field.term(org) {
+            tx.add_term(field.global(), &term, id)?;
+            if let Some(sp) = org.service_provider_id {
+                tx.add_term(
+                    tables::PROVIDER_ORG_TERMS,
+                    &scoped_key(sp, field, &term),
+                    id,
+                )?;
+            }
+        }
     }
     if let Some(sp) = org.service_provider_id {
         tx.add_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
+    }
+    if let Some(plan) = org.plan_id {
+        tx.add_child(tables::PLAN_ORGS, plan.key(), id)?;
+    }
+    Ok(())
+}
+
+/// Keeps the plan index right when an organization's record changes plan outside
+/// [`index_org`] (a plan change, a move).
+pub(super) fn reindex_plan(tx: &Tx<'_>, old: &Org, new: &Org) -> Result<()> {
+    if old.plan_id == new.plan_id {
+        return Ok(());
+    }
+    if let Some(plan) = old.plan_id {
+        tx.remove_child(tables::PLAN_ORGS, plan.key(), old.id.key())?;
+    }
+    if let Some(plan) = new.plan_id {
+        tx.add_child(tables::PLAN_ORGS, plan.key(), new.id.key())?;
     }
     Ok(())
 }
 
 /// Stores a new organization: its tenant id must be free and its plan one it may use.
-pub(super) fn insert_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
+pub(super) fn insert_org(tx: &Tx<'_>, org: &mut Org) -> Result<()> {
     let view = tx.view();
     if view
         .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
@@ -75,24 +92,32 @@ pub(super) fn insert_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
         )));
     }
     if let Some(plan) = org.plan_id {
-        assignable_plan(&view, plan, org.service_provider_id)?;
+        org.plan_features = assignable_plan(&view, plan, org.service_provider_id)?.features;
     }
     index_org(tx, org)
 }
 
 /// Removes the secondary index entries of `org` (the record itself stays).
-fn unindex_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
+pub(super) fn unindex_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
     let id = org.id.key();
     tx.remove_unique(tables::ORG_BY_TENANT, &org.tenant_id)?;
-    tx.remove_term(tables::ORG_BY_NAME, &name_key(&org.name), id)?;
-    if let Some(r) = &org.customer_reference {
-        tx.remove_term(tables::ORG_BY_CUSTOMER_REF, r, id)?;
-    }
-    if let Some(c) = &org.external_contract {
-        tx.remove_term(tables::ORG_BY_CONTRACT, c, id)?;
+    for field in Field::ALL {
+        if let Some(term) = field.term(org) {
+            tx.remove_term(field.global(), &term, id)?;
+            if let Some(sp) = org.service_provider_id {
+                tx.remove_term(
+                    tables::PROVIDER_ORG_TERMS,
+                    &scoped_key(sp, field, &term),
+                    id,
+                )?;
+            }
+        }
     }
     if let Some(sp) = org.service_provider_id {
         tx.remove_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
+    }
+    if let Some(plan) = org.plan_id {
+        tx.remove_child(tables::PLAN_ORGS, plan.key(), id)?;
     }
     Ok(())
 }
@@ -143,15 +168,28 @@ pub(super) fn assignable_plan(
             format!("plan `{plan_id}` does not exist"),
         )
     })?;
-    match plan.owner_org_id {
-        None => Ok(plan),
-        Some(owner) if Some(owner) == provider => Ok(plan),
-        Some(_) => Err(Error::field(
+    let mine = match plan.owner_org_id {
+        None => true,
+        Some(owner) => Some(owner) == provider,
+    };
+    if !mine {
+        return Err(Error::field(
             "plan is invalid",
             "plan",
             format!("plan `{plan_id}` does not exist"),
-        )),
+        ));
     }
+    if plan.retired_at.is_some() {
+        return Err(Error::field(
+            "plan is invalid",
+            "plan",
+            format!(
+                "plan `{}` is retired: it stays on the organizations that have it, but is assigned no more",
+                plan.name
+            ),
+        ));
+    }
+    Ok(plan)
 }
 
 /// Which provider a new organization belongs to, and the caller's access to it.
@@ -235,7 +273,7 @@ impl App {
                 let plan = assignable_plan(&view, plan, org.service_provider_id)?;
                 plan_within_provider(&view, &plan, org.service_provider_id, actor.is_operator())?;
             }
-            insert_org(tx, &org)?;
+            insert_org(tx, &mut org)?;
             let mut token = None;
             if let Some(owner) = valid.owner {
                 let new = NewMember::portal(owner.name, owner.email, Role::Owner);
@@ -290,28 +328,20 @@ impl App {
 
     /// Organizations the caller may see, optionally matching `q` (UUID, tenant_id, name
     /// prefix, customer reference, external contract), in id order.
-    pub fn search_orgs(
-        &self,
-        actor: Actor,
-        q: Option<&str>,
-        page: PageRequest,
-    ) -> Result<Page<Org>> {
+    /// The organizations the caller may see, in id order (a search, with `q`, is
+    /// [`App::search`]).
+    pub fn list_orgs(&self, actor: Actor, page: PageRequest) -> Result<Page<Org>> {
         let now = self.clock.now();
         self.store.read(|view| {
-            let q = q.map(str::trim).filter(|q| !q.is_empty());
-            let mut ids = match q {
-                Some(q) => search_candidates(view, q)?,
-                None if actor.is_operator() => {
-                    let after = page.after;
-                    let rows: Vec<(u128, Org)> = view.scan(tables::ORGS, after, page.limit + 1)?;
-                    return Ok(Page::from_sorted(
-                        rows.into_iter().map(|(_, o)| o).collect(),
-                        page.limit,
-                        |o: &Org| o.id.key(),
-                    ));
-                }
-                None => visible_orgs(view, actor)?,
-            };
+            if actor.is_operator() {
+                let rows: Vec<(u128, Org)> = view.scan(tables::ORGS, page.after, page.limit + 1)?;
+                return Ok(Page::from_sorted(
+                    rows.into_iter().map(|(_, o)| o).collect(),
+                    page.limit,
+                    |o: &Org| o.id.key(),
+                ));
+            }
+            let mut ids = visible_orgs(view, actor)?;
             ids.sort_unstable();
             ids.dedup();
             let mut items = Vec::new();
@@ -556,34 +586,22 @@ impl App {
             }
             let mut next = access.org.clone();
             next.plan_id = Some(plan.id);
+            next.plan_features = plan.features.clone();
             next.updated_at = now;
+            reindex_plan(tx, &access.org, &next)?;
             tx.put(tables::ORGS, org.key(), &next)?;
             audit(tx, &access, "org.plan", Some(plan.id.to_string()), now)?;
             emit(
                 tx,
                 org,
                 "plan.changed",
-                json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits}),
+                json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits, "features": plan.features}),
                 now,
             )?;
             Ok(next)
         })
         .await
     }
-}
-
-fn search_candidates(view: &View<'_>, q: &str) -> Result<Vec<u128>> {
-    let mut ids = Vec::new();
-    if let Ok(uuid) = uuid::Uuid::parse_str(q) {
-        ids.push(uuid.as_u128());
-    }
-    if let Some(id) = view.unique(tables::ORG_BY_TENANT, q)? {
-        ids.push(id);
-    }
-    ids.extend(view.prefixed(tables::ORG_BY_NAME, &name_key(q), SEARCH_CANDIDATES)?);
-    ids.extend(view.exact(tables::ORG_BY_CUSTOMER_REF, q)?);
-    ids.extend(view.exact(tables::ORG_BY_CONTRACT, q)?);
-    Ok(ids)
 }
 
 /// Organizations a user belongs to or serves as a provider member.
@@ -735,9 +753,16 @@ pub fn cascade_delete(
         }
         tx.remove_children(index, id)?;
     }
-    for (user, _) in view.pairs::<Membership>(tables::MEMBERSHIPS, id, None, usize::MAX)? {
+    for (user, m) in view.pairs::<Membership>(tables::MEMBERSHIPS, id, None, usize::MAX)? {
         tx.delete_pair(tables::MEMBERSHIPS, id, user)?;
         tx.remove_child(tables::USER_ORGS, user, id)?;
+        if let Some(extension) = &m.extension {
+            tx.remove_unique(
+                tables::ORG_EXTENSIONS,
+                &super::members::extension_key(org.id, extension),
+            )?;
+        }
+        super::members::erase_if_orphaned(tx, UserId::from_key(user))?;
     }
     for invitation in view.children(tables::ORG_INVITATIONS, id)? {
         super::invitations::delete_invitation(tx, invitation)?;

@@ -1,17 +1,17 @@
 //! Plans (subscription templates) and what an organization uses of them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::actor::Actor;
-use super::journal::audit;
+use super::journal::{audit, emit};
 use super::orgs::limits_of;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId};
 use crate::domain::link::{Link, LinkStatus};
-use crate::domain::org::Org;
+use crate::domain::org::{Org, OrgStatus};
 use crate::domain::plan::{Limits, Plan};
 use crate::error::{Error, FieldError, Result};
 use crate::storage::{Tx, View, tables};
@@ -96,23 +96,223 @@ fn plan_name_key(owner: Option<OrgId>, name: &str) -> String {
     }
 }
 
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::field(
+            INVALID_PLAN,
+            "name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    Ok(name)
+}
+
+fn check_features(features: &[String]) -> Result<()> {
+    if features.len() > 64 || features.iter().any(|f| f.is_empty() || f.len() > 64) {
+        return Err(Error::field(
+            INVALID_PLAN,
+            "features",
+            "at most 64 flags of 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// An edit of a plan: any of its name, limits and features.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanEdit {
+    pub name: Option<String>,
+    pub limits: Option<Limits>,
+    pub features: Option<Vec<String>>,
+}
+
+/// An organization on a plan, as the plan's owner sees it.
+#[derive(Debug, Serialize)]
+pub struct OrgOnPlan {
+    pub id: OrgId,
+    pub tenant_id: String,
+    pub name: String,
+    pub status: OrgStatus,
+}
+
+fn load_plan(view: &View<'_>, id: PlanId) -> Result<Plan> {
+    view.record(tables::PLANS, id.key())?
+        .ok_or(Error::NotFound("plan"))
+}
+
+/// The organizations on `plan`.
+fn orgs_on(view: &View<'_>, plan: PlanId) -> Result<Vec<Org>> {
+    let mut orgs = Vec::new();
+    for id in view.children(tables::PLAN_ORGS, plan.key())? {
+        if let Some(org) = view.record::<Org>(tables::ORGS, id)? {
+            orgs.push(org);
+        }
+    }
+    Ok(orgs)
+}
+
 impl App {
+    /// Who may `action` (`update`, `retire`, `read`) `plan`: the operator for a platform plan;
+    /// the provider's people the `authorize` policy allows for the provider's own. Returns the
+    /// provider's access for the latter.
+    fn plan_access(
+        &self,
+        view: &View<'_>,
+        actor: Actor,
+        plan: &Plan,
+        action: &str,
+    ) -> Result<Option<super::access::Access>> {
+        let resource = json!({"plan_id": plan.id, "owner_org_id": plan.owner_org_id});
+        match plan.owner_org_id {
+            None => {
+                self.authorize_global(actor, action, resource)?;
+                Ok(None)
+            }
+            Some(provider) => Ok(Some(self.access(view, actor, provider, action, resource)?)),
+        }
+    }
+
+    /// Edits a plan. Its limits may not drop below what an organization on it uses, and a
+    /// provider's plan stays within the provider's own; new features reach every organization
+    /// on it (and so every policy input) at once.
+    pub async fn edit_plan(&self, actor: Actor, id: PlanId, edit: PlanEdit) -> Result<Plan> {
+        let name = edit.name.as_deref().map(check_name).transpose()?;
+        if let Some(features) = &edit.features {
+            check_features(features)?;
+        }
+        let app = self.clone();
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let mut plan = load_plan(&view, id)?;
+            let access = app.plan_access(&view, actor, &plan, "plan.update")?;
+            if let Some(limits) = edit.limits {
+                if let Some(access) = &access
+                    && !actor.is_operator()
+                    && !limits.within(&limits_of(&view, &access.org)?)
+                {
+                    return Err(Error::Forbidden {
+                        reason: format!(
+                            "a plan may not give more than `{}`'s own plan allows",
+                            access.org.tenant_id
+                        ),
+                        layer: "platform".into(),
+                    });
+                }
+                let mut over = Vec::new();
+                for org in orgs_on(&view, id)? {
+                    for f in usage(&view, &org, now)?.exceeding(&limits) {
+                        over.push(FieldError::new(
+                            f.field,
+                            format!("organization `{}`: {}", org.tenant_id, f.reason),
+                        ));
+                    }
+                }
+                if !over.is_empty() {
+                    return Err(Error::invalid(
+                        "plan is too small for the organizations on it",
+                        over,
+                    ));
+                }
+                plan.limits = limits;
+            }
+            if let Some(name) = name {
+                let (old, new) = (
+                    plan_name_key(plan.owner_org_id, &plan.name),
+                    plan_name_key(plan.owner_org_id, &name),
+                );
+                if old != new {
+                    if view.unique(tables::PLAN_BY_NAME, &new)?.is_some() {
+                        return Err(Error::Conflict(format!(
+                            "a plan named `{name}` already exists"
+                        )));
+                    }
+                    tx.remove_unique(tables::PLAN_BY_NAME, &old)?;
+                    tx.set_unique(tables::PLAN_BY_NAME, &new, plan.id.key())?;
+                }
+                plan.name = name;
+            }
+            if let Some(features) = edit.features {
+                plan.features = features;
+            }
+            tx.put(tables::PLANS, plan.id.key(), &plan)?;
+            for mut org in orgs_on(&view, id)? {
+                org.plan_features = plan.features.clone();
+                tx.put(tables::ORGS, org.id.key(), &org)?;
+                emit(
+                    tx,
+                    org.id,
+                    "plan.changed",
+                    json!({"org_id": org.id, "plan_id": plan.id, "limits": plan.limits, "features": plan.features}),
+                    now,
+                )?;
+            }
+            if let Some(access) = &access {
+                audit(tx, access, "plan.update", Some(plan.id.to_string()), now)?;
+            }
+            Ok(plan)
+        })
+        .await
+    }
+
+    /// Retires a plan: it stays on the organizations that have it, and is assigned no more.
+    pub async fn retire_plan(&self, actor: Actor, id: PlanId) -> Result<Plan> {
+        let app = self.clone();
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let mut plan = load_plan(&view, id)?;
+            let access = app.plan_access(&view, actor, &plan, "plan.retire")?;
+            if plan.retired_at.is_some() {
+                return Err(Error::Conflict(format!(
+                    "plan `{}` is already retired",
+                    plan.name
+                )));
+            }
+            plan.retired_at = Some(now);
+            tx.put(tables::PLANS, plan.id.key(), &plan)?;
+            if let Some(access) = &access {
+                audit(tx, access, "plan.retire", Some(plan.id.to_string()), now)?;
+            }
+            Ok(plan)
+        })
+        .await
+    }
+
+    /// The organizations on a plan, for the plan's owner (the operator, or the provider).
+    pub fn plan_orgs(
+        &self,
+        actor: Actor,
+        id: PlanId,
+        page: PageRequest,
+    ) -> Result<Page<OrgOnPlan>> {
+        self.store.read(|view| {
+            let plan = load_plan(view, id)?;
+            self.plan_access(view, actor, &plan, "plan.read")?;
+            let items: Vec<OrgOnPlan> = view
+                .children(tables::PLAN_ORGS, id.key())?
+                .into_iter()
+                .filter(|o| page.after.is_none_or(|a| *o > a))
+                .take(page.limit + 1)
+                .filter_map(|o| view.record::<Org>(tables::ORGS, o).ok().flatten())
+                .map(|o| OrgOnPlan {
+                    id: o.id,
+                    tenant_id: o.tenant_id,
+                    name: o.name,
+                    status: o.status,
+                })
+                .collect();
+            Ok(Page::from_sorted(items, page.limit, |o: &OrgOnPlan| {
+                o.id.key()
+            }))
+        })
+    }
+
     pub async fn create_plan(&self, actor: Actor, new: NewPlan) -> Result<Plan> {
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::field(
-                INVALID_PLAN,
-                "name",
-                "must be 1 to 100 characters",
-            ));
-        }
-        if new.features.len() > 64 || new.features.iter().any(|f| f.is_empty() || f.len() > 64) {
-            return Err(Error::field(
-                INVALID_PLAN,
-                "features",
-                "at most 64 flags of 1 to 64 characters",
-            ));
-        }
+        let name = check_name(&new.name)?;
+        check_features(&new.features)?;
         let app = self.clone();
         self.write(move |tx| {
             let view = tx.view();
@@ -157,6 +357,7 @@ impl App {
                 limits: new.limits,
                 features: new.features,
                 created_at: now,
+                retired_at: None,
             };
             tx.put(tables::PLANS, plan.id.key(), &plan)?;
             tx.set_unique(tables::PLAN_BY_NAME, &key, plan.id.key())?;
@@ -169,13 +370,27 @@ impl App {
     }
 
     /// Platform plans, plus the plans of providers the caller belongs to (or all, operator).
-    pub fn list_plans(&self, actor: Actor, page: PageRequest) -> Result<Page<Plan>> {
+    /// With `assignable_by`, only the plans that provider may put its customers on: not
+    /// retired, platform or its own, within its own limits.
+    pub fn list_plans(
+        &self,
+        actor: Actor,
+        assignable_by: Option<OrgId>,
+        page: PageRequest,
+    ) -> Result<Page<Plan>> {
         self.authorize_global(actor, "plan.list", Value::Null)?;
         self.store.read(|view| {
             let mut providers = Vec::new();
             if let Some(user) = actor.user_id {
                 providers = view.children(tables::USER_ORGS, user.key())?;
             }
+            let assignable = match assignable_by {
+                Some(sp) => {
+                    let access = self.access(view, actor, sp, "plan.read", Value::Null)?;
+                    Some((sp, limits_of(view, &access.org)?))
+                }
+                None => None,
+            };
             let mut items = Vec::new();
             let mut after = page.after;
             loop {
@@ -189,6 +404,14 @@ impl App {
                         .filter(|p| match p.owner_org_id {
                             None => true,
                             Some(o) => actor.is_operator() || providers.contains(&o.key()),
+                        })
+                        .filter(|p| match assignable {
+                            None => true,
+                            Some((sp, own)) => {
+                                p.retired_at.is_none()
+                                    && p.owner_org_id.is_none_or(|o| o == sp)
+                                    && p.limits.within(&own)
+                            }
                         }),
                 );
                 if items.len() > page.limit {

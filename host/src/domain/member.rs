@@ -70,6 +70,25 @@ pub struct Membership {
     /// before the person joins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invited_as: Option<String>,
+    /// The member's PIN in this organization (salted PBKDF2), for the devices and services
+    /// that check it. Per membership: one organization never sets another's PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_hash: Option<String>,
+    /// The member's phone extension in this organization, unique within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    /// Wrong PINs in a row since the last right one.
+    #[serde(default)]
+    pub pin_failures: u32,
+    /// Until when PIN checks of this member fail whatever the PIN (after too many wrong ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_locked_until: Option<Timestamp>,
+}
+
+/// An extension: 1 to 15 digits.
+pub fn extension_problem(extension: &str) -> Option<String> {
+    let ok = (1..=15).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_digit());
+    (!ok).then(|| format!("`{extension}` is not an extension: 1 to 15 digits"))
 }
 
 /// A plausible email address: one `@`, something on each side, a dot in the domain, ≤ 254.

@@ -89,6 +89,10 @@ pub struct Org {
     pub remote_support_requires_approval: bool,
     pub service_provider_id: Option<OrgId>,
     pub plan_id: Option<PlanId>,
+    /// The feature flags of its plan, kept with the organization (updated when the plan or
+    /// its features change) so every policy input carries them at no extra read.
+    #[serde(default)]
+    pub plan_features: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<Billing>,
     #[serde(default)]
@@ -394,6 +398,7 @@ impl NewOrg {
             remote_support_requires_approval: self.remote_support_requires_approval.unwrap_or(true),
             service_provider_id: self.service_provider_id,
             plan_id: self.plan,
+            plan_features: Vec::new(),
             billing: self.billing,
             buyer_tags,
             customer_reference: self.customer_reference,

@@ -46,4 +46,7 @@ pub struct Plan {
     #[serde(default)]
     pub features: Vec<String>,
     pub created_at: Timestamp,
+    /// A retired plan stays on the organizations that have it but is assigned no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
 }

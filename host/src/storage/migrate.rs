@@ -2,22 +2,30 @@
 //!
 //! Version 1 is the first layout. Version 2 adds the indexes of the trust model: invitations
 //! by invitee, remote-support requests by requester, plugin components by the versions that
-//! bind them, and the operator's ownership of plugins uploaded before ownership existed. A
-//! future layout change adds a step to [`STEPS`]; the server runs every step above the file's
-//! version, in order, in one durable transaction on start.
+//! bind them, and the operator's ownership of plugins uploaded before ownership existed.
+//! Version 3 adds the search indexes by provider, lowercase reference and contract terms,
+//! organizations by plan, plan features on organizations and PINs per membership; its record
+//! work is the application's (`app::upgrade`), asked for by a marker. A future layout change
+//! adds a step to [`STEPS`]; the server runs every step above the file's version, in order, in
+//! one durable transaction on start.
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
 use super::StorageError;
 use super::tables::{self, META};
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Set by the step to version 3: the records need work that only the domain knows (their
+/// search terms, their plan's features, PINs moved from accounts to memberships), which the
+/// application does once at start (`app::upgrade`) and then clears.
+pub const PENDING_REINDEX: &str = "pending_reindex_v3";
 const VERSION_KEY: &str = "schema_version";
 
 type Step = fn(&WriteTransaction) -> Result<(), StorageError>;
 
 /// `STEPS[i]` upgrades a file from version `i` to `i + 1`. Version 0 is an empty file.
-const STEPS: &[Step] = &[create_tables, index_trust_model];
+const STEPS: &[Step] = &[create_tables, index_trust_model, ask_for_reindex];
 
 pub fn prepare(db: &Database) -> Result<(), StorageError> {
     let txn = db.begin_write()?;
@@ -71,6 +79,15 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     for def in tables::ALL_TERMS {
         txn.open_multimap_table(*def)?;
     }
+    Ok(())
+}
+
+/// Version 2 to 3: new tables (created by `prepare`), and the records' new indexes and fields,
+/// filled by the application at start.
+fn ask_for_reindex(txn: &WriteTransaction) -> Result<(), StorageError> {
+    create_tables(txn)?;
+    txn.open_table(META)?
+        .insert(PENDING_REINDEX, [1_u8].as_slice())?;
     Ok(())
 }
 

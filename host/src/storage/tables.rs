@@ -81,6 +81,8 @@ pub const USER_INVITATIONS: Children = MultimapTableDefinition::new("user_invita
 pub const REQUESTER_REMOTE_SUPPORT: Children =
     MultimapTableDefinition::new("requester_remote_support");
 pub const ORG_CHANGE_REQUESTS: Children = MultimapTableDefinition::new("org_change_requests");
+/// `plan -> organizations on it`.
+pub const PLAN_ORGS: Children = MultimapTableDefinition::new("plan_orgs");
 
 pub const ORG_BY_TENANT: Unique = TableDefinition::new("org_by_tenant");
 pub const TOKEN_BY_HASH: Unique = TableDefinition::new("token_by_hash");
@@ -90,10 +92,16 @@ pub const USER_BY_EMAIL: Unique = TableDefinition::new("user_by_email");
 /// Its existence is the one-live-link-per-pair invariant.
 pub const LIVE_LINK_BY_PAIR: Unique = TableDefinition::new("live_link_by_pair");
 pub const PLAN_BY_NAME: Unique = TableDefinition::new("plan_by_name");
+/// `"{org}:{extension}"` -> the member with that phone extension.
+pub const ORG_EXTENSIONS: Unique = TableDefinition::new("org_extensions");
 
 pub const ORG_BY_NAME: Terms = MultimapTableDefinition::new("org_by_name");
 pub const ORG_BY_CUSTOMER_REF: Terms = MultimapTableDefinition::new("org_by_customer_ref");
 pub const ORG_BY_CONTRACT: Terms = MultimapTableDefinition::new("org_by_contract");
+/// `"{provider}\u{1f}{field}\u{1f}{term}"` -> the provider's customers whose name (`n`),
+/// customer reference (`r`) or external contract (`c`) is that term (lowercase): a provider's
+/// searches read its own customers only.
+pub const PROVIDER_ORG_TERMS: Terms = MultimapTableDefinition::new("provider_org_terms");
 /// `"{layer}:{owner}:{hook}"` -> every version kept for that binding.
 pub const BINDING_VERSIONS: Terms = MultimapTableDefinition::new("binding_versions");
 /// `sha256 -> owners` (organization keys, 0 for the operator) of an uploaded component.
@@ -134,6 +142,7 @@ pub const ALL_CHILDREN: &[Children] = &[
     USER_INVITATIONS,
     REQUESTER_REMOTE_SUPPORT,
     ORG_CHANGE_REQUESTS,
+    PLAN_ORGS,
 ];
 pub const ALL_UNIQUE: &[Unique] = &[
     ORG_BY_TENANT,
@@ -142,9 +151,11 @@ pub const ALL_UNIQUE: &[Unique] = &[
     USER_BY_EMAIL,
     LIVE_LINK_BY_PAIR,
     PLAN_BY_NAME,
+    ORG_EXTENSIONS,
 ];
 pub const ALL_TERMS: &[Terms] = &[
     ORG_BY_NAME,
+    PROVIDER_ORG_TERMS,
     ORG_BY_CUSTOMER_REF,
     ORG_BY_CONTRACT,
     BINDING_VERSIONS,

@@ -123,6 +123,44 @@ impl View<'_> {
         })
     }
 
+    /// `(key, id)` pairs filed under keys that start with `prefix`, in (key, id) order,
+    /// strictly after `after`, at most `limit`: a prefix search paged through the index.
+    pub fn terms_after(
+        &self,
+        def: Terms,
+        prefix: &str,
+        after: Option<(&str, u128)>,
+        limit: usize,
+    ) -> Result<Vec<(String, u128)>, StorageError> {
+        with_table!(self, open_multimap_table, def, |t| {
+            let mut out = Vec::new();
+            let start = match after {
+                Some((key, _)) if key >= prefix => key,
+                _ => prefix,
+            };
+            'keys: for entry in t.range(start..)? {
+                let (key, ids) = entry?;
+                let key = key.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                for id in ids {
+                    let id = id?.value();
+                    if let Some((after_key, after_id)) = after
+                        && (key, id) <= (after_key, after_id)
+                    {
+                        continue;
+                    }
+                    out.push((key.to_owned(), id));
+                    if out.len() >= limit {
+                        break 'keys;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn exact(&self, def: Terms, key: &str) -> Result<Vec<u128>, StorageError> {
         with_table!(self, open_multimap_table, def, |t| {
             let mut out = Vec::new();

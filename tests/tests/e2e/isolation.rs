@@ -100,6 +100,12 @@ fn body(method: &str, path: &str, ids: &Ids) -> Option<(String, &'static str)> {
         ("post", "/v1/decisions/evaluate") => {
             json(json!({"hook": "authorize", "org": org, "action": "org.read"}))
         }
+        ("post", "/v1/orgs/{org}/ownership") => json(json!({"user_id": ids.0["user"]})),
+        ("post", "/v1/orgs/{org}/move") => json(json!({"service_provider_id": ids.0["peer"]})),
+        ("post", "/v1/orgs/{org}/pins/verify") => {
+            json(json!({"user_id": ids.0["user"], "pin": "1234"}))
+        }
+        ("put", p) if p.ends_with("/pin") => json(json!({"pin": "1234"})),
         _ => None,
     }
 }
@@ -229,6 +235,24 @@ async fn world(s: &TestServer) -> World {
         .post("/v1/tokens", &owner, json!({"name": "ci"}))
         .await
         .id();
+    s.post(
+        &format!("/v1/orgs/{victim}/members"),
+        &owner,
+        json!({"name": "Pending Pat", "email": "pat@victim.example", "role": "member"}),
+    )
+    .await;
+    let invitation = s
+        .get(&format!("/v1/orgs/{victim}/invitations"), &owner)
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email"] == "pat@victim.example")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let revoked = s.post("/v1/tokens", &member, json!({"name": "old"})).await;
     s.delete(&format!("/v1/tokens/{}", revoked.id()), &member)
         .await;
@@ -253,6 +277,7 @@ async fn world(s: &TestServer) -> World {
         ("request", request),
         ("token", token),
         ("peer", peer),
+        ("invitation", invitation),
     ]));
     let callers = BTreeMap::from([
         ("anonymous", None),

@@ -10,5 +10,7 @@ mod lifecycle;
 mod plugins;
 mod policy_lifecycle;
 mod reliability;
+mod seeds;
+mod seeds_tested;
 mod stories;
 mod trust_edges;

@@ -1,0 +1,239 @@
+//! Editing a member: the role and extension, which belong to the membership, and the name,
+//! e-mail address and portal access, which belong to the person's account.
+//!
+//! An account shared with other organizations is the person's, not any one organization's:
+//! its name, address and portal access are edited only while this organization is the only one
+//! the account belongs to (a login-less phone user, a member the organization invited and
+//! nobody else). Taking portal access away revokes the account's API tokens.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::App;
+use super::access::{self, Access};
+use super::actor::Actor;
+use super::journal::{audit, emit};
+use super::members::{MemberView, claim_extension, extension_key};
+use crate::domain::clock::Timestamp;
+use crate::domain::credential::ApiToken;
+use crate::domain::ids::{OrgId, UserId};
+use crate::domain::member::{Membership, Role, User, email_problem, extension_problem};
+use crate::error::{Error, FieldError, Result};
+use crate::storage::{Tx, tables};
+
+const INVALID: &str = "member is invalid";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEdit {
+    pub role: Option<Role>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub portal_access: Option<bool>,
+    /// A phone extension in this organization; `""` takes it away.
+    pub extension: Option<String>,
+}
+
+impl MemberEdit {
+    /// Every bad field at once, before anything is read.
+    fn check(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        if let Some(name) = &self.name
+            && (name.trim().is_empty() || name.trim().chars().count() > 200)
+        {
+            errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+        }
+        if let Some(problem) = self.email.as_deref().and_then(email_problem) {
+            errors.push(FieldError::new("email", problem));
+        }
+        if let Some(problem) = self
+            .extension
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .and_then(extension_problem)
+        {
+            errors.push(FieldError::new("extension", problem));
+        }
+        if self.role == Some(Role::Owner) {
+            errors.push(FieldError::new(
+                "role",
+                "`owner` changes hands by a transfer of ownership or a managed-by switch",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid(INVALID, errors))
+        }
+    }
+
+    fn touches_account(&self) -> bool {
+        self.name.is_some() || self.email.is_some() || self.portal_access.is_some()
+    }
+
+    fn fields(&self) -> Vec<&'static str> {
+        [
+            ("role", self.role.is_some()),
+            ("name", self.name.is_some()),
+            ("email", self.email.is_some()),
+            ("portal_access", self.portal_access.is_some()),
+            ("extension", self.extension.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
+}
+
+/// Applies the account fields of `edit` to `user`, refusing an account other organizations
+/// share.
+fn edit_account(
+    tx: &Tx<'_>,
+    org: OrgId,
+    user: &mut User,
+    edit: &MemberEdit,
+    now: Timestamp,
+) -> Result<()> {
+    let view = tx.view();
+    let orgs = view.children(tables::USER_ORGS, user.id.key())?;
+    if orgs.iter().any(|o| *o != org.key()) {
+        return Err(Error::Conflict(
+            "this account also belongs to other organizations: its name, address and portal access are the person's to change".into(),
+        ));
+    }
+    if let Some(name) = &edit.name {
+        user.name = name.trim().to_owned();
+    }
+    if let Some(email) = &edit.email {
+        let key = email.trim().to_lowercase();
+        match view.unique(tables::USER_BY_EMAIL, &key)? {
+            Some(other) if other != user.id.key() => {
+                return Err(Error::Conflict(format!(
+                    "`{email}` is another account's address"
+                )));
+            }
+            _ => {}
+        }
+        if let Some(old) = &user.email {
+            tx.remove_unique(tables::USER_BY_EMAIL, &old.to_lowercase())?;
+        }
+        tx.set_unique(tables::USER_BY_EMAIL, &key, user.id.key())?;
+        user.email = Some(email.trim().to_owned());
+    }
+    if let Some(portal) = edit.portal_access {
+        if portal && user.email.is_none() {
+            return Err(Error::field(
+                INVALID,
+                "portal_access",
+                "a member with portal access needs an e-mail address",
+            ));
+        }
+        if !portal && user.portal_access {
+            revoke_tokens(tx, user.id, now)?;
+        }
+        user.portal_access = portal;
+    }
+    tx.put(tables::USERS, user.id.key(), user)?;
+    Ok(())
+}
+
+fn revoke_tokens(tx: &Tx<'_>, user: UserId, now: Timestamp) -> Result<()> {
+    let view = tx.view();
+    for id in view.children(tables::USER_TOKENS, user.key())? {
+        if let Some(mut token) = view.record::<ApiToken>(tables::TOKENS, id)?
+            && token.revoked_at.is_none()
+        {
+            token.revoked_at = Some(now);
+            tx.put(tables::TOKENS, id, &token)?;
+        }
+    }
+    Ok(())
+}
+
+fn edit_extension(tx: &Tx<'_>, org: OrgId, m: &mut Membership, extension: &str) -> Result<()> {
+    if let Some(old) = &m.extension {
+        tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org, old))?;
+    }
+    m.extension = None;
+    if !extension.is_empty() {
+        claim_extension(tx, org, extension, m.user_id)?;
+        m.extension = Some(extension.to_owned());
+    }
+    Ok(())
+}
+
+fn authorize_role(app: &App, access: &Access, m: &Membership, to: Role) -> Result<()> {
+    if m.role == Role::Owner {
+        return Err(Error::Conflict(
+            "the owner's role changes by a transfer of ownership or a managed-by switch".into(),
+        ));
+    }
+    app.authorize(
+        access,
+        "member.update_role",
+        json!({"user_id": m.user_id, "from": m.role.as_str(), "to": to.as_str()}),
+    )
+    .map(|_| ())
+}
+
+impl App {
+    /// Edits a member (module docs): role changes are `member.update_role` (the owner's, by
+    /// default), the rest `member.update` (owners any member, admins plain members).
+    pub async fn edit_member(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        user: UserId,
+        edit: MemberEdit,
+    ) -> Result<MemberView> {
+        edit.check()?;
+        let app = self.clone();
+        self.write(move |tx| {
+            let view = tx.view();
+            let now = app.clock.now();
+            let access = access::load(&view, actor, org, now)?;
+            let mut m: Membership = view
+                .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                .ok_or(Error::NotFound("member"))?;
+            let mut u: User = view
+                .record(tables::USERS, user.key())?
+                .ok_or(Error::NotFound("member"))?;
+            let others: Vec<&str> = edit.fields().into_iter().filter(|f| *f != "role").collect();
+            if !others.is_empty() {
+                app.authorize(
+                    &access,
+                    "member.update",
+                    json!({"user_id": user, "role": m.role.as_str(), "fields": others}),
+                )?;
+            }
+            if let Some(role) = edit.role {
+                authorize_role(&app, &access, &m, role)?;
+                m.role = role;
+                emit(
+                    tx,
+                    org,
+                    "member.role_changed",
+                    json!({"org_id": org, "user_id": user, "role": role}),
+                    now,
+                )?;
+            }
+            if let Some(extension) = &edit.extension {
+                edit_extension(tx, org, &mut m, extension.trim())?;
+            }
+            if edit.touches_account() {
+                edit_account(tx, org, &mut u, &edit, now)?;
+            }
+            tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+            audit(tx, &access, "member.update", Some(user.to_string()), now)?;
+            emit(
+                tx,
+                org,
+                "member.updated",
+                json!({"org_id": org, "user_id": user, "role": m.role, "fields": edit.fields()}),
+                now,
+            )?;
+            Ok(MemberView::new(&u, &m))
+        })
+        .await
+    }
+}

@@ -1,0 +1,308 @@
+//! Searching organizations (`GET /v1/orgs?q=`): by UUID or tenant id (exact), and by a
+//! case-insensitive prefix of the name, the customer reference or the external contract.
+//!
+//! Results come in four streams, one after the other: the exact matches, then the name, the
+//! customer-reference and the contract matches, each in (term, id) order, an organization
+//! showing once, in the first stream it matches. A page continues where the last one stopped:
+//! its cursor names the stream and the (term, id) reached, so paging never skips or repeats a
+//! match however many there are.
+//!
+//! Each caller searches only where it can see: the operator the global indexes; anyone else
+//! the organizations it belongs to and, through an index by provider, the customers of the
+//! providers it belongs to. A page looks at no more than [`SCAN_LIMIT`] candidates; when it
+//! stops there it answers with what it found and a cursor to go on.
+
+use serde_json::Value;
+
+use super::access;
+use super::actor::Actor;
+use super::{App, Page};
+use crate::domain::ids::OrgId;
+use crate::domain::org::Org;
+use crate::error::{Error, Result};
+use crate::storage::{View, tables};
+
+/// The most candidates one page of a search looks at.
+pub const SCAN_LIMIT: usize = 10_000;
+/// Candidates read from one source at a time.
+const CHUNK: usize = 256;
+
+/// A field searched by prefix, in stream order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Name,
+    Reference,
+    Contract,
+}
+
+impl Field {
+    pub const ALL: [Field; 3] = [Field::Name, Field::Reference, Field::Contract];
+
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Name => "n",
+            Self::Reference => "r",
+            Self::Contract => "c",
+        }
+    }
+
+    pub fn global(self) -> tables::Terms {
+        match self {
+            Self::Name => tables::ORG_BY_NAME,
+            Self::Reference => tables::ORG_BY_CUSTOMER_REF,
+            Self::Contract => tables::ORG_BY_CONTRACT,
+        }
+    }
+
+    /// The organization's term for this field, as indexed (lowercase).
+    pub fn term(self, org: &Org) -> Option<String> {
+        match self {
+            Self::Name => Some(org.name.to_lowercase()),
+            Self::Reference => org.customer_reference.as_deref().map(str::to_lowercase),
+            Self::Contract => org.external_contract.as_deref().map(str::to_lowercase),
+        }
+    }
+}
+
+/// The key of a provider's customer term.
+pub fn scoped_key(provider: OrgId, field: Field, term: &str) -> String {
+    format!("{provider}\u{1f}{}\u{1f}{term}", field.tag())
+}
+
+/// Where a search stopped: the stream (0: exact matches, then the fields) and the last
+/// (term, id) of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    stream: usize,
+    term: String,
+    id: u128,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.stream,
+            hex::encode(&self.term),
+            uuid::Uuid::from_u128(self.id)
+        )
+    }
+
+    fn decode(text: &str) -> Result<Self> {
+        let bad = || Error::BadRequest(format!("cursor `{text}` is not one this server gave out"));
+        let mut parts = text.splitn(3, '.');
+        let (Some(stream), Some(term), Some(id)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        Ok(Self {
+            stream: stream.parse().map_err(|_| bad())?,
+            term: String::from_utf8(hex::decode(term).map_err(|_| bad())?).map_err(|_| bad())?,
+            id: uuid::Uuid::parse_str(id).map_err(|_| bad())?.as_u128(),
+        })
+    }
+}
+
+/// Where a caller may find organizations.
+struct Scopes {
+    global: bool,
+    providers: Vec<OrgId>,
+    own: Vec<Org>,
+}
+
+fn scopes(view: &View<'_>, actor: Actor) -> Result<Scopes> {
+    let Some(user) = actor.user_id else {
+        return Ok(Scopes {
+            global: true,
+            providers: Vec::new(),
+            own: Vec::new(),
+        });
+    };
+    let mut providers = Vec::new();
+    let mut own = Vec::new();
+    for org in view.children(tables::USER_ORGS, user.key())? {
+        if let Some(org) = view.record::<Org>(tables::ORGS, org)? {
+            providers.push(org.id);
+            own.push(org);
+        }
+    }
+    Ok(Scopes {
+        global: false,
+        providers,
+        own,
+    })
+}
+
+/// The next candidates of one field's stream after `after`, merged from every scope.
+fn next_candidates(
+    view: &View<'_>,
+    scopes: &Scopes,
+    field: Field,
+    prefix: &str,
+    after: Option<(&str, u128)>,
+) -> Result<Vec<(String, u128)>> {
+    let mut found = Vec::new();
+    if scopes.global {
+        found = view.terms_after(field.global(), prefix, after, CHUNK)?;
+    }
+    for &provider in &scopes.providers {
+        let start = scoped_key(provider, field, "");
+        let scoped_after = after.map(|(t, id)| (scoped_key(provider, field, t), id));
+        let rows = view.terms_after(
+            tables::PROVIDER_ORG_TERMS,
+            &scoped_key(provider, field, prefix),
+            scoped_after.as_ref().map(|(k, id)| (k.as_str(), *id)),
+            CHUNK,
+        )?;
+        found.extend(
+            rows.into_iter()
+                .filter_map(|(k, id)| Some((k.strip_prefix(&start)?.to_owned(), id))),
+        );
+    }
+    for org in &scopes.own {
+        if let Some(term) = field.term(org).filter(|t| t.starts_with(prefix)) {
+            let key = (term, org.id.key());
+            if after.is_none_or(|(t, id)| (key.0.as_str(), key.1) > (t, id)) {
+                found.push(key);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    // Every source gave its first CHUNK: past that, a source may hold smaller ones unread.
+    found.truncate(CHUNK);
+    Ok(found)
+}
+
+/// Whether `org` shows in an earlier stream than `stream` (so not again in this one).
+fn shown_earlier(org: &Org, q: &str, prefix: &str, stream: usize) -> bool {
+    let exact = org.id.to_string() == q || org.tenant_id == q;
+    exact
+        || Field::ALL
+            .iter()
+            .take(stream.saturating_sub(1))
+            .any(|f| f.term(org).is_some_and(|t| t.starts_with(prefix)))
+}
+
+impl App {
+    /// Organizations the caller may see matching `q` (module docs).
+    pub fn search(
+        &self,
+        actor: Actor,
+        q: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Org>> {
+        let now = self.clock.now();
+        let prefix = q.to_lowercase();
+        let start = cursor.map(Cursor::decode).transpose()?;
+        self.store.read(|view| {
+            let scopes = scopes(view, actor)?;
+            let visible = |id: u128| -> Option<Org> {
+                let access = access::load(view, actor, OrgId::from_key(id), now).ok()?;
+                self.authorize(&access, "org.read", Value::Null).ok()?;
+                Some(access.org)
+            };
+            let mut items: Vec<(Cursor, Org)> = Vec::new();
+            let mut scanned = 0;
+            let first = start.as_ref().map_or(0, |c| c.stream);
+            for stream in first..=Field::ALL.len() {
+                let mut after = start
+                    .as_ref()
+                    .filter(|c| c.stream == stream)
+                    .map(|c| (c.term.clone(), c.id));
+                loop {
+                    let batch = if stream == 0 {
+                        exact_matches(view, q, after.as_ref().map(|(_, id)| *id))?
+                    } else {
+                        let field = Field::ALL[stream - 1];
+                        next_candidates(
+                            view,
+                            &scopes,
+                            field,
+                            &prefix,
+                            after.as_ref().map(|(t, id)| (t.as_str(), *id)),
+                        )?
+                    };
+                    let Some(last) = batch.last().cloned() else {
+                        break;
+                    };
+                    for (term, id) in batch {
+                        scanned += 1;
+                        let position = Cursor {
+                            stream,
+                            term: term.clone(),
+                            id,
+                        };
+                        if let Some(org) = visible(id)
+                            && (stream == 0 || !shown_earlier(&org, q, &prefix, stream))
+                        {
+                            items.push((position.clone(), org));
+                            if items.len() > limit {
+                                return Ok(page_of(items, limit));
+                            }
+                        }
+                        if scanned >= SCAN_LIMIT {
+                            let mut page = page_of(items, limit);
+                            page.next_cursor = Some(position.encode());
+                            return Ok(page);
+                        }
+                    }
+                    if stream == 0 {
+                        break;
+                    }
+                    after = Some(last);
+                }
+            }
+            Ok(page_of(items, limit))
+        })
+    }
+}
+
+/// Exact matches by UUID and tenant id, in id order, after `after`.
+fn exact_matches(view: &View<'_>, q: &str, after: Option<u128>) -> Result<Vec<(String, u128)>> {
+    let mut ids = Vec::new();
+    if let Ok(uuid) = uuid::Uuid::parse_str(q) {
+        ids.push(uuid.as_u128());
+    }
+    if let Some(id) = view.unique(tables::ORG_BY_TENANT, q)? {
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids
+        .into_iter()
+        .filter(|id| after.is_none_or(|a| *id > a))
+        .map(|id| (String::new(), id))
+        .collect())
+}
+
+/// A page of at most `limit`, with the cursor of its last item when more were found.
+fn page_of(mut items: Vec<(Cursor, Org)>, limit: usize) -> Page<Org> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = more
+        .then(|| items.last().map(|(c, _)| c.encode()))
+        .flatten();
+    Page {
+        items: items.into_iter().map(|(_, o)| o).collect(),
+        next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_what_it_wrote() {
+        let cursor = Cursor {
+            stream: 2,
+            term: "acme. gmbh".into(),
+            id: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        assert!(Cursor::decode("nonsense").is_err());
+        assert!(Cursor::decode("1.zz.x").is_err());
+    }
+}
