@@ -158,6 +158,22 @@ impl Access {
         }
     }
 
+    /// Whether `action` is judged on the caller's provider standing although it also holds a
+    /// grant: a grant adds to what a provider's owners and admins may do, it never takes away
+    /// what they do for a customer in their own right ([`PROVIDER_OWN`]).
+    fn acts_as_provider(&self, action: &str) -> bool {
+        self.via_grant().is_some()
+            && matches!(self.provider_role, Some(Role::Owner | Role::Admin))
+            && PROVIDER_OWN.contains(&action)
+    }
+
+    fn as_provider(self) -> Access {
+        Access {
+            grant: None,
+            ..self
+        }
+    }
+
     /// How the caller stands to the organization, for the rules Rust keeps whatever the
     /// policies say ([`crate::domain::privilege`]).
     pub fn standing(&self) -> Option<Standing> {
@@ -211,6 +227,13 @@ impl App {
     /// or hostile organization policy could otherwise deny its own repair. The platform and
     /// provider layers still decide.
     pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
+        let lens;
+        let access = if access.acts_as_provider(action) {
+            lens = access.clone().as_provider();
+            &lens
+        } else {
+            access
+        };
         guard(access, action)?;
         let input = access.policy_input(action, resource, self.clock.now());
         let mut subject = access.subject();
@@ -246,7 +269,10 @@ impl App {
         action: &str,
         resource: Value,
     ) -> Result<Access> {
-        let access = load(view, actor, org, self.clock.now())?;
+        let mut access = load(view, actor, org, self.clock.now())?;
+        if access.acts_as_provider(action) {
+            access = access.as_provider();
+        }
         self.authorize(&access, action, resource)?;
         if matches!(view, View::Read(_)) {
             self.audit_grant_read(&access, action);
@@ -254,6 +280,26 @@ impl App {
         Ok(access)
     }
 }
+
+/// What a provider's owners and admins do for a customer without a grant (the platform
+/// policy's `is_provider_admin_action`): reading it, its audit and events, assigning its plan,
+/// taking over its management, suspending it, editing it as its provider. A grant they also
+/// hold changes neither how these are judged nor how they are audited.
+const PROVIDER_OWN: &[&str] = &[
+    "org.read",
+    "org.update",
+    "org.suspend",
+    "org.reactivate",
+    "org.delete",
+    "org.managed_by",
+    "org.plan",
+    "remote_support.list",
+    "audit.read",
+    "events.read",
+    "policy.read",
+    "decision.read",
+    "change_request.list",
+];
 
 /// What no grant may do: each would leave a credential, an identity, an ownership, an approval
 /// change or another organization's access behind after the grant ends (DESIGN §2).

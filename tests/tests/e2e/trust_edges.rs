@@ -405,3 +405,67 @@ async fn remembered_answers_past_their_retention_are_pruned_and_the_key_runs_aga
         "a new request after the retention"
     );
 }
+
+#[tokio::test]
+async fn a_grant_adds_to_what_a_provider_does_and_takes_nothing_away() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_id, sp) = s.provider("telco").await;
+    let (org, _owner) = s.customer(&sp, "acme", false).await;
+    let grant = s
+        .post(
+            &format!("/v1/orgs/{org}/remote-support"),
+            &sp,
+            json!({"reason": "ticket 42", "minutes": 30, "scope": "read"}),
+        )
+        .await;
+    assert_eq!(grant.body["status"], "granted", "{:?}", grant.body);
+    let plan = s
+        .post(
+            "/v1/plans",
+            &sp,
+            json!({"name": "Desk", "owner_org_id": sp_id, "limits": {"max_members": 50, "max_teams": 10, "max_active_links": 10, "max_remote_support_minutes": 60}}),
+        )
+        .await;
+    // Assigning a plan and tightening approval are the provider's own: a read grant it also
+    // holds neither forbids them nor files them under the grant.
+    let assigned = s
+        .put(
+            &format!("/v1/orgs/{org}/plan"),
+            &sp,
+            json!({"plan_id": plan.id()}),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.body);
+    let tightened = s
+        .patch(
+            &format!("/v1/orgs/{org}"),
+            &sp,
+            json!({"remote_support_requires_approval": true}),
+        )
+        .await;
+    assert_eq!(tightened.status, StatusCode::OK, "{:?}", tightened.body);
+    let audit = s.get(&format!("/v1/orgs/{org}/audit"), &sp).await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let by_action = |action: &str| {
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} in {:?}", audit.body))
+    };
+    assert_eq!(by_action("org.plan")["grant_id"], Value::Null);
+    assert_eq!(by_action("org.update")["grant_id"], Value::Null);
+    // What the grant is for is still done under it, and what no grant does stays refused.
+    let members = s.get(&format!("/v1/orgs/{org}/members"), &sp).await;
+    assert_eq!(members.status, StatusCode::OK);
+    let invite = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &sp,
+            json!({"name": "Mallory", "email": "m@telco.example", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::FORBIDDEN, "{:?}", invite.body);
+}
