@@ -17,6 +17,7 @@ use crate::app::members::{Added, InviteBody, MemberFilter};
 use crate::app::pins::{PinCheck, PinSetting};
 use crate::domain::ids::{InvitationId, ResourceId, TokenId, UserId};
 use crate::domain::member::{MembershipStatus, Role};
+use crate::domain::secret::Secret;
 
 fn added_json(added: Added) -> Value {
     let mut body = json!(crate::app::members::MemberView::new(
@@ -289,17 +290,22 @@ pub struct NewToken {
     name: String,
 }
 
+/// A token's record with its secret, the only time the secret is ever shown.
+fn shown_once(view: &impl serde::Serialize, secret: &Secret) -> Value {
+    let mut body = json!(view);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("token".into(), json!(secret.expose()));
+    }
+    body
+}
+
 pub async fn create_token(
     State(app): State<App>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody<NewToken>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (view, secret) = app.create_token(actor, body.name).await?;
-    let mut body = json!(view);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("token".into(), json!(secret.expose()));
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(shown_once(&view, &secret))))
 }
 
 pub async fn revoke_token(
@@ -316,11 +322,7 @@ pub async fn rotate_operator_token(
     Auth(actor): Auth,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (view, secret) = app.rotate_operator_token(actor).await?;
-    let mut body = json!(view);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("token".into(), json!(secret.expose()));
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(shown_once(&view, &secret))))
 }
 
 pub async fn org_invitations(

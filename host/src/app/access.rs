@@ -167,7 +167,7 @@ impl Access {
             && PROVIDER_OWN.contains(&action)
     }
 
-    fn as_provider(self) -> Access {
+    fn without_grant(self) -> Access {
         Access {
             grant: None,
             ..self
@@ -229,7 +229,7 @@ impl App {
     pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
         let lens;
         let access = if access.acts_as_provider(action) {
-            lens = access.clone().as_provider();
+            lens = access.clone().without_grant();
             &lens
         } else {
             access
@@ -271,7 +271,7 @@ impl App {
     ) -> Result<Access> {
         let mut access = load(view, actor, org, self.clock.now())?;
         if access.acts_as_provider(action) {
-            access = access.as_provider();
+            access = access.without_grant();
         }
         self.authorize(&access, action, resource)?;
         if matches!(view, View::Read(_)) {

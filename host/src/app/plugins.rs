@@ -26,9 +26,9 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::member::Role;
 use crate::error::{Error, Result};
+use crate::policy::Hook;
 use crate::policy::version::{BindingKey, PolicyVersion};
 use crate::policy::wasm::{LoadedPlugin, sha256_hex};
-use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, View, tables};
 
 /// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
@@ -138,19 +138,12 @@ fn artifact_key(sha: &str) -> String {
 /// provider, its customers' layer).
 fn bound_by(view: &View<'_>, org: OrgId) -> Result<BTreeSet<String>> {
     let mut shas = BTreeSet::new();
-    for layer in [Layer::Organization, Layer::ServiceProvider] {
-        for hook in Hook::ALL {
-            let key = BindingKey {
-                layer,
-                owner: Some(org),
-                hook,
-            };
-            for id in view.exact(tables::BINDING_VERSIONS, &key.text())? {
-                if let Some(v) = view.record::<PolicyVersion>(tables::POLICY_VERSIONS, id)?
-                    && let Some(sha) = v.plugin
-                {
-                    shas.insert(sha);
-                }
+    for key in BindingKey::owned_by(org) {
+        for id in view.exact(tables::BINDING_VERSIONS, &key.text())? {
+            if let Some(v) = view.record::<PolicyVersion>(tables::POLICY_VERSIONS, id)?
+                && let Some(sha) = v.plugin
+            {
+                shas.insert(sha);
             }
         }
     }

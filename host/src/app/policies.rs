@@ -297,23 +297,16 @@ fn delete_version(tx: &Tx<'_>, version: &PolicyVersion) -> Result<()> {
 pub fn delete_policies_of(tx: &Tx<'_>, org: OrgId) -> Result<(Vec<BindingKey>, u64)> {
     let view = tx.view();
     let mut unbound = Vec::new();
-    for layer in [Layer::Organization, Layer::ServiceProvider] {
-        for hook in Hook::ALL {
-            let key = BindingKey {
-                layer,
-                owner: Some(org),
-                hook,
-            };
-            for version in versions_of(&view, &key)? {
-                delete_version(tx, &version)?;
-            }
-            if view
-                .keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())?
-                .is_some()
-            {
-                tx.delete_keyed(tables::POLICY_BINDINGS, &key.text())?;
-                unbound.push(key);
-            }
+    for key in BindingKey::owned_by(org) {
+        for version in versions_of(&view, &key)? {
+            delete_version(tx, &version)?;
+        }
+        if view
+            .keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())?
+            .is_some()
+        {
+            tx.delete_keyed(tables::POLICY_BINDINGS, &key.text())?;
+            unbound.push(key);
         }
     }
     let generation = if unbound.is_empty() {

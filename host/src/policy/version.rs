@@ -27,6 +27,20 @@ impl BindingKey {
         }
     }
 
+    /// Every key an organization owns: its own layer and, for a provider, its customers'
+    /// layer, one per hook.
+    pub fn owned_by(org: OrgId) -> impl Iterator<Item = BindingKey> {
+        [Layer::Organization, Layer::ServiceProvider]
+            .into_iter()
+            .flat_map(move |layer| {
+                Hook::ALL.into_iter().map(move |hook| BindingKey {
+                    layer,
+                    owner: Some(org),
+                    hook,
+                })
+            })
+    }
+
     /// The storage key, `"{layer}:{owner}:{hook}"`; an owner's keys share a prefix.
     pub fn text(&self) -> String {
         format!(
