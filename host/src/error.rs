@@ -50,6 +50,13 @@ pub enum Error {
     /// The request contradicts the current state (duplicate, wrong status, cap reached).
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but what an organization already uses is more than the request allows
+    /// (a plan smaller than its usage): 409 with every limit it breaks.
+    #[error("{title}")]
+    Exceeded {
+        title: String,
+        fields: Vec<FieldError>,
+    },
     /// The thing existed but is no longer usable (expired or used invitation).
     #[error("{0}")]
     Gone(String),

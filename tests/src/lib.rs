@@ -326,6 +326,32 @@ impl TestServer {
         (a.id(), token)
     }
 
+    /// Puts `provider` on a platform plan with `features` (and room to spare), so it may sell
+    /// them on to its customers.
+    pub async fn sell_features(&self, provider: &str, features: &[&str]) {
+        let plan = self
+            .post(
+                "/v1/plans",
+                &self.operator.clone(),
+                json!({"name": format!("Reseller {provider}"), "features": features, "limits": {"max_members": 50_000, "max_teams": 1_000, "max_active_links": 1_000, "max_remote_support_minutes": 480}}),
+            )
+            .await;
+        assert_eq!(plan.status, StatusCode::CREATED, "plan: {:?}", plan.body);
+        let assigned = self
+            .put(
+                &format!("/v1/orgs/{provider}/plan"),
+                &self.operator.clone(),
+                json!({"plan_id": plan.id()}),
+            )
+            .await;
+        assert_eq!(
+            assigned.status,
+            StatusCode::OK,
+            "assign: {:?}",
+            assigned.body
+        );
+    }
+
     /// A customer of the provider `admin_token` administers, with an owner who accepted.
     pub async fn customer(
         &self,

@@ -93,10 +93,14 @@ pub async fn edit(
     Path((org, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<MemberEdit>,
 ) -> ApiResult<Json<Value>> {
-    let view = app
+    let edited = app
         .edit_member(actor, org_id(&org)?, parse_id(&user, UserId)?, body)
         .await?;
-    Ok(Json(json!(view)))
+    let mut body = json!(edited.member);
+    if let (Some(token), Some(map)) = (edited.invitation_token, body.as_object_mut()) {
+        map.insert("invitation_token".into(), json!(token.expose()));
+    }
+    Ok(Json(body))
 }
 
 pub async fn remove(

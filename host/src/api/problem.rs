@@ -59,6 +59,18 @@ impl IntoResponse for ApiError {
                 "bad request",
                 json!({"detail": detail}),
             ),
+            Error::Exceeded { title, fields } => {
+                let detail = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                problem(
+                    StatusCode::CONFLICT,
+                    &title,
+                    json!({"detail": detail, "errors": fields}),
+                )
+            }
             Error::Conflict(detail) => {
                 problem(StatusCode::CONFLICT, "conflict", json!({"detail": detail}))
             }

@@ -293,6 +293,7 @@ const PROVIDER_OWN: &[&str] = &[
     "org.delete",
     "org.managed_by",
     "org.plan",
+    "org.owner_invitation",
     "remote_support.list",
     "audit.read",
     "events.read",
@@ -313,6 +314,10 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     "member.update_role",
     "member.update",
     "member.pin",
+    // Removing a person erases them when it was their last organization: not undone when
+    // the grant ends.
+    "member.remove",
+    "invitation.revoke",
     "pin.verify",
     "org.transfer_ownership",
     "org.managed_by",

@@ -17,11 +17,12 @@ use super::actor::Actor;
 use super::change_requests::announce;
 use super::journal::{audit, audit_as, emit};
 use super::orgs::{Created, assignable_plan};
+use super::quotas::Quotas;
 use crate::domain::change_request::{ChangeRequest, ChangeStatus};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
-use crate::domain::org::{Hierarchy, Org, OrgStatus};
+use crate::domain::org::{Hierarchy, ManagedBy, Org, OrgStatus};
 use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
@@ -89,7 +90,8 @@ fn end_old_provider_access(tx: &Tx<'_>, org: &Org, old: OrgId, now: Timestamp) -
     Ok(())
 }
 
-/// The new provider for a move: an active service provider, not the current one.
+/// The new provider for a move: an active service provider, not the current one. An id that
+/// names nothing is bad input (422); an organization that cannot serve is a conflict (409).
 fn new_provider(view: &View<'_>, org: &Org, to: OrgId) -> Result<Org> {
     let provider = load_org(view, to).map_err(|_| {
         Error::field(
@@ -116,7 +118,9 @@ fn new_provider(view: &View<'_>, org: &Org, to: OrgId) -> Result<Org> {
         None
     };
     match problem {
-        Some(reason) => Err(Error::field(INVALID_MOVE, "service_provider_id", reason)),
+        Some(reason) => Err(Error::Conflict(format!(
+            "the organization cannot move there: {reason}"
+        ))),
         None => Ok(provider),
     }
 }
@@ -149,6 +153,11 @@ impl App {
                     reason: "ownership is handed over by the owner".into(),
                     layer: "platform".into(),
                 });
+            }
+            if access.org.managed_by != ManagedBy::Customer {
+                return Err(Error::Conflict(
+                    "a provider-managed organization has no owner: switch it to customer-managed, naming the owner".into(),
+                ));
             }
             let target: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), to.key())?;
             let Some(mut target) = target.filter(|m| m.status == MembershipStatus::Active) else {
@@ -220,6 +229,14 @@ impl App {
                 )));
             };
             let provider = new_provider(&view, &access.org, request.service_provider_id)?;
+            Quotas::check(
+                "customers_per_provider",
+                view.children(tables::PROVIDER_CUSTOMERS, provider.id.key())?
+                    .len(),
+                1,
+                app.settings.quotas.customers_per_provider,
+                "raise the quota, or move fewer customers",
+            )?;
             // The new provider's layer has its say on the same question.
             let input = access.policy_input("org.move", resource, now);
             let subject = Subject {
@@ -242,7 +259,10 @@ impl App {
                 })?;
                 let over = super::plans::usage(&view, &next, now)?.exceeding(&plan.limits);
                 if !over.is_empty() {
-                    return Err(Error::invalid("plan is too small for the organization", over));
+                    return Err(Error::Exceeded {
+                        title: "plan is too small for the organization".into(),
+                        fields: over,
+                    });
                 }
                 next.plan_id = Some(plan.id);
                 next.plan_features = plan.features.clone();

@@ -260,6 +260,33 @@ fn invite_resource(role: Role) -> serde_json::Value {
     json!({"role": role.as_str(), "portal_access": true, "bulk": true})
 }
 
+/// Hashes the rows' PINs, telling `progress` how far it got.
+fn hash_pins(
+    mut rows: Vec<Row>,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<ImportProgress>>,
+) -> Result<Vec<Row>> {
+    let total = rows.len();
+    let tell = |rows_done| {
+        if let Some(p) = &progress {
+            let _ = p.send(ImportProgress {
+                rows: total,
+                rows_done,
+            });
+        }
+    };
+    tell(0);
+    for (n, row) in rows.iter_mut().enumerate() {
+        let (pin, hash) = prepare_pin(&row.member.pin)?;
+        row.pin = pin;
+        row.pin_hash = hash;
+        if (n + 1) % PROGRESS_EVERY == 0 {
+            tell(n + 1);
+        }
+    }
+    tell(total);
+    Ok(rows)
+}
+
 impl App {
     /// Whether `actor` may import members into `org` at all (inviting plain members), asked
     /// before the file is read: parsing and PIN hashing are work a refused caller never buys.
@@ -287,31 +314,21 @@ impl App {
         progress: Option<tokio::sync::mpsc::UnboundedSender<ImportProgress>>,
     ) -> Result<ImportReport> {
         self.may_import(actor, org)?;
-        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
-            let mut rows = parse(&csv_text, auto_pins)?;
-            let total = rows.len();
-            let tell = |rows_done| {
-                if let Some(p) = &progress {
-                    let _ = p.send(ImportProgress {
-                        rows: total,
-                        rows_done,
-                    });
-                }
-            };
-            tell(0);
-            for (n, row) in rows.iter_mut().enumerate() {
-                let (pin, hash) = prepare_pin(&row.member.pin)?;
-                row.pin = pin;
-                row.pin_hash = hash;
-                if (n + 1) % PROGRESS_EVERY == 0 {
-                    tell(n + 1);
-                }
-            }
-            tell(total);
-            Ok(rows)
-        })
-        .await
-        .map_err(|e| Error::Policy(format!("import worker failed: {e}")))??;
+        let rows = tokio::task::spawn_blocking(move || parse(&csv_text, auto_pins))
+            .await
+            .map_err(|e| Error::Policy(format!("import worker failed: {e}")))??;
+        // PIN hashing is slow on purpose: only for rows that fit the plan, and on the tenant
+        // job pool (low priority, one job per organization and per principal), so one
+        // tenant's import of thousands of PINs does not take the cores from the others.
+        self.store.read(|view| {
+            check_member_cap(view, &super::access::load_org(view, org)?, rows.len())
+        })?;
+        let rows = self
+            .policy_jobs
+            .run(&org.to_string(), &actor.principal(), move || {
+                hash_pins(rows, progress)
+            })
+            .await??;
         let app = self.clone();
         self.write(move |tx| {
             let view = tx.view();

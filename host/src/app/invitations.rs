@@ -29,6 +29,7 @@ use crate::domain::credential::{INVITATION_DAYS, Invitation};
 use crate::domain::ids::{InvitationId, OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role, User};
 use crate::domain::org::Org;
+use crate::domain::privilege::Standing;
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
 use crate::storage::{Tx, View, tables};
@@ -415,7 +416,15 @@ impl App {
     ) -> Result<Page<PendingInvitation>> {
         let now = self.clock.now();
         self.store.read(|view| {
-            self.access(view, actor, org, "invitation.list", serde_json::Value::Null)?;
+            // A provider (without a grant) sees the one invitation it made: the owner's.
+            let access = access::load(view, actor, org, now)?;
+            let owner_only = matches!(access.standing(), Some(Standing::Provider(_)));
+            let action = if owner_only {
+                "org.owner_invitation"
+            } else {
+                "invitation.list"
+            };
+            self.access(view, actor, org, action, json!({"list": true}))?;
             let mut items = Vec::new();
             for id in view
                 .children(tables::ORG_INVITATIONS, org.key())?
@@ -428,7 +437,11 @@ impl App {
                 if inv.used_at.is_some() {
                     continue;
                 }
-                items.push(pending_view(view, &inv, now)?);
+                let pending = pending_view(view, &inv, now)?;
+                if owner_only && pending.role != Role::Owner {
+                    continue;
+                }
+                items.push(pending);
                 if items.len() > page.limit {
                     break;
                 }
@@ -442,7 +455,8 @@ impl App {
     }
 
     /// Renews an invitation (expired or not): a new token valid for 30 days, the old one dead.
-    /// Who may renew is who may invite that role (`member.invite`).
+    /// Who may renew is who may invite that role (`member.invite`); the owner's, the operator
+    /// or the provider (`org.owner_invitation`).
     pub async fn resend_invitation(
         &self,
         actor: Actor,
@@ -455,11 +469,18 @@ impl App {
             let now = app.clock.now();
             let access = access::load(&view, actor, org, now)?;
             let (invitation, membership) = pending_of_org(&view, org, id)?;
-            app.authorize(
-                &access,
-                "member.invite",
-                json!({"role": membership.role.as_str(), "portal_access": true, "resend": true}),
-            )?;
+            // The owner's invitation is renewed by whoever set the owner: the operator or the
+            // organization's provider (`org.owner_invitation`); any other, by whoever may
+            // invite that role.
+            if membership.role == Role::Owner {
+                app.authorize(&access, "org.owner_invitation", json!({"resend": true}))?;
+            } else {
+                app.authorize(
+                    &access,
+                    "member.invite",
+                    json!({"role": membership.role.as_str(), "portal_access": true, "resend": true}),
+                )?;
+            }
             let user: User = view
                 .record(tables::USERS, invitation.user_id.key())?
                 .ok_or_else(not_found)?;

@@ -1,13 +1,14 @@
 //! Writing and reading the audit log and the event outbox. Both are written in the same
 //! transaction as the change they describe, so neither can miss or invent a change.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::access::Access;
 use super::actor::Actor;
 use super::{App, Page, PageRequest};
 use crate::domain::ids::{EntryId, OrgId, RemoteSupportId};
 use crate::domain::journal::{AuditEntry, Event};
+use crate::domain::org::Org;
 use crate::error::Result;
 use crate::storage::{Tx, tables};
 
@@ -145,8 +146,22 @@ impl App {
             });
         }
         self.store.read(|view| {
-            self.access(view, actor, org, "audit.export", Value::Null)
-                .map(|_| ())
+            if view.record::<Org>(tables::ORGS, org.key())?.is_some() {
+                return self
+                    .access(view, actor, org, "audit.export", Value::Null)
+                    .map(|_| ());
+            }
+            // A deleted organization's audit log stays, and is still the operator's to export.
+            let kept: Vec<(u128, AuditEntry)> = view.pairs(tables::AUDIT, org.key(), None, 1)?;
+            if kept.is_empty() {
+                return Err(crate::error::Error::NotFound("organization"));
+            }
+            self.authorize_global(
+                actor,
+                "audit.export",
+                json!({"org_id": org, "deleted": true}),
+            )
+            .map(|_| ())
         })
     }
 

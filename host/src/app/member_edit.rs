@@ -4,7 +4,8 @@
 //! An account shared with other organizations is the person's, not any one organization's:
 //! its name, address and portal access are edited only while this organization is the only one
 //! the account belongs to (a login-less phone user, a member the organization invited and
-//! nobody else). Taking portal access away revokes the account's API tokens.
+//! nobody else); its address only while nobody has claimed the account. Taking portal access
+//! away revokes the account's API tokens; giving it invites the member to claim the account.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -12,12 +13,16 @@ use serde_json::json;
 use super::App;
 use super::access::{self, Access};
 use super::actor::Actor;
+use super::invitations::{create_invitation, is_claimed};
 use super::journal::{audit, emit};
 use super::members::{MemberView, claim_extension, extension_key};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::ApiToken;
 use crate::domain::ids::{OrgId, UserId};
-use crate::domain::member::{Membership, Role, User, email_problem, extension_problem};
+use crate::domain::member::{
+    Membership, MembershipStatus, Role, User, email_problem, extension_problem,
+};
+use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
 use crate::storage::{Tx, tables};
 
@@ -32,6 +37,12 @@ pub struct MemberEdit {
     pub portal_access: Option<bool>,
     /// A phone extension in this organization; `""` takes it away.
     pub extension: Option<String>,
+}
+
+/// An edited member, and the invitation token when the edit gave portal access (shown once).
+pub struct Edited {
+    pub member: MemberView,
+    pub invitation_token: Option<Secret>,
 }
 
 impl MemberEdit {
@@ -86,19 +97,26 @@ impl MemberEdit {
 }
 
 /// Applies the account fields of `edit` to `user`, refusing an account other organizations
-/// share.
+/// share and the address of an account someone has claimed. Returns the invitation token
+/// when portal access was given.
 fn edit_account(
     tx: &Tx<'_>,
     org: OrgId,
     user: &mut User,
+    membership: &Membership,
     edit: &MemberEdit,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Option<Secret>> {
     let view = tx.view();
     let orgs = view.children(tables::USER_ORGS, user.id.key())?;
     if orgs.iter().any(|o| *o != org.key()) {
         return Err(Error::Conflict(
             "this account also belongs to other organizations: its name, address and portal access are the person's to change".into(),
+        ));
+    }
+    if edit.email.is_some() && is_claimed(&view, user)? {
+        return Err(Error::Conflict(
+            "this person has signed in: the address is theirs, and an organization does not change it (it would free the address for another account)".into(),
         ));
     }
     if let Some(name) = &edit.name {
@@ -120,6 +138,7 @@ fn edit_account(
         tx.set_unique(tables::USER_BY_EMAIL, &key, user.id.key())?;
         user.email = Some(email.trim().to_owned());
     }
+    let mut invitation = None;
     if let Some(portal) = edit.portal_access {
         if portal && user.email.is_none() {
             return Err(Error::field(
@@ -128,13 +147,24 @@ fn edit_account(
                 "a member with portal access needs an e-mail address",
             ));
         }
+        if !portal && membership.status == MembershipStatus::Invited {
+            return Err(Error::Conflict(
+                "this member has not accepted the invitation yet: revoke the invitation instead"
+                    .into(),
+            ));
+        }
         if !portal && user.portal_access {
             revoke_tokens(tx, user.id, now)?;
+        }
+        if portal && !user.portal_access {
+            // Portal access is used through a credential: the member gets an invitation to
+            // claim the account (shown once), while the membership stays active.
+            invitation = Some(create_invitation(tx, org, user, now)?.1);
         }
         user.portal_access = portal;
     }
     tx.put(tables::USERS, user.id.key(), user)?;
-    Ok(())
+    Ok(invitation)
 }
 
 fn revoke_tokens(tx: &Tx<'_>, user: UserId, now: Timestamp) -> Result<()> {
@@ -185,7 +215,7 @@ impl App {
         org: OrgId,
         user: UserId,
         edit: MemberEdit,
-    ) -> Result<MemberView> {
+    ) -> Result<Edited> {
         edit.check()?;
         let app = self.clone();
         self.write(move |tx| {
@@ -220,9 +250,11 @@ impl App {
             if let Some(extension) = &edit.extension {
                 edit_extension(tx, org, &mut m, extension.trim())?;
             }
-            if edit.touches_account() {
-                edit_account(tx, org, &mut u, &edit, now)?;
-            }
+            let invitation_token = if edit.touches_account() {
+                edit_account(tx, org, &mut u, &m, &edit, now)?
+            } else {
+                None
+            };
             tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
             audit(tx, &access, "member.update", Some(user.to_string()), now)?;
             emit(
@@ -232,7 +264,10 @@ impl App {
                 json!({"org_id": org, "user_id": user, "role": m.role, "fields": edit.fields()}),
                 now,
             )?;
-            Ok(MemberView::new(&u, &m))
+            Ok(Edited {
+                member: MemberView::new(&u, &m),
+                invitation_token,
+            })
         })
         .await
     }

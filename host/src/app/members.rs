@@ -178,7 +178,7 @@ pub fn add_member_hashed(
     now: Timestamp,
 ) -> Result<Added> {
     if new.portal_access
-        && let Some(renewed) = renew_waiting(tx, org, &new, now)?
+        && let Some(renewed) = renew_waiting(tx, org, &new, &pin, &pin_hash, now)?
     {
         return Ok(renewed);
     }
@@ -208,20 +208,39 @@ pub fn add_member_hashed(
     })
 }
 
-/// Inviting someone whose invitation is still waiting renews it (a new token and 30 days, as
-/// the role and name now asked), instead of answering that they are already a member.
-fn renew_waiting(tx: &Tx<'_>, org: &Org, new: &NewMember, now: Timestamp) -> Result<Option<Added>> {
-    let view = tx.view();
-    let Some(email) = new.email.as_deref().map(str::to_lowercase) else {
+/// The membership of `email` in `org` that still waits for its invitation to be accepted.
+pub fn waiting_membership(
+    view: &View<'_>,
+    org: OrgId,
+    email: Option<&str>,
+) -> Result<Option<Membership>> {
+    let Some(email) = email.map(str::to_lowercase) else {
         return Ok(None);
     };
     let Some(user) = view.unique(tables::USER_BY_EMAIL, &email)? else {
         return Ok(None);
     };
-    let waiting: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.id.key(), user)?;
-    let Some(mut membership) = waiting.filter(|m| m.status == MembershipStatus::Invited) else {
+    let waiting: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), user)?;
+    Ok(waiting.filter(|m| m.status == MembershipStatus::Invited))
+}
+
+/// Inviting someone whose invitation is still waiting renews it (a new token and 30 days, as
+/// the role and name now asked, with the teams, extension and PIN given), instead of answering
+/// that they are already a member.
+fn renew_waiting(
+    tx: &Tx<'_>,
+    org: &Org,
+    new: &NewMember,
+    pin: &Option<Secret>,
+    pin_hash: &Option<String>,
+    now: Timestamp,
+) -> Result<Option<Added>> {
+    let view = tx.view();
+    let Some(mut membership) = waiting_membership(&view, org.id, new.email.as_deref())? else {
         return Ok(None);
     };
+    let email = new.email.as_deref().unwrap_or_default();
+    let user = membership.user_id.key();
     if membership.role == Role::Owner && new.role != Role::Owner {
         return Err(Error::Conflict(format!(
             "`{email}` is invited as this organization's owner; ownership changes by a managed-by switch"
@@ -232,6 +251,26 @@ fn renew_waiting(tx: &Tx<'_>, org: &Org, new: &NewMember, now: Timestamp) -> Res
         .ok_or(Error::NotFound("user"))?;
     membership.role = new.role;
     membership.invited_as = Some(new.name.clone());
+    join_teams(tx, org.id, user.id, &new.team_ids)?;
+    for team in &new.team_ids {
+        if !membership.team_ids.contains(team) {
+            membership.team_ids.push(*team);
+        }
+    }
+    if let Some(extension) = &new.extension
+        && membership.extension.as_ref() != Some(extension)
+    {
+        if let Some(old) = &membership.extension {
+            tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org.id, old))?;
+        }
+        claim_extension(tx, org.id, extension, user.id)?;
+        membership.extension = Some(extension.clone());
+    }
+    if pin_hash.is_some() {
+        membership.pin_hash = pin_hash.clone();
+        membership.pin_failures = 0;
+        membership.pin_locked_until = None;
+    }
     tx.put_pair(
         tables::MEMBERSHIPS,
         org.id.key(),
@@ -250,8 +289,28 @@ fn renew_waiting(tx: &Tx<'_>, org: &Org, new: &NewMember, now: Timestamp) -> Res
         user,
         membership,
         invitation_token: Some(token),
-        pin: None,
+        pin: pin.clone(),
     }))
+}
+
+/// Adds `user` to each of `teams` of `org` it is not in yet.
+fn join_teams(tx: &Tx<'_>, org: OrgId, user: UserId, teams: &[ResourceId]) -> Result<()> {
+    let view = tx.view();
+    for team in teams {
+        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
+        let Some(mut resource) = resource.filter(|r| r.org_id == org) else {
+            return Err(Error::field(
+                INVALID_MEMBER,
+                "team_ids",
+                format!("team `{team}` does not exist in this organization"),
+            ));
+        };
+        if !resource.member_ids.contains(&user) {
+            resource.member_ids.push(user);
+            tx.put(tables::TEAMS, team.key(), &resource)?;
+        }
+    }
+    Ok(())
 }
 
 /// Finds the user by email or creates it, and makes it a member of `org` with `status`:
@@ -303,18 +362,7 @@ pub fn insert_membership(
             user
         }
     };
-    for team in &new.team_ids {
-        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
-        let Some(mut resource) = resource.filter(|r| r.org_id == org.id) else {
-            return Err(Error::field(
-                INVALID_MEMBER,
-                "team_ids",
-                format!("team `{team}` does not exist in this organization"),
-            ));
-        };
-        resource.member_ids.push(user.id);
-        tx.put(tables::TEAMS, team.key(), &resource)?;
-    }
+    join_teams(tx, org.id, user.id, &new.team_ids)?;
     if let Some(extension) = &new.extension {
         claim_extension(tx, org.id, extension, user.id)?;
     }
@@ -475,7 +523,11 @@ impl App {
             let view = tx.view();
             let now = app.clock.now();
             let access = app.access(&view, actor, org, "member.invite", resource)?;
-            check_member_cap(&view, &access.org, 1)?;
+            // A renewal adds nobody: an organization at its cap still renews.
+            if !new.portal_access || waiting_membership(&view, org, new.email.as_deref())?.is_none()
+            {
+                check_member_cap(&view, &access.org, 1)?;
+            }
             let added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
             audit(
                 tx,

@@ -61,12 +61,12 @@ pub struct App {
     pub platform_files: reload::PlatformFiles,
     plugin_cache: plugins::PluginCache,
     limiter: Arc<rate_limit::RateLimiter>,
-    /// Tenants' fixture gates, previews, dry runs and plugin compilations.
+    /// Tenants' fixture gates, previews, dry runs, plugin compilations and import PIN hashing.
     policy_jobs: policy_jobs::PolicyJobs,
     /// Authenticates compiled artifacts and seals one-time secrets at rest.
     pub server_key: server_key::ServerKey,
     /// Wrong PINs per organization in the current window.
-    pin_failures: pins::OrgFailures,
+    pin_attempts: pins::PinAttempts,
 }
 
 /// What [`App::build`] made.
@@ -103,7 +103,7 @@ impl App {
             limiter,
             policy_jobs,
             server_key,
-            pin_failures: pins::OrgFailures::default(),
+            pin_attempts: pins::PinAttempts::default(),
         };
         app.finish_upgrades().await?;
         app.load_bindings()?;

@@ -16,7 +16,7 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, ManagedBy, NewOrg, Org, OrgPatch, OrgStatus, OwnerDetails};
-use crate::domain::plan::{Limits, Plan};
+use crate::domain::plan::{Entitlement, Limits, Plan};
 use crate::domain::privilege;
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
@@ -131,8 +131,17 @@ pub fn limits_of(view: &View<'_>, org: &Org) -> Result<Limits> {
     Ok(plan.map(|p| p.limits).unwrap_or_default())
 }
 
-/// A plan a provider's person may put a customer on: within the provider's own plan, so a
-/// provider never sells more than it was sold. The operator assigns any plan.
+/// What `org`, as a provider, may sell: its own plan's limits and features.
+pub fn entitlement_of(view: &View<'_>, org: &Org) -> Result<Entitlement> {
+    Ok(Entitlement {
+        limits: limits_of(view, org)?,
+        features: org.plan_features.clone(),
+    })
+}
+
+/// A plan a provider's person may put a customer on: within the provider's own plan, limits
+/// and features, so a provider never sells more than it was sold. The operator assigns any
+/// plan.
 pub(super) fn plan_within_provider(
     view: &View<'_>,
     plan: &Plan,
@@ -143,16 +152,16 @@ pub(super) fn plan_within_provider(
         return Ok(());
     };
     let provider = access::load_org(view, provider)?;
-    if plan.limits.within(&limits_of(view, &provider)?) {
-        return Ok(());
+    match entitlement_of(view, &provider)?.excess(&plan.limits, &plan.features) {
+        None => Ok(()),
+        Some(why) => Err(Error::Forbidden {
+            reason: format!(
+                "plan `{}` gives more than `{}` may sell: {why}",
+                plan.name, provider.tenant_id
+            ),
+            layer: "platform".into(),
+        }),
     }
-    Err(Error::Forbidden {
-        reason: format!(
-            "plan `{}` gives more than `{}`'s own plan allows; a provider assigns only plans within its own limits",
-            plan.name, provider.tenant_id
-        ),
-        layer: "platform".into(),
-    })
 }
 
 /// A plan `provider` may put its customers on: a platform plan or one of its own.
@@ -579,10 +588,10 @@ impl App {
             let usage = super::plans::usage(&view, &access.org, now)?;
             let over = usage.exceeding(&plan.limits);
             if !over.is_empty() {
-                return Err(Error::invalid(
-                    "plan is too small for the organization",
-                    over,
-                ));
+                return Err(Error::Exceeded {
+                    title: "plan is too small for the organization".into(),
+                    fields: over,
+                });
             }
             let mut next = access.org.clone();
             next.plan_id = Some(plan.id);

@@ -5,11 +5,13 @@
 //! stored as salted PBKDF2 and shown once, when generated. Checking one
 //! (`POST /v1/orgs/{org}/pins/verify`) answers `{"valid": false}` for a wrong PIN, an unknown
 //! member or extension, and a locked member alike, so the answer never says whether someone
-//! exists; an unknown member costs the same hashing as a known one. After
+//! exists; an unknown member costs the same hashing and the same write as a known one. After
 //! [`FAILURES_TO_LOCK`] wrong PINs in a row a member's checks fail for [`LOCK`] whatever the PIN
 //! (audited), and after [`ORG_FAILURES`] wrong PINs in [`ORG_WINDOW`] across an organization
-//! its checks are refused with `429` for the rest of the window, so guessing across members
-//! is bounded too. A new PIN from an admin unlocks the member.
+//! its checks are refused with `429` for the rest of the window (audited once), so guessing
+//! across members is bounded too. Guesses are counted before they are hashed
+//! ([`PinAttempts`]): parallel requests get no more guesses than sequential ones. A new PIN
+//! from an admin unlocks the member.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use super::access;
 use super::actor::Actor;
 use super::journal::audit;
 use super::members::{PinRequest, extension_key, prepare_pin};
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, User};
 use crate::domain::secret::{self, Secret};
@@ -62,28 +65,111 @@ pub struct PinSetting {
     pub pin: String,
 }
 
-/// Wrong PINs per organization in the current window (memory only: a restart forgets them,
-/// the per-member counts are stored).
+/// Guesses in flight and wrong PINs per organization in the current window, and guesses in
+/// flight per member, in memory. A guess is counted before its PIN is hashed, so parallel
+/// requests cannot take more guesses than the limits leave: a member has at most
+/// [`FAILURES_TO_LOCK`] minus its stored failures in flight, an organization at most
+/// [`ORG_FAILURES`] minus its wrong PINs. A restart forgets the organizations' windows; the
+/// members' failures and locks are stored.
 #[derive(Clone, Default)]
-pub struct OrgFailures(Arc<Mutex<HashMap<OrgId, (Instant, u32)>>>);
+pub struct PinAttempts(Arc<Mutex<Attempts>>);
 
-impl OrgFailures {
-    fn locked(&self, org: OrgId) -> Option<Duration> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, n) = map.get(&org)?;
-        let left = ORG_WINDOW.checked_sub(since.elapsed())?;
-        (*n >= ORG_FAILURES).then_some(left)
-    }
+#[derive(Default)]
+struct Attempts {
+    orgs: HashMap<OrgId, OrgWindow>,
+    members: HashMap<(OrgId, UserId), u32>,
+}
 
-    fn failed(&self, org: OrgId) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(org).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= ORG_WINDOW {
-            *entry = (Instant::now(), 0);
+struct OrgWindow {
+    since: Instant,
+    failures: u32,
+    in_flight: u32,
+}
+
+/// One counted guess; [`Attempt::finish`] says how it ended. Dropped unfinished (a cancelled
+/// request), it counts as a wrong PIN.
+struct Attempt {
+    attempts: PinAttempts,
+    org: OrgId,
+    member: Option<UserId>,
+    /// The member had no guesses left: the answer is `false` whatever the PIN.
+    pub exhausted: bool,
+    failed: Option<bool>,
+}
+
+impl PinAttempts {
+    /// Counts a guess at `member` (when known, with its stored failures), or says how long the
+    /// organization's checks stay refused.
+    fn begin(
+        &self,
+        org: OrgId,
+        member: Option<(UserId, u32)>,
+    ) -> std::result::Result<Attempt, Duration> {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if all.orgs.len() > 100_000 {
+            all.orgs
+                .retain(|_, w| w.in_flight > 0 || w.since.elapsed() < ORG_WINDOW);
         }
-        entry.1 += 1;
-        if map.len() > 100_000 {
-            map.retain(|_, (since, _)| since.elapsed() < ORG_WINDOW);
+        let window = all.orgs.entry(org).or_insert_with(|| OrgWindow {
+            since: Instant::now(),
+            failures: 0,
+            in_flight: 0,
+        });
+        if window.since.elapsed() >= ORG_WINDOW && window.in_flight == 0 {
+            window.since = Instant::now();
+            window.failures = 0;
+        }
+        if window.failures + window.in_flight >= ORG_FAILURES {
+            return Err(ORG_WINDOW
+                .saturating_sub(window.since.elapsed())
+                .max(Duration::from_secs(1)));
+        }
+        window.in_flight += 1;
+        let mut exhausted = false;
+        if let Some((user, stored)) = member {
+            let in_flight = all.members.entry((org, user)).or_insert(0);
+            exhausted = stored + *in_flight >= FAILURES_TO_LOCK;
+            *in_flight += 1;
+        }
+        Ok(Attempt {
+            attempts: self.clone(),
+            org,
+            member: member.map(|(user, _)| user),
+            exhausted,
+            failed: None,
+        })
+    }
+}
+
+impl Attempt {
+    /// Ends the guess; true when it was the one that used up the organization's window.
+    fn finish(mut self, failed: bool) -> bool {
+        self.failed = Some(failed);
+        let all = self.attempts.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.orgs
+            .get(&self.org)
+            .is_some_and(|w| failed && w.failures + 1 == ORG_FAILURES)
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let failed = self.failed.unwrap_or(true);
+        let mut all = self.attempts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = all.orgs.get_mut(&self.org) {
+            w.in_flight = w.in_flight.saturating_sub(1);
+            if failed {
+                w.failures += 1;
+            }
+        }
+        if let Some(user) = self.member {
+            let key = (self.org, user);
+            if let Some(n) = all.members.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    all.members.remove(&key);
+                }
+            }
         }
     }
 }
@@ -94,9 +180,16 @@ fn decoy() -> &'static str {
     DECOY.get_or_init(|| secret::hash_pin("decoy").unwrap_or_default())
 }
 
+fn is_locked(m: &Membership, now: Timestamp) -> bool {
+    m.pin_locked_until.is_some_and(|until| now < until)
+}
+
 impl App {
     /// Checks a member's PIN (module docs). `pin.verify` says who may ask: by default the
     /// organization's owner and admins (the accounts its devices and services use).
+    ///
+    /// Every check, of a known member or not, right or wrong, ends in one write transaction
+    /// (a failure count, an audit entry), so its time does not say whether the member exists.
     pub async fn verify_pin(
         &self,
         actor: Actor,
@@ -132,13 +225,10 @@ impl App {
             };
             Ok(found)
         })?;
-        if let Some(left) = self.pin_failures.locked(org) {
-            return Err(Error::RateLimited { retry_after: left });
-        }
-        let locked = target
-            .as_ref()
-            .and_then(|m| m.pin_locked_until)
-            .is_some_and(|until| now < until);
+        let attempt = self
+            .pin_attempts
+            .begin(org, target.as_ref().map(|m| (m.user_id, m.pin_failures)))
+            .map_err(|left| Error::RateLimited { retry_after: left })?;
         let stored = target
             .as_ref()
             .and_then(|m| m.pin_hash.clone())
@@ -147,50 +237,60 @@ impl App {
         let matches = tokio::task::spawn_blocking(move || secret::verify_pin(&pin, &stored))
             .await
             .map_err(|e| Error::Setup(format!("PIN check failed: {e}")))?;
-        let valid = matches && !locked && target.as_ref().is_some_and(|m| m.pin_hash.is_some());
-        if !valid {
-            self.pin_failures.failed(org);
-        }
-        let Some(member) = target else {
-            return Ok(PinVerdict {
-                valid: false,
-                user_id: None,
-                name: None,
-            });
-        };
-        let user = member.user_id;
-        let name = self
+        let candidate = matches
+            && !attempt.exhausted
+            && target
+                .as_ref()
+                .is_some_and(|m| m.pin_hash.is_some() && !is_locked(m, now));
+        let member = target.map(|m| m.user_id);
+        let (valid, name) = self
             .store
             .write(move |tx| {
                 let view = tx.view();
-                let Some(mut m) =
-                    view.pair::<Membership>(tables::MEMBERSHIPS, org.key(), user.key())?
-                else {
-                    return Ok(None);
-                };
                 let access = access::load(&view, actor, org, now)?;
+                let stored = match member {
+                    Some(user) => {
+                        view.pair::<Membership>(tables::MEMBERSHIPS, org.key(), user.key())?
+                    }
+                    None => None,
+                };
+                // A lock written by a parallel guess since the read above still holds.
+                let valid = candidate && stored.as_ref().is_some_and(|m| !is_locked(m, now));
+                if attempt.finish(!valid) {
+                    audit(tx, &access, "pin.org_locked", None, now)?;
+                }
+                let Some(mut m) = stored else {
+                    audit(tx, &access, "pin.failed", None, now)?;
+                    return Ok((false, None));
+                };
+                let user = m.user_id;
                 if valid {
                     if m.pin_failures > 0 {
                         m.pin_failures = 0;
                         tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
                     }
                     let u: Option<User> = view.record(tables::USERS, user.key())?;
-                    return Ok(u.map(|u| u.name));
+                    return Ok((true, u.map(|u| u.name)));
                 }
-                m.pin_failures += 1;
-                if m.pin_failures >= FAILURES_TO_LOCK && !locked {
-                    m.pin_locked_until = Some(now.plus(LOCK));
-                    audit(tx, &access, "pin.locked", Some(user.to_string()), now)?;
+                if !is_locked(&m, now) {
+                    m.pin_failures += 1;
+                    if m.pin_failures >= FAILURES_TO_LOCK {
+                        // The count starts again when the lock ends: one wrong PIN after it
+                        // does not lock again.
+                        m.pin_failures = 0;
+                        m.pin_locked_until = Some(now.plus(LOCK));
+                        audit(tx, &access, "pin.locked", Some(user.to_string()), now)?;
+                    }
+                    tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
                 }
-                tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
                 audit(tx, &access, "pin.failed", Some(user.to_string()), now)?;
-                Ok(None)
+                Ok((false, None))
             })
             .await?;
         Ok(PinVerdict {
             valid,
-            user_id: valid.then_some(user),
-            name: if valid { name } else { None },
+            user_id: if valid { member } else { None },
+            name,
         })
     }
 

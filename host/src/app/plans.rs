@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::actor::Actor;
 use super::journal::{audit, emit};
-use super::orgs::limits_of;
+use super::orgs::entitlement_of;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
@@ -153,6 +153,25 @@ fn orgs_on(view: &View<'_>, plan: PlanId) -> Result<Vec<Org>> {
     Ok(orgs)
 }
 
+/// Refuses a provider's plan that gives more than the provider may sell.
+fn refuse_excess(
+    view: &View<'_>,
+    provider: &Org,
+    limits: &Limits,
+    features: &[String],
+) -> Result<()> {
+    match entitlement_of(view, provider)?.excess(limits, features) {
+        None => Ok(()),
+        Some(why) => Err(Error::Forbidden {
+            reason: format!(
+                "a plan may not give more than `{}`'s own plan: {why}",
+                provider.tenant_id
+            ),
+            layer: "platform".into(),
+        }),
+    }
+}
+
 impl App {
     /// Who may `action` (`update`, `retire`, `read`) `plan`: the operator for a platform plan;
     /// the provider's people the `authorize` policy allows for the provider's own. Returns the
@@ -188,19 +207,14 @@ impl App {
             let now = app.clock.now();
             let mut plan = load_plan(&view, id)?;
             let access = app.plan_access(&view, actor, &plan, "plan.update")?;
+            let limits_after = edit.limits.unwrap_or(plan.limits);
+            let features_after = edit.features.as_ref().unwrap_or(&plan.features);
+            if let Some(access) = &access
+                && !actor.is_operator()
+            {
+                refuse_excess(&view, &access.org, &limits_after, features_after)?;
+            }
             if let Some(limits) = edit.limits {
-                if let Some(access) = &access
-                    && !actor.is_operator()
-                    && !limits.within(&limits_of(&view, &access.org)?)
-                {
-                    return Err(Error::Forbidden {
-                        reason: format!(
-                            "a plan may not give more than `{}`'s own plan allows",
-                            access.org.tenant_id
-                        ),
-                        layer: "platform".into(),
-                    });
-                }
                 let mut over = Vec::new();
                 for org in orgs_on(&view, id)? {
                     for f in usage(&view, &org, now)?.exceeding(&limits) {
@@ -211,10 +225,10 @@ impl App {
                     }
                 }
                 if !over.is_empty() {
-                    return Err(Error::invalid(
-                        "plan is too small for the organizations on it",
-                        over,
-                    ));
+                    return Err(Error::Exceeded {
+                        title: "plan is too small for the organizations on it".into(),
+                        fields: over,
+                    });
                 }
                 plan.limits = limits;
             }
@@ -331,15 +345,8 @@ impl App {
                         app.settings.quotas.plans_per_provider,
                         "reuse or retire a plan",
                     )?;
-                    let own = limits_of(&view, &access.org)?;
-                    if !actor.is_operator() && !new.limits.within(&own) {
-                        return Err(Error::Forbidden {
-                            reason: format!(
-                                "a plan may not give more than `{}`'s own plan allows",
-                                access.org.tenant_id
-                            ),
-                            layer: "platform".into(),
-                        });
+                    if !actor.is_operator() {
+                        refuse_excess(&view, &access.org, &new.limits, &new.features)?;
                     }
                     audit(tx, &access, "plan.create", Some(name.clone()), now)?;
                 }
@@ -371,7 +378,7 @@ impl App {
 
     /// Platform plans, plus the plans of providers the caller belongs to (or all, operator).
     /// With `assignable_by`, only the plans that provider may put its customers on: not
-    /// retired, platform or its own, within its own limits.
+    /// retired, platform or its own, within its own limits and features.
     pub fn list_plans(
         &self,
         actor: Actor,
@@ -387,7 +394,7 @@ impl App {
             let assignable = match assignable_by {
                 Some(sp) => {
                     let access = self.access(view, actor, sp, "plan.read", Value::Null)?;
-                    Some((sp, limits_of(view, &access.org)?))
+                    Some((sp, entitlement_of(view, &access.org)?))
                 }
                 None => None,
             };
@@ -405,12 +412,12 @@ impl App {
                             None => true,
                             Some(o) => actor.is_operator() || providers.contains(&o.key()),
                         })
-                        .filter(|p| match assignable {
+                        .filter(|p| match &assignable {
                             None => true,
                             Some((sp, own)) => {
                                 p.retired_at.is_none()
-                                    && p.owner_org_id.is_none_or(|o| o == sp)
-                                    && p.limits.within(&own)
+                                    && p.owner_org_id.is_none_or(|o| o == *sp)
+                                    && own.excess(&p.limits, &p.features).is_none()
                             }
                         }),
                 );

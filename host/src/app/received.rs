@@ -5,7 +5,8 @@
 //! organization and the link, so a provider or the receiving organization can widen or narrow
 //! it by policy (the platform lets the receiving organization's members read). Access ends the
 //! moment the share is revoked, the resource deleted or the link ended: the read checks all
-//! three every time.
+//! three every time. The sharing organization has its say when it shares (the `share` hook)
+//! and by revoking; its layers are not asked on each read, where the reader has no standing.
 
 use serde::Serialize;
 use serde_json::json;
@@ -69,28 +70,35 @@ impl App {
                 .record::<Share>(tables::SHARES, share.key())?
                 .filter(|s| s.peer_org == org)
                 .ok_or(Error::NotFound("share"))?;
+            // That a share ended is told only to a caller who may read shares at all.
+            let gone = |reason: String| -> Result<Received> {
+                self.authorize(
+                    &access,
+                    "shared.read",
+                    json!({"share_id": share.id, "ended": true}),
+                )?;
+                Err(Error::Gone(reason))
+            };
             if share.status != ShareStatus::Active {
-                return Err(Error::Gone(format!(
+                return gone(format!(
                     "this share ended ({})",
                     share.revoked_reason.as_deref().unwrap_or("revoked")
-                )));
+                ));
             }
-            let link: Link = view
-                .record::<Link>(tables::LINKS, share.link_id.key())?
-                .ok_or(Error::Gone(
-                    "the link this share went over has ended".into(),
-                ))?;
+            let Some(link) = view.record::<Link>(tables::LINKS, share.link_id.key())? else {
+                return gone("the link this share went over has ended".into());
+            };
             let link_status = link.status_at(now);
             if link_status != LinkStatus::Active {
-                return Err(Error::Gone(format!(
+                return gone(format!(
                     "the link this share went over is `{}`",
                     link_status.as_str()
-                )));
+                ));
             }
             let (table, _) = tables_of(share.resource_kind);
-            let resource: Resource = view
-                .record::<Resource>(table, share.resource_id.key())?
-                .ok_or(Error::Gone("the shared resource was deleted".into()))?;
+            let Some(resource) = view.record::<Resource>(table, share.resource_id.key())? else {
+                return gone("the shared resource was deleted".into());
+            };
             let sharing = load_org(view, share.owner_org)?;
             self.authorize(
                 &access,

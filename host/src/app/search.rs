@@ -10,12 +10,14 @@
 //! Each caller searches only where it can see: the operator the global indexes; anyone else
 //! the organizations it belongs to and, through an index by provider, the customers of the
 //! providers it belongs to. A page looks at no more than [`SCAN_LIMIT`] candidates; when it
-//! stops there it answers with what it found and a cursor to go on.
+//! stops there it answers with what it found and a cursor to go on. Cursors are sealed with
+//! the server key and bound to the caller and the query ([`Cursors`]).
 
 use serde_json::Value;
 
 use super::access;
 use super::actor::Actor;
+use super::server_key::ServerKey;
 use super::{App, Page};
 use crate::domain::ids::OrgId;
 use crate::domain::org::Org;
@@ -79,7 +81,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    fn plain(&self) -> String {
         format!(
             "{}.{}.{}",
             self.stream,
@@ -88,18 +90,46 @@ impl Cursor {
         )
     }
 
-    fn decode(text: &str) -> Result<Self> {
-        let bad = || Error::BadRequest(format!("cursor `{text}` is not one this server gave out"));
+    fn parse(text: &str) -> Option<Self> {
         let mut parts = text.splitn(3, '.');
         let (Some(stream), Some(term), Some(id)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(bad());
+            return None;
         };
-        Ok(Self {
-            stream: stream.parse().map_err(|_| bad())?,
-            term: String::from_utf8(hex::decode(term).map_err(|_| bad())?).map_err(|_| bad())?,
-            id: uuid::Uuid::parse_str(id).map_err(|_| bad())?.as_u128(),
+        Some(Self {
+            stream: stream.parse().ok()?,
+            term: String::from_utf8(hex::decode(term).ok()?).ok()?,
+            id: uuid::Uuid::parse_str(id).ok()?.as_u128(),
         })
+    }
+}
+
+/// Cursors go out sealed, bound to the caller and the query: a page may stop at a candidate
+/// the caller cannot see, whose term the cursor must not show, and a forged cursor must not
+/// start a search anywhere the caller chooses.
+struct Cursors<'a> {
+    key: &'a ServerKey,
+    context: Vec<u8>,
+}
+
+impl Cursors<'_> {
+    fn seal(&self, cursor: &Cursor) -> Option<String> {
+        self.key
+            .seal(&self.context, cursor.plain().as_bytes())
+            .ok()
+            .map(hex::encode)
+    }
+
+    fn open(&self, text: &str) -> Result<Cursor> {
+        hex::decode(text)
+            .ok()
+            .and_then(|sealed| self.key.open(&self.context, &sealed))
+            .and_then(|plain| Cursor::parse(std::str::from_utf8(&plain).ok()?))
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "`cursor` is not one this server gave out for this search and caller".into(),
+                )
+            })
     }
 }
 
@@ -121,6 +151,10 @@ fn scopes(view: &View<'_>, actor: Actor) -> Result<Scopes> {
     let mut providers = Vec::new();
     let mut own = Vec::new();
     for org in view.children(tables::USER_ORGS, user.key())? {
+        // A pending invitation shows nothing: only active memberships open a scope.
+        if access::active_role(view, OrgId::from_key(org), user)?.is_none() {
+            continue;
+        }
         if let Some(org) = view.record::<Org>(tables::ORGS, org)? {
             providers.push(org.id);
             own.push(org);
@@ -195,7 +229,11 @@ impl App {
     ) -> Result<Page<Org>> {
         let now = self.clock.now();
         let prefix = q.to_lowercase();
-        let start = cursor.map(Cursor::decode).transpose()?;
+        let cursors = Cursors {
+            key: &self.server_key,
+            context: format!("search-cursor\0{}\0{q}", actor.principal()).into_bytes(),
+        };
+        let start = cursor.map(|c| cursors.open(c)).transpose()?;
         self.store.read(|view| {
             let scopes = scopes(view, actor)?;
             let visible = |id: u128| -> Option<Org> {
@@ -239,12 +277,12 @@ impl App {
                         {
                             items.push((position.clone(), org));
                             if items.len() > limit {
-                                return Ok(page_of(items, limit));
+                                return Ok(page_of(items, limit, &cursors));
                             }
                         }
                         if scanned >= SCAN_LIMIT {
-                            let mut page = page_of(items, limit);
-                            page.next_cursor = Some(position.encode());
+                            let mut page = page_of(items, limit, &cursors);
+                            page.next_cursor = cursors.seal(&position);
                             return Ok(page);
                         }
                     }
@@ -254,7 +292,7 @@ impl App {
                     after = Some(last);
                 }
             }
-            Ok(page_of(items, limit))
+            Ok(page_of(items, limit, &cursors))
         })
     }
 }
@@ -278,11 +316,11 @@ fn exact_matches(view: &View<'_>, q: &str, after: Option<u128>) -> Result<Vec<(S
 }
 
 /// A page of at most `limit`, with the cursor of its last item when more were found.
-fn page_of(mut items: Vec<(Cursor, Org)>, limit: usize) -> Page<Org> {
+fn page_of(mut items: Vec<(Cursor, Org)>, limit: usize, cursors: &Cursors<'_>) -> Page<Org> {
     let more = items.len() > limit;
     items.truncate(limit);
     let next_cursor = more
-        .then(|| items.last().map(|(c, _)| c.encode()))
+        .then(|| items.last().and_then(|(c, _)| cursors.seal(c)))
         .flatten();
     Page {
         items: items.into_iter().map(|(_, o)| o).collect(),
@@ -295,14 +333,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_reads_back_what_it_wrote() {
+    fn a_cursor_opens_only_for_its_caller_and_query() {
+        let key = ServerKey::ephemeral().unwrap();
+        let cursors = |context: &str| Cursors {
+            key: &key,
+            context: context.as_bytes().to_vec(),
+        };
         let cursor = Cursor {
             stream: 2,
             term: "acme. gmbh".into(),
             id: 42,
         };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        assert!(Cursor::decode("nonsense").is_err());
-        assert!(Cursor::decode("1.zz.x").is_err());
+        let sealed = cursors("ann\0acme").seal(&cursor).unwrap();
+        assert!(
+            !sealed.contains(&hex::encode("acme. gmbh")),
+            "the term is not readable"
+        );
+        assert_eq!(cursors("ann\0acme").open(&sealed).unwrap(), cursor);
+        assert!(cursors("bob\0acme").open(&sealed).is_err());
+        assert!(cursors("ann\0acm").open(&sealed).is_err());
+        assert!(
+            cursors("ann\0acme").open(&cursor.plain()).is_err(),
+            "no forged cursor"
+        );
+        assert!(cursors("ann\0acme").open("nonsense").is_err());
     }
 }

@@ -36,6 +36,34 @@ impl Limits {
     }
 }
 
+/// What a provider may sell its customers: what its own plan gives it (the defaults and no
+/// features without a plan). A provider never sells more than it was sold.
+#[derive(Debug, Clone)]
+pub struct Entitlement {
+    pub limits: Limits,
+    pub features: Vec<String>,
+}
+
+impl Entitlement {
+    /// Why a plan of `limits` and `features` gives more than this, if it does.
+    pub fn excess(&self, limits: &Limits, features: &[String]) -> Option<String> {
+        if !limits.within(&self.limits) {
+            return Some("its limits are above the provider's own plan".into());
+        }
+        let extra: Vec<&str> = features
+            .iter()
+            .filter(|f| !self.features.contains(f))
+            .map(String::as_str)
+            .collect();
+        (!extra.is_empty()).then(|| {
+            format!(
+                "the provider's own plan does not have the feature(s) `{}`",
+                extra.join("`, `")
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub id: PlanId,

@@ -546,8 +546,12 @@ async fn grantee(s: &TestServer) -> (String, String, String) {
 async fn a_remote_support_grant_mints_no_credential_identity_or_ownership() {
     let s = TestServer::spawn().await.unwrap();
     let (org, owner, tech) = grantee(&s).await;
+    let (someone, _) = s.member(&org, &owner, "Someone", "member").await;
     let before = members_of(&s, &org, &owner).await;
     let attempts = [
+        // Removing someone from their last organization erases them for good.
+        s.delete(&format!("/v1/orgs/{org}/members/{someone}"), &tech)
+            .await,
         s.post(
             &format!("/v1/orgs/{org}/members"),
             &tech,
@@ -1361,4 +1365,158 @@ async fn a_remote_support_grant_gives_no_other_organization_lasting_access() {
     );
     let links = s.get(&format!("/v1/orgs/{org}/links"), &owner).await;
     assert_eq!(links.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn an_organization_cannot_free_a_signed_in_persons_address() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, admin) = s.customer(&sp, "attacker", true).await;
+    let (bob, _bob_token) = s.member(&org, &admin, "Bob", "member").await;
+    // Bob has signed in; the admin tries to take his address away to invite it afresh.
+    let edited = s
+        .patch(
+            &format!("/v1/orgs/{org}/members/{bob}"),
+            &admin,
+            json!({"email": "elsewhere@attacker.example"}),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::CONFLICT, "{:?}", edited.body);
+    assert!(edited.detail().contains("signed in"), "{}", edited.detail());
+    let listed = s
+        .get(&format!("/v1/orgs/{org}/members?q=bob"), &admin)
+        .await;
+    assert!(
+        listed.body["items"][0]["email"]
+            .as_str()
+            .unwrap()
+            .starts_with("bob@"),
+        "{:?}",
+        listed.body
+    );
+}
+
+#[tokio::test]
+async fn parallel_pin_guesses_get_no_more_than_the_lockout_allows() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "phones", true).await;
+    let desk = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": "Desk", "role": "member", "portal_access": false, "pin": "7391", "extension": "100"}),
+        )
+        .await;
+    assert_eq!(desk.status, StatusCode::CREATED, "{:?}", desk.body);
+    let path = format!("/v1/orgs/{org}/pins/verify");
+    // Thirty-nine wrong guesses at once, then the right one while they are still running:
+    // the member had five guesses, so the right one comes too late.
+    let wrong: Vec<_> = (0..39)
+        .map(|n| {
+            let (s, path, owner) = (&s, path.clone(), owner.clone());
+            async move {
+                s.post(
+                    &path,
+                    &owner,
+                    json!({"extension": "100", "pin": format!("{:04}", 1000 + n)}),
+                )
+                .await
+            }
+        })
+        .collect();
+    let right = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.post(&path, &owner, json!({"extension": "100", "pin": "7391"}))
+            .await
+    };
+    let (wrong, right) = tokio::join!(futures_util::future::join_all(wrong), right);
+    assert!(wrong.iter().all(|a| a.body["valid"] != true));
+    assert_eq!(right.body["valid"], false, "{:?}", right.body);
+    let audit = s
+        .get(&format!("/v1/orgs/{org}/audit?limit=500"), &owner)
+        .await;
+    let entries = audit.body["items"].as_array().unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "pin.locked")
+            .count(),
+        1,
+        "{:?}",
+        audit.body
+    );
+}
+
+#[tokio::test]
+async fn a_provider_cannot_sell_features_it_was_not_sold() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let limits = json!({"max_members": 50, "max_teams": 10, "max_active_links": 10, "max_remote_support_minutes": 60});
+    let selling = |features: Value| {
+        s.post(
+            "/v1/plans",
+            &sp,
+            json!({"name": format!("Desk {features}"), "owner_org_id": sp_org, "features": features, "limits": limits}),
+        )
+    };
+    let refused = selling(json!(["remote_support"])).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert!(
+        refused.detail().contains("remote_support"),
+        "{}",
+        refused.detail()
+    );
+    // Nor by editing a plan it may sell into one it may not.
+    let plain = selling(json!([])).await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{:?}", plain.body);
+    let widened = s
+        .patch(
+            &format!("/v1/plans/{}", plain.id()),
+            &sp,
+            json!({"features": ["remote_support"]}),
+        )
+        .await;
+    assert_eq!(widened.status, StatusCode::FORBIDDEN, "{:?}", widened.body);
+    // Once the operator sells it the feature, the provider sells it on.
+    s.sell_features(&sp_org, &["remote_support"]).await;
+    assert_eq!(
+        selling(json!(["remote_support"])).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_search_cursor_cannot_be_forged_or_replayed_by_someone_else() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (_, other_sp) = s.provider("othertel").await;
+    for n in 0..3 {
+        s.customer(&sp, &format!("acme{n}"), true).await;
+    }
+    let first = s.get("/v1/orgs?q=acme&limit=1", &sp).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    // The cursor does not show where it stopped.
+    assert!(!cursor.contains(&hex_of("acme")), "{cursor}");
+    let forged = format!("1.{}.{}", hex_of("acme"), uuid_zero());
+    for (token, cursor) in [(&sp, forged.as_str()), (&other_sp, cursor.as_str())] {
+        let a = s
+            .get(&format!("/v1/orgs?q=acme&limit=1&cursor={cursor}"), token)
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+        assert!(a.detail().contains("cursor"), "{}", a.detail());
+    }
+    let second = s
+        .get(&format!("/v1/orgs?q=acme&limit=1&cursor={cursor}"), &sp)
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    assert_ne!(second.body["items"][0]["id"], first.body["items"][0]["id"]);
+}
+
+fn hex_of(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn uuid_zero() -> &'static str {
+    "00000000-0000-0000-0000-000000000000"
 }

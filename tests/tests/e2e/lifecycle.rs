@@ -99,7 +99,7 @@ async fn plans_limit_organizations_at_once() {
             Some(json!({"plan_id": tiny.id()})),
         )
         .await;
-    assert_eq!(too_small.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_small.status, StatusCode::CONFLICT);
     assert_eq!(too_small.body["errors"][0]["field"], "limits.max_members");
 
     let (b, b_owner) = s.customer(&sp, "beta", true).await;

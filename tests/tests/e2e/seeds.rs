@@ -353,7 +353,17 @@ async fn the_operator_moves_a_customer_to_another_provider() {
     let not_provider = s
         .post(&path, &s.operator, json!({"service_provider_id": org}))
         .await;
-    assert_eq!(not_provider.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        not_provider.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        not_provider.body
+    );
+    assert!(
+        not_provider.detail().contains("cannot move there"),
+        "{}",
+        not_provider.detail()
+    );
     let platform = s
         .post(
             "/v1/plans",
@@ -570,6 +580,7 @@ async fn a_peer_reads_what_was_shared_with_it_until_the_share_ends() {
 async fn plans_are_edited_retired_listed_and_their_features_reach_policies() {
     let s = TestServer::spawn().await.unwrap();
     let (sp_org, sp) = s.provider("telco").await;
+    s.sell_features(&sp_org, &["remote_support"]).await;
     let (org, _) = s.customer(&sp, "planned", false).await;
     let plan = s
         .post(
@@ -637,7 +648,7 @@ async fn plans_are_edited_retired_listed_and_their_features_reach_policies() {
         .await;
     assert_eq!(
         too_small.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
         "{:?}",
         too_small.body
     );
@@ -1066,4 +1077,172 @@ async fn leaving_the_last_organization_erases_the_person_and_the_operator_export
         .status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+#[tokio::test]
+async fn the_provider_renews_the_owner_invitation_it_made() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let created = s
+        .create_org(&sp, org_body("late", "business_user", "customer", true))
+        .await;
+    let org = created.id();
+    s.clock().advance(Duration::from_secs(31 * 24 * 3600));
+    let listed = s.get(&format!("/v1/orgs/{org}/invitations"), &sp).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    let owner_invitation = items(&listed)
+        .into_iter()
+        .find(|i| i["role"] == "owner")
+        .unwrap();
+    assert_eq!(owner_invitation["expired"], true);
+    let renewed = s
+        .post_empty(
+            &format!(
+                "/v1/orgs/{org}/invitations/{}/resend",
+                owner_invitation["id"].as_str().unwrap()
+            ),
+            &sp,
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    let owner = s
+        .accept(renewed.body["invitation_token"].as_str().unwrap())
+        .await;
+    let me = s.get(&format!("/v1/orgs/{org}"), &owner).await;
+    assert_eq!(me.status, StatusCode::OK, "the owner is in: {:?}", me.body);
+}
+
+#[tokio::test]
+async fn a_renewal_keeps_what_it_asks_for_and_fits_an_organization_at_its_cap() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "full", true).await;
+    let plan = s
+        .post(
+            "/v1/plans",
+            &sp,
+            json!({"name": "Two", "owner_org_id": sp_org, "limits": {"max_members": 2, "max_teams": 5, "max_active_links": 2, "max_remote_support_minutes": 60}}),
+        )
+        .await;
+    let invite = |extension: &str| {
+        let (s, owner, path) = (&s, &owner, format!("/v1/orgs/{org}/members"));
+        let body = json!({"name": "Pat", "email": "pat@full.example", "role": "member", "extension": extension});
+        async move { s.post(&path, owner, body).await }
+    };
+    assert_eq!(invite("200").await.status, StatusCode::CREATED);
+    let on_plan = s
+        .put(
+            &format!("/v1/orgs/{org}/plan"),
+            &sp,
+            json!({"plan_id": plan.id()}),
+        )
+        .await;
+    assert_eq!(on_plan.status, StatusCode::OK, "{:?}", on_plan.body);
+    // Owner and Pat fill the plan; renewing Pat adds nobody, and moves the extension.
+    let renewed = invite("201").await;
+    assert_eq!(renewed.status, StatusCode::CREATED, "{:?}", renewed.body);
+    assert_eq!(renewed.body["extension"], "201");
+    let newcomer = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": "Extra", "email": "extra@full.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(newcomer.status, StatusCode::CONFLICT, "{:?}", newcomer.body);
+}
+
+#[tokio::test]
+async fn portal_access_is_given_by_invitation_and_not_taken_from_a_waiting_invitee() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "desks", true).await;
+    let desk = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": "Desk", "email": "desk@desks.example", "role": "member", "portal_access": false}),
+        )
+        .await;
+    let desk_id = desk.body["user_id"].as_str().unwrap().to_owned();
+    let given = s
+        .patch(
+            &format!("/v1/orgs/{org}/members/{desk_id}"),
+            &owner,
+            json!({"portal_access": true}),
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::OK, "{:?}", given.body);
+    assert_eq!(given.body["status"], "active", "the phone keeps working");
+    let token = s
+        .accept(given.body["invitation_token"].as_str().unwrap())
+        .await;
+    let me = s.get(&format!("/v1/orgs/{org}/members"), &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    // A waiting invitee's access is withdrawn with the invitation, not by a field.
+    let waiting = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": "Wendy", "email": "wendy@desks.example", "role": "member"}),
+        )
+        .await;
+    let refused = s
+        .patch(
+            &format!(
+                "/v1/orgs/{org}/members/{}",
+                waiting.body["user_id"].as_str().unwrap()
+            ),
+            &owner,
+            json!({"portal_access": false}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert!(refused.detail().contains("revoke the invitation"));
+}
+
+#[tokio::test]
+async fn a_deleted_organizations_audit_is_still_exported_and_hand_overs_keep_one_owner() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "closing", true).await;
+    s.post(
+        &format!("/v1/orgs/{org}/teams"),
+        &owner,
+        json!({"name": "Last team"}),
+    )
+    .await;
+    assert_eq!(
+        s.delete(&format!("/v1/orgs/{org}"), &sp).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let export = s
+        .get(&format!("/v1/orgs/{org}/audit/export"), &s.operator)
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{:?}", export.body);
+    let nobody = s
+        .get(
+            &format!("/v1/orgs/{}/audit/export", uuid::Uuid::nil()),
+            &s.operator,
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    // A provider-managed organization has no owner to hand over, even by the operator.
+    let managed = s
+        .create_org(
+            &sp,
+            org_body("managed", "business_user", "service_provider", true),
+        )
+        .await;
+    let (admin, _) = s
+        .member(&managed.id(), &s.operator.clone(), "Ann", "admin")
+        .await;
+    let transfer = s
+        .post(
+            &format!("/v1/orgs/{}/ownership", managed.id()),
+            &s.operator.clone(),
+            json!({"user_id": admin}),
+        )
+        .await;
+    assert_eq!(transfer.status, StatusCode::CONFLICT, "{:?}", transfer.body);
 }
