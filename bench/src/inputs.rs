@@ -36,7 +36,10 @@ pub fn invite_input(role: &str, invited: &str) -> Value {
 
 /// `link` for an invitation from an organization in `from` to one in `to`.
 pub fn link_input(from: &str, to: &str) -> Value {
-    json!({"action": "invite", "from": org(from), "to": org(to), "from_active_links": 1,
+    json!({"action": "invite",
+           "actor": {"id": "0190f5c4-0000-7000-8000-000000000001", "operator": false,
+                     "relation": "member", "role": "admin", "provider_role": null, "grant": null},
+           "from": org(from), "to": org(to), "from_active_links": 1,
            "to_active_links": 2, "from_max_active_links": 10, "to_max_active_links": 10,
            "now": "2026-11-22T10:00:00Z"})
 }

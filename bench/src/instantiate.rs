@@ -43,6 +43,7 @@ fn measure(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> anyhow::
     for _ in 0..500 {
         runtime
             .evaluate(plugin, Hook::Link, &input, config)
+            .0
             .map_err(fail)?;
     }
     let rounds = 5_000;
@@ -55,6 +56,7 @@ fn measure(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> anyhow::
         let t = Instant::now();
         runtime
             .evaluate(plugin, Hook::Link, &input, config)
+            .0
             .map_err(fail)?;
         decide.push(t.elapsed());
     }

@@ -163,8 +163,12 @@ fn policy_eval_prints_the_trace_and_says_deny_by_its_exit_code() {
     let owner = serde_json::json!({
         "action": "member.invite",
         "actor": {"operator": false, "relation": "member", "role": "owner", "provider_role": null, "grant": null},
-        "org": {"status": "active", "hierarchy": "node", "tenant_id": "acme"},
+        "org": {"id": "o", "tenant_id": "acme", "name": "Acme", "status": "active",
+                "account_type": "business_user", "hierarchy": "node", "managed_by": "customer",
+                "remote_support_requires_approval": true, "service_provider_id": null,
+                "region": "default"},
         "resource": {"role": "admin"},
+        "now": "2026-11-23T10:00:00Z",
     });
     let (code, trace) = decide(owner.clone(), None);
     assert_eq!(code, Some(0), "{trace}");
@@ -173,7 +177,7 @@ fn policy_eval_prints_the_trace_and_says_deny_by_its_exit_code() {
     let mut admin = owner;
     admin["actor"]["role"] = "admin".into();
     let (code, trace) = decide(admin.clone(), None);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "a deny is exit code 2");
     assert_eq!(
         trace["answer"]["reason"],
         "role `admin` may invite only `member`, not `admin`"

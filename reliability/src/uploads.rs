@@ -26,7 +26,7 @@ const PHASE: Duration = Duration::from_secs(6);
 /// The upload: the most fixtures a version may carry, each spinning to the operation limit.
 fn worst_upload() -> Value {
     let cases: Vec<Value> = (0..tenantry::app::quotas::Quotas::default().fixtures_per_version)
-        .map(|i| json!({"name": format!("case {i}"), "input": {"action": "team.create"}, "expect": "deny"}))
+        .map(|i| json!({"name": format!("case {i}"), "input": tenantry_e2e::authorize_input("team.create", json!({"name": "x"})), "expect": "deny"}))
         .collect();
     json!({"source": "fn authorize(input) { let n = 0; loop { n += 1; } }", "fixtures": cases})
 }

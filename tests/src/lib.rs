@@ -81,7 +81,6 @@ fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
         policies: policies.to_path_buf(),
         regions: vec!["eu-central".into(), "us-east".into()],
         operator_token: Some(OPERATOR_TOKEN.into()),
-        json_body_limit: 64 * 1024,
         ..Settings::default()
     }
 }
@@ -493,6 +492,35 @@ pub async fn race(
 }
 
 /// A valid create body.
+/// A complete `authorize` input (for fixtures and dry runs): `action` on `acme` by its owner.
+pub fn authorize_input(action: &str, resource: Value) -> Value {
+    serde_json::to_value(tenantry::policy::input::AuthorizeInput::example(
+        action, resource,
+    ))
+    .unwrap_or_default()
+}
+
+/// The organization as policies see it (the input contract), from its API answer.
+pub fn org_input(org: &Value) -> Value {
+    let fields = [
+        "id",
+        "tenant_id",
+        "name",
+        "status",
+        "account_type",
+        "hierarchy",
+        "managed_by",
+        "remote_support_requires_approval",
+        "service_provider_id",
+        "region",
+        "plan_features",
+    ];
+    fields
+        .iter()
+        .map(|f| ((*f).to_owned(), org[*f].clone()))
+        .collect()
+}
+
 pub fn org_body(slug: &str, account_type: &str, managed_by: &str, approval: bool) -> Value {
     let mut body = json!({
         "name": format!("{slug} Inc"),

@@ -97,3 +97,8 @@ pub fn plugin(name: &str) -> Vec<u8> {
 pub fn bare_plugin(name: &str) -> Vec<u8> {
     tenantry::policy::wasm::componentize(&read(BARE, name)).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The `wasm32-unknown-unknown` core module of example plugin `name`, before componentizing.
+pub fn core_module(name: &str) -> Vec<u8> {
+    read(BARE, name)
+}

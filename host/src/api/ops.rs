@@ -75,7 +75,14 @@ fn operation(route: &RouteDoc) -> Value {
         .path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}))
+        .map(|name| {
+            let schema = if name == "hook" {
+                json!({"type": "string", "enum": crate::policy::Hook::ALL.map(|h| h.name())})
+            } else {
+                json!({"type": "string", "format": "uuid"})
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
         .collect();
     let success = if route.creates {
         "201"

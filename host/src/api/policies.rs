@@ -125,3 +125,9 @@ pub async fn unbind<const T: u8>(
 pub async fn list(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"items": app.list_bindings(actor)?})))
 }
+
+/// The JSON Schema of a hook's input: what every layer is given and what fixtures must be.
+pub async fn schema(Path(hook): Path<String>) -> ApiResult<Json<Value>> {
+    let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
+    Ok(Json(crate::policy::input::schema(hook)))
+}

@@ -128,6 +128,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         post "/v1/orgs/{org}/customer-policies/{hook}/rollback" => policies::rollback::<CUSTOMERS>, "re-activate a provider policy version", auth: true, creates: false, body: JSON;
         delete "/v1/orgs/{org}/customer-policies/{hook}" => policies::unbind::<CUSTOMERS>, "unbind the provider's customer policy", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/decisions" => decisions::list, "the organization's decision log (filters: hook, verdict, since, until)", auth: true, creates: false, body: None;
+        get "/v1/policy-schemas/{hook}" => policies::schema, "the JSON Schema of a hook's policy input (what fixtures and dry runs are checked against)", auth: false, creates: false, body: None;
         post "/v1/decisions/evaluate" => decisions::evaluate, "dry run: one decision's full trace, optionally with a candidate policy", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/policies/{hook}/preview" => decisions::preview, "replay recorded decisions with a candidate organization policy", auth: true, creates: false, body: JSON;
         post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component for an organization (`?org=`; validated, named by SHA-256, within its quotas)", auth: true, creates: true, body: WASM;

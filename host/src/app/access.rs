@@ -5,7 +5,7 @@
 //! same answer as for an organization that does not exist. Everything else (which role may do
 //! what, suspended organizations, remote-support scopes) is the `authorize` policy's decision.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::App;
 use super::actor::Actor;
@@ -16,7 +16,8 @@ use crate::domain::org::{Org, OrgStatus};
 use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
-use crate::policy::{Decision, Hook, Subject};
+use crate::policy::input::{ActorInput, AuthorizeInput, GrantInput, OrgInput, Relation};
+use crate::policy::{Decision, Subject};
 use crate::storage::{View, tables};
 
 /// The caller's standing in one organization.
@@ -108,43 +109,30 @@ pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Res
     })
 }
 
-pub fn org_summary(org: &Org) -> Value {
-    json!({
-        "id": org.id,
-        "tenant_id": org.tenant_id,
-        "name": org.name,
-        "status": org.status,
-        "account_type": org.account_type,
-        "hierarchy": org.hierarchy,
-        "managed_by": org.managed_by,
-        "remote_support_requires_approval": org.remote_support_requires_approval,
-        "service_provider_id": org.service_provider_id,
-        "region": org.region,
-        "plan_features": org.plan_features,
-    })
-}
-
-fn actor_json(
+fn actor_input(
     actor: Actor,
     role: Option<Role>,
     provider_role: Option<Role>,
     grant: Option<&RemoteSupport>,
-) -> Value {
+) -> ActorInput {
     let relation = match (actor.is_operator(), role, grant, provider_role) {
-        (true, ..) => "operator",
-        (_, Some(_), ..) => "member",
-        (_, _, Some(_), _) => "grantee",
-        (_, _, _, Some(_)) => "provider",
-        _ => "none",
+        (true, ..) => Relation::Operator,
+        (_, Some(_), ..) => Relation::Member,
+        (_, _, Some(_), _) => Relation::Grantee,
+        (_, _, _, Some(_)) => Relation::Provider,
+        _ => Relation::None,
     };
-    json!({
-        "id": actor.user_id,
-        "operator": actor.is_operator(),
-        "relation": relation,
-        "role": role.map(Role::as_str),
-        "provider_role": provider_role.map(Role::as_str),
-        "grant": grant.map(|g| json!({"id": g.id, "scope": g.scope.as_str()})),
-    })
+    ActorInput {
+        id: actor.user_id.map(|id| id.to_string()),
+        operator: actor.is_operator(),
+        relation,
+        role,
+        provider_role,
+        grant: grant.map(|g| GrantInput {
+            id: g.id.to_string(),
+            scope: g.scope,
+        }),
+    }
 }
 
 impl Access {
@@ -208,14 +196,24 @@ impl Access {
         }
     }
 
-    pub fn policy_input(&self, action: &str, resource: Value, now: Timestamp) -> Value {
-        json!({
-            "action": action,
-            "actor": actor_json(self.actor, self.role, self.provider_role, self.grant.as_ref()),
-            "org": org_summary(&self.org),
-            "resource": resource,
-            "now": now,
-        })
+    /// Who the caller is, as every hook's input says.
+    pub fn actor_input(&self) -> ActorInput {
+        actor_input(
+            self.actor,
+            self.role,
+            self.provider_role,
+            self.grant.as_ref(),
+        )
+    }
+
+    pub fn policy_input(&self, action: &str, resource: Value, now: Timestamp) -> AuthorizeInput {
+        AuthorizeInput {
+            action: action.to_owned(),
+            actor: self.actor_input(),
+            org: Some(OrgInput::of(&self.org)),
+            resource,
+            now,
+        }
     }
 }
 
@@ -240,7 +238,7 @@ impl App {
         if is_policy_management(action) {
             subject.org = None;
         }
-        forbid_unless_allowed(self.decide(Hook::Authorize, subject, input))
+        forbid_unless_allowed(self.ask(subject, input))
     }
 
     /// Authorization for actions on no organization (own tokens, listing plans).
@@ -250,14 +248,14 @@ impl App {
         action: &str,
         resource: Value,
     ) -> Result<Decision> {
-        let input = json!({
-            "action": action,
-            "actor": actor_json(actor, None, None, None),
-            "org": null,
-            "resource": resource,
-            "now": self.clock.now(),
-        });
-        forbid_unless_allowed(self.decide(Hook::Authorize, Subject::default(), input))
+        let input = AuthorizeInput {
+            action: action.to_owned(),
+            actor: actor_input(actor, None, None, None),
+            org: None,
+            resource,
+            now: self.clock.now(),
+        };
+        forbid_unless_allowed(self.ask(Subject::default(), input))
     }
 
     /// Loads access and authorizes in one step: the usual start of a use case.

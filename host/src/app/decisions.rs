@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::policy::budget::CpuBudget;
 use crate::policy::combine::Decision;
 use crate::policy::engine::{Candidate, Subject};
+use crate::policy::input::PolicyInput;
 use crate::policy::verdict::{Answer, Verdict};
 use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, tables};
@@ -122,6 +123,12 @@ fn same(a: &Answer, b: &Answer) -> bool {
 }
 
 impl App {
+    /// Decides a typed input (the usual way: the use cases build [`PolicyInput`]s).
+    pub fn ask(&self, subject: Subject, input: impl Into<PolicyInput>) -> Decision {
+        let input = input.into();
+        self.decide(input.hook(), subject, input.to_value())
+    }
+
     /// Decides and records the decision in the log.
     /// Takes the input by value: it moves into the log record instead of being copied.
     ///
@@ -295,13 +302,14 @@ impl App {
                     });
                 }
                 let built = match (&body.input, &body.action) {
-                    (None, Some(action)) if body.hook == Hook::Authorize => {
-                        Some(access.policy_input(
+                    (None, Some(action)) if body.hook == Hook::Authorize => Some(
+                        PolicyInput::from(access.policy_input(
                             action,
                             body.resource.clone().unwrap_or(Value::Null),
                             self.clock.now(),
                         ))
-                    }
+                        .to_value(),
+                    ),
                     _ => None,
                 };
                 Ok((access.subject(), built))
@@ -321,7 +329,21 @@ impl App {
         }
         let input = match (built, &body.input) {
             (Some(input), _) => input,
-            (None, Some(input)) => input.clone(),
+            (None, Some(input)) => {
+                PolicyInput::parse(body.hook, input).map_err(|e| {
+                    Error::field(
+                        "evaluation is invalid",
+                        &e.path_under("input"),
+                        format!(
+                            "{} (the `{}` input's schema: GET /v1/policy-schemas/{})",
+                            e.message,
+                            body.hook.name(),
+                            body.hook.name()
+                        ),
+                    )
+                })?;
+                input.clone()
+            }
             (None, None) => {
                 return Err(Error::field(
                     "evaluation is invalid",

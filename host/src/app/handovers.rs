@@ -26,7 +26,7 @@ use crate::domain::org::{Hierarchy, ManagedBy, Org, OrgStatus};
 use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
-use crate::policy::{Hook, Subject};
+use crate::policy::Subject;
 use crate::storage::{Tx, View, tables};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,7 +243,7 @@ impl App {
                 provider: Some(provider.id),
                 org: Some(org),
             };
-            access::forbid_unless_allowed(app.decide(Hook::Authorize, subject, input))?;
+            access::forbid_unless_allowed(app.ask(subject, input))?;
             let mut next = access.org.clone();
             let plan_id = request.plan_id.or(next.plan_id);
             if let Some(plan_id) = plan_id {

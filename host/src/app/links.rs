@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::access::{Access, load_org, org_summary, require_active};
+use super::access::{Access, load_org, require_active};
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::orgs::limits_of;
@@ -20,7 +20,7 @@ use crate::domain::ids::{LinkId, OrgId};
 use crate::domain::link::{Link, LinkChange, LinkStatus, pair_key};
 use crate::domain::org::Org;
 use crate::error::{Error, Result};
-use crate::policy::Hook;
+use crate::policy::input::{self, LinkInput, OrgInput};
 use crate::storage::{Tx, View, tables};
 
 #[derive(Debug, Deserialize)]
@@ -116,23 +116,26 @@ fn ask_link_policy(
     app: &App,
     view: &View<'_>,
     access: &Access,
-    action: &str,
+    action: input::LinkAction,
     from: &Org,
     to: &Org,
 ) -> Result<()> {
     let now = app.clock.now();
-    let input = json!({
-        "action": action,
-        "actor": access.policy_input("link", Value::Null, now)["actor"],
-        "from": org_summary(from),
-        "to": org_summary(to),
-        "from_active_links": active_link_count(view, from.id, now)?,
-        "to_active_links": active_link_count(view, to.id, now)?,
-        "from_max_active_links": limits_of(view, from)?.max_active_links,
-        "to_max_active_links": limits_of(view, to)?.max_active_links,
-        "now": now,
-    });
-    let decision = app.decide(Hook::Link, access.subject(), input);
+    let count = |org: &Org| -> Result<u32> {
+        Ok(u32::try_from(active_link_count(view, org.id, now)?).unwrap_or(u32::MAX))
+    };
+    let input = LinkInput {
+        action,
+        actor: access.actor_input(),
+        from: OrgInput::of(from),
+        to: OrgInput::of(to),
+        from_active_links: count(from)?,
+        to_active_links: count(to)?,
+        from_max_active_links: limits_of(view, from)?.max_active_links,
+        to_max_active_links: limits_of(view, to)?.max_active_links,
+        now,
+    };
+    let decision = app.ask(access.subject(), input);
     super::access::forbid_unless_allowed(decision).map(|_| ())
 }
 
@@ -321,7 +324,14 @@ impl App {
             require_active(&target)?;
             clear_stale_pair(tx, org, target.id, now)?;
             check_pending_quota(&view, org, app.settings.quotas.pending_links_per_org, now)?;
-            ask_link_policy(&app, &view, &access, "invite", &access.org, &target)?;
+            ask_link_policy(
+                &app,
+                &view,
+                &access,
+                input::LinkAction::Invite,
+                &access.org,
+                &target,
+            )?;
             let mut link = Link {
                 id: LinkId::new(),
                 from_org: org,
@@ -429,7 +439,7 @@ impl App {
                 LinkAction::Accept => {
                     require_active(&from)?;
                     require_active(&to)?;
-                    ask_link_policy(&app, &view, &access, "accept", &from, &to)?;
+                    ask_link_policy(&app, &view, &access, input::LinkAction::Accept, &from, &to)?;
                     check_cap(&view, &from, now)?;
                     check_cap(&view, &to, now)?;
                     LinkStatus::Active
@@ -444,7 +454,7 @@ impl App {
                         now,
                     )?;
                     clear_stale_pair(tx, from.id, to.id, now)?;
-                    ask_link_policy(&app, &view, &access, "resend", &from, &to)?;
+                    ask_link_policy(&app, &view, &access, input::LinkAction::Resend, &from, &to)?;
                     tx.set_unique(
                         tables::LIVE_LINK_BY_PAIR,
                         &pair_key(from.id, to.id),

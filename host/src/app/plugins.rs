@@ -28,7 +28,7 @@ use crate::domain::member::Role;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
 use crate::policy::version::{BindingKey, PolicyVersion};
-use crate::policy::wasm::{LoadedPlugin, sha256_hex};
+use crate::policy::wasm::{LoadedPlugin, Metadata, sha256_hex};
 use crate::storage::{Tx, View, tables};
 
 /// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
@@ -37,6 +37,12 @@ pub struct PluginRecord {
     pub sha256: String,
     pub size: usize,
     pub hooks: Vec<Hook>,
+    /// The contract package it implements (absent on records from before 0.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// Its name and version, as it says (contract 0.2.0 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
     pub uploaded_at: Timestamp,
     /// Who uploaded it first: `operator` or a user id.
     pub uploader: String,
@@ -48,6 +54,10 @@ pub struct PluginView {
     pub sha256: String,
     pub size: usize,
     pub hooks: Vec<Hook>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
 }
 
 /// One organization's upload of a component (none: the operator's).
@@ -57,6 +67,10 @@ pub struct Ownership {
     pub sha256: String,
     pub size: usize,
     pub hooks: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
     pub uploaded_at: Timestamp,
     pub uploader: String,
 }
@@ -322,6 +336,8 @@ impl App {
                 .as_ref()
                 .map(|c| c.plugin.hooks.clone())
                 .unwrap_or_default(),
+            contract: compiled.as_ref().map(|c| c.plugin.contract.to_owned()),
+            metadata: compiled.as_ref().and_then(|c| c.plugin.metadata.clone()),
             uploaded_at: now,
             uploader: uploader(actor),
         };
@@ -364,6 +380,8 @@ impl App {
                         sha256: sha.clone(),
                         size: record.size,
                         hooks: record.hooks.clone(),
+                        contract: record.contract.clone(),
+                        metadata: record.metadata.clone(),
                         uploaded_at: now,
                         uploader: uploader(actor),
                     };
@@ -449,6 +467,8 @@ impl App {
                 sha256: record.sha256,
                 size: record.size,
                 hooks: record.hooks,
+                contract: record.contract,
+                metadata: record.metadata,
             })
         })
     }

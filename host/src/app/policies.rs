@@ -19,7 +19,7 @@ use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::org::Hierarchy;
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldError, Result};
 use crate::policy::budget::CpuBudget;
 use crate::policy::compiled::{Code, CompiledPolicy};
 use crate::policy::fixtures::{self, Case, GateOutcome};
@@ -429,7 +429,11 @@ impl App {
             ));
         }
         let config = config.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
-        Ok(plugin_policy(hook, plugin, config))
+        // A config the plugin cannot work with is refused now, not denied on every call.
+        let wasm = self.policies.wasm().map_err(Error::Setup)?;
+        wasm.check_config(&plugin, &config)
+            .map_err(|why| Error::field("policy is invalid", "config", why))?;
+        Ok(CompiledPolicy::plugin(hook, plugin, config))
     }
 
     /// Rebuilds a stored version (at start, on rollback).
@@ -441,7 +445,9 @@ impl App {
                 .runtime()
                 .compile(hook, hook.name(), &version.source)
                 .map_err(Error::Policy)?,
-            Some(sha) => plugin_policy(hook, self.load_plugin(sha)?, version.source.clone()),
+            Some(sha) => {
+                CompiledPolicy::plugin(hook, self.load_plugin(sha)?, version.source.clone())
+            }
         };
         policy.number = version.number;
         Ok(policy)
@@ -459,6 +465,23 @@ impl App {
         // Compiling and gating cost CPU: only for a caller who may write this layer.
         self.store
             .read(|view| self.authorize_target(view, actor, target, "write"))?;
+        // The first few bad cases say enough; a long list only costs the caller bandwidth.
+        const MAX_LISTED_ERRORS: usize = 20;
+        let bad_inputs = fixtures::check_inputs(hook, &body.fixtures);
+        if !bad_inputs.is_empty() {
+            return Err(Error::invalid(
+                format!(
+                    "fixtures do not fit the `{}` input contract (GET /v1/policy-schemas/{})",
+                    hook.name(),
+                    hook.name()
+                ),
+                bad_inputs
+                    .into_iter()
+                    .take(MAX_LISTED_ERRORS)
+                    .map(|(field, reason)| FieldError::new(field, reason))
+                    .collect(),
+            ));
+        }
         let policy = self.compile_upload(hook, &body)?;
         // What the version keeps: the Rhai source, or the plugin's configuration.
         let source = match &policy.code {
@@ -823,21 +846,5 @@ impl App {
                 .apply(version.key, binding.generation, Some(Arc::new(policy)));
         }
         Ok(bound.len())
-    }
-}
-
-/// A plugin as one layer's policy for `hook`; `config` is what the plugin receives.
-fn plugin_policy(
-    hook: Hook,
-    plugin: Arc<crate::policy::wasm::LoadedPlugin>,
-    config: String,
-) -> CompiledPolicy {
-    CompiledPolicy {
-        hook,
-        name: format!("plugin {}", plugin.sha256.get(..12).unwrap_or_default()),
-        sha256: plugin.sha256.clone(),
-        number: 0,
-        code: Code::Wasm { plugin, config },
-        breakers: Default::default(),
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::App;
-use super::access::{self, load_org, org_summary};
+use super::access::{self, load_org};
 use super::actor::Actor;
 use super::resources::tables_of;
 use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
@@ -21,6 +21,7 @@ use crate::domain::member::{Membership, MembershipStatus, Role, User};
 use crate::domain::resource::{ChannelKind, Resource, ResourceKind};
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
+use crate::policy::input::OrgInput;
 use crate::storage::tables;
 
 #[derive(Debug, Serialize)]
@@ -107,7 +108,7 @@ impl App {
                     "share_id": share.id,
                     "kind": resource.kind,
                     "resource": {"id": resource.id, "name": resource.name},
-                    "sharing_org": org_summary(&sharing),
+                    "sharing_org": OrgInput::of(&sharing),
                     "link": {"id": link.id, "status": link_status},
                 }),
             )?;

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::access::{self, Access, org_summary};
+use super::access::{self, Access};
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::orgs::limits_of;
@@ -14,7 +14,7 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, RemoteSupportId, UserId};
 use crate::domain::remote_support::{RemoteSupport, Scope, SupportStatus};
 use crate::error::{Error, FieldError, Result};
-use crate::policy::Hook;
+use crate::policy::input::{OrgInput, PlanInput, RemoteSupportInput, Requester, SupportRequest};
 use crate::policy::verdict::Verdict;
 use crate::storage::{Tx, View, tables};
 
@@ -191,14 +191,18 @@ impl App {
                     "wait for an answer, or end a grant you no longer need",
                 )?;
                 let plan_max = limits_of(&view, &access.org)?.max_remote_support_minutes;
-                let input = json!({
-                    "org": org_summary(&access.org),
-                    "requester": {"id": requester, "provider_id": provider, "provider_role": access.provider_role},
-                    "request": {"reason": reason, "minutes": minutes, "scope": scope},
-                    "plan": {"max_remote_support_minutes": plan_max},
-                    "now": now,
-                });
-                let decision = app.decide(Hook::RemoteSupport, access.subject(), input);
+                let input = RemoteSupportInput {
+                    org: OrgInput::of(&access.org),
+                    requester: Requester {
+                        id: requester.to_string(),
+                        provider_id: provider.to_string(),
+                        provider_role: access.provider_role,
+                    },
+                    request: SupportRequest { reason: reason.clone(), minutes, scope },
+                    plan: PlanInput { max_remote_support_minutes: plan_max },
+                    now,
+                };
+                let decision = app.ask(access.subject(), input);
                 let mut r = RemoteSupport {
                     id: RemoteSupportId::new(),
                     org_id: org,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::access::{load_org, org_summary};
+use super::access::load_org;
 use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::resources::load_resource;
@@ -14,7 +14,7 @@ use crate::domain::link::{Link, LinkStatus};
 use crate::domain::resource::{Resource, ResourceKind};
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
-use crate::policy::Hook;
+use crate::policy::input::{self, LinkRef, OrgInput, ShareInput};
 use crate::storage::{Tx, View, tables};
 
 #[derive(Debug, Deserialize)]
@@ -134,15 +134,20 @@ impl App {
                         return Err(Error::Conflict(format!("this {} is already shared over this link", resource.kind.as_str())));
                     }
                 }
-                let input = json!({
-                    "actor": access.policy_input("share", Value::Null, now)["actor"],
-                    "org": org_summary(&access.org),
-                    "peer": org_summary(&peer),
-                    "link": {"id": link.id, "status": link_status},
-                    "resource": {"kind": resource.kind, "id": resource.id, "name": resource.name, "org_id": resource.org_id},
-                    "now": now,
-                });
-                super::access::forbid_unless_allowed(app.decide(Hook::Share, access.subject(), input))?;
+                let input = ShareInput {
+                    actor: access.actor_input(),
+                    org: OrgInput::of(&access.org),
+                    peer: OrgInput::of(&peer),
+                    link: LinkRef { id: link.id.to_string(), status: link_status },
+                    resource: input::SharedResource {
+                        kind: resource.kind,
+                        id: resource.id.to_string(),
+                        name: resource.name.clone(),
+                        org_id: resource.org_id.to_string(),
+                    },
+                    now,
+                };
+                super::access::forbid_unless_allowed(app.ask(access.subject(), input))?;
                 let share = Share {
                     id: ShareId::new(),
                     link_id: link.id,

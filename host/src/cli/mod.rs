@@ -1,10 +1,15 @@
-//! The command line: `serve`, `policy test|eval`, `plugin check`, `backup`, `check`. Each subcommand is a thin call
-//! into the library.
+//! The command line: `serve`, `policy test|eval|schema`, `plugin check|componentize|run`,
+//! `backup`, `check`. Each subcommand is a thin call into the library; the authoring commands
+//! write to any `Write`, so the tests run them in-process.
 
 pub mod backup;
+pub mod offline;
+pub mod output;
 pub mod plugin;
 pub mod policy;
 pub mod serve;
+
+use output::Format;
 
 use std::path::PathBuf;
 
@@ -52,20 +57,64 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Validate a component against the tenantry:policy world; print its hooks, size, SHA-256
-    /// and the limits it will run under.
-    Check { file: PathBuf },
+    /// Validate a component against the tenantry:policy world; print its name, contract,
+    /// hooks, size, SHA-256 and the limits it will run under.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Make a component of a core module built for wasm32-unknown-unknown with tenantry-sdk:
+    /// capability-free, the fastest kind to run.
+    Componentize {
+        /// The core module (target/wasm32-unknown-unknown/release/NAME.wasm).
+        input: PathBuf,
+        /// Where to write the component.
+        output: PathBuf,
+    },
+    /// Run one hook of a plugin on one input as the server would; print the verdict, reason,
+    /// fuel, time and logs. Exit code 0 allow, 2 deny, 1 error.
+    Run {
+        /// The component (or an upload `.json` naming it).
+        file: PathBuf,
+        /// authorize, link, share or remote_support.
+        #[arg(long)]
+        hook: String,
+        /// A JSON file with the hook's input (`tenantry policy schema HOOK` says its shape).
+        #[arg(long)]
+        input: PathBuf,
+        /// The binding's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Run the fixtures in DIR/tests against the policies in DIR and print each case.
+    /// Run fixtures: those of DIR/tests against the policies in DIR, or those of one policy
+    /// (a .rhai or .wasm file, or an upload .json with its own fixtures). Exit code 2 when
+    /// any case fails.
     Test {
-        /// Policy directory.
+        /// A policy directory, a .rhai or .wasm file, or an upload .json.
         #[arg(default_value = "policies")]
-        dir: PathBuf,
+        path: PathBuf,
+        /// The hook (default: the file's name, e.g. authorize.rhai).
+        #[arg(long)]
+        hook: Option<String>,
+        /// A fixture file ({"cases": [...]}); default: the upload's own, or tests/HOOK.json
+        /// beside the policy.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// A plugin's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
-    /// Evaluate one hook on one input and print the trace.
+    /// Evaluate one hook on one input and print the trace (JSON). Exit code 2 when it does
+    /// not allow.
     Eval {
         /// authorize, link, share or remote_support.
         #[arg(long)]
@@ -73,24 +122,89 @@ pub enum PolicyCommand {
         /// A JSON file with the hook's input.
         #[arg(long)]
         input: PathBuf,
-        /// The policy file to evaluate (default: DIR/{hook}.rhai of --policies).
+        /// The policy to evaluate: .rhai, .wasm or an upload .json (default: DIR/{hook}.rhai
+        /// of --policies).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// A plugin's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
         #[arg(long, default_value = "policies", env = "TENANTRY_POLICIES")]
         policies: PathBuf,
+    },
+    /// Print the JSON Schema of a hook's input: what every policy is given and what fixtures
+    /// must be.
+    Schema {
+        /// authorize, link, share or remote_support.
+        hook: String,
+        /// Print an input that fits the schema instead: a start for fixtures and `--input`.
+        #[arg(long)]
+        example: bool,
     },
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve(args) => serve::run(args).await.map(|()| 0),
-        Command::Policy {
-            command: PolicyCommand::Test { dir },
-        } => policy::test(&dir),
-        Command::Plugin {
-            command: PluginCommand::Check { file },
-        } => plugin::check(&file),
+        Command::Policy { command } => match command {
+            PolicyCommand::Test {
+                path,
+                hook,
+                fixtures,
+                config,
+                format,
+            } => policy::test(
+                &policy::TestArgs {
+                    path: &path,
+                    hook: hook.as_deref(),
+                    fixtures: fixtures.as_deref(),
+                    config: config.as_deref(),
+                    format,
+                },
+                out,
+            ),
+            PolicyCommand::Eval {
+                hook,
+                input,
+                policy,
+                config,
+                policies,
+            } => policy::eval(
+                &policy::EvalArgs {
+                    hook: &hook,
+                    input: &input,
+                    policy: policy.as_deref(),
+                    config: config.as_deref(),
+                    policies: &policies,
+                },
+                out,
+            ),
+            PolicyCommand::Schema { hook, example } => policy::schema(&hook, example, out),
+        },
+        Command::Plugin { command } => match command {
+            PluginCommand::Check { file, format } => plugin::check(&file, format, out),
+            PluginCommand::Componentize { input, output } => {
+                plugin::componentize(&input, &output, out)
+            }
+            PluginCommand::Run {
+                file,
+                hook,
+                input,
+                config,
+                format,
+            } => plugin::run(
+                &plugin::RunArgs {
+                    file: &file,
+                    hook: &hook,
+                    input: &input,
+                    config: config.as_deref(),
+                    format,
+                },
+                out,
+            ),
+        },
         Command::Backup {
             path,
             server,
@@ -104,14 +218,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await
         }
         Command::Check { file } => backup::check(&file),
-        Command::Policy {
-            command:
-                PolicyCommand::Eval {
-                    hook,
-                    input,
-                    policy,
-                    policies,
-                },
-        } => policy::eval(&hook, &input, policy.as_deref(), &policies),
     }
 }

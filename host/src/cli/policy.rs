@@ -1,55 +1,102 @@
-//! `tenantry policy test` and `tenantry policy eval`.
+//! `tenantry policy test|eval|schema`: policies without a server.
 
+use std::io::Write;
 use std::path::Path;
 
-use crate::policy::engine::Subject;
-use crate::policy::fixtures;
-use crate::policy::rhai_policy::RhaiLimits;
-use crate::policy::version::BindingKey;
-use crate::policy::{Hook, PolicyEngine};
+use serde_json::json;
 
-/// Prints each case like `opa test`; exit code 1 when any fails.
-pub fn test(dir: &Path) -> anyhow::Result<i32> {
-    let results = fixtures::run_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut failed = 0;
-    for r in &results {
-        match &r.failure {
-            None => println!("PASS {}: {}", r.hook.name(), r.name),
-            Some(why) => {
-                failed += 1;
-                println!("FAIL {}: {}\n     {why}", r.hook.name(), r.name);
-            }
-        }
-    }
-    println!("{} passed, {failed} failed", results.len() - failed);
-    Ok(i32::from(failed > 0))
+use super::offline;
+use super::output::{self, DENIED, Format, OK};
+use crate::policy::engine::Subject;
+use crate::policy::fixtures::{self, CaseResult};
+use crate::policy::version::BindingKey;
+use crate::policy::{Hook, input};
+
+/// What `policy test` runs.
+pub struct TestArgs<'a> {
+    /// A policy directory, a `.rhai` or `.wasm` file, or a version to upload (`.json`).
+    pub path: &'a Path,
+    pub hook: Option<&'a str>,
+    pub fixtures: Option<&'a Path>,
+    pub config: Option<&'a str>,
+    pub format: Format,
 }
 
-/// Evaluates one hook on one input at the platform layer and prints the trace as JSON.
-pub fn eval(
-    hook: &str,
-    input: &Path,
-    policy: Option<&Path>,
-    policies: &Path,
-) -> anyhow::Result<i32> {
-    let hook = Hook::parse(hook).ok_or_else(|| {
-        anyhow::anyhow!("unknown hook `{hook}`; one of: authorize, link, share, remote_support")
-    })?;
-    let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(input)?)?;
-    let engine = PolicyEngine::new(
-        RhaiLimits::default(),
-        crate::policy::wasm::WasmLimits::default(),
-    );
-    let compiled = match policy {
-        Some(file) => {
-            let source = std::fs::read_to_string(file)?;
-            engine
-                .runtime()
-                .compile(hook, &file.display().to_string(), &source)
-                .map_err(|e| anyhow::anyhow!(e))?
+/// Prints each case like `opa test`; exit code 2 when any fails.
+pub fn test(args: &TestArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let results = if args.path.is_dir() {
+        fixtures::run_dir(args.path).map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        let engine = offline::engine();
+        let hook = offline::hook_of(args.path, args.hook)?;
+        let loaded = offline::load(&engine, args.path, hook, offline::config_arg(args.config)?)?;
+        let cases = offline::fixtures_for(args.path, hook, args.fixtures, loaded.fixtures)?;
+        anyhow::ensure!(
+            !cases.is_empty(),
+            "no fixtures for `{}`: give --fixtures FILE, or put them in the upload's `fixtures`",
+            args.path.display()
+        );
+        fixtures::run_cases(&engine, &loaded.policy, cases)
+    };
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    match args.format {
+        Format::Json => output::json(
+            out,
+            &json!({"passed": results.len() - failed, "failed": failed, "cases": results}),
+        )?,
+        Format::Text => print_results(&results, failed, out)?,
+    }
+    Ok(if failed > 0 { DENIED } else { OK })
+}
+
+fn print_results(results: &[CaseResult], failed: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+    for r in results {
+        match &r.failure {
+            None => writeln!(out, "PASS {}: {}", r.hook.name(), r.name)?,
+            Some(why) => writeln!(out, "FAIL {}: {}\n     {why}", r.hook.name(), r.name)?,
         }
+    }
+    writeln!(out, "{} passed, {failed} failed", results.len() - failed)?;
+    Ok(())
+}
+
+/// What `policy eval` runs.
+pub struct EvalArgs<'a> {
+    pub hook: &'a str,
+    pub input: &'a Path,
+    /// The policy to evaluate (`.rhai`, `.wasm` or an upload `.json`); default: the platform
+    /// file of `policies`.
+    pub policy: Option<&'a Path>,
+    pub config: Option<&'a str>,
+    pub policies: &'a Path,
+}
+
+/// Evaluates one hook on one input at the platform layer and prints the trace as JSON; exit
+/// code 2 when the decision does not allow.
+pub fn eval(args: &EvalArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let hook = Hook::parse(args.hook).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown hook `{}`; one of: authorize, link, share, remote_support",
+            args.hook
+        )
+    })?;
+    let text = std::fs::read_to_string(args.input)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.input.display()))?;
+    let input: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("`{}` is not JSON: {e}", args.input.display()))?;
+    input::PolicyInput::parse(hook, &input).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}` does not fit the `{}` input contract at {e} (see `tenantry policy schema {}`)",
+            args.input.display(),
+            hook.name(),
+            hook.name()
+        )
+    })?;
+    let engine = offline::engine();
+    let compiled = match args.policy {
+        Some(file) => offline::load(&engine, file, hook, offline::config_arg(args.config)?)?.policy,
         None => engine
-            .compile_file(hook, policies)
+            .compile_file(hook, args.policies)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
     engine.apply(
@@ -58,6 +105,19 @@ pub fn eval(
         Some(std::sync::Arc::new(compiled)),
     );
     let decision = engine.decide(hook, Subject::default(), &input);
-    println!("{}", serde_json::to_string_pretty(&decision)?);
-    Ok(i32::from(!decision.allowed()))
+    output::json(out, &decision)?;
+    Ok(if decision.allowed() { OK } else { DENIED })
+}
+
+/// Prints the JSON Schema of `hook`'s input, or (`example`) an input that fits it.
+pub fn schema(hook: &str, example: bool, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let hook = Hook::parse(hook).ok_or_else(|| {
+        anyhow::anyhow!("unknown hook `{hook}`; one of: authorize, link, share, remote_support")
+    })?;
+    if example {
+        output::json(out, &input::PolicyInput::example(hook).to_value())?;
+    } else {
+        output::json(out, &input::schema(hook))?;
+    }
+    Ok(OK)
 }

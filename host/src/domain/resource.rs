@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Timestamp;
 use super::ids::{OrgId, ResourceId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceKind {
     Team,

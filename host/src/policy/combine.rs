@@ -20,6 +20,12 @@ pub struct LayerOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub micros: u64,
+    /// Fuel a plugin's call used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Lines a plugin logged during the call (`level: message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +108,8 @@ mod tests {
             },
             error: None,
             micros: 0,
+            fuel: None,
+            logs: Vec::new(),
         }
     }
 

@@ -30,6 +30,18 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
+    /// A plugin as one layer's policy for `hook`; `config` is what the plugin receives.
+    pub fn plugin(hook: Hook, plugin: Arc<LoadedPlugin>, config: String) -> Self {
+        Self {
+            hook,
+            name: format!("plugin {}", plugin.sha256.get(..12).unwrap_or_default()),
+            sha256: plugin.sha256.clone(),
+            number: 0,
+            code: Code::Wasm { plugin, config },
+            breakers: Default::default(),
+        }
+    }
+
     /// `authorize v3 (1f2e3d4c5b6a)`
     pub fn version(&self) -> String {
         let sha = self.sha256.get(..12).unwrap_or(&self.sha256);

@@ -17,7 +17,7 @@ use super::hook::{Hook, Layer};
 use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
-use super::wasm::{WasmLimits, WasmRuntime};
+use super::wasm::{CallReport, WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
@@ -132,15 +132,30 @@ impl PolicyEngine {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> Result<Answer, PolicyFault> {
+        self.evaluate_reported(policy, input).0
+    }
+
+    /// [`evaluate`](Self::evaluate), with what a plugin's call used and logged.
+    pub fn evaluate_reported(
+        &self,
+        policy: &CompiledPolicy,
+        input: &serde_json::Value,
+    ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
         match &policy.code {
-            Code::Rhai(_) => self.runtime.evaluate(policy, input),
-            Code::Wasm { plugin, config } => {
-                let wasm = self.wasm().map_err(|message| PolicyFault {
-                    kind: "trap",
-                    message,
-                })?;
-                wasm.evaluate(plugin, policy.hook, input, config)
-            }
+            Code::Rhai(_) => (self.runtime.evaluate(policy, input), None),
+            Code::Wasm { plugin, config } => match self.wasm() {
+                Ok(wasm) => {
+                    let (answer, report) = wasm.evaluate(plugin, policy.hook, input, config);
+                    (answer, Some(report))
+                }
+                Err(message) => (
+                    Err(PolicyFault {
+                        kind: "trap",
+                        message,
+                    }),
+                    None,
+                ),
+            },
         }
     }
 
@@ -259,6 +274,7 @@ impl PolicyEngine {
         let guarded = layer != Layer::Platform;
         let counted = guarded && trial == Trial::No;
         let org = subject.org.map_or(0, OrgId::key);
+        let mut report = None;
         let result = match policy.breakers.admit(org) {
             Err((wait, failures)) if guarded => Err(PolicyFault {
                 kind: "quarantined",
@@ -268,7 +284,8 @@ impl PolicyEngine {
                 ),
             }),
             _ => {
-                let result = self.evaluate(policy, input);
+                let (result, call) = self.evaluate_reported(policy, input);
+                report = call;
                 if counted {
                     // A call that answered but used most of its wall-clock budget counts as a
                     // failure too: a policy that always runs near its limit costs the machine
@@ -297,12 +314,20 @@ impl PolicyEngine {
                 )
             }
         };
+        let mut report = report.unwrap_or_default();
+        if report.dropped_logs > 0 {
+            report
+                .logs
+                .push(format!("({} more lines not kept)", report.dropped_logs));
+        }
         LayerOutcome {
             layer,
             version: policy.version(),
             answer,
             error,
             micros,
+            fuel: (report.fuel > 0).then_some(report.fuel),
+            logs: report.logs,
         }
     }
 }

@@ -43,6 +43,25 @@ pub struct CaseFailure {
     pub reason: String,
 }
 
+/// Checks every case's input against `hook`'s contract ([`super::input`]); returns each bad
+/// one as (`fixtures[i].input.<path>`, what is wrong).
+pub fn check_inputs(hook: Hook, cases: &[Case]) -> Vec<(String, String)> {
+    cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, case)| {
+            super::input::PolicyInput::parse(hook, &case.input)
+                .err()
+                .map(|e| {
+                    (
+                        e.path_under(&format!("fixtures[{i}].input")),
+                        format!("case `{}`: {}", case.name, e.message),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Runs `cases` against one policy (as a single layer); returns the failures.
 pub fn check(engine: &PolicyEngine, policy: &CompiledPolicy, cases: &[Case]) -> Vec<CaseFailure> {
     cases
@@ -110,7 +129,12 @@ pub fn load_cases(dir: &Path, hook: Hook) -> Result<Vec<Case>> {
     if !file.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(&file)
+    read_cases(&file)
+}
+
+/// The cases of a fixture file (`{"cases": [...]}`).
+pub fn read_cases(file: &Path) -> Result<Vec<Case>> {
+    let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", file.display())))?;
     let fixtures: FixtureFile = serde_json::from_str(&text)
         .map_err(|e| Error::Policy(format!("`{}`: {e}", file.display())))?;
@@ -118,7 +142,7 @@ pub fn load_cases(dir: &Path, hook: Hook) -> Result<Vec<Case>> {
 }
 
 /// The result of one case.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct CaseResult {
     pub hook: Hook,
     pub name: String,
@@ -136,20 +160,49 @@ pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
             continue;
         }
         let policy = engine.compile_file(hook, dir)?;
-        let failures = check(&engine, &policy, &cases);
-        for case in cases {
-            let failure = failures
+        results.extend(run_cases(&engine, &policy, cases));
+    }
+    Ok(results)
+}
+
+/// Runs `cases` against `policy` and says of each whether it passed: its input fits the
+/// hook's contract, and the policy answers as expected.
+pub fn run_cases(
+    engine: &PolicyEngine,
+    policy: &CompiledPolicy,
+    cases: Vec<Case>,
+) -> Vec<CaseResult> {
+    let hook = policy.hook;
+    let failures = check(engine, policy, &cases);
+    let bad_inputs = check_inputs(hook, &cases);
+    cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let prefix = format!("fixtures[{i}].");
+            let bad_input = bad_inputs
                 .iter()
-                .find(|f| f.case == case.name)
-                .map(|f| format!("expected `{}`, got `{}` ({})", f.expected, f.got, f.reason));
-            results.push(CaseResult {
+                .find(|(path, _)| path.starts_with(&prefix))
+                .map(|(path, why)| {
+                    format!(
+                        "the input does not fit the `{}` contract at `{}`: {why}",
+                        hook.name(),
+                        path.trim_start_matches(&prefix)
+                    )
+                });
+            let failure = bad_input.or_else(|| {
+                failures
+                    .iter()
+                    .find(|f| f.case == case.name)
+                    .map(|f| format!("expected `{}`, got `{}` ({})", f.expected, f.got, f.reason))
+            });
+            CaseResult {
                 hook,
                 name: case.name,
                 failure,
-            });
-        }
-    }
-    Ok(results)
+            }
+        })
+        .collect()
 }
 
 fn check_details(case: &Case, answer: &super::verdict::Answer) -> Option<String> {

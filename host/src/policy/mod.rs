@@ -8,6 +8,7 @@ pub mod compiled;
 pub mod engine;
 pub mod fixtures;
 pub mod hook;
+pub mod input;
 pub mod rhai_policy;
 pub mod verdict;
 pub mod version;

@@ -1,27 +1,24 @@
 //! `region-fence`: links only between organizations of allowed region pairs.
 //!
 //! Config: `{"allowed": [["eu-central", "eu-central"], ["eu-central", "us-east"]]}`; a pair
-//! allows both directions.
+//! allows both directions. A config without `allowed` is refused when the plugin is bound.
 
 use serde::Deserialize;
-use tenantry_sdk::{Hook, LinkInput, Policy, Verdict, allow, deny};
+use tenantry_sdk::{Hook, LinkInput, Policy, Verdict, allow, deny, log};
 
-#[derive(Deserialize)]
-struct Config {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
     allowed: Vec<(String, String)>,
 }
 
 pub struct RegionFence;
 
 impl Policy for RegionFence {
+    type Config = Config;
     const HOOKS: &'static [Hook] = &[Hook::Link];
 
-    fn link(input: &LinkInput, config: &str) -> Verdict {
-        let Ok(config) = serde_json::from_str::<Config>(config) else {
-            return deny(
-                "region-fence is misconfigured: expected {\"allowed\": [[region, region], ...]}",
-            );
-        };
+    fn link(input: &LinkInput, config: &Config) -> Verdict {
         let (a, b) = (input.from.region.as_str(), input.to.region.as_str());
         let allowed = config
             .allowed
@@ -30,6 +27,10 @@ impl Policy for RegionFence {
         if allowed {
             allow(format!("regions `{a}` and `{b}` may link"))
         } else {
+            log::info(format!(
+                "{} allowed pair(s), none is ({a}, {b})",
+                config.allowed.len()
+            ));
             deny(format!(
                 "links between regions `{a}` and `{b}` are not allowed"
             ))
@@ -45,58 +46,50 @@ mod tests {
 
     use super::*;
 
-    fn org(region: &str) -> Org {
-        Org {
-            id: "o".into(),
-            tenant_id: "t".into(),
-            name: "n".into(),
-            status: "active".into(),
-            account_type: "business_user".into(),
-            hierarchy: "node".into(),
-            managed_by: "customer".into(),
-            remote_support_requires_approval: true,
-            service_provider_id: None,
-            region: region.into(),
-        }
-    }
-
     fn link(from: &str, to: &str) -> LinkInput {
         LinkInput {
-            action: "invite".into(),
-            from: org(from),
-            to: org(to),
-            from_active_links: 0,
-            to_active_links: 0,
-            from_max_active_links: 10,
-            to_max_active_links: 10,
-            now: "2026-11-23T10:00:00Z".into(),
+            from: Org {
+                region: from.into(),
+                ..Org::example()
+            },
+            to: Org {
+                region: to.into(),
+                ..Org::named("globex")
+            },
+            ..LinkInput::example()
         }
     }
 
-    const CONFIG: &str =
-        r#"{"allowed": [["eu-central", "eu-central"], ["eu-central", "us-east"]]}"#;
+    fn config() -> Config {
+        tenantry_sdk::parse_config(
+            r#"{"allowed": [["eu-central", "eu-central"], ["eu-central", "us-east"]]}"#,
+        )
+        .unwrap()
+    }
 
     #[test]
     fn allowed_pairs_in_either_direction() {
         assert!(matches!(
-            RegionFence::link(&link("eu-central", "us-east"), CONFIG),
+            RegionFence::link(&link("eu-central", "us-east"), &config()),
             Verdict::Allow(_)
         ));
         assert!(matches!(
-            RegionFence::link(&link("us-east", "eu-central"), CONFIG),
+            RegionFence::link(&link("us-east", "eu-central"), &config()),
             Verdict::Allow(_)
         ));
-        assert!(matches!(
-            RegionFence::link(&link("us-east", "us-east"), CONFIG),
-            Verdict::Deny(_)
-        ));
+        assert_eq!(
+            RegionFence::link(&link("us-east", "us-east"), &config()),
+            deny("links between regions `us-east` and `us-east` are not allowed")
+        );
+        assert_eq!(
+            log::take(),
+            ["info: 2 allowed pair(s), none is (us-east, us-east)"]
+        );
     }
 
     #[test]
-    fn a_bad_config_fails_closed() {
-        assert!(matches!(
-            RegionFence::link(&link("eu-central", "eu-central"), "{}"),
-            Verdict::Deny(_)
-        ));
+    fn a_config_without_pairs_is_refused_when_bound() {
+        assert!(tenantry_sdk::parse_config::<Config>("{}").is_err());
+        assert!(tenantry_sdk::parse_config::<Config>(r#"{"allowed": "eu"}"#).is_err());
     }
 }

@@ -1,30 +1,27 @@
 //! `share-allowlist`: only teams and channels whose name carries a configured tag may be
 //! shared.
 //!
-//! Config: `{"tag": "#shared"}`.
+//! Config: `{"tag": "#shared"}` (not empty).
 
 use serde::Deserialize;
 use tenantry_sdk::{Hook, Policy, ShareInput, Verdict, allow, deny};
 
-#[derive(Deserialize)]
-struct Config {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
     tag: String,
 }
 
 pub struct ShareAllowlist;
 
 impl Policy for ShareAllowlist {
+    type Config = Config;
     const HOOKS: &'static [Hook] = &[Hook::Share];
 
-    fn share(input: &ShareInput, config: &str) -> Verdict {
-        let Ok(config) = serde_json::from_str::<Config>(config) else {
-            return deny("share-allowlist is misconfigured: expected {\"tag\": \"...\"}");
-        };
-        if !config.tag.is_empty() && input.resource_name.contains(&config.tag) {
-            allow(format!(
-                "`{}` carries `{}`",
-                input.resource_name, config.tag
-            ))
+    fn share(input: &ShareInput, config: &Config) -> Verdict {
+        let name = &input.resource.name;
+        if !config.tag.is_empty() && name.contains(&config.tag) {
+            allow(format!("`{name}` carries `{}`", config.tag))
         } else {
             deny(format!(
                 "only teams and channels tagged `{}` may be shared",
@@ -38,51 +35,34 @@ tenantry_sdk::plugin!(ShareAllowlist);
 
 #[cfg(test)]
 mod tests {
-    use tenantry_sdk::Org;
+    use tenantry_sdk::SharedResource;
 
     use super::*;
 
-    fn org() -> Org {
-        Org {
-            id: "o".into(),
-            tenant_id: "t".into(),
-            name: "n".into(),
-            status: "active".into(),
-            account_type: "business_user".into(),
-            hierarchy: "node".into(),
-            managed_by: "customer".into(),
-            remote_support_requires_approval: true,
-            service_provider_id: None,
-            region: "eu-central".into(),
-        }
-    }
-
     fn share(name: &str) -> ShareInput {
-        ShareInput {
-            org: org(),
-            peer: org(),
-            link_status: "active".into(),
-            resource_kind: "team".into(),
-            resource_id: "r".into(),
-            resource_name: name.into(),
-            resource_org_id: "o".into(),
-            now: "2026-11-23T10:00:00Z".into(),
-        }
+        let mut input = ShareInput::example();
+        input.resource = SharedResource {
+            name: name.into(),
+            ..input.resource
+        };
+        input
     }
 
     #[test]
     fn only_tagged_resources() {
-        let config = r##"{"tag": "#shared"}"##;
+        let config: Config = tenantry_sdk::parse_config(r##"{"tag": "#shared"}"##).unwrap();
         assert!(matches!(
-            ShareAllowlist::share(&share("Tier 2 #shared"), config),
+            ShareAllowlist::share(&share("Tier 2 #shared"), &config),
             Verdict::Allow(_)
         ));
         assert!(matches!(
-            ShareAllowlist::share(&share("Tier 2"), config),
+            ShareAllowlist::share(&share("Tier 2"), &config),
             Verdict::Deny(_)
         ));
+        assert!(tenantry_sdk::parse_config::<Config>("nope").is_err());
+        // An empty tag would allow everything: it allows nothing.
         assert!(matches!(
-            ShareAllowlist::share(&share("Tier 2 #shared"), "nope"),
+            ShareAllowlist::share(&share("Tier 2"), &Config::default()),
             Verdict::Deny(_)
         ));
     }

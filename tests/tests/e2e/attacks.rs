@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenantry_e2e::{Answer, TestServer, org_body};
+use tenantry_e2e::{Answer, TestServer, authorize_input, org_body};
 
 /// Accepts an invitation without a bearer token.
 async fn accept_anonymously(s: &TestServer, token: &str) -> Answer {
@@ -639,7 +639,7 @@ async fn a_suspended_providers_members_cannot_request_or_use_remote_support() {
 /// gate work one upload of Rhai buys.
 fn stalling_policy(fixtures: usize) -> Value {
     let cases: Vec<Value> = (0..fixtures)
-        .map(|i| json!({"name": format!("case {i}"), "input": {"action": "team.create"}, "expect": "deny"}))
+        .map(|i| json!({"name": format!("case {i}"), "input": authorize_input("team.create", json!({"name": "x"})), "expect": "deny"}))
         .collect();
     json!({
         "source": "fn authorize(input) { let n = 0; loop { n += 1; } }",
@@ -739,7 +739,7 @@ async fn rhai_policies_have_no_clock() {
             &owner,
             json!({
                 "source": "fn authorize(input) { let t = timestamp(); allow(\"read the clock\") }",
-                "fixtures": [{"name": "clock", "input": {"action": "org.read"}, "expect": "allow"}],
+                "fixtures": [{"name": "clock", "input": authorize_input("org.read", Value::Null), "expect": "allow"}],
             }),
         )
         .await;

@@ -94,7 +94,7 @@ async fn malformed_requests_are_refused_clearly() {
         .await;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let huge = "x".repeat(65 * 1024);
+    let huge = "x".repeat(tenantry::config::Settings::default().json_body_limit + 1);
     let too_large = s.post("/v1/orgs", &s.operator, json!({"name": huge})).await;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(too_large.content_type, "application/problem+json");

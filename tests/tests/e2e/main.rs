@@ -2,6 +2,7 @@
 //! a free port, driven over real HTTP. One test binary, so the suite links once.
 
 mod attacks;
+mod authoring;
 mod bad_input;
 mod bulk_load;
 mod connections;

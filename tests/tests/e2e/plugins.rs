@@ -4,6 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenantry_e2e::org_input;
 use tenantry_e2e::plugins::plugin;
 use tenantry_e2e::{Answer, TestServer, org_body};
 
@@ -172,7 +173,7 @@ async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
 
 fn support_input(org: &Value, now: &str) -> Value {
     json!({
-        "org": org,
+        "org": org_input(org),
         "requester": {"id": "u", "provider_id": org["service_provider_id"], "provider_role": "member"},
         "request": {"reason": "ticket", "minutes": 30, "scope": "read"},
         "plan": {"max_remote_support_minutes": 480},
@@ -352,9 +353,15 @@ fn plugin_check_validates_offline() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fence.wasm");
     std::fs::write(&file, plugin("region_fence")).unwrap();
-    assert_eq!(tenantry::cli::plugin::check(&file).unwrap(), 0);
+    assert_eq!(
+        tenantry::cli::plugin::check(&file, Default::default(), &mut Vec::new()).unwrap(),
+        0
+    );
     std::fs::write(&file, b"not wasm").unwrap();
-    assert_eq!(tenantry::cli::plugin::check(&file).unwrap(), 1);
+    assert_eq!(
+        tenantry::cli::plugin::check(&file, Default::default(), &mut Vec::new()).unwrap(),
+        1
+    );
 }
 
 #[tokio::test]

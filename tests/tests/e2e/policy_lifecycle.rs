@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry_e2e::{Answer, TestServer};
+use tenantry_e2e::{authorize_input, org_input};
 
 const PROVIDER_RULE: &str = r#"
 fn remote_support(input) {
@@ -100,11 +101,11 @@ async fn provider_and_organization_layers_combine_and_the_trace_shows_both() {
 
     let org = s.get(&format!("/v1/orgs/{acme}"), &owner).await.body;
     let input = json!({
-        "org": {"id": acme, "tenant_id": "acme", "status": "active", "managed_by": "customer",
-                "remote_support_requires_approval": false, "service_provider_id": org["service_provider_id"]},
+        "org": org_input(&org),
         "requester": {"id": "u", "provider_id": org["service_provider_id"], "provider_role": "owner"},
         "request": {"reason": "r", "minutes": 60, "scope": "read"},
         "plan": {"max_remote_support_minutes": 480},
+        "now": "2026-11-23T10:00:00Z",
     });
     let trace = s
         .post(
@@ -223,7 +224,8 @@ async fn versions_are_gated_by_fixtures_rolled_back_and_survive_a_restart() {
     let team = |name: &str| json!({"name": name});
 
     let freeze = "fn authorize(input) { if input.action == \"team.create\" { return deny(\"no new teams this quarter\"); } abstain() }";
-    let fixtures = json!([{"name": "teams are frozen", "input": {"action": "team.create"}, "expect": "deny", "reason_contains": "this quarter"}]);
+    let team_create = authorize_input("team.create", json!({"name": "a"}));
+    let fixtures = json!([{"name": "teams are frozen", "input": team_create, "expect": "deny", "reason_contains": "this quarter"}]);
     let v1 = s
         .put(
             &path,
@@ -268,7 +270,8 @@ async fn versions_are_gated_by_fixtures_rolled_back_and_survive_a_restart() {
         broken.body
     );
 
-    let replacing = json!([{"name": "teams are frozen", "input": {"action": "team.create"}, "expect": "abstain"}]);
+    let replacing =
+        json!([{"name": "teams are frozen", "input": team_create, "expect": "abstain"}]);
     let v2 = s
         .put(
             &path,
@@ -717,17 +720,16 @@ async fn platform_files_hot_reload_under_load_and_broken_files_keep_the_old_vers
 }
 
 async fn wait_for_reason(s: &TestServer, acme: &str, marker: &str) -> bool {
-    let owner_probe = s
-        .get(&format!("/v1/orgs/{acme}/members"), &s.operator)
-        .await;
-    let _ = owner_probe;
+    let mut org = org_input(&s.get(&format!("/v1/orgs/{acme}"), &s.operator).await.body);
+    org["status"] = json!("suspended");
     for _ in 0..100 {
         let trace = s
             .post("/v1/decisions/evaluate", &s.operator, json!({"hook": "authorize", "org": acme, "input": {
                 "action": "team.create",
                 "actor": {"id": "u", "operator": false, "relation": "member", "role": "owner", "provider_role": null, "grant": null},
-                "org": {"id": acme, "tenant_id": "acme", "status": "suspended", "hierarchy": "node"},
-                "resource": {"name": "x"}
+                "org": org,
+                "resource": {"name": "x"},
+                "now": "2026-11-23T10:00:00Z"
             }}))
             .await;
         if trace.body["answer"]["reason"]

@@ -7,7 +7,9 @@
 //! `trap`, `invalid_input`, `invalid_output`, `output_too_large`) and, like a Rhai failure,
 //! counts as `deny` for its layer.
 
+pub mod contract;
 pub mod convert;
+pub mod legacy;
 pub mod limits;
 pub mod sandbox;
 
@@ -28,13 +30,7 @@ use super::Hook;
 use super::rhai_policy::PolicyFault;
 use super::verdict::Answer;
 
-/// The typed host side of `sdk/wit/policy.wit`.
-#[allow(missing_docs, clippy::all)]
-mod bindings {
-    wasmtime::component::bindgen!({ world: "plugin", path: "../sdk/wit" });
-}
-
-use bindings::{Plugin, PluginPre};
+use crate::policy::input::PolicyInput;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(5);
@@ -42,6 +38,35 @@ const TICK: Duration = Duration::from_millis(5);
 /// How much of a memory or table slot stays mapped between calls: a Rust plugin's stack
 /// (1 MiB by default), its data and its first heap pages.
 const KEEP_RESIDENT: usize = 2 << 20;
+
+/// Which contract a component implements, ready to instantiate.
+enum Pre {
+    Current(contract::PluginPre<Sandbox>),
+    Legacy(legacy::PluginPre<Sandbox>),
+}
+
+enum Instance {
+    Current(contract::Plugin),
+    Legacy(legacy::Plugin),
+}
+
+/// What a plugin says it is (contract 0.2.0 and later).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    pub version: String,
+}
+
+/// What a call used and wrote, besides its answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallReport {
+    /// Fuel (about one per instruction) the call used.
+    pub fuel: u64,
+    /// Lines the plugin logged, `level: message`.
+    pub logs: Vec<String>,
+    /// Lines past the limit, not kept.
+    pub dropped_logs: u32,
+}
 
 /// A plugin ready to instantiate.
 pub struct LoadedPlugin {
@@ -51,7 +76,11 @@ pub struct LoadedPlugin {
     pub imports_wasi: bool,
     /// The hooks the plugin says it implements.
     pub hooks: Vec<Hook>,
-    pre: PluginPre<Sandbox>,
+    /// The contract package it implements, e.g. `tenantry:policy@0.2.0`.
+    pub contract: &'static str,
+    /// Its name and version; `None` for a 0.1.0 component, which cannot say.
+    pub metadata: Option<Metadata>,
+    pre: Pre,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -59,6 +88,8 @@ impl std::fmt::Debug for LoadedPlugin {
         f.debug_struct("LoadedPlugin")
             .field("sha256", &self.sha256)
             .field("hooks", &self.hooks)
+            .field("contract", &self.contract)
+            .field("metadata", &self.metadata)
             .finish_non_exhaustive()
     }
 }
@@ -115,16 +146,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn hook_of(h: bindings::tenantry::policy::types::Hook) -> Hook {
-    use bindings::tenantry::policy::types::Hook as W;
-    match h {
-        W::Authorize => Hook::Authorize,
-        W::Link => Hook::Link,
-        W::Share => Hook::Share,
-        W::RemoteSupport => Hook::RemoteSupport,
-    }
-}
-
 impl WasmRuntime {
     pub fn new(limits: WasmLimits) -> Result<Self, String> {
         let mut pool = PoolingAllocationConfig::default();
@@ -167,6 +188,11 @@ impl WasmRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| format!("cannot link WASI: {e:#}"))?;
+        contract::bindings::tenantry::policy::log::add_to_linker::<
+            Sandbox,
+            wasmtime::component::HasSelf<Sandbox>,
+        >(&mut linker, |s| s)
+        .map_err(|e| format!("cannot link the plugin log: {e:#}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, flag) = (engine.clone(), Arc::clone(&stop));
         std::thread::Builder::new()
@@ -196,6 +222,14 @@ impl WasmRuntime {
                     bytes.len(),
                     self.limits.max_module_bytes
                 ),
+            ));
+        }
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(fault(
+                "core_module",
+                "this is a core WebAssembly module, not a component: make one with \
+                 `tenantry plugin componentize IN.wasm OUT.wasm` (the module must be built \
+                 with tenantry-sdk, which embeds the contract) and upload that",
             ));
         }
         let functions = count_functions(bytes)?;
@@ -245,12 +279,22 @@ impl WasmRuntime {
                 format!("the component needs something tenantry does not give: {e:#}"),
             )
         })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| {
-            fault(
-                "missing_export",
-                format!("the component does not implement tenantry:policy/hooks@0.1.0: {e:#}"),
-            )
-        })?;
+        let (pre, contract) = match contract::PluginPre::new(instance_pre.clone()) {
+            Ok(pre) => (Pre::Current(pre), contract::PACKAGE),
+            Err(current) => match legacy::PluginPre::new(instance_pre) {
+                Ok(pre) => (Pre::Legacy(pre), legacy::PACKAGE),
+                Err(_) => {
+                    return Err(fault(
+                        "missing_export",
+                        format!(
+                            "the component does not implement {}/hooks (nor {}): {current:#}",
+                            contract::PACKAGE,
+                            legacy::PACKAGE
+                        ),
+                    ));
+                }
+            },
+        };
         // Every plugin imports the contract's `types` interface; only WASI builds import more.
         let imports_wasi = component
             .component_type()
@@ -261,20 +305,59 @@ impl WasmRuntime {
             size,
             imports_wasi,
             hooks: Vec::new(),
+            contract,
+            metadata: None,
             pre,
         };
         let (mut store, instance) = self.instantiate(&plugin)?;
-        let hooks = instance
-            .tenantry_policy_hooks()
-            .call_implemented(&mut store)
-            .map_err(|e| self.trap(&store, &e))?;
-        plugin.hooks = hooks.into_iter().map(hook_of).collect();
-        plugin.hooks.sort();
-        plugin.hooks.dedup();
+        let mut hooks = match &instance {
+            Instance::Current(i) => {
+                let hooks = i.tenantry_policy_hooks();
+                let meta = hooks
+                    .call_metadata(&mut store)
+                    .map_err(|e| self.trap(&store, &e))?;
+                plugin.metadata = Some(Metadata {
+                    name: meta.name.chars().take(100).collect(),
+                    version: meta.version.chars().take(50).collect(),
+                });
+                hooks
+                    .call_implemented(&mut store)
+                    .map_err(|e| self.trap(&store, &e))?
+                    .into_iter()
+                    .map(contract::hook)
+                    .collect::<Vec<_>>()
+            }
+            Instance::Legacy(i) => i
+                .tenantry_policy_hooks()
+                .call_implemented(&mut store)
+                .map_err(|e| self.trap(&store, &e))?
+                .into_iter()
+                .map(legacy::hook)
+                .collect(),
+        };
+        hooks.sort();
+        hooks.dedup();
+        plugin.hooks = hooks;
         Ok(plugin)
     }
 
-    fn instantiate(&self, plugin: &LoadedPlugin) -> Result<(Store<Sandbox>, Plugin), PolicyFault> {
+    /// Asks the plugin whether `config` is one it can work with (contract 0.2.0: its
+    /// `check-config`); a 0.1.0 component cannot say, and any config is taken.
+    pub fn check_config(&self, plugin: &LoadedPlugin, config: &str) -> Result<(), String> {
+        let (mut store, instance) = self.instantiate(plugin).map_err(|f| f.to_string())?;
+        match instance {
+            Instance::Current(i) => i
+                .tenantry_policy_hooks()
+                .call_check_config(&mut store, config)
+                .map_err(|e| self.trap(&store, &e).to_string())?,
+            Instance::Legacy(_) => Ok(()),
+        }
+    }
+
+    fn instantiate(
+        &self,
+        plugin: &LoadedPlugin,
+    ) -> Result<(Store<Sandbox>, Instance), PolicyFault> {
         let mut store = Store::new(
             &self.engine,
             Sandbox::new(self.limits.max_memory_bytes, self.limits.max_table_elements),
@@ -289,10 +372,11 @@ impl WasmRuntime {
             .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
             + 1;
         store.set_epoch_deadline(ticks);
-        let instance = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.trap(&store, &e))?;
+        let instance = match &plugin.pre {
+            Pre::Current(pre) => pre.instantiate(&mut store).map(Instance::Current),
+            Pre::Legacy(pre) => pre.instantiate(&mut store).map(Instance::Legacy),
+        }
+        .map_err(|e| self.trap(&store, &e))?;
         Ok((store, instance))
     }
 
@@ -337,14 +421,17 @@ impl WasmRuntime {
         hook: Hook,
         input: &serde_json::Value,
         config: &str,
-    ) -> Result<Answer, PolicyFault> {
+    ) -> (Result<Answer, PolicyFault>, CallReport) {
         if plugin.imports_wasi && tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope
                     .spawn(|| self.evaluate_here(plugin, hook, input, config))
                     .join()
                     .unwrap_or_else(|_| {
-                        Err(fault("trap", "the plugin call panicked the host thread"))
+                        (
+                            Err(fault("trap", "the plugin call panicked the host thread")),
+                            CallReport::default(),
+                        )
                     })
             });
         }
@@ -357,37 +444,88 @@ impl WasmRuntime {
         hook: Hook,
         input: &serde_json::Value,
         config: &str,
-    ) -> Result<Answer, PolicyFault> {
+    ) -> (Result<Answer, PolicyFault>, CallReport) {
         if !plugin.hooks.contains(&hook) {
-            return Ok(Answer {
+            let abstain = Answer {
                 verdict: super::verdict::Verdict::Abstain,
                 reason: None,
                 minutes: None,
-            });
+            };
+            return (Ok(abstain), CallReport::default());
         }
-        if config.len() > self.limits.max_input_bytes {
+        let typed = match self.input(hook, input, config) {
+            Ok(typed) => typed,
+            Err(fault) => return (Err(fault), CallReport::default()),
+        };
+        let (mut store, instance) = match self.instantiate(plugin) {
+            Ok(pair) => pair,
+            Err(fault) => return (Err(fault), CallReport::default()),
+        };
+        let verdict = match instance {
+            Instance::Current(i) => {
+                let hooks = i.tenantry_policy_hooks();
+                match contract::record(&typed) {
+                    contract::Record::Authorize(r) => hooks.call_authorize(&mut store, &r, config),
+                    contract::Record::Link(r) => hooks.call_link(&mut store, &r, config),
+                    contract::Record::Share(r) => hooks.call_share(&mut store, &r, config),
+                    contract::Record::RemoteSupport(r) => {
+                        hooks.call_remote_support(&mut store, &r, config)
+                    }
+                }
+                .map(contract::verdict)
+            }
+            Instance::Legacy(i) => {
+                let hooks = i.tenantry_policy_hooks();
+                match legacy::record(&typed) {
+                    legacy::Record::Authorize(r) => hooks.call_authorize(&mut store, &r, config),
+                    legacy::Record::Link(r) => hooks.call_link(&mut store, &r, config),
+                    legacy::Record::Share(r) => hooks.call_share(&mut store, &r, config),
+                    legacy::Record::RemoteSupport(r) => {
+                        hooks.call_remote_support(&mut store, &r, config)
+                    }
+                }
+                .map(legacy::verdict)
+            }
+        };
+        let report = CallReport {
+            fuel: self
+                .limits
+                .fuel
+                .saturating_sub(store.get_fuel().unwrap_or(0)),
+            logs: std::mem::take(&mut store.data_mut().logs),
+            dropped_logs: store.data().dropped_logs,
+        };
+        let answer = match verdict {
+            Ok(v) => convert::answer(hook, v, self.limits.max_output_bytes),
+            Err(e) => Err(self.trap(&store, &e)),
+        };
+        (answer, report)
+    }
+
+    /// The input as the contract's types, within the size limits.
+    fn input(
+        &self,
+        hook: Hook,
+        input: &serde_json::Value,
+        config: &str,
+    ) -> Result<PolicyInput, PolicyFault> {
+        let max = self.limits.max_input_bytes;
+        if config.len() > max {
             return Err(fault(
                 "invalid_input",
-                format!(
-                    "the binding's config is over {} bytes",
-                    self.limits.max_input_bytes
-                ),
+                format!("the binding's config is over {max} bytes"),
             ));
         }
-        let (mut store, instance) = self.instantiate(plugin)?;
-        let hooks = instance.tenantry_policy_hooks();
-        let verdict = match hook {
-            Hook::Authorize => {
-                let input = convert::authorize(input, self.limits.max_input_bytes)?;
-                hooks.call_authorize(&mut store, &input, config)
-            }
-            Hook::Link => hooks.call_link(&mut store, &convert::link(input)?, config),
-            Hook::Share => hooks.call_share(&mut store, &convert::share(input)?, config),
-            Hook::RemoteSupport => {
-                hooks.call_remote_support(&mut store, &convert::remote_support(input)?, config)
-            }
+        if hook == Hook::Authorize
+            && input
+                .get("resource")
+                .is_some_and(|r| r.to_string().len() > max)
+        {
+            return Err(fault(
+                "invalid_input",
+                format!("`resource` is over {max} bytes"),
+            ));
         }
-        .map_err(|e| self.trap(&store, &e))?;
-        convert::answer(hook, verdict, self.limits.max_output_bytes)
+        PolicyInput::parse(hook, input).map_err(|e| fault("invalid_input", e.to_string()))
     }
 }

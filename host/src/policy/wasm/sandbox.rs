@@ -83,11 +83,42 @@ fn empty_context() -> WasiCtx {
         .build()
 }
 
+/// Lines a call keeps of what the plugin logs, and the bytes of each.
+pub const MAX_LOG_LINES: usize = 20;
+pub const MAX_LOG_BYTES: usize = 1_000;
+
 pub struct Sandbox {
     /// Built on the first WASI call: capability-free plugins never make one.
     wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub limiter: Limiter,
+    /// What the plugin logged in this call (`level: message`), at most [`MAX_LOG_LINES`].
+    pub logs: Vec<String>,
+    /// Lines past [`MAX_LOG_LINES`], counted and not kept.
+    pub dropped_logs: u32,
+}
+
+impl super::contract::bindings::tenantry::policy::log::Host for Sandbox {
+    fn write(
+        &mut self,
+        level: super::contract::bindings::tenantry::policy::log::LogLevel,
+        message: String,
+    ) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.dropped_logs = self.dropped_logs.saturating_add(1);
+            return;
+        }
+        let mut line = format!("{}: {message}", super::contract::log_level(level));
+        if line.len() > MAX_LOG_BYTES {
+            let mut end = MAX_LOG_BYTES;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push('…');
+        }
+        self.logs.push(line);
+    }
 }
 
 impl Sandbox {
@@ -101,6 +132,8 @@ impl Sandbox {
                 memory_in_use: 0,
                 memory_refused: false,
             },
+            logs: Vec::new(),
+            dropped_logs: 0,
         }
     }
 }

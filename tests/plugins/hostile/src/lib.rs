@@ -1,7 +1,35 @@
-//! A plugin that misbehaves on purpose; its binding's config picks how:
-//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, or anything else to behave.
+//! A plugin that misbehaves on purpose; its binding's config (a JSON string) picks how:
+//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, `log-flood`, or anything else to
+//! behave.
 
-use tenantry_sdk::{AuthorizeInput, Hook, Policy, Verdict, allow};
+use serde::Deserialize;
+use tenantry_sdk::{AuthorizeInput, Hook, Policy, Verdict, allow, log};
+
+#[derive(Debug, Default)]
+pub enum Mode {
+    Loop,
+    Memory,
+    Recursion,
+    HugeOutput,
+    Trap,
+    LogFlood,
+    #[default]
+    Behave,
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "loop" => Self::Loop,
+            "memory" => Self::Memory,
+            "recursion" => Self::Recursion,
+            "huge-output" => Self::HugeOutput,
+            "trap" => Self::Trap,
+            "log-flood" => Self::LogFlood,
+            _ => Self::Behave,
+        })
+    }
+}
 
 pub struct Hostile;
 
@@ -15,17 +43,18 @@ fn recurse(n: u64, sink: &mut [u64; 64]) -> u64 {
 }
 
 impl Policy for Hostile {
+    type Config = Mode;
     const HOOKS: &'static [Hook] = &[Hook::Authorize];
 
-    fn authorize(_input: &AuthorizeInput, config: &str) -> Verdict {
-        match config.trim_matches('"') {
-            "loop" => {
+    fn authorize(_input: &AuthorizeInput, mode: &Mode) -> Verdict {
+        match mode {
+            Mode::Loop => {
                 let mut x: u64 = 0;
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
-            "memory" => {
+            Mode::Memory => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     // Reserve without touching: memory grows, fuel barely moves.
@@ -35,13 +64,19 @@ impl Policy for Hostile {
                     std::hint::black_box(&hoard);
                 }
             }
-            "recursion" => {
+            Mode::Recursion => {
                 let mut sink = [0u64; 64];
                 allow(format!("{}", recurse(0, &mut sink)))
             }
-            "huge-output" => allow("x".repeat(1 << 20)),
-            "trap" => panic!("hostile plugin traps on purpose"),
-            _ => allow("behaving"),
+            Mode::HugeOutput => allow("x".repeat(1 << 20)),
+            Mode::Trap => panic!("hostile plugin traps on purpose"),
+            Mode::LogFlood => {
+                for n in 0..100 {
+                    log::warn(format!("line {n} {}", "x".repeat(2_000)));
+                }
+                allow("logged a lot")
+            }
+            Mode::Behave => allow("behaving"),
         }
     }
 }

@@ -1,0 +1,407 @@
+//! The plugin and policy author's path: the typed input contract and its schemas, building a
+//! component, running it and its fixtures offline, checking a config at bind time, the
+//! plugin's name and logs on the server, and a component built against the old contract.
+//! The commands run in-process (`tenantry::cli`), writing to a buffer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry::cli::output::Format;
+use tenantry::cli::{plugin as plugin_cli, policy as policy_cli};
+use tenantry_e2e::plugins::{bare_plugin, core_module, plugin};
+use tenantry_e2e::{Answer, TestServer};
+
+async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>) -> Answer {
+    s.send(
+        s.request(Method::POST, "/v1/plugins")
+            .bearer_auth(token)
+            .header("content-type", "application/wasm")
+            .body(bytes),
+    )
+    .await
+}
+
+fn org(tenant: &str, region: &str) -> Value {
+    json!({"id": format!("org-{tenant}"), "tenant_id": tenant, "name": tenant, "status": "active",
+           "account_type": "business_user", "hierarchy": "node", "managed_by": "customer",
+           "remote_support_requires_approval": true, "service_provider_id": "org-telco",
+           "region": region, "plan_features": []})
+}
+
+fn link_input(from: &str, to: &str) -> Value {
+    json!({"action": "invite",
+           "actor": {"id": "u", "operator": false, "relation": "member", "role": "admin",
+                     "provider_role": null, "grant": null},
+           "from": org("acme", from), "to": org("globex", to),
+           "from_active_links": 0, "to_active_links": 0,
+           "from_max_active_links": 10, "to_max_active_links": 10,
+           "now": "2026-11-23T10:00:00Z"})
+}
+
+/// Runs a command writing to a buffer: (exit code, output).
+fn capture(command: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<i32>) -> (i32, String) {
+    let mut out = Vec::new();
+    let code = command(&mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_core_module_is_componentized_checked_and_run_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = write(dir.path(), "fence_core.wasm", core_module("region_fence"));
+    let component = dir.path().join("fence.wasm");
+    let (code, said) = capture(|out| plugin_cli::componentize(&core, &component, out));
+    assert_eq!(code, 0, "{said}");
+    let (code, said) = capture(|out| plugin_cli::check(&component, Format::Text, out));
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("name     region-fence 0.1.0"), "{said}");
+    assert!(said.contains("contract tenantry:policy@0.2.0"), "{said}");
+    // A component is not componentized again.
+    let (code, said) = capture(|out| plugin_cli::componentize(&component, &core, out));
+    assert_eq!(code, 1, "{said}");
+
+    let config = r#"{"allowed": [["eu-central", "eu-central"]]}"#;
+    let run = |input: Value, format: Format| {
+        let file = write(dir.path(), "input.json", input.to_string());
+        capture(|out| {
+            plugin_cli::run(
+                &plugin_cli::RunArgs {
+                    file: &component,
+                    hook: "link",
+                    input: &file,
+                    config: Some(config),
+                    format,
+                },
+                out,
+            )
+        })
+    };
+    let (code, said) = run(link_input("eu-central", "eu-central"), Format::Text);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("verdict  allow"), "{said}");
+    assert!(said.contains("fuel     "), "{said}");
+    let (code, said) = run(link_input("eu-central", "us-east"), Format::Json);
+    assert_eq!(code, 2, "a deny is exit code 2: {said}");
+    let report: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(report["answer"]["verdict"], "deny");
+    assert!(report["fuel"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["logs"],
+        json!(["info: 1 allowed pair(s), none is (eu-central, us-east)"])
+    );
+    // An input that does not fit the contract is refused with the path of the bad field.
+    let mut bad = link_input("eu-central", "eu-central");
+    bad["from"]["status"] = json!("sleeping");
+    let file = write(dir.path(), "bad.json", bad.to_string());
+    let err = plugin_cli::run(
+        &plugin_cli::RunArgs {
+            file: &component,
+            hook: "link",
+            input: &file,
+            config: Some(config),
+            format: Format::Text,
+        },
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`from.status`"), "{err}");
+}
+
+#[test]
+fn policy_test_runs_a_plugins_fixtures_from_an_upload_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fence.wasm", bare_plugin("region_fence"));
+    let upload = json!({
+        "plugin": "fence.wasm",
+        "config": {"allowed": [["eu-central", "eu-central"]]},
+        "fixtures": [
+            {"name": "same region", "input": link_input("eu-central", "eu-central"), "expect": "allow"},
+            {"name": "across the ocean", "input": link_input("eu-central", "us-east"), "expect": "deny",
+             "reason_contains": "not allowed"},
+        ],
+    });
+    let file = write(dir.path(), "link.json", upload.to_string());
+    let test = |file: &Path, format: Format| {
+        capture(|out| {
+            policy_cli::test(
+                &policy_cli::TestArgs {
+                    path: file,
+                    hook: None,
+                    fixtures: None,
+                    config: None,
+                    format,
+                },
+                out,
+            )
+        })
+    };
+    let (code, said) = test(&file, Format::Text);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.ends_with("2 passed, 0 failed\n"), "{said}");
+    // A wrong expectation and an input outside the contract both fail, each said why.
+    let mut failing = upload.clone();
+    failing["fixtures"][0]["expect"] = json!("deny");
+    failing["fixtures"][1]["input"]["actor"]["relation"] = json!("friend");
+    let file = write(dir.path(), "link.json", failing.to_string());
+    let (code, said) = test(&file, Format::Json);
+    assert_eq!(code, 2, "{said}");
+    let report: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(report["failed"], 2);
+    let reasons: Vec<&str> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["failure"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("expected `deny`, got `allow`"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("actor.relation`"), "{reasons:?}");
+    // A config the plugin refuses is said before any case runs.
+    let mut misconfigured = upload;
+    misconfigured["config"] = json!({"allowed": "eu"});
+    let file = write(dir.path(), "link.json", misconfigured.to_string());
+    let err = policy_cli::test(
+        &policy_cli::TestArgs {
+            path: &file,
+            hook: None,
+            fixtures: None,
+            config: None,
+            format: Format::Text,
+        },
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("refuses this config"), "{err}");
+}
+
+#[tokio::test]
+async fn the_input_contract_is_published_and_holds_for_fixtures_and_dry_runs() {
+    let s = TestServer::spawn().await.unwrap();
+    let (code, printed) = capture(|out| policy_cli::schema("link", false, out));
+    assert_eq!(code, 0);
+    let (_, example) = capture(|out| policy_cli::schema("link", true, out));
+    let example: Value = serde_json::from_str(&example).unwrap();
+    assert_eq!(example["from"]["tenant_id"], "acme");
+    let served = s
+        .call(Method::GET, "/v1/policy-schemas/link", None, None)
+        .await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(
+        served.body,
+        serde_json::from_str::<Value>(&printed).unwrap()
+    );
+    assert_eq!(
+        served.body["properties"]["action"]["$ref"],
+        "#/$defs/LinkAction"
+    );
+    let unknown = s
+        .call(Method::GET, "/v1/policy-schemas/launch", None, None)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    // A fixture outside the contract refuses the upload, naming the field.
+    let refused = s
+        .put(
+            &format!("/v1/orgs/{org}/policies/link"),
+            &owner,
+            json!({"source": "fn link(input) { abstain() }",
+                   "fixtures": [{"name": "typo", "input": {"actoin": "invite"}, "expect": "abstain"}]}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["errors"][0]["field"],
+        "fixtures[0].input.actoin"
+    );
+    // So does a dry run's input.
+    let mut input = link_input("eu", "eu");
+    input["to_active_links"] = json!(-1);
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "link", "org": org, "input": input}),
+        )
+        .await;
+    assert_eq!(
+        dry.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        dry.body
+    );
+    assert_eq!(dry.body["errors"][0]["field"], "input.to_active_links");
+}
+
+#[tokio::test]
+async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let fence = upload(&s, &sp, bare_plugin("region_fence")).await;
+    assert_eq!(fence.status, StatusCode::CREATED, "{:?}", fence.body);
+    assert_eq!(fence.body["contract"], "tenantry:policy@0.2.0");
+    assert_eq!(
+        fence.body["metadata"],
+        json!({"name": "region-fence", "version": "0.1.0"})
+    );
+    let sha = fence.body["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.get(&format!("/v1/plugins/{sha}"), &sp).await.body["metadata"]["name"],
+        "region-fence"
+    );
+    let path = format!("/v1/orgs/{sp_org}/customer-policies/link");
+    let bind = |config: Value| s.put(&path, &sp, json!({"plugin": sha, "config": config}));
+    let refused = bind(json!({"allowed": "eu-central"})).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "config");
+    assert!(
+        refused.body["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{:?}",
+        refused.body
+    );
+    let bound = bind(json!({"allowed": [["eu-central", "eu-central"]]})).await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    // What the plugin logs is in the dry run's trace.
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "link", "org": org, "input": link_input("eu-central", "us-east")}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    let provider_layer = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "service_provider")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        provider_layer["logs"],
+        json!(["info: 1 allowed pair(s), none is (eu-central, us-east)"])
+    );
+    assert!(provider_layer["fuel"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn logs_are_bounded_per_call() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let hostile = upload(&s, &owner, plugin("hostile")).await;
+    assert_eq!(hostile.status, StatusCode::CREATED, "{:?}", hostile.body);
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{org}/policies/authorize"),
+            &owner,
+            json!({"plugin": hostile.body["sha256"], "config": "log-flood"}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "authorize", "org": org, "action": "team.create", "resource": {"name": "x"}}),
+        )
+        .await;
+    let layer = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "organization")
+        .unwrap()
+        .clone();
+    let logs = layer["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 21, "20 kept and a count: {logs:?}");
+    assert!(
+        logs[..20]
+            .iter()
+            .all(|l| l.as_str().unwrap().len() <= 1_003)
+    );
+    assert_eq!(logs[20], "(80 more lines not kept)");
+}
+
+#[tokio::test]
+async fn a_component_built_against_the_first_contract_still_runs() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let legacy = upload(&s, &owner, plugin("legacy")).await;
+    assert_eq!(legacy.status, StatusCode::CREATED, "{:?}", legacy.body);
+    assert_eq!(legacy.body["contract"], "tenantry:policy@0.1.0");
+    assert_eq!(legacy.body["metadata"], Value::Null);
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{org}/policies/authorize"),
+            &owner,
+            json!({"plugin": legacy.body["sha256"]}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "authorize", "org": org, "action": "team.create", "resource": {"name": "x"}}),
+        )
+        .await;
+    let layer = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "organization")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        layer["answer"]["reason"],
+        "legacy plugin allows team.create by a member (owner)"
+    );
+}
+
+#[tokio::test]
+async fn uploading_a_core_module_names_the_command_that_makes_a_component() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let refused = upload(&s, &sp, core_module("region_fence")).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .to_string()
+            .contains("tenantry plugin componentize"),
+        "{:?}",
+        refused.body
+    );
+}
