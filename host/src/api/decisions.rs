@@ -83,20 +83,14 @@ pub async fn evaluate(
     Ok(Json(json!(app.evaluate(actor, body).await?)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewBody {
-    source: String,
-}
-
 pub async fn preview(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, hook)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PreviewBody>,
+    JsonBody(body): JsonBody<crate::app::decisions::PreviewBody>,
 ) -> ApiResult<Json<Value>> {
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
     Ok(Json(json!(
-        app.preview(actor, org_id(&org)?, hook, body.source).await?
+        app.preview(actor, org_id(&org)?, hook, body).await?
     )))
 }

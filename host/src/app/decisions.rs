@@ -71,7 +71,19 @@ pub struct DecisionPage {
 #[serde(deny_unknown_fields)]
 pub struct CandidateBody {
     pub layer: Layer,
-    pub source: String,
+    /// Rhai source; or give `plugin` (an uploaded plugin's SHA-256) and its `config`.
+    pub source: Option<String>,
+    pub plugin: Option<String>,
+    pub config: Option<Value>,
+}
+
+/// A candidate for a preview: Rhai `source`, or an uploaded `plugin` with its `config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    pub source: Option<String>,
+    pub plugin: Option<String>,
+    pub config: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,11 +263,12 @@ impl App {
         }
     }
 
+    /// A candidate compiled (or a plugin bound with its config) exactly as an upload would be.
     fn candidate(&self, hook: Hook, body: &CandidateBody) -> Result<Candidate> {
         let upload = super::policies::VersionBody {
-            source: Some(body.source.clone()),
-            plugin: None,
-            config: None,
+            source: body.source.clone(),
+            plugin: body.plugin.clone(),
+            config: body.config.clone(),
             fixtures: Vec::new(),
         };
         let policy = self.compile_upload(hook, &upload)?;
@@ -378,7 +391,7 @@ impl App {
         actor: Actor,
         org: OrgId,
         hook: Hook,
-        source: String,
+        body: PreviewBody,
     ) -> Result<Preview> {
         let (subject, records) = self.store.read(|view| {
             let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
@@ -401,7 +414,9 @@ impl App {
             hook,
             &CandidateBody {
                 layer: Layer::Organization,
-                source,
+                source: body.source,
+                plugin: body.plugin,
+                config: body.config,
             },
         )?;
         let policies = Arc::clone(&self.policies);

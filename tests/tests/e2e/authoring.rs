@@ -405,3 +405,72 @@ async fn uploading_a_core_module_names_the_command_that_makes_a_component() {
         refused.body
     );
 }
+
+#[tokio::test]
+async fn a_plugin_is_tried_in_dry_runs_and_previews_before_it_is_bound() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let fence = upload(&s, &owner, bare_plugin("region_fence")).await;
+    let sha = fence.body["sha256"].as_str().unwrap().to_owned();
+    let candidate = json!({"layer": "organization", "plugin": sha,
+                           "config": {"allowed": [["eu-central", "eu-central"]]}});
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "link", "org": org, "input": link_input("eu-central", "us-east"),
+                   "candidate": candidate}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    assert_eq!(dry.body["answer"]["verdict"], "deny");
+    let layer = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "organization")
+        .unwrap()
+        .clone();
+    assert!(layer["version"].as_str().unwrap().contains("v0"), "{layer}");
+    assert_eq!(layer["logs"].as_array().unwrap().len(), 1, "{layer}");
+
+    // A preview replays the organization's recorded decisions with the plugin in its layer.
+    let invite_roles = upload(&s, &owner, bare_plugin("invite_roles")).await;
+    for n in 0..3 {
+        s.post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": format!("M{n}"), "email": format!("m{n}@acme.example"), "role": "admin"}),
+        )
+        .await;
+    }
+    let preview = s
+        .post(
+            &format!("/v1/orgs/{org}/policies/authorize/preview"),
+            &owner,
+            json!({"plugin": invite_roles.body["sha256"]}),
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.body);
+    assert!(
+        preview.body["evaluated"].as_u64().unwrap() >= 3,
+        "{:?}",
+        preview.body
+    );
+    // A candidate the plugin cannot work with is refused like a binding.
+    let refused = s
+        .post(
+            &format!("/v1/orgs/{org}/policies/authorize/preview"),
+            &owner,
+            json!({"plugin": invite_roles.body["sha256"], "config": {"strict": true}}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "config");
+}
