@@ -14,13 +14,14 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn cargo() -> String {
+/// The cargo that runs the tests (so a nested build uses the same toolchain).
+pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 /// Beside the workspace's own build output: `$CARGO_TARGET_DIR/plugins` when the build keeps
 /// its output elsewhere (a CI cache), else `target/plugins`.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target"))
@@ -29,7 +30,7 @@ fn target_dir() -> PathBuf {
 
 /// rustup does not add a target listed in rust-toolchain.toml to a toolchain that is already
 /// installed, so add it here when it is missing (a few seconds, once).
-fn ensure_target(target: &str) -> anyhow::Result<()> {
+pub fn ensure_target(target: &str) -> anyhow::Result<()> {
     let listed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(repo())

@@ -7,6 +7,7 @@ pub mod offline;
 pub mod output;
 pub mod plugin;
 pub mod policy;
+pub mod scaffold;
 pub mod serve;
 
 use output::Format;
@@ -63,6 +64,18 @@ pub enum PluginCommand {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+    /// Write a new plugin crate NAME (with the SDK beside it) that builds, passes its tests
+    /// and checks without edits.
+    New {
+        /// The plugin's name: a-z, 0-9 and `-`.
+        name: String,
+        /// The language: rust.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to make the NAME folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Make a component of a core module built for wasm32-unknown-unknown with tenantry-sdk:
     /// capability-free, the fastest kind to run.
@@ -185,6 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         Command::Plugin { command } => match command {
             PluginCommand::Check { file, format } => plugin::check(&file, format, out),
+            PluginCommand::New { name, lang, dir } => scaffold::new(&dir, &name, &lang, out),
             PluginCommand::Componentize { input, output } => {
                 plugin::componentize(&input, &output, out)
             }

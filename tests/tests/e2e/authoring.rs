@@ -474,3 +474,77 @@ async fn a_plugin_is_tried_in_dry_runs_and_previews_before_it_is_bound() {
     );
     assert_eq!(refused.body["errors"][0]["field"], "config");
 }
+
+/// Runs cargo in `dir` with `args`, building into the tests' plugin target directory.
+fn cargo_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(tenantry_e2e::plugins::cargo())
+        .args(args)
+        .arg("--target-dir")
+        .arg(tenantry_e2e::plugins::target_dir().join("scaffold"))
+        .current_dir(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_new_plugin_builds_passes_its_tests_and_checks_without_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, said) =
+        capture(|out| tenantry::cli::scaffold::new(dir.path(), "team-names", "rust", out));
+    assert_eq!(code, 0, "{said}");
+    let root = dir.path().join("team-names");
+    let tested = cargo_in(&root, &["test", "--quiet"]);
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(String::from_utf8_lossy(&tested.stdout).contains("3 passed"));
+    tenantry_e2e::plugins::ensure_target("wasm32-unknown-unknown").unwrap();
+    let built = cargo_in(
+        &root,
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            "wasm32-unknown-unknown",
+        ],
+    );
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let core = tenantry_e2e::plugins::target_dir()
+        .join("scaffold/wasm32-unknown-unknown/release/team_names.wasm");
+    let component = root.join("team-names.wasm");
+    assert_eq!(
+        capture(|out| plugin_cli::componentize(&core, &component, out)).0,
+        0
+    );
+    let (code, said) = capture(|out| plugin_cli::check(&component, Format::Text, out));
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("team-names 0.1.0"), "{said}");
+    // Its upload file's fixtures pass against the component it names.
+    let (code, said) = capture(|out| {
+        policy_cli::test(
+            &policy_cli::TestArgs {
+                path: &root.join("upload.json"),
+                hook: Some("authorize"),
+                fixtures: None,
+                config: None,
+                format: Format::Text,
+            },
+            out,
+        )
+    });
+    assert_eq!(code, 0, "{said}");
+    assert!(said.ends_with("2 passed, 0 failed\n"), "{said}");
+    // A name that is not one is refused before anything is written.
+    let err = tenantry::cli::scaffold::new(dir.path(), "Team Names", "rust", &mut Vec::new())
+        .unwrap_err();
+    assert!(err.to_string().contains("a-z"), "{err}");
+}

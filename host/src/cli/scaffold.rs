@@ -1,0 +1,244 @@
+//! `tenantry plugin new NAME`: a plugin crate that builds, passes its own tests and checks
+//! without edits, and needs nothing from a tenantry checkout: the SDK this binary was built
+//! with is written beside it (`NAME/sdk/`), with the contract's WIT.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::output::OK;
+
+/// The SDK's files, as this binary was built with them.
+const SDK_FILES: &[(&str, &str)] = &[
+    ("sdk/src/lib.rs", include_str!("../../../sdk/src/lib.rs")),
+    ("sdk/src/log.rs", include_str!("../../../sdk/src/log.rs")),
+    (
+        "sdk/src/examples.rs",
+        include_str!("../../../sdk/src/examples.rs"),
+    ),
+    (
+        "sdk/wit/policy.wit",
+        include_str!("../../../sdk/wit/policy.wit"),
+    ),
+];
+
+const SDK_MANIFEST: &str = r#"[package]
+name = "tenantry-sdk"
+description = "Guest-side SDK for tenantry policy plugins (written by `tenantry plugin new`)"
+version = "0.2.0"
+edition = "2024"
+license = "Apache-2.0"
+publish = false
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc"] }
+"#;
+
+fn manifest(crate_name: &str) -> String {
+    format!(
+        r#"[package]
+name = "{crate_name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+tenantry-sdk = {{ path = "sdk" }}
+
+# Its own workspace: built on its own, wherever it lives.
+[workspace]
+members = ["."]
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+strip = true
+"#
+    )
+}
+
+const LIB: &str = r##"//! An `authorize` policy plugin: members may not create teams whose name the config forbids;
+//! everything else is left to the other layers.
+//!
+//! Config: `{"forbidden": ["lobby", "all-hands"]}` (names compared without case).
+
+use serde::Deserialize;
+use tenantry_sdk::{AuthorizeInput, Hook, Policy, Verdict, abstain, deny, log};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    forbidden: Vec<String>,
+}
+
+/// The part of `team.create`'s resource this plugin reads.
+#[derive(Deserialize)]
+struct Team {
+    name: String,
+}
+
+pub struct Plugin;
+
+impl Policy for Plugin {
+    type Config = Config;
+    const HOOKS: &'static [Hook] = &[Hook::Authorize];
+
+    fn authorize(input: &AuthorizeInput, config: &Config) -> Verdict {
+        if input.action != "team.create" {
+            return abstain();
+        }
+        let Ok(team) = serde_json::from_str::<Team>(&input.resource) else {
+            return abstain();
+        };
+        if config.forbidden.iter().any(|f| f.eq_ignore_ascii_case(&team.name)) {
+            log::info(format!("`{}` is on the forbidden list", team.name));
+            return deny(format!("teams may not be named `{}`", team.name));
+        }
+        abstain()
+    }
+}
+
+tenantry_sdk::plugin!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create_team(name: &str) -> AuthorizeInput {
+        AuthorizeInput {
+            resource: format!(r#"{{"name":"{name}"}}"#),
+            ..AuthorizeInput::example("team.create")
+        }
+    }
+
+    fn config() -> Config {
+        tenantry_sdk::parse_config(r#"{"forbidden": ["Lobby"]}"#).unwrap()
+    }
+
+    #[test]
+    fn a_forbidden_name_is_denied_and_logged() {
+        assert_eq!(
+            Plugin::authorize(&create_team("lobby"), &config()),
+            deny("teams may not be named `lobby`")
+        );
+        assert_eq!(log::take(), ["info: `lobby` is on the forbidden list"]);
+    }
+
+    #[test]
+    fn other_names_and_actions_are_left_to_the_other_layers() {
+        assert_eq!(Plugin::authorize(&create_team("Support"), &config()), abstain());
+        assert_eq!(
+            Plugin::authorize(&AuthorizeInput::example("org.read"), &config()),
+            abstain()
+        );
+    }
+
+    #[test]
+    fn an_unknown_config_field_is_refused_when_bound() {
+        assert!(tenantry_sdk::parse_config::<Config>(r#"{"forbiden": []}"#).is_err());
+    }
+}
+"##;
+
+fn readme(name: &str, file: &str) -> String {
+    format!(
+        r#"# {name}
+
+A tenantry policy plugin (`tenantry plugin new`). `sdk/` is the tenantry-sdk it builds with.
+
+```sh
+cargo test                                             # natively: no wasm needed
+rustup target add wasm32-unknown-unknown               # once
+cargo build --release --target wasm32-unknown-unknown
+tenantry plugin componentize target/wasm32-unknown-unknown/release/{file}.wasm {name}.wasm
+tenantry plugin check {name}.wasm                      # name, contract, hooks, limits
+tenantry policy test upload.json --hook authorize      # the fixtures in upload.json
+tenantry plugin run {name}.wasm --hook authorize --input input.json --config '{{"forbidden": ["lobby"]}}'
+tenantry policy schema authorize --example > input.json   # an input to start from
+tenantry plugin upload {name}.wasm --org ORG            # then bind it: see `tenantry plugin bind --help`
+```
+"#
+    )
+}
+
+/// The upload file: the component, its config, and fixtures whose inputs fit the contract.
+fn upload(name: &str) -> anyhow::Result<String> {
+    use crate::policy::input::AuthorizeInput;
+    let create = |team: &str| {
+        serde_json::to_value(AuthorizeInput::example(
+            "team.create",
+            serde_json::json!({"name": team}),
+        ))
+    };
+    let body = serde_json::json!({
+        "plugin": format!("{name}.wasm"),
+        "config": {"forbidden": ["lobby"]},
+        "fixtures": [
+            {"name": "the lobby is forbidden", "input": create("Lobby")?, "expect": "deny",
+             "reason_contains": "may not be named"},
+            {"name": "support is left to the other layers", "input": create("Support")?,
+             "expect": "abstain"},
+        ],
+    });
+    Ok(serde_json::to_string_pretty(&body)? + "\n")
+}
+
+/// Writes the plugin crate `name` into `dir/name`.
+pub fn new(dir: &Path, name: &str, lang: &str, out: &mut dyn Write) -> anyhow::Result<i32> {
+    if lang != "rust" {
+        bail!("`--lang {lang}`: this build makes Rust plugins (`--lang rust`)");
+    }
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        bail!("`{name}`: a plugin name is 1 to 64 of a-z, 0-9 and `-`, starting with a letter");
+    }
+    let root = dir.join(name);
+    if root.exists() {
+        bail!("`{}` exists already", root.display());
+    }
+    let file = name.replace('-', "_");
+    let mut files: Vec<(String, String)> = vec![
+        ("Cargo.toml".into(), manifest(name)),
+        ("src/lib.rs".into(), LIB.into()),
+        ("README.md".into(), readme(name, &file)),
+        ("upload.json".into(), upload(name)?),
+        (".gitignore".into(), "/target\n*.wasm\n".into()),
+        ("sdk/Cargo.toml".into(), SDK_MANIFEST.into()),
+    ];
+    files.extend(
+        SDK_FILES
+            .iter()
+            .map(|(path, text)| ((*path).to_owned(), (*text).to_owned())),
+    );
+    for (path, text) in &files {
+        let path = root.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    writeln!(
+        out,
+        "wrote {} ({} files); next: cd {name} && cargo test (README.md has the rest)",
+        root.display(),
+        files.len()
+    )?;
+    Ok(OK)
+}
