@@ -1,5 +1,6 @@
-//! The command line: `serve`, `policy test|eval|schema`, `plugin check|componentize|run`,
-//! `backup`, `check`. Each subcommand is a thin call into the library; the authoring commands
+//! The command line: `serve`; `policy test|eval|schema` offline and `push|versions|rollback|
+//! preview|eval --org` on a server; `plugin new|check|componentize|run` offline and
+//! `upload|bind` on a server; `backup`, `check`. Each subcommand is a thin call into the library; the authoring commands
 //! write to any `Write`, so the tests run them in-process.
 
 pub mod backup;
@@ -7,6 +8,7 @@ pub mod offline;
 pub mod output;
 pub mod plugin;
 pub mod policy;
+pub mod remote;
 pub mod scaffold;
 pub mod serve;
 
@@ -56,6 +58,42 @@ pub enum Command {
     Check { file: PathBuf },
 }
 
+/// The server a command talks to, and the token it uses.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "TENANTRY_SERVER")]
+    pub server: String,
+    /// An API token (or the operator token, for the platform layer).
+    #[arg(long, env = "TENANTRY_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// The layer a command is about: exactly one of these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LayerArgs {
+    /// An organization's own layer.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// A provider's layer for all its customers (the provider's id).
+    #[arg(long)]
+    pub customers: Option<String>,
+    /// The platform layer (the operator token).
+    #[arg(long)]
+    pub platform: bool,
+}
+
+impl LayerArgs {
+    fn target(self) -> anyhow::Result<remote::LayerTarget> {
+        remote::LayerTarget::from_args(self.org, self.customers, self.platform)
+    }
+}
+
+fn hook_arg(hook: &str) -> anyhow::Result<crate::policy::Hook> {
+    crate::policy::Hook::parse(hook).ok_or_else(|| {
+        anyhow::anyhow!("unknown hook `{hook}`; one of: authorize, link, share, remote_support")
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Validate a component against the tenantry:policy world; print its name, contract,
@@ -84,6 +122,34 @@ pub enum PluginCommand {
         input: PathBuf,
         /// Where to write the component.
         output: PathBuf,
+    },
+    /// Upload a component to the server for an organization (or, without --org, the
+    /// operator); print its SHA-256.
+    Upload {
+        file: PathBuf,
+        /// The organization it belongs to (its owner or an admin uploads).
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Bind a plugin (its SHA-256, or a component file, uploaded first) to a hook of a layer.
+    Bind {
+        /// The plugin's SHA-256, or a .wasm file.
+        plugin: String,
+        #[arg(long)]
+        hook: String,
+        #[command(flatten)]
+        layer: LayerArgs,
+        /// The binding's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Run one hook of a plugin on one input as the server would; print the verdict, reason,
     /// fuel, time and logs. Exit code 0 allow, 2 deny, 1 error.
@@ -126,15 +192,86 @@ pub enum PolicyCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Evaluate one hook on one input and print the trace (JSON). Exit code 2 when it does
-    /// not allow.
+    /// Push a new version of a layer's policy to the server: a .rhai file, a .wasm plugin
+    /// (uploaded first) or an upload .json (with fixtures). Exit code 2 when its fixtures fail.
+    Push {
+        file: PathBuf,
+        /// The hook (default: the file's name).
+        #[arg(long)]
+        hook: Option<String>,
+        #[command(flatten)]
+        layer: LayerArgs,
+        /// A plugin's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List a layer's versions of a hook on the server.
+    Versions {
+        #[arg(long)]
+        hook: String,
+        #[command(flatten)]
+        layer: LayerArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Make an earlier (or later) version of a layer's policy active again.
+    Rollback {
+        #[arg(long)]
+        hook: String,
+        #[arg(long)]
+        version: u32,
+        #[command(flatten)]
+        layer: LayerArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Replay an organization's recorded decisions with a candidate (a .rhai, .wasm or upload
+    /// .json) in its layer, and say which would change.
+    Preview {
+        file: PathBuf,
+        /// The hook (default: the file's name).
+        #[arg(long)]
+        hook: Option<String>,
+        #[arg(long)]
+        org: String,
+        /// A plugin's config: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Evaluate one hook on one input and print the trace (JSON): offline at the platform
+    /// layer, or with --org as a dry run on the server. Exit code 2 when it does not allow.
     Eval {
         /// authorize, link, share or remote_support.
         #[arg(long)]
         hook: String,
-        /// A JSON file with the hook's input.
+        /// A JSON file with the hook's input (on the server, or --action for authorize).
         #[arg(long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
+        /// A dry run on the server for this organization: every layer that applies to it.
+        #[arg(long)]
+        org: Option<String>,
+        /// With --org, for authorize: the action, whose input the server builds for you.
+        #[arg(long)]
+        action: Option<String>,
+        /// With --action: the action's resource, JSON.
+        #[arg(long)]
+        resource: Option<String>,
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "TENANTRY_SERVER")]
+        server: String,
+        #[arg(long, env = "TENANTRY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// The policy to evaluate: .rhai, .wasm or an upload .json (default: DIR/{hook}.rhai
         /// of --policies).
         #[arg(long)]
@@ -181,24 +318,148 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             PolicyCommand::Eval {
                 hook,
                 input,
+                org: Some(org),
+                action,
+                resource,
+                server,
+                token,
+                policy,
+                config,
+                ..
+            } => {
+                let token = token.ok_or_else(|| {
+                    anyhow::anyhow!("a dry run on the server needs --token or TENANTRY_TOKEN")
+                })?;
+                let resource = resource
+                    .map(|r| serde_json::from_str(&r))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--resource is not JSON: {e}"))?;
+                remote::Remote::new(&server, &token, Format::Json)
+                    .eval(
+                        &remote::EvalRequest {
+                            hook: hook_arg(&hook)?,
+                            org: &org,
+                            input: input.as_deref(),
+                            action: action.as_deref(),
+                            resource,
+                            candidate: policy.as_deref(),
+                            config: offline::config_arg(config.as_deref())?,
+                        },
+                        out,
+                    )
+                    .await
+            }
+            PolicyCommand::Eval {
+                hook,
+                input,
                 policy,
                 config,
                 policies,
+                ..
             } => policy::eval(
                 &policy::EvalArgs {
                     hook: &hook,
-                    input: &input,
+                    input: &input.ok_or_else(|| {
+                        anyhow::anyhow!("give --input FILE (or --org for a dry run on the server)")
+                    })?,
                     policy: policy.as_deref(),
                     config: config.as_deref(),
                     policies: &policies,
                 },
                 out,
             ),
+            PolicyCommand::Push {
+                file,
+                hook,
+                layer,
+                config,
+                server,
+                format,
+            } => {
+                let hook = offline::hook_of(&file, hook.as_deref())?;
+                remote::Remote::new(&server.server, &server.token, format)
+                    .push(
+                        &file,
+                        hook,
+                        &layer.target()?,
+                        offline::config_arg(config.as_deref())?,
+                        out,
+                    )
+                    .await
+            }
+            PolicyCommand::Versions {
+                hook,
+                layer,
+                server,
+                format,
+            } => {
+                remote::Remote::new(&server.server, &server.token, format)
+                    .versions(hook_arg(&hook)?, &layer.target()?, out)
+                    .await
+            }
+            PolicyCommand::Rollback {
+                hook,
+                version,
+                layer,
+                server,
+                format,
+            } => {
+                remote::Remote::new(&server.server, &server.token, format)
+                    .rollback(hook_arg(&hook)?, &layer.target()?, version, out)
+                    .await
+            }
+            PolicyCommand::Preview {
+                file,
+                hook,
+                org,
+                config,
+                server,
+                format,
+            } => {
+                let hook = offline::hook_of(&file, hook.as_deref())?;
+                remote::Remote::new(&server.server, &server.token, format)
+                    .preview(
+                        &file,
+                        hook,
+                        &org,
+                        offline::config_arg(config.as_deref())?,
+                        out,
+                    )
+                    .await
+            }
             PolicyCommand::Schema { hook, example } => policy::schema(&hook, example, out),
         },
         Command::Plugin { command } => match command {
             PluginCommand::Check { file, format } => plugin::check(&file, format, out),
             PluginCommand::New { name, lang, dir } => scaffold::new(&dir, &name, &lang, out),
+            PluginCommand::Upload {
+                file,
+                org,
+                server,
+                format,
+            } => {
+                remote::Remote::new(&server.server, &server.token, format)
+                    .upload(&file, org.as_deref(), out)
+                    .await
+            }
+            PluginCommand::Bind {
+                plugin,
+                hook,
+                layer,
+                config,
+                server,
+                format,
+            } => {
+                remote::Remote::new(&server.server, &server.token, format)
+                    .bind(
+                        &plugin,
+                        hook_arg(&hook)?,
+                        &layer.target()?,
+                        offline::config_arg(config.as_deref())?,
+                        out,
+                    )
+                    .await
+            }
             PluginCommand::Componentize { input, output } => {
                 plugin::componentize(&input, &output, out)
             }

@@ -548,3 +548,157 @@ fn a_new_plugin_builds_passes_its_tests_and_checks_without_edits() {
         .unwrap_err();
     assert!(err.to_string().contains("a-z"), "{err}");
 }
+
+fn team_create_input() -> Value {
+    tenantry_e2e::authorize_input("team.create", json!({"name": "lobby"}))
+}
+
+#[tokio::test]
+async fn the_remote_commands_push_list_roll_back_preview_dry_run_upload_and_bind() {
+    use tenantry::cli::remote::{EvalRequest, LayerTarget, Remote};
+    use tenantry::policy::Hook;
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let as_owner = Remote::new(&s.base, &owner, Format::Text);
+    let layer = LayerTarget::Org(org.clone());
+    let mut out = Vec::new();
+
+    // Push a Rhai version with fixtures (an upload .json), then one whose fixtures fail.
+    let team_create = team_create_input();
+    let freeze = json!({
+        "source": "fn authorize(input) { if input.action == \"team.create\" { return deny(\"frozen\"); } abstain() }",
+        "fixtures": [{"name": "frozen", "input": team_create, "expect": "deny"}],
+    });
+    let file = write(dir.path(), "authorize.json", freeze.to_string());
+    assert_eq!(
+        as_owner
+            .push(&file, Hook::Authorize, &layer, None, &mut out)
+            .await
+            .unwrap(),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let rhai = write(
+        dir.path(),
+        "authorize.rhai",
+        "fn authorize(input) { abstain() }",
+    );
+    out.clear();
+    let code = as_owner
+        .push(&rhai, Hook::Authorize, &layer, None, &mut out)
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out).to_string();
+    assert_eq!(code, 2, "failed fixtures are exit code 2: {said}");
+    assert!(said.contains("FAIL frozen"), "{said}");
+
+    // Versions and a rollback.
+    // (A version that thaws says so in a fixture of the same name, replacing the old one.)
+    let thaw = json!({"source": "fn authorize(input) { abstain() }",
+                      "fixtures": [{"name": "frozen", "input": team_create_input(), "expect": "abstain"}]});
+    let freeze2 = write(dir.path(), "authorize.json", thaw.to_string());
+    out.clear();
+    as_owner
+        .push(&freeze2, Hook::Authorize, &layer, None, &mut out)
+        .await
+        .unwrap();
+    out.clear();
+    assert_eq!(
+        as_owner
+            .versions(Hook::Authorize, &layer, &mut out)
+            .await
+            .unwrap(),
+        0
+    );
+    let said = String::from_utf8_lossy(&out).to_string();
+    assert!(
+        said.contains("v2 (active)") && said.contains("v1 "),
+        "{said}"
+    );
+    out.clear();
+    assert_eq!(
+        as_owner
+            .rollback(Hook::Authorize, &layer, 1, &mut out)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.post(
+            &format!("/v1/orgs/{org}/teams"),
+            &owner,
+            json!({"name": "x"})
+        )
+        .await
+        .detail(),
+        "frozen"
+    );
+
+    // A dry run through the server says deny by its exit code; a preview counts changes.
+    out.clear();
+    let code = as_owner
+        .eval(
+            &EvalRequest {
+                hook: Hook::Authorize,
+                org: &org,
+                input: None,
+                action: Some("team.create"),
+                resource: Some(json!({"name": "y"})),
+                candidate: None,
+                config: None,
+            },
+            &mut out,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{}", String::from_utf8_lossy(&out));
+    out.clear();
+    let code = as_owner
+        .preview(&rhai, Hook::Authorize, &org, None, &mut out)
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out).to_string();
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("recorded decisions replayed, 1 would change"),
+        "{said}"
+    );
+
+    // The provider uploads a plugin and binds it for its customers in one step.
+    let component = write(dir.path(), "fence.wasm", bare_plugin("region_fence"));
+    let as_provider = Remote::new(&s.base, &sp, Format::Json);
+    out.clear();
+    let code = as_provider
+        .bind(
+            component.to_str().unwrap(),
+            Hook::Link,
+            &LayerTarget::Customers(sp_org.clone()),
+            Some(json!({"allowed": [["eu-central", "eu-central"]]})),
+            &mut out,
+        )
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(code, 0, "{answer}");
+    assert_eq!(answer["number"], 1);
+    out.clear();
+    let code = as_provider
+        .upload(&component, Some(&sp_org), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    let uploaded: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(uploaded["metadata"]["name"], "region-fence");
+    // A stranger's token gets the server's problem and exit code 1.
+    let stranger = Remote::new(&s.base, "tnt_not_a_token", Format::Text);
+    out.clear();
+    let code = stranger
+        .versions(Hook::Authorize, &layer, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(String::from_utf8_lossy(&out).starts_with("401"));
+}
