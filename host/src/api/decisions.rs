@@ -1,4 +1,4 @@
-//! Decision routes: the log, dry runs, previews.
+//! Decision routes: the log, dry runs, previews, diffs.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -92,5 +92,17 @@ pub async fn preview(
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
     Ok(Json(json!(
         app.preview(actor, org_id(&org)?, hook, body).await?
+    )))
+}
+
+pub async fn diff(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, hook)): Path<(String, String)>,
+    JsonBody(body): JsonBody<crate::app::policy_diff::DiffBody>,
+) -> ApiResult<Json<Value>> {
+    let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
+    Ok(Json(json!(
+        app.diff_policy(actor, org_id(&org)?, hook, body).await?
     )))
 }

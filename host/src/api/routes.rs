@@ -131,6 +131,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/policy-schemas/{hook}" => policies::schema, "the JSON Schema of a hook's policy input (what fixtures and dry runs are checked against)", auth: false, creates: false, body: None;
         post "/v1/decisions/evaluate" => decisions::evaluate, "dry run: one decision's full trace, optionally with a candidate policy", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/policies/{hook}/preview" => decisions::preview, "replay recorded decisions with a candidate organization policy", auth: true, creates: false, body: JSON;
+        post "/v1/orgs/{org}/policies/{hook}/diff" => decisions::diff, "explore the inputs on which a candidate organization policy would decide differently", auth: true, creates: false, body: JSON;
         post "/v1/plugins" => plugins::upload, "upload a Wasm plugin component for an organization (`?org=`; validated, named by SHA-256, within its quotas)", auth: true, creates: true, body: WASM;
         get "/v1/plugins" => plugins::list, "an organization's uploads (`?org=`), or the operator's", auth: true, creates: false, body: None;
         get "/v1/plugins/{sha256}" => plugins::get, "one plugin: hooks, size, upload time, uploader", auth: true, creates: false, body: None;

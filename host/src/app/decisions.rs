@@ -264,7 +264,7 @@ impl App {
     }
 
     /// A candidate compiled (or a plugin bound with its config) exactly as an upload would be.
-    fn candidate(&self, hook: Hook, body: &CandidateBody) -> Result<Candidate> {
+    pub(super) fn candidate(&self, hook: Hook, body: &CandidateBody) -> Result<Candidate> {
         let upload = super::policies::VersionBody {
             source: body.source.clone(),
             plugin: body.plugin.clone(),

@@ -24,6 +24,7 @@ pub mod pins;
 pub mod plans;
 pub mod plugins;
 pub mod policies;
+pub mod policy_diff;
 pub mod policy_jobs;
 pub mod quotas;
 pub mod rate_limit;

@@ -484,6 +484,13 @@ impl App {
         })
     }
 
+    /// An uploaded plugin's component as uploaded (for what reads its bytes, like policy diff's
+    /// literals); `None` when it is not stored.
+    pub fn plugin_component(&self, sha: &str) -> Result<Option<Vec<u8>>> {
+        self.store
+            .read(|view| Ok(view.blob(tables::PLUGIN_BLOBS, &wasm_key(sha))?))
+    }
+
     /// The loaded plugin: from memory, else from its artifact if this server wrote it, else
     /// compiled again from its component.
     pub fn load_plugin(&self, sha: &str) -> Result<Arc<LoadedPlugin>> {

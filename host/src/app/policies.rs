@@ -153,7 +153,10 @@ fn versions_of(view: &View<'_>, key: &BindingKey) -> Result<Vec<PolicyVersion>> 
     Ok(out)
 }
 
-fn active_version(view: &View<'_>, key: &BindingKey) -> Result<Option<(Binding, PolicyVersion)>> {
+pub(super) fn active_version(
+    view: &View<'_>,
+    key: &BindingKey,
+) -> Result<Option<(Binding, PolicyVersion)>> {
     let Some(binding) = view.keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())? else {
         return Ok(None);
     };

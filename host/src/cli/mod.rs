@@ -282,6 +282,33 @@ pub enum PolicyCommand {
         #[arg(long, default_value = "policies", env = "TENANTRY_POLICIES")]
         policies: PathBuf,
     },
+    /// Explore where two versions of a policy decide differently: inputs generated from the
+    /// hook's schema (single changes from the example and from every input that answered
+    /// differently, then random combinations), each difference shrunk to the fewest changes. Rhai and Wasm alike. Exit code 2 when they
+    /// differ.
+    Diff {
+        /// The version in force (.rhai, .wasm or upload .json).
+        old: PathBuf,
+        /// The version to compare it with.
+        new: PathBuf,
+        /// The hook (default: NEW's file name).
+        #[arg(long)]
+        hook: Option<String>,
+        /// OLD's plugin config: JSON, or @FILE.
+        #[arg(long)]
+        old_config: Option<String>,
+        /// NEW's plugin config: JSON, or @FILE.
+        #[arg(long)]
+        new_config: Option<String>,
+        /// Inputs evaluated at most.
+        #[arg(long, default_value_t = 200_000)]
+        cases: usize,
+        /// The same seed explores the same inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Print the JSON Schema of a hook's input: what every policy is given and what fixtures
     /// must be.
     Schema {
@@ -428,6 +455,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .await
             }
             PolicyCommand::Schema { hook, example } => policy::schema(&hook, example, out),
+            PolicyCommand::Diff {
+                old,
+                new,
+                hook,
+                old_config,
+                new_config,
+                cases,
+                seed,
+                format,
+            } => policy::diff(
+                &policy::DiffArgs {
+                    old: &old,
+                    new: &new,
+                    hook: hook.as_deref(),
+                    old_config: old_config.as_deref(),
+                    new_config: new_config.as_deref(),
+                    cases,
+                    seed,
+                    format,
+                },
+                out,
+            ),
         },
         Command::Plugin { command } => match command {
             PluginCommand::Check { file, format } => plugin::check(&file, format, out),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
 
-use crate::policy::compiled::CompiledPolicy;
+use crate::policy::compiled::{Code, CompiledPolicy};
+use crate::policy::explore::Literals;
 use crate::policy::fixtures::{self, Case};
 use crate::policy::rhai_policy::RhaiLimits;
 use crate::policy::wasm::WasmLimits;
@@ -177,4 +178,32 @@ pub fn fixtures_for(
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     fixtures::load_cases(dir, hook).map_err(|e| anyhow!("{e}"))
+}
+
+/// What a policy file mentions, for `policy diff`'s generated inputs: a Rhai source's literals,
+/// a component's constant strings (an upload `.json`'s source or component, and its config).
+pub fn literals(path: &Path, policy: &CompiledPolicy) -> anyhow::Result<Literals> {
+    let config = match &policy.code {
+        Code::Wasm { config, .. } => config.as_str(),
+        Code::Rhai(_) => "",
+    };
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    Ok(match extension {
+        "rhai" => Literals::of_source(&read_text(path)?),
+        "wasm" => Literals::of_plugin(Some(&std::fs::read(path)?), config),
+        _ => {
+            let upload: UploadFile = serde_json::from_str(&read_text(path)?)?;
+            match (upload.source, upload.plugin) {
+                (Some(source), _) => Literals::of_source(&source),
+                (None, Some(component)) => {
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    Literals::of_plugin(Some(&std::fs::read(dir.join(component))?), config)
+                }
+                (None, None) => Literals::default(),
+            }
+        }
+    })
 }

@@ -121,3 +121,108 @@ pub fn schema(hook: &str, example: bool, out: &mut dyn Write) -> anyhow::Result<
     }
     Ok(OK)
 }
+
+/// What `policy diff` compares.
+pub struct DiffArgs<'a> {
+    pub old: &'a Path,
+    pub new: &'a Path,
+    pub hook: Option<&'a str>,
+    pub old_config: Option<&'a str>,
+    pub new_config: Option<&'a str>,
+    pub cases: usize,
+    pub seed: u64,
+    pub format: Format,
+}
+
+/// Explores where two versions of a policy decide differently (`policy::explore`) and prints
+/// the smallest changes from the example input that show each difference. Exit code 2 when
+/// they differ.
+pub fn diff(args: &DiffArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
+    use crate::policy::budget::CpuBudget;
+    use crate::policy::explore::{self, DiffOptions, Literals};
+    let hook = offline::hook_of(args.new, args.hook)?;
+    let engine = offline::engine();
+    let load = |path: &Path, config: Option<&str>| -> anyhow::Result<(offline::Loaded, Literals)> {
+        let loaded = offline::load(&engine, path, hook, offline::config_arg(config)?)?;
+        let literals = offline::literals(path, &loaded.policy)?;
+        Ok((loaded, literals))
+    };
+    let (old, mut literals) = load(args.old, args.old_config)?;
+    let (new, more) = load(args.new, args.new_config)?;
+    literals.extend(more);
+    let report = explore::diff(
+        &engine,
+        hook,
+        &old.policy,
+        &new.policy,
+        literals,
+        DiffOptions {
+            cases: args.cases,
+            seed: args.seed,
+            ..DiffOptions::default()
+        },
+        &CpuBudget::start(std::time::Duration::from_secs(60)),
+    );
+    let code = if report.differences.is_empty() {
+        OK
+    } else {
+        DENIED
+    };
+    if args.format == Format::Json {
+        output::json(out, &report)?;
+        return Ok(code);
+    }
+    writeln!(
+        out,
+        "{} inputs of `{}` evaluated by both{}; {} difference{}",
+        report.evaluated,
+        hook.name(),
+        if report.complete {
+            ""
+        } else {
+            " (stopped at the time budget)"
+        },
+        report.differences.len(),
+        if report.differences.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    )?;
+    for d in &report.differences {
+        let changes: Vec<String> = d
+            .changes
+            .iter()
+            .map(|(path, value)| format!("{path} = {value}"))
+            .collect();
+        writeln!(
+            out,
+            "\n  {}\n    old: {}{}\n    new: {}{}",
+            if changes.is_empty() {
+                "the example input".to_owned()
+            } else {
+                changes.join(", ")
+            },
+            d.old.verdict,
+            d.old
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            d.new.verdict,
+            d.new
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+        )?;
+    }
+    if !report.differences.is_empty() {
+        writeln!(
+            out,
+            "\n(changes are from the example input: `tenantry policy schema {} --example`)",
+            hook.name()
+        )?;
+    }
+    Ok(code)
+}

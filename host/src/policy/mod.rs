@@ -6,6 +6,7 @@ pub mod budget;
 pub mod combine;
 pub mod compiled;
 pub mod engine;
+pub mod explore;
 pub mod fixtures;
 pub mod hook;
 pub mod input;

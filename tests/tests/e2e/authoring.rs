@@ -475,6 +475,78 @@ async fn a_plugin_is_tried_in_dry_runs_and_previews_before_it_is_bound() {
     assert_eq!(refused.body["errors"][0]["field"], "config");
 }
 
+#[tokio::test]
+async fn a_diff_shows_the_inputs_on_which_a_candidate_would_decide_differently() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let path = format!("/v1/orgs/{org}/policies/authorize");
+    let bound = "fn authorize(input) { abstain() }";
+    let put = s.put_rhai(&path, &owner, bound).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+
+    // The candidate forbids deleting teams: every layer decides each generated input, once
+    // with the bound version and once with the candidate, and the smallest change from the
+    // example that shows the difference is reported.
+    let candidate = r#"fn authorize(input) {
+        if input.action == "team.delete" { return deny("teams stay"); }
+        abstain()
+    }"#;
+    let diff = s
+        .post(
+            &format!("{path}/diff"),
+            &owner,
+            json!({"source": candidate, "cases": 5000}),
+        )
+        .await;
+    assert_eq!(diff.status, StatusCode::OK, "{:?}", diff.body);
+    let differences = diff.body["differences"].as_array().unwrap();
+    let team_delete = differences
+        .iter()
+        .find(|d| d["changes"]["action"] == "team.delete")
+        .unwrap_or_else(|| panic!("{:#}", diff.body));
+    assert_eq!(team_delete["old"]["verdict"], "allow", "{team_delete}");
+    assert_eq!(team_delete["new"]["verdict"], "deny", "{team_delete}");
+    assert_eq!(team_delete["new"]["reason"], "teams stay", "{team_delete}");
+    for d in differences {
+        assert_eq!(
+            d["new"]["verdict"], "deny",
+            "only team deletions change: {d}"
+        );
+        assert_eq!(d["input"]["action"], "team.delete", "{d}");
+    }
+
+    // The bound version against itself differs nowhere, and the binding is untouched.
+    let same = s
+        .post(
+            &format!("{path}/diff"),
+            &owner,
+            json!({"source": bound, "cases": 2000}),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{:?}", same.body);
+    assert_eq!(same.body["differences"], json!([]), "{:?}", same.body);
+    assert_eq!(same.body["evaluated"], 2000);
+    let versions = s.get(&format!("{path}/versions"), &owner).await;
+    assert_eq!(versions.body["items"].as_array().unwrap().len(), 1);
+
+    // How far to explore is bounded.
+    let refused = s
+        .post(
+            &format!("{path}/diff"),
+            &owner,
+            json!({"source": bound, "cases": 1_000_000}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "cases");
+}
+
 /// Runs cargo in `dir` with `args`, building into the tests' plugin target directory.
 fn cargo_in(dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(tenantry_e2e::plugins::cargo())

@@ -97,6 +97,9 @@ fn body(method: &str, path: &str, ids: &Ids) -> Option<(String, &'static str)> {
         ("post", p) if p.ends_with("/preview") => {
             json(json!({"candidate": "fn authorize(input) { abstain() }"}))
         }
+        ("post", p) if p.ends_with("/diff") => {
+            json(json!({"source": "fn authorize(input) { abstain() }", "cases": 10}))
+        }
         ("post", "/v1/decisions/evaluate") => {
             json(json!({"hook": "authorize", "org": org, "action": "org.read"}))
         }
