@@ -686,12 +686,17 @@ async fn one_tenants_policy_upload_does_not_stall_another_tenants_writes() {
         slowest < Duration::from_secs(1),
         "a neighbour's write waited {slowest:?} behind another tenant's policy upload"
     );
-    // The gate ran (every case fails: a policy past its limits is an error, not a deny).
+    // The gate ran and refused the version: every case fails (a policy past its limits is an
+    // error, not a deny), or, on a machine busy with other work, the cases ran out of the
+    // gate's CPU budget first.
     let answer = upload.await.unwrap().unwrap();
     assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = answer.json().await.unwrap();
-    assert_eq!(
-        body["title"], "policy version failed its fixtures",
+    let out_of_budget = body["errors"][0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("CPU budget"));
+    assert!(
+        body["title"] == "policy version failed its fixtures" || out_of_budget,
         "{body:?}"
     );
 }
