@@ -1,6 +1,7 @@
 //! A plugin's fixed cost: a fresh instance from its `InstancePre` (pooling allocator), and a
 //! one-layer `link` decision through the runtime, for the same plugin built as a
-//! `wasm32-wasip2` component and as a capability-free component. Runs outside any Tokio
+//! `wasm32-wasip2` component, as a capability-free component, and in JavaScript
+//! (componentize-js) when node is installed. Runs outside any Tokio
 //! runtime, as the group-commit writer calls plugins.
 
 use std::time::Instant;
@@ -14,7 +15,7 @@ use crate::stats::report;
 
 pub fn run() -> anyhow::Result<()> {
     let runtime = WasmRuntime::new(WasmLimits::default()).map_err(anyhow::Error::msg)?;
-    for (kind, bytes) in [
+    let mut builds = vec![
         (
             "wasm32-wasip2",
             tenantry_e2e::plugins::plugin("region_fence"),
@@ -23,7 +24,12 @@ pub fn run() -> anyhow::Result<()> {
             "capability-free",
             tenantry_e2e::plugins::bare_plugin("region_fence"),
         ),
-    ] {
+    ];
+    // The same plugin in JavaScript (plugins/region-fence-js), when node can build it.
+    if let Some(js) = tenantry_e2e::plugins::js_plugin("region-fence-js") {
+        builds.push(("javascript", js));
+    }
+    for (kind, bytes) in builds {
         let (plugin, _) = runtime
             .compile(&bytes)
             .map_err(|f| anyhow::anyhow!(f.message))?;

@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::policy::rhai_policy::RhaiLimits;
 
+/// A plugin upload's time limit unless configured (a JavaScript plugin compiles for about a
+/// minute).
+const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 110;
+
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -24,6 +28,11 @@ pub struct Settings {
     pub json_body_limit: usize,
     pub csv_body_limit: usize,
     pub request_timeout_secs: u64,
+    /// A plugin upload's answer waits for its compilation: a JavaScript plugin (SpiderMonkey,
+    /// about 12,700 functions) compiles for about a minute on one core. Its body still has
+    /// `request_timeout_secs` to arrive. Unset: 110 s, or less when the connections' idle
+    /// timeout would drop the connection first (see [`Settings::upload_timeout_secs`]).
+    pub plugin_upload_timeout_secs: Option<u64>,
     pub idempotency_hours: u64,
     /// How often expired links and remote-support requests are written down.
     pub sweep_interval_secs: u64,
@@ -66,6 +75,7 @@ impl Default for Settings {
             json_body_limit: 256 * 1024,
             csv_body_limit: 8 * 1024 * 1024,
             request_timeout_secs: 30,
+            plugin_upload_timeout_secs: None,
             idempotency_hours: 24,
             sweep_interval_secs: 30,
             log_json: false,
@@ -131,7 +141,34 @@ impl Settings {
         };
         settings.apply_env(|name| std::env::var(name).ok())?;
         settings.connections.check(settings.request_timeout_secs)?;
+        settings.check_upload_timeout()?;
         Ok(settings)
+    }
+
+    /// How long a plugin upload's answer may take: longer than other requests', but no longer
+    /// than a silent connection is kept (asked to close after `idle_timeout_secs`, dropped one
+    /// period later).
+    pub fn upload_timeout_secs(&self) -> u64 {
+        let kept = self.connections.idle_timeout_secs.saturating_mul(2);
+        self.plugin_upload_timeout_secs
+            .unwrap_or_else(|| DEFAULT_UPLOAD_TIMEOUT_SECS.min(kept.saturating_sub(1)))
+            .max(self.request_timeout_secs)
+    }
+
+    fn check_upload_timeout(&self) -> anyhow::Result<()> {
+        let Some(upload) = self.plugin_upload_timeout_secs else {
+            return Ok(());
+        };
+        let (request, kept) = (
+            self.request_timeout_secs,
+            self.connections.idle_timeout_secs.saturating_mul(2),
+        );
+        anyhow::ensure!(
+            upload >= request && upload < kept,
+            "`plugin_upload_timeout_secs` ({upload}) must be at least `request_timeout_secs` \
+             ({request}) and below twice `connections.idle_timeout_secs` ({kept})"
+        );
+        Ok(())
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {

@@ -103,3 +103,74 @@ pub fn bare_plugin(name: &str) -> Vec<u8> {
 pub fn core_module(name: &str) -> Vec<u8> {
     read(BARE, name)
 }
+
+/// Whether `node` and `npm` are installed: the JavaScript plugins need them to build (CI has
+/// them). Without them the JavaScript tests say so on stderr and pass.
+pub fn node_present() -> bool {
+    ["node", "npm"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(program).args(args).current_dir(dir).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "`{program} {}` in {} failed:\n{}{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// The component of JavaScript example plugin `dir` (`plugins/{dir}/plugin.js`), built with
+/// `sdk/js` (componentize-js, installed by `npm ci` from the registry on first use); `None`
+/// when node is not installed. Built once per change of its sources, SDK or contract.
+pub fn js_plugin(dir: &str) -> Option<Vec<u8>> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if !node_present() {
+        eprintln!(
+            "skipped: node and npm are not installed, so JavaScript plugin `{dir}` is not built"
+        );
+        return None;
+    }
+    let _one_build = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let sdk = repo().join("sdk/js");
+    let source = repo().join("plugins").join(dir).join("plugin.js");
+    let inputs: Vec<u8> = [
+        source.clone(),
+        sdk.join("index.js"),
+        sdk.join("build.js"),
+        sdk.join("package-lock.json"),
+        repo().join("sdk/wit/policy.wit"),
+    ]
+    .iter()
+    .flat_map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+    .collect();
+    let out = target_dir().join("js").join(format!(
+        "{dir}-{}.wasm",
+        &tenantry::policy::wasm::sha256_hex(&inputs)[..16]
+    ));
+    if let Ok(bytes) = std::fs::read(&out) {
+        return Some(bytes);
+    }
+    let built = (|| -> anyhow::Result<()> {
+        if !sdk.join("node_modules/.package-lock.json").exists() {
+            run(&sdk, "npm", &["ci", "--no-audit", "--no-fund"])?;
+        }
+        std::fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))?;
+        let (source, out) = (source.to_string_lossy(), out.to_string_lossy());
+        run(&sdk, "node", &["build.js", &source, "-o", &out])
+    })();
+    if let Err(e) = built {
+        panic!("JavaScript plugin `{dir}` did not build: {e:#}");
+    }
+    Some(std::fs::read(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display())))
+}

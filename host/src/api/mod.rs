@@ -55,7 +55,13 @@ pub fn router(app: App) -> Router {
         }))
         .layer(middleware::from_fn_with_state((app.clone(), in_flight), idempotency::middleware))
         .layer(middleware::from_fn(record_metrics))
-        .layer(middleware::from_fn_with_state(Duration::from_secs(settings.request_timeout_secs), time_limit))
+        .layer(middleware::from_fn_with_state(
+            TimeLimits {
+                request: Duration::from_secs(settings.request_timeout_secs),
+                upload: Duration::from_secs(settings.upload_timeout_secs()),
+            },
+            time_limit,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -73,18 +79,32 @@ async fn not_found() -> Response {
     )
 }
 
+/// How long a request may take: its body and answer, and a plugin upload's answer (which waits
+/// for the compilation; its body is held to `request` by the handler).
+#[derive(Clone, Copy)]
+struct TimeLimits {
+    request: Duration,
+    upload: Duration,
+}
+
 /// Answers `408` (problem+json) to a request not done within the request timeout: a body that
 /// arrives too slowly, or an answer that takes too long. Dropping the handler's future ends its
 /// work; a write transaction it queued is committed or not as a whole, never half.
-async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+async fn time_limit(State(limits): State<TimeLimits>, req: Request, next: Next) -> Response {
+    let limit = if req.method() == Method::POST && req.uri().path() == "/v1/plugins" {
+        limits.upload
+    } else {
+        limits.request
+    };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => problem(
             StatusCode::REQUEST_TIMEOUT,
             "request timeout",
             json!({"detail": format!(
-                "the request was not completed within {} s; a request body must arrive within that time",
-                limit.as_secs()
+                "the request was not completed within {} s; a request body must arrive within {} s",
+                limit.as_secs(),
+                limits.request.as_secs()
             )}),
         ),
     }

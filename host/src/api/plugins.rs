@@ -1,5 +1,7 @@
 //! Plugin registry routes.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -8,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Auth, QueryParams, body_of};
-use super::problem::{ApiError, ApiResult};
+use super::problem::{ApiError, ApiResult, problem};
 use crate::app::App;
 use crate::domain::ids::OrgId;
 
@@ -30,9 +32,18 @@ pub async fn upload(
         Ok(owner) => owner,
         Err(e) => return ApiError(e).into_response(),
     };
-    let bytes = match body_of(req, &app, "application/wasm").await {
-        Ok(b) => b,
-        Err(response) => return response,
+    // The body within the usual request time; only the compilation may take longer.
+    let limit = Duration::from_secs(app.settings.request_timeout_secs);
+    let bytes = match tokio::time::timeout(limit, body_of(req, &app, "application/wasm")).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            return problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout",
+                json!({"detail": format!("the component did not arrive within {} s", limit.as_secs())}),
+            );
+        }
     };
     match app.upload_plugin(actor, owner, bytes.to_vec()).await {
         Ok(record) => (StatusCode::CREATED, Json(json!(record))).into_response(),

@@ -64,6 +64,9 @@ pub struct App {
     limiter: Arc<rate_limit::RateLimiter>,
     /// Tenants' fixture gates, previews, dry runs, plugin compilations and import PIN hashing.
     policy_jobs: policy_jobs::PolicyJobs,
+    /// Plugin compilations: a lane of their own, so that a large component (a minute of CPU
+    /// for a JavaScript plugin) never holds up other tenants' gates, previews and dry runs.
+    plugin_compiles: policy_jobs::PolicyJobs,
     /// Authenticates compiled artifacts and seals one-time secrets at rest.
     pub server_key: server_key::ServerKey,
     /// Wrong PINs per organization in the current window.
@@ -93,6 +96,7 @@ impl App {
             settings.policy_work_threads,
             settings.quotas.policy_jobs_per_org,
         )?;
+        let plugin_compiles = policy_jobs::PolicyJobs::start(1, 1)?;
         let app = App {
             store,
             policies,
@@ -103,6 +107,7 @@ impl App {
             plugin_cache: plugins::PluginCache::default(),
             limiter,
             policy_jobs,
+            plugin_compiles,
             server_key,
             pin_attempts: pins::PinAttempts::default(),
         };

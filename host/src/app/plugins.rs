@@ -397,12 +397,13 @@ impl App {
         Ok(record)
     }
 
-    /// Checks the component's size and function count, then compiles it on the policy job
-    /// threads (the owner's share), without wasmtime's parallel compilation: one upload costs
-    /// one low-priority thread, however large.
+    /// Checks the component's size and function count, then compiles it on the compile lane
+    /// (one low-priority thread, one compilation per organization at a time), without
+    /// wasmtime's parallel compilation: one upload costs one thread, however large, and never
+    /// holds up other tenants' gates, previews and dry runs.
     async fn compile_plugin(&self, actor: Actor, owner: Owner, bytes: Vec<u8>) -> Result<Compiled> {
         let app = self.clone();
-        self.policy_jobs
+        self.plugin_compiles
             .run(&owner.tenant(), &actor.principal(), move || {
                 let wasm = app.policies.wasm().map_err(Error::Policy)?;
                 let (plugin, artifact) = wasm

@@ -103,12 +103,12 @@ pub enum PluginCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Write a new plugin crate NAME (with the SDK beside it) that builds, passes its tests
-    /// and checks without edits.
+    /// Write a new plugin NAME (a Rust crate or an npm package, with the SDK beside it) that
+    /// builds, passes its tests and checks without edits.
     New {
         /// The plugin's name: a-z, 0-9 and `-`.
         name: String,
-        /// The language: rust.
+        /// The language: `rust` (a crate) or `js` (an npm package built with componentize-js).
         #[arg(long, default_value = "rust")]
         lang: String,
         /// Where to make the NAME folder.

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::cli::output::Format;
 use tenantry::cli::{plugin as plugin_cli, policy as policy_cli};
-use tenantry_e2e::plugins::{bare_plugin, core_module, plugin};
+use tenantry_e2e::plugins::{bare_plugin, core_module, js_plugin, plugin};
 use tenantry_e2e::{Answer, TestServer};
 
 async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>) -> Answer {
@@ -547,6 +547,108 @@ async fn a_diff_shows_the_inputs_on_which_a_candidate_would_decide_differently()
     assert_eq!(refused.body["errors"][0]["field"], "cases");
 }
 
+#[tokio::test]
+async fn a_javascript_plugin_is_uploaded_bound_and_traced_like_a_rust_one() {
+    let Some(component) = js_plugin("region-fence-js") else {
+        return; // js_plugin said on stderr that node is missing
+    };
+    // On the server (a JavaScript component compiles for about a minute: the upload waits for
+    // it): named and versioned by its definition, a bad config refused at bind time by the
+    // plugin's own check, its log lines in the trace.
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let (_, other_sp) = s.provider("other-telco").await;
+    let (other_org, other_owner) = s.customer(&other_sp, "initech", true).await;
+    // Another tenant's dry run (a policy job) does not wait for the compilation.
+    let uploaded = std::sync::atomic::AtomicBool::new(false);
+    let (fence, neighbour) = tokio::join!(
+        async {
+            let answer = upload(&s, &sp, component).await;
+            uploaded.store(true, std::sync::atomic::Ordering::SeqCst);
+            answer
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let dry = s
+                .post(
+                    "/v1/decisions/evaluate",
+                    &other_owner,
+                    json!({"hook": "authorize", "org": other_org, "action": "org.read"}),
+                )
+                .await;
+            (
+                dry.status,
+                uploaded.load(std::sync::atomic::Ordering::SeqCst),
+            )
+        }
+    );
+    assert_eq!(neighbour, (StatusCode::OK, false));
+    assert_eq!(fence.status, StatusCode::CREATED, "{:?}", fence.body);
+    assert_eq!(fence.body["contract"], "tenantry:policy@0.2.0");
+    assert_eq!(
+        fence.body["metadata"],
+        json!({"name": "region-fence-js", "version": "0.1.0"})
+    );
+    assert_eq!(fence.body["hooks"], json!(["link"]), "{:?}", fence.body);
+    let sha = fence.body["sha256"].as_str().unwrap().to_owned();
+    let path = format!("/v1/orgs/{sp_org}/customer-policies/link");
+    let refused = s
+        .put(
+            &path,
+            &sp,
+            json!({"plugin": sha, "config": {"allowed": "eu"}}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "config");
+    assert!(
+        refused.body["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("[region, region] pairs"),
+        "{:?}",
+        refused.body
+    );
+    let bound = s
+        .put(
+            &path,
+            &sp,
+            json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "link", "org": org, "input": link_input("eu-central", "us-east")}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    assert_eq!(dry.body["answer"]["verdict"], "deny", "{:?}", dry.body);
+    let provider_layer = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "service_provider")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        provider_layer["answer"]["reason"],
+        "links between regions `eu-central` and `us-east` are not allowed"
+    );
+    assert_eq!(
+        provider_layer["logs"],
+        json!(["info: 1 allowed pair(s), none is (eu-central, us-east)"])
+    );
+}
+
 /// Runs cargo in `dir` with `args`, building into the tests' plugin target directory.
 fn cargo_in(dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(tenantry_e2e::plugins::cargo())
@@ -619,6 +721,54 @@ fn a_new_plugin_builds_passes_its_tests_and_checks_without_edits() {
     let err = tenantry::cli::scaffold::new(dir.path(), "Team Names", "rust", &mut Vec::new())
         .unwrap_err();
     assert!(err.to_string().contains("a-z"), "{err}");
+}
+
+/// Runs `program args` in `dir`; its output, failing the test with it when it fails.
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "`{program} {}`: {said}",
+        args.join(" ")
+    );
+    said
+}
+
+#[test]
+fn a_new_javascript_plugin_installs_passes_its_tests_builds_and_checks_without_edits() {
+    if !tenantry_e2e::plugins::node_present() {
+        eprintln!("skipped: node and npm are not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, said) =
+        capture(|out| tenantry::cli::scaffold::new(dir.path(), "team-names", "js", out));
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("npm install && npm test"), "{said}");
+    let root = dir.path().join("team-names");
+    run_in(&root, "npm", &["install", "--no-audit", "--no-fund"]);
+    assert!(
+        root.join("sdk/types/plugin.d.ts").exists(),
+        "types generated from the WIT"
+    );
+    let tested = run_in(&root, "npm", &["test"]);
+    assert!(tested.contains("# pass 3"), "{tested}");
+    run_in(&root, "npm", &["run", "build"]);
+    let component = root.join("team-names.wasm");
+    let (code, said) = capture(|out| plugin_cli::check(&component, Format::Text, out));
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("team-names 0.1.0"), "{said}");
+    let err = tenantry::cli::scaffold::new(dir.path(), "x", "python", &mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("`rust` and `js`"), "{err}");
 }
 
 fn team_create_input() -> Value {

@@ -34,7 +34,7 @@ impl Default for WasmLimits {
             max_input_bytes: 64 << 10,
             max_output_bytes: 4 << 10,
             max_module_bytes: 16 << 20,
-            max_functions: 10_000,
+            max_functions: 16_000,
         }
     }
 }
