@@ -265,8 +265,23 @@ async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
         s.get(&format!("/v1/plugins/{sha}"), &sp).await.body["metadata"]["name"],
         "region-fence"
     );
+    let provider_layer = bind_fence_and_dry_run(&s, &sp_org, &sp, &sha, "invalid type").await;
+    assert!(provider_layer["fuel"].as_u64().unwrap() > 0);
+}
+
+/// Binds region fence `sha` for `sp`'s customers: a config without pairs is refused at bind
+/// time with `refusal` in its reason, a good one binds. Then a customer's dry run across
+/// regions is denied by the provider layer, whose trace carries the plugin's log line; returns
+/// that layer.
+async fn bind_fence_and_dry_run(
+    s: &TestServer,
+    sp_org: &str,
+    sp: &str,
+    sha: &str,
+    refusal: &str,
+) -> Value {
     let path = format!("/v1/orgs/{sp_org}/customer-policies/link");
-    let bind = |config: Value| s.put(&path, &sp, json!({"plugin": sha, "config": config}));
+    let bind = |config: Value| s.put(&path, sp, json!({"plugin": sha, "config": config}));
     let refused = bind(json!({"allowed": "eu-central"})).await;
     assert_eq!(
         refused.status,
@@ -279,14 +294,13 @@ async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
         refused.body["errors"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("invalid type"),
+            .contains(refusal),
         "{:?}",
         refused.body
     );
     let bound = bind(json!({"allowed": [["eu-central", "eu-central"]]})).await;
     assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
-    // What the plugin logs is in the dry run's trace.
-    let (org, owner) = s.customer(&sp, "acme", true).await;
+    let (org, owner) = s.customer(sp, "acme", true).await;
     let dry = s
         .post(
             "/v1/decisions/evaluate",
@@ -295,6 +309,7 @@ async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
         )
         .await;
     assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    assert_eq!(dry.body["answer"]["verdict"], "deny", "{:?}", dry.body);
     let provider_layer = dry.body["layers"]
         .as_array()
         .unwrap()
@@ -303,10 +318,14 @@ async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
         .unwrap()
         .clone();
     assert_eq!(
+        provider_layer["answer"]["reason"],
+        "links between regions `eu-central` and `us-east` are not allowed"
+    );
+    assert_eq!(
         provider_layer["logs"],
         json!(["info: 1 allowed pair(s), none is (eu-central, us-east)"])
     );
-    assert!(provider_layer["fuel"].as_u64().unwrap() > 0);
+    provider_layer
 }
 
 #[tokio::test]
@@ -591,62 +610,7 @@ async fn a_javascript_plugin_is_uploaded_bound_and_traced_like_a_rust_one() {
     );
     assert_eq!(fence.body["hooks"], json!(["link"]), "{:?}", fence.body);
     let sha = fence.body["sha256"].as_str().unwrap().to_owned();
-    let path = format!("/v1/orgs/{sp_org}/customer-policies/link");
-    let refused = s
-        .put(
-            &path,
-            &sp,
-            json!({"plugin": sha, "config": {"allowed": "eu"}}),
-        )
-        .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{:?}",
-        refused.body
-    );
-    assert_eq!(refused.body["errors"][0]["field"], "config");
-    assert!(
-        refused.body["errors"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("[region, region] pairs"),
-        "{:?}",
-        refused.body
-    );
-    let bound = s
-        .put(
-            &path,
-            &sp,
-            json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
-        )
-        .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
-    let (org, owner) = s.customer(&sp, "acme", true).await;
-    let dry = s
-        .post(
-            "/v1/decisions/evaluate",
-            &owner,
-            json!({"hook": "link", "org": org, "input": link_input("eu-central", "us-east")}),
-        )
-        .await;
-    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
-    assert_eq!(dry.body["answer"]["verdict"], "deny", "{:?}", dry.body);
-    let provider_layer = dry.body["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["layer"] == "service_provider")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        provider_layer["answer"]["reason"],
-        "links between regions `eu-central` and `us-east` are not allowed"
-    );
-    assert_eq!(
-        provider_layer["logs"],
-        json!(["info: 1 allowed pair(s), none is (eu-central, us-east)"])
-    );
+    bind_fence_and_dry_run(&s, &sp_org, &sp, &sha, "[region, region] pairs").await;
 }
 
 /// Runs cargo in `dir` with `args`, building into the tests' plugin target directory.
