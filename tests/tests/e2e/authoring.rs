@@ -574,7 +574,14 @@ async fn a_javascript_plugin_is_uploaded_bound_and_traced_like_a_rust_one() {
     // On the server (a JavaScript component compiles for about a minute: the upload waits for
     // it): named and versioned by its definition, a bad config refused at bind time by the
     // plugin's own check, its log lines in the trace.
-    let s = TestServer::spawn().await.unwrap();
+    // The compilation takes a minute of one core; on a machine busy with the rest of the suite
+    // it may take several, so this server waits longer than the default 110 s.
+    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.connections.idle_timeout_secs = 600;
+        settings.plugin_upload_timeout_secs = Some(1_000);
+    })
+    .await
+    .unwrap();
     let (sp_org, sp) = s.provider("telco").await;
     let (_, other_sp) = s.provider("other-telco").await;
     let (other_org, other_owner) = s.customer(&other_sp, "initech", true).await;
