@@ -10,13 +10,7 @@ import type {
   Verdict,
 } from "tenantry:policy/types@0.2.0";
 
-export type {
-  AuthorizeInput,
-  LinkInput,
-  RemoteSupportInput,
-  ShareInput,
-  Verdict,
-} from "tenantry:policy/types@0.2.0";
+export type * from "tenantry:policy/types@0.2.0";
 
 export function allow(reason?: string): Verdict;
 export function deny(reason?: string): Verdict;

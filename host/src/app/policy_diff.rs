@@ -22,6 +22,7 @@ use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 use crate::policy::budget::CpuBudget;
 use crate::policy::explore::{self, DiffOptions, DiffReport, Literals};
+use crate::policy::version::PolicyVersion;
 use crate::policy::{Hook, Layer};
 
 /// Inputs a diff evaluates unless asked otherwise, and at most.
@@ -73,7 +74,39 @@ impl App {
                 config: body.config.clone(),
             },
         )?;
-        // What both versions mention: the values their comparisons are likely made against.
+        let app = self.clone();
+        let policies = Arc::clone(&self.policies);
+        let budget = Duration::from_millis(self.settings.quotas.policy_job_cpu_ms);
+        let options = DiffOptions {
+            cases,
+            seed: body.seed.unwrap_or(1),
+            ..DiffOptions::default()
+        };
+        self.policy_jobs
+            .run(&org.to_string(), &actor.principal(), move || {
+                // Reading and scanning the components (12 MB for a JavaScript plugin) is the
+                // job's work too, not the request task's.
+                let literals = app.diff_literals(&body, bound.as_ref())?;
+                let decide = |input: &Value, with: Option<&crate::policy::engine::Candidate>| {
+                    policies
+                        .decide_with(hook, subject, input, with)
+                        .answer
+                        .into()
+                };
+                Ok(explore::diff_by(
+                    hook,
+                    &|input| decide(input, None),
+                    &|input| decide(input, Some(&candidate)),
+                    literals,
+                    options,
+                    &CpuBudget::start(budget),
+                ))
+            })
+            .await?
+    }
+
+    /// What both versions mention: the values their comparisons are likely made against.
+    fn diff_literals(&self, body: &DiffBody, bound: Option<&PolicyVersion>) -> Result<Literals> {
         let mut literals = match (&body.source, &body.plugin) {
             (Some(source), _) => Literals::of_source(source),
             (None, Some(sha)) => Literals::of_plugin(
@@ -94,30 +127,6 @@ impl App {
                 }
             });
         }
-        let policies = Arc::clone(&self.policies);
-        let budget = Duration::from_millis(self.settings.quotas.policy_job_cpu_ms);
-        let options = DiffOptions {
-            cases,
-            seed: body.seed.unwrap_or(1),
-            ..DiffOptions::default()
-        };
-        self.policy_jobs
-            .run(&org.to_string(), &actor.principal(), move || {
-                let decide = |input: &Value, with: Option<&crate::policy::engine::Candidate>| {
-                    policies
-                        .decide_with(hook, subject, input, with)
-                        .answer
-                        .into()
-                };
-                explore::diff_by(
-                    hook,
-                    &|input| decide(input, None),
-                    &|input| decide(input, Some(&candidate)),
-                    literals,
-                    options,
-                    &CpuBudget::start(budget),
-                )
-            })
-            .await
+        Ok(literals)
     }
 }
