@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tenantry::policy::Hook;
 use tenantry::policy::rhai_policy::PolicyFault;
-use tenantry::policy::wasm::{LoadedPlugin, WasmLimits, WasmRuntime};
+use tenantry::policy::wasm::{LoadedPlugin, WarmKey, WasmLimits, WasmRuntime};
 
 use crate::inputs::link_input;
 use crate::stats::report;
@@ -68,5 +68,45 @@ fn measure(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> anyhow::
     }
     report(&format!("wasm ({kind}): instantiate"), instantiate);
     report(&format!("wasm ({kind}): link decision"), decide);
+    measure_reused(runtime, plugin, kind)
+}
+
+/// Live decisions for one binding and organization, which reuse an instance when the
+/// plugin's calls are expensive on a fresh one (`wasm::warm`); every hundredth runs on a fresh
+/// instance, as the runtime retires instances after 100 calls.
+fn measure_reused(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> anyhow::Result<()> {
+    let input = link_input("eu-central", "us-east");
+    let config = r#"{"allowed": [["eu-central", "eu-central"]]}"#;
+    let key = Some(WarmKey { binding: 1, org: 1 });
+    let fail = |f: PolicyFault| anyhow::anyhow!(f.message);
+    let decide = || runtime.evaluate_warm(plugin, Hook::Link, &input, config, key);
+    decide().0.map_err(fail)?;
+    if !plugin.reused() {
+        println!("wasm ({kind}): instances not reused (a call costs under the threshold)");
+        return Ok(());
+    }
+    for _ in 0..500 {
+        decide().0.map_err(fail)?;
+    }
+    let rounds = 5_000;
+    let mut times = Vec::with_capacity(rounds);
+    let mut fuel = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let (answer, report) = decide();
+        times.push(t.elapsed());
+        answer.map_err(fail)?;
+        fuel.push(report.fuel);
+    }
+    fuel.sort_unstable();
+    println!(
+        "wasm ({kind}): reused instance, fuel per call p50 {} p99 {}",
+        fuel[fuel.len() / 2],
+        fuel[fuel.len() * 99 / 100]
+    );
+    report(
+        &format!("wasm ({kind}): link decision, reused instance"),
+        times,
+    );
     Ok(())
 }

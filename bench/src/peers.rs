@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tenantry::policy::compiled::{Code, CompiledPolicy};
+use tenantry::policy::compiled::CompiledPolicy;
 use tenantry::policy::rhai_policy::RhaiLimits;
 use tenantry::policy::version::BindingKey;
 use tenantry::policy::wasm::WasmLimits;
@@ -97,17 +97,10 @@ pub fn wasm_policy(
         .map_err(anyhow::Error::msg)?
         .compile(component)
         .map_err(|f| anyhow::anyhow!(f.message))?;
-    Ok(CompiledPolicy {
-        hook,
-        name: "plugin".into(),
-        sha256: plugin.sha256.clone(),
-        number: 1,
-        code: Code::Wasm {
-            plugin: Arc::new(plugin),
-            config: config.into(),
-        },
-        breakers: Default::default(),
-    })
+    let mut policy = CompiledPolicy::plugin(hook, Arc::new(plugin), config.into());
+    policy.name = "plugin".into();
+    policy.number = 1;
+    Ok(policy)
 }
 
 fn wasm_engine(component: &[u8]) -> anyhow::Result<PolicyEngine> {

@@ -136,7 +136,7 @@ pub fn run(args: &RunArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
     })?;
     let engine = offline::engine();
     let loaded = offline::load(&engine, args.file, hook, offline::config_arg(args.config)?)?;
-    let Code::Wasm { plugin, config } = &loaded.policy.code else {
+    let Code::Wasm { plugin, config, .. } = &loaded.policy.code else {
         anyhow::bail!("`{}` is not a plugin", args.file.display());
     };
     let wasm = engine.wasm().map_err(|e| anyhow::anyhow!(e))?;

@@ -2,6 +2,7 @@
 //! binding's configuration.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::hook::Hook;
 use super::wasm::LoadedPlugin;
@@ -12,7 +13,17 @@ pub enum Code {
         plugin: Arc<LoadedPlugin>,
         /// The JSON configuration given when the plugin was bound.
         config: String,
+        /// Unique to this value in this process, never reused: the key under which its
+        /// instances may be reused (`wasm::warm`), so that a rebind, even to the same plugin
+        /// and config, starts from fresh instances.
+        binding: u64,
     },
+}
+
+/// The next [`Code::Wasm`] binding number.
+fn next_binding() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 pub struct CompiledPolicy {
@@ -37,7 +48,11 @@ impl CompiledPolicy {
             name: format!("plugin {}", plugin.sha256.get(..12).unwrap_or_default()),
             sha256: plugin.sha256.clone(),
             number: 0,
-            code: Code::Wasm { plugin, config },
+            code: Code::Wasm {
+                plugin,
+                config,
+                binding: next_binding(),
+            },
             breakers: Default::default(),
         }
     }

@@ -17,7 +17,7 @@ use super::hook::{Hook, Layer};
 use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
-use super::wasm::{CallReport, WasmLimits, WasmRuntime};
+use super::wasm::{CallReport, WarmKey, WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
@@ -141,11 +141,32 @@ impl PolicyEngine {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
+        self.evaluate_for(policy, input, None)
+    }
+
+    /// [`evaluate_reported`](Self::evaluate_reported); `Some(org)` for a live decision about
+    /// `org` (its key, 0 for none), whose plugin call may run on an instance an earlier live
+    /// call of the same binding for the same organization left (`wasm::warm`).
+    fn evaluate_for(
+        &self,
+        policy: &CompiledPolicy,
+        input: &serde_json::Value,
+        live_for: Option<u128>,
+    ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
         match &policy.code {
             Code::Rhai(_) => (self.runtime.evaluate(policy, input), None),
-            Code::Wasm { plugin, config } => match self.wasm() {
+            Code::Wasm {
+                plugin,
+                config,
+                binding,
+            } => match self.wasm() {
                 Ok(wasm) => {
-                    let (answer, report) = wasm.evaluate(plugin, policy.hook, input, config);
+                    let key = live_for.map(|org| WarmKey {
+                        binding: *binding,
+                        org,
+                    });
+                    let (answer, report) =
+                        wasm.evaluate_warm(plugin, policy.hook, input, config, key);
                     (answer, Some(report))
                 }
                 Err(message) => (
@@ -284,7 +305,8 @@ impl PolicyEngine {
                 ),
             }),
             _ => {
-                let (result, call) = self.evaluate_reported(policy, input);
+                let live_for = (trial == Trial::No).then_some(org);
+                let (result, call) = self.evaluate_for(policy, input, live_for);
                 report = call;
                 if counted {
                     // A call that answered but used most of its wall-clock budget counts as a

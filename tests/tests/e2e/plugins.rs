@@ -421,3 +421,111 @@ fn only_wasip2_builds_import_wasi() {
     assert!(wasip2.imports_wasi);
     assert_eq!(bare.hooks, vec![tenantry::policy::Hook::Authorize]);
 }
+
+/// The `N` of the provider layer's `call N of this instance` in each of `org`'s recorded
+/// decisions so far, sorted; waits for the recorder to have written `at_least`.
+async fn instance_calls(s: &TestServer, org: &str, token: &str, at_least: usize) -> Vec<u32> {
+    for _ in 0..200 {
+        let log = s
+            .get(
+                &format!("/v1/orgs/{org}/decisions?hook=authorize&limit=500"),
+                token,
+            )
+            .await;
+        let mut calls: Vec<u32> = log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|item| {
+                item["decision"]["layers"]
+                    .as_array()?
+                    .iter()
+                    .find(|l| l["layer"] == "service_provider")?["answer"]["reason"]
+                    .as_str()?
+                    .strip_prefix("call ")?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        if calls.len() >= at_least {
+            calls.sort_unstable();
+            return calls;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{org}'s decisions were not recorded");
+}
+
+/// Binds the hostile plugin at the provider layer in its `count` mode.
+async fn bind_counting(s: &TestServer, sp_org: &str, sp: &str, sha: &str) {
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/authorize"),
+            sp,
+            json!({"plugin": sha, "config": "count"}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+}
+
+async fn read_teams(s: &TestServer, org: String, token: String) {
+    let read = s.get(&format!("/v1/orgs/{org}/teams"), &token).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+}
+
+/// A plugin whose calls are expensive on a fresh instance (as a JavaScript one's are) runs
+/// on a reused instance, and only ever one that the same binding used for the same
+/// organization: never a sibling customer's, never after a rebind, never a trial's.
+#[tokio::test]
+async fn a_reused_instance_never_crosses_an_organization_a_binding_or_a_trial() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let (acme, acme_owner) = s.customer(&sp, "acme", true).await;
+    let (globex, globex_owner) = s.customer(&sp, "globex", true).await;
+    let sha = upload(&s, &sp, "hostile").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bind = || bind_counting(&s, &sp_org, &sp, &sha);
+    let teams = |org: &str, token: &str| read_teams(&s, org.to_owned(), token.to_owned());
+    bind().await;
+    for _ in 0..3 {
+        teams(&acme, &acme_owner).await;
+    }
+    teams(&globex, &globex_owner).await;
+    // A dry run gets a fresh instance and leaves acme's parked one alone.
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &acme_owner,
+            json!({"hook": "authorize", "org": acme, "action": "org.read", "resource": {}}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    let traced = dry.body["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "service_provider")
+        .unwrap();
+    assert_eq!(traced["answer"]["reason"], "call 1 of this instance");
+    teams(&acme, &acme_owner).await;
+
+    // Each live decision for acme ran on the instance of acme's previous one: 1, 2, 3, ...
+    // with none skipped (the dry run took none) and none repeated (no fresh instance).
+    let acme_calls = instance_calls(&s, &acme, &acme_owner, 4).await;
+    let expected: Vec<u32> = (1..=u32::try_from(acme_calls.len()).unwrap()).collect();
+    assert_eq!(acme_calls, expected);
+    // globex's decisions never ran on acme's instance, under the same binding.
+    let globex_calls = instance_calls(&s, &globex, &globex_owner, 1).await;
+    let expected: Vec<u32> = (1..=u32::try_from(globex_calls.len()).unwrap()).collect();
+    assert_eq!(globex_calls, expected);
+
+    // Bound again, the same plugin and config: acme starts again from a fresh instance.
+    bind().await;
+    teams(&acme, &acme_owner).await;
+    let after = instance_calls(&s, &acme, &acme_owner, acme_calls.len() + 2).await;
+    assert_eq!(after.iter().filter(|n| **n == 1).count(), 2, "{after:?}");
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WasmLimits {
     /// Instructions (wasmtime fuel) per call.
@@ -22,6 +22,10 @@ pub struct WasmLimits {
     /// Functions defined in all the component's modules together, at upload: with the size,
     /// what bounds the time and memory one upload's compilation takes.
     pub max_functions: usize,
+    /// Instances parked for reuse over all plugins whose calls are expensive on a fresh
+    /// instance (JavaScript); 0 turns reuse off. Each holds a slot of the instance pool and
+    /// the memory its calls wrote.
+    pub warm_instances: usize,
 }
 
 impl Default for WasmLimits {
@@ -35,6 +39,7 @@ impl Default for WasmLimits {
             max_output_bytes: 4 << 10,
             max_module_bytes: 16 << 20,
             max_functions: 16_000,
+            warm_instances: 16,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Wasm plugins: one wasmtime `Engine` with the pooling allocator, a component per plugin
 //! compiled once (and cached as an artifact), an `InstancePre` per plugin, and a fresh
-//! instance per call, so no state survives between calls or tenants.
+//! instance per call, so no state survives between calls or tenants. The exception is a
+//! plugin whose calls are expensive on a fresh instance (one embedding a JavaScript engine):
+//! its instances are reused by later calls of the same binding for the same organization only
+//! ([`warm`]).
 //!
 //! Each call runs under its own limits: fuel, an epoch deadline, linear memory and table size,
 //! input and output size. Every failure is named (`out_of_fuel`, `deadline`, `memory_limit`,
@@ -12,6 +15,7 @@ pub mod convert;
 pub mod legacy;
 pub mod limits;
 pub mod sandbox;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +29,8 @@ use wasmtime::{
 
 pub use limits::WasmLimits;
 use sandbox::Sandbox;
+pub use warm::WarmKey;
+use warm::{Parked, WarmInstances};
 
 use super::Hook;
 use super::rhai_policy::PolicyFault;
@@ -80,7 +86,17 @@ pub struct LoadedPlugin {
     pub contract: &'static str,
     /// Its name and version; `None` for a 0.1.0 component, which cannot say.
     pub metadata: Option<Metadata>,
+    /// Whether its instances are reused between live calls ([`warm`]): set once a call on a
+    /// fresh instance has used at least [`warm::REUSE_FROM_FUEL`].
+    reused: AtomicBool,
     pre: Pre,
+}
+
+impl LoadedPlugin {
+    /// Whether live calls reuse its instances ([`warm`]).
+    pub fn reused(&self) -> bool {
+        self.reused.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -90,6 +106,7 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("hooks", &self.hooks)
             .field("contract", &self.contract)
             .field("metadata", &self.metadata)
+            .field("reused", &self.reused())
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +126,7 @@ pub struct WasmRuntime {
     engine: Engine,
     linker: Linker<Sandbox>,
     pub limits: WasmLimits,
+    warm: WarmInstances,
     _ticker: Ticker,
 }
 
@@ -208,6 +226,7 @@ impl WasmRuntime {
             engine,
             linker,
             limits,
+            warm: WarmInstances::new(limits.warm_instances),
             _ticker: Ticker { stop },
         })
     }
@@ -307,6 +326,7 @@ impl WasmRuntime {
             hooks: Vec::new(),
             contract,
             metadata: None,
+            reused: AtomicBool::new(false),
             pre,
         };
         let (mut store, instance) = self.instantiate(&plugin)?;
@@ -366,18 +386,21 @@ impl WasmRuntime {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| fault("trap", format!("{e:#}")))?;
-        let ticks = self
-            .limits
-            .deadline_ms
-            .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
-            + 1;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(self.deadline_ticks());
         let instance = match &plugin.pre {
             Pre::Current(pre) => pre.instantiate(&mut store).map(Instance::Current),
             Pre::Legacy(pre) => pre.instantiate(&mut store).map(Instance::Legacy),
         }
         .map_err(|e| self.trap(&store, &e))?;
         Ok((store, instance))
+    }
+
+    /// The call's deadline in epoch ticks from now.
+    fn deadline_ticks(&self) -> u64 {
+        self.limits
+            .deadline_ms
+            .div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1))
+            + 1
     }
 
     /// Instantiates the plugin once and drops the instance: what every call pays before its
@@ -422,10 +445,24 @@ impl WasmRuntime {
         input: &serde_json::Value,
         config: &str,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
+        self.evaluate_warm(plugin, hook, input, config, None)
+    }
+
+    /// [`evaluate`](Self::evaluate) for a live decision: with `Some(key)`, a plugin whose
+    /// instances are [`reused`](LoadedPlugin::reused) runs on one parked under `key` when
+    /// there is one, and parks its instance afterwards ([`warm`]).
+    pub fn evaluate_warm(
+        &self,
+        plugin: &LoadedPlugin,
+        hook: Hook,
+        input: &serde_json::Value,
+        config: &str,
+        key: Option<WarmKey>,
+    ) -> (Result<Answer, PolicyFault>, CallReport) {
         if plugin.imports_wasi && tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope
-                    .spawn(|| self.evaluate_here(plugin, hook, input, config))
+                    .spawn(|| self.evaluate_here(plugin, hook, input, config, key))
                     .join()
                     .unwrap_or_else(|_| {
                         (
@@ -435,7 +472,12 @@ impl WasmRuntime {
                     })
             });
         }
-        self.evaluate_here(plugin, hook, input, config)
+        self.evaluate_here(plugin, hook, input, config, key)
+    }
+
+    /// How many instances are parked for reuse now.
+    pub fn warm_instances(&self) -> usize {
+        self.warm.parked()
     }
 
     fn evaluate_here(
@@ -444,6 +486,7 @@ impl WasmRuntime {
         hook: Hook,
         input: &serde_json::Value,
         config: &str,
+        key: Option<WarmKey>,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
         if !plugin.hooks.contains(&hook) {
             let abstain = Answer {
@@ -457,31 +500,79 @@ impl WasmRuntime {
             Ok(typed) => typed,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
+        if let Some(mut parked) = key
+            .filter(|_| plugin.reused())
+            .and_then(|k| self.warm.take(k))
+        {
+            if let Err(fault) = self.reset(&mut parked.store) {
+                return (Err(fault), CallReport::default());
+            }
+            let (answer, report) =
+                self.call(&mut parked.store, &parked.instance, hook, &typed, config);
+            if answer.is_ok() {
+                self.warm.park(parked);
+                return (answer, report);
+            }
+            // A fault on a reused instance may come from what its earlier calls left behind
+            // (a heap never collected, say): it is dropped and the call made on a fresh one.
+        }
         let (mut store, instance) = match self.instantiate(plugin) {
             Ok(pair) => pair,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
+        let (answer, report) = self.call(&mut store, &instance, hook, &typed, config);
+        if report.fuel >= warm::REUSE_FROM_FUEL {
+            plugin.reused.store(true, Ordering::Relaxed);
+        }
+        if let (Some(key), Ok(_), true) = (key, &answer, plugin.reused()) {
+            self.warm.park(Parked::new(key, store, instance));
+        }
+        (answer, report)
+    }
+
+    /// Gives a parked instance's store what a fresh one starts a call with.
+    fn reset(&self, store: &mut Store<Sandbox>) -> Result<(), PolicyFault> {
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| fault("trap", format!("{e:#}")))?;
+        store.set_epoch_deadline(self.deadline_ticks());
+        let sandbox = store.data_mut();
+        sandbox.logs.clear();
+        sandbox.dropped_logs = 0;
+        sandbox.limiter.memory_refused = false;
+        Ok(())
+    }
+
+    /// One hook call on `instance`, with what it used and logged.
+    fn call(
+        &self,
+        store: &mut Store<Sandbox>,
+        instance: &Instance,
+        hook: Hook,
+        typed: &PolicyInput,
+        config: &str,
+    ) -> (Result<Answer, PolicyFault>, CallReport) {
         let verdict = match instance {
             Instance::Current(i) => {
                 let hooks = i.tenantry_policy_hooks();
-                match contract::record(&typed) {
-                    contract::Record::Authorize(r) => hooks.call_authorize(&mut store, &r, config),
-                    contract::Record::Link(r) => hooks.call_link(&mut store, &r, config),
-                    contract::Record::Share(r) => hooks.call_share(&mut store, &r, config),
+                match contract::record(typed) {
+                    contract::Record::Authorize(r) => hooks.call_authorize(&mut *store, &r, config),
+                    contract::Record::Link(r) => hooks.call_link(&mut *store, &r, config),
+                    contract::Record::Share(r) => hooks.call_share(&mut *store, &r, config),
                     contract::Record::RemoteSupport(r) => {
-                        hooks.call_remote_support(&mut store, &r, config)
+                        hooks.call_remote_support(&mut *store, &r, config)
                     }
                 }
                 .map(contract::verdict)
             }
             Instance::Legacy(i) => {
                 let hooks = i.tenantry_policy_hooks();
-                match legacy::record(&typed) {
-                    legacy::Record::Authorize(r) => hooks.call_authorize(&mut store, &r, config),
-                    legacy::Record::Link(r) => hooks.call_link(&mut store, &r, config),
-                    legacy::Record::Share(r) => hooks.call_share(&mut store, &r, config),
+                match legacy::record(typed) {
+                    legacy::Record::Authorize(r) => hooks.call_authorize(&mut *store, &r, config),
+                    legacy::Record::Link(r) => hooks.call_link(&mut *store, &r, config),
+                    legacy::Record::Share(r) => hooks.call_share(&mut *store, &r, config),
                     legacy::Record::RemoteSupport(r) => {
-                        hooks.call_remote_support(&mut store, &r, config)
+                        hooks.call_remote_support(&mut *store, &r, config)
                     }
                 }
                 .map(legacy::verdict)
@@ -497,7 +588,7 @@ impl WasmRuntime {
         };
         let answer = match verdict {
             Ok(v) => convert::answer(hook, v, self.limits.max_output_bytes),
-            Err(e) => Err(self.trap(&store, &e)),
+            Err(e) => Err(self.trap(store, &e)),
         };
         (answer, report)
     }

@@ -1,6 +1,10 @@
 //! A plugin that misbehaves on purpose; its binding's config (a JSON string) picks how:
-//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, `log-flood`, or anything else to
-//! behave.
+//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, `log-flood`, `count`, or anything
+//! else to behave.
+//!
+//! `count` behaves like a plugin that embeds a language runtime: each call spends about as
+//! much as the host's threshold for reusing instances, and the answer says how many calls
+//! this instance has answered, so that a test sees which instance ran.
 
 use serde::Deserialize;
 use tenantry_sdk::{AuthorizeInput, Hook, Policy, Verdict, allow, log};
@@ -13,6 +17,7 @@ pub enum Mode {
     HugeOutput,
     Trap,
     LogFlood,
+    Count,
     #[default]
     Behave,
 }
@@ -26,6 +31,7 @@ impl<'de> Deserialize<'de> for Mode {
             "huge-output" => Self::HugeOutput,
             "trap" => Self::Trap,
             "log-flood" => Self::LogFlood,
+            "count" => Self::Count,
             _ => Self::Behave,
         })
     }
@@ -75,6 +81,16 @@ impl Policy for Hostile {
                     log::warn(format!("line {n} {}", "x".repeat(2_000)));
                 }
                 allow("logged a lot")
+            }
+            Mode::Count => {
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let mut x: u64 = 0;
+                for n in 0..100_000_u64 {
+                    x = std::hint::black_box(x.wrapping_add(n));
+                }
+                std::hint::black_box(x);
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                allow(format!("call {calls} of this instance"))
             }
             Mode::Behave => allow("behaving"),
         }
