@@ -1,11 +1,16 @@
 //! Settings: embedded defaults, then a TOML file, then `TENANTRY_*` environment variables,
 //! then command-line flags (the CLI applies those).
+//!
+//! Every setting has a variable: its TOML path in capitals, sections joined by `__`
+//! (`TENANTRY_PENDING_LINK_HOURS`, `TENANTRY_WASM__FUEL`, `TENANTRY_RATE_LIMIT__PER_SECOND`). A
+//! value is read as the setting's type (a list is comma-separated); a `TENANTRY_*` variable
+//! that names no setting stops the server with its name, so a typo is not silently ignored.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::rhai_policy::RhaiLimits;
 
@@ -13,29 +18,49 @@ use crate::policy::rhai_policy::RhaiLimits;
 /// minute).
 const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 110;
 
-#[derive(Clone, Deserialize)]
+/// `TENANTRY_*` variables that are not settings: the command line's own.
+const NOT_SETTINGS: [&str; 5] = [
+    "TENANTRY_TOKEN",
+    "TENANTRY_SERVER",
+    "TENANTRY_CONFIG",
+    "TENANTRY_BLESS",
+    "TENANTRY_BENCH_CACHE_MIB",
+];
+
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// Address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// Directory of the database file (`tenantry.redb`) and, by default, `server.key`.
     pub data_dir: PathBuf,
+    /// Directory of the platform policies (`{hook}.rhai`, `tests/{hook}.json`), hot-reloaded;
+    /// when it does not exist, the policies built into the binary are used.
     pub policies: PathBuf,
     /// Regions an organization may be placed in; the first is the default.
     pub regions: Vec<String>,
     /// Taken instead of generating one on first start. Never printed.
     pub operator_token: Option<String>,
+    /// Hours a link invitation waits for its answer before it expires.
     pub pending_link_hours: u64,
+    /// Hours a remote-support request waits for the customer's approval before it expires.
     pub remote_support_pending_hours: u64,
+    /// Bytes of a JSON request body.
     pub json_body_limit: usize,
+    /// Bytes of a CSV import.
     pub csv_body_limit: usize,
+    /// Seconds a request may take, body included (408 after).
     pub request_timeout_secs: u64,
     /// A plugin upload's answer waits for its compilation: a JavaScript plugin (SpiderMonkey,
     /// about 12,700 functions) compiles for about a minute on one core. Its body still has
     /// `request_timeout_secs` to arrive. Unset: 110 s, or less when the connections' idle
     /// timeout would drop the connection first (see [`Settings::upload_timeout_secs`]).
     pub plugin_upload_timeout_secs: Option<u64>,
+    /// Hours an `Idempotency-Key` and its answer are kept.
     pub idempotency_hours: u64,
     /// How often expired links and remote-support requests are written down.
     pub sweep_interval_secs: u64,
+    /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
     /// The decision log keeps at most this many decisions...
     pub decision_log_max_entries: u64,
@@ -43,7 +68,9 @@ pub struct Settings {
     pub decision_log_max_age_hours: u64,
     /// Outbox events older than this are pruned (consumers read them within this window).
     pub event_retention_hours: u64,
+    /// What one Rhai policy evaluation may use.
     pub rhai: RhaiLimits,
+    /// What one Wasm plugin call may use, and what an upload may be.
     pub wasm: crate::policy::wasm::WasmLimits,
     /// The most memory redb keeps as page cache.
     pub storage_cache_mib: usize,
@@ -53,6 +80,8 @@ pub struct Settings {
     pub connections: crate::api::connections::ConnectionLimits,
     /// What one tenant may create and compute (`[quotas]`).
     pub quotas: crate::app::quotas::Quotas,
+    /// Where webhook deliveries may go and how they are paced (`[webhooks]`).
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// Threads that run tenants' policy jobs (fixture gates, previews, dry runs, plugin
     /// compilation) at a low scheduling priority, apart from the threads serving requests.
     pub policy_work_threads: usize,
@@ -88,6 +117,7 @@ impl Default for Settings {
             storage_cache_mib: 128,
             connections: crate::api::connections::ConnectionLimits::default(),
             quotas: crate::app::quotas::Quotas::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
             policy_work_threads: 1,
             key_file: None,
         }
@@ -130,19 +160,41 @@ impl Settings {
 
     /// Defaults, overridden by the file (if any), overridden by `TENANTRY_*` variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut settings = match file {
+        let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("cannot read config `{}`: {e}", path.display()))?;
                 toml::from_str(&text)
                     .map_err(|e| anyhow::anyhow!("config `{}`: {e}", path.display()))?
             }
-            None => Settings::default(),
+            None => toml::Table::new(),
         };
-        settings.apply_env(|name| std::env::var(name).ok())?;
+        overlay_environment(&mut table, std::env::vars())?;
+        let settings = Self::from_table(table)?;
         settings.connections.check(settings.request_timeout_secs)?;
         settings.check_upload_timeout()?;
         Ok(settings)
+    }
+
+    fn from_table(table: toml::Table) -> anyhow::Result<Self> {
+        let settings = Self::deserialize(toml::Value::Table(table))
+            .map_err(|e| anyhow::anyhow!("settings: {e}"))?;
+        anyhow::ensure!(
+            !settings.regions.is_empty(),
+            "at least one region must be configured"
+        );
+        Ok(settings)
+    }
+
+    /// The defaults with every optional setting given a value: the shape of every setting,
+    /// which the environment's values are read against.
+    fn every_setting() -> Self {
+        Self {
+            operator_token: Some(String::new()),
+            plugin_upload_timeout_secs: Some(0),
+            key_file: Some(PathBuf::new()),
+            ..Self::default()
+        }
     }
 
     /// How long a plugin upload's answer may take: longer than other requests', but no longer
@@ -170,66 +222,298 @@ impl Settings {
         );
         Ok(())
     }
+}
 
-    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
-            value
-                .parse()
-                .map_err(|_| anyhow::anyhow!("`{name}` has an invalid value `{value}`"))
+impl Settings {
+    /// A settings file with every setting at its default, commented out, each with what it
+    /// does and its environment variable (`tenantry init` writes it).
+    pub fn commented_file() -> String {
+        let schema = schemars::schema_for!(Settings).to_value();
+        let defaults = toml::Table::try_from(Settings::default()).unwrap_or_default();
+        let shape = toml::Table::try_from(Settings::every_setting()).unwrap_or_default();
+        let mut out = String::from(
+            "# tenantry settings: every setting at its default, commented out. Uncomment and change\n\
+             # what you need; `tenantry serve --config tenantry.toml` reads this file. Each setting\n\
+             # also has an environment variable (shown), which overrides the file.\n",
+        );
+        let (scalars, sections): (Vec<_>, Vec<_>) = shape.iter().partition(|(_, v)| !v.is_table());
+        for (key, example) in scalars {
+            let about = &schema["properties"][key];
+            write_setting(&mut out, &[key], about, defaults.get(key), example);
         }
-        if let Some(v) = var("TENANTRY_LISTEN") {
-            self.listen = parse("TENANTRY_LISTEN", &v)?;
+        for (section, fields) in sections {
+            let about = &schema["properties"][section];
+            out.push('\n');
+            for line in description(about).lines() {
+                out.push_str(&format!("# {line}\n"));
+            }
+            out.push_str(&format!("[{section}]\n"));
+            let fields_about = about["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .map(|name| &schema["$defs"][name]["properties"]);
+            let (Some(fields), Some(fields_about)) = (fields.as_table(), fields_about) else {
+                continue;
+            };
+            let section_defaults = defaults.get(section).and_then(toml::Value::as_table);
+            for (key, example) in fields {
+                let default = section_defaults.and_then(|d| d.get(key));
+                write_setting(
+                    &mut out,
+                    &[section, key],
+                    &fields_about[key],
+                    default,
+                    example,
+                );
+            }
         }
-        if let Some(v) = var("TENANTRY_DATA_DIR") {
-            self.data_dir = v.into();
-        }
-        if let Some(v) = var("TENANTRY_POLICIES") {
-            self.policies = v.into();
-        }
-        if let Some(v) = var("TENANTRY_REGIONS") {
-            self.regions = v
-                .split(',')
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
-                .collect();
-        }
-        if let Some(v) = var("TENANTRY_OPERATOR_TOKEN") {
-            self.operator_token = Some(v);
-        }
-        if let Some(v) = var("TENANTRY_PENDING_LINK_HOURS") {
-            self.pending_link_hours = parse("TENANTRY_PENDING_LINK_HOURS", &v)?;
-        }
-        if let Some(v) = var("TENANTRY_REMOTE_SUPPORT_PENDING_HOURS") {
-            self.remote_support_pending_hours = parse("TENANTRY_REMOTE_SUPPORT_PENDING_HOURS", &v)?;
-        }
-        if let Some(v) = var("TENANTRY_LOG_JSON") {
-            self.log_json = parse("TENANTRY_LOG_JSON", &v)?;
-        }
-        if self.regions.is_empty() {
-            anyhow::bail!("at least one region must be configured");
-        }
-        Ok(())
+        out
     }
+}
+
+fn description(about: &serde_json::Value) -> &str {
+    about["description"].as_str().unwrap_or_default()
+}
+
+/// One setting of [`Settings::commented_file`]: what it does, its variable, its default.
+fn write_setting(
+    out: &mut String,
+    path: &[&String],
+    about: &serde_json::Value,
+    default: Option<&toml::Value>,
+    example: &toml::Value,
+) {
+    out.push('\n');
+    for line in description(about).lines() {
+        out.push_str(&format!("# {line}\n"));
+    }
+    let variable: Vec<String> = path.iter().map(|p| p.to_ascii_uppercase()).collect();
+    out.push_str(&format!(
+        "# environment: TENANTRY_{}\n",
+        variable.join("__")
+    ));
+    let key = path.last().map_or("", |k| k.as_str());
+    match default {
+        Some(value) => out.push_str(&format!("# {key} = {value}\n")),
+        None => out.push_str(&format!(
+            "# not set by default; for example:\n# {key} = {example}\n"
+        )),
+    }
+}
+
+/// Writes each `TENANTRY_*` variable into `table` at its setting's path, as its type.
+fn overlay_environment(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    let shape = toml::Table::try_from(Settings::every_setting())?;
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("TENANTRY_") else {
+            continue;
+        };
+        if NOT_SETTINGS.contains(&name.as_str()) {
+            continue;
+        }
+        let path: Vec<String> = rest
+            .to_ascii_lowercase()
+            .split("__")
+            .map(str::to_owned)
+            .collect();
+        let Some(example) = lookup(&shape, &path) else {
+            anyhow::bail!(
+                "`{name}` is not a setting: a setting's variable is its TOML path in capitals, \
+                 sections joined by `__` (`TENANTRY_WASM__FUEL`); `tenantry init` writes them all"
+            );
+        };
+        let typed = typed_like(example, &value)
+            .ok_or_else(|| anyhow::anyhow!("`{name}` has an invalid value `{value}`"))?;
+        insert(table, &path, typed);
+    }
+    Ok(())
+}
+
+fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
+    let (last, sections) = path.split_last()?;
+    let mut here = table;
+    for section in sections {
+        here = here.get(section)?.as_table()?;
+    }
+    here.get(last).filter(|v| !v.is_table())
+}
+
+/// `value` read as the type of `example`; a list is comma-separated.
+fn typed_like(example: &toml::Value, value: &str) -> Option<toml::Value> {
+    use toml::Value;
+    Some(match example {
+        Value::String(_) => Value::String(value.to_owned()),
+        Value::Integer(_) => Value::Integer(value.trim().parse().ok()?),
+        Value::Float(_) => Value::Float(value.trim().parse().ok()?),
+        Value::Boolean(_) => Value::Boolean(value.trim().parse().ok()?),
+        Value::Array(items) => {
+            let item = items
+                .first()
+                .cloned()
+                .unwrap_or(Value::String(String::new()));
+            Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| typed_like(&item, v))
+                    .collect::<Option<_>>()?,
+            )
+        }
+        Value::Datetime(_) | Value::Table(_) => return None,
+    })
+}
+
+fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, sections)) = path.split_last() else {
+        return;
+    };
+    let mut here = table;
+    for section in sections {
+        let entry = here
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        here = next;
+    }
+    here.insert(last.clone(), value);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn with_env(file: &str, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let mut table: toml::Table = toml::from_str(file)?;
+        overlay_environment(
+            &mut table,
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )?;
+        Settings::from_table(table)
+    }
+
     #[test]
     fn environment_overrides_file_and_defaults() {
-        let mut s: Settings =
-            toml::from_str("regions = [\"eu\", \"us\"]\npending_link_hours = 5").unwrap();
-        assert_eq!(s.pending_link_hours, 5);
-        s.apply_env(|name| (name == "TENANTRY_PENDING_LINK_HOURS").then(|| "7".to_owned()))
-            .unwrap();
+        let s = with_env(
+            "regions = [\"eu\", \"us\"]\npending_link_hours = 5\n[wasm]\nfuel = 9",
+            &[
+                ("TENANTRY_PENDING_LINK_HOURS", "7"),
+                ("TENANTRY_WASM__DEADLINE_MS", "250"),
+                ("TENANTRY_RATE_LIMIT__PER_SECOND", "0"),
+                ("TENANTRY_OPERATOR_TOKEN", "1234"),
+                ("TENANTRY_LOG_JSON", "true"),
+                ("TENANTRY_TOKEN", "not a setting, the CLI's"),
+                ("HOME", "/root"),
+            ],
+        )
+        .unwrap();
         assert_eq!(s.pending_link_hours, 7);
         assert_eq!(s.regions, ["eu", "us"]);
+        assert_eq!((s.wasm.fuel, s.wasm.deadline_ms), (9, 250));
+        assert_eq!(s.rate_limit.per_second, 0);
+        assert_eq!(s.operator_token.as_deref(), Some("1234"));
+        assert!(s.log_json);
+        let regions = with_env("", &[("TENANTRY_REGIONS", "eu-central, us-east")]).unwrap();
+        assert_eq!(regions.regions, ["eu-central", "us-east"]);
         assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
         let secret = Settings {
             operator_token: Some("tnt_secret".into()),
             ..Settings::default()
         };
         assert!(!format!("{secret:?}").contains("tnt_secret"));
+    }
+
+    #[test]
+    fn a_variable_that_is_no_setting_or_has_a_bad_value_is_named() {
+        let typo = with_env("", &[("TENANTRY_WASM__FUELL", "1")]).unwrap_err();
+        assert!(
+            typo.to_string()
+                .contains("`TENANTRY_WASM__FUELL` is not a setting"),
+            "{typo}"
+        );
+        let bad = with_env("", &[("TENANTRY_QUOTAS__PLUGINS_PER_ORG", "many")]).unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("`TENANTRY_QUOTAS__PLUGINS_PER_ORG` has an invalid value"),
+            "{bad}"
+        );
+        let none = with_env("", &[("TENANTRY_REGIONS", " , ")]).unwrap_err();
+        assert!(none.to_string().contains("at least one region"), "{none}");
+    }
+
+    #[test]
+    fn the_commented_file_reads_as_the_defaults_and_every_line_of_it_is_a_setting() {
+        let file = Settings::commented_file();
+        let as_is: Settings = toml::from_str(&file).unwrap();
+        assert_eq!(
+            serde_json::to_value(as_is).unwrap(),
+            serde_json::to_value(Settings::default()).unwrap()
+        );
+        assert!(file.contains("# environment: TENANTRY_WASM__FUEL\n# fuel = 50000000\n"));
+        assert!(
+            file.contains("# Instructions (wasmtime fuel) per call."),
+            "{file}"
+        );
+        let is_setting = |line: &str| {
+            line.split_once(" = ").is_some_and(|(key, _)| {
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+        };
+        let uncommented: String = file
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(setting) if is_setting(setting) => format!("{setting}\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        let every: Settings = toml::from_str(&uncommented).unwrap();
+        assert_eq!(every.operator_token.as_deref(), Some(""));
+        for key in [
+            "listen",
+            "fuel",
+            "per_second",
+            "max_open",
+            "plugins_per_org",
+        ] {
+            assert!(
+                !uncommented.contains(&format!("# {key} =")),
+                "{key} stayed commented"
+            );
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_variable() {
+        // Each setting, optional ones included, has a path in the shape the variables are read
+        // against; a new optional setting left out of `every_setting` fails here.
+        fn paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+            match value.as_object() {
+                Some(map) => {
+                    for (k, v) in map {
+                        paths(v, &format!("{prefix}{k}."), out);
+                    }
+                }
+                None => out.push(prefix.trim_end_matches('.').to_owned()),
+            }
+        }
+        let (mut all, mut shaped) = (Vec::new(), Vec::new());
+        paths(
+            &serde_json::to_value(Settings::default()).unwrap(),
+            "",
+            &mut all,
+        );
+        let shape = toml::Table::try_from(Settings::every_setting()).unwrap();
+        paths(&serde_json::to_value(shape).unwrap(), "", &mut shaped);
+        all.sort();
+        shaped.sort();
+        assert_eq!(all, shaped);
     }
 }

@@ -1,7 +1,10 @@
-//! Prometheus metrics: request counts and latencies, policy decisions by hook and verdict.
+//! Prometheus metrics: request counts and latencies, policy decisions by hook and verdict,
+//! layer latencies and failures, platform reloads, quarantines, and what is degraded.
 //!
 //! One process-wide registry: metrics are recorded from the HTTP layer and the policy engine,
-//! which share nothing else, and a process exposes one `/metrics` anyway.
+//! which share nothing else, and a process exposes one `/metrics` anyway. Every label value
+//! comes from a closed set the host defines (hooks, layers, fault kinds, parts): never from a
+//! client or a policy, so no tenant can grow the registry.
 
 use std::sync::OnceLock;
 
@@ -34,12 +37,42 @@ struct DecisionLabels {
     verdict: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LayerErrorLabels {
+    hook: &'static str,
+    layer: &'static str,
+    /// The fault's kind: `out_of_fuel`, `deadline`, `operation_limit`, `quarantined`, ...
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LayerLabels {
+    hook: &'static str,
+    /// `rhai` or `wasm`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartLabels {
+    part: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     decisions: Family<DecisionLabels, Counter>,
-    policy_errors: Family<DecisionLabels, Counter>,
+    policy_errors: Family<LayerErrorLabels, Counter>,
+    layer_latency: Family<LayerLabels, Histogram>,
+    reloads: Family<ResultLabels, Counter>,
+    quarantines: Counter,
+    webhooks: Family<ResultLabels, Counter>,
+    degraded: Family<PartLabels, Gauge>,
     write_jobs: Counter,
     write_batches: Counter,
     connections_open: Gauge,
@@ -57,7 +90,41 @@ fn metrics() -> &'static Metrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
         let decisions = Family::<DecisionLabels, Counter>::default();
-        let policy_errors = Family::<DecisionLabels, Counter>::default();
+        let policy_errors = Family::<LayerErrorLabels, Counter>::default();
+        let layer_latency = Family::<LayerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_002, 2.0, 18))
+        });
+        let reloads = Family::<ResultLabels, Counter>::default();
+        let quarantines = Counter::default();
+        let webhooks = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by result (ok, retrying, failed, disabled)",
+            webhooks.clone(),
+        );
+        let degraded = Family::<PartLabels, Gauge>::default();
+        registry.register(
+            "policy_layer_duration_seconds",
+            "One policy layer's evaluation, by hook and kind (rhai, wasm)",
+            layer_latency.clone(),
+        );
+        registry.register(
+            "platform_policy_reloads",
+            "Changes to a platform policy file, by result (ok, failed); counted once per change",
+            reloads.clone(),
+        );
+        registry.register(
+            "policy_quarantines",
+            "Times a tenant policy was quarantined for an organization after failing in a row",
+            quarantines.clone(),
+        );
+        registry.register(
+            "degraded",
+            "What is degraded now, by part (platform_policy: files not loading; \
+             quarantined_policies: tenant policy versions skipped for some organization; \
+             storage: 1 while writes do not reach the disk), as /readyz lists it",
+            degraded.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -75,7 +142,7 @@ fn metrics() -> &'static Metrics {
         );
         registry.register(
             "policy_layer_errors",
-            "Policy layers that failed (counted as deny)",
+            "Policy layers that failed (counted as deny), by hook, layer and fault kind",
             policy_errors.clone(),
         );
         let write_jobs = Counter::default();
@@ -124,6 +191,11 @@ fn metrics() -> &'static Metrics {
             latency,
             decisions,
             policy_errors,
+            layer_latency,
+            reloads,
+            quarantines,
+            webhooks,
+            degraded,
             write_jobs,
             write_batches,
         }
@@ -158,12 +230,54 @@ pub fn record_decision(decision: &Decision) {
         .inc();
     for layer in decision.layers.iter().filter(|l| l.error.is_some()) {
         m.policy_errors
-            .get_or_create(&DecisionLabels {
+            .get_or_create(&LayerErrorLabels {
                 hook,
-                verdict: layer.layer.name(),
+                layer: layer.layer.name(),
+                kind: layer.error_kind.unwrap_or("unknown"),
             })
             .inc();
     }
+}
+
+/// One layer's evaluation took `seconds`.
+pub fn record_layer(hook: crate::policy::Hook, kind: &'static str, seconds: f64) {
+    metrics()
+        .layer_latency
+        .get_or_create(&LayerLabels {
+            hook: hook.name(),
+            kind,
+        })
+        .observe(seconds);
+}
+
+/// A platform policy file's change was loaded (`true`) or refused.
+pub fn record_reload(ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    metrics()
+        .reloads
+        .get_or_create(&ResultLabels { result })
+        .inc();
+}
+
+/// How a webhook delivery attempt ended: `ok`, `retrying` (a scheduled attempt failed),
+/// `failed` (a manual redelivery failed) or `disabled` (the endpoint was disabled).
+pub fn record_webhook(result: &'static str) {
+    metrics()
+        .webhooks
+        .get_or_create(&ResultLabels { result })
+        .inc();
+}
+
+pub fn record_quarantine() {
+    metrics().quarantines.inc();
+}
+
+/// How many things of `part` are degraded now.
+pub fn set_degraded(part: &'static str, count: usize) {
+    metrics()
+        .degraded
+        .get_or_create(&PartLabels { part })
+        .set(i64::try_from(count).unwrap_or(i64::MAX));
 }
 
 pub fn record_dropped_decision() {

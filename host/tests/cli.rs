@@ -21,11 +21,18 @@ fn policies() -> PathBuf {
 
 /// Starts `serve` and returns the child, its address, and the token line if one was printed.
 fn serve(data: &Path, policies: &Path) -> (Child, String, Option<String>) {
-    let mut child = binary()
+    let mut command = binary();
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .arg("--policies")
-        .arg(policies)
+        .arg(policies);
+    start(command)
+}
+
+/// Starts a `serve` command and waits for its address (see [`serve`]).
+fn start(mut command: Command) -> (Child, String, Option<String>) {
+    let mut child = command
         .env_remove("TENANTRY_OPERATOR_TOKEN")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -205,4 +212,84 @@ fn help_documents_flags_and_their_environment_twins() {
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+#[test]
+fn the_binary_copied_anywhere_runs_on_its_built_in_policies_and_init_writes_them_out() {
+    // A directory with nothing but the binary in it: no policies/, no config.
+    let site = tempfile::tempdir().unwrap();
+    let copy = site.path().join("tenantry");
+    std::fs::copy(env!("CARGO_BIN_EXE_tenantry"), &copy).unwrap();
+    let mut command = Command::new(&copy);
+    command
+        .current_dir(site.path())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let (child, address, token) = start(command);
+    let token = token.unwrap();
+    let policies = http_get(&address, "/v1/policies", Some(&token));
+    assert!(policies.starts_with("HTTP/1.1 200"), "{policies}");
+    assert!(policies.contains("(built in) authorize.rhai"), "{policies}");
+    assert!(
+        !policies.contains("last_error\":\""),
+        "every built-in policy loaded: {policies}"
+    );
+    assert_eq!(terminate(child), 0);
+
+    // `init` writes them out with a settings file, and refuses to overwrite them.
+    let init = Command::new(&copy)
+        .current_dir(site.path())
+        .args(["init", "conf"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    let conf = site.path().join("conf");
+    for file in [
+        "tenantry.toml",
+        "policies/authorize.rhai",
+        "policies/tests/link.json",
+        "policies/schema/share.json",
+    ] {
+        assert!(conf.join(file).is_file(), "{file}");
+    }
+    let again = Command::new(&copy)
+        .current_dir(site.path())
+        .args(["init", "conf"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing written"));
+
+    // The written files serve, edited, with a setting from the environment on top.
+    let link = conf.join("policies/link.rhai");
+    let edited = std::fs::read_to_string(&link).unwrap() + "\n// edited by the operator\n";
+    std::fs::write(&link, edited).unwrap();
+    let mut command = Command::new(&copy);
+    command
+        .current_dir(site.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "conf/tenantry.toml",
+        ])
+        .args(["--policies", "conf/policies", "--data-dir", "data2"])
+        .env("TENANTRY_RATE_LIMIT__PER_SECOND", "0");
+    let (child, address, token) = start(command);
+    let policies = http_get(&address, "/v1/policies", Some(&token.unwrap()));
+    assert!(policies.contains("conf/policies/link.rhai"), "{policies}");
+    terminate(child);
+
+    // A variable that names no setting stops the server, named.
+    let typo = Command::new(&copy)
+        .current_dir(site.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TENANTRY_WASM__FUELL", "1")
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("`TENANTRY_WASM__FUELL` is not a setting"),
+        "{typo:?}"
+    );
 }

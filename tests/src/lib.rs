@@ -4,6 +4,7 @@
 
 pub mod memory;
 pub mod plugins;
+pub mod receiver;
 pub mod rng;
 
 use std::path::PathBuf;

@@ -51,7 +51,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The longest timeout accepted: a day. Longer ones would overflow deadline arithmetic.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionLimits {
     /// Connections served at once. Keep it below the process's open-file limit.

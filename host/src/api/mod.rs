@@ -15,6 +15,7 @@ pub mod problem;
 pub mod remote_support;
 pub mod resources;
 pub mod routes;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -15,12 +15,23 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// 200 while the server serves, with what is degraded (a platform file that does not load,
+/// quarantined tenant policies, writes not reaching the disk); 503 when storage cannot be read.
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     match app
         .store
         .read(|view| Ok(view.meta("schema_version")?.is_some()))
     {
-        Ok(true) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
+        Ok(true) => {
+            let degraded = app.degraded();
+            let status = if degraded.is_empty() {
+                "ready"
+            } else {
+                "degraded"
+            };
+            let body = json!({"status": status, "degraded": degraded});
+            (StatusCode::OK, Json(body)).into_response()
+        }
         _ => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready",
@@ -29,7 +40,9 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics() -> impl IntoResponse {
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    // The degraded gauges are read now, not kept up to date on every change.
+    app.degraded();
     (
         [(
             header::CONTENT_TYPE,

@@ -5,7 +5,9 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
-use super::{decisions, links, members, ops, orgs, plugins, policies, remote_support, resources};
+use super::{
+    decisions, links, members, ops, orgs, plugins, policies, remote_support, resources, webhooks,
+};
 use crate::app::App;
 
 /// What the OpenAPI document says of a route.
@@ -114,6 +116,13 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/orgs/{org}/audit" => orgs::audit, "the organization's audit log", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/audit/export" => orgs::audit_export, "the whole audit log as JSON lines, filtered by time and action (operator)", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/events" => orgs::events, "the organization's event outbox", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/webhooks" => webhooks::create, "add a webhook endpoint (https, public address; event_types filter); answers its signing secret once", auth: true, creates: true, body: JSON;
+        get "/v1/orgs/{org}/webhooks" => webhooks::list, "the organization's webhook endpoints with their delivery state", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/webhooks/{webhook}" => webhooks::get, "one webhook endpoint", auth: true, creates: false, body: None;
+        delete "/v1/orgs/{org}/webhooks/{webhook}" => webhooks::delete, "remove a webhook endpoint and its delivery log", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/webhooks/{webhook}/enable" => webhooks::enable, "enable a disabled endpoint: delivery resumes where it stopped", auth: true, creates: false, body: None;
+        get "/v1/orgs/{org}/webhooks/{webhook}/deliveries" => webhooks::deliveries, "the endpoint's newest delivery attempts (limit, at most 100)", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/webhooks/{webhook}/redeliver" => webhooks::redeliver, "send one event of the outbox to the endpoint again, now", auth: true, creates: false, body: JSON;
         get "/v1/policies" => policies::list, "every policy binding the caller may see, with reload status", auth: true, creates: false, body: None;
         put "/v1/platform/policies/{hook}" => policies::put::<PLATFORM>, "a new platform policy version (Rhai, or JSON with fixtures)", auth: true, creates: true, body: POLICY;
         get "/v1/platform/policies/{hook}/versions" => policies::versions::<PLATFORM>, "platform policy versions", auth: true, creates: false, body: None;

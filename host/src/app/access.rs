@@ -327,6 +327,8 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     "change_request.decline",
     "plugin.upload",
     "plugin.delete",
+    // An endpoint would keep receiving the organization's events after the grant ended.
+    "webhook.manage",
 ];
 
 /// The rules Rust keeps before any policy is asked (policies can only tighten them).

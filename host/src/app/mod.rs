@@ -11,6 +11,7 @@ pub mod bulk;
 pub mod change_requests;
 pub mod decisions;
 pub mod handovers;
+pub mod health;
 pub mod idempotency;
 pub mod import;
 pub mod invariants;
@@ -39,6 +40,8 @@ pub mod shares;
 pub mod sweeper;
 pub mod tokens;
 pub mod upgrade;
+pub mod webhook_delivery;
+pub mod webhooks;
 pub mod write;
 
 use std::sync::Arc;
@@ -46,7 +49,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::secret::Secret;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::policy::PolicyEngine;
 use crate::storage::Store;
 
@@ -69,6 +72,8 @@ pub struct App {
     plugin_compiles: policy_jobs::PolicyJobs,
     /// Authenticates compiled artifacts and seals one-time secrets at rest.
     pub server_key: server_key::ServerKey,
+    /// Delivers webhooks: public addresses only unless allowed, no redirects, a timeout.
+    pub webhook_client: reqwest::Client,
     /// Wrong PINs per organization in the current window.
     pin_attempts: pins::PinAttempts,
 }
@@ -97,6 +102,11 @@ impl App {
             settings.quotas.policy_jobs_per_org,
         )?;
         let plugin_compiles = policy_jobs::PolicyJobs::start(1, 1)?;
+        let webhook_client = crate::webhooks::destination::client(
+            settings.webhooks.allowed(),
+            std::time::Duration::from_secs(settings.webhooks.timeout_secs.max(1)),
+        )
+        .map_err(|e| Error::Setup(format!("cannot build the webhook client: {e}")))?;
         let app = App {
             store,
             policies,
@@ -109,10 +119,18 @@ impl App {
             policy_jobs,
             plugin_compiles,
             server_key,
+            webhook_client,
             pin_attempts: pins::PinAttempts::default(),
         };
         app.finish_upgrades().await?;
         app.load_bindings()?;
+        if app.platform_files.built_in {
+            tracing::info!(
+                directory = %app.platform_files.dir.display(),
+                "no platform policy directory: running on the policies built into this binary \
+                 (`tenantry init` writes them out to edit and hot-reload)"
+            );
+        }
         app.sync_platform_files().await?;
         let new_operator_token = tokens::ensure_operator_token(&app).await?;
         Ok(Built {
@@ -130,6 +148,7 @@ impl App {
             tokio::spawn(self.clone().prune_decisions()),
             tokio::spawn(self.clone().prune_events()),
             tokio::spawn(self.clone().prune_idempotency()),
+            tokio::spawn(self.clone().deliver_webhooks()),
         ]
     }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
     /// Plugins an organization (or the operator) has uploaded and not deleted.
@@ -38,6 +38,8 @@ pub struct Quotas {
     pub plans_per_provider: usize,
     /// Customer organizations one service provider may create.
     pub customers_per_provider: usize,
+    /// Webhook endpoints per organization.
+    pub webhooks_per_org: usize,
 }
 
 impl Default for Quotas {
@@ -55,6 +57,7 @@ impl Default for Quotas {
             channels_per_org: 1_000,
             plans_per_provider: 1_000,
             customers_per_provider: 100_000,
+            webhooks_per_org: 10,
         }
     }
 }

@@ -43,7 +43,7 @@ const PRUNE_AT: usize = 100_000;
 /// The most buckets kept at once.
 const HARD_CAP: usize = 1_000_000;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained requests per second per principal, and per address without a credential;

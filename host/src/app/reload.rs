@@ -5,6 +5,9 @@
 //! Changes are noticed by a file watcher (debounced) and, as a fallback for file systems that
 //! do not report events, by a re-scan every second; both end in [`App::sync_platform_file`],
 //! which does nothing when the file's SHA-256 has not changed.
+//!
+//! Without a policy directory the server runs on the policies built into the binary
+//! ([`crate::policy::stock`]), which nothing reloads: `tenantry init` writes them out to edit.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +23,7 @@ use crate::domain::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
 use crate::policy::fixtures;
+use crate::policy::stock::stock;
 use crate::policy::version::{BindingKey, PolicyVersion};
 use crate::storage::Tx;
 
@@ -37,15 +41,39 @@ pub struct FileStatus {
 #[derive(Clone)]
 pub struct PlatformFiles {
     pub dir: PathBuf,
+    /// No directory at start: the built-in policies are the platform's.
+    pub built_in: bool,
     status: Arc<Mutex<HashMap<Hook, FileStatus>>>,
 }
 
 impl PlatformFiles {
     pub fn new(dir: PathBuf) -> Self {
         Self {
+            built_in: !dir.is_dir(),
             dir,
             status: Arc::default(),
         }
+    }
+
+    /// The policy's source for `hook` and the name its messages give it.
+    fn source(&self, hook: Hook) -> Result<(String, String)> {
+        if self.built_in {
+            let name = format!("built-in {}.rhai", hook.name());
+            return Ok((stock(hook).source.to_owned(), name));
+        }
+        let path = self.path(hook);
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", path.display())))?;
+        Ok((source, path.display().to_string()))
+    }
+
+    /// The fixtures the policy for `hook` must pass.
+    fn cases(&self, hook: Hook) -> Result<Vec<fixtures::Case>> {
+        if self.built_in {
+            let name = format!("built-in tests/{}.json", hook.name());
+            return fixtures::parse_cases(stock(hook).fixtures, &name);
+        }
+        fixtures::load_cases(&self.dir, hook)
     }
 
     pub fn status(&self, hook: Hook) -> FileStatus {
@@ -59,7 +87,9 @@ impl PlatformFiles {
         })
     }
 
-    fn set(&self, hook: Hook, loaded_at: Option<Timestamp>, error: Option<String>) {
+    /// Records how `hook`'s file stands; true when its error is not the one already recorded
+    /// (so a file that stays broken is reported once, not at every scan).
+    fn set(&self, hook: Hook, loaded_at: Option<Timestamp>, error: Option<String>) -> bool {
         let mut status = self
             .status
             .lock()
@@ -71,10 +101,29 @@ impl PlatformFiles {
         if loaded_at.is_some() {
             entry.loaded_at = loaded_at;
         }
+        let changed = entry.last_error != error;
         entry.last_error = error;
+        changed
+    }
+
+    /// The hooks whose file's current content is not active, with why.
+    pub fn failing(&self) -> Vec<(Hook, String)> {
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failing: Vec<(Hook, String)> = status
+            .iter()
+            .filter_map(|(hook, s)| Some((*hook, s.last_error.clone()?)))
+            .collect();
+        failing.sort_by_key(|(hook, _)| *hook);
+        failing
     }
 
     pub fn path(&self, hook: Hook) -> PathBuf {
+        if self.built_in {
+            return PathBuf::from(format!("(built in) {}.rhai", hook.name()));
+        }
         self.dir.join(format!("{}.rhai", hook.name()))
     }
 }
@@ -97,24 +146,32 @@ impl App {
     pub async fn sync_platform_file(&self, hook: Hook) -> Result<Synced> {
         let files = self.platform_files.clone();
         let path = files.path(hook);
-        let result = self.sync_file_inner(hook, &path).await;
+        let result = self.sync_file_inner(hook).await;
         match &result {
             Ok(Synced::Activated(n)) => {
                 tracing::info!(hook = hook.name(), version = n, file = %path.display(), "platform policy reloaded");
                 files.set(hook, Some(self.clock.now()), None);
+                crate::metrics::record_reload(true);
             }
-            Ok(Synced::Unchanged) => {}
+            Ok(Synced::Unchanged) => {
+                // A broken file put back as it was: nothing to load, and nothing failing.
+                if files.set(hook, None, None) {
+                    tracing::info!(hook = hook.name(), file = %path.display(), "platform policy file is the active version again");
+                }
+            }
             Err(e) => {
-                tracing::warn!(hook = hook.name(), error = %e, "platform policy file not loaded; the previous version stays active");
-                files.set(hook, None, Some(e.to_string()));
+                // Scanned every second and on every file event: said once per change.
+                if files.set(hook, None, Some(e.to_string())) {
+                    tracing::warn!(hook = hook.name(), error = %e, "platform policy file not loaded; the previous version stays active");
+                    crate::metrics::record_reload(false);
+                }
             }
         }
         result
     }
 
-    async fn sync_file_inner(&self, hook: Hook, path: &std::path::Path) -> Result<Synced> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", path.display())))?;
+    async fn sync_file_inner(&self, hook: Hook) -> Result<Synced> {
+        let (source, name) = self.platform_files.source(hook)?;
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
         let key = BindingKey::platform(hook);
         let known = self.store.read(|view| Ok(view.meta(&meta_key(hook))?))?;
@@ -132,10 +189,10 @@ impl App {
         let policy = self
             .policies
             .runtime()
-            .compile(hook, &path.display().to_string(), &source)
+            .compile(hook, &name, &source)
             .map_err(Error::Policy)?;
-        let cases = fixtures::load_cases(&self.platform_files.dir, hook)?;
-        let author = format!("file:{}", path.display());
+        let cases = self.platform_files.cases(hook)?;
+        let author = format!("file:{name}");
         let (version, _) = self
             .publish(
                 Target::Platform,
@@ -153,8 +210,7 @@ impl App {
             .await
             .map_err(|e| match e {
                 Error::FixturesFailed(cases) => Error::Policy(format!(
-                    "`{}` fails its fixtures: {}",
-                    path.display(),
+                    "`{name}` fails its fixtures: {}",
                     cases
                         .iter()
                         .map(|c| format!(
@@ -179,8 +235,12 @@ impl App {
         Ok(())
     }
 
-    /// Watches the policy directory until the task is dropped.
+    /// Watches the policy directory until the task is dropped (built-in policies: nothing to
+    /// watch).
     pub async fn watch_platform_files(self) {
+        if self.platform_files.built_in {
+            return;
+        }
         let (events, mut changed) = tokio::sync::mpsc::unbounded_channel::<()>();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok() {
@@ -215,5 +275,23 @@ impl App {
                 let _ = self.sync_platform_file(hook).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_stays_broken_is_reported_once_per_change() {
+        let files = PlatformFiles::new(PathBuf::from("policies"));
+        let broken = || Some("share.rhai:3: expected `)`".to_owned());
+        assert!(files.set(Hook::Share, None, broken()), "first seen");
+        assert!(!files.set(Hook::Share, None, broken()), "the next scans");
+        assert!(files.set(Hook::Share, None, Some("share.rhai:9: other".into())));
+        assert_eq!(files.failing().len(), 1);
+        assert!(files.set(Hook::Share, None, None), "fixed");
+        assert!(!files.set(Hook::Share, None, None));
+        assert!(files.failing().is_empty());
     }
 }

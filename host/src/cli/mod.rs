@@ -1,9 +1,10 @@
-//! The command line: `serve`; `policy test|eval|schema` offline and `push|versions|rollback|
+//! The command line: `serve`, `init`; `policy test|eval|schema` offline and `push|versions|rollback|
 //! preview|eval --org` on a server; `plugin new|check|componentize|run` offline and
 //! `upload|bind` on a server; `backup`, `check`. Each subcommand is a thin call into the library; the authoring commands
 //! write to any `Write`, so the tests run them in-process.
 
 pub mod backup;
+pub mod init;
 pub mod offline;
 pub mod output;
 pub mod plugin;
@@ -31,8 +32,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (data in ./data, policies from ./policies, on 127.0.0.1:8080 by default).
+    /// Run the server (data in ./data, policies from ./policies, on 127.0.0.1:8080 by default;
+    /// without ./policies, on the policies built into the binary).
     Serve(serve::ServeArgs),
+    /// Write the built-in platform policies (with fixtures and input schemas) and a
+    /// `tenantry.toml` with every setting at its default into DIR, to edit. Overwrites nothing.
+    Init {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Work with policies offline.
     Policy {
         #[command(subcommand)]
@@ -325,6 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve(args) => serve::run(args).await.map(|()| 0),
+        Command::Init { dir } => init::init(&dir, out),
         Command::Policy { command } => match command {
             PolicyCommand::Test {
                 path,

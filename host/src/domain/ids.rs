@@ -51,4 +51,6 @@ id_type!(
     PolicyVersionId,
     DecisionId,
     ChangeRequestId,
+    WebhookId,
+    DeliveryId,
 );

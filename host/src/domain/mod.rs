@@ -14,3 +14,4 @@ pub mod remote_support;
 pub mod resource;
 pub mod secret;
 pub mod share;
+pub mod webhook;

@@ -44,6 +44,12 @@ impl Breakers {
         }
     }
 
+    /// Organizations for which this version is skipped now.
+    pub fn open(&self) -> usize {
+        let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
+        map.values().filter(|b| b.admit().is_err()).count()
+    }
+
     /// Records how a call for `org` ended (`None`: it answered in time).
     pub fn record(&self, org: u128, fault: Option<&str>) {
         match (fault, self.find(org)) {
@@ -120,6 +126,7 @@ impl Breaker {
                     self.open_until_ms
                         .store(now_ms().saturating_add(cooloff).max(1), Ordering::Relaxed);
                     tracing::warn!(failures, cooloff_ms = cooloff, "policy quarantined");
+                    crate::metrics::record_quarantine();
                 }
             }
             Some(_) => {}

@@ -19,6 +19,10 @@ pub struct LayerOutcome {
     /// Set when the policy failed; the answer is then a deny (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The failure's kind (`out_of_fuel`, `deadline`, ...), one of the host's own names: what
+    /// the metrics count by. Not kept in the log, where `error` starts with it.
+    #[serde(skip)]
+    pub error_kind: Option<&'static str>,
     pub micros: u64,
     /// Fuel a plugin's call used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +103,7 @@ mod tests {
 
     fn outcome(layer: Layer, verdict: Verdict, minutes: Option<u32>) -> LayerOutcome {
         LayerOutcome {
+            error_kind: None,
             layer,
             version: "test".into(),
             answer: Answer {

@@ -187,6 +187,16 @@ impl PolicyEngine {
         }
     }
 
+    /// Tenant policy versions skipped now for some organization (their breaker is open),
+    /// counted once per organization.
+    pub fn quarantined(&self) -> usize {
+        self.snapshot()
+            .bound
+            .values()
+            .map(|p| p.breakers.open())
+            .sum()
+    }
+
     /// Binds (`Some`) or unbinds (`None`) `key`, unless a newer change is already applied.
     /// The next decision sees the result; decisions in flight keep their snapshot.
     pub fn apply(&self, key: BindingKey, generation: u64, policy: Option<Arc<CompiledPolicy>>) {
@@ -321,11 +331,16 @@ impl PolicyEngine {
                 result
             }
         };
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (answer, error) = match result {
-            Ok(answer) => (answer, None),
+        let elapsed = started.elapsed();
+        crate::metrics::record_layer(policy.hook, policy.kind(), elapsed.as_secs_f64());
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let (answer, error, error_kind) = match result {
+            Ok(answer) => (answer, None, None),
             Err(fault) => {
-                tracing::warn!(layer = layer.name(), policy = %policy.version(), %fault, "policy failed; denying");
+                // Debug, not warn: a tenant decides how often its own policy fails, and must not
+                // decide how much the operator's log holds. The decision log keeps every failure
+                // and `tenantry_policy_layer_errors_total` counts them.
+                tracing::debug!(layer = layer.name(), policy = %policy.version(), %fault, "policy failed; denying");
                 (
                     Answer::deny(format!(
                         "policy error in the {} layer ({})",
@@ -333,6 +348,7 @@ impl PolicyEngine {
                         fault.kind
                     )),
                     Some(fault.to_string()),
+                    Some(fault.kind),
                 )
             }
         };
@@ -347,6 +363,7 @@ impl PolicyEngine {
             version: policy.version(),
             answer,
             error,
+            error_kind,
             micros,
             fuel: (report.fuel > 0).then_some(report.fuel),
             logs: report.logs,

@@ -136,8 +136,13 @@ pub fn load_cases(dir: &Path, hook: Hook) -> Result<Vec<Case>> {
 pub fn read_cases(file: &Path) -> Result<Vec<Case>> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::Policy(format!("cannot read `{}`: {e}", file.display())))?;
-    let fixtures: FixtureFile = serde_json::from_str(&text)
-        .map_err(|e| Error::Policy(format!("`{}`: {e}", file.display())))?;
+    parse_cases(&text, &file.display().to_string())
+}
+
+/// The cases of a fixture file's text; `name` says where it came from in errors.
+pub fn parse_cases(text: &str, name: &str) -> Result<Vec<Case>> {
+    let fixtures: FixtureFile =
+        serde_json::from_str(text).map_err(|e| Error::Policy(format!("`{name}`: {e}")))?;
     Ok(fixtures.cases)
 }
 

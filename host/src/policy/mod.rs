@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod hook;
 pub mod input;
 pub mod rhai_policy;
+pub mod stock;
 pub mod verdict;
 pub mod version;
 pub mod wasm;

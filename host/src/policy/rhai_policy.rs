@@ -18,16 +18,24 @@ use super::hook::Hook;
 use super::verdict::{Answer, Verdict};
 
 /// Sandbox limits for every Rhai evaluation. Published in the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RhaiLimits {
+    /// Operations (Rhai's unit of work) per evaluation.
     pub max_operations: u64,
+    /// Nested function calls.
     pub max_call_levels: usize,
+    /// Nesting of expressions, at compile time and at run time.
     pub max_expr_depth: usize,
+    /// Bytes of one string.
     pub max_string_size: usize,
+    /// Items of one array.
     pub max_array_size: usize,
+    /// Entries of one object map.
     pub max_map_size: usize,
+    /// Variables in scope at once.
     pub max_variables: usize,
+    /// Wall-clock budget per evaluation.
     pub wall_clock_ms: u64,
 }
 

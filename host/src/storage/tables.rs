@@ -38,6 +38,8 @@ pub const REMOTE_SUPPORT: Records = TableDefinition::new("remote_support");
 pub const DECISION_ORDER: Records = TableDefinition::new("decision_order");
 /// Policy versions, immutable once written.
 pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
+/// Webhook endpoints, with their delivery state.
+pub const WEBHOOKS: Records = TableDefinition::new("webhooks");
 /// Changes a provider asked of a customer that wait for the customer's consent.
 pub const CHANGE_REQUESTS: Records = TableDefinition::new("change_requests");
 /// `entry -> (storage key, time)`: remembered idempotent answers in time order, for pruning.
@@ -62,6 +64,8 @@ pub const AUDIT: PairRecords = TableDefinition::new("audit");
 pub const DECISIONS: PairRecords = TableDefinition::new("decisions");
 /// `(org, event) -> outbox event`.
 pub const EVENTS: PairRecords = TableDefinition::new("events");
+/// `(webhook, delivery) -> one delivery attempt`, the newest kept per endpoint.
+pub const WEBHOOK_DELIVERIES: PairRecords = TableDefinition::new("webhook_deliveries");
 
 pub const USER_ORGS: Children = MultimapTableDefinition::new("user_orgs");
 pub const USER_TOKENS: Children = MultimapTableDefinition::new("user_tokens");
@@ -81,6 +85,7 @@ pub const USER_INVITATIONS: Children = MultimapTableDefinition::new("user_invita
 pub const REQUESTER_REMOTE_SUPPORT: Children =
     MultimapTableDefinition::new("requester_remote_support");
 pub const ORG_CHANGE_REQUESTS: Children = MultimapTableDefinition::new("org_change_requests");
+pub const ORG_WEBHOOKS: Children = MultimapTableDefinition::new("org_webhooks");
 /// `plan -> organizations on it`.
 pub const PLAN_ORGS: Children = MultimapTableDefinition::new("plan_orgs");
 
@@ -124,8 +129,10 @@ pub const ALL_RECORDS: &[Records] = &[
     LINKS,
     SHARES,
     REMOTE_SUPPORT,
+    WEBHOOKS,
 ];
-pub const ALL_PAIR_RECORDS: &[PairRecords] = &[MEMBERSHIPS, AUDIT, EVENTS, DECISIONS];
+pub const ALL_PAIR_RECORDS: &[PairRecords] =
+    &[MEMBERSHIPS, AUDIT, EVENTS, DECISIONS, WEBHOOK_DELIVERIES];
 pub const ALL_CHILDREN: &[Children] = &[
     USER_ORGS,
     USER_TOKENS,
@@ -143,6 +150,7 @@ pub const ALL_CHILDREN: &[Children] = &[
     REQUESTER_REMOTE_SUPPORT,
     ORG_CHANGE_REQUESTS,
     PLAN_ORGS,
+    ORG_WEBHOOKS,
 ];
 pub const ALL_UNIQUE: &[Unique] = &[
     ORG_BY_TENANT,

@@ -11,7 +11,7 @@
 //! refused with the reason, and another reopen is tried at most every [`RETRY_REOPEN`].
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,9 @@ pub struct WriteStats {
     pub transactions: AtomicU64,
     /// Durable commits, one fsync each.
     pub batches: AtomicU64,
+    /// The last batch did not reach the disk (full, an I/O error, the file being reopened):
+    /// writes are refused until one does.
+    pub failing: AtomicBool,
 }
 
 impl Writer {
@@ -177,11 +180,13 @@ fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
         let db = match (&broken, handle.current()) {
             (None, Ok(db)) => db,
             (Some((failure, _)), _) => {
+                stats.failing.store(true, Ordering::Relaxed);
                 refuse(jobs, failure);
                 continue;
             }
             (None, Err(e)) => {
                 let failure = FlushFailure::of(e);
+                stats.failing.store(true, Ordering::Relaxed);
                 refuse(jobs, &failure);
                 broken = Some((failure, Instant::now()));
                 continue;
@@ -195,6 +200,7 @@ fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
             .transactions
             .fetch_add(finishes.len() as u64, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.failing.store(durable.is_err(), Ordering::Relaxed);
         if let Err(failure) = &durable {
             tracing::error!(%failure, batch = finishes.len(), "group commit failed to reach disk; reopening the database");
             // redb refuses every transaction after an I/O error until the file is reopened;

@@ -1,0 +1,310 @@
+//! Delivering each organization's outbox to its webhook endpoints: in order, at least once,
+//! retried on Standard Webhooks' schedule for about 27 hours, then the endpoint is disabled.
+//!
+//! A background task looks every `poll_interval_ms` for enabled endpoints that are due and
+//! have an event after their cursor, and drains each on a task of its own (at most
+//! `concurrency` at once, one per endpoint): it sends the next event the endpoint wants,
+//! waits for the answer, and only on a 2xx moves the cursor past it; a failure schedules the
+//! next attempt at the same event. The cursor is written after the receiver answered, so a
+//! crash in between sends the event again with the same `webhook-id`: receivers drop
+//! duplicates by it. Events an endpoint's filter does not want are passed over.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::App;
+use super::journal::emit;
+use super::webhooks::{log_delivery, secret_context};
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::journal::Event;
+use crate::domain::webhook::{Delivery, Webhook, WebhookStatus};
+use crate::error::Result;
+use crate::storage::tables;
+use crate::webhooks::signature;
+
+/// Events one drain sends (or passes over) before it lets the others have the slot.
+const DRAIN_BATCH: usize = 100;
+/// Endpoints read per read transaction while looking for due ones.
+const SCAN_PAGE: usize = 1_000;
+
+/// What a drain found next for an endpoint.
+enum Next {
+    /// Nothing to do now (gone, disabled, not due, or caught up).
+    Idle,
+    /// Only events the filter does not want, up to this one.
+    PassOver(u128),
+    Send(Box<Webhook>, u128, Box<Event>),
+}
+
+impl App {
+    /// Delivers until the task is dropped.
+    pub async fn deliver_webhooks(self) {
+        let settings = self.settings.webhooks;
+        let in_flight: Arc<Mutex<HashSet<WebhookId>>> = Arc::default();
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(settings.poll_interval_ms.max(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let due = match self.due_webhooks() {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "looking for webhook deliveries failed");
+                    continue;
+                }
+            };
+            for id in due {
+                let fresh = in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id);
+                if !fresh {
+                    continue;
+                }
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let (app, in_flight) = (self.clone(), Arc::clone(&in_flight));
+                tokio::spawn(async move {
+                    if let Err(e) = app.drain_webhook(id).await {
+                        tracing::warn!(webhook = %id, error = %e, "webhook delivery stopped");
+                    }
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&id);
+                    drop(slot);
+                });
+            }
+        }
+    }
+
+    /// Enabled endpoints due for an attempt that have an event after their cursor.
+    pub fn due_webhooks(&self) -> Result<Vec<WebhookId>> {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.read(|view| {
+                let page = view.scan::<Webhook>(tables::WEBHOOKS, after, SCAN_PAGE)?;
+                let mut found = Vec::new();
+                for (_, hook) in &page {
+                    if hook.status == WebhookStatus::Enabled
+                        && hook.next_attempt_at <= now
+                        && !view
+                            .pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, 1)?
+                            .is_empty()
+                    {
+                        found.push(hook.id);
+                    }
+                }
+                Ok((page.last().map(|(key, _)| *key), page.len(), found))
+            })?;
+            let (last, read, found) = page;
+            due.extend(found);
+            if read < SCAN_PAGE {
+                return Ok(due);
+            }
+            after = last;
+        }
+    }
+
+    /// Sends the endpoint's events in order until it is caught up, an attempt fails, or a
+    /// batch is done.
+    pub async fn drain_webhook(&self, id: WebhookId) -> Result<()> {
+        for _ in 0..DRAIN_BATCH {
+            let now = self.clock.now();
+            match self.next_for(id, now)? {
+                Next::Idle => return Ok(()),
+                Next::PassOver(key) => self.pass_over(id, key).await?,
+                Next::Send(hook, key, event) => {
+                    let delivery = self
+                        .send_event(&hook, &event, hook.failed_attempts + 1)
+                        .await;
+                    let delivered = delivery.ok;
+                    self.record_attempt(id, key, delivery).await?;
+                    if !delivered {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn next_for(&self, id: WebhookId, now: Timestamp) -> Result<Next> {
+        self.store.read(|view| {
+            let Some(hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? else {
+                return Ok(Next::Idle);
+            };
+            if hook.status != WebhookStatus::Enabled || hook.next_attempt_at > now {
+                return Ok(Next::Idle);
+            }
+            let mut passed = None;
+            let events =
+                view.pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, DRAIN_BATCH)?;
+            for (key, event) in events {
+                if hook.wants(&event.kind) {
+                    return Ok(Next::Send(Box::new(hook), key, Box::new(event)));
+                }
+                passed = Some(key);
+            }
+            Ok(passed.map_or(Next::Idle, Next::PassOver))
+        })
+    }
+
+    /// Moves the cursor past events the endpoint does not want.
+    async fn pass_over(&self, id: WebhookId, key: u128) -> Result<()> {
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                if let Some(mut hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? {
+                    hook.cursor = Some(key.max(hook.cursor.unwrap_or(0)));
+                    tx.put(tables::WEBHOOKS, id.key(), &hook)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Writes down how an attempt at the event `key` ended, and what comes next.
+    async fn record_attempt(&self, id: WebhookId, key: u128, delivery: Delivery) -> Result<()> {
+        let app = self.clone();
+        self.store
+            .write(move |tx| {
+                let view = tx.view();
+                let Some(mut hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? else {
+                    return Ok(()); // deleted meanwhile
+                };
+                let now = app.clock.now();
+                log_delivery(tx, id, &delivery)?;
+                if delivery.ok {
+                    hook.cursor = Some(key);
+                    hook.failed_attempts = 0;
+                    hook.failing_since = None;
+                    hook.next_attempt_at = now;
+                } else {
+                    hook.failed_attempts += 1;
+                    hook.failing_since.get_or_insert(now);
+                    match hook.retry_at(now) {
+                        Some(at) => hook.next_attempt_at = at,
+                        None => {
+                            hook.status = WebhookStatus::Disabled;
+                            hook.disabled_at = Some(now);
+                            tracing::warn!(webhook = %id, org = %hook.org_id, "webhook endpoint disabled after failing its retry schedule");
+                            crate::metrics::record_webhook("disabled");
+                            emit(
+                                tx,
+                                hook.org_id,
+                                "webhook.disabled",
+                                json!({
+                                    "webhook_id": id,
+                                    "url": hook.url,
+                                    "failed_attempts": hook.failed_attempts,
+                                    "failing_since": hook.failing_since,
+                                    "last_error": delivery.error,
+                                }),
+                                now,
+                            )?;
+                        }
+                    }
+                }
+                tx.put(tables::WEBHOOKS, id.key(), &hook)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// One signed POST of `event` to the endpoint; never fails, says how it went.
+    pub(super) async fn send_event(&self, hook: &Webhook, event: &Event, attempt: u32) -> Delivery {
+        let at = self.clock.now();
+        let started = Instant::now();
+        let outcome = self.post_signed(hook, event, at).await;
+        let (ok, status_code, error) = match outcome {
+            Ok(status) if (200..300).contains(&status) => (true, Some(status), None),
+            Ok(status) => (false, Some(status), Some(format!("answered {status}"))),
+            Err(e) => (false, None, Some(e)),
+        };
+        crate::metrics::record_webhook(if ok {
+            "ok"
+        } else if attempt == 0 {
+            "failed"
+        } else {
+            "retrying"
+        });
+        Delivery {
+            id: DeliveryId::new(),
+            event_id: event.id,
+            event_type: event.kind.clone(),
+            at,
+            attempt,
+            ok,
+            status_code,
+            error,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The HTTP status the endpoint answered, or why there was none.
+    async fn post_signed(
+        &self,
+        hook: &Webhook,
+        event: &Event,
+        at: Timestamp,
+    ) -> std::result::Result<u16, String> {
+        let secret = self
+            .server_key
+            .open(&secret_context(hook.id), &hook.sealed_secret)
+            .and_then(|s| String::from_utf8(s).ok())
+            .ok_or("the endpoint's secret does not open under this server's key")?;
+        let body = serde_json::to_vec(&json!({
+            "type": event.kind,
+            "timestamp": event.at,
+            "organization_id": hook.org_id,
+            "data": event.data,
+        }))
+        .map_err(|e| e.to_string())?;
+        let id = event.id.to_string();
+        let timestamp = at.0.div_euclid(1_000);
+        let signed = signature::sign(&secret, &id, timestamp, &body)?;
+        let response = self
+            .webhook_client
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signed)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e, self.settings.webhooks.timeout_secs))?;
+        // The answer's body is not read: only its status counts.
+        Ok(response.status().as_u16())
+    }
+}
+
+/// Why a request got no answer, in words for the delivery log.
+fn describe(error: &reqwest::Error, timeout_secs: u64) -> String {
+    use std::error::Error as _;
+    if error.is_timeout() {
+        return format!("no answer within {timeout_secs} s");
+    }
+    let mut reason = String::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    if error.is_connect() {
+        format!("could not connect: {reason}")
+    } else if reason.is_empty() {
+        error.to_string()
+    } else {
+        reason
+    }
+}

@@ -1,0 +1,111 @@
+//! What an operator watches: `/readyz` says what is degraded without naming a tenant, and
+//! `/metrics` counts layer failures by kind and quarantines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenantry_e2e::TestServer;
+
+async fn readyz(s: &TestServer) -> Value {
+    let ready = s.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
+    ready.body
+}
+
+/// Polls `/readyz` until `until` holds of its body.
+async fn readyz_until(s: &TestServer, until: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = readyz(s).await;
+        if until(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    panic!("/readyz never got there: {last}");
+}
+
+fn has_part(body: &Value, part: &str) -> bool {
+    body["degraded"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|p| p["part"] == part))
+}
+
+#[tokio::test]
+async fn readyz_lists_a_broken_platform_file_and_quarantined_policies_until_they_recover() {
+    let (s, policies) = TestServer::spawn_with_own_policies(tenantry_e2e::unthrottled)
+        .await
+        .unwrap();
+    assert_eq!(readyz(&s).await, json!({"status": "ready", "degraded": []}));
+
+    let file = policies.path().join("share.rhai");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, "fn share(input) {\n  allow(\n}").unwrap();
+    let broken = readyz_until(&s, |b| has_part(b, "platform_policy")).await;
+    assert_eq!(broken["status"], "degraded");
+    assert_eq!(broken["degraded"][0]["hook"], "share");
+    let text = broken.to_string();
+    assert!(
+        !text.contains(&policies.path().display().to_string()) && !text.contains("share.rhai:"),
+        "an unauthenticated route shows no path or error text: {text}"
+    );
+    // Put back as it was: nothing is failing any more.
+    std::fs::write(&file, original).unwrap();
+    readyz_until(&s, |b| b["status"] == "ready").await;
+
+    // A tenant policy that always runs out of operations is quarantined for its organization
+    // after three failures in a row; readyz counts it without naming it.
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let bound = s
+        .put_rhai(
+            &format!("/v1/orgs/{acme}/policies/authorize"),
+            &owner,
+            "fn authorize(input) { loop {} }",
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    for _ in 0..3 {
+        let denied = s.get(&format!("/v1/orgs/{acme}/teams"), &owner).await;
+        assert_eq!(
+            denied.detail(),
+            "policy error in the organization layer (operation_limit)"
+        );
+    }
+    let quarantined = s.get(&format!("/v1/orgs/{acme}/teams"), &owner).await;
+    assert_eq!(
+        quarantined.detail(),
+        "policy error in the organization layer (quarantined)"
+    );
+    // The first cool-off is a second: on a busy machine it may end before readyz is asked,
+    // and the next failure trips the breaker again.
+    let mut degraded = readyz(&s).await;
+    for _ in 0..20 {
+        if has_part(&degraded, "quarantined_policies") {
+            break;
+        }
+        s.get(&format!("/v1/orgs/{acme}/teams"), &owner).await;
+        degraded = readyz(&s).await;
+    }
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    let part = &degraded["degraded"][0];
+    assert_eq!(
+        (&part["part"], &part["count"]),
+        (&json!("quarantined_policies"), &json!(1))
+    );
+    assert!(!degraded.to_string().contains(&acme), "{degraded}");
+
+    let metrics = s.call(reqwest::Method::GET, "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap();
+    for line in [
+        "tenantry_policy_layer_errors_total{hook=\"authorize\",layer=\"organization\",kind=\"operation_limit\"}",
+        "tenantry_policy_layer_errors_total{hook=\"authorize\",layer=\"organization\",kind=\"quarantined\"}",
+        "tenantry_policy_quarantines_total",
+        "tenantry_degraded{part=\"quarantined_policies\"}",
+        "tenantry_policy_layer_duration_seconds_count{hook=\"authorize\",kind=\"rhai\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
