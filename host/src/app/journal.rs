@@ -90,6 +90,30 @@ impl App {
         self.recorder.audit(access.org.id, entry);
     }
 
+    /// Authorizes `action` on `org`'s audit log or events. An organization that was deleted
+    /// keeps both; the operator still reads them (through the platform policy, told
+    /// `deleted: true`), everyone else gets 404.
+    fn journal_access(
+        &self,
+        view: &crate::storage::View<'_>,
+        actor: Actor,
+        org: OrgId,
+        action: &str,
+    ) -> Result<()> {
+        if view.record::<Org>(tables::ORGS, org.key())?.is_some() || !actor.is_operator() {
+            return self
+                .access(view, actor, org, action, Value::Null)
+                .map(|_| ());
+        }
+        let audited: Vec<(u128, AuditEntry)> = view.pairs(tables::AUDIT, org.key(), None, 1)?;
+        let evented: Vec<(u128, Event)> = view.pairs(tables::EVENTS, org.key(), None, 1)?;
+        if audited.is_empty() && evented.is_empty() {
+            return Err(crate::error::Error::NotFound("organization"));
+        }
+        self.authorize_global(actor, action, json!({"org_id": org, "deleted": true}))
+            .map(|_| ())
+    }
+
     pub fn audit_log(
         &self,
         actor: Actor,
@@ -97,7 +121,7 @@ impl App {
         page: PageRequest,
     ) -> Result<Page<AuditEntry>> {
         self.store.read(|view| {
-            self.access(view, actor, org, "audit.read", Value::Null)?;
+            self.journal_access(view, actor, org, "audit.read")?;
             let items = view.pairs(tables::AUDIT, org.key(), page.after, page.limit + 1)?;
             Ok(Page::from_sorted(
                 items.into_iter().map(|(_, e)| e).collect(),
@@ -109,7 +133,7 @@ impl App {
 
     pub fn events(&self, actor: Actor, org: OrgId, page: PageRequest) -> Result<Page<Event>> {
         self.store.read(|view| {
-            self.access(view, actor, org, "events.read", Value::Null)?;
+            self.journal_access(view, actor, org, "events.read")?;
             let items = view.pairs(tables::EVENTS, org.key(), page.after, page.limit + 1)?;
             Ok(Page::from_sorted(
                 items.into_iter().map(|(_, e)| e).collect(),
@@ -145,24 +169,8 @@ impl App {
                 layer: "platform".into(),
             });
         }
-        self.store.read(|view| {
-            if view.record::<Org>(tables::ORGS, org.key())?.is_some() {
-                return self
-                    .access(view, actor, org, "audit.export", Value::Null)
-                    .map(|_| ());
-            }
-            // A deleted organization's audit log stays, and is still the operator's to export.
-            let kept: Vec<(u128, AuditEntry)> = view.pairs(tables::AUDIT, org.key(), None, 1)?;
-            if kept.is_empty() {
-                return Err(crate::error::Error::NotFound("organization"));
-            }
-            self.authorize_global(
-                actor,
-                "audit.export",
-                json!({"org_id": org, "deleted": true}),
-            )
-            .map(|_| ())
-        })
+        self.store
+            .read(|view| self.journal_access(view, actor, org, "audit.export"))
     }
 
     /// One page of an audit export: up to `limit` matching entries after `after`, and where to

@@ -773,13 +773,6 @@ pub fn cascade_delete(
         }
         super::members::erase_if_orphaned(tx, UserId::from_key(user))?;
     }
-    for hook in view.children(tables::ORG_WEBHOOKS, id)? {
-        if let Some(hook) =
-            view.record::<crate::domain::webhook::Webhook>(tables::WEBHOOKS, hook)?
-        {
-            super::webhooks::delete_webhook_records(tx, &hook)?;
-        }
-    }
     for invitation in view.children(tables::ORG_INVITATIONS, id)? {
         super::invitations::delete_invitation(tx, invitation)?;
     }

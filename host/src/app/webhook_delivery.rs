@@ -8,6 +8,9 @@
 //! next attempt at the same event. The cursor is written after the receiver answered, so a
 //! crash in between sends the event again with the same `webhook-id`: receivers drop
 //! duplicates by it. Events an endpoint's filter does not want are passed over.
+//!
+//! A deleted organization's endpoints outlive it until they have delivered its last events
+//! (`org.deleted` among them), then go; a disabled one goes at once.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -17,10 +20,11 @@ use serde_json::json;
 
 use super::App;
 use super::journal::emit;
-use super::webhooks::{log_delivery, secret_context};
+use super::webhooks::{delete_webhook_records, log_delivery, secret_context};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::journal::Event;
+use crate::domain::org::Org;
 use crate::domain::webhook::{Delivery, Webhook, WebhookStatus};
 use crate::error::Result;
 use crate::storage::tables;
@@ -38,6 +42,8 @@ enum Next {
     /// Only events the filter does not want, up to this one.
     PassOver(u128),
     Send(Box<Webhook>, u128, Box<Event>),
+    /// Its organization is gone and nothing is left to deliver: remove it.
+    Retire,
 }
 
 impl App {
@@ -94,12 +100,15 @@ impl App {
                 let page = view.scan::<Webhook>(tables::WEBHOOKS, after, SCAN_PAGE)?;
                 let mut found = Vec::new();
                 for (_, hook) in &page {
-                    if hook.status == WebhookStatus::Enabled
+                    let org_gone = view
+                        .record::<Org>(tables::ORGS, hook.org_id.key())?
+                        .is_none();
+                    let pending = hook.status == WebhookStatus::Enabled
                         && hook.next_attempt_at <= now
                         && !view
                             .pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, 1)?
-                            .is_empty()
-                    {
+                            .is_empty();
+                    if pending || org_gone {
                         found.push(hook.id);
                     }
                 }
@@ -122,6 +131,7 @@ impl App {
             match self.next_for(id, now)? {
                 Next::Idle => return Ok(()),
                 Next::PassOver(key) => self.pass_over(id, key).await?,
+                Next::Retire => return self.retire(id).await,
                 Next::Send(hook, key, event) => {
                     let delivery = self
                         .send_event(&hook, &event, hook.failed_attempts + 1)
@@ -142,7 +152,14 @@ impl App {
             let Some(hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? else {
                 return Ok(Next::Idle);
             };
-            if hook.status != WebhookStatus::Enabled || hook.next_attempt_at > now {
+            let org_gone = view
+                .record::<Org>(tables::ORGS, hook.org_id.key())?
+                .is_none();
+            let idle = if org_gone { Next::Retire } else { Next::Idle };
+            if hook.status != WebhookStatus::Enabled {
+                return Ok(idle);
+            }
+            if hook.next_attempt_at > now {
                 return Ok(Next::Idle);
             }
             let mut passed = None;
@@ -154,8 +171,20 @@ impl App {
                 }
                 passed = Some(key);
             }
-            Ok(passed.map_or(Next::Idle, Next::PassOver))
+            Ok(passed.map_or(idle, Next::PassOver))
         })
+    }
+
+    /// Removes the endpoint of an organization that is gone.
+    async fn retire(&self, id: WebhookId) -> Result<()> {
+        self.store
+            .write(move |tx| {
+                if let Some(hook) = tx.view().record::<Webhook>(tables::WEBHOOKS, id.key())? {
+                    delete_webhook_records(tx, &hook)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Moves the cursor past events the endpoint does not want.

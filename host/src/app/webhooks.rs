@@ -105,7 +105,8 @@ pub(super) fn log_delivery(tx: &Tx<'_>, webhook: WebhookId, delivery: &Delivery)
     Ok(())
 }
 
-/// Removes an endpoint and its log (also when its organization is deleted).
+/// Removes an endpoint and its log (also once its organization is gone and its last events
+/// are delivered).
 pub fn delete_webhook_records(tx: &Tx<'_>, webhook: &Webhook) -> Result<()> {
     let view = tx.view();
     for (id, _) in view.pairs::<Delivery>(

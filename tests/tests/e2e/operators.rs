@@ -109,3 +109,64 @@ async fn readyz_lists_a_broken_platform_file_and_quarantined_policies_until_they
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_deleted_organizations_audit_and_events_stay_readable_by_the_operator_alone() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    s.post(
+        &format!("/v1/orgs/{acme}/teams"),
+        &owner,
+        json!({"name": "Support"}),
+    )
+    .await;
+    let deleted = s.delete(&format!("/v1/orgs/{acme}"), &sp).await;
+    assert!(deleted.status.is_success(), "{:?}", deleted.body);
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &s.operator).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let audit = s.get(&format!("/v1/orgs/{acme}/audit"), &s.operator).await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"team.create"), "{actions:?}");
+    let events = s.get(&format!("/v1/orgs/{acme}/events"), &s.operator).await;
+    assert_eq!(events.status, StatusCode::OK, "{:?}", events.body);
+    assert!(
+        events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "org.deleted"),
+        "{:?}",
+        events.body
+    );
+    // Its provider no longer sees the organization at all (its owner, erased with it, has no
+    // valid token left).
+    for token in [&sp] {
+        for path in ["audit", "events"] {
+            let gone = s.get(&format!("/v1/orgs/{acme}/{path}"), token).await;
+            assert_eq!(
+                gone.status,
+                StatusCode::NOT_FOUND,
+                "{path}: {:?}",
+                gone.body
+            );
+        }
+    }
+    // An id that never was is 404 for the operator too.
+    let never = uuid::Uuid::now_v7();
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{never}/audit"), &s.operator)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -199,6 +199,28 @@ async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recov
         receiver.received().last().unwrap().header("webhook-id"),
         first
     );
+
+    // The organization is deleted: its endpoint still delivers that, then goes.
+    assert_eq!(
+        s.delete(&format!("/v1/orgs/{acme}"), &sp).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let got = receiver
+        .wait_until(|r| types(r).contains(&"org.deleted".to_owned()))
+        .await;
+    assert_eq!(types(&got).last().unwrap(), "org.deleted");
+    for _ in 0..100 {
+        let left = s
+            .app()
+            .store
+            .read(|view| Ok(view.count(tenantry::storage::tables::WEBHOOKS)?))
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the deleted organization's endpoint stayed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
