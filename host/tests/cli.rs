@@ -293,3 +293,23 @@ fn the_binary_copied_anywhere_runs_on_its_built_in_policies_and_init_writes_them
         "{typo:?}"
     );
 }
+
+#[test]
+fn offline_commands_run_under_the_limits_of_the_servers_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("tenantry.toml");
+    std::fs::write(&settings, "[rhai]\nmax_operations = 5\n").unwrap();
+    let run = |config: Option<&Path>| {
+        let mut command = binary();
+        command.args(["policy", "test"]).arg(policies());
+        if let Some(file) = config {
+            command.env("TENANTRY_CONFIG", file);
+        }
+        command.output().unwrap()
+    };
+    assert_eq!(run(None).status.code(), Some(0), "the defaults pass");
+    let limited = run(Some(&settings));
+    let stdout = String::from_utf8_lossy(&limited.stdout);
+    assert_eq!(limited.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("operation_limit"), "{stdout}");
+}

@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn platform_policy_fixtures_pass() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    let results = tenantry::policy::fixtures::run_dir(&dir).expect("policies load");
+    let engine = tenantry::policy::PolicyEngine::new(Default::default(), Default::default());
+    let results = tenantry::policy::fixtures::run_dir(&engine, &dir).expect("policies load");
     assert!(
         results.len() >= 30,
         "expected the full fixture set, found {}",

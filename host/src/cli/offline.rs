@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::Settings;
+
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
 
 use crate::policy::compiled::{Code, CompiledPolicy};
 use crate::policy::explore::Literals;
 use crate::policy::fixtures::{self, Case};
-use crate::policy::rhai_policy::RhaiLimits;
-use crate::policy::wasm::WasmLimits;
 use crate::policy::{Hook, PolicyEngine};
 
 /// A version as `PUT .../policies/{hook}` takes it, with `plugin` naming a local file.
@@ -34,8 +34,18 @@ pub struct Loaded {
 }
 
 /// An engine with the server's default limits.
-pub fn engine() -> PolicyEngine {
-    PolicyEngine::new(RhaiLimits::default(), WasmLimits::default())
+/// The settings a server started here would read (`TENANTRY_CONFIG` and the `TENANTRY_*`
+/// variables): offline commands run policies under the same limits, so what passes here
+/// passes there. (`--config` of these commands is a plugin's config, not this file.)
+pub fn settings() -> anyhow::Result<Settings> {
+    let file = std::env::var_os("TENANTRY_CONFIG").map(PathBuf::from);
+    Settings::load(file.as_deref())
+}
+
+/// A policy engine under [`settings`]' limits.
+pub fn engine() -> anyhow::Result<PolicyEngine> {
+    let settings = settings()?;
+    Ok(PolicyEngine::new(settings.rhai, settings.wasm))
 }
 
 /// The hook: `--hook`, else the file's stem when it names one (`authorize.rhai`).

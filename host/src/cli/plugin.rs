@@ -10,13 +10,13 @@ use super::offline;
 use super::output::{self, DENIED, ERROR, Format, OK};
 use crate::policy::compiled::Code;
 use crate::policy::input::PolicyInput;
-use crate::policy::wasm::{WasmLimits, WasmRuntime};
+use crate::policy::wasm::WasmRuntime;
 
 /// Prints the plugin's identity and limits; exit code 1 when it is not a valid plugin.
 pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
     let bytes = std::fs::read(file)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
-    let limits = WasmLimits::default();
+    let limits = offline::settings()?.wasm;
     let runtime = WasmRuntime::new(limits).map_err(|e| anyhow::anyhow!(e))?;
     let plugin = match runtime.compile(&bytes) {
         Ok((plugin, _)) => plugin,
@@ -134,7 +134,7 @@ pub fn run(args: &RunArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
             hook.name()
         )
     })?;
-    let engine = offline::engine();
+    let engine = offline::engine()?;
     let loaded = offline::load(&engine, args.file, hook, offline::config_arg(args.config)?)?;
     let Code::Wasm { plugin, config, .. } = &loaded.policy.code else {
         anyhow::bail!("`{}` is not a plugin", args.file.display());

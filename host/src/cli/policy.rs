@@ -25,9 +25,9 @@ pub struct TestArgs<'a> {
 /// Prints each case like `opa test`; exit code 2 when any fails.
 pub fn test(args: &TestArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
     let results = if args.path.is_dir() {
-        fixtures::run_dir(args.path).map_err(|e| anyhow::anyhow!("{e}"))?
+        fixtures::run_dir(&offline::engine()?, args.path).map_err(|e| anyhow::anyhow!("{e}"))?
     } else {
-        let engine = offline::engine();
+        let engine = offline::engine()?;
         let hook = offline::hook_of(args.path, args.hook)?;
         let loaded = offline::load(&engine, args.path, hook, offline::config_arg(args.config)?)?;
         let cases = offline::fixtures_for(args.path, hook, args.fixtures, loaded.fixtures)?;
@@ -92,7 +92,7 @@ pub fn eval(args: &EvalArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
             hook.name()
         )
     })?;
-    let engine = offline::engine();
+    let engine = offline::engine()?;
     let compiled = match args.policy {
         Some(file) => offline::load(&engine, file, hook, offline::config_arg(args.config)?)?.policy,
         None => engine
@@ -141,7 +141,7 @@ pub fn diff(args: &DiffArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
     use crate::policy::budget::CpuBudget;
     use crate::policy::explore::{self, DiffOptions, Literals};
     let hook = offline::hook_of(args.new, args.hook)?;
-    let engine = offline::engine();
+    let engine = offline::engine()?;
     let load = |path: &Path, config: Option<&str>| -> anyhow::Result<(offline::Loaded, Literals)> {
         let loaded = offline::load(&engine, path, hook, offline::config_arg(config)?)?;
         let literals = offline::literals(path, &loaded.policy)?;

@@ -12,8 +12,6 @@ use super::budget::CpuBudget;
 use super::compiled::CompiledPolicy;
 use super::engine::PolicyEngine;
 use super::hook::Hook;
-use super::rhai_policy::RhaiLimits;
-use super::wasm::WasmLimits;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -155,9 +153,8 @@ pub struct CaseResult {
     pub failure: Option<String>,
 }
 
-/// Runs every fixture under `dir/tests` against the policies in `dir`.
-pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
-    let engine = PolicyEngine::new(RhaiLimits::default(), WasmLimits::default());
+/// Runs every fixture under `dir/tests` against the policies in `dir`, on `engine`.
+pub fn run_dir(engine: &PolicyEngine, dir: &Path) -> Result<Vec<CaseResult>> {
     let mut results = Vec::new();
     for hook in Hook::ALL {
         let cases = load_cases(dir, hook)?;
@@ -165,7 +162,7 @@ pub fn run_dir(dir: &Path) -> Result<Vec<CaseResult>> {
             continue;
         }
         let policy = engine.compile_file(hook, dir)?;
-        results.extend(run_cases(&engine, &policy, cases));
+        results.extend(run_cases(engine, &policy, cases));
     }
     Ok(results)
 }
