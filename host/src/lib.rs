@@ -22,6 +22,7 @@ pub mod policy;
 pub mod storage;
 #[cfg(test)]
 mod test_support;
+pub mod trace_context;
 pub mod webhooks;
 
 pub use app::App;

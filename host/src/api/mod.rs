@@ -31,9 +31,32 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
+use crate::trace_context::{self, TraceParent};
 use problem::problem;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Gives every request a trace: the caller's `traceparent` when it is well formed, a new one
+/// otherwise. The request's log span, its decisions in the decision log and the answer's
+/// `traceparent` (this server's span in the same trace) carry it.
+async fn trace_context(mut req: Request, next: Next) -> Response {
+    let trace = req
+        .headers()
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .unwrap_or_default();
+    let ours = trace.child();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&trace.header()) {
+        req.headers_mut().insert(TRACEPARENT, value);
+    }
+    let mut response = trace_context::within(trace.trace_id.clone(), next.run(req)).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&ours.header()) {
+        response.headers_mut().insert(TRACEPARENT, value);
+    }
+    response
+}
 
 /// The whole HTTP application.
 pub fn router(app: App) -> Router {
@@ -65,8 +88,10 @@ pub fn router(app: App) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let trace = req.headers().get(&TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(TraceParent::parse).map(|t| t.trace_id).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, trace_id = %trace)
         }))
+        .layer(middleware::from_fn(trace_context))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(app)

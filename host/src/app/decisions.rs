@@ -36,6 +36,9 @@ pub struct DecisionRecord {
     /// The kinds of the layer errors, if any (`operation_limit`, `deadline`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_kinds: Vec<String>,
+    /// The W3C trace of the request that asked for it (`traceparent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl DecisionRecord {
@@ -161,6 +164,7 @@ impl App {
             error_kinds: error_kinds(&decision),
             decision: decision.clone(),
             micros,
+            trace_id: None,
         };
         if let Some(record) = super::write::hold(record) {
             self.record_decision(record);
@@ -169,7 +173,9 @@ impl App {
     }
 
     /// Hands a decision to the log's recorder.
-    pub(super) fn record_decision(&self, record: DecisionRecord) {
+    pub(super) fn record_decision(&self, mut record: DecisionRecord) {
+        // On the request's task (decisions made inside a write are handed back to it).
+        record.trace_id = record.trace_id.or_else(crate::trace_context::current);
         self.recorder.decision(record);
     }
 

@@ -170,3 +170,64 @@ async fn a_deleted_organizations_audit_and_events_stay_readable_by_the_operator_
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_callers_traceparent_names_its_decisions_and_comes_back_in_the_answer() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let sent = format!("00-{trace}-00f067aa0ba902b7-01");
+    let answer = s
+        .request(reqwest::Method::GET, &format!("/v1/orgs/{acme}/teams"))
+        .bearer_auth(&owner)
+        .header("traceparent", &sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let back = answer.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with(&format!("00-{trace}-")) && back.ends_with("-01"),
+        "{back}"
+    );
+    assert_ne!(
+        back, sent,
+        "the answer names this server's own span in the trace"
+    );
+
+    let mut traced = Vec::new();
+    for _ in 0..100 {
+        let log = s
+            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
+            .await;
+        traced = log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["trace_id"] == trace)
+            .cloned()
+            .collect();
+        if !traced.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(traced.len(), 1, "the one decision of that request");
+    assert_eq!(traced[0]["input"]["action"], "team.list");
+
+    // A malformed one is replaced by a new trace, not carried.
+    let answer = s
+        .request(reqwest::Method::GET, "/healthz")
+        .header("traceparent", "00-zzz-bad-01")
+        .send()
+        .await
+        .unwrap();
+    let fresh = answer.headers()["traceparent"].to_str().unwrap();
+    let parts: Vec<&str> = fresh.split('-').collect();
+    assert_eq!(
+        (parts.len(), parts[0], parts[1].len()),
+        (4, "00", 32),
+        "{fresh}"
+    );
+}
