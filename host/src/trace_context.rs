@@ -3,7 +3,7 @@
 //! in the decision log and in the answer's own `traceparent`, so a decision can be found from a
 //! caller's trace and the other way round.
 
-/// The trace of the request being served, for code that runs on its task.
+// The trace of the request being served, for code that runs on its task.
 tokio::task_local! {
     static TRACE_ID: String;
 }
