@@ -232,14 +232,29 @@ impl App {
         })
     }
 
+    /// The caller's right to manage endpoint `id` of `org`, and the endpoint.
+    fn manage(
+        &self,
+        view: &View<'_>,
+        actor: Actor,
+        org: OrgId,
+        id: WebhookId,
+    ) -> Result<(super::access::Access, Webhook)> {
+        let access = self.access(
+            view,
+            actor,
+            org,
+            "webhook.manage",
+            json!({"webhook_id": id}),
+        )?;
+        Ok((access, webhook_of(view, org, id)?))
+    }
+
     pub async fn delete_webhook(&self, actor: Actor, org: OrgId, id: WebhookId) -> Result<()> {
         let app = self.clone();
         self.write(move |tx| {
-            let view = tx.view();
             let now = app.clock.now();
-            let resource = json!({"webhook_id": id});
-            let access = app.access(&view, actor, org, "webhook.manage", resource)?;
-            let hook = webhook_of(&view, org, id)?;
+            let (access, hook) = app.manage(&tx.view(), actor, org, id)?;
             delete_webhook_records(tx, &hook)?;
             audit(tx, &access, "webhook.delete", Some(id.to_string()), now)
         })
@@ -255,11 +270,8 @@ impl App {
     ) -> Result<WebhookView> {
         let app = self.clone();
         self.write(move |tx| {
-            let view = tx.view();
             let now = app.clock.now();
-            let resource = json!({"webhook_id": id});
-            let access = app.access(&view, actor, org, "webhook.manage", resource)?;
-            let mut hook = webhook_of(&view, org, id)?;
+            let (access, mut hook) = app.manage(&tx.view(), actor, org, id)?;
             if hook.status == WebhookStatus::Enabled {
                 return Ok(hook.view());
             }

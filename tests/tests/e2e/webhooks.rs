@@ -59,14 +59,21 @@ async fn rename(s: &TestServer, org: &str, token: &str, name: &str) {
     assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recovery() {
+/// A server that delivers to local receivers, a provider's token, its customer and the
+/// customer owner's token, and a receiver.
+async fn acme_and_a_receiver() -> (TestServer, String, String, String, Receiver) {
     let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), local_receivers)
         .await
         .unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
     let receiver = Receiver::start().await.unwrap();
+    (s, sp, acme, owner, receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recovery() {
+    let (s, sp, acme, owner, receiver) = acme_and_a_receiver().await;
 
     let created = s
         .post(
@@ -225,12 +232,7 @@ async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recov
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_failing_its_whole_schedule_is_disabled_then_enabled_again() {
-    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), local_receivers)
-        .await
-        .unwrap();
-    let (_, sp) = s.provider("telco").await;
-    let (acme, owner) = s.customer(&sp, "acme", true).await;
-    let receiver = Receiver::start().await.unwrap();
+    let (s, _, acme, owner, receiver) = acme_and_a_receiver().await;
     receiver.set_mode(Mode::Answer(500));
     let filtered = Receiver::start().await.unwrap();
     let failing = s

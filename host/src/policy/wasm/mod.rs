@@ -475,11 +475,6 @@ impl WasmRuntime {
         self.evaluate_here(plugin, hook, input, config, key)
     }
 
-    /// How many instances are parked for reuse now.
-    pub fn warm_instances(&self) -> usize {
-        self.warm.parked()
-    }
-
     fn evaluate_here(
         &self,
         plugin: &LoadedPlugin,

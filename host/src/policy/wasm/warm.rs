@@ -121,9 +121,4 @@ impl WarmInstances {
         };
         drop(evicted);
     }
-
-    /// How many instances are parked now.
-    pub fn parked(&self) -> usize {
-        self.lock().len()
-    }
 }
