@@ -169,7 +169,7 @@ impl Settings {
             }
             None => toml::Table::new(),
         };
-        overlay_environment(&mut table, std::env::vars())?;
+        overlay_environment(&mut table, std::env::vars_os())?;
         let settings = Self::from_table(table)?;
         settings.connections.check(settings.request_timeout_secs)?;
         settings.check_upload_timeout()?;
@@ -304,10 +304,19 @@ fn write_setting(
 /// Writes each `TENANTRY_*` variable into `table` at its setting's path, as its type.
 fn overlay_environment(
     table: &mut toml::Table,
-    vars: impl IntoIterator<Item = (String, String)>,
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
 ) -> anyhow::Result<()> {
     let shape = toml::Table::try_from(Settings::every_setting())?;
     for (name, value) in vars {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            match name.to_str() {
+                Some(n) if n.starts_with("TENANTRY_") => {
+                    anyhow::bail!("`{n}` is not valid UTF-8")
+                }
+                _ => continue,
+            }
+        };
+        let (name, value) = (name.to_owned(), value.to_owned());
         let Some(rest) = name.strip_prefix("TENANTRY_") else {
             continue;
         };
@@ -395,7 +404,7 @@ mod tests {
         let mut table: toml::Table = toml::from_str(file)?;
         overlay_environment(
             &mut table,
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            vars.iter().map(|(k, v)| ((*k).into(), (*v).into())),
         )?;
         Settings::from_table(table)
     }

@@ -279,6 +279,19 @@ fn the_binary_copied_anywhere_runs_on_its_built_in_policies_and_init_writes_them
     let policies = http_get(&address, "/v1/policies", Some(&token.unwrap()));
     assert!(policies.contains("conf/policies/link.rhai"), "{policies}");
     terminate(child);
+    // The same database with its policy directory missing (a typo, a volume not mounted) does
+    // not quietly fall back to the built-in policies.
+    let missing = Command::new(&copy)
+        .current_dir(site.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data2"])
+        .args(["--policies", "conf/policy"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("does not exist, but this database"),
+        "{missing:?}"
+    );
 
     // A variable that names no setting stops the server, named.
     let typo = Command::new(&copy)

@@ -132,6 +132,9 @@ fn meta_key(hook: Hook) -> String {
     format!("platform_file_sha:{}", hook.name())
 }
 
+/// Where the platform versions of this database came from: `files` or `built-in`.
+const SOURCE_KEY: &str = "platform_source";
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Synced {
@@ -193,6 +196,11 @@ impl App {
             .map_err(Error::Policy)?;
         let cases = self.platform_files.cases(hook)?;
         let author = format!("file:{name}");
+        let origin = if self.platform_files.built_in {
+            "built-in"
+        } else {
+            "files"
+        };
         let (version, _) = self
             .publish(
                 Target::Platform,
@@ -204,6 +212,7 @@ impl App {
                 author,
                 move |_: &App, tx: &Tx<'_>, _: &PolicyVersion| {
                     tx.put_meta(&meta_key(hook), sha.as_bytes())?;
+                    tx.put_meta(SOURCE_KEY, origin.as_bytes())?;
                     Ok(())
                 },
             )
@@ -228,7 +237,27 @@ impl App {
 
     /// Syncs every platform file; returns the first error (used at start, where any error
     /// stops the server).
+    ///
+    /// A database whose platform policies came from files is never switched to the built-in
+    /// ones because the directory is missing (a typo, a volume not mounted yet): that would
+    /// silently replace the operator's rules. The server refuses to start instead.
     pub async fn sync_platform_files(&self) -> Result<()> {
+        let had_files = self.store.read(|view| {
+            Ok(match view.meta(SOURCE_KEY)?.as_deref() {
+                Some(source) => source == b"files",
+                // Written before the source was kept: any synced file was a file.
+                None => view.meta(&meta_key(Hook::Authorize))?.is_some(),
+            })
+        })?;
+        if self.platform_files.built_in && had_files {
+            return Err(Error::Setup(format!(
+                "the platform policy directory `{}` does not exist, but this database's platform \
+                 policies were loaded from files there: restore it (or `tenantry init` a new one), \
+                 or point --policies at it; the built-in policies serve only a database that never \
+                 had files",
+                self.platform_files.dir.display()
+            )));
+        }
         for hook in Hook::ALL {
             self.sync_platform_file(hook).await?;
         }

@@ -22,16 +22,18 @@ use super::App;
 use super::journal::emit;
 use super::webhooks::{delete_webhook_records, log_delivery, secret_context};
 use crate::domain::clock::Timestamp;
-use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::ids::{DeliveryId, OrgId, WebhookId};
 use crate::domain::journal::Event;
 use crate::domain::org::Org;
 use crate::domain::webhook::{Delivery, Webhook, WebhookStatus};
 use crate::error::Result;
 use crate::storage::tables;
-use crate::webhooks::signature;
+use crate::webhooks::{destination, signature};
 
 /// Events one drain sends (or passes over) before it lets the others have the slot.
 const DRAIN_BATCH: usize = 100;
+/// How long one drain keeps its slot before it lets the others have it.
+const DRAIN_TIME: Duration = Duration::from_secs(30);
 /// Endpoints read per read transaction while looking for due ones.
 const SCAN_PAGE: usize = 1_000;
 
@@ -50,13 +52,24 @@ impl App {
     /// Delivers until the task is dropped.
     pub async fn deliver_webhooks(self) {
         let settings = self.settings.webhooks;
-        let in_flight: Arc<Mutex<HashSet<WebhookId>>> = Arc::default();
+        // One drain per organization at a time: an organization with many endpoints, or slow
+        // receivers, holds one slot, not all of them.
+        let in_flight: Arc<Mutex<HashSet<OrgId>>> = Arc::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
         let mut tick =
             tokio::time::interval(Duration::from_millis(settings.poll_interval_ms.max(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if self
+                .store
+                .write_stats()
+                .failing
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // What is sent now could not be written down, and would be sent again.
+                continue;
+            }
             let due = match self.due_webhooks() {
                 Ok(due) => due,
                 Err(e) => {
@@ -64,11 +77,11 @@ impl App {
                     continue;
                 }
             };
-            for id in due {
+            for (id, org) in due {
                 let fresh = in_flight
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(id);
+                    .insert(org);
                 if !fresh {
                     continue;
                 }
@@ -83,15 +96,16 @@ impl App {
                     in_flight
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .remove(&id);
+                        .remove(&org);
                     drop(slot);
                 });
             }
         }
     }
 
-    /// Enabled endpoints due for an attempt that have an event after their cursor.
-    pub fn due_webhooks(&self) -> Result<Vec<WebhookId>> {
+    /// Enabled endpoints due for an attempt that have an event after their cursor (and those
+    /// of organizations that are gone), with their organization.
+    pub fn due_webhooks(&self) -> Result<Vec<(WebhookId, OrgId)>> {
         let now = self.clock.now();
         let mut due = Vec::new();
         let mut after = None;
@@ -109,7 +123,7 @@ impl App {
                             .pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, 1)?
                             .is_empty();
                     if pending || org_gone {
-                        found.push(hook.id);
+                        found.push((hook.id, hook.org_id));
                     }
                 }
                 Ok((page.last().map(|(key, _)| *key), page.len(), found))
@@ -126,7 +140,11 @@ impl App {
     /// Sends the endpoint's events in order until it is caught up, an attempt fails, or a
     /// batch is done.
     pub async fn drain_webhook(&self, id: WebhookId) -> Result<()> {
+        let started = Instant::now();
         for _ in 0..DRAIN_BATCH {
+            if started.elapsed() >= DRAIN_TIME {
+                return Ok(());
+            }
             let now = self.clock.now();
             match self.next_for(id, now)? {
                 Next::Idle => return Ok(()),
@@ -233,7 +251,7 @@ impl App {
                                 "webhook.disabled",
                                 json!({
                                     "webhook_id": id,
-                                    "url": hook.url,
+                                    "url": destination::shown(&hook.url),
                                     "failed_attempts": hook.failed_attempts,
                                     "failing_since": hook.failing_since,
                                     "last_error": delivery.error,
@@ -286,6 +304,10 @@ impl App {
         event: &Event,
         at: Timestamp,
     ) -> std::result::Result<u16, String> {
+        // An address given by number never goes through the resolver: checked here, against
+        // the settings of now.
+        let allowed = self.settings.webhooks.allowed();
+        destination::check_url(&hook.url, allowed)?;
         let secret = self
             .server_key
             .open(&secret_context(hook.id), &hook.sealed_secret)

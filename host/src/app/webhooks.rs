@@ -200,7 +200,7 @@ impl App {
                     tx,
                     org,
                     "webhook.created",
-                    json!({"webhook_id": id, "url": webhook.url}),
+                    json!({"webhook_id": id, "url": destination::shown(&webhook.url)}),
                     now,
                 )?;
                 Ok(webhook)
@@ -326,23 +326,35 @@ impl App {
                 .ok_or(Error::NotFound("event"))?;
             Ok((hook, event))
         })?;
-        let delivery = self.send_event(&hook, &event, 0).await;
-        let logged = delivery.clone();
+        // Audited before it is sent: a request made is on the record even if what follows
+        // fails.
         let app = self.clone();
+        let event_id = event.id;
         self.write(move |tx| {
-            let view = tx.view();
-            let access = app.access(&view, actor, org, "webhook.manage", resource.clone())?;
-            webhook_of(&view, org, id)?;
-            log_delivery(tx, id, &logged)?;
+            let (access, _) = app.manage(&tx.view(), actor, org, id)?;
             audit(
                 tx,
                 &access,
                 "webhook.redeliver",
-                Some(logged.event_id.to_string()),
+                Some(event_id.to_string()),
                 app.clock.now(),
             )
         })
         .await?;
+        let delivery = self.send_event(&hook, &event, 0).await;
+        let logged = delivery.clone();
+        self.store
+            .write(move |tx| {
+                if tx
+                    .view()
+                    .record::<Webhook>(tables::WEBHOOKS, id.key())?
+                    .is_some()
+                {
+                    log_delivery(tx, id, &logged)?;
+                }
+                Ok(())
+            })
+            .await?;
         Ok(delivery)
     }
 }

@@ -49,7 +49,12 @@ pub fn init(dir: &Path, out: &mut impl Write) -> anyhow::Result<i32> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", parent.display()))?;
         }
-        std::fs::write(path, content)
+        // create_new: a file made meanwhile by someone else is not overwritten either.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, content.as_bytes()))
             .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }

@@ -9,13 +9,28 @@
 //! client resolves names through [`PublicResolver`]), so a name that later resolves to a
 //! private address (DNS rebinding) is refused then too. Redirects are not followed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::Url;
 
 /// The longest URL taken.
 pub const MAX_URL_BYTES: usize = 2_000;
+/// How long a name may take to resolve (a hostile name server could stall a lookup thread).
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The URL as events show it: scheme, host, port and path, never the query (which may hold a
+/// receiver's own token) or credentials.
+pub fn shown(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => String::new(),
+    }
+}
 
 /// What the operator allows beyond public `https` endpoints.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,10 +73,17 @@ pub async fn check_resolves(url: &Url, allowed: Allowed) -> Result<(), String> {
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
-        .await
-        .map_err(|e| format!("`{name}` does not resolve: {e}"))?
-        .collect();
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port)))
+            .await
+            .map_err(|_| {
+                format!(
+                    "`{name}` did not resolve within {} s",
+                    LOOKUP_TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(|e| format!("`{name}` does not resolve: {e}"))?
+            .collect();
     if addresses.is_empty() {
         return Err(format!("`{name}` does not resolve"));
     }
@@ -89,20 +111,28 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
-            let nat64 = v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-            if nat64 {
-                let [a, b] = v6.segments()[6].to_be_bytes();
-                let [c, d] = v6.segments()[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            let s = v6.segments();
+            let v4_at = |hi: u16, lo: u16| {
+                let ([a, b], [c, d]) = (hi.to_be_bytes(), lo.to_be_bytes());
+                Ipv4Addr::new(a, b, c, d)
+            };
+            // Addresses that carry an IPv4 address: judged by it.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0; 6] {
+                // NAT64 (64:ff9b::/96) and IPv4-compatible (::/96, `::1` and `::` included)
+                return !v6.is_loopback()
+                    && !v6.is_unspecified()
+                    && is_public_v4(v4_at(s[6], s[7]));
             }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+            if s[0] == 0x2002 {
+                // 6to4 (2002::/16)
+                return is_public_v4(v4_at(s[1], s[2]));
+            }
+            !(v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local NAT64 (64:ff9b:1::/48)
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
 }
@@ -133,10 +163,12 @@ impl reqwest::dns::Resolve for PublicResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let allowed = self.allowed;
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|a| allowed.private_addresses || is_public(a.ip()))
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name.as_str(), 0)))
+                    .await
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??
+                    .filter(|a| allowed.private_addresses || is_public(a.ip()))
+                    .collect();
             if found.is_empty() {
                 let refused: Box<dyn std::error::Error + Send + Sync> = format!(
                     "`{}` resolves to no public address (the operator has not allowed private ones)",
@@ -187,6 +219,10 @@ mod tests {
             "https://[fe80::1]/hook",
             "https://[::ffff:127.0.0.1]/hook",
             "https://[64:ff9b::a00:1]/hook",
+            "https://[::a00:1]/hook",
+            "https://[2002:a00:1::1]/hook",
+            "https://[fec0::1]/hook",
+            "https://[64:ff9b:1::1]/hook",
             "not a url",
         ] {
             assert!(check_url(bad, strict).is_err(), "{bad} was taken");
@@ -195,6 +231,7 @@ mod tests {
             "https://example.com/hook",
             "https://93.184.216.34/hook",
             "https://[2606:4700::1111]/x",
+            "https://[2002:5db8:d822::1]/x",
         ] {
             assert!(check_url(good, strict).is_ok(), "{good} was refused");
         }

@@ -75,11 +75,13 @@ async fn acme_and_a_receiver() -> (TestServer, String, String, String, Receiver)
 async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recovery() {
     let (s, sp, acme, owner, receiver) = acme_and_a_receiver().await;
 
+    // A receiver's own token in the query is the organization's to see, nobody else's.
+    let with_token = format!("{}?token=s3cret", receiver.url);
     let created = s
         .post(
             &format!("/v1/orgs/{acme}/webhooks"),
             &owner,
-            json!({"url": receiver.url, "description": "our CRM"}),
+            json!({"url": with_token, "description": "our CRM"}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
@@ -87,7 +89,7 @@ async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recov
     assert!(secret.starts_with("whsec_"), "{secret}");
     let id = created.id();
     let listed = s.get(&format!("/v1/orgs/{acme}/webhooks"), &owner).await;
-    assert_eq!(listed.body["items"][0]["url"], receiver.url.as_str());
+    assert_eq!(listed.body["items"][0]["url"], with_token.as_str());
     assert!(
         !listed.body.to_string().contains(&secret),
         "the secret is shown once"
@@ -115,6 +117,11 @@ async fn events_reach_a_real_receiver_signed_in_order_through_failures_and_recov
         .collect();
     assert_eq!(delivered, since_creation[..delivered.len()]);
     assert_eq!(types(&got)[..2], ["webhook.created", "org.updated"]);
+    assert_eq!(
+        got[0].json()["data"]["url"],
+        receiver.url.as_str(),
+        "no query in events"
+    );
     for request in &got {
         let timestamp: i64 = request.header("webhook-timestamp").parse().unwrap();
         let expected = signature::sign(

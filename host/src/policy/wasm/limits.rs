@@ -23,8 +23,8 @@ pub struct WasmLimits {
     /// what bounds the time and memory one upload's compilation takes.
     pub max_functions: usize,
     /// Instances parked for reuse over all plugins whose calls are expensive on a fresh
-    /// instance (JavaScript); 0 turns reuse off. Each holds a slot of the instance pool and
-    /// the memory its calls wrote.
+    /// instance (JavaScript); 0 turns reuse off, 64 at most. Each holds a slot of the instance
+    /// pool and the memory its calls wrote.
     pub warm_instances: usize,
 }
 

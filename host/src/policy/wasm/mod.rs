@@ -226,7 +226,7 @@ impl WasmRuntime {
             engine,
             linker,
             limits,
-            warm: WarmInstances::new(limits.warm_instances),
+            warm: WarmInstances::new(limits.warm_instances.min(warm::MAX_PARKED)),
             _ticker: Ticker { stop },
         })
     }
@@ -511,12 +511,22 @@ impl WasmRuntime {
             // A fault on a reused instance may come from what its earlier calls left behind
             // (a heap never collected, say): it is dropped and the call made on a fresh one.
         }
-        let (mut store, instance) = match self.instantiate(plugin) {
+        let instantiated = self.instantiate(plugin).or_else(|fault| {
+            // The pool may be full of parked instances: they give way to a call that needs a
+            // slot now.
+            if self.warm.clear() == 0 {
+                return Err(fault);
+            }
+            self.instantiate(plugin)
+        });
+        let (mut store, instance) = match instantiated {
             Ok(pair) => pair,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
         let (answer, report) = self.call(&mut store, &instance, hook, &typed, config);
-        if report.fuel >= warm::REUSE_FROM_FUEL {
+        // Only a live call says a plugin is expensive: a trial's input is whoever runs it's
+        // choice, and must not change how every binding of the plugin runs.
+        if key.is_some() && report.fuel >= warm::REUSE_FROM_FUEL {
             plugin.reused.store(true, Ordering::Relaxed);
         }
         if let (Some(key), Ok(_), true) = (key, &answer, plugin.reused()) {

@@ -21,8 +21,9 @@
 //!   whoever runs them and must not shape later live decisions.
 //!
 //! Each parked instance holds a slot of the pooling allocator, so at most
-//! [`WasmLimits::warm_instances`](super::WasmLimits) are parked over all plugins; past that,
-//! the least recently used is dropped.
+//! [`WasmLimits::warm_instances`](super::WasmLimits) (and never more than [`MAX_PARKED`]) are
+//! parked over all plugins; past that, the least recently used is dropped, and when a fresh
+//! instance finds the pool full, every parked one is.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -39,6 +40,10 @@ pub const REUSE_FROM_FUEL: u64 = 250_000;
 
 /// Calls one instance answers before it is retired.
 pub const MAX_CALLS: u32 = 100;
+
+/// The most instances parked, whatever `warm_instances` says: a quarter of the pool's 256
+/// component instances, so fresh calls always find slots.
+pub const MAX_PARKED: usize = 64;
 
 /// Who may reuse an instance: one binding deciding for one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,12 @@ impl WarmInstances {
         let mut parked = self.lock();
         let at = parked.iter().position(|p| p.key == key)?;
         Some(parked.swap_remove(at))
+    }
+
+    /// Drops every parked instance; says how many there were.
+    pub fn clear(&self) -> usize {
+        let parked = std::mem::take(&mut *self.lock());
+        parked.len()
     }
 
     /// Parks an instance that has just answered, unless it has answered [`MAX_CALLS`].
