@@ -4,6 +4,7 @@
 //! write to any `Write`, so the tests run them in-process.
 
 pub mod backup;
+pub mod compile_cache;
 pub mod init;
 pub mod offline;
 pub mod output;

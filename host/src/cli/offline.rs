@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::compile_cache;
 use crate::config::Settings;
 
 use anyhow::{Context, anyhow, bail};
@@ -150,8 +151,7 @@ fn plugin(
 ) -> anyhow::Result<CompiledPolicy> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let wasm = engine.wasm().map_err(|e| anyhow!(e))?;
-    let (plugin, _) = wasm
-        .compile(&bytes)
+    let plugin = compile_cache::compile(wasm, &bytes, compile_cache::default_dir().as_deref())
         .map_err(|f| anyhow!("`{}` is not a valid plugin: {f}", path.display()))?;
     if !plugin.hooks.contains(&hook) {
         bail!(

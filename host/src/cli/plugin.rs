@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::offline;
 use super::output::{self, DENIED, ERROR, Format, OK};
+use super::{compile_cache, offline};
 use crate::policy::compiled::Code;
 use crate::policy::input::PolicyInput;
 use crate::policy::wasm::WasmRuntime;
@@ -18,25 +18,26 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
     let limits = offline::settings()?.wasm;
     let runtime = WasmRuntime::new(limits).map_err(|e| anyhow::anyhow!(e))?;
-    let plugin = match runtime.compile(&bytes) {
-        Ok((plugin, _)) => plugin,
-        Err(fault) => {
-            match format {
-                Format::Json => output::json(
-                    out,
-                    &json!({"valid": false, "error": fault.kind, "message": fault.message}),
-                )?,
-                Format::Text => writeln!(
-                    out,
-                    "invalid plugin `{}`: {}: {}",
-                    file.display(),
-                    fault.kind,
-                    fault.message
-                )?,
+    let plugin =
+        match compile_cache::compile(&runtime, &bytes, compile_cache::default_dir().as_deref()) {
+            Ok(plugin) => plugin,
+            Err(fault) => {
+                match format {
+                    Format::Json => output::json(
+                        out,
+                        &json!({"valid": false, "error": fault.kind, "message": fault.message}),
+                    )?,
+                    Format::Text => writeln!(
+                        out,
+                        "invalid plugin `{}`: {}: {}",
+                        file.display(),
+                        fault.kind,
+                        fault.message
+                    )?,
+                }
+                return Ok(ERROR);
             }
-            return Ok(ERROR);
-        }
-    };
+        };
     let hooks: Vec<&str> = plugin.hooks.iter().map(|h| h.name()).collect();
     if format == Format::Json {
         output::json(

@@ -529,3 +529,53 @@ async fn a_reused_instance_never_crosses_an_organization_a_binding_or_a_trial() 
     let after = instance_calls(&s, &acme, &acme_owner, acme_calls.len() + 2).await;
     assert_eq!(after.iter().filter(|n| **n == 1).count(), 2, "{after:?}");
 }
+
+/// Offline commands compile a component once: the second `plugin check` loads what the first
+/// cached; an entry that is damaged, or holds another component, is compiled again.
+#[test]
+fn offline_commands_compile_a_component_once_and_never_trust_a_wrong_entry() {
+    use std::os::unix::fs::MetadataExt;
+    use tenantry::cli::compile_cache;
+    use tenantry::policy::wasm::{WasmLimits, WasmRuntime};
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = WasmRuntime::new(WasmLimits::default()).unwrap();
+    let fence = tenantry_e2e::plugins::bare_plugin("region_fence");
+    let first = compile_cache::compile(&runtime, &fence, Some(dir.path())).unwrap();
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let written = std::fs::metadata(entry).unwrap().ino();
+
+    let again = compile_cache::compile(&runtime, &fence, Some(dir.path())).unwrap();
+    assert_eq!(
+        (&again.hooks, &again.metadata),
+        (&first.hooks, &first.metadata)
+    );
+    assert_eq!(
+        std::fs::metadata(entry).unwrap().ino(),
+        written,
+        "loaded from the cache, not compiled and written again"
+    );
+
+    // Another component's entry copied over this one, then garbage: compiled again each time.
+    let other_dir = tempfile::tempdir().unwrap();
+    let allowlist = tenantry_e2e::plugins::bare_plugin("share_allowlist");
+    compile_cache::compile(&runtime, &allowlist, Some(other_dir.path())).unwrap();
+    let other_entry = std::fs::read_dir(other_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&other_entry, entry).unwrap();
+    let checked = compile_cache::compile(&runtime, &fence, Some(dir.path())).unwrap();
+    assert_eq!(checked.hooks, first.hooks, "the fence, not the allowlist");
+    std::fs::write(entry, b"garbage").unwrap();
+    let recompiled = compile_cache::compile(&runtime, &fence, Some(dir.path())).unwrap();
+    assert_eq!(recompiled.hooks, first.hooks);
+    assert_ne!(std::fs::read(entry).unwrap(), b"garbage");
+}

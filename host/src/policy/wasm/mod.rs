@@ -279,8 +279,11 @@ impl WasmRuntime {
         size: usize,
     ) -> Option<LoadedPlugin> {
         // SAFETY: the artifact was produced by `Component::serialize` of this program and kept
-        // in the server's own database next to the SHA-256 of the component it came from;
-        // wasmtime additionally refuses artifacts from another engine version or configuration.
+        // in the server's own database next to the SHA-256 of the component it came from (its
+        // MAC under the server key checked by the caller), or in the user's own cache
+        // directory by an offline command (`cli::compile_cache`), which only that user can
+        // write; wasmtime additionally refuses artifacts from another engine version or
+        // configuration.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
         self.prepare(&component, sha256.to_owned(), size).ok()
