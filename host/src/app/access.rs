@@ -329,6 +329,9 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     "plugin.delete",
     // An endpoint would keep receiving the organization's events after the grant ended.
     "webhook.manage",
+    // An endpoint's URL may carry the receiving system's own credential (`?token=`): a grant
+    // is for helping the organization's people, not for reading its integrations' secrets.
+    "webhook.read",
 ];
 
 /// The rules Rust keeps before any policy is asked (policies can only tighten them).

@@ -1525,3 +1525,36 @@ fn hex_of(text: &str) -> String {
 fn uuid_zero() -> &'static str {
     "00000000-0000-0000-0000-000000000000"
 }
+
+/// A grant holder reads no webhook endpoint (its URL may carry the receiver's own token) and
+/// adds none (it would keep receiving the organization's events after the grant ends).
+#[tokio::test]
+async fn a_remote_support_grant_neither_reads_nor_adds_webhook_endpoints() {
+    let s = TestServer::spawn().await.unwrap();
+    let (org, owner, tech) = grantee(&s).await;
+    let path = format!("/v1/orgs/{org}/webhooks");
+    let made = s
+        .post(
+            &path,
+            &owner,
+            json!({"url": "https://93.184.216.34/hook?token=s3cret"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let read = s.get(&path, &tech).await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN, "{:?}", read.body);
+    assert!(!read.body.to_string().contains("s3cret"));
+    let one = s.get(&format!("{path}/{}", made.id()), &tech).await;
+    assert_eq!(one.status, StatusCode::FORBIDDEN, "{:?}", one.body);
+    let added = s
+        .post(&path, &tech, json!({"url": "https://93.184.216.34/mine"}))
+        .await;
+    assert_eq!(added.status, StatusCode::FORBIDDEN, "{:?}", added.body);
+    assert_eq!(
+        s.get(&path, &owner).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
