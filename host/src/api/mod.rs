@@ -48,9 +48,8 @@ async fn trace_context(mut req: Request, next: Next) -> Response {
         .and_then(TraceParent::parse)
         .unwrap_or_default();
     let ours = trace.child();
-    if let Ok(value) = axum::http::HeaderValue::from_str(&trace.header()) {
-        req.headers_mut().insert(TRACEPARENT, value);
-    }
+    // Parsed once: the log span below reads it from here.
+    req.extensions_mut().insert(trace.clone());
     let mut response = trace_context::within(trace.trace_id.clone(), next.run(req)).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&ours.header()) {
         response.headers_mut().insert(TRACEPARENT, value);
@@ -88,7 +87,7 @@ pub fn router(app: App) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let trace = req.headers().get(&TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(TraceParent::parse).map(|t| t.trace_id).unwrap_or_default();
+            let trace = req.extensions().get::<TraceParent>().map(|t| t.trace_id.as_str()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, trace_id = %trace)
         }))
         .layer(middleware::from_fn(trace_context))
