@@ -380,14 +380,44 @@ async fn endpoints_are_refused_where_they_would_reach_the_servers_network_or_are
             .body["items"],
         json!([])
     );
-    // The quota, at its edge (public addresses by number: nothing to resolve).
-    for path in ["a", "b"] {
-        let made = create(
-            &owner,
-            json!({"url": format!("https://93.184.216.34/{path}")}),
+    // The description at its edge (200 characters), then the quota at its edge (public
+    // addresses by number: nothing to resolve).
+    let long = create(
+        &owner,
+        json!({"url": "https://93.184.216.34/a", "description": "é".repeat(201)}),
+    )
+    .await;
+    assert_eq!(
+        long.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        long.body
+    );
+    assert_eq!(long.body["errors"][0]["field"], "description");
+    let mut made = Vec::new();
+    for (path, description) in [("a", "é".repeat(200)), ("b", String::new())] {
+        let url = format!("https://93.184.216.34/{path}");
+        let one = create(&owner, json!({"url": url, "description": description})).await;
+        assert_eq!(one.status, StatusCode::CREATED, "{:?}", one.body);
+        made.push(one.id());
+    }
+    // The delivery log is read 1 to 100 attempts at a time (what is kept).
+    let log = |limit: usize| {
+        format!(
+            "/v1/orgs/{acme}/webhooks/{}/deliveries?limit={limit}",
+            made[0]
         )
-        .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    };
+    assert_eq!(s.get(&log(100), &owner).await.status, StatusCode::OK);
+    for limit in [0, 101] {
+        let refused = s.get(&log(limit), &owner).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{limit}: {:?}",
+            refused.body
+        );
+        assert_eq!(refused.body["errors"][0]["field"], "limit");
     }
     let third = create(&owner, json!({"url": "https://93.184.216.34/c"})).await;
     assert_eq!(third.status, StatusCode::CONFLICT, "{:?}", third.body);
