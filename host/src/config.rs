@@ -82,6 +82,8 @@ pub struct Settings {
     pub quotas: crate::app::quotas::Quotas,
     /// Where webhook deliveries may go and how they are paced (`[webhooks]`).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Where e-mail goes (`[smtp]`); without it invitation tokens are answered to the inviter.
+    pub smtp: crate::mail::MailSettings,
     /// Threads that run tenants' policy jobs (fixture gates, previews, dry runs, plugin
     /// compilation) at a low scheduling priority, apart from the threads serving requests.
     pub policy_work_threads: usize,
@@ -118,6 +120,7 @@ impl Default for Settings {
             connections: crate::api::connections::ConnectionLimits::default(),
             quotas: crate::app::quotas::Quotas::default(),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            smtp: crate::mail::MailSettings::default(),
             policy_work_threads: 1,
             key_file: None,
         }
@@ -193,6 +196,11 @@ impl Settings {
             operator_token: Some(String::new()),
             plugin_upload_timeout_secs: Some(0),
             key_file: Some(PathBuf::new()),
+            smtp: crate::mail::MailSettings {
+                url: Some(String::new()),
+                accept_url: Some(String::new()),
+                ..crate::mail::MailSettings::default()
+            },
             ..Self::default()
         }
     }

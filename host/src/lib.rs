@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod metrics;
 pub mod policy;
 pub mod storage;

@@ -72,6 +72,7 @@ struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     quarantines: Counter,
     webhooks: Family<ResultLabels, Counter>,
+    mail: Family<ResultLabels, Counter>,
     degraded: Family<PartLabels, Gauge>,
     write_jobs: Counter,
     write_batches: Counter,
@@ -101,6 +102,12 @@ fn metrics() -> &'static Metrics {
             "webhook_deliveries",
             "Webhook delivery attempts by result (ok, retrying, failed, disabled)",
             webhooks.clone(),
+        );
+        let mail = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mail_deliveries",
+            "E-mail delivery attempts by result (sent, retrying, dropped)",
+            mail.clone(),
         );
         let degraded = Family::<PartLabels, Gauge>::default();
         registry.register(
@@ -195,6 +202,7 @@ fn metrics() -> &'static Metrics {
             reloads,
             quarantines,
             webhooks,
+            mail,
             degraded,
             write_jobs,
             write_batches,
@@ -266,6 +274,12 @@ pub fn record_webhook(result: &'static str) {
         .webhooks
         .get_or_create(&ResultLabels { result })
         .inc();
+}
+
+/// How an e-mail delivery attempt ended: `sent`, `retrying` (it is tried again later) or
+/// `dropped` (refused for good, or out of attempts).
+pub fn record_mail(result: &'static str) {
+    metrics().mail.get_or_create(&ResultLabels { result }).inc();
 }
 
 pub fn record_quarantine() {

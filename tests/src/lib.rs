@@ -6,6 +6,7 @@ pub mod memory;
 pub mod plugins;
 pub mod receiver;
 pub mod rng;
+pub mod smtp_sink;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,7 +88,8 @@ fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
 }
 
 /// Adjusts the settings a test server starts with.
-pub type Tweak = fn(&mut Settings);
+/// How a test changes the settings of its server (kept for its restarts).
+pub type Tweak = std::sync::Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 /// A per-token quota no load reaches: the limiter still runs (and its cost is measured) but
 /// never refuses, for tests and measurements where one token drives the whole load.
@@ -140,7 +142,7 @@ impl TestServer {
 
     /// A server on its own copy of the platform policies, which the test may rewrite.
     pub async fn spawn_with_own_policies(
-        tweak: Tweak,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
     ) -> anyhow::Result<(Self, tempfile::TempDir)> {
         let copy = tempfile::tempdir()?;
         copy_policies(copy.path())?;
@@ -148,13 +150,16 @@ impl TestServer {
         Ok((server, copy))
     }
 
-    pub async fn spawn_with(policies: PathBuf, tweak: Tweak) -> anyhow::Result<Self> {
-        Self::start_on(tempfile::tempdir()?, policies, tweak).await
+    pub async fn spawn_with(
+        policies: PathBuf,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        Self::start_on(tempfile::tempdir()?, policies, std::sync::Arc::new(tweak)).await
     }
 
     /// A server on a data directory that already holds a database (a restored backup).
     pub async fn spawn_on(data: tempfile::TempDir) -> anyhow::Result<Self> {
-        Self::start_on(data, policies_dir(), |_| {}).await
+        Self::start_on(data, policies_dir(), std::sync::Arc::new(|_| {})).await
     }
 
     async fn start_on(
@@ -162,7 +167,7 @@ impl TestServer {
         policies: PathBuf,
         tweak: Tweak,
     ) -> anyhow::Result<Self> {
-        let (base, app, stop, task) = start(data.path(), &policies, tweak).await?;
+        let (base, app, stop, task) = start(data.path(), &policies, tweak.clone()).await?;
         Ok(Self {
             base,
             policies,
@@ -458,7 +463,7 @@ impl Stopped {
     pub async fn start(self) -> anyhow::Result<TestServer> {
         let mut server = self.server;
         let (base, app, stop, task) =
-            start(server.data.path(), &server.policies, server.tweak).await?;
+            start(server.data.path(), &server.policies, server.tweak.clone()).await?;
         server.base = base;
         server.app = Some(app);
         server.stop = Some(stop);

@@ -28,6 +28,9 @@ fn added_json(added: Added) -> Value {
         if let Some(token) = added.invitation_token {
             map.insert("invitation_token".into(), json!(token.expose()));
         }
+        if added.invitation_mailed {
+            map.insert("invitation_mailed".into(), json!(true));
+        }
         if let Some(pin) = added.pin {
             map.insert("pin".into(), json!(pin.expose()));
         }
@@ -97,8 +100,13 @@ pub async fn edit(
         .edit_member(actor, org_id(&org)?, parse_id(&user, UserId)?, body)
         .await?;
     let mut body = json!(edited.member);
-    if let (Some(token), Some(map)) = (edited.invitation_token, body.as_object_mut()) {
-        map.insert("invitation_token".into(), json!(token.expose()));
+    if let Some(map) = body.as_object_mut() {
+        if let Some(token) = edited.invitation_token {
+            map.insert("invitation_token".into(), json!(token.expose()));
+        }
+        if edited.invitation_mailed {
+            map.insert("invitation_mailed".into(), json!(true));
+        }
     }
     Ok(Json(body))
 }
@@ -352,7 +360,10 @@ pub async fn resend_invitation(
         .await?;
     let mut body = json!(renewed.invitation);
     if let Some(map) = body.as_object_mut() {
-        map.insert("invitation_token".into(), json!(renewed.token.expose()));
+        match renewed.token {
+            Some(token) => map.insert("invitation_token".into(), json!(token.expose())),
+            None => map.insert("invitation_mailed".into(), json!(true)),
+        };
     }
     Ok(Json(body))
 }

@@ -6,6 +6,7 @@ pub mod decisions;
 pub mod extract;
 pub mod idempotency;
 pub mod links;
+pub mod mail;
 pub mod members;
 pub mod ops;
 pub mod orgs;

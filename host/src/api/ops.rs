@@ -91,6 +91,10 @@ fn operation(route: &RouteDoc) -> Value {
         .map(|name| {
             let schema = if name == "hook" {
                 json!({"type": "string", "enum": crate::policy::Hook::ALL.map(|h| h.name())})
+            } else if name == "sha256" {
+                json!({"type": "string", "pattern": "^[0-9a-f]{64}$"})
+            } else if name == "kind" {
+                json!({"type": "string", "enum": crate::mail::MailKind::ALL.map(|k| k.name())})
             } else {
                 json!({"type": "string", "format": "uuid"})
             };

@@ -34,6 +34,9 @@ fn created_json(created: Created, done: StatusCode) -> (StatusCode, Json<Value>)
         if let Some(token) = created.owner_invitation_token {
             map.insert("owner_invitation_token".into(), json!(token.expose()));
         }
+        if created.owner_invitation_mailed {
+            map.insert("owner_invitation_mailed".into(), json!(true));
+        }
         if let Some(pending) = created.pending {
             map.insert("pending_changes".into(), json!([pending]));
         }

@@ -6,7 +6,8 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
 use super::{
-    decisions, links, members, ops, orgs, plugins, policies, remote_support, resources, webhooks,
+    decisions, links, mail, members, ops, orgs, plugins, policies, remote_support, resources,
+    webhooks,
 };
 use crate::app::App;
 
@@ -123,6 +124,9 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         post "/v1/orgs/{org}/webhooks/{webhook}/enable" => webhooks::enable, "enable a disabled endpoint: delivery resumes where it stopped", auth: true, creates: false, body: None;
         get "/v1/orgs/{org}/webhooks/{webhook}/deliveries" => webhooks::deliveries, "the endpoint's newest delivery attempts (limit, at most 100)", auth: true, creates: false, body: None;
         post "/v1/orgs/{org}/webhooks/{webhook}/redeliver" => webhooks::redeliver, "send one event of the outbox to the endpoint again, now", auth: true, creates: false, body: JSON;
+        get "/v1/orgs/{org}/mail-templates" => mail::list, "a service provider's e-mail templates, each kind its own or the default, with the values it may use", auth: true, creates: false, body: None;
+        put "/v1/orgs/{org}/mail-templates/{kind}" => mail::put, "replace one kind's template (MiniJinja; checked against the kind's values, with the line of an error)", auth: true, creates: false, body: JSON;
+        delete "/v1/orgs/{org}/mail-templates/{kind}" => mail::delete, "go back to the default template for one kind", auth: true, creates: false, body: None;
         get "/v1/policies" => policies::list, "every policy binding the caller may see, with reload status", auth: true, creates: false, body: None;
         put "/v1/platform/policies/{hook}" => policies::put::<PLATFORM>, "a new platform policy version (Rhai, or JSON with fixtures)", auth: true, creates: true, body: POLICY;
         get "/v1/platform/policies/{hook}/versions" => policies::versions::<PLATFORM>, "platform policy versions", auth: true, creates: false, body: None;

@@ -332,6 +332,8 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     // An endpoint's URL may carry the receiving system's own credential (`?token=`): a grant
     // is for helping the organization's people, not for reading its integrations' secrets.
     "webhook.read",
+    // A provider's e-mail templates write its customers' mail: not a support task.
+    "mail_template.manage",
 ];
 
 /// The rules Rust keeps before any policy is asked (policies can only tighten them).

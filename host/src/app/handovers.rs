@@ -200,6 +200,7 @@ impl App {
             Ok(Created {
                 org: access.org,
                 owner_invitation_token: None,
+                owner_invitation_mailed: false,
                 pending: None,
             })
         })

@@ -62,6 +62,9 @@ pub struct ImportedMember {
     pub role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invitation_token: Option<String>,
+    /// The invitation went to the member's address instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub invitation_mailed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
 }
@@ -374,13 +377,19 @@ impl App {
                     );
                     continue;
                 }
-                match add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now) {
+                let added = add_member_hashed(tx, target, row.member, row.pin, row.pin_hash, now)
+                    .and_then(|mut added| {
+                        added.mail_invitation(tx, &app.postbox(), target, now)?;
+                        Ok(added)
+                    });
+                match added {
                     Ok(added) => members.push(ImportedMember {
                         row: line,
                         user_id: added.user.id,
                         name: added.user.name,
                         role: added.membership.role,
                         invitation_token: added.invitation_token.map(|t| t.expose().to_owned()),
+                        invitation_mailed: added.invitation_mailed,
                         pin: added.pin.map(|p| p.expose().to_owned()),
                     }),
                     Err(Error::Conflict(reason)) => row_error(&mut errors, line, "email", reason),

@@ -403,7 +403,8 @@ pub fn renew(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<(In
 #[derive(Debug)]
 pub struct Renewed {
     pub invitation: PendingInvitation,
-    pub token: Secret,
+    /// None when the invitation went to the invitee's address (`[smtp]`).
+    pub token: Option<Secret>,
 }
 
 impl App {
@@ -485,6 +486,9 @@ impl App {
                 .record(tables::USERS, invitation.user_id.key())?
                 .ok_or_else(not_found)?;
             let (renewed, token) = renew(tx, org, &user, now)?;
+            let token = app
+                .postbox()
+                .invitation(tx, &access.org, &user, membership.role, token, now)?;
             audit(tx, &access, "invitation.resend", Some(user.id.to_string()), now)?;
             emit(
                 tx,

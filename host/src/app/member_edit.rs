@@ -43,6 +43,8 @@ pub struct MemberEdit {
 pub struct Edited {
     pub member: MemberView,
     pub invitation_token: Option<Secret>,
+    /// The invitation went to the member's address (`[smtp]`) instead.
+    pub invitation_mailed: bool,
 }
 
 impl MemberEdit {
@@ -250,11 +252,18 @@ impl App {
             if let Some(extension) = &edit.extension {
                 edit_extension(tx, org, &mut m, extension.trim())?;
             }
-            let invitation_token = if edit.touches_account() {
+            let mut invitation_token = if edit.touches_account() {
                 edit_account(tx, org, &mut u, &m, &edit, now)?
             } else {
                 None
             };
+            let mut invitation_mailed = false;
+            if let Some(token) = invitation_token.take() {
+                invitation_token =
+                    app.postbox()
+                        .invitation(tx, &access.org, &u, m.role, token, now)?;
+                invitation_mailed = invitation_token.is_none();
+            }
             tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
             audit(tx, &access, "member.update", Some(user.to_string()), now)?;
             emit(
@@ -267,6 +276,7 @@ impl App {
             Ok(Edited {
                 member: MemberView::new(&u, &m),
                 invitation_token,
+                invitation_mailed,
             })
         })
         .await

@@ -146,7 +146,27 @@ pub struct Added {
     pub user: User,
     pub membership: Membership,
     pub invitation_token: Option<Secret>,
+    /// The invitation went to the member's address (`[smtp]`): the token is not answered.
+    pub invitation_mailed: bool,
     pub pin: Option<Secret>,
+}
+
+impl Added {
+    /// Mails the invitation when e-mail is on: the token then leaves what is answered.
+    pub fn mail_invitation(
+        &mut self,
+        tx: &Tx<'_>,
+        postbox: &super::mail::Postbox<'_>,
+        org: &Org,
+        now: Timestamp,
+    ) -> Result<()> {
+        if let Some(token) = self.invitation_token.take() {
+            self.invitation_token =
+                postbox.invitation(tx, org, &self.user, self.membership.role, token, now)?;
+            self.invitation_mailed = self.invitation_token.is_none();
+        }
+        Ok(())
+    }
 }
 
 /// Hashes the PIN a new member asked for, if any (outside the write transaction: slow on
@@ -204,6 +224,7 @@ pub fn add_member_hashed(
         user,
         membership,
         invitation_token,
+        invitation_mailed: false,
         pin,
     })
 }
@@ -289,6 +310,7 @@ fn renew_waiting(
         user,
         membership,
         invitation_token: Some(token),
+        invitation_mailed: false,
         pin: pin.clone(),
     }))
 }
@@ -528,7 +550,8 @@ impl App {
             {
                 check_member_cap(&view, &access.org, 1)?;
             }
-            let added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
+            let mut added = add_member_hashed(tx, &access.org, new, pin, pin_hash, now)?;
+            added.mail_invitation(tx, &app.postbox(), &access.org, now)?;
             audit(
                 tx,
                 &access,

@@ -18,6 +18,8 @@ pub mod invariants;
 pub mod invitations;
 pub mod journal;
 pub mod links;
+pub mod mail;
+pub mod mail_delivery;
 pub mod member_edit;
 pub mod members;
 pub mod orgs;
@@ -76,6 +78,8 @@ pub struct App {
     pub webhook_client: reqwest::Client,
     /// Wrong PINs per organization in the current window.
     pin_attempts: pins::PinAttempts,
+    /// The SMTP client, when `[smtp]` names a server.
+    mailer: Option<crate::mail::transport::Mailer>,
 }
 
 /// What [`App::build`] made.
@@ -107,6 +111,18 @@ impl App {
             std::time::Duration::from_secs(settings.webhooks.timeout_secs.max(1)),
         )
         .map_err(|e| Error::Setup(format!("cannot build the webhook client: {e}")))?;
+        settings.smtp.check().map_err(Error::Setup)?;
+        let mailer = match &settings.smtp.url {
+            Some(url) => Some(
+                crate::mail::transport::Mailer::new(
+                    url,
+                    &settings.smtp.from,
+                    settings.smtp.timeout_secs,
+                )
+                .map_err(Error::Setup)?,
+            ),
+            None => None,
+        };
         let app = App {
             store,
             policies,
@@ -121,6 +137,7 @@ impl App {
             server_key,
             webhook_client,
             pin_attempts: pins::PinAttempts::default(),
+            mailer,
         };
         app.finish_upgrades().await?;
         app.load_bindings()?;
@@ -142,14 +159,18 @@ impl App {
     /// Starts the background work of a serving process: the sweeper and the policy watcher.
     /// Dropping (aborting) the handles stops them.
     pub fn start_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
+        let mut tasks = vec![
             tokio::spawn(self.clone().run_sweeper()),
             tokio::spawn(self.clone().watch_platform_files()),
             tokio::spawn(self.clone().prune_decisions()),
             tokio::spawn(self.clone().prune_events()),
             tokio::spawn(self.clone().prune_idempotency()),
             tokio::spawn(self.clone().deliver_webhooks()),
-        ]
+        ];
+        if let Some(mailer) = self.mailer.clone() {
+            tasks.push(tokio::spawn(self.clone().deliver_mail(mailer)));
+        }
+        tasks
     }
 
     /// How many items a list answers when the caller does not say.

@@ -26,6 +26,9 @@ use crate::storage::{Tx, View, tables};
 pub struct Created {
     pub org: Org,
     pub owner_invitation_token: Option<Secret>,
+    /// The owner's invitation went to the owner's address (`[smtp]`): its token is not
+    /// answered, so whoever created the organization does not hold the owner's credential.
+    pub owner_invitation_mailed: bool,
     /// A change opened for the customer's consent instead of being applied (answered `202`).
     pub pending: Option<ChangeRequest>,
 }
@@ -283,11 +286,12 @@ impl App {
                 plan_within_provider(&view, &plan, org.service_provider_id, actor.is_operator())?;
             }
             insert_org(tx, &mut org)?;
-            let mut token = None;
+            let mut owner_added = None;
             if let Some(owner) = valid.owner {
                 let new = NewMember::portal(owner.name, owner.email, Role::Owner);
-                let added = add_member(tx, &org, new, now)?;
-                token = added.invitation_token;
+                let mut added = add_member(tx, &org, new, now)?;
+                added.mail_invitation(tx, &app.postbox(), &org, now)?;
+                owner_added = Some(added);
             }
             match &provider {
                 Some(p) => audit(tx, p, "org.create", Some(org.id.to_string()), now)?,
@@ -310,7 +314,8 @@ impl App {
             )?;
             Ok(Created {
                 org,
-                owner_invitation_token: token,
+                owner_invitation_token: owner_added.as_mut().and_then(|a| a.invitation_token.take()),
+                owner_invitation_mailed: owner_added.is_some_and(|a| a.invitation_mailed),
                 pending: None,
             })
         })
@@ -432,6 +437,7 @@ impl App {
             Ok(Created {
                 org: next,
                 owner_invitation_token: None,
+                owner_invitation_mailed: false,
                 pending,
             })
         })
@@ -542,12 +548,18 @@ impl App {
                 return Ok(Created {
                     org: next,
                     owner_invitation_token: None,
+                    owner_invitation_mailed: false,
                     pending: Some(pending),
                 });
             }
-            let mut token = None;
+            let mut owner_added = None;
             match switch.managed_by {
-                ManagedBy::Customer => token = hand_over_ownership(tx, &next, &switch, now)?,
+                ManagedBy::Customer => {
+                    owner_added = hand_over_ownership(tx, &next, &switch, now)?;
+                    if let Some(added) = &mut owner_added {
+                        added.mail_invitation(tx, &app.postbox(), &next, now)?;
+                    }
+                }
                 ManagedBy::ServiceProvider => demote_owner(tx, &next, switch.demote_owner_to)?,
             }
             next.managed_by = switch.managed_by;
@@ -563,7 +575,10 @@ impl App {
             )?;
             Ok(Created {
                 org: next,
-                owner_invitation_token: token,
+                owner_invitation_token: owner_added
+                    .as_mut()
+                    .and_then(|a| a.invitation_token.take()),
+                owner_invitation_mailed: owner_added.is_some_and(|a| a.invitation_mailed),
                 pending: None,
             })
         })
@@ -607,6 +622,12 @@ impl App {
                 json!({"org_id": org, "plan_id": plan.id, "limits": plan.limits, "features": plan.features}),
                 now,
             )?;
+            let old_plan = match access.org.plan_id {
+                Some(old) => view.record::<crate::domain::plan::Plan>(tables::PLANS, old.key())?,
+                None => None,
+            };
+            app.postbox()
+                .plan_changed(tx, &next, old_plan.as_ref(), &plan, now)?;
             Ok(next)
         })
         .await
@@ -635,7 +656,7 @@ fn hand_over_ownership(
     org: &Org,
     switch: &ManagedBySwitch,
     now: Timestamp,
-) -> Result<Option<Secret>> {
+) -> Result<Option<super::members::Added>> {
     let view = tx.view();
     let owners: Vec<(u128, Membership)> = view
         .pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
@@ -697,7 +718,7 @@ fn hand_over_ownership(
                 NewMember::portal(owner.name.clone(), owner.email.clone(), Role::Owner),
                 now,
             )?;
-            Ok(added.invitation_token)
+            Ok(Some(added))
         }
         _ => Err(Error::field(
             "managed-by switch is invalid",
@@ -786,6 +807,7 @@ pub fn cascade_delete(
     tx.remove_children(tables::ORG_PLANS, id)?;
     super::change_requests::delete_of(tx, org.id)?;
     super::plugins::delete_uploads_of(tx, org.id)?;
+    super::mail::delete_templates_of(tx, org.id)?;
     let unbound = super::policies::delete_policies_of(tx, org.id)?;
     unindex_org(tx, org)?;
     tx.delete(tables::ORGS, id)?;

@@ -237,6 +237,9 @@ impl App {
                 tx.add_child(tables::REQUESTER_REMOTE_SUPPORT, requester.key(), r.id.key())?;
                 audit(tx, &access, "remote_support.request", Some(r.id.to_string()), now)?;
                 announce(tx, &r, now)?;
+                if r.status == SupportStatus::Pending {
+                    app.postbox().remote_support_pending(tx, &access.org, &r, now)?;
+                }
                 Ok(r)
             })
             .await

@@ -258,6 +258,12 @@ impl App {
                                 }),
                                 now,
                             )?;
+                            app.postbox().webhook_disabled(
+                                tx,
+                                &hook,
+                                delivery.error.as_deref(),
+                                now,
+                            )?;
                         }
                     }
                 }

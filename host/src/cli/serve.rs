@@ -67,6 +67,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             token.expose()
         );
     }
+    if built.app.settings.smtp.enabled() {
+        tracing::info!("e-mail: on ([smtp] url); invitation tokens go to the invitees only");
+    } else {
+        tracing::warn!(
+            "e-mail: off (no [smtp] url); invitation tokens are answered to whoever invites, \
+             who must hand them over"
+        );
+    }
     let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %database.display(), "tenantry is listening");

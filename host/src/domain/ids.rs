@@ -53,4 +53,5 @@ id_type!(
     ChangeRequestId,
     WebhookId,
     DeliveryId,
+    MailId,
 );

@@ -6,6 +6,7 @@ pub mod credential;
 pub mod ids;
 pub mod journal;
 pub mod link;
+pub mod mail;
 pub mod member;
 pub mod org;
 pub mod plan;

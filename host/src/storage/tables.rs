@@ -40,6 +40,8 @@ pub const DECISION_ORDER: Records = TableDefinition::new("decision_order");
 pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
 /// Webhook endpoints, with their delivery state.
 pub const WEBHOOKS: Records = TableDefinition::new("webhooks");
+/// E-mail waiting to be sent, oldest first.
+pub const MAIL_QUEUE: Records = TableDefinition::new("mail_queue");
 /// Changes a provider asked of a customer that wait for the customer's consent.
 pub const CHANGE_REQUESTS: Records = TableDefinition::new("change_requests");
 /// `entry -> (storage key, time)`: remembered idempotent answers in time order, for pruning.
@@ -66,6 +68,8 @@ pub const DECISIONS: PairRecords = TableDefinition::new("decisions");
 pub const EVENTS: PairRecords = TableDefinition::new("events");
 /// `(webhook, delivery) -> one delivery attempt`, the newest kept per endpoint.
 pub const WEBHOOK_DELIVERIES: PairRecords = TableDefinition::new("webhook_deliveries");
+/// `(provider, kind) -> its template` for that kind of e-mail.
+pub const MAIL_TEMPLATES: PairRecords = TableDefinition::new("mail_templates");
 
 pub const USER_ORGS: Children = MultimapTableDefinition::new("user_orgs");
 pub const USER_TOKENS: Children = MultimapTableDefinition::new("user_tokens");
@@ -130,9 +134,16 @@ pub const ALL_RECORDS: &[Records] = &[
     SHARES,
     REMOTE_SUPPORT,
     WEBHOOKS,
+    MAIL_QUEUE,
 ];
-pub const ALL_PAIR_RECORDS: &[PairRecords] =
-    &[MEMBERSHIPS, AUDIT, EVENTS, DECISIONS, WEBHOOK_DELIVERIES];
+pub const ALL_PAIR_RECORDS: &[PairRecords] = &[
+    MEMBERSHIPS,
+    AUDIT,
+    EVENTS,
+    DECISIONS,
+    WEBHOOK_DELIVERIES,
+    MAIL_TEMPLATES,
+];
 pub const ALL_CHILDREN: &[Children] = &[
     USER_ORGS,
     USER_TOKENS,

@@ -8,6 +8,7 @@ mod bulk_load;
 mod connections;
 mod isolation;
 mod lifecycle;
+mod mail;
 mod operators;
 mod plugins;
 mod policy_lifecycle;

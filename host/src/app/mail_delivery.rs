@@ -1,0 +1,171 @@
+//! Sending queued e-mail: a background task looks every `[smtp] poll_interval_ms` for e-mail
+//! that is due, renders it with its provider's template (the default when the provider has
+//! none, or when its template fails now), and hands it to the SMTP server. Sent e-mail leaves
+//! the queue; a temporary failure is tried again on [`RETRY_AFTER_SECS`]'s schedule; a
+//! permanent refusal or the end of the schedule drops it with a warning and a metric.
+//!
+//! At least once: the queue entry is removed after the server accepted the message, so a
+//! crash in between sends it again.
+//!
+//! [`RETRY_AFTER_SECS`]: crate::domain::mail::RETRY_AFTER_SECS
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::App;
+use super::mail::template_for;
+use crate::domain::mail::{MailContent, QueuedMail, sealed_context};
+use crate::error::Result;
+use crate::mail::templates::{self, Rendered, Values};
+use crate::mail::transport::{Mailer, SendError};
+use crate::storage::tables;
+
+/// E-mail sent per look, so a long queue does not hold one look for long.
+const BATCH: usize = 50;
+/// Queue entries read per read transaction while looking for due ones.
+const SCAN_PAGE: usize = 1_000;
+
+impl App {
+    /// Sends until the task is dropped.
+    pub async fn deliver_mail(self, mailer: Mailer) {
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.settings.smtp.poll_interval_ms.max(10),
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if self.store.write_stats().failing.load(Ordering::Relaxed) {
+                // What is sent now could not be written down, and would be sent again.
+                continue;
+            }
+            let due = match self.due_mail() {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "looking for e-mail to send failed");
+                    continue;
+                }
+            };
+            for mail in due {
+                if let Err(e) = self.send_mail(&mailer, mail).await {
+                    tracing::warn!(error = %e, "e-mail delivery stopped");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The oldest e-mail due now, at most [`BATCH`].
+    fn due_mail(&self) -> Result<Vec<QueuedMail>> {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.read(|view| {
+                Ok(view.scan::<QueuedMail>(tables::MAIL_QUEUE, after, SCAN_PAGE)?)
+            })?;
+            let done = page.len() < SCAN_PAGE;
+            after = page.last().map(|(key, _)| *key);
+            due.extend(
+                page.into_iter()
+                    .map(|(_, mail)| mail)
+                    .filter(|mail| mail.next_attempt_at <= now),
+            );
+            if done || due.len() >= BATCH {
+                due.truncate(BATCH);
+                return Ok(due);
+            }
+        }
+    }
+
+    /// What `mail` says, written with its provider's template.
+    fn compose(&self, mail: &QueuedMail) -> Result<Option<Rendered>> {
+        let Some(content) = self
+            .server_key
+            .open(&sealed_context(mail.id), &mail.sealed)
+            .and_then(|plain| serde_json::from_slice::<MailContent>(&plain).ok())
+        else {
+            // Sealed under another server key (the key file was replaced): unreadable for good.
+            return Ok(None);
+        };
+        let values: Values = templates::variables(mail.kind)
+            .iter()
+            .map(|(name, _)| {
+                let value = content.values.get(*name).cloned().unwrap_or_default();
+                (*name, value)
+            })
+            .collect();
+        let template = self
+            .store
+            .read(|view| template_for(view, mail.template_owner, mail.kind))?;
+        let rendered = templates::render(mail.kind, &template, &values).or_else(|refused| {
+            tracing::warn!(
+                provider = ?mail.template_owner,
+                kind = mail.kind.name(),
+                reason = %refused.reason,
+                "a provider's e-mail template failed; the default is used"
+            );
+            templates::render(mail.kind, &templates::default_template(mail.kind), &values)
+        });
+        Ok(rendered.ok().map(|mut rendered| {
+            if !content.appended.is_empty() {
+                rendered.body = format!("{}\n\n{}\n", rendered.body.trim_end(), content.appended);
+            }
+            rendered
+        }))
+    }
+
+    async fn send_mail(&self, mailer: &Mailer, mail: QueuedMail) -> Result<()> {
+        let outcome = match self.compose(&mail)? {
+            Some(rendered) => mailer.send(&mail.to, &rendered).await,
+            None => Err(SendError {
+                permanent: true,
+                message: "its content cannot be read or written".to_owned(),
+            }),
+        };
+        let id = mail.id;
+        let app = self.clone();
+        let result = self
+            .write(move |tx| {
+                let Some(mut mail) = tx
+                    .view()
+                    .record::<QueuedMail>(tables::MAIL_QUEUE, id.key())?
+                else {
+                    return Ok("gone");
+                };
+                let now = app.clock.now();
+                let error = match &outcome {
+                    Ok(()) => {
+                        tx.delete(tables::MAIL_QUEUE, id.key())?;
+                        return Ok("sent");
+                    }
+                    Err(e) => e,
+                };
+                mail.attempts += 1;
+                mail.last_error = Some(error.message.clone());
+                match mail.retry_at(now).filter(|_| !error.permanent) {
+                    Some(at) => {
+                        mail.next_attempt_at = at;
+                        tx.put(tables::MAIL_QUEUE, id.key(), &mail)?;
+                        Ok("retrying")
+                    }
+                    None => {
+                        tracing::warn!(
+                            mail = %id,
+                            kind = mail.kind.name(),
+                            org = %mail.org_id,
+                            attempts = mail.attempts,
+                            error = %error.message,
+                            "e-mail dropped"
+                        );
+                        tx.delete(tables::MAIL_QUEUE, id.key())?;
+                        Ok("dropped")
+                    }
+                }
+            })
+            .await?;
+        if result != "gone" {
+            crate::metrics::record_mail(result);
+        }
+        Ok(())
+    }
+}

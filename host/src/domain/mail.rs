@@ -1,0 +1,83 @@
+//! E-mail waiting to be sent, and a service provider's own templates.
+//!
+//! An e-mail is queued in the transaction that made it necessary (the invitation, the plan
+//! change, the remote-support request), so it is sent if and only if that change happened.
+//! What it says is sealed under the server key: an invitation's values hold the accept link,
+//! a credential, and a copy of the database file must not hand it out.
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::ids::{MailId, OrgId, UserId};
+use crate::mail::MailKind;
+
+/// Seconds to wait after the n-th failed attempt (the webhook schedule, shortened: a mail
+/// relay that is down for a day has lost the e-mail's point): 5 s, 1 min, 5 min, 30 min,
+/// 2 h, 5 h, 10 h; about 17.6 h in all, then the e-mail is dropped and logged.
+pub const RETRY_AFTER_SECS: [u64; 7] = [5, 60, 300, 1_800, 7_200, 18_000, 36_000];
+
+/// One e-mail to one recipient.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedMail {
+    pub id: MailId,
+    pub kind: MailKind,
+    /// The organization it is about.
+    pub org_id: OrgId,
+    /// Whose templates it is written with: the organization's service provider (or the
+    /// provider itself); none for an organization without one (the defaults).
+    pub template_owner: Option<OrgId>,
+    pub to: String,
+    /// The template's values as JSON, then the text the server adds below it (an
+    /// invitation's accept link), sealed with [`sealed_context`].
+    pub sealed: Vec<u8>,
+    pub queued_at: Timestamp,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl QueuedMail {
+    /// When to try again after one more failure, or `None` when the schedule is used up.
+    pub fn retry_at(&self, now: Timestamp) -> Option<Timestamp> {
+        let index = usize::try_from(self.attempts.saturating_sub(1)).ok()?;
+        let wait = RETRY_AFTER_SECS.get(index)?;
+        Some(now.plus(std::time::Duration::from_secs(*wait)))
+    }
+}
+
+/// What a queued e-mail's sealed part holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailContent {
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Text the server puts below the template's body, which the template cannot see.
+    #[serde(default)]
+    pub appended: String,
+}
+
+impl MailContent {
+    /// The template's values, nothing added below them.
+    pub fn of(values: std::collections::BTreeMap<String, String>) -> Self {
+        Self {
+            values,
+            appended: String::new(),
+        }
+    }
+}
+
+/// The context an e-mail's content is sealed under: a sealed part copied onto another queued
+/// e-mail does not open.
+pub fn sealed_context(id: MailId) -> Vec<u8> {
+    format!("mail:{id}").into_bytes()
+}
+
+/// A service provider's template for one kind of e-mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTemplate {
+    pub kind: MailKind,
+    pub subject: String,
+    pub body: String,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<UserId>,
+}
