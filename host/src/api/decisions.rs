@@ -15,13 +15,15 @@ use crate::domain::clock::Timestamp;
 use crate::policy::Hook;
 use crate::policy::verdict::Verdict;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     hook: Option<Hook>,
     verdict: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
 }

@@ -181,9 +181,11 @@ impl<T: DeserializeOwned + Send> FromRequestParts<App> for QueryParams<T> {
 }
 
 /// `limit` and `cursor` of every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }

@@ -27,11 +27,13 @@ pub async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkQuery {
     direction: Option<Direction>,
     status: Option<LinkStatus>,
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -124,10 +126,12 @@ pub async fn share(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareQuery {
     view: Option<ShareViewKind>,
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
 }

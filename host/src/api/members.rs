@@ -49,9 +49,11 @@ pub async fn invite(
 }
 
 /// `limit` and `cursor`, and the filters of the member list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberQuery {
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
     role: Option<Role>,
@@ -121,7 +123,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     auto_pins: Option<bool>,
@@ -232,7 +234,7 @@ pub async fn import_sample(
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptBody {
     token: String,
@@ -296,7 +298,7 @@ pub async fn list_tokens(
     Ok(Json(json!(app.list_tokens(actor, paging.page()?)?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,

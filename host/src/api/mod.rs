@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod links;
 pub mod mail;
 pub mod members;
+pub mod openapi;
 pub mod ops;
 pub mod orgs;
 pub mod plugins;

@@ -53,10 +53,12 @@ pub async fn create(
     Ok(created_json(created, StatusCode::CREATED))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: Option<String>,
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -202,7 +204,7 @@ pub async fn decline_change_request(
     answer(app, actor, &org, &id, false).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanChange {
     plan_id: PlanId,
@@ -230,11 +232,13 @@ pub async fn create_plan(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanQuery {
     /// Only the plans this provider may put its customers on.
     assignable_by: Option<OrgId>,
+    /// Items in one page (1 to 500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -326,7 +330,7 @@ pub async fn events(
     )?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     since: Option<String>,

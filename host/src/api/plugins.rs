@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::domain::ids::OrgId;
 
 /// Whose upload: `?org=`, else the one organization the caller administers.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerQuery {
     org: Option<OrgId>,

@@ -93,7 +93,7 @@ pub async fn versions<const T: u8>(
     )?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     version: u32,

@@ -6,8 +6,8 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
 use super::{
-    decisions, links, mail, members, ops, orgs, plugins, policies, remote_support, resources,
-    webhooks,
+    decisions, links, mail, members, openapi, ops, orgs, plugins, policies, remote_support,
+    resources, webhooks,
 };
 use crate::app::App;
 
@@ -23,6 +23,8 @@ pub struct RouteDoc {
     pub creates: bool,
     /// Request body media type, if any.
     pub body: Option<&'static str>,
+    /// What the handler's own argument types say of its request body and query.
+    pub request: fn(&mut schemars::SchemaGenerator) -> super::openapi::RequestDoc,
 }
 
 macro_rules! routes {
@@ -36,6 +38,7 @@ macro_rules! routes {
                     auth: $auth,
                     creates: $creates,
                     body: $body,
+                    request: super::openapi::describer(&$handler),
                 },
                 $method($handler),
             ),
@@ -154,6 +157,6 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/healthz" => ops::healthz, "liveness", auth: false, creates: false, body: None;
         get "/readyz" => ops::readyz, "readiness: storage and policies usable", auth: false, creates: false, body: None;
         get "/metrics" => ops::metrics, "Prometheus metrics", auth: false, creates: false, body: None;
-        get "/openapi.json" => ops::openapi, "this document", auth: false, creates: false, body: None;
+        get "/openapi.json" => openapi::openapi, "this document", auth: false, creates: false, body: None;
     ]
 }

@@ -67,9 +67,11 @@ pub async fn enable(
     Ok(Json(json!(hook)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
+    /// At most this many attempts, newest first (1 to 100, default 50).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<usize>,
 }
 
@@ -92,7 +94,7 @@ pub async fn deliveries(
     Ok(Json(json!({"items": items})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redelivery {
     event_id: EntryId,

@@ -70,7 +70,7 @@ pub struct DecisionPage {
 }
 
 /// A candidate policy for a dry run or a preview.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateBody {
     pub layer: Layer,
@@ -81,7 +81,7 @@ pub struct CandidateBody {
 }
 
 /// A candidate for a preview: Rhai `source`, or an uploaded `plugin` with its `config`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     pub source: Option<String>,
@@ -89,7 +89,7 @@ pub struct PreviewBody {
     pub config: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateBody {
     pub hook: Hook,

@@ -29,13 +29,13 @@ use crate::error::{Error, Result};
 use crate::policy::Subject;
 use crate::storage::{Tx, View, tables};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnershipTransfer {
     pub user_id: UserId,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Move {
     pub service_provider_id: OrgId,

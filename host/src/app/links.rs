@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkInput, OrgInput};
 use crate::storage::{Tx, View, tables};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
     pub target_org_id: OrgId,
@@ -49,7 +49,7 @@ impl LinkAction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Incoming,

@@ -329,7 +329,7 @@ impl TemplateView {
 }
 
 /// A template a provider saves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
     pub subject: String,

@@ -28,7 +28,7 @@ use crate::storage::{Tx, tables};
 
 const INVALID: &str = "member is invalid";
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberEdit {
     pub role: Option<Role>,

@@ -57,7 +57,7 @@ impl NewMember {
 }
 
 /// The invite request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     pub name: Option<String>,

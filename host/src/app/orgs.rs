@@ -33,7 +33,7 @@ pub struct Created {
     pub pending: Option<ChangeRequest>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedBySwitch {
     pub managed_by: ManagedBy,

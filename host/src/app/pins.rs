@@ -41,7 +41,7 @@ pub const ORG_FAILURES: u32 = 50;
 pub const ORG_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Who a PIN is checked for: a member by id, or by extension.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinCheck {
     pub user_id: Option<UserId>,
@@ -59,7 +59,7 @@ pub struct PinVerdict {
 }
 
 /// A new PIN: `auto` (generated, shown once) or 4 to 8 digits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinSetting {
     pub pin: String,

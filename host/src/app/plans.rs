@@ -18,7 +18,7 @@ use crate::storage::{Tx, View, tables};
 
 const INVALID_PLAN: &str = "plan is invalid";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     pub name: String,
@@ -120,7 +120,7 @@ fn check_features(features: &[String]) -> Result<()> {
 }
 
 /// An edit of a plan: any of its name, limits and features.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanEdit {
     pub name: Option<String>,

@@ -30,7 +30,7 @@ pub const DEFAULT_CASES: usize = 20_000;
 pub const MAX_CASES: usize = 100_000;
 
 /// A candidate for the organization's layer and how far to explore.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiffBody {
     pub source: Option<String>,

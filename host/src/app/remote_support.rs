@@ -22,7 +22,7 @@ const INVALID_REQUEST: &str = "remote support request is invalid";
 /// The longest access anyone can ask for, whatever the plan: one week.
 pub const MAX_MINUTES: u32 = 7 * 24 * 60;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub reason: Option<String>,

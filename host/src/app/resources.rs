@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::storage::tables::{self, Children, Records};
 use crate::storage::{Tx, View};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewResource {
     pub name: Option<String>,
@@ -25,7 +25,7 @@ pub struct NewResource {
     pub member_ids: Option<Vec<UserId>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcePatch {
     pub name: Option<String>,

@@ -17,21 +17,21 @@ use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkRef, OrgInput, ShareInput};
 use crate::storage::{Tx, View, tables};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceRef {
     pub kind: ResourceKind,
     pub id: ResourceId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShare {
     pub link_id: LinkId,
     pub resource: ResourceRef,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareViewKind {
     Sent,

@@ -27,7 +27,7 @@ const MAX_DESCRIPTION: usize = 200;
 /// Delivery attempts kept per endpoint, newest first.
 pub const KEPT_DELIVERIES: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     pub url: String,

@@ -60,7 +60,7 @@ pub enum ManagedBy {
     ServiceProvider,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Billing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +106,7 @@ pub struct Org {
 }
 
 /// Owner details for a customer-managed organization.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerDetails {
     pub name: String,
@@ -115,7 +115,7 @@ pub struct OwnerDetails {
 
 /// The create request. Optional-looking fields are `Option` so a missing one is reported
 /// by name instead of failing deserialization as a whole.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     pub name: Option<String>,
@@ -139,7 +139,7 @@ pub struct NewOrg {
 
 /// The edit request: every field optional; the immutable ones are present only to be refused
 /// with a clear reason instead of "unknown field".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     pub id: Option<serde_json::Value>,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Timestamp;
 use super::ids::{OrgId, PlanId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub max_members: u32,
