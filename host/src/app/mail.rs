@@ -20,8 +20,8 @@ use super::journal::audit;
 use super::server_key::ServerKey;
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::INVITATION_DAYS;
-use crate::domain::ids::{MailId, OrgId};
-use crate::domain::mail::{MailContent, QueuedMail, StoredTemplate, sealed_context};
+use crate::domain::ids::OrgId;
+use crate::domain::mail::{MailContent, QueuedMail, Recipient, StoredTemplate, sealed_context};
 use crate::domain::member::{Membership, MembershipStatus, Role, User};
 use crate::domain::org::{Hierarchy, Org};
 use crate::domain::plan::Plan;
@@ -77,60 +77,24 @@ fn org_name(view: &View<'_>, id: Option<OrgId>) -> Result<String> {
         .unwrap_or_default())
 }
 
-/// The addresses of the active members of `org` with one of `roles`.
-fn addresses(view: &View<'_>, org: OrgId, roles: &[Role]) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for (user, membership) in
-        view.pairs::<Membership>(tables::MEMBERSHIPS, org.key(), None, usize::MAX)?
-    {
-        if membership.status != MembershipStatus::Active || !roles.contains(&membership.role) {
-            continue;
-        }
-        if let Some(email) = view
-            .record::<User>(tables::USERS, user)?
-            .and_then(|u| u.email)
-            && !found.contains(&email)
-        {
-            found.push(email);
-        }
-    }
-    Ok(found)
-}
-
 impl Postbox<'_> {
     pub fn enabled(&self) -> bool {
         self.settings.enabled()
     }
 
-    /// Queues one e-mail of `kind` about `org` for each address in `to`.
+    /// Queues an e-mail of `kind` about `org` to `to`.
     fn queue(
         &self,
         tx: &Tx<'_>,
         kind: MailKind,
         org: &Org,
-        to: &[String],
+        to: Recipient,
         content: &MailContent,
         now: Timestamp,
     ) -> Result<()> {
-        let plain = serde_json::to_vec(content)
-            .map_err(|e| Error::Setup(format!("encoding an e-mail: {e}")))?;
-        for address in to {
-            let id = MailId::new();
-            let mail = QueuedMail {
-                id,
-                kind,
-                org_id: org.id,
-                template_owner: template_owner(org),
-                to: address.clone(),
-                sealed: self.key.seal(&sealed_context(id), &plain)?,
-                queued_at: now,
-                attempts: 0,
-                next_attempt_at: now,
-                last_error: None,
-            };
-            tx.put(tables::MAIL_QUEUE, id.key(), &mail)?;
-        }
-        Ok(())
+        let mut mail = QueuedMail::new(kind, org.id, template_owner(org), to, now);
+        mail.sealed = seal(self.key, &mail, content)?;
+        Ok(tx.put(tables::MAIL_QUEUE, mail.id.key(), &mail)?)
     }
 
     /// Mails `user` the invitation to `org` and answers `None`; without e-mail, answers the
@@ -166,14 +130,8 @@ impl Postbox<'_> {
             INVITATION_DAYS
         );
         let content = MailContent { values, appended };
-        self.queue(
-            tx,
-            MailKind::Invitation,
-            org,
-            &[email.to_owned()],
-            &content,
-            now,
-        )?;
+        let to = Recipient::Address(email.to_owned());
+        self.queue(tx, MailKind::Invitation, org, to, &content, now)?;
         Ok(None)
     }
 
@@ -190,15 +148,12 @@ impl Postbox<'_> {
             return Ok(());
         }
         let view = tx.view();
-        let admins = [Role::Owner, Role::Admin];
-        let mut to = addresses(&view, org.id, &admins)?;
-        if let Some(provider) = org.service_provider_id {
-            for email in addresses(&view, provider, &admins)? {
-                if !to.contains(&email) {
-                    to.push(email);
-                }
-            }
-        }
+        let to = Recipient::Members {
+            orgs: std::iter::once(org.id)
+                .chain(org.service_provider_id)
+                .collect(),
+            roles: vec![Role::Owner, Role::Admin],
+        };
         let values = BTreeMap::from([
             ("org_name".to_owned(), org.name.clone()),
             (
@@ -212,7 +167,7 @@ impl Postbox<'_> {
             ),
         ]);
         let content = MailContent::of(values);
-        self.queue(tx, MailKind::PlanChanged, org, &to, &content, now)
+        self.queue(tx, MailKind::PlanChanged, org, to, &content, now)
     }
 
     /// Asks the organization's owner and admins to approve or deny `request`.
@@ -243,9 +198,12 @@ impl Postbox<'_> {
             ("reason".to_owned(), request.reason.clone()),
             ("decide_by".to_owned(), minute(request.decide_by)),
         ]);
-        let to = addresses(&view, org.id, &[Role::Owner, Role::Admin])?;
+        let to = Recipient::Members {
+            orgs: vec![org.id],
+            roles: vec![Role::Owner, Role::Admin],
+        };
         let content = MailContent::of(values);
-        self.queue(tx, MailKind::RemoteSupportPending, org, &to, &content, now)
+        self.queue(tx, MailKind::RemoteSupportPending, org, to, &content, now)
     }
 
     /// Tells the organization's owner that `hook` was disabled.
@@ -281,9 +239,12 @@ impl Postbox<'_> {
                 last_error.unwrap_or("none recorded").to_owned(),
             ),
         ]);
-        let to = addresses(&view, org.id, &[Role::Owner])?;
+        let to = Recipient::Members {
+            orgs: vec![org.id],
+            roles: vec![Role::Owner],
+        };
         let content = MailContent::of(values);
-        self.queue(tx, MailKind::WebhookDisabled, &org, &to, &content, now)
+        self.queue(tx, MailKind::WebhookDisabled, &org, to, &content, now)
     }
 }
 
@@ -351,6 +312,35 @@ pub fn template_for(view: &View<'_>, owner: Option<OrgId>, kind: MailKind) -> Re
             body: t.body,
         },
     ))
+}
+
+/// The addresses of the active members of `orgs` with one of `roles`, each once.
+pub fn addresses(view: &View<'_>, orgs: &[OrgId], roles: &[Role]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for org in orgs {
+        for (user, membership) in
+            view.pairs::<Membership>(tables::MEMBERSHIPS, org.key(), None, usize::MAX)?
+        {
+            if membership.status != MembershipStatus::Active || !roles.contains(&membership.role) {
+                continue;
+            }
+            if let Some(email) = view
+                .record::<User>(tables::USERS, user)?
+                .and_then(|u| u.email)
+                && !found.contains(&email)
+            {
+                found.push(email);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `content` sealed for `mail` (bound to its id).
+pub fn seal(key: &ServerKey, mail: &QueuedMail, content: &MailContent) -> Result<Vec<u8>> {
+    let plain = serde_json::to_vec(content)
+        .map_err(|e| Error::Setup(format!("encoding an e-mail: {e}")))?;
+    key.seal(&sealed_context(mail.id), &plain)
 }
 
 /// Removes `org`'s templates (the organization is being deleted).

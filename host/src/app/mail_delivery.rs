@@ -2,19 +2,24 @@
 //! that is due, renders it with its provider's template (the default when the provider has
 //! none, or when its template fails now), and hands it to the SMTP server. Sent e-mail leaves
 //! the queue; a temporary failure is tried again on [`RETRY_AFTER_SECS`]'s schedule; a
-//! permanent refusal or the end of the schedule drops it with a warning and a metric.
+//! permanent refusal or the end of the schedule drops it with a warning and a metric. E-mail
+//! to an organization's members is first turned into one e-mail per address, found then. At
+//! most ten e-mails about one organization go out per look, so one tenant's thousands wait
+//! behind no one else's.
 //!
 //! At least once: the queue entry is removed after the server accepted the message, so a
 //! crash in between sends it again.
 //!
 //! [`RETRY_AFTER_SECS`]: crate::domain::mail::RETRY_AFTER_SECS
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::App;
-use super::mail::template_for;
-use crate::domain::mail::{MailContent, QueuedMail, sealed_context};
+use super::mail::{addresses, seal, template_for};
+use crate::domain::ids::OrgId;
+use crate::domain::mail::{MailContent, QueuedMail, Recipient, sealed_context};
 use crate::error::Result;
 use crate::mail::templates::{self, Rendered, Values};
 use crate::mail::transport::{Mailer, SendError};
@@ -24,6 +29,9 @@ use crate::storage::tables;
 const BATCH: usize = 50;
 /// Queue entries read per read transaction while looking for due ones.
 const SCAN_PAGE: usize = 1_000;
+/// E-mail about one organization sent per look: one that queued thousands (a large import)
+/// does not hold up the others' for long.
+const PER_ORG: usize = 10;
 
 impl App {
     /// Sends until the task is dropped.
@@ -46,7 +54,11 @@ impl App {
                 }
             };
             for mail in due {
-                if let Err(e) = self.send_mail(&mailer, mail).await {
+                let done = match mail.to {
+                    Recipient::Address(_) => self.send_mail(&mailer, mail).await,
+                    Recipient::Members { .. } => self.fan_out(mail).await,
+                };
+                if let Err(e) = done {
                     tracing::warn!(error = %e, "e-mail delivery stopped");
                     break;
                 }
@@ -54,10 +66,11 @@ impl App {
         }
     }
 
-    /// The oldest e-mail due now, at most [`BATCH`].
+    /// The oldest e-mail due now, at most [`BATCH`] and [`PER_ORG`] for each organization.
     fn due_mail(&self) -> Result<Vec<QueuedMail>> {
         let now = self.clock.now();
         let mut due = Vec::new();
+        let mut per_org: HashMap<OrgId, usize> = HashMap::new();
         let mut after = None;
         loop {
             let page = self.store.read(|view| {
@@ -65,11 +78,13 @@ impl App {
             })?;
             let done = page.len() < SCAN_PAGE;
             after = page.last().map(|(key, _)| *key);
-            due.extend(
-                page.into_iter()
-                    .map(|(_, mail)| mail)
-                    .filter(|mail| mail.next_attempt_at <= now),
-            );
+            for (_, mail) in page {
+                let taken = per_org.entry(mail.org_id).or_default();
+                if mail.next_attempt_at <= now && *taken < PER_ORG {
+                    *taken += 1;
+                    due.push(mail);
+                }
+            }
             if done || due.len() >= BATCH {
                 due.truncate(BATCH);
                 return Ok(due);
@@ -77,14 +92,52 @@ impl App {
         }
     }
 
-    /// What `mail` says, written with its provider's template.
-    fn compose(&self, mail: &QueuedMail) -> Result<Option<Rendered>> {
-        let Some(content) = self
-            .server_key
+    /// What `mail` carries; `None` when it was sealed under another server key (the key file
+    /// was replaced): unreadable for good.
+    fn content(&self, mail: &QueuedMail) -> Option<MailContent> {
+        self.server_key
             .open(&sealed_context(mail.id), &mail.sealed)
             .and_then(|plain| serde_json::from_slice::<MailContent>(&plain).ok())
-        else {
-            // Sealed under another server key (the key file was replaced): unreadable for good.
+    }
+
+    /// Replaces an e-mail to an organization's members by one to each of their addresses,
+    /// found now, outside the write (one tenant's member count never lengthens the write
+    /// transaction every tenant waits for).
+    async fn fan_out(&self, mail: QueuedMail) -> Result<()> {
+        let Recipient::Members { orgs, roles } = &mail.to else {
+            return Ok(());
+        };
+        let to = self.store.read(|view| addresses(view, orgs, roles))?;
+        let content = self.content(&mail);
+        let app = self.clone();
+        self.write(move |tx| {
+            if tx
+                .view()
+                .record::<QueuedMail>(tables::MAIL_QUEUE, mail.id.key())?
+                .is_none()
+            {
+                return Ok(());
+            }
+            tx.delete(tables::MAIL_QUEUE, mail.id.key())?;
+            let Some(content) = &content else {
+                tracing::warn!(mail = %mail.id, "e-mail dropped: its content cannot be read");
+                return Ok(());
+            };
+            let now = app.clock.now();
+            for address in &to {
+                let to = Recipient::Address(address.clone());
+                let mut one = QueuedMail::new(mail.kind, mail.org_id, mail.template_owner, to, now);
+                one.sealed = seal(&app.server_key, &one, content)?;
+                tx.put(tables::MAIL_QUEUE, one.id.key(), &one)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// What `mail` says, written with its provider's template.
+    fn compose(&self, mail: &QueuedMail) -> Result<Option<Rendered>> {
+        let Some(content) = self.content(mail) else {
             return Ok(None);
         };
         let values: Values = templates::variables(mail.kind)
@@ -115,8 +168,11 @@ impl App {
     }
 
     async fn send_mail(&self, mailer: &Mailer, mail: QueuedMail) -> Result<()> {
+        let Recipient::Address(address) = &mail.to else {
+            return Ok(());
+        };
         let outcome = match self.compose(&mail)? {
-            Some(rendered) => mailer.send(&mail.to, &rendered).await,
+            Some(rendered) => mailer.send(address, &rendered).await,
             None => Err(SendError {
                 permanent: true,
                 message: "its content cannot be read or written".to_owned(),

@@ -111,18 +111,7 @@ impl App {
             std::time::Duration::from_secs(settings.webhooks.timeout_secs.max(1)),
         )
         .map_err(|e| Error::Setup(format!("cannot build the webhook client: {e}")))?;
-        settings.smtp.check().map_err(Error::Setup)?;
-        let mailer = match &settings.smtp.url {
-            Some(url) => Some(
-                crate::mail::transport::Mailer::new(
-                    url,
-                    &settings.smtp.from,
-                    settings.smtp.timeout_secs,
-                )
-                .map_err(Error::Setup)?,
-            ),
-            None => None,
-        };
+        let mailer = settings.smtp.mailer().map_err(Error::Setup)?;
         let app = App {
             store,
             policies,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
 use super::ids::{MailId, OrgId, UserId};
+use super::member::Role;
 use crate::mail::MailKind;
 
 /// Seconds to wait after the n-th failed attempt (the webhook schedule, shortened: a mail
@@ -16,7 +17,19 @@ use crate::mail::MailKind;
 /// 2 h, 5 h, 10 h; about 17.6 h in all, then the e-mail is dropped and logged.
 pub const RETRY_AFTER_SECS: [u64; 7] = [5, 60, 300, 1_800, 7_200, 18_000, 36_000];
 
-/// One e-mail to one recipient.
+/// Who a queued e-mail goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// One address.
+    Address(String),
+    /// The active members with one of `roles` of each organization in `orgs`, found by the
+    /// delivery task when it sends: reading an organization's members is its work, not the
+    /// write transaction's, which every tenant waits for.
+    Members { orgs: Vec<OrgId>, roles: Vec<Role> },
+}
+
+/// One e-mail: to one address once its members are found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedMail {
     pub id: MailId,
@@ -26,7 +39,7 @@ pub struct QueuedMail {
     /// Whose templates it is written with: the organization's service provider (or the
     /// provider itself); none for an organization without one (the defaults).
     pub template_owner: Option<OrgId>,
-    pub to: String,
+    pub to: Recipient,
     /// The template's values as JSON, then the text the server adds below it (an
     /// invitation's accept link), sealed with [`sealed_context`].
     pub sealed: Vec<u8>,
@@ -38,6 +51,28 @@ pub struct QueuedMail {
 }
 
 impl QueuedMail {
+    /// A new e-mail, due now, its content not sealed yet.
+    pub fn new(
+        kind: MailKind,
+        org_id: OrgId,
+        template_owner: Option<OrgId>,
+        to: Recipient,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: MailId::new(),
+            kind,
+            org_id,
+            template_owner,
+            to,
+            sealed: Vec::new(),
+            queued_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+        }
+    }
+
     /// When to try again after one more failure, or `None` when the schedule is used up.
     pub fn retry_at(&self, now: Timestamp) -> Option<Timestamp> {
         let index = usize::try_from(self.attempts.saturating_sub(1)).ok()?;

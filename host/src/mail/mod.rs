@@ -56,12 +56,9 @@ impl MailSettings {
         self.url.is_some()
     }
 
-    /// Refuses settings that could not send: called at start, so a typo stops the server
-    /// instead of every invitation.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(url) = &self.url {
-            transport::Mailer::new(url, &self.from, self.timeout_secs)?;
-        }
+    /// The SMTP client when `url` is set; settings that could not send are refused here, at
+    /// start, so a typo stops the server instead of every invitation.
+    pub fn mailer(&self) -> Result<Option<transport::Mailer>, String> {
         if let Some(accept) = &self.accept_url {
             if !accept.contains("{token}") {
                 return Err("[smtp] accept_url must contain `{token}`".to_owned());
@@ -69,7 +66,10 @@ impl MailSettings {
             url::Url::parse(&accept.replace("{token}", "inv_x"))
                 .map_err(|e| format!("[smtp] accept_url is not a URL: {e}"))?;
         }
-        Ok(())
+        self.url
+            .as_deref()
+            .map(|url| transport::Mailer::new(url, &self.from, self.timeout_secs))
+            .transpose()
     }
 
     /// Where the invitee goes to accept `token`, or how to accept it without a portal.

@@ -245,6 +245,17 @@ mod tests {
     }
 
     #[test]
+    fn a_subject_source_is_at_most_500_characters() {
+        let at = |n: usize| Template {
+            subject: "ä".repeat(n),
+            body: "b".into(),
+        };
+        assert!(check(MailKind::PlanChanged, &at(MAX_SUBJECT_SOURCE)).is_ok());
+        let refused = check(MailKind::PlanChanged, &at(MAX_SUBJECT_SOURCE + 1)).unwrap_err();
+        assert_eq!(refused.field, "subject");
+    }
+
+    #[test]
     fn a_subject_becomes_one_line_of_at_most_200_characters() {
         let template = Template {
             subject:

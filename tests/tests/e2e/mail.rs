@@ -479,3 +479,49 @@ async fn an_endpoint_disabled_after_its_retries_is_mailed_to_the_owner() {
     // The endpoint's URL is shown without its query, which may hold the receiver's secret.
     assert!(!body.contains("key=secret"), "{body}");
 }
+
+#[tokio::test]
+async fn one_tenants_thousand_invitations_do_not_hold_up_anothers() {
+    let sink = SmtpSink::start().await.unwrap();
+    let s = server_with(&sink).await;
+    let (_, sp_owner) = mailed_provider(&s, &sink, "telco").await;
+    let (big, big_owner) = mailed_customer(&s, &sink, &sp_owner, "big").await;
+    let (small, small_owner) = mailed_customer(&s, &sink, &sp_owner, "small").await;
+    let mut csv = String::from("name,email,role,portal_access,pin\n");
+    for i in 0..60 {
+        csv.push_str(&format!("User {i},user{i}@big.example,member,true,\n"));
+    }
+    let imported = s
+        .send(
+            s.request(Method::POST, &format!("/v1/orgs/{big}/members/import"))
+                .bearer_auth(&big_owner)
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{:?}", imported.body);
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{small}/members"),
+            &small_owner,
+            json!({"name": "Ada", "email": "ada@small.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED);
+    sink.wait_for("ada@small.example", 1, WAIT).await;
+    sink.wait_for("user59@big.example", 1, WAIT).await;
+    // At most ten e-mails of one organization per look: the other's goes out in the next
+    // look, not after all sixty.
+    let order: Vec<String> = sink
+        .mails()
+        .into_iter()
+        .filter(|m| m.to[0].ends_with("big.example") || m.to[0] == "ada@small.example")
+        .filter(|m| !m.to[0].starts_with("owner@"))
+        .map(|m| m.to[0].clone())
+        .collect();
+    let ada = order.iter().position(|t| t == "ada@small.example").unwrap();
+    assert!(
+        ada <= 30,
+        "sent after {ada} of the other tenant's: {order:?}"
+    );
+}
