@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams};
+use super::openapi::Answer;
 use super::orgs::org_id;
 use super::problem::{ApiError, ApiResult};
 use crate::Error;
@@ -19,12 +19,17 @@ use crate::policy::verdict::Verdict;
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     hook: Option<Hook>,
+    #[schemars(example = &"deny")]
     verdict: Option<String>,
+    #[schemars(example = &"2026-11-01T00:00:00Z")]
     since: Option<String>,
+    #[schemars(example = &"2026-12-01T00:00:00Z")]
     until: Option<String>,
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
 }
 
@@ -46,7 +51,7 @@ pub async fn list(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(q): QueryParams<DecisionQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let page = Paging {
         limit: q.limit,
         cursor: q.cursor,
@@ -68,21 +73,21 @@ pub async fn list(
         since: time("since", q.since.as_deref())?,
         until: time("until", q.until.as_deref())?,
     };
-    Ok(Json(json!(app.list_decisions(
+    Ok(Json(app.list_decisions(
         actor,
         org_id(&org)?,
         &filter,
         page.limit,
-        page.after
-    )?)))
+        page.after,
+    )?))
 }
 
 pub async fn evaluate(
     State(app): State<App>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody<EvaluateBody>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.evaluate(actor, body).await?)))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.evaluate(actor, body).await?))
 }
 
 pub async fn preview(
@@ -90,11 +95,9 @@ pub async fn preview(
     Auth(actor): Auth,
     Path((org, hook)): Path<(String, String)>,
     JsonBody(body): JsonBody<crate::app::decisions::PreviewBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
-    Ok(Json(json!(
-        app.preview(actor, org_id(&org)?, hook, body).await?
-    )))
+    Ok(Json(app.preview(actor, org_id(&org)?, hook, body).await?))
 }
 
 pub async fn diff(
@@ -102,9 +105,9 @@ pub async fn diff(
     Auth(actor): Auth,
     Path((org, hook)): Path<(String, String)>,
     JsonBody(body): JsonBody<crate::app::policy_diff::DiffBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
-    Ok(Json(json!(
-        app.diff_policy(actor, org_id(&org)?, hook, body).await?
-    )))
+    Ok(Json(
+        app.diff_policy(actor, org_id(&org)?, hook, body).await?,
+    ))
 }

@@ -187,6 +187,8 @@ pub struct Paging {
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     pub cursor: Option<String>,
 }
 

@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
+use super::openapi::Answer;
 use super::orgs::org_id;
 use super::problem::ApiResult;
 use crate::app::App;
@@ -20,10 +20,10 @@ pub async fn create(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<NewLink>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(app.create_link(actor, org_id(&org)?, body).await?)),
+        Json(app.create_link(actor, org_id(&org)?, body).await?),
     ))
 }
 
@@ -35,6 +35,8 @@ pub struct LinkQuery {
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
 }
 
@@ -43,19 +45,19 @@ pub async fn list(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(q): QueryParams<LinkQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let page = Paging {
         limit: q.limit,
         cursor: q.cursor,
     }
     .page()?;
-    Ok(Json(json!(app.list_links(
+    Ok(Json(app.list_links(
         actor,
         org_id(&org)?,
         q.direction,
         q.status,
-        page
-    )?)))
+        page,
+    )?))
 }
 
 async fn act(
@@ -64,18 +66,18 @@ async fn act(
     org: &str,
     link: &str,
     action: LinkAction,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer + use<>>> {
+    Ok(Json(
         app.act_on_link(actor, org_id(org)?, parse_id(link, LinkId)?, action)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn accept(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, link)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &link, LinkAction::Accept).await
 }
 
@@ -83,7 +85,7 @@ pub async fn decline(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, link)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &link, LinkAction::Decline).await
 }
 
@@ -91,7 +93,7 @@ pub async fn cancel(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, link)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &link, LinkAction::Cancel).await
 }
 
@@ -99,7 +101,7 @@ pub async fn resend(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, link)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &link, LinkAction::Resend).await
 }
 
@@ -107,11 +109,11 @@ pub async fn unlink(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, link)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(
         app.unlink(actor, org_id(&org)?, parse_id(&link, LinkId)?)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn share(
@@ -119,10 +121,10 @@ pub async fn share(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<NewShare>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(app.create_share(actor, org_id(&org)?, body).await?)),
+        Json(app.create_share(actor, org_id(&org)?, body).await?),
     ))
 }
 
@@ -133,6 +135,8 @@ pub struct ShareQuery {
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
 }
 
@@ -141,19 +145,14 @@ pub async fn list_shares(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(q): QueryParams<ShareQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let page = Paging {
         limit: q.limit,
         cursor: q.cursor,
     }
     .page()?;
     let view = q.view.unwrap_or(ShareViewKind::Sent);
-    Ok(Json(json!(app.list_shares(
-        actor,
-        org_id(&org)?,
-        view,
-        page
-    )?)))
+    Ok(Json(app.list_shares(actor, org_id(&org)?, view, page)?))
 }
 
 pub async fn revoke_share(
@@ -170,7 +169,7 @@ pub async fn received(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, share)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let received = app.received(actor, org_id(&org)?, parse_id(&share, ShareId)?)?;
-    Ok(Json(json!(received)))
+    Ok(Json(received))
 }

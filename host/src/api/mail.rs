@@ -3,13 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody};
 use super::orgs::org_id;
 use super::problem::ApiResult;
-use crate::app::App;
-use crate::app::mail::NewTemplate;
+use crate::app::mail::{NewTemplate, TemplateView};
+use crate::app::{App, Items};
 use crate::error::Error;
 use crate::mail::MailKind;
 
@@ -29,9 +28,9 @@ pub async fn list(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Items<TemplateView>>> {
     let items = app.mail_templates(actor, org_id(&org)?)?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(Items { items }))
 }
 
 pub async fn put(
@@ -39,11 +38,11 @@ pub async fn put(
     Auth(actor): Auth,
     Path((org, name)): Path<(String, String)>,
     JsonBody(body): JsonBody<NewTemplate>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TemplateView>> {
     let template = app
         .put_mail_template(actor, org_id(&org)?, kind(&name)?, body)
         .await?;
-    Ok(Json(json!(template)))
+    Ok(Json(template))
 }
 
 pub async fn delete(

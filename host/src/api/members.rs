@@ -4,38 +4,31 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, MaybeAuth, Paging, QueryParams, body_of, parse_id};
+use super::openapi::{Answer, DescribeAnswer};
 use super::orgs::org_id;
 use super::problem::{ApiError, ApiResult};
-use crate::app::App;
+use super::shown_once::{Invited, WithToken};
+use crate::app::import::ImportReport;
 use crate::app::invitations::{Accepted, Naming};
 use crate::app::member_edit::MemberEdit;
-use crate::app::members::{Added, InviteBody, MemberFilter};
+use crate::app::members::{Added, InviteBody, MemberFilter, MemberView};
 use crate::app::pins::{PinCheck, PinSetting};
-use crate::domain::ids::{InvitationId, ResourceId, TokenId, UserId};
+use crate::app::{App, Items};
+use crate::domain::ids::{InvitationId, OrgId, ResourceId, TokenId, UserId};
 use crate::domain::member::{MembershipStatus, Role};
-use crate::domain::secret::Secret;
 
-fn added_json(added: Added) -> Value {
-    let mut body = json!(crate::app::members::MemberView::new(
-        &added.user,
-        &added.membership
-    ));
-    if let Some(map) = body.as_object_mut() {
-        if let Some(token) = added.invitation_token {
-            map.insert("invitation_token".into(), json!(token.expose()));
-        }
-        if added.invitation_mailed {
-            map.insert("invitation_mailed".into(), json!(true));
-        }
-        if let Some(pin) = added.pin {
-            map.insert("pin".into(), json!(pin.expose()));
-        }
-    }
-    body
+fn added_answer(added: Added) -> Invited<MemberView> {
+    let mut answer = Invited::new(
+        MemberView::new(&added.user, &added.membership),
+        added.invitation_token.as_ref(),
+        added.invitation_mailed,
+    );
+    answer.pin = added.pin.map(|pin| pin.expose().to_owned());
+    answer
 }
 
 pub async fn invite(
@@ -43,9 +36,9 @@ pub async fn invite(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<InviteBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let added = app.invite_member(actor, org_id(&org)?, body).await?;
-    Ok((StatusCode::CREATED, Json(added_json(added))))
+    Ok((StatusCode::CREATED, Json(added_answer(added))))
 }
 
 /// `limit` and `cursor`, and the filters of the member list.
@@ -55,11 +48,14 @@ pub struct MemberQuery {
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
     role: Option<Role>,
     portal_access: Option<bool>,
     status: Option<MembershipStatus>,
     team: Option<ResourceId>,
+    #[schemars(example = &"acme")]
     q: Option<String>,
 }
 
@@ -68,7 +64,7 @@ pub async fn list(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(query): QueryParams<MemberQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let page = Paging {
         limit: query.limit,
         cursor: query.cursor,
@@ -84,12 +80,12 @@ pub async fn list(
         team: query.team,
         q: query.q,
     };
-    Ok(Json(json!(app.list_members(
+    Ok(Json(app.list_members(
         actor,
         org_id(&org)?,
         &filter,
-        page
-    )?)))
+        page,
+    )?))
 }
 
 pub async fn edit(
@@ -97,20 +93,15 @@ pub async fn edit(
     Auth(actor): Auth,
     Path((org, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<MemberEdit>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let edited = app
         .edit_member(actor, org_id(&org)?, parse_id(&user, UserId)?, body)
         .await?;
-    let mut body = json!(edited.member);
-    if let Some(map) = body.as_object_mut() {
-        if let Some(token) = edited.invitation_token {
-            map.insert("invitation_token".into(), json!(token.expose()));
-        }
-        if edited.invitation_mailed {
-            map.insert("invitation_mailed".into(), json!(true));
-        }
-    }
-    Ok(Json(body))
+    Ok(Json(Invited::new(
+        edited.member,
+        edited.invitation_token.as_ref(),
+        edited.invitation_mailed,
+    )))
 }
 
 pub async fn remove(
@@ -135,32 +126,25 @@ pub async fn import(
     Path(org): Path<String>,
     QueryParams(q): QueryParams<ImportQuery>,
     req: Request,
-) -> Response {
-    let org = match org_id(&org) {
-        Ok(org) => org,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<ImportAnswer, Response> {
+    let org = org_id(&org).map_err(IntoResponse::into_response)?;
     // Reading and parsing the file costs: only for a caller who may import into `org`.
-    if let Err(e) = app.may_import(actor, org) {
-        return ApiError(e).into_response();
-    }
+    app.may_import(actor, org)
+        .map_err(|e| ApiError(e).into_response())?;
     let streamed = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains(NDJSON));
-    let bytes = match body_of(req, &app, "text/csv").await {
-        Ok(b) => b,
-        Err(response) => return response,
-    };
+    let bytes = body_of(req, &app, "text/csv").await?;
     let auto_pins = q.auto_pins.unwrap_or(false);
     if !streamed {
         return match app
             .import_members(actor, org, bytes.to_vec(), auto_pins, None)
             .await
         {
-            Ok(report) => (StatusCode::CREATED, Json(json!(report))).into_response(),
-            Err(e) => ApiError(e).into_response(),
+            Ok(report) => Ok(ImportAnswer::Report(report)),
+            Err(e) => Err(ApiError(e).into_response()),
         };
     }
     // One JSON line per progress step, then the report (or the problem) as the last line.
@@ -201,7 +185,29 @@ pub async fn import(
         header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(NDJSON),
     );
-    response
+    Ok(ImportAnswer::Lines(response))
+}
+
+/// The import's report as one JSON answer, or as the last of the JSON lines that report its
+/// progress (`Accept: application/x-ndjson`).
+pub enum ImportAnswer {
+    Report(ImportReport),
+    Lines(Response),
+}
+
+impl IntoResponse for ImportAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Report(report) => (StatusCode::CREATED, Json(report)).into_response(),
+            Self::Lines(lines) => lines,
+        }
+    }
+}
+
+impl DescribeAnswer for ImportAnswer {
+    fn answer(generator: &mut schemars::SchemaGenerator) -> Option<Value> {
+        Json::<ImportReport>::answer(generator)
+    }
 }
 
 const NDJSON: &str = "application/x-ndjson";
@@ -235,20 +241,39 @@ pub async fn import_sample(
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"token": "inv_3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a3f9a"}))]
 #[serde(deny_unknown_fields)]
 pub struct AcceptBody {
     token: String,
 }
 
-fn accepted_json(accepted: Accepted) -> Json<Value> {
-    let mut body = json!({
-        "user": {"id": accepted.user.id, "name": accepted.user.name, "email": accepted.user.email},
-        "org_id": accepted.org_id,
-    });
-    if let (Some(token), Some(map)) = (accepted.api_token, body.as_object_mut()) {
-        map.insert("api_token".into(), json!(token.expose()));
-    }
-    Json(body)
+/// Who accepted, into which organization, and the API token of an identity claimed now.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AcceptedAnswer {
+    user: AcceptingUser,
+    org_id: OrgId,
+    /// Only when this acceptance claimed a new identity; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AcceptingUser {
+    id: UserId,
+    name: String,
+    email: Option<String>,
+}
+
+fn accepted_answer(accepted: Accepted) -> Json<AcceptedAnswer> {
+    Json(AcceptedAnswer {
+        user: AcceptingUser {
+            id: accepted.user.id,
+            name: accepted.user.name,
+            email: accepted.user.email,
+        },
+        org_id: accepted.org_id,
+        api_token: accepted.api_token.map(|t| t.expose().to_owned()),
+    })
 }
 
 /// Accepts by token: anonymously for a new identity, signed in as the invitee otherwise.
@@ -256,28 +281,33 @@ pub async fn accept(
     State(app): State<App>,
     MaybeAuth(actor): MaybeAuth,
     JsonBody(body): JsonBody<AcceptBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     if body.token.len() > 256 {
         return Err(crate::Error::NotFound("invitation").into());
     }
     let accepted = app
         .accept_invitation(actor, Naming::Token(body.token))
         .await?;
-    Ok(accepted_json(accepted))
+    Ok(accepted_answer(accepted))
 }
 
-pub async fn my_invitations(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"items": app.my_invitations(actor)?})))
+pub async fn my_invitations(
+    State(app): State<App>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(Items {
+        items: app.my_invitations(actor)?,
+    }))
 }
 
 pub async fn accept_by_id(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let id = parse_id(&id, InvitationId)?;
     let accepted = app.accept_invitation(Some(actor), Naming::Id(id)).await?;
-    Ok(accepted_json(accepted))
+    Ok(accepted_answer(accepted))
 }
 
 pub async fn decline(
@@ -294,32 +324,24 @@ pub async fn list_tokens(
     State(app): State<App>,
     Auth(actor): Auth,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.list_tokens(actor, paging.page()?)?)))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.list_tokens(actor, paging.page()?)?))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "ci"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
-}
-
-/// A token's record with its secret, the only time the secret is ever shown.
-fn shown_once(view: &impl serde::Serialize, secret: &Secret) -> Value {
-    let mut body = json!(view);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("token".into(), json!(secret.expose()));
-    }
-    body
 }
 
 pub async fn create_token(
     State(app): State<App>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody<NewToken>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let (view, secret) = app.create_token(actor, body.name).await?;
-    Ok((StatusCode::CREATED, Json(shown_once(&view, &secret))))
+    Ok((StatusCode::CREATED, Json(WithToken::new(view, &secret))))
 }
 
 pub async fn revoke_token(
@@ -334,9 +356,9 @@ pub async fn revoke_token(
 pub async fn rotate_operator_token(
     State(app): State<App>,
     Auth(actor): Auth,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let (view, secret) = app.rotate_operator_token(actor).await?;
-    Ok((StatusCode::CREATED, Json(shown_once(&view, &secret))))
+    Ok((StatusCode::CREATED, Json(WithToken::new(view, &secret))))
 }
 
 pub async fn org_invitations(
@@ -344,30 +366,28 @@ pub async fn org_invitations(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.org_invitations(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.org_invitations(
         actor,
         org_id(&org)?,
-        paging.page()?
-    )?)))
+        paging.page()?,
+    )?))
 }
 
 pub async fn resend_invitation(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let renewed = app
         .resend_invitation(actor, org_id(&org)?, parse_id(&id, InvitationId)?)
         .await?;
-    let mut body = json!(renewed.invitation);
-    if let Some(map) = body.as_object_mut() {
-        match renewed.token {
-            Some(token) => map.insert("invitation_token".into(), json!(token.expose())),
-            None => map.insert("invitation_mailed".into(), json!(true)),
-        };
-    }
-    Ok(Json(body))
+    let mailed = renewed.token.is_none();
+    Ok(Json(Invited::new(
+        renewed.invitation,
+        renewed.token.as_ref(),
+        mailed,
+    )))
 }
 
 pub async fn revoke_invitation(
@@ -385,10 +405,8 @@ pub async fn verify_pin(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<PinCheck>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        app.verify_pin(actor, org_id(&org)?, body).await?
-    )))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.verify_pin(actor, org_id(&org)?, body).await?))
 }
 
 pub async fn set_pin(
@@ -396,12 +414,21 @@ pub async fn set_pin(
     Auth(actor): Auth,
     Path((org, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<PinSetting>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let user = parse_id(&user, UserId)?;
     let shown = app.set_pin(actor, org_id(&org)?, user, body).await?;
-    let mut answer = json!({"user_id": user, "has_pin": true});
-    if let (Some(pin), Some(map)) = (shown, answer.as_object_mut()) {
-        map.insert("pin".into(), json!(pin.expose()));
-    }
-    Ok(Json(answer))
+    Ok(Json(PinAnswer {
+        user_id: user,
+        has_pin: true,
+        pin: shown.map(|pin| pin.expose().to_owned()),
+    }))
+}
+
+/// The member's PIN is set; a PIN the server generated is shown in this answer only.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PinAnswer {
+    user_id: UserId,
+    has_pin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin: Option<String>,
 }

@@ -4,19 +4,35 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::extract::Auth;
 use super::problem::{ApiError, problem};
 use crate::app::App;
+use crate::app::health::Degraded;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The server answers.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Whether the server serves fully, and what is degraded when not.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Readiness {
+    /// `ready`, or `degraded` when `degraded` lists something.
+    status: &'static str,
+    degraded: Vec<Degraded>,
 }
 
 /// 200 while the server serves, with what is degraded (a platform file that does not load,
 /// quarantined tenant policies, writes not reaching the disk); 503 when storage cannot be read.
-pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
+pub async fn readyz(State(app): State<App>) -> Result<Json<Readiness>, axum::response::Response> {
     match app
         .store
         .read(|view| Ok(view.meta("schema_version")?.is_some()))
@@ -28,18 +44,17 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
             } else {
                 "degraded"
             };
-            let body = json!({"status": status, "degraded": degraded});
-            (StatusCode::OK, Json(body)).into_response()
+            Ok(Json(Readiness { status, degraded }))
         }
-        _ => problem(
+        _ => Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready",
             json!({"detail": "storage is not usable"}),
-        ),
+        )),
     }
 }
 
-pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<App>) -> axum::response::Response {
     // The degraded gauges are read now, not kept up to date on every change.
     app.degraded();
     (
@@ -49,6 +64,7 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
         )],
         crate::metrics::render(),
     )
+        .into_response()
 }
 
 /// The whole store as one redb file, streamed from a consistent snapshot.

@@ -3,63 +3,78 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
+use super::openapi::Answer;
 use super::problem::ApiResult;
 use crate::app::App;
 use crate::app::handovers::{Move, OwnershipTransfer};
 use crate::app::journal::AuditFilter;
 use crate::app::orgs::{Created, ManagedBySwitch};
 use crate::app::plans::{NewPlan, PlanEdit};
+use crate::domain::change_request::ChangeRequest;
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{ChangeRequestId, OrgId, PlanId};
-use crate::domain::org::{NewOrg, OrgPatch, OrgStatus};
+use crate::domain::org::{NewOrg, Org, OrgPatch, OrgStatus};
 
 pub fn org_id(text: &str) -> ApiResult<OrgId> {
     parse_id(text, OrgId)
 }
 
-/// The organization, its owner's invitation token when one was made, and the changes that wait
-/// for the customer's consent: `202 Accepted` when this request opened one.
-fn created_json(created: Created, done: StatusCode) -> (StatusCode, Json<Value>) {
-    let mut body = json!(created.org);
+/// An organization as the API answers it: the record, where its owner's invitation went when
+/// this request made one, and the changes that wait for the customer's consent.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct OrgAnswer {
+    #[serde(flatten)]
+    org: Org,
+    /// The new owner's invitation token, answered only when the server sends no e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_invitation_token: Option<String>,
+    /// `true` when the owner's invitation went to the owner by e-mail instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    owner_invitation_mailed: bool,
+    /// Changes opened for the customer's consent instead of being applied.
+    pending_changes: Vec<ChangeRequest>,
+}
+
+/// `202 Accepted` when this request opened a change for the customer's consent, else `done`.
+fn created_answer(created: Created, done: StatusCode) -> (StatusCode, Json<OrgAnswer>) {
     let status = if created.pending.is_some() {
         StatusCode::ACCEPTED
     } else {
         done
     };
-    if let Some(map) = body.as_object_mut() {
-        if let Some(token) = created.owner_invitation_token {
-            map.insert("owner_invitation_token".into(), json!(token.expose()));
-        }
-        if created.owner_invitation_mailed {
-            map.insert("owner_invitation_mailed".into(), json!(true));
-        }
-        if let Some(pending) = created.pending {
-            map.insert("pending_changes".into(), json!([pending]));
-        }
-    }
-    (status, Json(body))
+    let answer = OrgAnswer {
+        org: created.org,
+        owner_invitation_token: created
+            .owner_invitation_token
+            .map(|t| t.expose().to_owned()),
+        owner_invitation_mailed: created.owner_invitation_mailed,
+        pending_changes: created.pending.into_iter().collect(),
+    };
+    (status, Json(answer))
 }
 
 pub async fn create(
     State(app): State<App>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody<NewOrg>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let created = app.create_org(actor, body).await?;
-    Ok(created_json(created, StatusCode::CREATED))
+    Ok(created_answer(created, StatusCode::CREATED))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
+    #[schemars(example = &"acme")]
     q: Option<String>,
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
 }
 
@@ -67,7 +82,7 @@ pub async fn search(
     State(app): State<App>,
     Auth(actor): Auth,
     QueryParams(query): QueryParams<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let Some(q) = q else {
         let page = Paging {
@@ -75,7 +90,7 @@ pub async fn search(
             cursor: query.cursor,
         }
         .page()?;
-        return Ok(Json(json!(app.list_orgs(actor, page)?)));
+        return Ok(Json(app.list_orgs(actor, page)?));
     };
     if q.len() > 200 {
         return Err(crate::Error::field("query is invalid", "q", "at most 200 characters").into());
@@ -89,25 +104,26 @@ pub async fn search(
         )
         .into());
     }
-    Ok(Json(json!(app.search(
+    Ok(Json(app.search(
         actor,
         q,
         limit,
-        query.cursor.as_deref()
-    )?)))
+        query.cursor.as_deref(),
+    )?))
 }
 
 pub async fn get(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let (org, pending) = app.get_org_with_pending(actor, org_id(&org)?)?;
-    let mut body = json!(org);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("pending_changes".into(), json!(pending));
-    }
-    Ok(Json(body))
+    Ok(Json(OrgAnswer {
+        org,
+        owner_invitation_token: None,
+        owner_invitation_mailed: false,
+        pending_changes: pending,
+    }))
 }
 
 pub async fn update(
@@ -115,9 +131,9 @@ pub async fn update(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(patch): JsonBody<OrgPatch>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let updated = app.update_org(actor, org_id(&org)?, patch).await?;
-    Ok(created_json(updated, StatusCode::OK))
+    Ok(created_answer(updated, StatusCode::OK))
 }
 
 pub async fn delete(
@@ -133,22 +149,22 @@ pub async fn suspend(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(
         app.set_org_status(actor, org_id(&org)?, OrgStatus::Suspended)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn reactivate(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(
         app.set_org_status(actor, org_id(&org)?, OrgStatus::Active)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn managed_by(
@@ -156,9 +172,9 @@ pub async fn managed_by(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<ManagedBySwitch>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let switched = app.switch_managed_by(actor, org_id(&org)?, body).await?;
-    Ok(created_json(switched, StatusCode::OK))
+    Ok(created_answer(switched, StatusCode::OK))
 }
 
 pub async fn change_requests(
@@ -166,12 +182,12 @@ pub async fn change_requests(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.list_change_requests(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.list_change_requests(
         actor,
         org_id(&org)?,
-        paging.page()?
-    )?)))
+        paging.page()?,
+    )?))
 }
 
 async fn answer(
@@ -180,19 +196,19 @@ async fn answer(
     org: &str,
     id: &str,
     accept: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer + use<>>> {
     let id = parse_id(id, ChangeRequestId)?;
     let answered = app
         .answer_change_request(actor, org_id(org)?, id, accept)
         .await?;
-    Ok(Json(json!(answered)))
+    Ok(Json(answered))
 }
 
 pub async fn accept_change_request(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     answer(app, actor, &org, &id, true).await
 }
 
@@ -200,11 +216,12 @@ pub async fn decline_change_request(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     answer(app, actor, &org, &id, false).await
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"plan_id": "0192f1a5-5e10-7a2c-9d41-8b3f6c2e1a07"}))]
 #[serde(deny_unknown_fields)]
 pub struct PlanChange {
     plan_id: PlanId,
@@ -215,20 +232,20 @@ pub async fn change_plan(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<PlanChange>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
-        app.change_plan(actor, org_id(&org)?, body.plan_id).await?
-    )))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(
+        app.change_plan(actor, org_id(&org)?, body.plan_id).await?,
+    ))
 }
 
 pub async fn create_plan(
     State(app): State<App>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody<NewPlan>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(app.create_plan(actor, body).await?)),
+        Json(app.create_plan(actor, body).await?),
     ))
 }
 
@@ -240,6 +257,8 @@ pub struct PlanQuery {
     /// Items in one page (1 to 500, default 50).
     #[schemars(range(min = 1, max = 500))]
     limit: Option<usize>,
+    /// The `next_cursor` of the page before.
+    #[schemars(example = &"0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31")]
     cursor: Option<String>,
 }
 
@@ -247,13 +266,13 @@ pub async fn list_plans(
     State(app): State<App>,
     Auth(actor): Auth,
     QueryParams(q): QueryParams<PlanQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let page = Paging {
         limit: q.limit,
         cursor: q.cursor,
     }
     .page()?;
-    Ok(Json(json!(app.list_plans(actor, q.assignable_by, page)?)))
+    Ok(Json(app.list_plans(actor, q.assignable_by, page)?))
 }
 
 pub async fn edit_plan(
@@ -261,18 +280,18 @@ pub async fn edit_plan(
     Auth(actor): Auth,
     Path(plan): Path<String>,
     JsonBody(body): JsonBody<PlanEdit>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let plan = parse_id(&plan, PlanId)?;
-    Ok(Json(json!(app.edit_plan(actor, plan, body).await?)))
+    Ok(Json(app.edit_plan(actor, plan, body).await?))
 }
 
 pub async fn retire_plan(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(plan): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let plan = parse_id(&plan, PlanId)?;
-    Ok(Json(json!(app.retire_plan(actor, plan).await?)))
+    Ok(Json(app.retire_plan(actor, plan).await?))
 }
 
 pub async fn plan_orgs(
@@ -280,9 +299,9 @@ pub async fn plan_orgs(
     Auth(actor): Auth,
     Path(plan): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let plan = parse_id(&plan, PlanId)?;
-    Ok(Json(json!(app.plan_orgs(actor, plan, paging.page()?)?)))
+    Ok(Json(app.plan_orgs(actor, plan, paging.page()?)?))
 }
 
 pub async fn transfer_ownership(
@@ -290,9 +309,9 @@ pub async fn transfer_ownership(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<OwnershipTransfer>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let done = app.transfer_ownership(actor, org_id(&org)?, body).await?;
-    Ok(created_json(done, StatusCode::OK))
+    Ok(created_answer(done, StatusCode::OK))
 }
 
 pub async fn move_org(
@@ -300,8 +319,8 @@ pub async fn move_org(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<Move>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.move_org(actor, org_id(&org)?, body).await?)))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.move_org(actor, org_id(&org)?, body).await?))
 }
 
 pub async fn audit(
@@ -309,12 +328,8 @@ pub async fn audit(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.audit_log(
-        actor,
-        org_id(&org)?,
-        paging.page()?
-    )?)))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.audit_log(actor, org_id(&org)?, paging.page()?)?))
 }
 
 pub async fn events(
@@ -322,19 +337,18 @@ pub async fn events(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.events(
-        actor,
-        org_id(&org)?,
-        paging.page()?
-    )?)))
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.events(actor, org_id(&org)?, paging.page()?)?))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
+    #[schemars(example = &"2026-11-01T00:00:00Z")]
     since: Option<String>,
+    #[schemars(example = &"2026-12-01T00:00:00Z")]
     until: Option<String>,
+    #[schemars(example = &"member.invite")]
     action: Option<String>,
 }
 
@@ -381,7 +395,7 @@ pub async fn audit_export(
             };
             let mut chunk = String::new();
             for entry in entries {
-                chunk.push_str(&json!(entry).to_string());
+                chunk.push_str(&serde_json::to_string(&entry).unwrap_or_default());
                 chunk.push('\n');
             }
             if !chunk.is_empty() && lines.send(Ok(chunk)).await.is_err() {

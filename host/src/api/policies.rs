@@ -9,14 +9,14 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams, body_of, parse_json};
+use super::openapi::Answer;
 use super::orgs::org_id;
 use super::problem::{ApiError, ApiResult};
 use crate::Error;
-use crate::app::App;
 use crate::app::policies::{Target, VersionBody};
+use crate::app::{App, Items};
 use crate::policy::Hook;
 
 pub const PLATFORM: u8 = 0;
@@ -63,18 +63,12 @@ pub async fn put<const T: u8>(
     Auth(actor): Auth,
     Path(params): Path<HashMap<String, String>>,
     req: Request,
-) -> Response {
-    let (target, hook) = match target::<T>(&params) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    let body = match version_body(req, &app).await {
-        Ok(b) => b,
-        Err(response) => return response,
-    };
+) -> Result<(StatusCode, Json<impl Answer + use<T>>), Response> {
+    let (target, hook) = target::<T>(&params).map_err(IntoResponse::into_response)?;
+    let body = version_body(req, &app).await?;
     match app.put_policy(actor, target, hook, body).await {
-        Ok(version) => (StatusCode::CREATED, Json(json!(version))).into_response(),
-        Err(e) => ApiError(e).into_response(),
+        Ok(version) => Ok((StatusCode::CREATED, Json(version))),
+        Err(e) => Err(ApiError(e).into_response()),
     }
 }
 
@@ -83,17 +77,18 @@ pub async fn versions<const T: u8>(
     Auth(actor): Auth,
     Path(params): Path<HashMap<String, String>>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let (target, hook) = target::<T>(&params)?;
-    Ok(Json(json!(app.policy_versions(
+    Ok(Json(app.policy_versions(
         actor,
         target,
         hook,
-        paging.page()?
-    )?)))
+        paging.page()?,
+    )?))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"version": 3}))]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     version: u32,
@@ -104,12 +99,12 @@ pub async fn rollback<const T: u8>(
     Auth(actor): Auth,
     Path(params): Path<HashMap<String, String>>,
     JsonBody(body): JsonBody<Rollback>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     let (target, hook) = target::<T>(&params)?;
-    Ok(Json(json!(
+    Ok(Json(
         app.rollback_policy(actor, target, hook, body.version)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn unbind<const T: u8>(
@@ -122,12 +117,14 @@ pub async fn unbind<const T: u8>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"items": app.list_bindings(actor)?})))
+pub async fn list(State(app): State<App>, Auth(actor): Auth) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(Items {
+        items: app.list_bindings(actor)?,
+    }))
 }
 
 /// The JSON Schema of a hook's input: what every layer is given and what fixtures must be.
-pub async fn schema(Path(hook): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn schema(Path(hook): Path<String>) -> ApiResult<Json<impl Answer>> {
     let hook = Hook::parse(&hook).ok_or(ApiError(Error::NotFound("hook")))?;
     Ok(Json(crate::policy::input::schema(hook)))
 }

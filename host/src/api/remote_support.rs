@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
+use super::openapi::Answer;
 use super::orgs::org_id;
 use super::problem::ApiResult;
 use crate::app::App;
@@ -18,13 +18,13 @@ pub async fn request(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<NewRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     Ok((
         StatusCode::CREATED,
-        Json(json!(
+        Json(
             app.request_remote_support(actor, org_id(&org)?, body)
-                .await?
-        )),
+                .await?,
+        ),
     ))
 }
 
@@ -33,12 +33,12 @@ pub async fn list(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.list_remote_support(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.list_remote_support(
         actor,
         org_id(&org)?,
-        paging.page()?
-    )?)))
+        paging.page()?,
+    )?))
 }
 
 async fn act(
@@ -47,18 +47,18 @@ async fn act(
     org: &str,
     id: &str,
     action: SupportAction,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer + use<>>> {
+    Ok(Json(
         app.act_on_remote_support(actor, org_id(org)?, parse_id(id, RemoteSupportId)?, action)
-            .await?
-    )))
+            .await?,
+    ))
 }
 
 pub async fn approve(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &id, SupportAction::Approve).await
 }
 
@@ -66,7 +66,7 @@ pub async fn deny(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &id, SupportAction::Deny).await
 }
 
@@ -74,7 +74,7 @@ pub async fn revoke(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &id, SupportAction::Revoke).await
 }
 
@@ -82,6 +82,6 @@ pub async fn end(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<impl Answer>> {
     act(app, actor, &org, &id, SupportAction::End).await
 }

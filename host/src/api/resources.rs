@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, Paging, QueryParams, parse_id};
+use super::openapi::Answer;
 use super::orgs::org_id;
 use super::problem::ApiResult;
 use crate::app::App;
@@ -29,11 +29,11 @@ pub async fn create<const C: bool>(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<NewResource>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
     let resource = app
         .create_resource(actor, org_id(&org)?, kind::<C>(), body)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(resource))))
+    Ok((StatusCode::CREATED, Json(resource)))
 }
 
 pub async fn list<const C: bool>(
@@ -41,26 +41,26 @@ pub async fn list<const C: bool>(
     Auth(actor): Auth,
     Path(org): Path<String>,
     QueryParams(paging): QueryParams<Paging>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.list_resources(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.list_resources(
         actor,
         org_id(&org)?,
         kind::<C>(),
-        paging.page()?
-    )?)))
+        paging.page()?,
+    )?))
 }
 
 pub async fn get<const C: bool>(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.get_resource(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(app.get_resource(
         actor,
         org_id(&org)?,
         kind::<C>(),
-        parse_id(&id, ResourceId)?
-    )?)))
+        parse_id(&id, ResourceId)?,
+    )?))
 }
 
 pub async fn update<const C: bool>(
@@ -68,17 +68,17 @@ pub async fn update<const C: bool>(
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
     JsonBody(patch): JsonBody<ResourcePatch>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(
+) -> ApiResult<Json<impl Answer>> {
+    Ok(Json(
         app.update_resource(
             actor,
             org_id(&org)?,
             kind::<C>(),
             parse_id(&id, ResourceId)?,
-            patch
+            patch,
         )
-        .await?
-    )))
+        .await?,
+    ))
 }
 
 pub async fn delete<const C: bool>(

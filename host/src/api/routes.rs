@@ -23,8 +23,8 @@ pub struct RouteDoc {
     pub creates: bool,
     /// Request body media type, if any.
     pub body: Option<&'static str>,
-    /// What the handler's own argument types say of its request body and query.
-    pub request: fn(&mut schemars::SchemaGenerator) -> super::openapi::RequestDoc,
+    /// What the handler's own types say of its request body, query and answer.
+    pub describe: super::openapi::Describer,
 }
 
 macro_rules! routes {
@@ -38,7 +38,7 @@ macro_rules! routes {
                     auth: $auth,
                     creates: $creates,
                     body: $body,
-                    request: super::openapi::describer(&$handler),
+                    describe: super::openapi::describer(&$handler),
                 },
                 $method($handler),
             ),

@@ -4,14 +4,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::extract::{Auth, JsonBody, QueryParams, parse_id};
 use super::orgs::org_id;
 use super::problem::ApiResult;
-use crate::app::App;
-use crate::app::webhooks::{KEPT_DELIVERIES, NewWebhook};
+use crate::app::webhooks::{CreatedWebhook, KEPT_DELIVERIES, NewWebhook};
+use crate::app::{App, Items};
 use crate::domain::ids::{EntryId, WebhookId};
+use crate::domain::webhook::{Delivery, WebhookView};
 use crate::error::Error;
 
 fn webhook_id(text: &str) -> ApiResult<WebhookId> {
@@ -23,27 +23,27 @@ pub async fn create(
     Auth(actor): Auth,
     Path(org): Path<String>,
     JsonBody(body): JsonBody<NewWebhook>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
     let created = app.create_webhook(actor, org_id(&org)?, body).await?;
-    Ok((StatusCode::CREATED, Json(json!(created))))
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 pub async fn list(
     State(app): State<App>,
     Auth(actor): Auth,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Items<WebhookView>>> {
     let items = app.list_webhooks(actor, org_id(&org)?)?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(Items { items }))
 }
 
 pub async fn get(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WebhookView>> {
     let hook = app.get_webhook(actor, org_id(&org)?, webhook_id(&id)?)?;
-    Ok(Json(json!(hook)))
+    Ok(Json(hook))
 }
 
 pub async fn delete(
@@ -60,11 +60,11 @@ pub async fn enable(
     State(app): State<App>,
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WebhookView>> {
     let hook = app
         .enable_webhook(actor, org_id(&org)?, webhook_id(&id)?)
         .await?;
-    Ok(Json(json!(hook)))
+    Ok(Json(hook))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -80,7 +80,7 @@ pub async fn deliveries(
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
     QueryParams(query): QueryParams<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Items<Delivery>>> {
     let limit = query.limit.unwrap_or(50);
     if limit == 0 || limit > KEPT_DELIVERIES {
         return Err(Error::field(
@@ -91,10 +91,11 @@ pub async fn deliveries(
         .into());
     }
     let items = app.webhook_deliveries(actor, org_id(&org)?, webhook_id(&id)?, limit)?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(Items { items }))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"event_id": "0192f1a5-7b22-7f90-a3c4-5d6e7f809112"}))]
 #[serde(deny_unknown_fields)]
 pub struct Redelivery {
     event_id: EntryId,
@@ -105,9 +106,9 @@ pub async fn redeliver(
     Auth(actor): Auth,
     Path((org, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<Redelivery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Delivery>> {
     let delivery = app
         .redeliver(actor, org_id(&org)?, webhook_id(&id)?, body.event_id)
         .await?;
-    Ok(Json(json!(delivery)))
+    Ok(Json(delivery))
 }

@@ -22,7 +22,7 @@ use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, tables};
 
 /// A decision as the log keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionRecord {
     pub id: DecisionId,
     pub at: Timestamp,
@@ -63,7 +63,7 @@ pub const PREVIEW_LIMIT: usize = 1_000;
 /// How many old records one pruning transaction removes.
 const PRUNE_BATCH: usize = 10_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DecisionPage {
     pub items: Vec<DecisionRecord>,
     pub next_cursor: Option<String>,
@@ -82,6 +82,7 @@ pub struct CandidateBody {
 
 /// A candidate for a preview: Rhai `source`, or an uploaded `plugin` with its `config`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"source": "fn authorize(input) { allow(\"reviewed\") }"}))]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     pub source: Option<String>,
@@ -90,6 +91,7 @@ pub struct PreviewBody {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"hook": "authorize", "org": "0192f1a4-7c3e-7b1a-9c55-2f0e8d6b4a10", "action": "team.create"}))]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateBody {
     pub hook: Hook,
@@ -102,7 +104,7 @@ pub struct EvaluateBody {
     pub candidate: Option<CandidateBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Change {
     pub decision_id: DecisionId,
     pub at: Timestamp,
@@ -111,7 +113,7 @@ pub struct Change {
     pub new: Answer,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Preview {
     pub evaluated: usize,
     pub changed: usize,

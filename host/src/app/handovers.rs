@@ -30,12 +30,14 @@ use crate::policy::Subject;
 use crate::storage::{Tx, View, tables};
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"user_id": "0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31"}))]
 #[serde(deny_unknown_fields)]
 pub struct OwnershipTransfer {
     pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"service_provider_id": "0192f1a4-7c3e-7b1a-9c55-2f0e8d6b4a10"}))]
 #[serde(deny_unknown_fields)]
 pub struct Move {
     pub service_provider_id: OrgId,

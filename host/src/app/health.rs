@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::App;
 
 /// One degraded part.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Degraded {
     /// `platform_policy`, `quarantined_policies` or `storage`.
     pub part: &'static str,

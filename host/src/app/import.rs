@@ -54,7 +54,7 @@ pub struct ImportProgress {
 }
 const INVALID_IMPORT: &str = "import is invalid";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ImportedMember {
     pub row: usize,
     pub user_id: UserId,
@@ -69,7 +69,7 @@ pub struct ImportedMember {
     pub pin: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ImportReport {
     pub imported: usize,
     pub members: Vec<ImportedMember>,

@@ -124,7 +124,7 @@ pub struct Accepted {
 }
 
 /// A pending invitation as its invitee sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InvitationView {
     pub id: InvitationId,
     pub org: InvitingOrg,
@@ -133,7 +133,7 @@ pub struct InvitationView {
     pub expires_at: Timestamp,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InvitingOrg {
     pub id: OrgId,
     pub name: String,
@@ -356,7 +356,7 @@ impl App {
 }
 
 /// A pending invitation as its organization's admins see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PendingInvitation {
     pub id: InvitationId,
     pub user_id: UserId,

@@ -24,6 +24,7 @@ use crate::policy::input::{self, LinkInput, OrgInput};
 use crate::storage::{Tx, View, tables};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"target_org_id": "0192f1a4-7c3e-7b1a-9c55-2f0e8d6b4a10", "target_region": "eu-central"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
     pub target_org_id: OrgId,
@@ -56,7 +57,7 @@ pub enum Direction {
     Outgoing,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Peer {
     pub id: OrgId,
     pub name: String,
@@ -64,7 +65,7 @@ pub struct Peer {
 }
 
 /// A link as one side sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LinkView {
     pub id: LinkId,
     pub status: LinkStatus,

@@ -249,7 +249,7 @@ impl Postbox<'_> {
 }
 
 /// One kind's template as a provider sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TemplateView {
     pub kind: MailKind,
     pub subject: String,
@@ -291,6 +291,7 @@ impl TemplateView {
 
 /// A template a provider saves.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"subject": "Welcome to {{ org_name }}", "body": "Hello {{ invitee_name }},\n\nyou are invited to {{ org_name }} as {{ role }}."}))]
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
     pub subject: String,

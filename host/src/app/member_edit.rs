@@ -29,6 +29,7 @@ use crate::storage::{Tx, tables};
 const INVALID: &str = "member is invalid";
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"role": "admin"}))]
 #[serde(deny_unknown_fields)]
 pub struct MemberEdit {
     pub role: Option<Role>,

@@ -58,6 +58,7 @@ impl NewMember {
 
 /// The invite request body.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Mia Jones", "email": "mia@acme.example", "role": "member", "portal_access": true, "extension": "204"}))]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     pub name: Option<String>,
@@ -477,7 +478,7 @@ impl MemberFilter {
 }
 
 /// A member as the API shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct MemberView {
     pub user_id: UserId,
     pub name: String,

@@ -168,8 +168,17 @@ impl App {
     pub const MAX_PAGE: usize = 500;
 }
 
+/// A whole list, small by construction (an organization's webhook endpoints, a provider's
+/// e-mail templates, the delivery attempts kept).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ItemsOf{T}")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
 /// A page of a list, and the cursor that continues it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

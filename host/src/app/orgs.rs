@@ -34,6 +34,7 @@ pub struct Created {
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"managed_by": "customer", "owner": {"name": "Alex Kim", "email": "alex@acme.example"}}))]
 #[serde(deny_unknown_fields)]
 pub struct ManagedBySwitch {
     pub managed_by: ManagedBy,

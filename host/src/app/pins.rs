@@ -42,6 +42,7 @@ pub const ORG_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Who a PIN is checked for: a member by id, or by extension.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"extension": "204", "pin": "482913"}))]
 #[serde(deny_unknown_fields)]
 pub struct PinCheck {
     pub user_id: Option<UserId>,
@@ -49,7 +50,7 @@ pub struct PinCheck {
     pub pin: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PinVerdict {
     pub valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +61,7 @@ pub struct PinVerdict {
 
 /// A new PIN: `auto` (generated, shown once) or 4 to 8 digits.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"pin": "482913"}))]
 #[serde(deny_unknown_fields)]
 pub struct PinSetting {
     pub pin: String,

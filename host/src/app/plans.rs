@@ -19,6 +19,7 @@ use crate::storage::{Tx, View, tables};
 const INVALID_PLAN: &str = "plan is invalid";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Business", "features": ["remote_support"], "limits": {"max_members": 250, "max_teams": 25, "max_active_links": 10, "max_remote_support_minutes": 120}}))]
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     pub name: String,
@@ -121,6 +122,7 @@ fn check_features(features: &[String]) -> Result<()> {
 
 /// An edit of a plan: any of its name, limits and features.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"limits": {"max_members": 500, "max_teams": 50, "max_active_links": 10, "max_remote_support_minutes": 240}}))]
 #[serde(deny_unknown_fields)]
 pub struct PlanEdit {
     pub name: Option<String>,
@@ -129,7 +131,7 @@ pub struct PlanEdit {
 }
 
 /// An organization on a plan, as the plan's owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct OrgOnPlan {
     pub id: OrgId,
     pub tenant_id: String,

@@ -32,7 +32,7 @@ use crate::policy::wasm::{LoadedPlugin, Metadata, sha256_hex};
 use crate::storage::{Tx, View, tables};
 
 /// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginRecord {
     pub sha256: String,
     pub size: usize,
@@ -49,7 +49,7 @@ pub struct PluginRecord {
 }
 
 /// A stored component as anyone who knows its hash sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PluginView {
     pub sha256: String,
     pub size: usize,
@@ -61,7 +61,7 @@ pub struct PluginView {
 }
 
 /// One organization's upload of a component (none: the operator's).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Ownership {
     pub org_id: Option<OrgId>,
     pub sha256: String,

@@ -81,7 +81,7 @@ pub struct VersionBody {
 /// The most source a policy may have; Rhai policies are small.
 pub const MAX_SOURCE: usize = 64 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VersionView {
     pub id: PolicyVersionId,
     pub layer: Layer,
@@ -117,7 +117,7 @@ impl VersionView {
 }
 
 /// A binding as `GET /v1/policies` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct BindingView {
     pub layer: Layer,
     pub owner_org_id: Option<OrgId>,

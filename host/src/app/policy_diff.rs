@@ -31,6 +31,7 @@ pub const MAX_CASES: usize = 100_000;
 
 /// A candidate for the organization's layer and how far to explore.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"source": "fn authorize(input) { allow(\"reviewed\") }", "cases": 200, "seed": 7}))]
 #[serde(deny_unknown_fields)]
 pub struct DiffBody {
     pub source: Option<String>,

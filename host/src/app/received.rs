@@ -24,13 +24,13 @@ use crate::error::{Error, Result};
 use crate::policy::input::OrgInput;
 use crate::storage::tables;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SharingOrg {
     pub id: OrgId,
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TeamMember {
     pub name: String,
     /// The member's role in the sharing organization.
@@ -38,7 +38,7 @@ pub struct TeamMember {
 }
 
 /// What the receiving organization sees of a shared resource.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReceivedResource {
     Team {
@@ -53,7 +53,7 @@ pub enum ReceivedResource {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Received {
     pub share_id: ShareId,
     pub link_id: LinkId,

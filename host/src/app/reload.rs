@@ -28,7 +28,7 @@ use crate::policy::version::{BindingKey, PolicyVersion};
 use crate::storage::Tx;
 
 /// How one platform file stands.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct FileStatus {
     pub path: String,
     /// When the file's current content became the active version.

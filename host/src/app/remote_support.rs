@@ -23,6 +23,7 @@ const INVALID_REQUEST: &str = "remote support request is invalid";
 pub const MAX_MINUTES: u32 = 7 * 24 * 60;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"reason": "ticket 4711: calls drop after 30 s", "minutes": 60, "scope": "read"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub reason: Option<String>,

@@ -16,6 +16,7 @@ use crate::storage::tables::{self, Children, Records};
 use crate::storage::{Tx, View};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Hotline", "member_ids": []}))]
 #[serde(deny_unknown_fields)]
 pub struct NewResource {
     pub name: Option<String>,
@@ -26,6 +27,7 @@ pub struct NewResource {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Second-level support"}))]
 #[serde(deny_unknown_fields)]
 pub struct ResourcePatch {
     pub name: Option<String>,

@@ -25,6 +25,7 @@ pub struct ResourceRef {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"link_id": "0192f1a5-0d2b-7e44-8f3a-61c7b9e0d2f4", "resource": {"kind": "team", "id": "0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31"}}))]
 #[serde(deny_unknown_fields)]
 pub struct NewShare {
     pub link_id: LinkId,
@@ -38,14 +39,14 @@ pub enum ShareViewKind {
     Received,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SharedResource {
     pub kind: ResourceKind,
     pub id: ResourceId,
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ShareView {
     pub id: ShareId,
     pub link_id: LinkId,

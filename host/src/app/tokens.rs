@@ -126,7 +126,7 @@ pub async fn ensure_operator_token(app: &App) -> Result<Option<Secret>> {
 }
 
 /// A token as its owner sees it (never the secret, never the digest).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: TokenId,
     pub name: String,

@@ -28,6 +28,7 @@ const MAX_DESCRIPTION: usize = 200;
 pub const KEPT_DELIVERIES: usize = 100;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"url": "https://hooks.acme.example/tenantry", "event_types": ["link.status_changed"], "description": "CRM sync"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     pub url: String,
@@ -39,7 +40,7 @@ pub struct NewWebhook {
 }
 
 /// A new endpoint and its secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub webhook: WebhookView,

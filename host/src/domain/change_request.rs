@@ -8,7 +8,7 @@ use super::clock::Timestamp;
 use super::ids::{ChangeRequestId, OrgId, UserId};
 use super::member::Role;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// `remote_support_requires_approval` from true to false.
@@ -31,7 +31,7 @@ impl ChangeKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     Pending,
@@ -41,7 +41,7 @@ pub enum ChangeStatus {
     Superseded,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangeRequest {
     pub id: ChangeRequestId,
     pub org_id: OrgId,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Timestamp;
 use super::ids::{EntryId, RemoteSupportId, TokenId, UserId};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     pub id: EntryId,
     pub at: Timestamp,
@@ -22,7 +22,7 @@ pub struct AuditEntry {
     pub credential: Option<TokenId>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub id: EntryId,
     pub at: Timestamp,

@@ -34,7 +34,7 @@ impl LinkStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkChange {
     pub status: LinkStatus,
     pub at: Timestamp,

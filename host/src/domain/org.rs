@@ -39,7 +39,7 @@ impl AccountType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionModel {
     License,
@@ -73,7 +73,7 @@ pub struct Billing {
     pub tax_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Org {
     pub id: OrgId,
     pub tenant_id: String,
@@ -116,6 +116,7 @@ pub struct OwnerDetails {
 /// The create request. Optional-looking fields are `Option` so a missing one is reported
 /// by name instead of failing deserialization as a whole.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Acme GmbH", "tenant_id": "acme", "account_type": "business_user", "managed_by": "customer", "remote_support_requires_approval": true, "country": "DE", "currency": "EUR", "region": "eu-central", "owner": {"name": "Alex Kim", "email": "alex@acme.example"}, "customer_reference": "C-1042"}))]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     pub name: Option<String>,
@@ -140,6 +141,7 @@ pub struct NewOrg {
 /// The edit request: every field optional; the immutable ones are present only to be refused
 /// with a clear reason instead of "unknown field".
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Acme Europe GmbH", "customer_reference": "C-1043"}))]
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     pub id: Option<serde_json::Value>,

@@ -64,7 +64,7 @@ impl Entitlement {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     pub id: PlanId,
     pub name: String,

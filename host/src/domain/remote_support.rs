@@ -21,7 +21,7 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SupportStatus {
     Pending,
@@ -32,7 +32,7 @@ pub enum SupportStatus {
     Ended,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SupportEvent {
     /// `requested`, `approved`, `denied`, `activated`, `expired`, `revoked`, `ended`.
     pub event: String,
@@ -42,7 +42,7 @@ pub struct SupportEvent {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RemoteSupport {
     pub id: RemoteSupportId,
     pub org_id: OrgId,

@@ -22,7 +22,7 @@ impl ResourceKind {
 }
 
 /// What a support channel carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Chat,
@@ -35,7 +35,7 @@ pub enum ChannelKind {
 
 pub const CHANNEL_KINDS: &str = "chat, voice, video, email, sms, ticket";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resource {
     pub id: ResourceId,
     pub org_id: OrgId,

@@ -6,7 +6,7 @@ use super::clock::Timestamp;
 use super::ids::{LinkId, OrgId, ResourceId, ShareId};
 use super::resource::ResourceKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareStatus {
     Active,

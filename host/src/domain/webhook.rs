@@ -39,7 +39,7 @@ pub const EVENT_TYPES: [&str; 19] = [
 /// first, and an endpoint still failing then is disabled.
 pub const RETRY_AFTER_SECS: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookStatus {
     Enabled,
@@ -77,7 +77,7 @@ pub struct Webhook {
 }
 
 /// An endpoint as the API shows it: no secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct WebhookView {
     pub id: WebhookId,
     pub org_id: OrgId,
@@ -127,7 +127,7 @@ impl Webhook {
 }
 
 /// One attempt to deliver one event to one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Delivery {
     pub id: DeliveryId,
     pub event_id: EntryId,

@@ -10,7 +10,7 @@ use super::verdict::{Answer, Verdict};
 pub const NO_POLICY_ALLOWED: &str = "no policy allowed it";
 
 /// One layer's part in a decision.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LayerOutcome {
     pub layer: Layer,
     /// Which version answered, e.g. `authorize.rhai@1f2e3d4c5b6a`.
@@ -32,7 +32,7 @@ pub struct LayerOutcome {
     pub logs: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decision {
     pub hook: Hook,
     pub answer: Answer,

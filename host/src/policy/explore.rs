@@ -58,7 +58,7 @@ impl Default for DiffOptions {
 }
 
 /// One input on which the versions differ, as changes from the example.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Difference {
     /// `path: value` for each leaf that differs from the example input.
     pub changes: Map<String, Value>,
@@ -68,7 +68,7 @@ pub struct Difference {
 }
 
 /// What one version answered (or the error it failed with, which its layer treats as deny).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub struct Outcome {
     pub verdict: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +106,7 @@ impl Outcome {
 }
 
 /// The report of a diff.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DiffReport {
     pub hook: Hook,
     /// Inputs evaluated by both versions.

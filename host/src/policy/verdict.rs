@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hook::Hook;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Allow,
@@ -48,7 +48,7 @@ impl Verdict {
 }
 
 /// A layer's answer: the verdict, its reason, and for `grant` the minutes granted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Answer {
     pub verdict: Verdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -57,7 +57,9 @@ enum Instance {
 }
 
 /// What a plugin says it is (contract 0.2.0 and later).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Metadata {
     pub name: String,
     pub version: String,
