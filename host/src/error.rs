@@ -67,9 +67,13 @@ pub enum Error {
     Unauthorized,
     #[error("{0}")]
     TooLarge(String),
-    /// The caller's token used up its request quota; it may retry after this long.
+    /// A quota is used up (`what`: the caller's requests, a member's PIN attempts, the
+    /// invitation e-mails to one address); the caller may retry after this long.
     #[error("too many requests; retry after {}s", retry_after.as_secs().max(1))]
-    RateLimited { retry_after: std::time::Duration },
+    RateLimited {
+        what: &'static str,
+        retry_after: std::time::Duration,
+    },
     /// The caller's organization already runs as much policy work as it may; retry shortly.
     #[error("{0}")]
     Busy(String),

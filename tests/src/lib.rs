@@ -37,6 +37,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
     pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Answer {
@@ -233,6 +234,7 @@ impl TestServer {
             .await
             .unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = response.status();
+        let headers = response.headers().clone();
         let content_type = response
             .headers()
             .get("content-type")
@@ -249,6 +251,7 @@ impl TestServer {
             status,
             body,
             content_type,
+            headers,
         }
     }
 

@@ -100,12 +100,12 @@ impl IntoResponse for ApiError {
                 "payload too large",
                 json!({"detail": detail}),
             ),
-            Error::RateLimited { retry_after } => {
+            Error::RateLimited { what, retry_after } => {
                 let seconds = retry_after.as_secs().max(1);
                 let mut response = problem(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many requests",
-                    json!({"detail": format!("the request quota of this caller is used up; retry after {seconds} s")}),
+                    json!({"detail": format!("{what} is used up; retry after {seconds} s")}),
                 );
                 response
                     .headers_mut()

@@ -40,14 +40,20 @@ impl App {
         };
         self.limiter
             .admit(caller)
-            .map_err(|retry_after| Error::RateLimited { retry_after })
+            .map_err(|retry_after| Error::RateLimited {
+                what: "the request quota of this caller",
+                retry_after,
+            })
     }
 
     /// Counts one request made without a (valid) credential against its address's quota.
     pub fn admit_address(&self, address: Option<IpAddr>) -> Result<()> {
         self.limiter
             .admit(Caller::address(address))
-            .map_err(|retry_after| Error::RateLimited { retry_after })
+            .map_err(|retry_after| Error::RateLimited {
+                what: "the request quota of this address",
+                retry_after,
+            })
     }
 
     /// Resolves a bearer token. Unknown, malformed and revoked tokens are all 401, alike.

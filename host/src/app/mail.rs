@@ -21,7 +21,9 @@ use super::server_key::ServerKey;
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::INVITATION_DAYS;
 use crate::domain::ids::OrgId;
-use crate::domain::mail::{MailContent, QueuedMail, Recipient, StoredTemplate, sealed_context};
+use crate::domain::mail::{
+    AddressBudget, MailContent, QueuedMail, Recipient, StoredTemplate, sealed_context,
+};
 use crate::domain::member::{Membership, MembershipStatus, Role, User};
 use crate::domain::org::{Hierarchy, Org};
 use crate::domain::plan::Plan;
@@ -112,6 +114,20 @@ impl Postbox<'_> {
             return Ok(Some(token));
         };
         let view = tx.view();
+        let address = AddressBudget::key_of(email);
+        let spent = view.pair(tables::INVITATION_MAIL_BUDGETS, org.id.key(), address)?;
+        let budget =
+            AddressBudget::spend(spent, now).map_err(|retry_after| Error::RateLimited {
+                what: "the invitation e-mails this organization may send to this address \
+                   (5 in 24 hours)",
+                retry_after,
+            })?;
+        tx.put_pair(
+            tables::INVITATION_MAIL_BUDGETS,
+            org.id.key(),
+            address,
+            &budget,
+        )?;
         let expires = now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600));
         let values = BTreeMap::from([
             ("org_name".to_owned(), org.name.clone()),
@@ -344,10 +360,19 @@ pub fn seal(key: &ServerKey, mail: &QueuedMail, content: &MailContent) -> Result
     key.seal(&sealed_context(mail.id), &plain)
 }
 
-/// Removes `org`'s templates (the organization is being deleted).
-pub fn delete_templates_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+/// Removes `org`'s templates and invitation e-mail budgets (the organization is being deleted).
+pub fn delete_mail_records_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
     for kind in MailKind::ALL {
         tx.delete_pair(tables::MAIL_TEMPLATES, org.key(), kind.code())?;
+    }
+    let budgets = tx.view().pairs::<AddressBudget>(
+        tables::INVITATION_MAIL_BUDGETS,
+        org.key(),
+        None,
+        usize::MAX,
+    )?;
+    for (address, _) in budgets {
+        tx.delete_pair(tables::INVITATION_MAIL_BUDGETS, org.key(), address)?;
     }
     Ok(())
 }

@@ -808,7 +808,7 @@ pub fn cascade_delete(
     tx.remove_children(tables::ORG_PLANS, id)?;
     super::change_requests::delete_of(tx, org.id)?;
     super::plugins::delete_uploads_of(tx, org.id)?;
-    super::mail::delete_templates_of(tx, org.id)?;
+    super::mail::delete_mail_records_of(tx, org.id)?;
     let unbound = super::policies::delete_policies_of(tx, org.id)?;
     unindex_org(tx, org)?;
     tx.delete(tables::ORGS, id)?;

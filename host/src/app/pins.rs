@@ -230,7 +230,10 @@ impl App {
         let attempt = self
             .pin_attempts
             .begin(org, target.as_ref().map(|m| (m.user_id, m.pin_failures)))
-            .map_err(|left| Error::RateLimited { retry_after: left })?;
+            .map_err(|left| Error::RateLimited {
+                what: "the PIN attempts for this member",
+                retry_after: left,
+            })?;
         let stored = target
             .as_ref()
             .and_then(|m| m.pin_hash.clone())

@@ -17,6 +17,52 @@ use crate::mail::MailKind;
 /// 2 h, 5 h, 10 h; about 17.6 h in all, then the e-mail is dropped and logged.
 pub const RETRY_AFTER_SECS: [u64; 7] = [5, 60, 300, 1_800, 7_200, 18_000, 36_000];
 
+/// Invitation e-mails one organization may send to one address in a window of
+/// [`ADDRESS_WINDOW_SECS`]: an admin cannot use the server's relay to flood someone, and one
+/// organization's invitations cannot use up another's (the budget is per organization).
+pub const INVITATIONS_PER_ADDRESS: u32 = 5;
+pub const ADDRESS_WINDOW_SECS: u64 = 24 * 3600;
+
+/// What an organization has sent one address in the current window.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct AddressBudget {
+    pub window_start: Timestamp,
+    pub sent: u32,
+}
+
+impl AddressBudget {
+    /// Counts one more e-mail at `now`, or answers how long until the window allows one.
+    pub fn spend(budget: Option<Self>, now: Timestamp) -> Result<Self, std::time::Duration> {
+        let window = std::time::Duration::from_secs(ADDRESS_WINDOW_SECS);
+        match budget {
+            Some(b) if now < b.window_start.plus(window) => {
+                if b.sent >= INVITATIONS_PER_ADDRESS {
+                    let ends = b.window_start.plus(window);
+                    Err(std::time::Duration::from_millis(
+                        u64::try_from(ends.0 - now.0).unwrap_or(0),
+                    ))
+                } else {
+                    Ok(Self {
+                        sent: b.sent + 1,
+                        ..b
+                    })
+                }
+            }
+            _ => Ok(Self {
+                window_start: now,
+                sent: 1,
+            }),
+        }
+    }
+
+    /// The key of an address: case and surrounding space do not make a new budget.
+    pub fn key_of(address: &str) -> u128 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
+        u128::from_be_bytes(digest[..16].try_into().unwrap_or_default())
+    }
+}
+
 /// Who a queued e-mail goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,4 +161,46 @@ pub struct StoredTemplate {
     pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<UserId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_fifth_invitation_to_an_address_is_sent_the_sixth_waits_for_the_window() {
+        let start = Timestamp(1_000_000);
+        let mut budget = None;
+        for sent in 1..=INVITATIONS_PER_ADDRESS {
+            let spent = AddressBudget::spend(budget, start).unwrap();
+            assert_eq!(spent.sent, sent);
+            budget = Some(spent);
+        }
+        let later = start.plus(Duration::from_secs(3600));
+        let wait = AddressBudget::spend(budget, later).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(ADDRESS_WINDOW_SECS - 3600));
+        // One millisecond before the window ends: still refused; at its end: a new window.
+        let window = Duration::from_secs(ADDRESS_WINDOW_SECS);
+        let almost = Timestamp(start.plus(window).0 - 1);
+        assert!(AddressBudget::spend(budget, almost).is_err());
+        let renewed = AddressBudget::spend(budget, start.plus(window)).unwrap();
+        assert_eq!(
+            (renewed.sent, renewed.window_start),
+            (1, start.plus(window))
+        );
+    }
+
+    #[test]
+    fn an_address_is_one_budget_whatever_its_case() {
+        assert_eq!(
+            AddressBudget::key_of("Ada@Example.org "),
+            AddressBudget::key_of("ada@example.org")
+        );
+        assert_ne!(
+            AddressBudget::key_of("ada@example.org"),
+            AddressBudget::key_of("eve@example.org")
+        );
+    }
 }

@@ -70,6 +70,8 @@ pub const EVENTS: PairRecords = TableDefinition::new("events");
 pub const WEBHOOK_DELIVERIES: PairRecords = TableDefinition::new("webhook_deliveries");
 /// `(provider, kind) -> its template` for that kind of e-mail.
 pub const MAIL_TEMPLATES: PairRecords = TableDefinition::new("mail_templates");
+/// `(org, address key) -> invitation e-mails` the organization sent there in the current window.
+pub const INVITATION_MAIL_BUDGETS: PairRecords = TableDefinition::new("invitation_mail_budgets");
 
 pub const USER_ORGS: Children = MultimapTableDefinition::new("user_orgs");
 pub const USER_TOKENS: Children = MultimapTableDefinition::new("user_tokens");
@@ -143,6 +145,7 @@ pub const ALL_PAIR_RECORDS: &[PairRecords] = &[
     DECISIONS,
     WEBHOOK_DELIVERIES,
     MAIL_TEMPLATES,
+    INVITATION_MAIL_BUDGETS,
 ];
 pub const ALL_CHILDREN: &[Children] = &[
     USER_ORGS,

@@ -525,3 +525,79 @@ async fn one_tenants_thousand_invitations_do_not_hold_up_anothers() {
         "sent after {ada} of the other tenant's: {order:?}"
     );
 }
+
+#[tokio::test]
+async fn one_address_gets_at_most_five_invitations_a_day_from_one_organization() {
+    let sink = SmtpSink::start().await.unwrap();
+    let s = server_with(&sink).await;
+    let (_, sp_owner) = mailed_provider(&s, &sink, "telco").await;
+    let (acme, acme_owner) = mailed_customer(&s, &sink, &sp_owner, "acme").await;
+    let (globex, globex_owner) = mailed_customer(&s, &sink, &sp_owner, "globex").await;
+    let victim = "Someone@Elsewhere.example";
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{acme}/members"),
+            &acme_owner,
+            json!({"name": "Someone", "email": victim, "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    let invitations = s
+        .get(&format!("/v1/orgs/{acme}/invitations"), &acme_owner)
+        .await;
+    // A resend renews the invitation under a new id.
+    let mut invitation = invitations.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resend = |id: &str| format!("/v1/orgs/{acme}/invitations/{id}/resend");
+    for _ in 0..4 {
+        let resent = s.post_empty(&resend(&invitation), &acme_owner).await;
+        assert_eq!(resent.status, StatusCode::OK, "{:?}", resent.body);
+        invitation = resent.id();
+    }
+    // The sixth e-mail to that address within a day is refused, with when to try again, and
+    // the refused resend changes nothing: the invitation keeps its id.
+    let refused = s.post_empty(&resend(&invitation), &acme_owner).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused.detail().contains("to this address"),
+        "{}",
+        refused.detail()
+    );
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((86_000..=86_400).contains(&retry_after), "{retry_after}");
+    let mailed = sink.wait_for("someone@elsewhere.example", 5, WAIT).await;
+    assert_eq!(mailed.len(), 5);
+    // Another organization's budget for the address is its own.
+    let elsewhere = s
+        .post(
+            &format!("/v1/orgs/{globex}/members"),
+            &globex_owner,
+            json!({"name": "Someone", "email": "someone@elsewhere.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::CREATED,
+        "{:?}",
+        elsewhere.body
+    );
+    // A day later the first organization may write again.
+    s.clock().advance(Duration::from_secs(24 * 3600));
+    let again = s.post_empty(&resend(&invitation), &acme_owner).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    let mailed = sink.wait_for("someone@elsewhere.example", 7, WAIT).await;
+    assert_eq!(mailed.len(), 7);
+    let token = token_in(&mailed[6]);
+    assert!(!s.accept(&token).await.is_empty());
+}
