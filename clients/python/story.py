@@ -1,5 +1,5 @@
-"""Seed 000 (Organization Connect) and the remote-support approval, driven end to end by the
-Python client that openapi-python-client generates from tenantry's checked-in openapi.json.
+"""Seed 000 (Organization Connect), an organization policy that refuses with its reason, and
+the remote-support approval, driven end to end by the Python client that openapi-python-client generates from tenantry's checked-in openapi.json.
 
 Every call goes through a generated function and every answer is parsed into a generated
 model: an answer the document does not describe fails here (a missing required field, an
@@ -38,6 +38,8 @@ from tenantry_client.api.default import (
     post_v1_orgs_org_remote_support_request_approve,
     post_v1_orgs_org_shares,
     post_v1_orgs_org_teams,
+    put_v1_orgs_org_policies_hook,
+    delete_v1_orgs_org_teams_team,
 )
 from tenantry_client.models import (
     AcceptBody,
@@ -68,6 +70,7 @@ from tenantry_client.models import (
     Scope,
     ShareViewKind,
     SupportStatus,
+    VersionBody,
 )
 
 OPERATOR_TOKEN = "tnt_" + "0" * 64
@@ -235,6 +238,21 @@ def story(base):
     assert approved.status == SupportStatus.GRANTED and approved.ends_at, approved
     listed = answer(get_v1_orgs_org_remote_support.sync_detailed(acme.id, client=acme_owner), 200, PageOfRemoteSupport)
     assert [r.id for r in listed.items] == [asked.id]
+
+    print("Acme's owner binds an organization policy: teams stay; deleting one is refused with its reason")
+    bound = put_v1_orgs_org_policies_hook.sync_detailed(
+        acme.id,
+        "authorize",
+        client=acme_owner,
+        body=VersionBody(
+            source='fn authorize(input) { if input.action == "team.delete" '
+            '{ return deny("teams stay: ask the service desk"); } abstain() }'
+        ),
+    )
+    assert bound.status_code == 201, bound.content
+    kept = delete_v1_orgs_org_teams_team.sync_detailed(acme.id, team.id, client=acme_owner)
+    assert kept.status_code == 403 and isinstance(kept.parsed, Problem), kept.content
+    assert "teams stay: ask the service desk" in kept.parsed.detail, kept.parsed
 
     print("the customer's record and the server's readiness, as typed answers")
     read = answer(get_v1_orgs_org.sync_detailed(acme.id, client=acme_owner), 200, OrgAnswer)

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::extract::{Auth, JsonBody, MaybeAuth, QueryParams};
 use super::idempotency::Admitted;
 use super::routes::{RouteDoc, table};
+use crate::app::policies::VersionBody;
 
 /// What a handler's types say of the request it takes and the answer it gives.
 #[derive(Debug, Default)]
@@ -94,19 +95,26 @@ pub trait DescribeArg {
 
 impl<T: JsonSchema + serde::de::DeserializeOwned> DescribeArg for JsonBody<T> {
     fn describe(generator: &mut SchemaGenerator, request: &mut HandlerDoc) {
-        request.body = Some(generator.subschema_for::<T>().to_value());
-        // A body's examples (`#[schemars(example = …)]`) are requests the server reads.
-        let own = T::json_schema(generator).to_value();
-        for example in own["examples"].as_array().into_iter().flatten() {
-            let read = serde_json::from_value::<T>(example.clone());
-            debug_assert!(
-                read.is_ok(),
-                "the example of `{}` does not read: {}",
-                T::schema_name(),
-                read.err().map(|e| e.to_string()).unwrap_or_default()
-            );
-        }
+        request.body = Some(body_schema::<T>(generator));
     }
+}
+
+/// The schema of a JSON body. Its examples (`#[schemars(example = …)]`) must be requests the
+/// server reads: checked here, when the document is built (the tests build it).
+fn body_schema<T: JsonSchema + serde::de::DeserializeOwned>(
+    generator: &mut SchemaGenerator,
+) -> Value {
+    let own = T::json_schema(generator).to_value();
+    for example in own["examples"].as_array().into_iter().flatten() {
+        let read = serde_json::from_value::<T>(example.clone());
+        debug_assert!(
+            read.is_ok(),
+            "the example of `{}` does not read: {}",
+            T::schema_name(),
+            read.err().map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
+    generator.subschema_for::<T>().to_value()
 }
 
 impl<T: JsonSchema> DescribeArg for QueryParams<T> {
@@ -322,18 +330,21 @@ fn operation(
             "default": {"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
         },
     });
-    let body = match (route.body, request.body) {
-        (_, Some(schema)) => Some(("application/json", schema)),
-        (Some("text/csv"), None) => Some(("text/csv", json!({"type": "string"}))),
-        (Some("application/wasm"), None) => Some((
-            "application/wasm",
-            json!({"type": "string", "format": "binary"}),
-        )),
-        (Some(media), None) => Some((media, json!({"type": "string"}))),
+    let content = match (route.body, request.body) {
+        (_, Some(schema)) => Some(json!({"application/json": {"schema": schema}})),
+        // A policy version: the Rhai source as it is, or JSON with fixtures or a plugin.
+        (Some("text/x-rhai"), None) => Some(json!({
+            "text/x-rhai": {"schema": {"type": "string"}},
+            "application/json": {"schema": body_schema::<VersionBody>(requests)},
+        })),
+        (Some("application/wasm"), None) => {
+            Some(json!({"application/wasm": {"schema": {"type": "string", "format": "binary"}}}))
+        }
+        (Some(media), None) => Some(json!({media: {"schema": {"type": "string"}}})),
         (None, None) => None,
     };
-    if let Some((media, schema)) = body {
-        op["requestBody"] = json!({"required": true, "content": {media: {"schema": schema}}});
+    if let Some(content) = content {
+        op["requestBody"] = json!({"required": true, "content": content});
     }
     if route.auth {
         op["security"] = json!([{"bearer": []}]);

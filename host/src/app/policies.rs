@@ -65,8 +65,11 @@ impl Target {
 }
 
 /// A new version as uploaded: Rhai source and optional fixtures.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(example = serde_json::json!({
+    "source": "fn authorize(input) {\n    if input.action == \"org.delete\" { return deny(\"ask the operator\"); }\n    allow(\"within the platform rules\")\n}"
+}))]
 pub struct VersionBody {
     /// Rhai source; or give `plugin` (and `config`) to bind an uploaded Wasm plugin.
     pub source: Option<String>,
