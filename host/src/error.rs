@@ -81,7 +81,7 @@ pub enum Error {
     #[error("{0}")]
     SignInRequired(String),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
     /// The server cannot be set up as configured (a key file, a setting).
     #[error("{0}")]
     Setup(String),
@@ -111,3 +111,13 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<StorageError> for Error {
+    /// A uniqueness rule the store refused is the client's conflict, not a storage fault.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Duplicate(detail) => Error::Conflict(detail),
+            error => Error::Storage(error),
+        }
+    }
+}

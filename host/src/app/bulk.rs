@@ -16,17 +16,17 @@ use serde_json::json;
 
 use super::actor::Actor;
 use super::journal::audit_as;
-use super::links::{check_cap, insert_live_link};
+use super::links::check_cap;
 use super::members::{NewMember, check_member_cap, insert_membership};
 use super::orgs::insert_org;
 use super::{App, access};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId};
-use crate::domain::link::{Link, LinkStatus, pair_key};
+use crate::domain::link::{Link, LinkStatus};
 use crate::domain::member::{MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, NewOrg, Org};
 use crate::error::{Error, FieldError, Result};
-use crate::storage::{Tx, tables};
+use crate::storage::Tx;
 
 /// The most records (organizations + members + links) one batch may hold, so one transaction
 /// stays a bounded amount of memory and time.
@@ -206,8 +206,7 @@ fn insert_active_link(tx: &Tx<'_>, bulk: BulkLink, now: Timestamp) -> Result<()>
         check_cap(&view, &org, now)?;
         sides.push(org);
     }
-    let key = pair_key(bulk.from, bulk.to);
-    if view.unique(tables::LIVE_LINK_BY_PAIR, &key)?.is_some() {
+    if view.live_link_between(bulk.from, bulk.to)?.is_some() {
         return Err(Error::Conflict(format!(
             "a live link already exists between `{}` and `{}`",
             sides[0].tenant_id, sides[1].tenant_id
@@ -223,5 +222,5 @@ fn insert_active_link(tx: &Tx<'_>, bulk: BulkLink, now: Timestamp) -> Result<()>
         history: Vec::new(),
     };
     link.change(LinkStatus::Active, now, None);
-    insert_live_link(tx, &link)
+    Ok(tx.insert_link(&link)?)
 }

@@ -115,7 +115,7 @@ fn apply(tx: &Tx<'_>, org: &Org, kind: ChangeKind, now: Timestamp) -> Result<Org
         }
     }
     next.updated_at = now;
-    tx.put(tables::ORGS, org.id.key(), &next)?;
+    tx.update_org(org, &next)?;
     Ok(next)
 }
 

@@ -234,8 +234,7 @@ impl App {
             let provider = new_provider(&view, &access.org, request.service_provider_id)?;
             Quotas::check(
                 "customers_per_provider",
-                view.children(tables::PROVIDER_CUSTOMERS, provider.id.key())?
-                    .len(),
+                view.customers_of(provider.id)?.len(),
                 1,
                 app.settings.quotas.customers_per_provider,
                 "raise the quota, or move fewer customers",
@@ -273,8 +272,7 @@ impl App {
             end_old_provider_access(tx, &access.org, old, now)?;
             next.service_provider_id = Some(provider.id);
             next.updated_at = now;
-            super::orgs::unindex_org(tx, &access.org)?;
-            super::orgs::index_org(tx, &next)?;
+            tx.update_org(&access.org, &next)?;
             let target = Some(format!("{old} -> {}", provider.id));
             audit(tx, &access, "org.move", target.clone(), now)?;
             for side in [old, provider.id] {

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::orgs::limits_of;
 use super::plans::active_link_count;
 use crate::domain::clock::Timestamp;
 use crate::domain::link::{Link, LinkStatus, pair_key};
@@ -63,7 +62,7 @@ fn check_orgs(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result<
         };
         after = Some(*last);
         for (_, org) in &page {
-            let cap = limits_of(view, org)?.max_active_links;
+            let cap = view.limits_of(org)?.max_active_links;
             let active = active_link_count(view, org.id, now)?;
             if active > cap as usize {
                 out.push(format!(

@@ -1,7 +1,7 @@
 //! Links between organizations: invite, accept, decline, cancel, resend, unlink, expiry.
 //!
 //! Two invariants are checked inside the write transaction that could break them:
-//! one live (pending or active) link per pair, kept by the `LIVE_LINK_BY_PAIR` index, and the
+//! one live (pending or active) link per pair, kept by the store ([`Tx::put_link`]), and the
 //! per-organization cap of active links, counted when a link becomes active. The group-commit
 //! writer runs transactions one at a time, so no interleaving of accepts can exceed the cap.
 
@@ -11,13 +11,12 @@ use serde_json::{Value, json};
 use super::access::{Access, load_org, require_active};
 use super::actor::Actor;
 use super::journal::{audit, emit};
-use super::orgs::limits_of;
 use super::plans::active_link_count;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId};
-use crate::domain::link::{Link, LinkChange, LinkStatus, pair_key};
+use crate::domain::link::{Link, LinkChange, LinkStatus};
 use crate::domain::org::Org;
 use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkInput, OrgInput};
@@ -132,8 +131,8 @@ fn ask_link_policy(
         to: OrgInput::of(to),
         from_active_links: count(from)?,
         to_active_links: count(to)?,
-        from_max_active_links: limits_of(view, from)?.max_active_links,
-        to_max_active_links: limits_of(view, to)?.max_active_links,
+        from_max_active_links: view.limits_of(from)?.max_active_links,
+        to_max_active_links: view.limits_of(to)?.max_active_links,
         now,
     };
     let decision = app.ask(access.subject(), input);
@@ -142,7 +141,7 @@ fn ask_link_policy(
 
 /// The cap as an invariant, whatever the policies say.
 pub(super) fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()> {
-    let max = limits_of(view, org)?.max_active_links as usize;
+    let max = view.limits_of(org)?.max_active_links as usize;
     let count = active_link_count(view, org.id, now)?;
     if count >= max {
         return Err(Error::Conflict(format!(
@@ -156,7 +155,7 @@ pub(super) fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()
 /// Refuses one more outgoing pending invitation past the `pending_links_per_org` quota.
 fn check_pending_quota(view: &View<'_>, org: OrgId, max: usize, now: Timestamp) -> Result<()> {
     let mut pending = 0;
-    for id in view.children(tables::ORG_LINKS, org.key())? {
+    for id in view.links_of(org)? {
         let link: Option<Link> = view.record(tables::LINKS, id)?;
         pending += usize::from(
             link.is_some_and(|l| l.from_org == org && l.status_at(now) == LinkStatus::Pending),
@@ -171,45 +170,19 @@ fn check_pending_quota(view: &View<'_>, org: OrgId, max: usize, now: Timestamp) 
     )
 }
 
-/// Frees the pair slot if the live link there is stale (expired but not yet swept).
+/// Frees the pair's live slot if the live link there is stale (expired but not yet swept).
 fn clear_stale_pair(tx: &Tx<'_>, a: OrgId, b: OrgId, now: Timestamp) -> Result<()> {
-    let view = tx.view();
-    let key = pair_key(a, b);
-    let Some(id) = view.unique(tables::LIVE_LINK_BY_PAIR, &key)? else {
+    let Some(mut live) = tx.view().live_link_between(a, b)? else {
         return Ok(());
     };
-    let link: Option<Link> = view.record(tables::LINKS, id)?;
-    match link {
-        Some(mut l) if l.status_at(now) == LinkStatus::Expired => {
-            l.change(LinkStatus::Expired, now, None);
-            tx.put(tables::LINKS, id, &l)?;
-            tx.remove_unique(tables::LIVE_LINK_BY_PAIR, &key)?;
-            Ok(())
-        }
-        Some(l) => Err(Error::Conflict(format!(
+    if live.status_at(now) != LinkStatus::Expired {
+        return Err(Error::Conflict(format!(
             "a {} link already exists between these organizations",
-            l.status.as_str()
-        ))),
-        None => {
-            tx.remove_unique(tables::LIVE_LINK_BY_PAIR, &key)?;
-            Ok(())
-        }
+            live.status.as_str()
+        )));
     }
-}
-
-/// Stores a new pending or active link, holding its pair's one live slot and listed under both
-/// sides; the caller has checked the slot is free.
-pub(super) fn insert_live_link(tx: &Tx<'_>, link: &Link) -> Result<()> {
-    let id = link.id.key();
-    tx.put(tables::LINKS, id, link)?;
-    tx.set_unique(
-        tables::LIVE_LINK_BY_PAIR,
-        &pair_key(link.from_org, link.to_org),
-        id,
-    )?;
-    tx.add_child(tables::ORG_LINKS, link.from_org.key(), id)?;
-    tx.add_child(tables::ORG_LINKS, link.to_org.key(), id)?;
-    Ok(())
+    live.change(LinkStatus::Expired, now, None);
+    Ok(tx.put_link(&live)?)
 }
 
 fn announce(tx: &Tx<'_>, link: &Link, now: Timestamp) -> Result<()> {
@@ -238,17 +211,13 @@ pub fn terminate_for_deletion(
         return Ok(());
     };
     if link.status.is_live() {
-        tx.remove_unique(
-            tables::LIVE_LINK_BY_PAIR,
-            &pair_key(link.from_org, link.to_org),
-        )?;
         let status = if link.status == LinkStatus::Active {
             LinkStatus::Unlinked
         } else {
             LinkStatus::Cancelled
         };
         link.change(status, now, None);
-        tx.put(tables::LINKS, id, &link)?;
+        tx.put_link(&link)?;
         for share in view.children(tables::LINK_SHARES, id)? {
             super::shares::revoke_share(tx, share, "link ended", now)?;
         }
@@ -273,11 +242,7 @@ pub fn expire_if_due(tx: &Tx<'_>, id: u128, now: Timestamp) -> Result<bool> {
         return Ok(false);
     }
     link.change(LinkStatus::Expired, now, None);
-    tx.put(tables::LINKS, id, &link)?;
-    tx.remove_unique(
-        tables::LIVE_LINK_BY_PAIR,
-        &pair_key(link.from_org, link.to_org),
-    )?;
+    tx.put_link(&link)?;
     announce(tx, &link, now)?;
     Ok(true)
 }
@@ -343,7 +308,7 @@ impl App {
                 history: Vec::new(),
             };
             link.change(LinkStatus::Pending, now, actor.user_id);
-            insert_live_link(tx, &link)?;
+            tx.insert_link(&link)?;
             audit(tx, &access, "link.create", Some(link.id.to_string()), now)?;
             announce(tx, &link, now)?;
             link_view(&view, &link, org, now)
@@ -456,22 +421,14 @@ impl App {
                     )?;
                     clear_stale_pair(tx, from.id, to.id, now)?;
                     ask_link_policy(&app, &view, &access, input::LinkAction::Resend, &from, &to)?;
-                    tx.set_unique(
-                        tables::LIVE_LINK_BY_PAIR,
-                        &pair_key(from.id, to.id),
-                        id.key(),
-                    )?;
                     link.expires_at = now.plus(app.settings.pending_link_ttl());
                     LinkStatus::Pending
                 }
                 LinkAction::Decline => LinkStatus::Declined,
                 LinkAction::Cancel => LinkStatus::Cancelled,
             };
-            if !next.is_live() {
-                tx.remove_unique(tables::LIVE_LINK_BY_PAIR, &pair_key(from.id, to.id))?;
-            }
             link.change(next, now, actor.user_id);
-            tx.put(tables::LINKS, id.key(), &link)?;
+            tx.put_link(&link)?;
             audit(tx, &access, &audit_action, Some(id.to_string()), now)?;
             announce(tx, &link, now)?;
             link_view(&view, &link, org, now)
@@ -497,12 +454,8 @@ impl App {
             for share in view.children(tables::LINK_SHARES, id.key())? {
                 super::shares::revoke_share(tx, share, "link ended", now)?;
             }
-            tx.remove_unique(
-                tables::LIVE_LINK_BY_PAIR,
-                &pair_key(link.from_org, link.to_org),
-            )?;
             link.change(LinkStatus::Unlinked, now, actor.user_id);
-            tx.put(tables::LINKS, id.key(), &link)?;
+            tx.put_link(&link)?;
             audit(tx, &access, "link.unlink", Some(id.to_string()), now)?;
             announce(tx, &link, now)?;
             link_view(&view, &link, org, now)

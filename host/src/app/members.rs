@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::actor::Actor;
 use super::journal::{audit, emit};
-use super::orgs::limits_of;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::Invitation;
@@ -434,7 +433,7 @@ pub fn member_count(view: &View<'_>, org: OrgId) -> Result<usize> {
 
 /// Refuses to go over the plan's member limit with `adding` more.
 pub fn check_member_cap(view: &View<'_>, org: &Org, adding: usize) -> Result<()> {
-    let max = limits_of(view, org)?.max_members as usize;
+    let max = view.limits_of(org)?.max_members as usize;
     let count = member_count(view, org.id)?;
     if count + adding > max {
         return Err(Error::Conflict(format!(

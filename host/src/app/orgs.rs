@@ -9,14 +9,13 @@ use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::members::{NewMember, add_member};
 use super::quotas::Quotas;
-use super::search::{Field, scoped_key};
 use super::{App, Page, PageRequest};
 use crate::domain::change_request::{ChangeKind, ChangeRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, ManagedBy, NewOrg, Org, OrgPatch, OrgStatus, OwnerDetails};
-use crate::domain::plan::{Entitlement, Limits, Plan};
+use crate::domain::plan::{Entitlement, Plan};
 use crate::domain::privilege;
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
@@ -43,102 +42,18 @@ pub struct ManagedBySwitch {
     pub demote_owner_to: Option<Role>,
 }
 
-pub fn index_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
-    let id = org.id.key();
-    tx.put(tables::ORGS, id, org)?;
-    tx.set_unique(tables::ORG_BY_TENANT, &org.tenant_id, id)?;
-    for field in Field::ALL {
-        if let Some(term) = field.term(org) {
-            tx.add_term(field.global(), &term, id)?;
-            if let Some(sp) = org.service_provider_id {
-                tx.add_term(
-                    tables::PROVIDER_ORG_TERMS,
-                    &scoped_key(sp, field, &term),
-                    id,
-                )?;
-            }
-        }
-    }
-    if let Some(sp) = org.service_provider_id {
-        tx.add_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
-    }
-    if let Some(plan) = org.plan_id {
-        tx.add_child(tables::PLAN_ORGS, plan.key(), id)?;
-    }
-    Ok(())
-}
-
-/// Keeps the plan index right when an organization's record changes plan outside
-/// [`index_org`] (a plan change, a move).
-pub(super) fn reindex_plan(tx: &Tx<'_>, old: &Org, new: &Org) -> Result<()> {
-    if old.plan_id == new.plan_id {
-        return Ok(());
-    }
-    if let Some(plan) = old.plan_id {
-        tx.remove_child(tables::PLAN_ORGS, plan.key(), old.id.key())?;
-    }
-    if let Some(plan) = new.plan_id {
-        tx.add_child(tables::PLAN_ORGS, plan.key(), new.id.key())?;
-    }
-    Ok(())
-}
-
 /// Stores a new organization: its tenant id must be free and its plan one it may use.
 pub(super) fn insert_org(tx: &Tx<'_>, org: &mut Org) -> Result<()> {
-    let view = tx.view();
-    if view
-        .unique(tables::ORG_BY_TENANT, &org.tenant_id)?
-        .is_some()
-    {
-        return Err(Error::Conflict(format!(
-            "tenant_id `{}` is already taken",
-            org.tenant_id
-        )));
-    }
     if let Some(plan) = org.plan_id {
-        org.plan_features = assignable_plan(&view, plan, org.service_provider_id)?.features;
+        org.plan_features = assignable_plan(&tx.view(), plan, org.service_provider_id)?.features;
     }
-    index_org(tx, org)
-}
-
-/// Removes the secondary index entries of `org` (the record itself stays).
-pub(super) fn unindex_org(tx: &Tx<'_>, org: &Org) -> Result<()> {
-    let id = org.id.key();
-    tx.remove_unique(tables::ORG_BY_TENANT, &org.tenant_id)?;
-    for field in Field::ALL {
-        if let Some(term) = field.term(org) {
-            tx.remove_term(field.global(), &term, id)?;
-            if let Some(sp) = org.service_provider_id {
-                tx.remove_term(
-                    tables::PROVIDER_ORG_TERMS,
-                    &scoped_key(sp, field, &term),
-                    id,
-                )?;
-            }
-        }
-    }
-    if let Some(sp) = org.service_provider_id {
-        tx.remove_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
-    }
-    if let Some(plan) = org.plan_id {
-        tx.remove_child(tables::PLAN_ORGS, plan.key(), id)?;
-    }
-    Ok(())
-}
-
-/// The limits an organization runs under: its plan's, or the defaults.
-pub fn limits_of(view: &View<'_>, org: &Org) -> Result<Limits> {
-    let Some(plan_id) = org.plan_id else {
-        return Ok(Limits::default());
-    };
-    let plan: Option<Plan> = view.record(tables::PLANS, plan_id.key())?;
-    Ok(plan.map(|p| p.limits).unwrap_or_default())
+    Ok(tx.insert_org(org)?)
 }
 
 /// What `org`, as a provider, may sell: its own plan's limits and features.
 pub fn entitlement_of(view: &View<'_>, org: &Org) -> Result<Entitlement> {
     Ok(Entitlement {
-        limits: limits_of(view, org)?,
+        limits: view.limits_of(org)?,
         features: org.plan_features.clone(),
     })
 }
@@ -272,7 +187,7 @@ impl App {
                         layer: "platform".into(),
                     });
                 }
-                let customers = view.children(tables::PROVIDER_CUSTOMERS, p.org.id.key())?.len();
+                let customers = view.customers_of(p.org.id)?.len();
                 Quotas::check(
                     "customers_per_provider",
                     customers,
@@ -413,8 +328,7 @@ impl App {
                 patch.remote_support_requires_approval = None;
             }
             let next = patch.apply(&access.org, &app.settings.regions, now)?;
-            unindex_org(tx, &access.org)?;
-            index_org(tx, &next)?;
+            tx.update_org(&access.org, &next)?;
             audit(tx, &access, "org.update", None, now)?;
             emit(tx, org, "org.updated", json!({"org_id": org}), now)?;
             if next.remote_support_requires_approval != access.org.remote_support_requires_approval {
@@ -465,7 +379,7 @@ impl App {
             let mut next = access.org.clone();
             next.status = status;
             next.updated_at = now;
-            tx.put(tables::ORGS, org.key(), &next)?;
+            tx.update_org(&access.org, &next)?;
             audit(tx, &access, action, None, now)?;
             emit(
                 tx,
@@ -487,7 +401,7 @@ impl App {
                 let view = tx.view();
                 let now = app.clock.now();
                 let access = app.access(&view, actor, org, "org.delete", Value::Null)?;
-                let customers = view.children(tables::PROVIDER_CUSTOMERS, org.key())?;
+                let customers = view.customers_of(org)?;
                 if !customers.is_empty() {
                     return Err(Error::Conflict(format!(
                         "organization `{}` still serves {} customer organizations; delete or move them first",
@@ -565,7 +479,7 @@ impl App {
             }
             next.managed_by = switch.managed_by;
             next.updated_at = now;
-            tx.put(tables::ORGS, org.key(), &next)?;
+            tx.update_org(&access.org, &next)?;
             audit(tx, &access, "org.managed_by", None, now)?;
             super::change_requests::announce(
                 tx,
@@ -613,8 +527,7 @@ impl App {
             next.plan_id = Some(plan.id);
             next.plan_features = plan.features.clone();
             next.updated_at = now;
-            reindex_plan(tx, &access.org, &next)?;
-            tx.put(tables::ORGS, org.key(), &next)?;
+            tx.update_org(&access.org, &next)?;
             audit(tx, &access, "org.plan", Some(plan.id.to_string()), now)?;
             emit(
                 tx,
@@ -643,7 +556,11 @@ fn visible_orgs(view: &View<'_>, actor: Actor) -> Result<Vec<u128>> {
     let mut ids = Vec::new();
     for org in view.children(tables::USER_ORGS, user.key())? {
         ids.push(org);
-        ids.extend(view.children(tables::PROVIDER_CUSTOMERS, org)?);
+        ids.extend(
+            view.customers_of(OrgId::from_key(org))?
+                .into_iter()
+                .map(OrgId::key),
+        );
     }
     Ok(ids)
 }
@@ -810,8 +727,7 @@ pub fn cascade_delete(
     super::plugins::delete_uploads_of(tx, org.id)?;
     super::mail::delete_mail_records_of(tx, org.id)?;
     let unbound = super::policies::delete_policies_of(tx, org.id)?;
-    unindex_org(tx, org)?;
-    tx.delete(tables::ORGS, id)?;
+    tx.delete_org(org)?;
     // The outbox keeps the organization's events, ending with this one, for delivery.
     emit(
         tx,

@@ -147,8 +147,8 @@ fn load_plan(view: &View<'_>, id: PlanId) -> Result<Plan> {
 /// The organizations on `plan`.
 fn orgs_on(view: &View<'_>, plan: PlanId) -> Result<Vec<Org>> {
     let mut orgs = Vec::new();
-    for id in view.children(tables::PLAN_ORGS, plan.key())? {
-        if let Some(org) = view.record::<Org>(tables::ORGS, id)? {
+    for id in view.orgs_on_plan(plan)? {
+        if let Some(org) = view.org(id)? {
             orgs.push(org);
         }
     }
@@ -254,9 +254,10 @@ impl App {
                 plan.features = features;
             }
             tx.put(tables::PLANS, plan.id.key(), &plan)?;
-            for mut org in orgs_on(&view, id)? {
+            for old in orgs_on(&view, id)? {
+                let mut org = old.clone();
                 org.plan_features = plan.features.clone();
-                tx.put(tables::ORGS, org.id.key(), &org)?;
+                tx.update_org(&old, &org)?;
                 emit(
                     tx,
                     org.id,
@@ -308,11 +309,11 @@ impl App {
             let plan = load_plan(view, id)?;
             self.plan_access(view, actor, &plan, "plan.read")?;
             let items: Vec<OrgOnPlan> = view
-                .children(tables::PLAN_ORGS, id.key())?
+                .orgs_on_plan(id)?
                 .into_iter()
-                .filter(|o| page.after.is_none_or(|a| *o > a))
+                .filter(|o| page.after.is_none_or(|a| o.key() > a))
                 .take(page.limit + 1)
-                .filter_map(|o| view.record::<Org>(tables::ORGS, o).ok().flatten())
+                .filter_map(|o| view.org(o).ok().flatten())
                 .map(|o| OrgOnPlan {
                     id: o.id,
                     tenant_id: o.tenant_id,

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use super::access::{self, Access};
 use super::actor::Actor;
 use super::journal::{audit, emit};
-use super::orgs::limits_of;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
@@ -191,7 +190,7 @@ impl App {
                     app.settings.quotas.open_requests_per_requester,
                     "wait for an answer, or end a grant you no longer need",
                 )?;
-                let plan_max = limits_of(&view, &access.org)?.max_remote_support_minutes;
+                let plan_max = view.limits_of(&access.org)?.max_remote_support_minutes;
                 let input = RemoteSupportInput {
                     org: OrgInput::of(&access.org),
                     requester: Requester {
@@ -329,7 +328,7 @@ fn apply(
                 return Err(wrong("`pending`"));
             }
             if action == SupportAction::Approve {
-                let plan_max = limits_of(view, &access.org)?.max_remote_support_minutes;
+                let plan_max = view.limits_of(&access.org)?.max_remote_support_minutes;
                 r.record("approved", now, by, None);
                 grant(r, r.minutes_requested.min(plan_max), now, by);
             } else {

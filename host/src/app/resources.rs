@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use super::actor::Actor;
 use super::journal::{audit, emit};
-use super::orgs::limits_of;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::ids::{OrgId, ResourceId, UserId};
@@ -151,7 +150,7 @@ impl App {
             let count = view.children(index, org.key())?.len();
             match kind {
                 ResourceKind::Team => {
-                    let max = limits_of(&view, &access.org)?.max_teams as usize;
+                    let max = view.limits_of(&access.org)?.max_teams as usize;
                     if count >= max {
                         return Err(Error::Conflict(format!(
                             "organization `{}` has {count} of {max} teams allowed by its plan",

@@ -22,54 +22,13 @@ use super::{App, Page};
 use crate::domain::ids::OrgId;
 use crate::domain::org::Org;
 use crate::error::{Error, Result};
+use crate::storage::records::orgs::{Field, Terms};
 use crate::storage::{View, tables};
 
 /// The most candidates one page of a search looks at.
 pub const SCAN_LIMIT: usize = 10_000;
 /// Candidates read from one source at a time.
 const CHUNK: usize = 256;
-
-/// A field searched by prefix, in stream order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Field {
-    Name,
-    Reference,
-    Contract,
-}
-
-impl Field {
-    pub const ALL: [Field; 3] = [Field::Name, Field::Reference, Field::Contract];
-
-    fn tag(self) -> &'static str {
-        match self {
-            Self::Name => "n",
-            Self::Reference => "r",
-            Self::Contract => "c",
-        }
-    }
-
-    pub fn global(self) -> tables::Terms {
-        match self {
-            Self::Name => tables::ORG_BY_NAME,
-            Self::Reference => tables::ORG_BY_CUSTOMER_REF,
-            Self::Contract => tables::ORG_BY_CONTRACT,
-        }
-    }
-
-    /// The organization's term for this field, as indexed (lowercase).
-    pub fn term(self, org: &Org) -> Option<String> {
-        match self {
-            Self::Name => Some(org.name.to_lowercase()),
-            Self::Reference => org.customer_reference.as_deref().map(str::to_lowercase),
-            Self::Contract => org.external_contract.as_deref().map(str::to_lowercase),
-        }
-    }
-}
-
-/// The key of a provider's customer term.
-pub fn scoped_key(provider: OrgId, field: Field, term: &str) -> String {
-    format!("{provider}\u{1f}{}\u{1f}{term}", field.tag())
-}
 
 /// Where a search stopped: the stream (0: exact matches, then the fields) and the last
 /// (term, id) of it.
@@ -177,21 +136,16 @@ fn next_candidates(
 ) -> Result<Vec<(String, u128)>> {
     let mut found = Vec::new();
     if scopes.global {
-        found = view.terms_after(field.global(), prefix, after, CHUNK)?;
+        found = view.org_terms_after(Terms::Global, field, prefix, after, CHUNK)?;
     }
     for &provider in &scopes.providers {
-        let start = scoped_key(provider, field, "");
-        let scoped_after = after.map(|(t, id)| (scoped_key(provider, field, t), id));
-        let rows = view.terms_after(
-            tables::PROVIDER_ORG_TERMS,
-            &scoped_key(provider, field, prefix),
-            scoped_after.as_ref().map(|(k, id)| (k.as_str(), *id)),
+        found.extend(view.org_terms_after(
+            Terms::CustomersOf(provider),
+            field,
+            prefix,
+            after,
             CHUNK,
-        )?;
-        found.extend(
-            rows.into_iter()
-                .filter_map(|(k, id)| Some((k.strip_prefix(&start)?.to_owned(), id))),
-        );
+        )?);
     }
     for org in &scopes.own {
         if let Some(term) = field.term(org).filter(|t| t.starts_with(prefix)) {
@@ -303,8 +257,8 @@ fn exact_matches(view: &View<'_>, q: &str, after: Option<u128>) -> Result<Vec<(S
     if let Ok(uuid) = uuid::Uuid::parse_str(q) {
         ids.push(uuid.as_u128());
     }
-    if let Some(id) = view.unique(tables::ORG_BY_TENANT, q)? {
-        ids.push(id);
+    if let Some(id) = view.org_by_tenant(q)? {
+        ids.push(id.key());
     }
     ids.sort_unstable();
     ids.dedup();

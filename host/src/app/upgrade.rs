@@ -3,7 +3,6 @@
 //! belongs), which the storage layer's migration steps do not know.
 
 use super::App;
-use super::orgs::index_org;
 use crate::domain::member::{Membership, User};
 use crate::domain::org::Org;
 use crate::domain::plan::Plan;
@@ -38,7 +37,7 @@ fn reindex_v3(tx: &Tx<'_>) -> Result<usize> {
             {
                 org.plan_features = plan.features;
             }
-            index_org(tx, &org)?;
+            tx.reindex_org(&org)?;
             orgs += 1;
         }
     }

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod codec;
 pub mod handle;
 pub mod migrate;
+pub mod records;
 pub mod tables;
 pub mod tx;
 pub mod view;
@@ -42,6 +43,10 @@ pub enum StorageError {
     Closed,
     #[error("{0}")]
     Internal(String),
+    /// A write that would break a uniqueness rule (a taken tenant id, a second live link
+    /// between two organizations): a unique-constraint violation in SQL terms. Answered 409.
+    #[error("{0}")]
+    Duplicate(String),
 }
 
 macro_rules! from_redb {
