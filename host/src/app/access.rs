@@ -37,7 +37,7 @@ pub struct Access {
 }
 
 pub fn active_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
-    let membership: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), user.key())?;
+    let membership: Option<Membership> = view.membership(org, user)?;
     Ok(membership
         .filter(|m| m.status == MembershipStatus::Active)
         .map(|m| m.role))
@@ -179,9 +179,7 @@ impl Access {
 
     /// Whether the organization has an active owner or admin who could consent to a change.
     pub fn consent_possible(&self, view: &View<'_>, roles: &[Role]) -> Result<bool> {
-        for (_, m) in
-            view.pairs::<Membership>(tables::MEMBERSHIPS, self.org.id.key(), None, usize::MAX)?
-        {
+        for m in view.all_members_of(self.org.id)? {
             if m.status == MembershipStatus::Active && roles.contains(&m.role) {
                 return Ok(true);
             }

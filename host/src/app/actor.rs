@@ -1,10 +1,8 @@
 //! Who is calling: resolved from a bearer token.
 
-use crate::domain::credential::ApiToken;
 use crate::domain::ids::{TokenId, UserId};
 use crate::domain::secret;
 use crate::error::{Error, Result};
-use crate::storage::tables;
 
 use std::net::IpAddr;
 
@@ -63,12 +61,7 @@ impl App {
         }
         let digest = secret::token_digest(token);
         self.store.read(|view| {
-            let id = view
-                .unique(tables::TOKEN_BY_HASH, &digest)?
-                .ok_or(Error::Unauthorized)?;
-            let stored: ApiToken = view
-                .record(tables::TOKENS, id)?
-                .ok_or(Error::Unauthorized)?;
+            let stored = view.token_by_digest(&digest)?.ok_or(Error::Unauthorized)?;
             if !secret::digests_match(&stored.digest, &digest) || stored.revoked_at.is_some() {
                 return Err(Error::Unauthorized);
             }

@@ -161,7 +161,7 @@ impl App {
                     "a provider-managed organization has no owner: switch it to customer-managed, naming the owner".into(),
                 ));
             }
-            let target: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), to.key())?;
+            let target: Option<Membership> = view.membership(org, to)?;
             let Some(mut target) = target.filter(|m| m.status == MembershipStatus::Active) else {
                 return Err(Error::field(
                     "ownership transfer is invalid",
@@ -175,16 +175,14 @@ impl App {
                     target.role.as_str()
                 )));
             }
-            for (user, mut m) in
-                view.pairs::<Membership>(tables::MEMBERSHIPS, org.key(), None, usize::MAX)?
-            {
+            for mut m in view.all_members_of(org)? {
                 if m.role == Role::Owner {
                     m.role = Role::Admin;
-                    tx.put_pair(tables::MEMBERSHIPS, org.key(), user, &m)?;
+                    tx.put_membership(&m)?;
                 }
             }
             target.role = Role::Owner;
-            tx.put_pair(tables::MEMBERSHIPS, org.key(), to.key(), &target)?;
+            tx.put_membership(&target)?;
             audit(
                 tx,
                 &access,

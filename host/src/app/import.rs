@@ -17,16 +17,14 @@ use serde_json::json;
 use super::App;
 use super::actor::Actor;
 use super::journal::audit;
-use super::members::{
-    add_member_hashed, check_member_cap, extension_key, prepare_pin, validate_member,
-};
+use super::members::{add_member_hashed, check_member_cap, prepare_pin, validate_member};
 use crate::domain::ids::{OrgId, ResourceId, UserId};
 use crate::domain::member::{Role, extension_problem};
 use crate::domain::org::Org;
-use crate::domain::resource::Resource;
+use crate::domain::resource::ResourceKind;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result, RowError};
-use crate::storage::{View, tables};
+use crate::storage::View;
 
 /// The most rows one import takes.
 pub const MAX_ROWS: usize = 50_000;
@@ -250,8 +248,8 @@ const PROGRESS_EVERY: usize = 500;
 /// The organization's teams by name.
 fn teams_by_name(view: &View<'_>, org: OrgId) -> Result<HashMap<String, ResourceId>> {
     let mut teams = HashMap::new();
-    for id in view.children(tables::ORG_TEAMS, org.key())? {
-        if let Some(team) = view.record::<Resource>(tables::TEAMS, id)? {
+    for id in view.resources_of(org, ResourceKind::Team)? {
+        if let Some(team) = view.resource(ResourceKind::Team, id)? {
             teams.insert(team.name, team.id);
         }
     }
@@ -365,9 +363,7 @@ impl App {
                     }
                 }
                 if let Some(ext) = &row.member.extension
-                    && view
-                        .unique(tables::ORG_EXTENSIONS, &extension_key(target.id, ext))?
-                        .is_some()
+                    && view.member_by_extension(target.id, ext)?.is_some()
                 {
                     row_error(
                         &mut errors,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::plans::active_link_count;
 use crate::domain::clock::Timestamp;
 use crate::domain::link::{Link, LinkStatus, pair_key};
-use crate::domain::member::{Membership, Role};
+use crate::domain::member::Role;
 use crate::domain::org::{ManagedBy, Org};
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::Result;
@@ -90,13 +90,12 @@ fn owner_count(view: &View<'_>, org: &Org) -> Result<usize> {
     let mut owners = 0;
     let mut after = None;
     loop {
-        let page: Vec<(u128, Membership)> =
-            view.pairs(tables::MEMBERSHIPS, org.id.key(), after, PAGE)?;
-        let Some((last, _)) = page.last() else {
+        let page = view.members_of(org.id, after, PAGE)?;
+        let Some(last) = page.last() else {
             return Ok(owners);
         };
-        after = Some(*last);
-        owners += page.iter().filter(|(_, m)| m.role == Role::Owner).count();
+        after = Some(last.user_id);
+        owners += page.iter().filter(|m| m.role == Role::Owner).count();
     }
 }
 

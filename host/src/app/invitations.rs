@@ -37,10 +37,7 @@ use crate::storage::{Tx, View, tables};
 /// Whether someone has taken a credential for `user` (files from before `claimed_at` existed
 /// tell by the tokens issued).
 pub fn is_claimed(view: &View<'_>, user: &User) -> Result<bool> {
-    Ok(user.claimed_at.is_some()
-        || !view
-            .children(tables::USER_TOKENS, user.id.key())?
-            .is_empty())
+    Ok(user.claimed_at.is_some() || !view.tokens_of(user.id)?.is_empty())
 }
 
 /// Whether an anonymous accept of an invitation to `org` may give `user` their first
@@ -52,12 +49,11 @@ fn may_claim(view: &View<'_>, user: &User, org: OrgId) -> Result<bool> {
     if !user.portal_access || is_claimed(view, user)? {
         return Ok(false);
     }
-    for other in view.children(tables::USER_ORGS, user.id.key())? {
-        if other == org.key() {
+    for other in view.orgs_of(user.id)? {
+        if other == org {
             continue;
         }
-        let membership: Option<Membership> =
-            view.pair(tables::MEMBERSHIPS, other, user.id.key())?;
+        let membership = view.membership(other, user.id)?;
         if membership.is_some_and(|m| m.status == MembershipStatus::Active) {
             return Ok(false);
         }
@@ -83,26 +79,8 @@ pub fn create_invitation(
         used_at: None,
         to_claimed_identity: is_claimed(&tx.view(), user)?,
     };
-    tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
-    tx.set_unique(
-        tables::INVITATION_BY_HASH,
-        &invitation.digest,
-        invitation.id.key(),
-    )?;
-    tx.add_child(tables::ORG_INVITATIONS, org.key(), invitation.id.key())?;
-    tx.add_child(tables::USER_INVITATIONS, user.id.key(), invitation.id.key())?;
+    tx.insert_invitation(&invitation)?;
     Ok((invitation, token))
-}
-
-/// Removes an invitation and its indexes (the organization's list is the caller's to update).
-pub fn delete_invitation(tx: &Tx<'_>, id: u128) -> Result<()> {
-    let invitation: Option<Invitation> = tx.view().record(tables::INVITATIONS, id)?;
-    if let Some(inv) = invitation {
-        tx.remove_unique(tables::INVITATION_BY_HASH, &inv.digest)?;
-        tx.remove_child(tables::USER_INVITATIONS, inv.user_id.key(), id)?;
-        tx.delete(tables::INVITATIONS, id)?;
-    }
-    Ok(())
 }
 
 /// How the invitee names the invitation they accept.
@@ -156,21 +134,14 @@ fn find(
     let invitation: Invitation = match naming {
         Naming::Token(token) => {
             let digest = secret::token_digest(token);
-            let id = view
-                .unique(tables::INVITATION_BY_HASH, &digest)?
-                .ok_or_else(not_found)?;
-            let invitation: Invitation = view
-                .record(tables::INVITATIONS, id)?
-                .ok_or_else(not_found)?;
+            let invitation = view.invitation_by_digest(&digest)?.ok_or_else(not_found)?;
             if !secret::digests_match(&invitation.digest, &digest) {
                 return Err(not_found());
             }
             invitation
         }
         Naming::Id(id) => {
-            let invitation: Invitation = view
-                .record(tables::INVITATIONS, id.key())?
-                .ok_or_else(not_found)?;
+            let invitation = view.invitation(*id)?.ok_or_else(not_found)?;
             // By id, only the invitee's own account-addressed invitations exist.
             if actor.and_then(|a| a.user_id) != Some(invitation.user_id)
                 || !invitation.to_claimed_identity
@@ -215,35 +186,25 @@ impl App {
                 let view = tx.view();
                 let now = app.clock.now();
                 let mut invitation = find(&view, &naming, actor, now)?;
-                let mut user: User = view
-                    .record(tables::USERS, invitation.user_id.key())?
-                    .ok_or_else(not_found)?;
+                let mut user: User = view.user(invitation.user_id)?.ok_or_else(not_found)?;
                 if actor.is_none() && !may_claim(&view, &user, invitation.org_id)? {
                     return Err(Error::SignInRequired(SIGN_IN.into()));
                 }
                 let mut membership: Membership = view
-                    .pair(
-                        tables::MEMBERSHIPS,
-                        invitation.org_id.key(),
-                        invitation.user_id.key(),
-                    )?
+                    .membership(invitation.org_id, invitation.user_id)?
                     .ok_or_else(not_found)?;
                 membership.status = MembershipStatus::Active;
-                tx.put_pair(
-                    tables::MEMBERSHIPS,
-                    invitation.org_id.key(),
-                    user.id.key(),
-                    &membership,
-                )?;
+                tx.put_membership(&membership)?;
                 invitation.used_at = Some(now);
-                tx.put(tables::INVITATIONS, invitation.id.key(), &invitation)?;
+                tx.put_invitation(&invitation)?;
                 let (acting, api_token) = match actor {
                     Some(actor) => (actor, None),
                     None => {
                         let (token, secret) =
                             super::tokens::issue_token(tx, Some(user.id), "invitation", now)?;
+                        let unclaimed = user.clone();
                         user.claimed_at = Some(now);
-                        tx.put(tables::USERS, user.id.key(), &user)?;
+                        tx.update_user(&unclaimed, &user)?;
                         (
                             Actor {
                                 token_id: token.id,
@@ -288,7 +249,7 @@ impl App {
                 let invitation = find(&view, &Naming::Id(id), Some(actor), now)?;
                 let (org, user) = (invitation.org_id, invitation.user_id);
                 let membership: Membership = view
-                    .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                    .membership(org, user)?
                     .ok_or_else(not_found)?;
                 if membership.role == Role::Owner {
                     return Err(Error::Conflict(
@@ -325,8 +286,8 @@ impl App {
         let now = self.clock.now();
         self.store.read(|view| {
             let mut out = Vec::new();
-            for id in view.children(tables::USER_INVITATIONS, user.key())? {
-                let Some(inv) = view.record::<Invitation>(tables::INVITATIONS, id)? else {
+            for id in view.invitations_to(user)? {
+                let Some(inv) = view.invitation(id)? else {
                     continue;
                 };
                 if inv.used_at.is_some() || now >= inv.expires_at || !inv.to_claimed_identity {
@@ -334,7 +295,7 @@ impl App {
                 }
                 let (Some(org), Some(m)) = (
                     view.record::<Org>(tables::ORGS, inv.org_id.key())?,
-                    view.pair::<Membership>(tables::MEMBERSHIPS, inv.org_id.key(), user.key())?,
+                    view.membership(inv.org_id, user)?,
                 ) else {
                     continue;
                 };
@@ -377,11 +338,11 @@ fn pending_of_org(
     id: InvitationId,
 ) -> Result<(Invitation, Membership)> {
     let invitation = view
-        .record::<Invitation>(tables::INVITATIONS, id.key())?
+        .invitation(id)?
         .filter(|i| i.org_id == org && i.used_at.is_none())
         .ok_or_else(not_found)?;
     let membership: Membership = view
-        .pair(tables::MEMBERSHIPS, org.key(), invitation.user_id.key())?
+        .membership(org, invitation.user_id)?
         .ok_or_else(not_found)?;
     Ok((invitation, membership))
 }
@@ -389,11 +350,10 @@ fn pending_of_org(
 /// A new token and expiry for a waiting membership: the old token stops working.
 pub fn renew(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<(Invitation, Secret)> {
     let view = tx.view();
-    for id in view.children(tables::ORG_INVITATIONS, org.key())? {
-        let invitation: Option<Invitation> = view.record(tables::INVITATIONS, id)?;
+    for id in view.invitations_of_org(org)? {
+        let invitation = view.invitation(id)?;
         if invitation.is_some_and(|i| i.user_id == user.id && i.used_at.is_none()) {
-            delete_invitation(tx, id)?;
-            tx.remove_child(tables::ORG_INVITATIONS, org.key(), id)?;
+            tx.delete_invitation(id)?;
         }
     }
     create_invitation(tx, org, user, now)
@@ -428,11 +388,11 @@ impl App {
             self.access(view, actor, org, action, json!({"list": true}))?;
             let mut items = Vec::new();
             for id in view
-                .children(tables::ORG_INVITATIONS, org.key())?
+                .invitations_of_org(org)?
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                let Some(inv) = view.record::<Invitation>(tables::INVITATIONS, id)? else {
+                let Some(inv) = view.invitation(id)? else {
                     continue;
                 };
                 if inv.used_at.is_some() {
@@ -483,7 +443,7 @@ impl App {
                 )?;
             }
             let user: User = view
-                .record(tables::USERS, invitation.user_id.key())?
+                .user(invitation.user_id)?
                 .ok_or_else(not_found)?;
             let (renewed, token) = renew(tx, org, &user, now)?;
             let token = app
@@ -551,9 +511,8 @@ impl App {
 }
 
 fn pending_view(view: &View<'_>, inv: &Invitation, now: Timestamp) -> Result<PendingInvitation> {
-    let membership: Option<Membership> =
-        view.pair(tables::MEMBERSHIPS, inv.org_id.key(), inv.user_id.key())?;
-    let user: Option<User> = view.record(tables::USERS, inv.user_id.key())?;
+    let membership: Option<Membership> = view.membership(inv.org_id, inv.user_id)?;
+    let user: Option<User> = view.user(inv.user_id)?;
     let (Some(m), Some(user)) = (membership, user) else {
         return Err(not_found());
     };

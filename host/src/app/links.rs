@@ -218,7 +218,7 @@ pub fn terminate_for_deletion(
         };
         link.change(status, now, None);
         tx.put_link(&link)?;
-        for share in view.children(tables::LINK_SHARES, id)? {
+        for share in view.shares_over(link.id)? {
             super::shares::revoke_share(tx, share, "link ended", now)?;
         }
         let peer = link.peer_of(deleted);
@@ -451,7 +451,7 @@ impl App {
                     link.status_at(now).as_str()
                 )));
             }
-            for share in view.children(tables::LINK_SHARES, id.key())? {
+            for share in view.shares_over(id)? {
                 super::shares::revoke_share(tx, share, "link ended", now)?;
             }
             link.change(LinkStatus::Unlinked, now, actor.user_id);

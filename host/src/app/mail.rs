@@ -24,7 +24,7 @@ use crate::domain::ids::OrgId;
 use crate::domain::mail::{
     AddressBudget, MailContent, QueuedMail, Recipient, StoredTemplate, sealed_context,
 };
-use crate::domain::member::{Membership, MembershipStatus, Role, User};
+use crate::domain::member::{MembershipStatus, Role, User};
 use crate::domain::org::{Hierarchy, Org};
 use crate::domain::plan::Plan;
 use crate::domain::remote_support::RemoteSupport;
@@ -199,7 +199,7 @@ impl Postbox<'_> {
         }
         let view = tx.view();
         let requester = view
-            .record::<User>(tables::USERS, request.requester_id.key())?
+            .user(request.requester_id)?
             .map(|u| u.name)
             .unwrap_or_default();
         let values = BTreeMap::from([
@@ -335,15 +335,11 @@ pub fn template_for(view: &View<'_>, owner: Option<OrgId>, kind: MailKind) -> Re
 pub fn addresses(view: &View<'_>, orgs: &[OrgId], roles: &[Role]) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for org in orgs {
-        for (user, membership) in
-            view.pairs::<Membership>(tables::MEMBERSHIPS, org.key(), None, usize::MAX)?
-        {
+        for membership in view.all_members_of(*org)? {
             if membership.status != MembershipStatus::Active || !roles.contains(&membership.role) {
                 continue;
             }
-            if let Some(email) = view
-                .record::<User>(tables::USERS, user)?
-                .and_then(|u| u.email)
+            if let Some(email) = view.user(membership.user_id)?.and_then(|u| u.email)
                 && !found.contains(&email)
             {
                 found.push(email);

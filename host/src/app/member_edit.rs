@@ -15,16 +15,15 @@ use super::access::{self, Access};
 use super::actor::Actor;
 use super::invitations::{create_invitation, is_claimed};
 use super::journal::{audit, emit};
-use super::members::{MemberView, claim_extension, extension_key};
+use super::members::MemberView;
 use crate::domain::clock::Timestamp;
-use crate::domain::credential::ApiToken;
 use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{
     Membership, MembershipStatus, Role, User, email_problem, extension_problem,
 };
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
-use crate::storage::{Tx, tables};
+use crate::storage::Tx;
 
 const INVALID: &str = "member is invalid";
 
@@ -111,8 +110,9 @@ fn edit_account(
     now: Timestamp,
 ) -> Result<Option<Secret>> {
     let view = tx.view();
-    let orgs = view.children(tables::USER_ORGS, user.id.key())?;
-    if orgs.iter().any(|o| *o != org.key()) {
+    let before = user.clone();
+    let orgs = view.orgs_of(user.id)?;
+    if orgs.iter().any(|o| *o != org) {
         return Err(Error::Conflict(
             "this account also belongs to other organizations: its name, address and portal access are the person's to change".into(),
         ));
@@ -126,19 +126,7 @@ fn edit_account(
         user.name = name.trim().to_owned();
     }
     if let Some(email) = &edit.email {
-        let key = email.trim().to_lowercase();
-        match view.unique(tables::USER_BY_EMAIL, &key)? {
-            Some(other) if other != user.id.key() => {
-                return Err(Error::Conflict(format!(
-                    "`{email}` is another account's address"
-                )));
-            }
-            _ => {}
-        }
-        if let Some(old) = &user.email {
-            tx.remove_unique(tables::USER_BY_EMAIL, &old.to_lowercase())?;
-        }
-        tx.set_unique(tables::USER_BY_EMAIL, &key, user.id.key())?;
+        // Stored with the user, which refuses another account's address.
         user.email = Some(email.trim().to_owned());
     }
     let mut invitation = None;
@@ -166,31 +154,19 @@ fn edit_account(
         }
         user.portal_access = portal;
     }
-    tx.put(tables::USERS, user.id.key(), user)?;
+    tx.update_user(&before, user)?;
     Ok(invitation)
 }
 
 fn revoke_tokens(tx: &Tx<'_>, user: UserId, now: Timestamp) -> Result<()> {
     let view = tx.view();
-    for id in view.children(tables::USER_TOKENS, user.key())? {
-        if let Some(mut token) = view.record::<ApiToken>(tables::TOKENS, id)?
+    for id in view.tokens_of(user)? {
+        if let Some(mut token) = view.token(id)?
             && token.revoked_at.is_none()
         {
             token.revoked_at = Some(now);
-            tx.put(tables::TOKENS, id, &token)?;
+            tx.put_token(&token)?;
         }
-    }
-    Ok(())
-}
-
-fn edit_extension(tx: &Tx<'_>, org: OrgId, m: &mut Membership, extension: &str) -> Result<()> {
-    if let Some(old) = &m.extension {
-        tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org, old))?;
-    }
-    m.extension = None;
-    if !extension.is_empty() {
-        claim_extension(tx, org, extension, m.user_id)?;
-        m.extension = Some(extension.to_owned());
     }
     Ok(())
 }
@@ -226,11 +202,9 @@ impl App {
             let now = app.clock.now();
             let access = access::load(&view, actor, org, now)?;
             let mut m: Membership = view
-                .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                .membership(org, user)?
                 .ok_or(Error::NotFound("member"))?;
-            let mut u: User = view
-                .record(tables::USERS, user.key())?
-                .ok_or(Error::NotFound("member"))?;
+            let mut u: User = view.user(user)?.ok_or(Error::NotFound("member"))?;
             let others: Vec<&str> = edit.fields().into_iter().filter(|f| *f != "role").collect();
             if !others.is_empty() {
                 app.authorize(
@@ -251,7 +225,9 @@ impl App {
                 )?;
             }
             if let Some(extension) = &edit.extension {
-                edit_extension(tx, org, &mut m, extension.trim())?;
+                // Stored with the membership, which refuses another member's extension.
+                let extension = extension.trim();
+                m.extension = (!extension.is_empty()).then(|| extension.to_owned());
             }
             let mut invitation_token = if edit.touches_account() {
                 edit_account(tx, org, &mut u, &m, &edit, now)?
@@ -265,7 +241,7 @@ impl App {
                         .invitation(tx, &access.org, &u, m.role, token, now)?;
                 invitation_mailed = invitation_token.is_none();
             }
-            tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+            tx.put_membership(&m)?;
             audit(tx, &access, "member.update", Some(user.to_string()), now)?;
             emit(
                 tx,

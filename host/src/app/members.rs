@@ -8,16 +8,15 @@ use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
-use crate::domain::credential::Invitation;
 use crate::domain::ids::{OrgId, ResourceId, UserId};
 use crate::domain::member::{
     Membership, MembershipStatus, Role, User, email_problem, extension_problem,
 };
 use crate::domain::org::Org;
-use crate::domain::resource::Resource;
+use crate::domain::resource::ResourceKind;
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, FieldError, Result};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 const INVALID_MEMBER: &str = "member is invalid";
 
@@ -238,10 +237,10 @@ pub fn waiting_membership(
     let Some(email) = email.map(str::to_lowercase) else {
         return Ok(None);
     };
-    let Some(user) = view.unique(tables::USER_BY_EMAIL, &email)? else {
+    let Some(user) = view.user_by_email(&email)? else {
         return Ok(None);
     };
-    let waiting: Option<Membership> = view.pair(tables::MEMBERSHIPS, org.key(), user)?;
+    let waiting = view.membership(org, user)?;
     Ok(waiting.filter(|m| m.status == MembershipStatus::Invited))
 }
 
@@ -261,14 +260,13 @@ fn renew_waiting(
         return Ok(None);
     };
     let email = new.email.as_deref().unwrap_or_default();
-    let user = membership.user_id.key();
     if membership.role == Role::Owner && new.role != Role::Owner {
         return Err(Error::Conflict(format!(
             "`{email}` is invited as this organization's owner; ownership changes by a managed-by switch"
         )));
     }
-    let user: User = view
-        .record(tables::USERS, user)?
+    let user = view
+        .user(membership.user_id)?
         .ok_or(Error::NotFound("user"))?;
     membership.role = new.role;
     membership.invited_as = Some(new.name.clone());
@@ -278,13 +276,7 @@ fn renew_waiting(
             membership.team_ids.push(*team);
         }
     }
-    if let Some(extension) = &new.extension
-        && membership.extension.as_ref() != Some(extension)
-    {
-        if let Some(old) = &membership.extension {
-            tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org.id, old))?;
-        }
-        claim_extension(tx, org.id, extension, user.id)?;
+    if let Some(extension) = &new.extension {
         membership.extension = Some(extension.clone());
     }
     if pin_hash.is_some() {
@@ -292,12 +284,7 @@ fn renew_waiting(
         membership.pin_failures = 0;
         membership.pin_locked_until = None;
     }
-    tx.put_pair(
-        tables::MEMBERSHIPS,
-        org.id.key(),
-        user.id.key(),
-        &membership,
-    )?;
+    tx.put_membership(&membership)?;
     let (_, token) = super::invitations::renew(tx, org.id, &user, now)?;
     emit(
         tx,
@@ -319,7 +306,7 @@ fn renew_waiting(
 fn join_teams(tx: &Tx<'_>, org: OrgId, user: UserId, teams: &[ResourceId]) -> Result<()> {
     let view = tx.view();
     for team in teams {
-        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
+        let resource = view.resource(ResourceKind::Team, *team)?;
         let Some(mut resource) = resource.filter(|r| r.org_id == org) else {
             return Err(Error::field(
                 INVALID_MEMBER,
@@ -329,7 +316,7 @@ fn join_teams(tx: &Tx<'_>, org: OrgId, user: UserId, teams: &[ResourceId]) -> Re
         };
         if !resource.member_ids.contains(&user) {
             resource.member_ids.push(user);
-            tx.put(tables::TEAMS, team.key(), &resource)?;
+            tx.put_resource(&resource)?;
         }
     }
     Ok(())
@@ -346,17 +333,13 @@ pub fn insert_membership(
     now: Timestamp,
 ) -> Result<(User, Membership)> {
     let view = tx.view();
-    let email_key = new.email.as_deref().map(str::to_lowercase);
-    let existing = match &email_key {
-        Some(e) => view.unique(tables::USER_BY_EMAIL, e)?,
+    let existing = match &new.email {
+        Some(e) => view.user_by_email(e)?,
         None => None,
     };
     let user = match existing {
         Some(id) => {
-            if view
-                .pair::<Membership>(tables::MEMBERSHIPS, org.id.key(), id)?
-                .is_some()
-            {
+            if view.membership(org.id, id)?.is_some() {
                 return Err(Error::Conflict(format!(
                     "`{}` is already a member of this organization",
                     new.email.unwrap_or_default()
@@ -364,8 +347,7 @@ pub fn insert_membership(
             }
             // An existing user may belong to other tenants: nothing here changes the user;
             // the PIN and extension belong to this membership.
-            view.record(tables::USERS, id)?
-                .ok_or(Error::NotFound("user"))?
+            view.user(id)?.ok_or(Error::NotFound("user"))?
         }
         None => {
             let user = User {
@@ -377,17 +359,11 @@ pub fn insert_membership(
                 created_at: now,
                 claimed_at: None,
             };
-            tx.put(tables::USERS, user.id.key(), &user)?;
-            if let Some(e) = &email_key {
-                tx.set_unique(tables::USER_BY_EMAIL, e, user.id.key())?;
-            }
+            tx.insert_user(&user)?;
             user
         }
     };
     join_teams(tx, org.id, user.id, &new.team_ids)?;
-    if let Some(extension) = &new.extension {
-        claim_extension(tx, org.id, extension, user.id)?;
-    }
     let membership = Membership {
         org_id: org.id,
         user_id: user.id,
@@ -401,40 +377,14 @@ pub fn insert_membership(
         pin_failures: 0,
         pin_locked_until: None,
     };
-    tx.put_pair(
-        tables::MEMBERSHIPS,
-        org.id.key(),
-        user.id.key(),
-        &membership,
-    )?;
-    tx.add_child(tables::USER_ORGS, user.id.key(), org.id.key())?;
+    tx.put_membership(&membership)?;
     Ok((user, membership))
-}
-
-/// The key of an extension in its organization's index.
-pub fn extension_key(org: OrgId, extension: &str) -> String {
-    format!("{org}:{extension}")
-}
-
-/// Gives `extension` of `org` to `user`, or says whose it is already.
-pub fn claim_extension(tx: &Tx<'_>, org: OrgId, extension: &str, user: UserId) -> Result<()> {
-    let key = extension_key(org, extension);
-    match tx.view().unique(tables::ORG_EXTENSIONS, &key)? {
-        Some(holder) if holder != user.key() => Err(Error::Conflict(format!(
-            "extension `{extension}` is already another member's in this organization"
-        ))),
-        _ => Ok(tx.set_unique(tables::ORG_EXTENSIONS, &key, user.key())?),
-    }
-}
-
-pub fn member_count(view: &View<'_>, org: OrgId) -> Result<usize> {
-    Ok(view.count_pairs(tables::MEMBERSHIPS, org.key())?)
 }
 
 /// Refuses to go over the plan's member limit with `adding` more.
 pub fn check_member_cap(view: &View<'_>, org: &Org, adding: usize) -> Result<()> {
     let max = view.limits_of(org)?.max_members as usize;
-    let count = member_count(view, org.id)?;
+    let count = view.member_count(org.id)?;
     if count + adding > max {
         return Err(Error::Conflict(format!(
             "organization `{}` has {count} of {max} members allowed by its plan; {adding} more do not fit",
@@ -576,22 +526,19 @@ impl App {
         self.store.read(|view| {
             self.access(view, actor, org, "member.list", Value::Null)?;
             let mut items = Vec::new();
-            let mut after = page.after;
+            let mut after = page.after.map(UserId::from_key);
             let mut scanned = 0;
             loop {
-                let rows: Vec<(u128, Membership)> =
-                    view.pairs(tables::MEMBERSHIPS, org.key(), after, 1_000)?;
-                let Some((last, _)) = rows.last() else {
+                let rows = view.members_of(org, after, 1_000)?;
+                let Some(last) = rows.last() else {
                     return Ok(Page::from_sorted(items, page.limit, |m: &MemberView| {
                         m.user_id.key()
                     }));
                 };
-                after = Some(*last);
+                after = Some(last.user_id);
                 scanned += rows.len();
-                for (user, m) in rows {
-                    let user: User = view
-                        .record(tables::USERS, user)?
-                        .ok_or(Error::NotFound("user"))?;
+                for m in rows {
+                    let user: User = view.user(m.user_id)?.ok_or(Error::NotFound("user"))?;
                     let shown = MemberView::new(&user, &m);
                     if filter.keeps(&shown) {
                         items.push(shown);
@@ -603,7 +550,7 @@ impl App {
                     }
                 }
                 if scanned >= LIST_SCAN {
-                    let next = after.map(|a| uuid::Uuid::from_u128(a).to_string());
+                    let next = after.map(|a| a.to_string());
                     return Ok(Page {
                         items,
                         next_cursor: next,
@@ -636,23 +583,16 @@ impl App {
 /// Removes `user`'s membership of `org`, from its teams, and its pending invitations there.
 pub fn remove_membership(tx: &Tx<'_>, org: OrgId, user: UserId, m: &Membership) -> Result<()> {
     let view = tx.view();
-    tx.delete_pair(tables::MEMBERSHIPS, org.key(), user.key())?;
-    tx.remove_child(tables::USER_ORGS, user.key(), org.key())?;
-    if let Some(extension) = &m.extension {
-        tx.remove_unique(tables::ORG_EXTENSIONS, &extension_key(org, extension))?;
-    }
+    tx.delete_membership(org, user)?;
     for team in &m.team_ids {
-        let resource: Option<Resource> = view.record(tables::TEAMS, team.key())?;
-        if let Some(mut r) = resource {
+        if let Some(mut r) = view.resource(ResourceKind::Team, *team)? {
             r.member_ids.retain(|u| *u != user);
-            tx.put(tables::TEAMS, team.key(), &r)?;
+            tx.put_resource(&r)?;
         }
     }
-    for inv in view.children(tables::ORG_INVITATIONS, org.key())? {
-        let invitation: Option<Invitation> = view.record(tables::INVITATIONS, inv)?;
-        if invitation.is_some_and(|i| i.user_id == user) {
-            super::invitations::delete_invitation(tx, inv)?;
-            tx.remove_child(tables::ORG_INVITATIONS, org.key(), inv)?;
+    for id in view.invitations_of_org(org)? {
+        if view.invitation(id)?.is_some_and(|i| i.user_id == user) {
+            tx.delete_invitation(id)?;
         }
     }
     erase_if_orphaned(tx, user)
@@ -667,31 +607,23 @@ pub const ERASED_NAME: &str = "(erased)";
 /// id stays, so the audit log still tells one actor from another.
 pub fn erase_if_orphaned(tx: &Tx<'_>, user: UserId) -> Result<()> {
     let view = tx.view();
-    if !view.children(tables::USER_ORGS, user.key())?.is_empty() {
+    if !view.orgs_of(user)?.is_empty() {
         return Ok(());
     }
-    let Some(mut u) = view.record::<User>(tables::USERS, user.key())? else {
+    let Some(old) = view.user(user)? else {
         return Ok(());
     };
-    if let Some(email) = &u.email {
-        tx.remove_unique(tables::USER_BY_EMAIL, &email.to_lowercase())?;
-    }
-    u.name = ERASED_NAME.to_owned();
-    u.email = None;
-    u.pin_hash = None;
-    u.portal_access = false;
-    tx.put(tables::USERS, user.key(), &u)?;
-    for id in view.children(tables::USER_TOKENS, user.key())? {
-        if let Some(token) =
-            view.record::<crate::domain::credential::ApiToken>(tables::TOKENS, id)?
-        {
-            tx.remove_unique(tables::TOKEN_BY_HASH, &token.digest)?;
-            tx.delete(tables::TOKENS, id)?;
-        }
-    }
-    tx.remove_children(tables::USER_TOKENS, user.key())?;
-    for id in view.children(tables::USER_INVITATIONS, user.key())? {
-        super::invitations::delete_invitation(tx, id)?;
+    let erased = User {
+        name: ERASED_NAME.to_owned(),
+        email: None,
+        pin_hash: None,
+        portal_access: false,
+        ..old.clone()
+    };
+    tx.update_user(&old, &erased)?;
+    tx.delete_tokens_of(user)?;
+    for id in view.invitations_to(user)? {
+        tx.delete_invitation(id)?;
     }
     Ok(())
 }
@@ -708,7 +640,7 @@ fn member_access(
 ) -> Result<(Access, Membership)> {
     let access = super::access::load(view, actor, org, app.clock.now())?;
     let m: Membership = view
-        .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+        .membership(org, user)?
         .ok_or(Error::NotFound("member"))?;
     app.authorize(&access, action, resource(&m))?;
     Ok((access, m))

@@ -17,6 +17,7 @@ use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, ManagedBy, NewOrg, Org, OrgPatch, OrgStatus, OwnerDetails};
 use crate::domain::plan::{Entitlement, Plan};
 use crate::domain::privilege;
+use crate::domain::resource::ResourceKind;
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
 use crate::policy::version::BindingKey;
@@ -136,8 +137,7 @@ fn resolve_provider(
         (_, Some(sp)) => sp,
         (Some(user), None) => {
             let mut admin_of = Vec::new();
-            for org in view.children(tables::USER_ORGS, user.key())? {
-                let org = OrgId::from_key(org);
+            for org in view.orgs_of(user)? {
                 let is_admin = matches!(
                     access::active_role(view, org, user)?,
                     Some(Role::Owner | Role::Admin)
@@ -554,13 +554,9 @@ fn visible_orgs(view: &View<'_>, actor: Actor) -> Result<Vec<u128>> {
         return Ok(Vec::new());
     };
     let mut ids = Vec::new();
-    for org in view.children(tables::USER_ORGS, user.key())? {
-        ids.push(org);
-        ids.extend(
-            view.customers_of(OrgId::from_key(org))?
-                .into_iter()
-                .map(OrgId::key),
-        );
+    for org in view.orgs_of(user)? {
+        ids.push(org.key());
+        ids.extend(view.customers_of(org)?.into_iter().map(OrgId::key));
     }
     Ok(ids)
 }
@@ -576,14 +572,14 @@ fn hand_over_ownership(
     now: Timestamp,
 ) -> Result<Option<super::members::Added>> {
     let view = tx.view();
-    let owners: Vec<(u128, Membership)> = view
-        .pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
+    let owners: Vec<Membership> = view
+        .all_members_of(org.id)?
         .into_iter()
-        .filter(|(_, m)| m.role == Role::Owner)
+        .filter(|m| m.role == Role::Owner)
         .collect();
     let keeps_owner = match (&switch.owner_user_id, &switch.owner) {
         (None, None) => !owners.is_empty(),
-        (Some(user), None) => owners.iter().any(|(u, _)| *u == user.key()),
+        (Some(user), None) => owners.iter().any(|m| m.user_id == *user),
         _ => false,
     };
     if keeps_owner {
@@ -597,15 +593,14 @@ fn hand_over_ownership(
                 "the organization already has an owner: say what they become (`admin` or `member`), or leave out the new owner to keep them",
             )
         })?;
-        for (user, mut m) in owners {
+        for mut m in owners {
             m.role = to;
-            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user, &m)?;
+            tx.put_membership(&m)?;
         }
     }
     match (&switch.owner_user_id, &switch.owner) {
         (Some(user), None) => {
-            let membership: Option<Membership> =
-                view.pair(tables::MEMBERSHIPS, org.id.key(), user.key())?;
+            let membership: Option<Membership> = view.membership(org.id, *user)?;
             let Some(mut membership) = membership.filter(|m| m.status == MembershipStatus::Active)
             else {
                 return Err(Error::field(
@@ -615,7 +610,7 @@ fn hand_over_ownership(
                 ));
             };
             membership.role = Role::Owner;
-            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user.key(), &membership)?;
+            tx.put_membership(&membership)?;
             Ok(None)
         }
         (None, Some(owner)) => {
@@ -661,12 +656,10 @@ fn demotion(to: Option<Role>) -> Result<Role> {
 pub(super) fn demote_owner(tx: &Tx<'_>, org: &Org, to: Option<Role>) -> Result<()> {
     let to = demotion(to)?;
     let view = tx.view();
-    for (user, mut m) in
-        view.pairs::<Membership>(tables::MEMBERSHIPS, org.id.key(), None, usize::MAX)?
-    {
+    for mut m in view.all_members_of(org.id)? {
         if m.role == Role::Owner {
             m.role = to;
-            tx.put_pair(tables::MEMBERSHIPS, org.id.key(), user, &m)?;
+            tx.put_membership(&m)?;
         }
     }
     Ok(())
@@ -683,39 +676,26 @@ pub fn cascade_delete(
 ) -> Result<(Vec<BindingKey>, u64)> {
     let view = tx.view();
     let id = org.id.key();
-    for link in view.children(tables::ORG_LINKS, id)? {
+    for link in view.links_of(org.id)? {
         super::links::terminate_for_deletion(tx, link, org.id, actor, now)?;
     }
-    for share in view.children(tables::ORG_SHARES, id)? {
+    for share in view.shares_of(org.id)? {
         super::shares::revoke_share(tx, share, "organization deleted", now)?;
     }
-    tx.remove_children(tables::ORG_SHARES, id)?;
-    tx.remove_children(tables::ORG_LINKS, id)?;
-    for (table, index) in [
-        (tables::TEAMS, tables::ORG_TEAMS),
-        (tables::CHANNELS, tables::ORG_CHANNELS),
-    ] {
-        for resource in view.children(index, id)? {
-            tx.delete(table, resource)?;
-            tx.remove_children(tables::RESOURCE_SHARES, resource)?;
+    for kind in [ResourceKind::Team, ResourceKind::Channel] {
+        for resource in view.resources_of(org.id, kind)? {
+            if let Some(resource) = view.resource(kind, resource)? {
+                tx.delete_resource(&resource)?;
+            }
         }
-        tx.remove_children(index, id)?;
     }
-    for (user, m) in view.pairs::<Membership>(tables::MEMBERSHIPS, id, None, usize::MAX)? {
-        tx.delete_pair(tables::MEMBERSHIPS, id, user)?;
-        tx.remove_child(tables::USER_ORGS, user, id)?;
-        if let Some(extension) = &m.extension {
-            tx.remove_unique(
-                tables::ORG_EXTENSIONS,
-                &super::members::extension_key(org.id, extension),
-            )?;
-        }
-        super::members::erase_if_orphaned(tx, UserId::from_key(user))?;
+    for m in view.all_members_of(org.id)? {
+        tx.delete_membership(org.id, m.user_id)?;
+        super::members::erase_if_orphaned(tx, m.user_id)?;
     }
-    for invitation in view.children(tables::ORG_INVITATIONS, id)? {
-        super::invitations::delete_invitation(tx, invitation)?;
+    for invitation in view.invitations_of_org(org.id)? {
+        tx.delete_invitation(invitation)?;
     }
-    tx.remove_children(tables::ORG_INVITATIONS, id)?;
     for request in view.children(tables::ORG_REMOTE_SUPPORT, id)? {
         super::remote_support::close_for_deletion(tx, request, now)?;
     }

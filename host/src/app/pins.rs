@@ -24,13 +24,12 @@ use super::App;
 use super::access;
 use super::actor::Actor;
 use super::journal::audit;
-use super::members::{PinRequest, extension_key, prepare_pin};
+use super::members::{PinRequest, prepare_pin};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, User};
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
-use crate::storage::tables;
 
 /// Wrong PINs in a row that lock a member's checks.
 pub const FAILURES_TO_LOCK: u32 = 5;
@@ -207,10 +206,8 @@ impl App {
                 json!({"by": if check.extension.is_some() { "extension" } else { "user_id" }}),
             )?;
             let user = match (&check.user_id, &check.extension) {
-                (Some(user), None) => Some(user.key()),
-                (None, Some(ext)) => {
-                    view.unique(tables::ORG_EXTENSIONS, &extension_key(org, ext))?
-                }
+                (Some(user), None) => Some(*user),
+                (None, Some(ext)) => view.member_by_extension(org, ext)?,
                 _ => {
                     return Err(Error::field(
                         "PIN check is invalid",
@@ -221,7 +218,7 @@ impl App {
             };
             let found = match user {
                 Some(user) => view
-                    .pair::<Membership>(tables::MEMBERSHIPS, org.key(), user)?
+                    .membership(org, user)?
                     .filter(|m| m.status == MembershipStatus::Active),
                 None => None,
             };
@@ -254,9 +251,7 @@ impl App {
                 let view = tx.view();
                 let access = access::load(&view, actor, org, now)?;
                 let stored = match member {
-                    Some(user) => {
-                        view.pair::<Membership>(tables::MEMBERSHIPS, org.key(), user.key())?
-                    }
+                    Some(user) => view.membership(org, user)?,
                     None => None,
                 };
                 // A lock written by a parallel guess since the read above still holds.
@@ -272,9 +267,9 @@ impl App {
                 if valid {
                     if m.pin_failures > 0 {
                         m.pin_failures = 0;
-                        tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+                        tx.put_membership(&m)?;
                     }
-                    let u: Option<User> = view.record(tables::USERS, user.key())?;
+                    let u: Option<User> = view.user(user)?;
                     return Ok((true, u.map(|u| u.name)));
                 }
                 if !is_locked(&m, now) {
@@ -286,7 +281,7 @@ impl App {
                         m.pin_locked_until = Some(now.plus(LOCK));
                         audit(tx, &access, "pin.locked", Some(user.to_string()), now)?;
                     }
-                    tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+                    tx.put_membership(&m)?;
                 }
                 audit(tx, &access, "pin.failed", Some(user.to_string()), now)?;
                 Ok((false, None))
@@ -326,7 +321,7 @@ impl App {
         self.store.read(|view| {
             let access = access::load(view, actor, org, now)?;
             let m: Membership = view
-                .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                .membership(org, user)?
                 .ok_or(Error::NotFound("member"))?;
             self.authorize(
                 &access,
@@ -341,7 +336,7 @@ impl App {
             let view = tx.view();
             let access = access::load(&view, actor, org, now)?;
             let mut m: Membership = view
-                .pair(tables::MEMBERSHIPS, org.key(), user.key())?
+                .membership(org, user)?
                 .ok_or(Error::NotFound("member"))?;
             app.authorize(
                 &access,
@@ -351,7 +346,7 @@ impl App {
             m.pin_hash = hash;
             m.pin_failures = 0;
             m.pin_locked_until = None;
-            tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+            tx.put_membership(&m)?;
             audit(tx, &access, "member.pin", Some(user.to_string()), now)?;
             Ok(shown)
         })

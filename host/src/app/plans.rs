@@ -13,6 +13,7 @@ use crate::domain::ids::{OrgId, PlanId};
 use crate::domain::link::{Link, LinkStatus};
 use crate::domain::org::{Org, OrgStatus};
 use crate::domain::plan::{Limits, Plan};
+use crate::domain::resource::ResourceKind;
 use crate::error::{Error, FieldError, Result};
 use crate::storage::{Tx, View, tables};
 
@@ -73,8 +74,8 @@ pub fn active_link_count(view: &View<'_>, org: OrgId, now: Timestamp) -> Result<
 
 pub fn usage(view: &View<'_>, org: &Org, now: Timestamp) -> Result<Usage> {
     Ok(Usage {
-        members: super::members::member_count(view, org.id)?,
-        teams: view.children(tables::ORG_TEAMS, org.id.key())?.len(),
+        members: view.member_count(org.id)?,
+        teams: view.resources_of(org.id, ResourceKind::Team)?.len(),
         active_links: active_link_count(view, org.id, now)?,
     })
 }
@@ -392,7 +393,7 @@ impl App {
         self.store.read(|view| {
             let mut providers = Vec::new();
             if let Some(user) = actor.user_id {
-                providers = view.children(tables::USER_ORGS, user.key())?;
+                providers = view.orgs_of(user)?;
             }
             let assignable = match assignable_by {
                 Some(sp) => {
@@ -413,7 +414,7 @@ impl App {
                         .map(|(_, p)| p)
                         .filter(|p| match p.owner_org_id {
                             None => true,
-                            Some(o) => actor.is_operator() || providers.contains(&o.key()),
+                            Some(o) => actor.is_operator() || providers.contains(&o),
                         })
                         .filter(|p| match &assignable {
                             None => true,

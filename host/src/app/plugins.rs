@@ -547,8 +547,7 @@ impl App {
 /// The one organization `user` owns or administers, for a request that names none.
 fn the_org_administered(view: &View<'_>, user: crate::domain::ids::UserId) -> Result<OrgId> {
     let mut administered = Vec::new();
-    for org in view.children(tables::USER_ORGS, user.key())? {
-        let org = OrgId::from_key(org);
+    for org in view.orgs_of(user)? {
         if matches!(
             super::access::active_role(view, org, user)?,
             Some(Role::Owner | Role::Admin)

@@ -768,8 +768,7 @@ impl App {
             match actor.user_id {
                 None => prefixes = vec![String::new()],
                 Some(user) => {
-                    for org in view.children(tables::USER_ORGS, user.key())? {
-                        let org_id = OrgId::from_key(org);
+                    for org_id in view.orgs_of(user)? {
                         if super::access::active_role(view, org_id, user)?.is_none() {
                             continue;
                         }

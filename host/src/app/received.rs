@@ -14,11 +14,10 @@ use serde_json::json;
 use super::App;
 use super::access::{self, load_org};
 use super::actor::Actor;
-use super::resources::tables_of;
 use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
 use crate::domain::link::{Link, LinkStatus};
-use crate::domain::member::{Membership, MembershipStatus, Role, User};
-use crate::domain::resource::{ChannelKind, Resource, ResourceKind};
+use crate::domain::member::{Membership, MembershipStatus, Role};
+use crate::domain::resource::{ChannelKind, ResourceKind};
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
 use crate::policy::input::OrgInput;
@@ -68,7 +67,7 @@ impl App {
         self.store.read(|view| {
             let access = access::load(view, actor, org, now)?;
             let share: Share = view
-                .record::<Share>(tables::SHARES, share.key())?
+                .share(share)?
                 .filter(|s| s.peer_org == org)
                 .ok_or(Error::NotFound("share"))?;
             // That a share ended is told only to a caller who may read shares at all.
@@ -96,8 +95,7 @@ impl App {
                     link_status.as_str()
                 ));
             }
-            let (table, _) = tables_of(share.resource_kind);
-            let Some(resource) = view.record::<Resource>(table, share.resource_id.key())? else {
+            let Some(resource) = view.resource(share.resource_kind, share.resource_id)? else {
                 return gone("the shared resource was deleted".into());
             };
             let sharing = load_org(view, share.owner_org)?;
@@ -117,13 +115,12 @@ impl App {
                 ResourceKind::Team => {
                     let mut members = Vec::new();
                     for user in &resource.member_ids {
-                        let membership: Option<Membership> =
-                            view.pair(tables::MEMBERSHIPS, sharing.id.key(), user.key())?;
+                        let membership: Option<Membership> = view.membership(sharing.id, *user)?;
                         let Some(m) = membership.filter(|m| m.status == MembershipStatus::Active)
                         else {
                             continue;
                         };
-                        if let Some(u) = view.record::<User>(tables::USERS, user.key())? {
+                        if let Some(u) = view.user(*user)? {
                             members.push(TeamMember {
                                 name: u.name,
                                 role: m.role,

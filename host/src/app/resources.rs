@@ -8,10 +8,8 @@ use super::journal::{audit, emit};
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::ids::{OrgId, ResourceId, UserId};
-use crate::domain::member::Membership;
 use crate::domain::resource::{CHANNEL_KINDS, ChannelKind, Resource, ResourceKind};
 use crate::error::{Error, Result};
-use crate::storage::tables::{self, Children, Records};
 use crate::storage::{Tx, View};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -31,13 +29,6 @@ pub struct NewResource {
 pub struct ResourcePatch {
     pub name: Option<String>,
     pub member_ids: Option<Vec<UserId>>,
-}
-
-pub fn tables_of(kind: ResourceKind) -> (Records, Children) {
-    match kind {
-        ResourceKind::Team => (tables::TEAMS, tables::ORG_TEAMS),
-        ResourceKind::Channel => (tables::CHANNELS, tables::ORG_CHANNELS),
-    }
 }
 
 fn invalid(kind: ResourceKind, field: &str, reason: impl Into<String>) -> Error {
@@ -62,10 +53,7 @@ fn check_members(
         return Err(invalid(kind, "member_ids", "channels have no members"));
     }
     for user in members {
-        if view
-            .pair::<Membership>(tables::MEMBERSHIPS, org.key(), user.key())?
-            .is_none()
-        {
+        if view.membership(org, *user)?.is_none() {
             return Err(invalid(
                 kind,
                 "member_ids",
@@ -83,9 +71,7 @@ pub fn load_resource(
     org: OrgId,
     id: ResourceId,
 ) -> Result<Resource> {
-    let (table, _) = tables_of(kind);
-    let resource: Option<Resource> = view.record(table, id.key())?;
-    resource
+    view.resource(kind, id)?
         .filter(|r| r.org_id == org)
         .ok_or(Error::NotFound(kind.as_str()))
 }
@@ -98,12 +84,12 @@ fn set_team_membership(
     member: bool,
 ) -> Result<()> {
     let view = tx.view();
-    if let Some(mut m) = view.pair::<Membership>(tables::MEMBERSHIPS, org.key(), user.key())? {
+    if let Some(mut m) = view.membership(org, user)? {
         m.team_ids.retain(|t| *t != team);
         if member {
             m.team_ids.push(team);
         }
-        tx.put_pair(tables::MEMBERSHIPS, org.key(), user.key(), &m)?;
+        tx.put_membership(&m)?;
     }
     Ok(())
 }
@@ -146,8 +132,7 @@ impl App {
             let now = app.clock.now();
             let action = format!("{}.create", kind.as_str());
             let access = app.access(&view, actor, org, &action, json!({"name": name}))?;
-            let (table, index) = tables_of(kind);
-            let count = view.children(index, org.key())?.len();
+            let count = view.resources_of(org, kind)?.len();
             match kind {
                 ResourceKind::Team => {
                     let max = view.limits_of(&access.org)?.max_teams as usize;
@@ -176,8 +161,7 @@ impl App {
                 member_ids: members,
                 created_at: now,
             };
-            tx.put(table, resource.id.key(), &resource)?;
-            tx.add_child(index, org.key(), resource.id.key())?;
+            tx.insert_resource(&resource)?;
             for user in &resource.member_ids {
                 set_team_membership(tx, org, resource.id, *user, true)?;
             }
@@ -209,14 +193,13 @@ impl App {
                 &format!("{}.list", kind.as_str()),
                 Value::Null,
             )?;
-            let (table, index) = tables_of(kind);
             let mut items = Vec::new();
             for id in view
-                .children(index, org.key())?
+                .resources_of(org, kind)?
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                if let Some(r) = view.record::<Resource>(table, id)? {
+                if let Some(r) = view.resource(kind, id)? {
                     items.push(r);
                 }
                 if items.len() > page.limit {
@@ -281,7 +264,7 @@ impl App {
                 }
                 resource.member_ids = members;
             }
-            tx.put(tables_of(kind).0, id.key(), &resource)?;
+            tx.put_resource(&resource)?;
             audit(tx, &access, &action, Some(id.to_string()), now)?;
             Ok(resource)
         })
@@ -303,16 +286,13 @@ impl App {
             let action = format!("{}.delete", kind.as_str());
             let access = app.access(&view, actor, org, &action, json!({"id": id}))?;
             let resource = load_resource(&view, kind, org, id)?;
-            for share in view.children(tables::RESOURCE_SHARES, id.key())? {
+            for share in view.shares_of_resource(id)? {
                 super::shares::revoke_share(tx, share, "resource deleted", now)?;
             }
-            tx.remove_children(tables::RESOURCE_SHARES, id.key())?;
             for user in &resource.member_ids {
                 set_team_membership(tx, org, id, *user, false)?;
             }
-            let (table, index) = tables_of(kind);
-            tx.delete(table, id.key())?;
-            tx.remove_child(index, org.key(), id.key())?;
+            tx.delete_resource(&resource)?;
             audit(tx, &access, &action, Some(id.to_string()), now)?;
             emit(
                 tx,

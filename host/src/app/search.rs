@@ -22,8 +22,8 @@ use super::{App, Page};
 use crate::domain::ids::OrgId;
 use crate::domain::org::Org;
 use crate::error::{Error, Result};
+use crate::storage::View;
 use crate::storage::records::orgs::{Field, Terms};
-use crate::storage::{View, tables};
 
 /// The most candidates one page of a search looks at.
 pub const SCAN_LIMIT: usize = 10_000;
@@ -109,12 +109,12 @@ fn scopes(view: &View<'_>, actor: Actor) -> Result<Scopes> {
     };
     let mut providers = Vec::new();
     let mut own = Vec::new();
-    for org in view.children(tables::USER_ORGS, user.key())? {
+    for org in view.orgs_of(user)? {
         // A pending invitation shows nothing: only active memberships open a scope.
-        if access::active_role(view, OrgId::from_key(org), user)?.is_none() {
+        if access::active_role(view, org, user)?.is_none() {
             continue;
         }
-        if let Some(org) = view.record::<Org>(tables::ORGS, org)? {
+        if let Some(org) = view.org(org)? {
             providers.push(org.id);
             own.push(org);
         }

@@ -11,7 +11,7 @@ use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
 use crate::domain::link::{Link, LinkStatus};
-use crate::domain::resource::{Resource, ResourceKind};
+use crate::domain::resource::ResourceKind;
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkRef, OrgInput, ShareInput};
@@ -60,9 +60,8 @@ pub struct ShareView {
 }
 
 fn share_view(view: &View<'_>, share: &Share) -> Result<ShareView> {
-    let (table, _) = super::resources::tables_of(share.resource_kind);
     let name = view
-        .record::<Resource>(table, share.resource_id.key())?
+        .resource(share.resource_kind, share.resource_id)?
         .map(|r| r.name)
         .unwrap_or_default();
     Ok(ShareView {
@@ -83,8 +82,8 @@ fn share_view(view: &View<'_>, share: &Share) -> Result<ShareView> {
 }
 
 /// Revokes one share (idempotent); used by revoke, unlink, and deletions.
-pub fn revoke_share(tx: &Tx<'_>, id: u128, reason: &str, now: Timestamp) -> Result<()> {
-    let Some(mut share) = tx.view().record::<Share>(tables::SHARES, id)? else {
+pub fn revoke_share(tx: &Tx<'_>, id: ShareId, reason: &str, now: Timestamp) -> Result<()> {
+    let Some(mut share) = tx.view().share(id)? else {
         return Ok(());
     };
     if share.status == ShareStatus::Revoked {
@@ -93,7 +92,7 @@ pub fn revoke_share(tx: &Tx<'_>, id: u128, reason: &str, now: Timestamp) -> Resu
     share.status = ShareStatus::Revoked;
     share.revoked_at = Some(now);
     share.revoked_reason = Some(reason.to_owned());
-    tx.put(tables::SHARES, id, &share)?;
+    tx.put_share(&share)?;
     for org in [share.owner_org, share.peer_org] {
         emit(
             tx,
@@ -129,12 +128,6 @@ impl App {
                 }
                 let resource = load_resource(&view, body.resource.kind, org, body.resource.id)?;
                 let peer = load_org(&view, link.peer_of(org))?;
-                for existing in view.children(tables::RESOURCE_SHARES, resource.id.key())? {
-                    let s: Option<Share> = view.record(tables::SHARES, existing)?;
-                    if s.is_some_and(|s| s.link_id == link.id && s.status == ShareStatus::Active) {
-                        return Err(Error::Conflict(format!("this {} is already shared over this link", resource.kind.as_str())));
-                    }
-                }
                 let input = ShareInput {
                     actor: access.actor_input(),
                     org: OrgInput::of(&access.org),
@@ -161,11 +154,7 @@ impl App {
                     revoked_at: None,
                     revoked_reason: None,
                 };
-                tx.put(tables::SHARES, share.id.key(), &share)?;
-                tx.add_child(tables::ORG_SHARES, org.key(), share.id.key())?;
-                tx.add_child(tables::ORG_SHARES, peer.id.key(), share.id.key())?;
-                tx.add_child(tables::LINK_SHARES, link.id.key(), share.id.key())?;
-                tx.add_child(tables::RESOURCE_SHARES, resource.id.key(), share.id.key())?;
+                tx.insert_share(&share)?;
                 audit(tx, &access, "share.create", Some(share.id.to_string()), now)?;
                 for o in [org, peer.id] {
                     emit(tx, o, "share.changed", json!({"share_id": share.id, "status": share.status}), now)?;
@@ -187,11 +176,11 @@ impl App {
             self.access(view, actor, org, "share.list", Value::Null)?;
             let mut items = Vec::new();
             for id in view
-                .children(tables::ORG_SHARES, org.key())?
+                .shares_of(org)?
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                let Some(share) = view.record::<Share>(tables::SHARES, id)? else {
+                let Some(share) = view.share(id)? else {
                     continue;
                 };
                 let mine = share.owner_org == org;
@@ -216,13 +205,13 @@ impl App {
             let now = app.clock.now();
             let access = app.access(&view, actor, org, "share.revoke", json!({"share_id": id}))?;
             let share: Share = view
-                .record::<Share>(tables::SHARES, id.key())?
+                .share(id)?
                 .filter(|s| s.owner_org == org || s.peer_org == org)
                 .ok_or(Error::NotFound("share"))?;
             if share.status == ShareStatus::Revoked {
                 return Err(Error::Conflict("share is already revoked".into()));
             }
-            revoke_share(tx, id.key(), "revoked", now)?;
+            revoke_share(tx, id, "revoked", now)?;
             audit(tx, &access, "share.revoke", Some(id.to_string()), now)?;
             Ok(())
         })

@@ -42,11 +42,7 @@ fn store_token(
         created_at: now,
         revoked_at: None,
     };
-    tx.put(tables::TOKENS, token.id.key(), &token)?;
-    tx.set_unique(tables::TOKEN_BY_HASH, &token.digest, token.id.key())?;
-    if let Some(u) = user {
-        tx.add_child(tables::USER_TOKENS, u.key(), token.id.key())?;
-    }
+    tx.insert_token(&token)?;
     Ok(token)
 }
 
@@ -61,10 +57,10 @@ fn retire_other_operator_tokens(tx: &Tx<'_>, keep: TokenId, now: Timestamp) -> R
             return Ok(retired);
         };
         after = Some(*last);
-        for (id, mut token) in page {
+        for (_, mut token) in page {
             if token.user_id.is_none() && token.revoked_at.is_none() && token.id != keep {
                 token.revoked_at = Some(now);
-                tx.put(tables::TOKENS, id, &token)?;
+                tx.put_token(&token)?;
                 retired += 1;
             }
         }
@@ -101,13 +97,12 @@ pub async fn ensure_operator_token(app: &App) -> Result<Option<Secret>> {
             match configured {
                 Some(t) => {
                     let digest = secret::token_digest(&t);
-                    match view.unique(tables::TOKEN_BY_HASH, &digest)? {
+                    match view.token_by_digest(&digest)? {
                         None => {
                             install_operator_token(tx, digest, now)?;
                         }
-                        Some(id) => {
-                            let token: Option<ApiToken> = view.record(tables::TOKENS, id)?;
-                            if token.is_some_and(|t| t.revoked_at.is_some() || t.user_id.is_some()) {
+                        Some(token) => {
+                            if token.revoked_at.is_some() || token.user_id.is_some() {
                                 return Err(Error::Setup("TENANTRY_OPERATOR_TOKEN names a retired credential (it was rotated): set the current operator token, or a new one".into()));
                             }
                         }
@@ -150,15 +145,15 @@ impl App {
         self.authorize_global(actor, "token.list", Value::Null)?;
         self.store.read(|view| {
             let ids = match actor.user_id {
-                Some(u) => view.children(tables::USER_TOKENS, u.key())?,
-                None => vec![actor.token_id.key()],
+                Some(u) => view.tokens_of(u)?,
+                None => vec![actor.token_id],
             };
             let mut items = Vec::new();
             for id in ids
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                if let Some(t) = view.record::<ApiToken>(tables::TOKENS, id)? {
+                if let Some(t) = view.token(id)? {
                     items.push(TokenView::from(&t));
                 }
                 if items.len() > page.limit {
@@ -219,8 +214,8 @@ impl App {
             .write(move |tx| {
                 let view = tx.view();
                 let mut active = 0;
-                for id in view.children(tables::USER_TOKENS, user.key())? {
-                    let token: Option<ApiToken> = view.record(tables::TOKENS, id)?;
+                for id in view.tokens_of(user)? {
+                    let token = view.token(id)?;
                     active += usize::from(token.is_some_and(|t| t.revoked_at.is_none()));
                 }
                 Quotas::check(
@@ -241,10 +236,7 @@ impl App {
         let now = self.clock.now();
         self.store
             .write(move |tx| {
-                let mut token: ApiToken = tx
-                    .view()
-                    .record(tables::TOKENS, id.key())?
-                    .ok_or(Error::NotFound("token"))?;
+                let mut token: ApiToken = tx.view().token(id)?.ok_or(Error::NotFound("token"))?;
                 if token.user_id != actor.user_id || actor.user_id.is_none() {
                     return Err(Error::NotFound("token"));
                 }
@@ -252,7 +244,7 @@ impl App {
                     return Err(Error::Conflict("token is already revoked".into()));
                 }
                 token.revoked_at = Some(now);
-                tx.put(tables::TOKENS, id.key(), &token)?;
+                tx.put_token(&token)?;
                 Ok(())
             })
             .await

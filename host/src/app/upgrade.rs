@@ -3,7 +3,7 @@
 //! belongs), which the storage layer's migration steps do not know.
 
 use super::App;
-use crate::domain::member::{Membership, User};
+use crate::domain::member::User;
 use crate::domain::org::Org;
 use crate::domain::plan::Plan;
 use crate::error::Result;
@@ -50,12 +50,12 @@ fn reindex_v3(tx: &Tx<'_>) -> Result<usize> {
             let Some(pin) = user.pin_hash.take() else {
                 continue;
             };
-            for org in view.children(tables::USER_ORGS, id)? {
-                if let Some(mut m) = view.pair::<Membership>(tables::MEMBERSHIPS, org, id)?
+            for org in view.orgs_of(user.id)? {
+                if let Some(mut m) = view.membership(org, user.id)?
                     && m.pin_hash.is_none()
                 {
                     m.pin_hash = Some(pin.clone());
-                    tx.put_pair(tables::MEMBERSHIPS, org, id, &m)?;
+                    tx.put_membership(&m)?;
                 }
             }
             tx.put(tables::USERS, id, &user)?;

@@ -48,6 +48,13 @@ async fn a_channel_is_shared_and_either_side_revokes_a_share() {
     let shared = share(first.id()).await;
     assert_eq!(shared.status, StatusCode::CREATED, "{:?}", shared.body);
     assert_eq!(shared.body["resource"]["kind"], "channel");
+    // The same channel twice over the same link is a conflict that adds nothing.
+    let twice = share(first.id()).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{:?}", twice.body);
+    assert_eq!(
+        twice.body["detail"],
+        "this channel is already shared over this link"
+    );
     let received = s
         .get(&format!("/v1/orgs/{b}/shares?view=received"), &b_owner)
         .await;

@@ -9,16 +9,29 @@
 //!
 //! [`StorageError::Duplicate`]: super::StorageError::Duplicate
 
+pub mod invitations;
 pub mod links;
+pub mod members;
 pub mod orgs;
+pub mod resources;
+pub mod shares;
+pub mod tokens;
+pub mod users;
 
+/// The contract of the record layer: what any backend behind it must keep. Written against the
+/// functions, not the tables, so a second backend runs the same cases.
 #[cfg(test)]
 mod tests {
     use super::orgs::{Field, Terms};
     use crate::domain::clock::Timestamp;
-    use crate::domain::ids::{LinkId, OrgId};
+    use crate::domain::credential::{ApiToken, Invitation};
+    use crate::domain::ids::{InvitationId, TokenId};
+    use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId, UserId};
     use crate::domain::link::{Link, LinkStatus};
+    use crate::domain::member::{Membership, MembershipStatus, Role, User};
     use crate::domain::org::{NewOrg, Org, OwnerDetails};
+    use crate::domain::resource::ResourceKind;
+    use crate::domain::share::{Share, ShareStatus};
     use crate::error::Error;
     use crate::storage::Store;
 
@@ -143,5 +156,233 @@ mod tests {
         assert_eq!(live.map(|l| l.from_org), Some(b));
         let listed = store.read(|view| Ok(view.links_of(a)?.len())).unwrap();
         assert_eq!(listed, 2);
+    }
+
+    #[tokio::test]
+    async fn a_resource_is_shared_once_over_a_link_until_that_share_is_revoked() {
+        let (_dir, store) = store();
+        let (owner, peer, team) = (OrgId::new(), OrgId::new(), ResourceId::new());
+        let share = |status| Share {
+            id: ShareId::new(),
+            link_id: LinkId::new(),
+            owner_org: owner,
+            peer_org: peer,
+            resource_kind: ResourceKind::Team,
+            resource_id: team,
+            status,
+            created_at: Timestamp(0),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let first = share(ShareStatus::Active);
+        let again = Share {
+            id: ShareId::new(),
+            ..first.clone()
+        };
+        let (kept, twice) = (first.clone(), again.clone());
+        store
+            .write(move |tx| Ok(tx.insert_share(&kept)?))
+            .await
+            .unwrap();
+        let refused = store.write(move |tx| Ok(tx.insert_share(&twice)?)).await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(d)) if d == "this team is already shared over this link"),
+            "{refused:?}"
+        );
+
+        let mut revoked = first;
+        revoked.status = ShareStatus::Revoked;
+        store
+            .write(move |tx| {
+                tx.put_share(&revoked)?;
+                Ok(tx.insert_share(&again)?)
+            })
+            .await
+            .unwrap();
+        let (mine, theirs) = store
+            .read(|view| {
+                Ok((
+                    view.shares_of(owner)?.len(),
+                    view.shares_of_resource(team)?.len(),
+                ))
+            })
+            .unwrap();
+        assert_eq!((mine, theirs), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn an_extension_is_one_members_and_is_free_again_when_they_go() {
+        let (_dir, store) = store();
+        let org = OrgId::new();
+        let member = |extension: &str| Membership {
+            org_id: org,
+            user_id: UserId::new(),
+            role: Role::Member,
+            status: MembershipStatus::Active,
+            team_ids: Vec::new(),
+            created_at: Timestamp(0),
+            invited_as: None,
+            pin_hash: None,
+            extension: Some(extension.to_owned()),
+            pin_failures: 0,
+            pin_locked_until: None,
+        };
+        let (mia, ben) = (member("101"), member("101"));
+        let (kept, taken) = (mia.clone(), ben.clone());
+        store
+            .write(move |tx| Ok(tx.put_membership(&kept)?))
+            .await
+            .unwrap();
+        let refused = store.write(move |tx| Ok(tx.put_membership(&taken)?)).await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(d)) if d.contains("`101` is already another member's")),
+            "{refused:?}"
+        );
+        let (holder, members) = store
+            .read(|view| {
+                Ok((
+                    view.member_by_extension(org, "101")?,
+                    view.member_count(org)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((holder, members), (Some(mia.user_id), 1));
+
+        // Mia moves to 102: 101 is free for Ben; then Mia leaves and 102 is free too.
+        let mut moved = mia.clone();
+        moved.extension = Some("102".into());
+        store
+            .write(move |tx| {
+                tx.put_membership(&moved)?;
+                tx.put_membership(&ben)?;
+                Ok(tx.delete_membership(org, moved.user_id)?)
+            })
+            .await
+            .unwrap();
+        let found = store
+            .read(|view| {
+                Ok((
+                    view.member_by_extension(org, "101")?.is_some(),
+                    view.member_by_extension(org, "102")?,
+                    view.orgs_of(mia.user_id)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(found, (true, None, Vec::new()));
+    }
+
+    fn user(email: &str) -> User {
+        User {
+            id: UserId::new(),
+            name: "Mia".into(),
+            email: Some(email.into()),
+            portal_access: true,
+            pin_hash: None,
+            created_at: Timestamp(0),
+            claimed_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_address_is_one_accounts_whatever_its_case_until_that_account_lets_it_go() {
+        let (_dir, store) = store();
+        let mia = user("mia@acme.example");
+        let (kept, other) = (mia.clone(), user("MIA@Acme.Example"));
+        store
+            .write(move |tx| Ok(tx.insert_user(&kept)?))
+            .await
+            .unwrap();
+        let taken = other.clone();
+        let refused = store.write(move |tx| Ok(tx.insert_user(&taken)?)).await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(d)) if d.contains("is another account's address")),
+            "{refused:?}"
+        );
+        let erased = User {
+            email: None,
+            ..mia.clone()
+        };
+        let before = mia.clone();
+        store
+            .write(move |tx| {
+                tx.update_user(&before, &erased)?;
+                Ok(tx.insert_user(&other)?)
+            })
+            .await
+            .unwrap();
+        let holder = store
+            .read(|view| Ok(view.user_by_email("mia@ACME.example")?))
+            .unwrap();
+        assert!(holder.is_some_and(|h| h != mia.id));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_token_or_invitation_is_named_by_its_digest_no_more() {
+        let (_dir, store) = store();
+        let (owner, org) = (UserId::new(), OrgId::new());
+        let token = ApiToken {
+            id: TokenId::new(),
+            user_id: Some(owner),
+            name: "cli".into(),
+            digest: "t".repeat(64),
+            created_at: Timestamp(0),
+            revoked_at: None,
+        };
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            org_id: org,
+            user_id: owner,
+            digest: "i".repeat(64),
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1),
+            used_at: None,
+            to_claimed_identity: false,
+        };
+        let (t, i) = (token.clone(), invitation.clone());
+        store
+            .write(move |tx| {
+                tx.insert_token(&t)?;
+                Ok(tx.insert_invitation(&i)?)
+            })
+            .await
+            .unwrap();
+        let found = store
+            .read(|view| {
+                Ok((
+                    view.token_by_digest(&"t".repeat(64))?.map(|t| t.id),
+                    view.invitation_by_digest(&"i".repeat(64))?.map(|i| i.id),
+                    view.tokens_of(owner)?,
+                    view.invitations_of_org(org)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(
+            found,
+            (
+                Some(token.id),
+                Some(invitation.id),
+                vec![token.id],
+                vec![invitation.id]
+            )
+        );
+        store
+            .write(move |tx| {
+                tx.delete_tokens_of(owner)?;
+                Ok(tx.delete_invitation(invitation.id)?)
+            })
+            .await
+            .unwrap();
+        let gone = store
+            .read(|view| {
+                Ok((
+                    view.token_by_digest(&"t".repeat(64))?.is_none(),
+                    view.invitation_by_digest(&"i".repeat(64))?.is_none(),
+                    view.tokens_of(owner)?.is_empty(),
+                    view.invitations_of_org(org)?.is_empty(),
+                    view.invitations_to(owner)?.is_empty(),
+                ))
+            })
+            .unwrap();
+        assert_eq!(gone, (true, true, true, true, true));
     }
 }

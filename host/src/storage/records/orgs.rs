@@ -90,10 +90,12 @@ impl Tx<'_> {
         self.put(tables::ORGS, new.id.key(), new)
     }
 
-    /// Removes an organization's record and its index entries (what belongs to it is the
-    /// caller's cascade).
+    /// Removes an organization's record, its index entries and its lists of links and shares
+    /// (those records stay, ended, for the other side; ending them is the caller's cascade).
     pub fn delete_org(&self, org: &Org) -> Result<(), StorageError> {
         self.unindex_org(org)?;
+        self.remove_children(tables::ORG_LINKS, org.id.key())?;
+        self.remove_children(tables::ORG_SHARES, org.id.key())?;
         self.delete(tables::ORGS, org.id.key())
     }
 

@@ -1,0 +1,68 @@
+//! Shares and their indexes: each side's shares, the shares over a link and the shares of a
+//! resource; at most one active share of a resource over a link.
+
+use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
+use crate::domain::share::{Share, ShareStatus};
+use crate::storage::{StorageError, Tx, View, tables};
+
+impl Tx<'_> {
+    /// Stores a new active share, listed under both sides, its link and its resource.
+    pub fn insert_share(&self, share: &Share) -> Result<(), StorageError> {
+        let view = self.view();
+        for existing in view.shares_of_resource(share.resource_id)? {
+            if view
+                .share(existing)?
+                .is_some_and(|s| s.link_id == share.link_id && s.status == ShareStatus::Active)
+            {
+                return Err(StorageError::Duplicate(format!(
+                    "this {} is already shared over this link",
+                    share.resource_kind.as_str()
+                )));
+            }
+        }
+        let id = share.id.key();
+        self.put(tables::SHARES, id, share)?;
+        self.add_child(tables::ORG_SHARES, share.owner_org.key(), id)?;
+        self.add_child(tables::ORG_SHARES, share.peer_org.key(), id)?;
+        self.add_child(tables::LINK_SHARES, share.link_id.key(), id)?;
+        self.add_child(tables::RESOURCE_SHARES, share.resource_id.key(), id)
+    }
+
+    /// Stores a share's new state (a revocation).
+    pub fn put_share(&self, share: &Share) -> Result<(), StorageError> {
+        self.put(tables::SHARES, share.id.key(), share)
+    }
+}
+
+impl View<'_> {
+    pub fn share(&self, id: ShareId) -> Result<Option<Share>, StorageError> {
+        self.record(tables::SHARES, id.key())
+    }
+
+    /// Every share `org` sent or received, in any state, in creation order.
+    pub fn shares_of(&self, org: OrgId) -> Result<Vec<ShareId>, StorageError> {
+        self.share_ids(tables::ORG_SHARES, org.key())
+    }
+
+    /// Every share made over `link`.
+    pub fn shares_over(&self, link: LinkId) -> Result<Vec<ShareId>, StorageError> {
+        self.share_ids(tables::LINK_SHARES, link.key())
+    }
+
+    /// Every share of one team or channel.
+    pub fn shares_of_resource(&self, resource: ResourceId) -> Result<Vec<ShareId>, StorageError> {
+        self.share_ids(tables::RESOURCE_SHARES, resource.key())
+    }
+
+    fn share_ids(
+        &self,
+        index: tables::Children,
+        parent: u128,
+    ) -> Result<Vec<ShareId>, StorageError> {
+        Ok(self
+            .children(index, parent)?
+            .into_iter()
+            .map(ShareId::from_key)
+            .collect())
+    }
+}
