@@ -49,12 +49,8 @@ fn active_grant(
     user: UserId,
     now: Timestamp,
 ) -> Result<Option<RemoteSupport>> {
-    for id in view
-        .children(tables::ORG_REMOTE_SUPPORT, org.key())?
-        .into_iter()
-        .rev()
-    {
-        let request: Option<RemoteSupport> = view.record(tables::REMOTE_SUPPORT, id)?;
+    for id in view.remote_support_on(org)?.into_iter().rev() {
+        let request = view.remote_support(id)?;
         if let Some(r) =
             request.filter(|r| r.requester_id == user && r.status_at(now) == SupportStatus::Granted)
         {

@@ -24,7 +24,7 @@ use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::org::{Hierarchy, ManagedBy, Org, OrgStatus};
 use crate::domain::privilege::Standing;
-use crate::domain::remote_support::{RemoteSupport, SupportStatus};
+use crate::domain::remote_support::SupportStatus;
 use crate::error::{Error, Result};
 use crate::policy::Subject;
 use crate::storage::{Tx, View, tables};
@@ -52,8 +52,8 @@ const INVALID_MOVE: &str = "move is invalid";
 fn end_old_provider_access(tx: &Tx<'_>, org: &Org, old: OrgId, now: Timestamp) -> Result<()> {
     let view = tx.view();
     let why = "the organization moved to another service provider".to_owned();
-    for id in view.children(tables::ORG_REMOTE_SUPPORT, org.id.key())? {
-        let Some(mut r) = view.record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)? else {
+    for id in view.remote_support_on(org.id)? {
+        let Some(mut r) = view.remote_support(id)? else {
             continue;
         };
         if r.provider_id != old {
@@ -69,7 +69,7 @@ fn end_old_provider_access(tx: &Tx<'_>, org: &Org, old: OrgId, now: Timestamp) -
             r.ends_at = Some(now);
         }
         r.record(event, now, None, Some(why.clone()));
-        tx.put(tables::REMOTE_SUPPORT, id, &r)?;
+        tx.put_remote_support(&r)?;
         for to in [org.id, old] {
             emit(
                 tx,

@@ -90,7 +90,7 @@ pub(super) fn assignable_plan(
     plan_id: PlanId,
     provider: Option<OrgId>,
 ) -> Result<Plan> {
-    let plan: Plan = view.record(tables::PLANS, plan_id.key())?.ok_or_else(|| {
+    let plan: Plan = view.plan(plan_id)?.ok_or_else(|| {
         Error::field(
             "plan is invalid",
             "plan",
@@ -537,7 +537,7 @@ impl App {
                 now,
             )?;
             let old_plan = match access.org.plan_id {
-                Some(old) => view.record::<crate::domain::plan::Plan>(tables::PLANS, old.key())?,
+                Some(old) => view.plan(old)?,
                 None => None,
             };
             app.postbox()
@@ -675,7 +675,6 @@ pub fn cascade_delete(
     now: Timestamp,
 ) -> Result<(Vec<BindingKey>, u64)> {
     let view = tx.view();
-    let id = org.id.key();
     for link in view.links_of(org.id)? {
         super::links::terminate_for_deletion(tx, link, org.id, actor, now)?;
     }
@@ -696,13 +695,12 @@ pub fn cascade_delete(
     for invitation in view.invitations_of_org(org.id)? {
         tx.delete_invitation(invitation)?;
     }
-    for request in view.children(tables::ORG_REMOTE_SUPPORT, id)? {
-        super::remote_support::close_for_deletion(tx, request, now)?;
+    for request in view.remote_support_on(org.id)? {
+        tx.delete_remote_support(request)?;
     }
-    for plan in view.children(tables::ORG_PLANS, id)? {
-        super::plans::delete_plan(tx, plan)?;
+    for plan in view.plans_of(org.id)? {
+        tx.delete_plan(plan)?;
     }
-    tx.remove_children(tables::ORG_PLANS, id)?;
     super::change_requests::delete_of(tx, org.id)?;
     super::plugins::delete_uploads_of(tx, org.id)?;
     super::mail::delete_mail_records_of(tx, org.id)?;

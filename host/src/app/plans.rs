@@ -15,7 +15,7 @@ use crate::domain::org::{Org, OrgStatus};
 use crate::domain::plan::{Limits, Plan};
 use crate::domain::resource::ResourceKind;
 use crate::error::{Error, FieldError, Result};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{View, tables};
 
 const INVALID_PLAN: &str = "plan is invalid";
 
@@ -80,24 +80,6 @@ pub fn usage(view: &View<'_>, org: &Org, now: Timestamp) -> Result<Usage> {
     })
 }
 
-pub fn delete_plan(tx: &Tx<'_>, id: u128) -> Result<()> {
-    if let Some(plan) = tx.view().record::<Plan>(tables::PLANS, id)? {
-        tx.remove_unique(
-            tables::PLAN_BY_NAME,
-            &plan_name_key(plan.owner_org_id, &plan.name),
-        )?;
-        tx.delete(tables::PLANS, id)?;
-    }
-    Ok(())
-}
-
-fn plan_name_key(owner: Option<OrgId>, name: &str) -> String {
-    match owner {
-        Some(o) => format!("{o}:{}", name.to_lowercase()),
-        None => format!("platform:{}", name.to_lowercase()),
-    }
-}
-
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -141,8 +123,7 @@ pub struct OrgOnPlan {
 }
 
 fn load_plan(view: &View<'_>, id: PlanId) -> Result<Plan> {
-    view.record(tables::PLANS, id.key())?
-        .ok_or(Error::NotFound("plan"))
+    view.plan(id)?.ok_or(Error::NotFound("plan"))
 }
 
 /// The organizations on `plan`.
@@ -209,6 +190,7 @@ impl App {
             let view = tx.view();
             let now = app.clock.now();
             let mut plan = load_plan(&view, id)?;
+            let before = plan.clone();
             let access = app.plan_access(&view, actor, &plan, "plan.update")?;
             let limits_after = edit.limits.unwrap_or(plan.limits);
             let features_after = edit.features.as_ref().unwrap_or(&plan.features);
@@ -236,25 +218,12 @@ impl App {
                 plan.limits = limits;
             }
             if let Some(name) = name {
-                let (old, new) = (
-                    plan_name_key(plan.owner_org_id, &plan.name),
-                    plan_name_key(plan.owner_org_id, &name),
-                );
-                if old != new {
-                    if view.unique(tables::PLAN_BY_NAME, &new)?.is_some() {
-                        return Err(Error::Conflict(format!(
-                            "a plan named `{name}` already exists"
-                        )));
-                    }
-                    tx.remove_unique(tables::PLAN_BY_NAME, &old)?;
-                    tx.set_unique(tables::PLAN_BY_NAME, &new, plan.id.key())?;
-                }
                 plan.name = name;
             }
             if let Some(features) = edit.features {
                 plan.features = features;
             }
-            tx.put(tables::PLANS, plan.id.key(), &plan)?;
+            tx.update_plan(&before, &plan)?;
             for old in orgs_on(&view, id)? {
                 let mut org = old.clone();
                 org.plan_features = plan.features.clone();
@@ -282,6 +251,7 @@ impl App {
             let view = tx.view();
             let now = app.clock.now();
             let mut plan = load_plan(&view, id)?;
+            let before = plan.clone();
             let access = app.plan_access(&view, actor, &plan, "plan.retire")?;
             if plan.retired_at.is_some() {
                 return Err(Error::Conflict(format!(
@@ -290,7 +260,7 @@ impl App {
                 )));
             }
             plan.retired_at = Some(now);
-            tx.put(tables::PLANS, plan.id.key(), &plan)?;
+            tx.update_plan(&before, &plan)?;
             if let Some(access) = &access {
                 audit(tx, access, "plan.retire", Some(plan.id.to_string()), now)?;
             }
@@ -344,7 +314,7 @@ impl App {
                     let access = app.access(&view, actor, provider, "plan.create", resource)?;
                     Quotas::check(
                         "plans_per_provider",
-                        view.children(tables::ORG_PLANS, provider.key())?.len(),
+                        view.plans_of(provider)?.len(),
                         1,
                         app.settings.quotas.plans_per_provider,
                         "reuse or retire a plan",
@@ -355,12 +325,6 @@ impl App {
                     audit(tx, &access, "plan.create", Some(name.clone()), now)?;
                 }
             }
-            let key = plan_name_key(new.owner_org_id, &name);
-            if view.unique(tables::PLAN_BY_NAME, &key)?.is_some() {
-                return Err(Error::Conflict(format!(
-                    "a plan named `{name}` already exists"
-                )));
-            }
             let plan = Plan {
                 id: PlanId::new(),
                 name,
@@ -370,11 +334,7 @@ impl App {
                 created_at: now,
                 retired_at: None,
             };
-            tx.put(tables::PLANS, plan.id.key(), &plan)?;
-            tx.set_unique(tables::PLAN_BY_NAME, &key, plan.id.key())?;
-            if let Some(o) = plan.owner_org_id {
-                tx.add_child(tables::ORG_PLANS, o.key(), plan.id.key())?;
-            }
+            tx.insert_plan(&plan)?;
             Ok(plan)
         })
         .await

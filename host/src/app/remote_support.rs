@@ -15,7 +15,7 @@ use crate::domain::remote_support::{RemoteSupport, Scope, SupportStatus};
 use crate::error::{Error, FieldError, Result};
 use crate::policy::input::{OrgInput, PlanInput, RemoteSupportInput, Requester, SupportRequest};
 use crate::policy::verdict::Verdict;
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 const INVALID_REQUEST: &str = "remote support request is invalid";
 /// The longest access anyone can ask for, whatever the plan: one week.
@@ -92,8 +92,8 @@ fn validate(body: NewRequest) -> Result<(String, u32, Scope)> {
 }
 
 fn load_request(view: &View<'_>, org: OrgId, id: RemoteSupportId) -> Result<RemoteSupport> {
-    let r: Option<RemoteSupport> = view.record(tables::REMOTE_SUPPORT, id.key())?;
-    r.filter(|r| r.org_id == org)
+    view.remote_support(id)?
+        .filter(|r| r.org_id == org)
         .ok_or(Error::NotFound("remote support request"))
 }
 
@@ -110,22 +110,11 @@ fn announce(tx: &Tx<'_>, r: &RemoteSupport, now: Timestamp) -> Result<()> {
     Ok(())
 }
 
-pub fn close_for_deletion(tx: &Tx<'_>, id: u128, _now: Timestamp) -> Result<()> {
-    if let Some(r) = tx
-        .view()
-        .record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)?
-    {
-        tx.remove_child(tables::REQUESTER_REMOTE_SUPPORT, r.requester_id.key(), id)?;
-    }
-    tx.delete(tables::REMOTE_SUPPORT, id)?;
-    Ok(())
-}
-
 /// Requests of `requester` still open now (pending, or granted and running).
 fn open_requests_of(view: &View<'_>, requester: UserId, now: Timestamp) -> Result<usize> {
     let mut open = 0;
-    for id in view.children(tables::REQUESTER_REMOTE_SUPPORT, requester.key())? {
-        if let Some(r) = view.record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)?
+    for id in view.remote_support_by(requester)? {
+        if let Some(r) = view.remote_support(id)?
             && matches!(
                 r.status_at(now),
                 SupportStatus::Pending | SupportStatus::Granted
@@ -139,17 +128,14 @@ fn open_requests_of(view: &View<'_>, requester: UserId, now: Timestamp) -> Resul
 
 /// Writes down the expiry of a request or grant past its deadline. Returns whether it did.
 pub fn expire_if_due(tx: &Tx<'_>, id: u128, now: Timestamp) -> Result<bool> {
-    let Some(r) = tx
-        .view()
-        .record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)?
-    else {
+    let Some(r) = tx.view().remote_support(RemoteSupportId::from_key(id))? else {
         return Ok(false);
     };
     if r.status_at(now) == r.status {
         return Ok(false);
     }
     let r = current(r, now);
-    tx.put(tables::REMOTE_SUPPORT, id, &r)?;
+    tx.put_remote_support(&r)?;
     announce(tx, &r, now)?;
     Ok(true)
 }
@@ -232,9 +218,7 @@ impl App {
                         r.record("denied", now, None, Some(decision.reason().to_owned()));
                     }
                 }
-                tx.put(tables::REMOTE_SUPPORT, r.id.key(), &r)?;
-                tx.add_child(tables::ORG_REMOTE_SUPPORT, org.key(), r.id.key())?;
-                tx.add_child(tables::REQUESTER_REMOTE_SUPPORT, requester.key(), r.id.key())?;
+                tx.insert_remote_support(&r)?;
                 audit(tx, &access, "remote_support.request", Some(r.id.to_string()), now)?;
                 announce(tx, &r, now)?;
                 if r.status == SupportStatus::Pending {
@@ -256,11 +240,11 @@ impl App {
             self.access(view, actor, org, "remote_support.list", Value::Null)?;
             let mut items = Vec::new();
             for id in view
-                .children(tables::ORG_REMOTE_SUPPORT, org.key())?
+                .remote_support_on(org)?
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                if let Some(r) = view.record::<RemoteSupport>(tables::REMOTE_SUPPORT, id)? {
+                if let Some(r) = view.remote_support(id)? {
                     items.push(current(r, now));
                 }
                 if items.len() > page.limit {
@@ -291,7 +275,7 @@ impl App {
                 app.authorize(&access, &name, json!({"request_id": id, "requester_id": stored.requester_id, "is_requester": is_requester}))?;
                 let mut r = current(stored, now);
                 apply(&view, &access, &mut r, action, is_requester, now)?;
-                tx.put(tables::REMOTE_SUPPORT, id.key(), &r)?;
+                tx.put_remote_support(&r)?;
                 audit(tx, &access, &name, Some(id.to_string()), now)?;
                 announce(tx, &r, now)?;
                 Ok(r)

@@ -5,7 +5,6 @@
 use super::App;
 use crate::domain::member::User;
 use crate::domain::org::Org;
-use crate::domain::plan::Plan;
 use crate::error::Result;
 use crate::storage::migrate::PENDING_REINDEX;
 use crate::storage::{Tx, tables};
@@ -33,7 +32,7 @@ fn reindex_v3(tx: &Tx<'_>) -> Result<usize> {
                 tx.remove_term(tables::ORG_BY_CONTRACT, c, id)?;
             }
             if let Some(plan) = org.plan_id
-                && let Some(plan) = view.record::<Plan>(tables::PLANS, plan.key())?
+                && let Some(plan) = view.plan(plan)?
             {
                 org.plan_features = plan.features;
             }

@@ -13,6 +13,8 @@ pub mod invitations;
 pub mod links;
 pub mod members;
 pub mod orgs;
+pub mod plans;
+pub mod remote_support;
 pub mod resources;
 pub mod shares;
 pub mod tokens;
@@ -25,11 +27,12 @@ mod tests {
     use super::orgs::{Field, Terms};
     use crate::domain::clock::Timestamp;
     use crate::domain::credential::{ApiToken, Invitation};
-    use crate::domain::ids::{InvitationId, TokenId};
+    use crate::domain::ids::{InvitationId, PlanId, TokenId};
     use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId, UserId};
     use crate::domain::link::{Link, LinkStatus};
     use crate::domain::member::{Membership, MembershipStatus, Role, User};
     use crate::domain::org::{NewOrg, Org, OwnerDetails};
+    use crate::domain::plan::{Limits, Plan};
     use crate::domain::resource::ResourceKind;
     use crate::domain::share::{Share, ShareStatus};
     use crate::error::Error;
@@ -384,5 +387,52 @@ mod tests {
             })
             .unwrap();
         assert_eq!(gone, (true, true, true, true, true));
+    }
+
+    #[tokio::test]
+    async fn a_plan_name_is_unique_among_one_owners_plans_whatever_its_case() {
+        let (_dir, store) = store();
+        let provider = OrgId::new();
+        let plan = |owner, name: &str| Plan {
+            id: PlanId::new(),
+            name: name.into(),
+            owner_org_id: owner,
+            limits: Limits::default(),
+            features: Vec::new(),
+            created_at: Timestamp(0),
+            retired_at: None,
+        };
+        let (gold, platform_gold) = (plan(Some(provider), "Gold"), plan(None, "Gold"));
+        let again = plan(Some(provider), "GOLD");
+        let (a, b) = (gold.clone(), platform_gold.clone());
+        store
+            .write(move |tx| {
+                tx.insert_plan(&a)?;
+                Ok(tx.insert_plan(&b)?)
+            })
+            .await
+            .unwrap();
+        let refused = store.write(move |tx| Ok(tx.insert_plan(&again)?)).await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(d)) if d == "a plan named `GOLD` already exists"),
+            "{refused:?}"
+        );
+        // Renamed, its old name is free again; deleted, it leaves its provider's list.
+        let renamed = Plan {
+            name: "Platinum".into(),
+            ..gold.clone()
+        };
+        let (before, reuse) = (gold.clone(), plan(Some(provider), "gold"));
+        let reused = reuse.id;
+        store
+            .write(move |tx| {
+                tx.update_plan(&before, &renamed)?;
+                tx.insert_plan(&reuse)?;
+                Ok(tx.delete_plan(before.id)?)
+            })
+            .await
+            .unwrap();
+        let listed = store.read(|view| Ok(view.plans_of(provider)?)).unwrap();
+        assert_eq!(listed, vec![reused]);
     }
 }

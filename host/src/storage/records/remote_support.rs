@@ -1,0 +1,71 @@
+//! Remote-support requests and grants, listed under the customer organization and under the
+//! person who asked.
+
+use crate::domain::ids::{OrgId, RemoteSupportId, UserId};
+use crate::domain::remote_support::RemoteSupport;
+use crate::storage::{StorageError, Tx, View, tables};
+
+impl Tx<'_> {
+    pub fn insert_remote_support(&self, request: &RemoteSupport) -> Result<(), StorageError> {
+        let id = request.id.key();
+        self.put(tables::REMOTE_SUPPORT, id, request)?;
+        self.add_child(tables::ORG_REMOTE_SUPPORT, request.org_id.key(), id)?;
+        self.add_child(
+            tables::REQUESTER_REMOTE_SUPPORT,
+            request.requester_id.key(),
+            id,
+        )
+    }
+
+    /// Stores a request's new state (decided, granted, ended, expired).
+    pub fn put_remote_support(&self, request: &RemoteSupport) -> Result<(), StorageError> {
+        self.put(tables::REMOTE_SUPPORT, request.id.key(), request)
+    }
+
+    pub fn delete_remote_support(&self, id: RemoteSupportId) -> Result<(), StorageError> {
+        let Some(request) = self.view().remote_support(id)? else {
+            return Ok(());
+        };
+        self.remove_child(tables::ORG_REMOTE_SUPPORT, request.org_id.key(), id.key())?;
+        self.remove_child(
+            tables::REQUESTER_REMOTE_SUPPORT,
+            request.requester_id.key(),
+            id.key(),
+        )?;
+        self.delete(tables::REMOTE_SUPPORT, id.key())
+    }
+}
+
+impl View<'_> {
+    pub fn remote_support(
+        &self,
+        id: RemoteSupportId,
+    ) -> Result<Option<RemoteSupport>, StorageError> {
+        self.record(tables::REMOTE_SUPPORT, id.key())
+    }
+
+    /// The requests made on `org`, oldest first.
+    pub fn remote_support_on(&self, org: OrgId) -> Result<Vec<RemoteSupportId>, StorageError> {
+        self.request_ids(tables::ORG_REMOTE_SUPPORT, org.key())
+    }
+
+    /// The requests `requester` made, on any organization.
+    pub fn remote_support_by(
+        &self,
+        requester: UserId,
+    ) -> Result<Vec<RemoteSupportId>, StorageError> {
+        self.request_ids(tables::REQUESTER_REMOTE_SUPPORT, requester.key())
+    }
+
+    fn request_ids(
+        &self,
+        index: tables::Children,
+        parent: u128,
+    ) -> Result<Vec<RemoteSupportId>, StorageError> {
+        Ok(self
+            .children(index, parent)?
+            .into_iter()
+            .map(RemoteSupportId::from_key)
+            .collect())
+    }
+}
