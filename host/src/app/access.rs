@@ -18,7 +18,7 @@ use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
 use crate::policy::input::{ActorInput, AuthorizeInput, GrantInput, OrgInput, Relation};
 use crate::policy::{Decision, Subject};
-use crate::storage::{View, tables};
+use crate::storage::View;
 
 /// The caller's standing in one organization.
 #[derive(Debug, Clone)]
@@ -61,8 +61,7 @@ fn active_grant(
 }
 
 pub fn load_org(view: &View<'_>, id: OrgId) -> Result<Org> {
-    view.record(tables::ORGS, id.key())?
-        .ok_or(Error::NotFound("organization"))
+    view.org(id)?.ok_or(Error::NotFound("organization"))
 }
 
 /// The caller's access to `org_id`, or 404 when the caller may not know it exists.

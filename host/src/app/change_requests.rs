@@ -15,7 +15,7 @@ use crate::domain::ids::{ChangeRequestId, OrgId};
 use crate::domain::org::{ManagedBy, Org};
 use crate::domain::privilege::Standing;
 use crate::error::{Error, Result};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 /// Tells both sides of a change to `org`.
 pub fn announce(tx: &Tx<'_>, org: &Org, kind: &str, data: Value, now: Timestamp) -> Result<()> {
@@ -29,8 +29,8 @@ pub fn announce(tx: &Tx<'_>, org: &Org, kind: &str, data: Value, now: Timestamp)
 /// The requests of `org` still waiting for an answer.
 pub fn pending_of(view: &View<'_>, org: OrgId) -> Result<Vec<ChangeRequest>> {
     let mut out = Vec::new();
-    for id in view.children(tables::ORG_CHANGE_REQUESTS, org.key())? {
-        if let Some(r) = view.record::<ChangeRequest>(tables::CHANGE_REQUESTS, id)?
+    for id in view.change_requests_of(org)? {
+        if let Some(r) = view.change_request(id)?
             && r.status == ChangeStatus::Pending
         {
             out.push(r);
@@ -52,7 +52,7 @@ pub fn open(
         if old.kind.same_kind(kind) {
             old.status = ChangeStatus::Superseded;
             old.decided_at = Some(now);
-            tx.put(tables::CHANGE_REQUESTS, old.id.key(), &old)?;
+            tx.put_change_request(&old)?;
         }
     }
     let request = ChangeRequest {
@@ -66,12 +66,7 @@ pub fn open(
         decided_by: None,
         decided_at: None,
     };
-    tx.put(tables::CHANGE_REQUESTS, request.id.key(), &request)?;
-    tx.add_child(
-        tables::ORG_CHANGE_REQUESTS,
-        access.org.id.key(),
-        request.id.key(),
-    )?;
+    tx.insert_change_request(&request)?;
     audit(
         tx,
         access,
@@ -87,15 +82,6 @@ pub fn open(
         now,
     )?;
     Ok(request)
-}
-
-/// Removes every request of `org` (its deletion).
-pub fn delete_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
-    for id in tx.view().children(tables::ORG_CHANGE_REQUESTS, org.key())? {
-        tx.delete(tables::CHANGE_REQUESTS, id)?;
-    }
-    tx.remove_children(tables::ORG_CHANGE_REQUESTS, org.key())?;
-    Ok(())
 }
 
 /// Applies an accepted request to the organization; returns it changed.
@@ -130,11 +116,11 @@ impl App {
             self.access(view, actor, org, "change_request.list", Value::Null)?;
             let mut items = Vec::new();
             for id in view
-                .children(tables::ORG_CHANGE_REQUESTS, org.key())?
+                .change_requests_of(org)?
                 .into_iter()
-                .filter(|id| page.after.is_none_or(|a| *id > a))
+                .filter(|id| page.after.is_none_or(|a| id.key() > a))
             {
-                if let Some(r) = view.record::<ChangeRequest>(tables::CHANGE_REQUESTS, id)? {
+                if let Some(r) = view.change_request(id)? {
                     items.push(r);
                 }
                 if items.len() > page.limit {
@@ -167,7 +153,7 @@ impl App {
             let now = app.clock.now();
             let access = app.access(&view, actor, org, action, json!({"request_id": id}))?;
             let mut request: ChangeRequest = view
-                .record::<ChangeRequest>(tables::CHANGE_REQUESTS, id.key())?
+                .change_request(id)?
                 .filter(|r| r.org_id == org)
                 .ok_or(Error::NotFound("change request"))?;
             let consenting = request.kind.consenting_roles();
@@ -194,7 +180,7 @@ impl App {
             };
             request.decided_by = actor.user_id;
             request.decided_at = Some(now);
-            tx.put(tables::CHANGE_REQUESTS, id.key(), &request)?;
+            tx.put_change_request(&request)?;
             if accept {
                 let next = apply(tx, &access.org, request.kind, now)?;
                 let kind = match request.kind {

@@ -19,33 +19,7 @@ use crate::policy::engine::{Candidate, Subject};
 use crate::policy::input::PolicyInput;
 use crate::policy::verdict::{Answer, Verdict};
 use crate::policy::{Hook, Layer};
-use crate::storage::{Tx, tables};
-
-/// A decision as the log keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct DecisionRecord {
-    pub id: DecisionId,
-    pub at: Timestamp,
-    /// The organization acted on; none for account-level decisions.
-    pub org_id: Option<OrgId>,
-    pub hook: Hook,
-    pub input: Value,
-    pub decision: Decision,
-    /// All layers together.
-    pub micros: u64,
-    /// The kinds of the layer errors, if any (`operation_limit`, `deadline`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub error_kinds: Vec<String>,
-    /// The W3C trace of the request that asked for it (`traceparent`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-}
-
-impl DecisionRecord {
-    pub fn org_key(&self) -> u128 {
-        self.org_id.map_or(0, OrgId::key)
-    }
-}
+pub use crate::storage::records::decisions::DecisionRecord;
 
 /// Filters of `GET /v1/orgs/{org}/decisions`.
 #[derive(Debug, Clone, Default)]
@@ -195,17 +169,16 @@ impl App {
             let mut cursor = after;
             let mut scanned = 0;
             loop {
-                let batch: Vec<(u128, DecisionRecord)> =
-                    view.pairs(tables::DECISIONS, org.key(), cursor, 1_000)?;
-                let Some((last, _)) = batch.last() else {
+                let batch = view.decisions_of(org, cursor, 1_000)?;
+                let Some(last) = batch.last() else {
                     return Ok(DecisionPage {
                         items,
                         next_cursor: None,
                     });
                 };
-                cursor = Some(*last);
+                cursor = Some(last.id.key());
                 scanned += batch.len();
-                for (id, record) in batch {
+                for record in batch {
                     let keep = filter.hook.is_none_or(|h| h == record.hook)
                         && filter
                             .verdict
@@ -217,7 +190,6 @@ impl App {
                     }
                     if items.len() == limit {
                         let next = items.last().map(|r: &DecisionRecord| r.id.0.to_string());
-                        let _ = id;
                         return Ok(DecisionPage {
                             items,
                             next_cursor: next,
@@ -249,7 +221,7 @@ impl App {
         loop {
             let batch = self
                 .store
-                .write(move |tx| trim_decisions(tx, max, Some(oldest_kept), PRUNE_BATCH))
+                .write(move |tx| Ok(tx.trim_decisions(max, Some(oldest_kept), PRUNE_BATCH)?))
                 .await?;
             removed += batch;
             if batch < PRUNE_BATCH {
@@ -405,9 +377,7 @@ impl App {
             let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
             let mut records = Vec::new();
             let mut scanned = 0;
-            for (_, r) in
-                view.pairs_newest::<DecisionRecord>(tables::DECISIONS, org.key(), SCAN_LIMIT)?
-            {
+            for r in view.newest_decisions(org, SCAN_LIMIT)? {
                 scanned += 1;
                 if r.hook == hook {
                     records.push(r);
@@ -459,35 +429,4 @@ impl App {
             })
             .await
     }
-}
-
-/// Deletes the oldest decisions while the log holds more than `max` of them or (given
-/// `older_than`) they are older than it, at most `limit`; returns how many. Without an age it
-/// reads no more rows than it deletes.
-pub fn trim_decisions(
-    tx: &Tx<'_>,
-    max: u64,
-    older_than: Option<Timestamp>,
-    limit: usize,
-) -> Result<usize> {
-    let view = tx.view();
-    let count = view.count(tables::DECISION_ORDER)?;
-    let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
-    let (limit, oldest_kept) = match older_than {
-        Some(at) => (limit, at.0),
-        None => (limit.min(excess), i64::MIN),
-    };
-    if limit == 0 {
-        return Ok(0);
-    }
-    let mut n = 0;
-    for (id, (org, at)) in view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, limit)? {
-        if n >= excess && at >= oldest_kept {
-            break;
-        }
-        tx.delete(tables::DECISION_ORDER, id)?;
-        tx.delete_pair(tables::DECISIONS, org, id)?;
-        n += 1;
-    }
-    Ok(n)
 }

@@ -18,7 +18,7 @@ use super::change_requests::announce;
 use super::journal::{audit, audit_as, emit};
 use super::orgs::{Created, assignable_plan};
 use super::quotas::Quotas;
-use crate::domain::change_request::{ChangeRequest, ChangeStatus};
+use crate::domain::change_request::ChangeStatus;
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PlanId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role};
@@ -27,7 +27,7 @@ use crate::domain::privilege::Standing;
 use crate::domain::remote_support::SupportStatus;
 use crate::error::{Error, Result};
 use crate::policy::Subject;
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"user_id": "0192f1a5-3a81-7c09-b6de-0f4a2c9e7b31"}))]
@@ -80,13 +80,13 @@ fn end_old_provider_access(tx: &Tx<'_>, org: &Org, old: OrgId, now: Timestamp) -
             )?;
         }
     }
-    for id in view.children(tables::ORG_CHANGE_REQUESTS, org.id.key())? {
-        if let Some(mut r) = view.record::<ChangeRequest>(tables::CHANGE_REQUESTS, id)?
+    for id in view.change_requests_of(org.id)? {
+        if let Some(mut r) = view.change_request(id)?
             && r.status == ChangeStatus::Pending
         {
             r.status = ChangeStatus::Superseded;
             r.decided_at = Some(now);
-            tx.put(tables::CHANGE_REQUESTS, id, &r)?;
+            tx.put_change_request(&r)?;
         }
     }
     Ok(())

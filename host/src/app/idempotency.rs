@@ -9,34 +9,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::App;
 use crate::domain::clock::Timestamp;
-use crate::domain::ids::EntryId;
 use crate::error::Result;
-use crate::storage::tables;
 
-/// One remembered answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Remembered {
-    pub status: u16,
-    pub content_type: String,
-    /// The answer's body, sealed under the server key with the storage key as context (hex).
-    #[serde(default)]
-    pub sealed_body: String,
-    /// SHA-256 of the request body the key was first used with (hex).
-    #[serde(default)]
-    pub request_sha256: String,
-    pub at: Timestamp,
-}
-
-/// The time index entry of a remembered answer.
-#[derive(Debug, Serialize, Deserialize)]
-struct Ordered {
-    key: String,
-    at: Timestamp,
-}
+pub use crate::storage::records::idempotency::Remembered;
 
 /// Answers removed per write transaction while pruning, so the writer is never held long.
 const PRUNE_BATCH: usize = 1_000;
@@ -46,9 +23,7 @@ impl App {
     pub fn remembered(&self, key: &str) -> Result<Option<Remembered>> {
         let ttl = Duration::from_secs(self.settings.idempotency_hours * 3600);
         let now = self.clock.now();
-        let found = self
-            .store
-            .read(|view| Ok(view.keyed::<Remembered>(tables::IDEMPOTENCY, key)?))?;
+        let found = self.store.read(|view| Ok(view.remembered(key)?))?;
         Ok(found.filter(|r| r.at.plus(ttl) > now))
     }
 
@@ -71,15 +46,7 @@ impl App {
             at,
         };
         self.store
-            .write(move |tx| {
-                tx.put_keyed(tables::IDEMPOTENCY, &key, &record)?;
-                tx.put(
-                    tables::IDEMPOTENCY_ORDER,
-                    EntryId::new().key(),
-                    &Ordered { key, at },
-                )?;
-                Ok(())
-            })
+            .write(move |tx| Ok(tx.remember(&key, &record)?))
             .await
     }
 
@@ -99,21 +66,7 @@ impl App {
         loop {
             let batch = self
                 .store
-                .write(move |tx| {
-                    let view = tx.view();
-                    let mut n = 0;
-                    for (id, entry) in
-                        view.scan::<Ordered>(tables::IDEMPOTENCY_ORDER, None, PRUNE_BATCH)?
-                    {
-                        if entry.at >= cutoff {
-                            break;
-                        }
-                        tx.delete(tables::IDEMPOTENCY_ORDER, id)?;
-                        tx.delete_keyed(tables::IDEMPOTENCY, &entry.key)?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
+                .write(move |tx| Ok(tx.forget_answers_before(cutoff, PRUNE_BATCH)?))
                 .await?;
             removed += batch;
             if batch < PRUNE_BATCH {

@@ -14,10 +14,9 @@ use crate::domain::clock::Timestamp;
 use crate::domain::link::{Link, LinkStatus, pair_key};
 use crate::domain::member::Role;
 use crate::domain::org::{ManagedBy, Org};
-use crate::domain::share::{Share, ShareStatus};
+use crate::domain::share::ShareStatus;
 use crate::error::Result;
-use crate::policy::version::{Binding, PolicyVersion};
-use crate::storage::{View, tables};
+use crate::storage::View;
 
 /// Records are read in pages of this many, so a check of a large file stays in bounded memory
 /// per page (the per-pair map of live links is the one structure that grows with the file).
@@ -56,12 +55,12 @@ pub fn check(view: &View<'_>, now: Timestamp) -> Result<Report> {
 fn check_orgs(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result<()> {
     let mut after = None;
     loop {
-        let page: Vec<(u128, Org)> = view.scan(tables::ORGS, after, PAGE)?;
-        let Some((last, _)) = page.last() else {
+        let page = view.all_orgs(after, PAGE)?;
+        let Some(last) = page.last() else {
             return Ok(());
         };
-        after = Some(*last);
-        for (_, org) in &page {
+        after = Some(last.id);
+        for org in &page {
             let cap = view.limits_of(org)?.max_active_links;
             let active = active_link_count(view, org.id, now)?;
             if active > cap as usize {
@@ -104,12 +103,12 @@ fn check_links(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result
     let mut live_by_pair: HashMap<String, u32> = HashMap::new();
     let mut after = None;
     loop {
-        let page: Vec<(u128, Link)> = view.scan(tables::LINKS, after, PAGE)?;
-        let Some((last, _)) = page.last() else {
+        let page = view.all_links(after, PAGE)?;
+        let Some(last) = page.last() else {
             break;
         };
-        after = Some(*last);
-        for (_, link) in &page {
+        after = Some(last.id);
+        for link in &page {
             let status = link.status_at(now);
             if !status.is_live() {
                 continue;
@@ -118,7 +117,7 @@ fn check_links(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result
                 .entry(pair_key(link.from_org, link.to_org))
                 .or_default() += 1;
             for org in [link.from_org, link.to_org] {
-                if view.record::<Org>(tables::ORGS, org.key())?.is_none() {
+                if view.org(org)?.is_none() {
                     out.push(format!(
                         "{} link {} names organization {org}, which does not exist",
                         status.as_str(),
@@ -142,13 +141,13 @@ fn check_links(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result
 fn check_shares(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Result<()> {
     let mut after = None;
     loop {
-        let page: Vec<(u128, Share)> = view.scan(tables::SHARES, after, PAGE)?;
-        let Some((last, _)) = page.last() else {
+        let page = view.all_shares(after, PAGE)?;
+        let Some(last) = page.last() else {
             return Ok(());
         };
-        after = Some(*last);
-        for (_, share) in page.iter().filter(|(_, s)| s.status == ShareStatus::Active) {
-            let link: Option<Link> = view.record(tables::LINKS, share.link_id.key())?;
+        after = Some(last.id);
+        for share in page.iter().filter(|s| s.status == ShareStatus::Active) {
+            let link: Option<Link> = view.link(share.link_id)?;
             let link_status = link.map(|l| l.status_at(now));
             if link_status != Some(LinkStatus::Active) {
                 out.push(format!(
@@ -164,9 +163,8 @@ fn check_shares(view: &View<'_>, now: Timestamp, out: &mut Vec<String>) -> Resul
 
 /// Every binding names a stored version of its own key.
 fn check_bindings(view: &View<'_>, out: &mut Vec<String>) -> Result<()> {
-    for (key, binding) in view.keyed_prefixed::<Binding>(tables::POLICY_BINDINGS, "")? {
-        let version: Option<PolicyVersion> =
-            view.record(tables::POLICY_VERSIONS, binding.version_id.key())?;
+    for (key, binding) in view.bindings_under("")? {
+        let version = view.policy_version(binding.version_id)?;
         match version {
             None => out.push(format!(
                 "binding {key} points at version {}, which does not exist",

@@ -28,11 +28,10 @@ use crate::domain::clock::Timestamp;
 use crate::domain::credential::{INVITATION_DAYS, Invitation};
 use crate::domain::ids::{InvitationId, OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, Role, User};
-use crate::domain::org::Org;
 use crate::domain::privilege::Standing;
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 /// Whether someone has taken a credential for `user` (files from before `claimed_at` existed
 /// tell by the tokens issued).
@@ -293,10 +292,9 @@ impl App {
                 if inv.used_at.is_some() || now >= inv.expires_at || !inv.to_claimed_identity {
                     continue;
                 }
-                let (Some(org), Some(m)) = (
-                    view.record::<Org>(tables::ORGS, inv.org_id.key())?,
-                    view.membership(inv.org_id, user)?,
-                ) else {
+                let (Some(org), Some(m)) =
+                    (view.org(inv.org_id)?, view.membership(inv.org_id, user)?)
+                else {
                     continue;
                 };
                 out.push(InvitationView {

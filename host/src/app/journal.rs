@@ -8,9 +8,8 @@ use super::actor::Actor;
 use super::{App, Page, PageRequest};
 use crate::domain::ids::{EntryId, OrgId, RemoteSupportId};
 use crate::domain::journal::{AuditEntry, Event};
-use crate::domain::org::Org;
 use crate::error::Result;
-use crate::storage::{Tx, tables};
+use crate::storage::Tx;
 
 pub fn audit(
     tx: &Tx<'_>,
@@ -49,7 +48,7 @@ pub fn audit_as(
         grant_id,
         credential: Some(actor.token_id),
     };
-    tx.put_pair(tables::AUDIT, org.key(), entry.id.key(), &entry)?;
+    tx.append_audit(org, &entry)?;
     Ok(())
 }
 
@@ -66,7 +65,7 @@ pub fn emit(
         kind: kind.to_owned(),
         data,
     };
-    tx.put_pair(tables::EVENTS, org.key(), event.id.key(), &event)?;
+    tx.append_event(org, &event)?;
     Ok(())
 }
 
@@ -100,13 +99,13 @@ impl App {
         org: OrgId,
         action: &str,
     ) -> Result<()> {
-        if view.record::<Org>(tables::ORGS, org.key())?.is_some() || !actor.is_operator() {
+        if view.org(org)?.is_some() || !actor.is_operator() {
             return self
                 .access(view, actor, org, action, Value::Null)
                 .map(|_| ());
         }
-        let audited: Vec<(u128, AuditEntry)> = view.pairs(tables::AUDIT, org.key(), None, 1)?;
-        let evented: Vec<(u128, Event)> = view.pairs(tables::EVENTS, org.key(), None, 1)?;
+        let audited = view.audit_of(org, None, 1)?;
+        let evented = view.events_of(org, None, 1)?;
         if audited.is_empty() && evented.is_empty() {
             return Err(crate::error::Error::NotFound("organization"));
         }
@@ -122,24 +121,18 @@ impl App {
     ) -> Result<Page<AuditEntry>> {
         self.store.read(|view| {
             self.journal_access(view, actor, org, "audit.read")?;
-            let items = view.pairs(tables::AUDIT, org.key(), page.after, page.limit + 1)?;
-            Ok(Page::from_sorted(
-                items.into_iter().map(|(_, e)| e).collect(),
-                page.limit,
-                |e: &AuditEntry| e.id.key(),
-            ))
+            let items = view.audit_of(org, page.after, page.limit + 1)?;
+            Ok(Page::from_sorted(items, page.limit, |e: &AuditEntry| {
+                e.id.key()
+            }))
         })
     }
 
     pub fn events(&self, actor: Actor, org: OrgId, page: PageRequest) -> Result<Page<Event>> {
         self.store.read(|view| {
             self.journal_access(view, actor, org, "events.read")?;
-            let items = view.pairs(tables::EVENTS, org.key(), page.after, page.limit + 1)?;
-            Ok(Page::from_sorted(
-                items.into_iter().map(|(_, e)| e).collect(),
-                page.limit,
-                |e: &Event| e.id.key(),
-            ))
+            let items = view.events_of(org, page.after, page.limit + 1)?;
+            Ok(Page::from_sorted(items, page.limit, |e: &Event| e.id.key()))
         })
     }
 }
@@ -184,18 +177,11 @@ impl App {
         limit: usize,
     ) -> Result<(Vec<AuditEntry>, Option<u128>)> {
         self.store.read(|view| {
-            let rows: Vec<(u128, AuditEntry)> =
-                view.pairs(tables::AUDIT, org.key(), after, limit)?;
+            let rows = view.audit_of(org, after, limit)?;
             let next = (rows.len() == limit)
-                .then(|| rows.last().map(|(id, _)| *id))
+                .then(|| rows.last().map(|e| e.id.key()))
                 .flatten();
-            Ok((
-                rows.into_iter()
-                    .map(|(_, e)| e)
-                    .filter(|e| filter.keeps(e))
-                    .collect(),
-                next,
-            ))
+            Ok((rows.into_iter().filter(|e| filter.keeps(e)).collect(), next))
         })
     }
 }
@@ -218,17 +204,7 @@ impl App {
         loop {
             let batch = self
                 .store
-                .write(move |tx| {
-                    let keys = tx.view().old_pair_keys(
-                        tables::EVENTS,
-                        EVENT_PRUNE_BATCH,
-                        |e: &Event| e.at.0 < cutoff,
-                    )?;
-                    for (org, id) in &keys {
-                        tx.delete_pair(tables::EVENTS, *org, *id)?;
-                    }
-                    Ok(keys.len())
-                })
+                .write(move |tx| Ok(tx.prune_events_before(cutoff, EVENT_PRUNE_BATCH)?))
                 .await?;
             removed += batch;
             if batch < EVENT_PRUNE_BATCH {

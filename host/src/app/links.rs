@@ -20,7 +20,7 @@ use crate::domain::link::{Link, LinkChange, LinkStatus};
 use crate::domain::org::Org;
 use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkInput, OrgInput};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"target_org_id": "0192f1a4-7c3e-7b1a-9c55-2f0e8d6b4a10", "target_region": "eu-central"}))]
@@ -77,7 +77,7 @@ pub struct LinkView {
 
 fn link_view(view: &View<'_>, link: &Link, org: OrgId, now: Timestamp) -> Result<LinkView> {
     let peer_id = link.peer_of(org);
-    let peer = match view.record::<Org>(tables::ORGS, peer_id.key())? {
+    let peer = match view.org(peer_id)? {
         Some(p) => Peer {
             id: p.id,
             name: p.name,
@@ -106,7 +106,7 @@ fn link_view(view: &View<'_>, link: &Link, org: OrgId, now: Timestamp) -> Result
 }
 
 fn load_link(view: &View<'_>, org: OrgId, id: LinkId) -> Result<Link> {
-    let link: Option<Link> = view.record(tables::LINKS, id.key())?;
+    let link: Option<Link> = view.link(id)?;
     link.filter(|l| l.involves(org))
         .ok_or(Error::NotFound("link"))
 }
@@ -156,7 +156,7 @@ pub(super) fn check_cap(view: &View<'_>, org: &Org, now: Timestamp) -> Result<()
 fn check_pending_quota(view: &View<'_>, org: OrgId, max: usize, now: Timestamp) -> Result<()> {
     let mut pending = 0;
     for id in view.links_of(org)? {
-        let link: Option<Link> = view.record(tables::LINKS, id)?;
+        let link: Option<Link> = view.link(LinkId::from_key(id))?;
         pending += usize::from(
             link.is_some_and(|l| l.from_org == org && l.status_at(now) == LinkStatus::Pending),
         );
@@ -207,7 +207,7 @@ pub fn terminate_for_deletion(
     now: Timestamp,
 ) -> Result<()> {
     let view = tx.view();
-    let Some(mut link) = view.record::<Link>(tables::LINKS, id)? else {
+    let Some(mut link) = view.link(LinkId::from_key(id))? else {
         return Ok(());
     };
     if link.status.is_live() {
@@ -235,7 +235,7 @@ pub fn terminate_for_deletion(
 
 /// Writes down the expiry of a pending link past its deadline. Returns whether it did.
 pub fn expire_if_due(tx: &Tx<'_>, id: u128, now: Timestamp) -> Result<bool> {
-    let Some(mut link) = tx.view().record::<Link>(tables::LINKS, id)? else {
+    let Some(mut link) = tx.view().link(LinkId::from_key(id))? else {
         return Ok(false);
     };
     if link.status != LinkStatus::Pending || link.status_at(now) != LinkStatus::Expired {
@@ -329,11 +329,11 @@ impl App {
             self.access(view, actor, org, "link.list", Value::Null)?;
             let mut items = Vec::new();
             for id in view
-                .children(tables::ORG_LINKS, org.key())?
+                .links_of(org)?
                 .into_iter()
                 .filter(|id| page.after.is_none_or(|a| *id > a))
             {
-                let Some(link) = view.record::<Link>(tables::LINKS, id)? else {
+                let Some(link) = view.link(LinkId::from_key(id))? else {
                     continue;
                 };
                 let v = link_view(view, &link, org, now)?;

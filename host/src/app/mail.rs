@@ -33,7 +33,7 @@ use crate::domain::webhook::Webhook;
 use crate::error::{Error, Result};
 use crate::mail::templates::{self, Template};
 use crate::mail::{MailKind, MailSettings};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 use crate::webhooks::destination;
 
 /// Queues e-mail in a write transaction.
@@ -73,10 +73,7 @@ fn org_name(view: &View<'_>, id: Option<OrgId>) -> Result<String> {
     let Some(id) = id else {
         return Ok(String::new());
     };
-    Ok(view
-        .record::<Org>(tables::ORGS, id.key())?
-        .map(|o| o.name)
-        .unwrap_or_default())
+    Ok(view.org(id)?.map(|o| o.name).unwrap_or_default())
 }
 
 impl Postbox<'_> {
@@ -96,7 +93,7 @@ impl Postbox<'_> {
     ) -> Result<()> {
         let mut mail = QueuedMail::new(kind, org.id, template_owner(org), to, now);
         mail.sealed = seal(self.key, &mail, content)?;
-        Ok(tx.put(tables::MAIL_QUEUE, mail.id.key(), &mail)?)
+        Ok(tx.put_queued_mail(&mail)?)
     }
 
     /// Mails `user` the invitation to `org` and answers `None`; without e-mail, answers the
@@ -115,19 +112,14 @@ impl Postbox<'_> {
         };
         let view = tx.view();
         let address = AddressBudget::key_of(email);
-        let spent = view.pair(tables::INVITATION_MAIL_BUDGETS, org.id.key(), address)?;
+        let spent = view.invitation_mail_budget(org.id, address)?;
         let budget =
             AddressBudget::spend(spent, now).map_err(|retry_after| Error::RateLimited {
                 what: "the invitation e-mails this organization may send to this address \
                    (5 in 24 hours)",
                 retry_after,
             })?;
-        tx.put_pair(
-            tables::INVITATION_MAIL_BUDGETS,
-            org.id.key(),
-            address,
-            &budget,
-        )?;
+        tx.put_invitation_mail_budget(org.id, address, &budget)?;
         let expires = now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600));
         let values = BTreeMap::from([
             ("org_name".to_owned(), org.name.clone()),
@@ -234,7 +226,7 @@ impl Postbox<'_> {
             return Ok(());
         }
         let view = tx.view();
-        let Some(org) = view.record::<Org>(tables::ORGS, hook.org_id.key())? else {
+        let Some(org) = view.org(hook.org_id)? else {
             return Ok(());
         };
         let values = BTreeMap::from([
@@ -317,9 +309,7 @@ pub struct NewTemplate {
 /// The template e-mail of `kind` for an organization served by `owner` is written with.
 pub fn template_for(view: &View<'_>, owner: Option<OrgId>, kind: MailKind) -> Result<Template> {
     let stored = match owner {
-        Some(owner) => {
-            view.pair::<StoredTemplate>(tables::MAIL_TEMPLATES, owner.key(), kind.code())?
-        }
+        Some(owner) => view.mail_template(owner, kind)?,
         None => None,
     };
     Ok(stored.map_or_else(
@@ -356,23 +346,6 @@ pub fn seal(key: &ServerKey, mail: &QueuedMail, content: &MailContent) -> Result
     key.seal(&sealed_context(mail.id), &plain)
 }
 
-/// Removes `org`'s templates and invitation e-mail budgets (the organization is being deleted).
-pub fn delete_mail_records_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
-    for kind in MailKind::ALL {
-        tx.delete_pair(tables::MAIL_TEMPLATES, org.key(), kind.code())?;
-    }
-    let budgets = tx.view().pairs::<AddressBudget>(
-        tables::INVITATION_MAIL_BUDGETS,
-        org.key(),
-        None,
-        usize::MAX,
-    )?;
-    for (address, _) in budgets {
-        tx.delete_pair(tables::INVITATION_MAIL_BUDGETS, org.key(), address)?;
-    }
-    Ok(())
-}
-
 /// Templates are a service provider's: they write its customers' e-mail.
 fn provider_only(org: &Org) -> Result<()> {
     if org.hierarchy == Hierarchy::Supernode {
@@ -394,7 +367,7 @@ impl App {
             MailKind::ALL
                 .into_iter()
                 .map(|kind| {
-                    let stored = view.pair(tables::MAIL_TEMPLATES, org.key(), kind.code())?;
+                    let stored = view.mail_template(org, kind)?;
                     Ok(TemplateView::of(kind, stored))
                 })
                 .collect()
@@ -439,7 +412,7 @@ impl App {
                 updated_at: now,
                 updated_by: actor.user_id,
             };
-            tx.put_pair(tables::MAIL_TEMPLATES, org.key(), kind.code(), &stored)?;
+            tx.put_mail_template(org, kind, &stored)?;
             audit(
                 tx,
                 &access,
@@ -470,7 +443,7 @@ impl App {
                 json!({"kind": kind}),
             )?;
             provider_only(&access.org)?;
-            tx.delete_pair(tables::MAIL_TEMPLATES, org.key(), kind.code())?;
+            tx.delete_mail_template(org, kind)?;
             audit(
                 tx,
                 &access,

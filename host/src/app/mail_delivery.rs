@@ -23,7 +23,6 @@ use crate::domain::mail::{MailContent, QueuedMail, Recipient, sealed_context};
 use crate::error::Result;
 use crate::mail::templates::{self, Rendered, Values};
 use crate::mail::transport::{Mailer, SendError};
-use crate::storage::tables;
 
 /// E-mail sent per look, so a long queue does not hold one look for long.
 const BATCH: usize = 50;
@@ -73,12 +72,12 @@ impl App {
         let mut per_org: HashMap<OrgId, usize> = HashMap::new();
         let mut after = None;
         loop {
-            let page = self.store.read(|view| {
-                Ok(view.scan::<QueuedMail>(tables::MAIL_QUEUE, after, SCAN_PAGE)?)
-            })?;
+            let page = self
+                .store
+                .read(|view| Ok(view.mail_queue(after, SCAN_PAGE)?))?;
             let done = page.len() < SCAN_PAGE;
-            after = page.last().map(|(key, _)| *key);
-            for (_, mail) in page {
+            after = page.last().map(|mail| mail.id);
+            for mail in page {
                 let taken = per_org.entry(mail.org_id).or_default();
                 if mail.next_attempt_at <= now && *taken < PER_ORG {
                     *taken += 1;
@@ -111,14 +110,10 @@ impl App {
         let content = self.content(&mail);
         let app = self.clone();
         self.write(move |tx| {
-            if tx
-                .view()
-                .record::<QueuedMail>(tables::MAIL_QUEUE, mail.id.key())?
-                .is_none()
-            {
+            if tx.view().queued_mail(mail.id)?.is_none() {
                 return Ok(());
             }
-            tx.delete(tables::MAIL_QUEUE, mail.id.key())?;
+            tx.delete_queued_mail(mail.id)?;
             let Some(content) = &content else {
                 tracing::warn!(mail = %mail.id, "e-mail dropped: its content cannot be read");
                 return Ok(());
@@ -128,7 +123,7 @@ impl App {
                 let to = Recipient::Address(address.clone());
                 let mut one = QueuedMail::new(mail.kind, mail.org_id, mail.template_owner, to, now);
                 one.sealed = seal(&app.server_key, &one, content)?;
-                tx.put(tables::MAIL_QUEUE, one.id.key(), &one)?;
+                tx.put_queued_mail(&one)?;
             }
             Ok(())
         })
@@ -182,16 +177,13 @@ impl App {
         let app = self.clone();
         let result = self
             .write(move |tx| {
-                let Some(mut mail) = tx
-                    .view()
-                    .record::<QueuedMail>(tables::MAIL_QUEUE, id.key())?
-                else {
+                let Some(mut mail) = tx.view().queued_mail(id)? else {
                     return Ok("gone");
                 };
                 let now = app.clock.now();
                 let error = match &outcome {
                     Ok(()) => {
-                        tx.delete(tables::MAIL_QUEUE, id.key())?;
+                        tx.delete_queued_mail(id)?;
                         return Ok("sent");
                     }
                     Err(e) => e,
@@ -201,7 +193,7 @@ impl App {
                 match mail.retry_at(now).filter(|_| !error.permanent) {
                     Some(at) => {
                         mail.next_attempt_at = at;
-                        tx.put(tables::MAIL_QUEUE, id.key(), &mail)?;
+                        tx.put_queued_mail(&mail)?;
                         Ok("retrying")
                     }
                     None => {
@@ -213,7 +205,7 @@ impl App {
                             error = %error.message,
                             "e-mail dropped"
                         );
-                        tx.delete(tables::MAIL_QUEUE, id.key())?;
+                        tx.delete_queued_mail(id)?;
                         Ok("dropped")
                     }
                 }

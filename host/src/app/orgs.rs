@@ -21,7 +21,7 @@ use crate::domain::resource::ResourceKind;
 use crate::domain::secret::Secret;
 use crate::error::{Error, FieldError, Result};
 use crate::policy::version::BindingKey;
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 pub struct Created {
     pub org: Org,
@@ -264,12 +264,8 @@ impl App {
         let now = self.clock.now();
         self.store.read(|view| {
             if actor.is_operator() {
-                let rows: Vec<(u128, Org)> = view.scan(tables::ORGS, page.after, page.limit + 1)?;
-                return Ok(Page::from_sorted(
-                    rows.into_iter().map(|(_, o)| o).collect(),
-                    page.limit,
-                    |o: &Org| o.id.key(),
-                ));
+                let rows = view.all_orgs(page.after.map(OrgId::from_key), page.limit + 1)?;
+                return Ok(Page::from_sorted(rows, page.limit, |o: &Org| o.id.key()));
             }
             let mut ids = visible_orgs(view, actor)?;
             ids.sort_unstable();
@@ -701,9 +697,9 @@ pub fn cascade_delete(
     for plan in view.plans_of(org.id)? {
         tx.delete_plan(plan)?;
     }
-    super::change_requests::delete_of(tx, org.id)?;
+    tx.delete_change_requests_of(org.id)?;
     super::plugins::delete_uploads_of(tx, org.id)?;
-    super::mail::delete_mail_records_of(tx, org.id)?;
+    tx.delete_mail_records_of(org.id)?;
     let unbound = super::policies::delete_policies_of(tx, org.id)?;
     tx.delete_org(org)?;
     // The outbox keeps the organization's events, ending with this one, for delivery.

@@ -9,13 +9,13 @@ use super::orgs::entitlement_of;
 use super::quotas::Quotas;
 use super::{App, Page, PageRequest};
 use crate::domain::clock::Timestamp;
-use crate::domain::ids::{OrgId, PlanId};
-use crate::domain::link::{Link, LinkStatus};
+use crate::domain::ids::{LinkId, OrgId, PlanId};
+use crate::domain::link::LinkStatus;
 use crate::domain::org::{Org, OrgStatus};
 use crate::domain::plan::{Limits, Plan};
 use crate::domain::resource::ResourceKind;
 use crate::error::{Error, FieldError, Result};
-use crate::storage::{View, tables};
+use crate::storage::View;
 
 const INVALID_PLAN: &str = "plan is invalid";
 
@@ -63,8 +63,8 @@ impl Usage {
 
 pub fn active_link_count(view: &View<'_>, org: OrgId, now: Timestamp) -> Result<usize> {
     let mut n = 0;
-    for id in view.children(tables::ORG_LINKS, org.key())? {
-        let link: Option<Link> = view.record(tables::LINKS, id)?;
+    for id in view.links_of(org)? {
+        let link = view.link(LinkId::from_key(id))?;
         if link.is_some_and(|l| l.status_at(now) == LinkStatus::Active) {
             n += 1;
         }
@@ -363,15 +363,14 @@ impl App {
                 None => None,
             };
             let mut items = Vec::new();
-            let mut after = page.after;
+            let mut after = page.after.map(PlanId::from_key);
             loop {
-                let batch: Vec<(u128, Plan)> = view.scan(tables::PLANS, after, 256)?;
-                let Some((last, _)) = batch.last() else { break };
-                after = Some(*last);
+                let batch = view.all_plans(after, 256)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.id);
                 items.extend(
                     batch
                         .into_iter()
-                        .map(|(_, p)| p)
                         .filter(|p| match p.owner_org_id {
                             None => true,
                             Some(o) => actor.is_operator() || providers.contains(&o),

@@ -15,38 +15,21 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::App;
 use super::actor::Actor;
 use super::quotas::Quotas;
 use super::server_key::Purpose;
-use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::member::Role;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
-use crate::policy::version::{BindingKey, PolicyVersion};
+use crate::policy::version::BindingKey;
 use crate::policy::wasm::{LoadedPlugin, Metadata, sha256_hex};
-use crate::storage::{Tx, View, tables};
-
-/// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct PluginRecord {
-    pub sha256: String,
-    pub size: usize,
-    pub hooks: Vec<Hook>,
-    /// The contract package it implements (absent on records from before 0.2.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract: Option<String>,
-    /// Its name and version, as it says (contract 0.2.0 and later).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-    pub uploaded_at: Timestamp,
-    /// Who uploaded it first: `operator` or a user id.
-    pub uploader: String,
-}
+pub use crate::storage::records::plugins::{Ownership, PluginRecord};
+use crate::storage::{Tx, View};
 
 /// A stored component as anyone who knows its hash sees it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -60,42 +43,11 @@ pub struct PluginView {
     pub metadata: Option<Metadata>,
 }
 
-/// One organization's upload of a component (none: the operator's).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Ownership {
-    pub org_id: Option<OrgId>,
-    pub sha256: String,
-    pub size: usize,
-    pub hooks: Vec<Hook>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-    pub uploaded_at: Timestamp,
-    pub uploader: String,
-}
-
 /// Whose upload a request is: an organization's, or the operator's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner(pub Option<OrgId>);
 
 impl Owner {
-    fn prefix(self) -> String {
-        match self.0 {
-            Some(org) => format!("{org}:"),
-            None => "platform:".to_owned(),
-        }
-    }
-
-    fn ownership_key(self, sha: &str) -> String {
-        format!("{}{sha}", self.prefix())
-    }
-
-    /// The owner's key in the sha -> owners index (0: the operator).
-    fn index_key(self) -> u128 {
-        self.0.map_or(0, OrgId::key)
-    }
-
     fn tenant(self) -> String {
         self.0
             .map_or_else(|| "platform".to_owned(), |o| o.to_string())
@@ -140,25 +92,13 @@ fn invalid(message: String) -> Error {
     Error::field("plugin is invalid", "body", message)
 }
 
-fn wasm_key(sha: &str) -> String {
-    format!("wasm:{sha}")
-}
-
-fn artifact_key(sha: &str) -> String {
-    format!("artifact:{sha}")
-}
-
 /// The components an organization's kept policy versions bind (its own layer and, for a
 /// provider, its customers' layer).
 fn bound_by(view: &View<'_>, org: OrgId) -> Result<BTreeSet<String>> {
     let mut shas = BTreeSet::new();
     for key in BindingKey::owned_by(org) {
-        for id in view.exact(tables::BINDING_VERSIONS, &key.text())? {
-            if let Some(v) = view.record::<PolicyVersion>(tables::POLICY_VERSIONS, id)?
-                && let Some(sha) = v.plugin
-            {
-                shas.insert(sha);
-            }
+        for version in view.policy_versions_of(&key)? {
+            shas.extend(version.plugin);
         }
     }
     Ok(shas)
@@ -168,12 +108,12 @@ fn bound_by(view: &View<'_>, org: OrgId) -> Result<BTreeSet<String>> {
 /// (giving up an upload that a kept version binds frees nothing).
 fn usage(view: &View<'_>, owner: Owner) -> Result<BTreeMap<String, usize>> {
     let mut used = BTreeMap::new();
-    for (_, o) in view.keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())? {
+    for o in view.ownerships_of(owner.0)? {
         used.insert(o.sha256, o.size);
     }
     if let Some(org) = owner.0 {
         for sha in bound_by(view, org)? {
-            if let Some(record) = view.keyed::<PluginRecord>(tables::PLUGINS, &sha)? {
+            if let Some(record) = view.plugin(&sha)? {
                 used.insert(sha, record.size);
             }
         }
@@ -224,7 +164,7 @@ pub(super) fn check_bindable(
     sha: &str,
     quotas: &Quotas,
 ) -> Result<()> {
-    let Some(record) = view.keyed::<PluginRecord>(tables::PLUGINS, sha)? else {
+    let Some(record) = view.plugin(sha)? else {
         return Err(Error::field(
             "policy is invalid",
             "plugin",
@@ -236,39 +176,22 @@ pub(super) fn check_bindable(
 
 /// Records that a policy version binds `sha`, so the component is kept while it does.
 pub(super) fn reference(tx: &Tx<'_>, sha: &str, version: PolicyVersionId) -> Result<()> {
-    Ok(tx.add_term(tables::PLUGIN_VERSIONS, sha, version.key())?)
+    Ok(tx.reference_plugin(sha, version)?)
 }
 
 /// A version that bound `sha` is gone; the component goes too if nothing else keeps it.
 pub(super) fn release(tx: &Tx<'_>, sha: &str, version: PolicyVersionId) -> Result<()> {
-    tx.remove_term(tables::PLUGIN_VERSIONS, sha, version.key())?;
-    collect_if_unused(tx, sha)
-}
-
-/// Deletes the component, its artifact and its record once no owner and no version hold it.
-fn collect_if_unused(tx: &Tx<'_>, sha: &str) -> Result<()> {
-    let view = tx.view();
-    if !view.exact(tables::PLUGIN_OWNERS, sha)?.is_empty()
-        || !view.exact(tables::PLUGIN_VERSIONS, sha)?.is_empty()
-    {
-        return Ok(());
-    }
-    tx.delete_keyed(tables::PLUGINS, sha)?;
-    tx.delete_keyed(tables::PLUGIN_BLOBS, &wasm_key(sha))?;
-    tx.delete_keyed(tables::PLUGIN_BLOBS, &artifact_key(sha))?;
+    tx.unreference_plugin(sha, version)?;
+    tx.collect_plugin_if_unused(sha)?;
     Ok(())
 }
 
 /// Drops every upload of `org` (its deletion); components nobody else keeps are collected.
 pub fn delete_uploads_of(tx: &Tx<'_>, org: OrgId) -> Result<()> {
     let owner = Owner(Some(org));
-    for (key, owned) in tx
-        .view()
-        .keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?
-    {
-        tx.delete_keyed(tables::PLUGIN_OWNERSHIPS, &key)?;
-        tx.remove_term(tables::PLUGIN_OWNERS, &owned.sha256, owner.index_key())?;
-        collect_if_unused(tx, &owned.sha256)?;
+    for owned in tx.view().ownerships_of(owner.0)? {
+        tx.delete_ownership(owner.0, &owned.sha256)?;
+        tx.collect_plugin_if_unused(&owned.sha256)?;
     }
     Ok(())
 }
@@ -312,10 +235,8 @@ impl App {
         let sha = sha256_hex(&bytes);
         let size = bytes.len();
         let (known, owned) = self.store.read(|view| {
-            let known = view.keyed::<PluginRecord>(tables::PLUGINS, &sha)?;
-            let owned = view
-                .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.ownership_key(&sha))?
-                .is_some();
+            let known = view.plugin(&sha)?;
+            let owned = view.ownership(owner.0, &sha)?.is_some();
             if known.is_none() || !owned {
                 check_quotas(view, owner, &sha, size, &self.settings.quotas)?;
             }
@@ -355,7 +276,7 @@ impl App {
                 if let Some(org) = owner.0 {
                     app.access(&view, actor, org, "plugin.upload", Value::Null)?;
                 }
-                let record = match view.keyed::<PluginRecord>(tables::PLUGINS, &sha)? {
+                let record = match view.plugin(&sha)? {
                     Some(existing) => existing,
                     None => {
                         let Some((bytes, artifact, record)) = &stored else {
@@ -363,17 +284,11 @@ impl App {
                                 "the plugin was deleted while it was uploaded again; retry".into(),
                             ));
                         };
-                        tx.put_blob(tables::PLUGIN_BLOBS, &wasm_key(&sha), bytes)?;
-                        tx.put_blob(tables::PLUGIN_BLOBS, &artifact_key(&sha), artifact)?;
-                        tx.put_keyed(tables::PLUGINS, &sha, record)?;
+                        tx.insert_plugin(record, bytes, artifact)?;
                         record.clone()
                     }
                 };
-                let key = owner.ownership_key(&sha);
-                if view
-                    .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &key)?
-                    .is_none()
-                {
+                if view.ownership(owner.0, &sha)?.is_none() {
                     check_quotas(&view, owner, &sha, record.size, &app.settings.quotas)?;
                     let ownership = Ownership {
                         org_id: owner.0,
@@ -385,8 +300,7 @@ impl App {
                         uploaded_at: now,
                         uploader: uploader(actor),
                     };
-                    tx.put_keyed(tables::PLUGIN_OWNERSHIPS, &key, &ownership)?;
-                    tx.add_term(tables::PLUGIN_OWNERS, &sha, owner.index_key())?;
+                    tx.insert_ownership(&ownership)?;
                 }
                 Ok(record)
             })
@@ -427,27 +341,18 @@ impl App {
     /// policy version holds it.
     pub async fn delete_plugin(&self, actor: Actor, owner: Owner, sha: String) -> Result<()> {
         let app = self.clone();
-        let key = owner.ownership_key(&sha);
         let collected = self
             .write(move |tx| {
                 let view = tx.view();
                 if let Some(org) = owner.0 {
                     app.access(&view, actor, org, "plugin.delete", Value::Null)?;
                 }
-                if view
-                    .keyed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &key)?
-                    .is_none()
-                {
+                if view.ownership(owner.0, &sha)?.is_none() {
                     return Err(Error::NotFound("plugin"));
                 }
-                tx.delete_keyed(tables::PLUGIN_OWNERSHIPS, &key)?;
-                tx.remove_term(tables::PLUGIN_OWNERS, &sha, owner.index_key())?;
-                collect_if_unused(tx, &sha)?;
-                Ok(tx
-                    .view()
-                    .keyed::<PluginRecord>(tables::PLUGINS, &sha)?
-                    .is_none()
-                    .then_some(sha))
+                tx.delete_ownership(owner.0, &sha)?;
+                let collected = tx.collect_plugin_if_unused(&sha)?;
+                Ok(collected.then_some(sha))
             })
             .await?;
         if let Some(sha) = collected {
@@ -461,9 +366,7 @@ impl App {
     pub fn get_plugin(&self, actor: Actor, sha: &str) -> Result<PluginView> {
         self.authorize_global(actor, "plugin.read", Value::Null)?;
         self.store.read(|view| {
-            let record = view
-                .keyed::<PluginRecord>(tables::PLUGINS, sha)?
-                .ok_or(Error::NotFound("plugin"))?;
+            let record = view.plugin(sha)?.ok_or(Error::NotFound("plugin"))?;
             Ok(PluginView {
                 sha256: record.sha256,
                 size: record.size,
@@ -476,20 +379,13 @@ impl App {
 
     /// An owner's uploads.
     pub fn list_plugins(&self, owner: Owner) -> Result<Vec<Ownership>> {
-        self.store.read(|view| {
-            Ok(view
-                .keyed_prefixed::<Ownership>(tables::PLUGIN_OWNERSHIPS, &owner.prefix())?
-                .into_iter()
-                .map(|(_, o)| o)
-                .collect())
-        })
+        self.store.read(|view| Ok(view.ownerships_of(owner.0)?))
     }
 
     /// An uploaded plugin's component as uploaded (for what reads its bytes, like policy diff's
     /// literals); `None` when it is not stored.
     pub fn plugin_component(&self, sha: &str) -> Result<Option<Vec<u8>>> {
-        self.store
-            .read(|view| Ok(view.blob(tables::PLUGIN_BLOBS, &wasm_key(sha))?))
+        self.store.read(|view| Ok(view.plugin_wasm(sha)?))
     }
 
     /// The loaded plugin: from memory, else from its artifact if this server wrote it, else
@@ -499,14 +395,8 @@ impl App {
             return Ok(p);
         }
         let (record, artifact, wasm_bytes) = self.store.read(|view| {
-            let record = view
-                .keyed::<PluginRecord>(tables::PLUGINS, sha)?
-                .ok_or(Error::NotFound("plugin"))?;
-            Ok((
-                record,
-                view.blob(tables::PLUGIN_BLOBS, &artifact_key(sha))?,
-                view.blob(tables::PLUGIN_BLOBS, &wasm_key(sha))?,
-            ))
+            let record = view.plugin(sha)?.ok_or(Error::NotFound("plugin"))?;
+            Ok((record, view.plugin_artifact(sha)?, view.plugin_wasm(sha)?))
         })?;
         let wasm = self.policies.wasm().map_err(Error::Policy)?;
         let authentic = artifact.as_deref().and_then(|tagged| {

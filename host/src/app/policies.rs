@@ -25,7 +25,7 @@ use crate::policy::compiled::{Code, CompiledPolicy};
 use crate::policy::fixtures::{self, Case, GateOutcome};
 use crate::policy::version::{Binding, BindingKey, PolicyVersion};
 use crate::policy::{Hook, Layer};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 const GENERATION_KEY: &str = "policy_generation";
 
@@ -146,12 +146,7 @@ fn next_generation(tx: &Tx<'_>) -> Result<u64> {
 }
 
 fn versions_of(view: &View<'_>, key: &BindingKey) -> Result<Vec<PolicyVersion>> {
-    let mut out = Vec::new();
-    for id in view.exact(tables::BINDING_VERSIONS, &key.text())? {
-        if let Some(v) = view.record::<PolicyVersion>(tables::POLICY_VERSIONS, id)? {
-            out.push(v);
-        }
-    }
+    let mut out = view.policy_versions_of(key)?;
     out.sort_by_key(|v| v.number);
     Ok(out)
 }
@@ -160,11 +155,10 @@ pub(super) fn active_version(
     view: &View<'_>,
     key: &BindingKey,
 ) -> Result<Option<(Binding, PolicyVersion)>> {
-    let Some(binding) = view.keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())? else {
+    let Some(binding) = view.binding(key)? else {
         return Ok(None);
     };
-    let version =
-        view.record::<PolicyVersion>(tables::POLICY_VERSIONS, binding.version_id.key())?;
+    let version = view.policy_version(binding.version_id)?;
     Ok(version.map(|v| (binding, v)))
 }
 
@@ -262,8 +256,7 @@ fn store_version(
         created_at: now,
         fixtures: spec.fixtures,
     };
-    tx.put(tables::POLICY_VERSIONS, version.id.key(), &version)?;
-    tx.add_term(tables::BINDING_VERSIONS, &key.text(), version.id.key())?;
+    tx.insert_policy_version(&version)?;
     if let Some(sha) = &version.plugin {
         super::plugins::reference(tx, sha, version.id)?;
     }
@@ -274,7 +267,7 @@ fn store_version(
         activated_at: now,
         activated_by: spec.author,
     };
-    tx.put_keyed(tables::POLICY_BINDINGS, &key.text(), &binding)?;
+    tx.put_binding(&key, &binding)?;
     // The newest `keep` stay (the new active one among them); older ones go, oldest first.
     let excess = (existing.len() + 1).saturating_sub(keep.max(1));
     for old in existing.iter().take(excess) {
@@ -285,12 +278,7 @@ fn store_version(
 
 /// Removes a stored version and what refers to it (never the active one: callers keep it).
 fn delete_version(tx: &Tx<'_>, version: &PolicyVersion) -> Result<()> {
-    tx.delete(tables::POLICY_VERSIONS, version.id.key())?;
-    tx.remove_term(
-        tables::BINDING_VERSIONS,
-        &version.key.text(),
-        version.id.key(),
-    )?;
+    tx.delete_policy_version(version)?;
     if let Some(sha) = &version.plugin {
         super::plugins::release(tx, sha, version.id)?;
     }
@@ -307,11 +295,8 @@ pub fn delete_policies_of(tx: &Tx<'_>, org: OrgId) -> Result<(Vec<BindingKey>, u
         for version in versions_of(&view, &key)? {
             delete_version(tx, &version)?;
         }
-        if view
-            .keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())?
-            .is_some()
-        {
-            tx.delete_keyed(tables::POLICY_BINDINGS, &key.text())?;
+        if view.binding(&key)?.is_some() {
+            tx.delete_binding(&key)?;
             unbound.push(key);
         }
     }
@@ -687,10 +672,7 @@ impl App {
             .write(move |tx| {
                 let view = tx.view();
                 let access = app.authorize_target(&view, actor, target, "write")?;
-                if view
-                    .record::<PolicyVersion>(tables::POLICY_VERSIONS, version.id.key())?
-                    .is_none()
-                {
+                if view.policy_version(version.id)?.is_none() {
                     return Err(Error::NotFound("policy version"));
                 }
                 let binding = Binding {
@@ -700,7 +682,7 @@ impl App {
                     activated_at: app.clock.now(),
                     activated_by: author_of(actor),
                 };
-                tx.put_keyed(tables::POLICY_BINDINGS, &key.text(), &binding)?;
+                tx.put_binding(&key, &binding)?;
                 if let Some(access) = &access {
                     audit(
                         tx,
@@ -716,7 +698,7 @@ impl App {
         self.policies
             .apply(key, binding.generation, Some(Arc::new(policy)));
         let version = self.store.read(|view| {
-            view.record::<PolicyVersion>(tables::POLICY_VERSIONS, binding.version_id.key())?
+            view.policy_version(binding.version_id)?
                 .ok_or(Error::NotFound("policy version"))
         })?;
         Ok(VersionView::new(&version, true))
@@ -736,13 +718,10 @@ impl App {
                 let view = tx.view();
                 let access = app.authorize_target(&view, actor, target, "write")?;
                 let key = target.key(hook);
-                if view
-                    .keyed::<Binding>(tables::POLICY_BINDINGS, &key.text())?
-                    .is_none()
-                {
+                if view.binding(&key)?.is_none() {
                     return Err(Error::NotFound("policy binding"));
                 }
-                tx.delete_keyed(tables::POLICY_BINDINGS, &key.text())?;
+                tx.delete_binding(&key)?;
                 let generation = next_generation(tx)?;
                 if let Some(access) = &access {
                     audit(
@@ -789,14 +768,8 @@ impl App {
             prefixes.dedup();
             let mut out = Vec::new();
             for prefix in prefixes {
-                for (_, binding) in
-                    view.keyed_prefixed::<Binding>(tables::POLICY_BINDINGS, &prefix)?
-                {
-                    let Some(v) = view.record::<PolicyVersion>(
-                        tables::POLICY_VERSIONS,
-                        binding.version_id.key(),
-                    )?
-                    else {
+                for (_, binding) in view.bindings_under(&prefix)? {
+                    let Some(v) = view.policy_version(binding.version_id)? else {
                         continue;
                     };
                     let file = (v.key.layer == Layer::Platform)
@@ -822,10 +795,8 @@ impl App {
     pub fn load_bindings(&self) -> Result<usize> {
         let bound = self.store.read(|view| {
             let mut out = Vec::new();
-            for (_, binding) in view.keyed_prefixed::<Binding>(tables::POLICY_BINDINGS, "")? {
-                if let Some(v) =
-                    view.record::<PolicyVersion>(tables::POLICY_VERSIONS, binding.version_id.key())?
-                {
+            for (_, binding) in view.bindings_under("")? {
+                if let Some(v) = view.policy_version(binding.version_id)? {
                     out.push((binding, v));
                 }
             }

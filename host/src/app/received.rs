@@ -15,13 +15,12 @@ use super::App;
 use super::access::{self, load_org};
 use super::actor::Actor;
 use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
-use crate::domain::link::{Link, LinkStatus};
+use crate::domain::link::LinkStatus;
 use crate::domain::member::{Membership, MembershipStatus, Role};
 use crate::domain::resource::{ChannelKind, ResourceKind};
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
 use crate::policy::input::OrgInput;
-use crate::storage::tables;
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SharingOrg {
@@ -85,7 +84,7 @@ impl App {
                     share.revoked_reason.as_deref().unwrap_or("revoked")
                 ));
             }
-            let Some(link) = view.record::<Link>(tables::LINKS, share.link_id.key())? else {
+            let Some(link) = view.link(share.link_id)? else {
                 return gone("the link this share went over has ended".into());
             };
             let link_status = link.status_at(now);

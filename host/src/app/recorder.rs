@@ -21,9 +21,9 @@ use tokio::sync::mpsc;
 
 use crate::domain::ids::OrgId;
 use crate::domain::journal::AuditEntry;
-use crate::storage::{Store, tables};
+use crate::storage::Store;
 
-use super::decisions::{DecisionRecord, trim_decisions};
+use super::decisions::DecisionRecord;
 
 enum Entry {
     Audit(OrgId, AuditEntry),
@@ -67,19 +67,14 @@ impl Recorder {
                 let written = store.write(move |tx| {
                     for entry in &batch {
                         match entry {
-                            Entry::Audit(org, e) => {
-                                tx.put_pair(tables::AUDIT, org.key(), e.id.key(), e)?
-                            }
-                            Entry::Decision(d) => {
-                                tx.put_pair(tables::DECISIONS, d.org_key(), d.id.key(), d)?;
-                                tx.put(tables::DECISION_ORDER, d.id.key(), &(d.org_key(), d.at.0))?;
-                            }
+                            Entry::Audit(org, e) => tx.append_audit(*org, e)?,
+                            Entry::Decision(d) => tx.append_decision(d)?,
                         }
                     }
                     if decisions > 0 {
                         // Only the count bound, and at most what this batch added: the
                         // pruner's timer handles age and any larger excess.
-                        trim_decisions(tx, max_decisions, None, decisions)?;
+                        tx.trim_decisions(max_decisions, None, decisions)?;
                     }
                     Ok(())
                 });

@@ -178,14 +178,7 @@ impl App {
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
         let key = BindingKey::platform(hook);
         let known = self.store.read(|view| Ok(view.meta(&meta_key(hook))?))?;
-        let bound = self.store.read(|view| {
-            Ok(view
-                .keyed::<crate::policy::version::Binding>(
-                    crate::storage::tables::POLICY_BINDINGS,
-                    &key.text(),
-                )?
-                .is_some())
-        })?;
+        let bound = self.store.read(|view| Ok(view.binding(&key)?.is_some()))?;
         if known.as_deref() == Some(sha.as_bytes()) && bound {
             return Ok(Synced::Unchanged);
         }

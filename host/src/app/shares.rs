@@ -15,7 +15,7 @@ use crate::domain::resource::ResourceKind;
 use crate::domain::share::{Share, ShareStatus};
 use crate::error::{Error, Result};
 use crate::policy::input::{self, LinkRef, OrgInput, ShareInput};
-use crate::storage::{Tx, View, tables};
+use crate::storage::{Tx, View};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +119,7 @@ impl App {
                 let resource_json = json!({"kind": body.resource.kind, "id": body.resource.id, "link_id": body.link_id});
                 let access = app.access(&view, actor, org, "share.create", resource_json)?;
                 let link: Link = view
-                    .record::<Link>(tables::LINKS, body.link_id.key())?
+                    .link(body.link_id)?
                     .filter(|l| l.involves(org))
                     .ok_or(Error::NotFound("link"))?;
                 let link_status = link.status_at(now);

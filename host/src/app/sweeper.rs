@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use super::App;
-use crate::domain::link::{Link, LinkStatus};
-use crate::domain::remote_support::RemoteSupport;
+use crate::domain::link::LinkStatus;
 use crate::error::Result;
-use crate::storage::tables;
 
 /// Most records one sweep transaction touches, so a sweep never holds the writer long.
 const SWEEP_BATCH: usize = 1_000;
@@ -21,30 +19,27 @@ impl App {
             let mut links = Vec::new();
             let mut after = None;
             loop {
-                let batch: Vec<(u128, Link)> = view.scan(tables::LINKS, after, 1024)?;
-                let Some((last, _)) = batch.last() else { break };
-                after = Some(*last);
+                let batch = view.all_links(after, 1024)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.id);
                 links.extend(
                     batch
                         .into_iter()
-                        .filter(|(_, l)| {
-                            l.status == LinkStatus::Pending && l.status_at(now) != l.status
-                        })
-                        .map(|(id, _)| id),
+                        .filter(|l| l.status == LinkStatus::Pending && l.status_at(now) != l.status)
+                        .map(|l| l.id.key()),
                 );
             }
             let mut requests = Vec::new();
             let mut after = None;
             loop {
-                let batch: Vec<(u128, RemoteSupport)> =
-                    view.scan(tables::REMOTE_SUPPORT, after, 1024)?;
-                let Some((last, _)) = batch.last() else { break };
-                after = Some(*last);
+                let batch = view.all_remote_support(after, 1024)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.id);
                 requests.extend(
                     batch
                         .into_iter()
-                        .filter(|(_, r)| r.status_at(now) != r.status)
-                        .map(|(id, _)| id),
+                        .filter(|r| r.status_at(now) != r.status)
+                        .map(|r| r.id.key()),
                 );
             }
             Ok((links, requests))

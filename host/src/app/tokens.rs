@@ -10,7 +10,7 @@ use crate::domain::credential::ApiToken;
 use crate::domain::ids::{OrgId, TokenId, UserId};
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
-use crate::storage::{Tx, tables};
+use crate::storage::Tx;
 
 const OPERATOR_TOKEN_KEY: &str = "operator_token_id";
 pub const TOKEN_PREFIX: &str = "tnt_";
@@ -52,12 +52,12 @@ fn retire_other_operator_tokens(tx: &Tx<'_>, keep: TokenId, now: Timestamp) -> R
     let mut retired = 0;
     let mut after = None;
     loop {
-        let page: Vec<(u128, ApiToken)> = view.scan(tables::TOKENS, after, 1_000)?;
-        let Some((last, _)) = page.last() else {
+        let page = view.all_tokens(after, 1_000)?;
+        let Some(last) = page.last() else {
             return Ok(retired);
         };
-        after = Some(*last);
-        for (_, mut token) in page {
+        after = Some(last.id);
+        for mut token in page {
             if token.user_id.is_none() && token.revoked_at.is_none() && token.id != keep {
                 token.revoked_at = Some(now);
                 tx.put_token(&token)?;

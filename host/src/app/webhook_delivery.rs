@@ -20,14 +20,12 @@ use serde_json::json;
 
 use super::App;
 use super::journal::emit;
-use super::webhooks::{delete_webhook_records, log_delivery, secret_context};
+use super::webhooks::{KEPT_DELIVERIES, secret_context};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DeliveryId, OrgId, WebhookId};
 use crate::domain::journal::Event;
-use crate::domain::org::Org;
 use crate::domain::webhook::{Delivery, Webhook, WebhookStatus};
 use crate::error::Result;
-use crate::storage::tables;
 use crate::webhooks::{destination, signature};
 
 /// Events one drain sends (or passes over) before it lets the others have the slot.
@@ -111,22 +109,18 @@ impl App {
         let mut after = None;
         loop {
             let page = self.store.read(|view| {
-                let page = view.scan::<Webhook>(tables::WEBHOOKS, after, SCAN_PAGE)?;
+                let page = view.all_webhooks(after, SCAN_PAGE)?;
                 let mut found = Vec::new();
-                for (_, hook) in &page {
-                    let org_gone = view
-                        .record::<Org>(tables::ORGS, hook.org_id.key())?
-                        .is_none();
+                for hook in &page {
+                    let org_gone = view.org(hook.org_id)?.is_none();
                     let pending = hook.status == WebhookStatus::Enabled
                         && hook.next_attempt_at <= now
-                        && !view
-                            .pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, 1)?
-                            .is_empty();
+                        && !view.events_of(hook.org_id, hook.cursor, 1)?.is_empty();
                     if pending || org_gone {
                         found.push((hook.id, hook.org_id));
                     }
                 }
-                Ok((page.last().map(|(key, _)| *key), page.len(), found))
+                Ok((page.last().map(|hook| hook.id), page.len(), found))
             })?;
             let (last, read, found) = page;
             due.extend(found);
@@ -167,12 +161,10 @@ impl App {
 
     fn next_for(&self, id: WebhookId, now: Timestamp) -> Result<Next> {
         self.store.read(|view| {
-            let Some(hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? else {
+            let Some(hook) = view.webhook(id)? else {
                 return Ok(Next::Idle);
             };
-            let org_gone = view
-                .record::<Org>(tables::ORGS, hook.org_id.key())?
-                .is_none();
+            let org_gone = view.org(hook.org_id)?.is_none();
             let idle = if org_gone { Next::Retire } else { Next::Idle };
             if hook.status != WebhookStatus::Enabled {
                 return Ok(idle);
@@ -181,9 +173,8 @@ impl App {
                 return Ok(Next::Idle);
             }
             let mut passed = None;
-            let events =
-                view.pairs::<Event>(tables::EVENTS, hook.org_id.key(), hook.cursor, DRAIN_BATCH)?;
-            for (key, event) in events {
+            for event in view.events_of(hook.org_id, hook.cursor, DRAIN_BATCH)? {
+                let key = event.id.key();
                 if hook.wants(&event.kind) {
                     return Ok(Next::Send(Box::new(hook), key, Box::new(event)));
                 }
@@ -197,8 +188,8 @@ impl App {
     async fn retire(&self, id: WebhookId) -> Result<()> {
         self.store
             .write(move |tx| {
-                if let Some(hook) = tx.view().record::<Webhook>(tables::WEBHOOKS, id.key())? {
-                    delete_webhook_records(tx, &hook)?;
+                if let Some(hook) = tx.view().webhook(id)? {
+                    tx.delete_webhook(&hook)?;
                 }
                 Ok(())
             })
@@ -210,9 +201,9 @@ impl App {
         self.store
             .write(move |tx| {
                 let view = tx.view();
-                if let Some(mut hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? {
+                if let Some(mut hook) = view.webhook(id)? {
                     hook.cursor = Some(key.max(hook.cursor.unwrap_or(0)));
-                    tx.put(tables::WEBHOOKS, id.key(), &hook)?;
+                    tx.put_webhook(&hook)?;
                 }
                 Ok(())
             })
@@ -225,11 +216,11 @@ impl App {
         self.store
             .write(move |tx| {
                 let view = tx.view();
-                let Some(mut hook) = view.record::<Webhook>(tables::WEBHOOKS, id.key())? else {
+                let Some(mut hook) = view.webhook(id)? else {
                     return Ok(()); // deleted meanwhile
                 };
                 let now = app.clock.now();
-                log_delivery(tx, id, &delivery)?;
+                tx.log_delivery(id, &delivery, KEPT_DELIVERIES)?;
                 if delivery.ok {
                     hook.cursor = Some(key);
                     hook.failed_attempts = 0;
@@ -267,7 +258,7 @@ impl App {
                         }
                     }
                 }
-                tx.put(tables::WEBHOOKS, id.key(), &hook)?;
+                tx.put_webhook(&hook)?;
                 Ok(())
             })
             .await

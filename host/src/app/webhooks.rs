@@ -16,10 +16,9 @@ use super::actor::Actor;
 use super::journal::{audit, emit};
 use super::quotas::Quotas;
 use crate::domain::ids::{EntryId, OrgId, WebhookId};
-use crate::domain::journal::Event;
 use crate::domain::webhook::{Delivery, EVENT_TYPES, Webhook, WebhookStatus, WebhookView};
 use crate::error::{Error, Result};
-use crate::storage::{Tx, View, tables};
+use crate::storage::View;
 use crate::webhooks::{destination, signature};
 
 /// The longest description taken.
@@ -77,50 +76,9 @@ pub(super) fn secret_context(id: WebhookId) -> Vec<u8> {
 
 /// The endpoint `id` of `org`, or 404.
 pub(super) fn webhook_of(view: &View<'_>, org: OrgId, id: WebhookId) -> Result<Webhook> {
-    view.record::<Webhook>(tables::WEBHOOKS, id.key())?
+    view.webhook(id)?
         .filter(|w| w.org_id == org)
         .ok_or(Error::NotFound("webhook"))
-}
-
-/// Records one attempt, keeping the newest [`KEPT_DELIVERIES`] per endpoint.
-pub(super) fn log_delivery(tx: &Tx<'_>, webhook: WebhookId, delivery: &Delivery) -> Result<()> {
-    tx.put_pair(
-        tables::WEBHOOK_DELIVERIES,
-        webhook.key(),
-        delivery.id.key(),
-        delivery,
-    )?;
-    let view = tx.view();
-    let kept = view.count_pairs(tables::WEBHOOK_DELIVERIES, webhook.key())?;
-    if kept > KEPT_DELIVERIES {
-        let oldest = view.pairs::<Delivery>(
-            tables::WEBHOOK_DELIVERIES,
-            webhook.key(),
-            None,
-            kept - KEPT_DELIVERIES,
-        )?;
-        for (id, _) in oldest {
-            tx.delete_pair(tables::WEBHOOK_DELIVERIES, webhook.key(), id)?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes an endpoint and its log (also once its organization is gone and its last events
-/// are delivered).
-pub fn delete_webhook_records(tx: &Tx<'_>, webhook: &Webhook) -> Result<()> {
-    let view = tx.view();
-    for (id, _) in view.pairs::<Delivery>(
-        tables::WEBHOOK_DELIVERIES,
-        webhook.id.key(),
-        None,
-        usize::MAX,
-    )? {
-        tx.delete_pair(tables::WEBHOOK_DELIVERIES, webhook.id.key(), id)?;
-    }
-    tx.delete(tables::WEBHOOKS, webhook.id.key())?;
-    tx.remove_child(tables::ORG_WEBHOOKS, webhook.org_id.key(), webhook.id.key())?;
-    Ok(())
 }
 
 impl App {
@@ -169,15 +127,12 @@ impl App {
                 let access = app.access(&view, actor, org, "webhook.manage", resource.clone())?;
                 Quotas::check(
                     "webhooks_per_org",
-                    view.children(tables::ORG_WEBHOOKS, org.key())?.len(),
+                    view.webhooks_of(org)?.len(),
                     1,
                     app.settings.quotas.webhooks_per_org,
                     "delete an endpoint that is no longer used",
                 )?;
-                let newest = view
-                    .pairs_newest::<Event>(tables::EVENTS, org.key(), 1)?
-                    .first()
-                    .map(|(key, _)| *key);
+                let newest = view.newest_event(org)?;
                 let webhook = Webhook {
                     id,
                     org_id: org,
@@ -194,8 +149,7 @@ impl App {
                     failing_since: None,
                     disabled_at: None,
                 };
-                tx.put(tables::WEBHOOKS, id.key(), &webhook)?;
-                tx.add_child(tables::ORG_WEBHOOKS, org.key(), id.key())?;
+                tx.insert_webhook(&webhook)?;
                 audit(tx, &access, "webhook.create", Some(id.to_string()), now)?;
                 emit(
                     tx,
@@ -217,8 +171,8 @@ impl App {
         self.store.read(|view| {
             self.access(view, actor, org, "webhook.read", Value::Null)?;
             let mut hooks = Vec::new();
-            for id in view.children(tables::ORG_WEBHOOKS, org.key())? {
-                if let Some(hook) = view.record::<Webhook>(tables::WEBHOOKS, id)? {
+            for id in view.webhooks_of(org)? {
+                if let Some(hook) = view.webhook(id)? {
                     hooks.push(hook.view());
                 }
             }
@@ -256,7 +210,7 @@ impl App {
         self.write(move |tx| {
             let now = app.clock.now();
             let (access, hook) = app.manage(&tx.view(), actor, org, id)?;
-            delete_webhook_records(tx, &hook)?;
+            tx.delete_webhook(&hook)?;
             audit(tx, &access, "webhook.delete", Some(id.to_string()), now)
         })
         .await
@@ -281,7 +235,7 @@ impl App {
             hook.failing_since = None;
             hook.disabled_at = None;
             hook.next_attempt_at = now;
-            tx.put(tables::WEBHOOKS, id.key(), &hook)?;
+            tx.put_webhook(&hook)?;
             audit(tx, &access, "webhook.enable", Some(id.to_string()), now)?;
             emit(tx, org, "webhook.enabled", json!({"webhook_id": id}), now)?;
             Ok(hook.view())
@@ -300,11 +254,7 @@ impl App {
         self.store.read(|view| {
             self.access(view, actor, org, "webhook.read", Value::Null)?;
             webhook_of(view, org, id)?;
-            Ok(view
-                .pairs_newest::<Delivery>(tables::WEBHOOK_DELIVERIES, id.key(), limit)?
-                .into_iter()
-                .map(|(_, d)| d)
-                .collect())
+            Ok(view.deliveries(id, limit)?)
         })
     }
 
@@ -322,9 +272,7 @@ impl App {
         let (hook, event) = self.store.read(|view| {
             self.access(view, actor, org, "webhook.manage", resource.clone())?;
             let hook = webhook_of(view, org, id)?;
-            let event = view
-                .pair::<Event>(tables::EVENTS, org.key(), event.key())?
-                .ok_or(Error::NotFound("event"))?;
+            let event = view.event(org, event)?.ok_or(Error::NotFound("event"))?;
             Ok((hook, event))
         })?;
         // Audited before it is sent: a request made is on the record even if what follows
@@ -346,12 +294,8 @@ impl App {
         let logged = delivery.clone();
         self.store
             .write(move |tx| {
-                if tx
-                    .view()
-                    .record::<Webhook>(tables::WEBHOOKS, id.key())?
-                    .is_some()
-                {
-                    log_delivery(tx, id, &logged)?;
+                if tx.view().webhook(id)?.is_some() {
+                    tx.log_delivery(id, &logged, KEPT_DELIVERIES)?;
                 }
                 Ok(())
             })

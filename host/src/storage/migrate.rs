@@ -18,7 +18,8 @@ pub const SCHEMA_VERSION: u32 = 3;
 
 /// Set by the step to version 3: the records need work that only the domain knows (their
 /// search terms, their plan's features, PINs moved from accounts to memberships), which the
-/// application does once at start (`app::upgrade`) and then clears.
+/// application does once at start (`app::upgrade`, through `records::layout_v3`) and then
+/// clears.
 pub const PENDING_REINDEX: &str = "pending_reindex_v3";
 const VERSION_KEY: &str = "schema_version";
 

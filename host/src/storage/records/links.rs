@@ -1,7 +1,7 @@
 //! Links and their indexes: each side's links, and the one live (pending or active) link per
 //! pair of organizations, which a relational backend states as a partial unique index.
 
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{LinkId, OrgId};
 use crate::domain::link::{Link, pair_key};
 use crate::storage::{StorageError, Tx, View, tables};
 
@@ -56,5 +56,18 @@ impl View<'_> {
     /// Every link of `org`, either side, in any state.
     pub fn links_of(&self, org: OrgId) -> Result<Vec<u128>, StorageError> {
         self.children(tables::ORG_LINKS, org.key())
+    }
+
+    pub fn link(&self, id: LinkId) -> Result<Option<Link>, StorageError> {
+        self.record(tables::LINKS, id.key())
+    }
+
+    /// Up to `limit` links after `after`, in id (creation) order.
+    pub fn all_links(
+        &self,
+        after: Option<LinkId>,
+        limit: usize,
+    ) -> Result<Vec<Link>, StorageError> {
+        super::all(self, tables::LINKS, after.map(LinkId::key), limit)
     }
 }

@@ -9,16 +9,45 @@
 //!
 //! [`StorageError::Duplicate`]: super::StorageError::Duplicate
 
+pub mod change_requests;
+pub mod decisions;
+pub mod idempotency;
 pub mod invitations;
+pub mod journal;
+pub mod layout_v3;
 pub mod links;
+pub mod mail;
 pub mod members;
 pub mod orgs;
 pub mod plans;
+pub mod plugins;
+pub mod policies;
 pub mod remote_support;
 pub mod resources;
 pub mod shares;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
+
+use serde::de::DeserializeOwned;
+
+use super::tables::Records;
+use super::{StorageError, View};
+
+/// Up to `limit` records of `table` after `after`, in id (creation) order: the scans of
+/// maintenance work (the sweeper, the invariant check, layout upgrades).
+fn all<T: DeserializeOwned>(
+    view: &View<'_>,
+    table: Records,
+    after: Option<u128>,
+    limit: usize,
+) -> Result<Vec<T>, StorageError> {
+    Ok(view
+        .scan::<T>(table, after, limit)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
 
 /// The contract of the record layer: what any backend behind it must keep. Written against the
 /// functions, not the tables, so a second backend runs the same cases.

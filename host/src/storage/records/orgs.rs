@@ -213,4 +213,9 @@ impl View<'_> {
             }
         }
     }
+
+    /// Up to `limit` organizations after `after`, in id (creation) order.
+    pub fn all_orgs(&self, after: Option<OrgId>, limit: usize) -> Result<Vec<Org>, StorageError> {
+        super::all(self, tables::ORGS, after.map(OrgId::key), limit)
+    }
 }

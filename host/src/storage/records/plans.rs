@@ -77,4 +77,13 @@ impl View<'_> {
             .map(PlanId::from_key)
             .collect())
     }
+
+    /// Up to `limit` plans after `after`, in id (creation) order.
+    pub fn all_plans(
+        &self,
+        after: Option<PlanId>,
+        limit: usize,
+    ) -> Result<Vec<Plan>, StorageError> {
+        super::all(self, tables::PLANS, after.map(PlanId::key), limit)
+    }
 }

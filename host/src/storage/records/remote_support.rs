@@ -68,4 +68,18 @@ impl View<'_> {
             .map(RemoteSupportId::from_key)
             .collect())
     }
+
+    /// Up to `limit` requests after `after`, in id (creation) order.
+    pub fn all_remote_support(
+        &self,
+        after: Option<RemoteSupportId>,
+        limit: usize,
+    ) -> Result<Vec<RemoteSupport>, StorageError> {
+        super::all(
+            self,
+            tables::REMOTE_SUPPORT,
+            after.map(RemoteSupportId::key),
+            limit,
+        )
+    }
 }

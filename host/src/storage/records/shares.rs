@@ -65,4 +65,13 @@ impl View<'_> {
             .map(ShareId::from_key)
             .collect())
     }
+
+    /// Up to `limit` shares after `after`, in id (creation) order.
+    pub fn all_shares(
+        &self,
+        after: Option<ShareId>,
+        limit: usize,
+    ) -> Result<Vec<Share>, StorageError> {
+        super::all(self, tables::SHARES, after.map(ShareId::key), limit)
+    }
 }

@@ -63,4 +63,13 @@ impl View<'_> {
             .map(TokenId::from_key)
             .collect())
     }
+
+    /// Up to `limit` tokens after `after`, in id (creation) order.
+    pub fn all_tokens(
+        &self,
+        after: Option<TokenId>,
+        limit: usize,
+    ) -> Result<Vec<ApiToken>, StorageError> {
+        super::all(self, tables::TOKENS, after.map(TokenId::key), limit)
+    }
 }

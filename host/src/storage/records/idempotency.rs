@@ -1,0 +1,71 @@
+//! Remembered answers to requests retried with an `Idempotency-Key`, and their time index for
+//! pruning the oldest first.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::clock::Timestamp;
+use crate::domain::ids::EntryId;
+use crate::storage::{StorageError, Tx, View, tables};
+
+/// One remembered answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Remembered {
+    pub status: u16,
+    pub content_type: String,
+    /// The answer's body, sealed under the server key with the storage key as context (hex).
+    #[serde(default)]
+    pub sealed_body: String,
+    /// SHA-256 of the request body the key was first used with (hex).
+    #[serde(default)]
+    pub request_sha256: String,
+    pub at: Timestamp,
+}
+
+/// The time index entry of a remembered answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ordered {
+    key: String,
+    at: Timestamp,
+}
+
+impl Tx<'_> {
+    pub fn remember(&self, key: &str, answer: &Remembered) -> Result<(), StorageError> {
+        self.put_keyed(tables::IDEMPOTENCY, key, answer)?;
+        self.put(
+            tables::IDEMPOTENCY_ORDER,
+            EntryId::new().key(),
+            &Ordered {
+                key: key.to_owned(),
+                at: answer.at,
+            },
+        )
+    }
+
+    /// Forgets up to `limit` answers remembered before `cutoff`, oldest first; returns how
+    /// many.
+    pub fn forget_answers_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for (id, entry) in self
+            .view()
+            .scan::<Ordered>(tables::IDEMPOTENCY_ORDER, None, limit)?
+        {
+            if entry.at >= cutoff {
+                break;
+            }
+            self.delete(tables::IDEMPOTENCY_ORDER, id)?;
+            self.delete_keyed(tables::IDEMPOTENCY, &entry.key)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl View<'_> {
+    pub fn remembered(&self, key: &str) -> Result<Option<Remembered>, StorageError> {
+        self.keyed(tables::IDEMPOTENCY, key)
+    }
+}
