@@ -62,10 +62,7 @@ async fn fill_and_recover(
         let body: Value = response.json().await?;
         if status == StatusCode::CREATED {
             created += 1;
-            acked.extend(vec![Ack::Record(
-                tenantry::storage::tables::ORGS,
-                uuid::Uuid::parse_str(body["id"].as_str().unwrap_or_default())?.as_u128(),
-            )]);
+            acked.extend(vec![Ack::Org(created_org(&body)?)]);
             continue;
         }
         first_refusal = Some((status, body));
@@ -86,10 +83,7 @@ async fn fill_and_recover(
             StatusCode::CREATED => {
                 // Space freed by a compaction or a pruned log; it counts as acknowledged.
                 let body: Value = response.json().await?;
-                acked.extend(vec![Ack::Record(
-                    tenantry::storage::tables::ORGS,
-                    uuid::Uuid::parse_str(body["id"].as_str().unwrap_or_default())?.as_u128(),
-                )]);
+                acked.extend(vec![Ack::Org(created_org(&body)?)]);
             }
             other => bail!("a write on a full disk answered {other}"),
         }
@@ -112,10 +106,7 @@ async fn fill_and_recover(
         let response = create(1_000_000 + attempt).await?;
         if response.status() == StatusCode::CREATED {
             let body: Value = response.json().await?;
-            acked.extend(vec![Ack::Record(
-                tenantry::storage::tables::ORGS,
-                uuid::Uuid::parse_str(body["id"].as_str().unwrap_or_default())?.as_u128(),
-            )]);
+            acked.extend(vec![Ack::Org(created_org(&body)?)]);
             recovered_after = Some(attempt);
             break;
         }
@@ -173,4 +164,10 @@ fn remount(dir: &Path, megabytes: u32, fresh: bool) -> anyhow::Result<()> {
         bail!("mount failed (the full-disk run needs root)");
     }
     Ok(())
+}
+
+/// The id of the organization a creation answered.
+fn created_org(body: &Value) -> anyhow::Result<tenantry::domain::ids::OrgId> {
+    let id = uuid::Uuid::parse_str(body["id"].as_str().unwrap_or_default())?;
+    Ok(tenantry::domain::ids::OrgId::from_key(id.as_u128()))
 }

@@ -4,33 +4,38 @@ use std::path::Path;
 
 use tenantry::app::invariants;
 use tenantry::cli::backup::{BackupArgs, download, partial_path};
-use tenantry::domain::link::{Link, LinkStatus};
-use tenantry::storage::tables::{self, PairRecords, Records};
+use tenantry::domain::ids::{LinkId, OrgId, PolicyVersionId, ResourceId, ShareId, UserId};
+use tenantry::domain::link::LinkStatus;
+use tenantry::domain::resource::ResourceKind;
 use tenantry::storage::{Snapshot, View};
 
 use crate::server::Server;
 
 /// One write the server answered with a success: it must survive any crash after that.
+/// Checked through the store's record functions, so the check holds on any backend.
 #[derive(Clone, Copy)]
 pub enum Ack {
-    /// A record exists.
-    Record(Records, u128),
-    /// A record under a parent exists (a membership).
-    Pair(PairRecords, u128, u128),
+    Org(OrgId),
+    Membership(OrgId, UserId),
+    /// A link exists (pending or later).
+    Link(LinkId),
     /// An accepted link is active (the workload never ends links).
-    LinkActive(u128),
+    LinkActive(LinkId),
+    Team(ResourceId),
+    Share(ShareId),
+    PolicyVersion(PolicyVersionId),
 }
 
 impl std::fmt::Display for Ack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use redb::TableHandle;
-        let id = |key: u128| uuid::Uuid::from_u128(key);
         match self {
-            Self::Record(table, key) => write!(f, "{} {}", table.name(), id(*key)),
-            Self::Pair(table, parent, key) => {
-                write!(f, "{} {} / {}", table.name(), id(*parent), id(*key))
-            }
-            Self::LinkActive(key) => write!(f, "active link {}", id(*key)),
+            Self::Org(id) => write!(f, "organization {id}"),
+            Self::Membership(org, user) => write!(f, "membership {org} / {user}"),
+            Self::Link(id) => write!(f, "link {id}"),
+            Self::LinkActive(id) => write!(f, "active link {id}"),
+            Self::Team(id) => write!(f, "team {id}"),
+            Self::Share(id) => write!(f, "share {id}"),
+            Self::PolicyVersion(id) => write!(f, "policy version {id}"),
         }
     }
 }
@@ -129,12 +134,14 @@ pub async fn check_backup(
 
 fn present(view: &View<'_>, ack: Ack) -> Result<bool, tenantry::Error> {
     Ok(match ack {
-        Ack::Record(table, id) => view.record::<serde_json::Value>(table, id)?.is_some(),
-        Ack::Pair(table, parent, id) => {
-            view.pair::<serde_json::Value>(table, parent, id)?.is_some()
-        }
+        Ack::Org(id) => view.org(id)?.is_some(),
+        Ack::Membership(org, user) => view.membership(org, user)?.is_some(),
+        Ack::Link(id) => view.link(id)?.is_some(),
         Ack::LinkActive(id) => view
-            .record::<Link>(tables::LINKS, id)?
+            .link(id)?
             .is_some_and(|l| l.status == LinkStatus::Active),
+        Ack::Team(id) => view.resource(ResourceKind::Team, id)?.is_some(),
+        Ack::Share(id) => view.share(id)?.is_some(),
+        Ack::PolicyVersion(id) => view.policy_version(id)?.is_some(),
     })
 }

@@ -9,7 +9,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::text;
-use tenantry::storage::tables;
+use tenantry::domain::ids::{LinkId, OrgId, PolicyVersionId, ResourceId, ShareId, UserId};
 use tokio::sync::Mutex;
 
 use crate::verify::Ack;
@@ -195,7 +195,7 @@ async fn one_write(
             let org = api
                 .write(Method::POST, "/v1/orgs", &tenants.provider, body)
                 .await?;
-            Ok(vec![Ack::Record(tables::ORGS, id(&org["id"]))])
+            Ok(vec![Ack::Org(OrgId::from_key(id(&org["id"])))])
         }
         30..50 => {
             let body = json!({"name": format!("Member {tag}"), "email": format!("{tag}@crash.example"), "role": "member"});
@@ -207,10 +207,9 @@ async fn one_write(
                     body,
                 )
                 .await?;
-            Ok(vec![Ack::Pair(
-                tables::MEMBERSHIPS,
-                key(&home.org),
-                id(&member["user_id"]),
+            Ok(vec![Ack::Membership(
+                OrgId::from_key(key(&home.org)),
+                UserId::from_key(id(&member["user_id"])),
             )])
         }
         50..70 => {
@@ -228,7 +227,8 @@ async fn one_write(
                 )
                 .await?;
             let link_id = text(&link["id"]);
-            let mut acks = vec![Ack::Record(tables::LINKS, id(&link["id"]))];
+            let link_key = LinkId::from_key(id(&link["id"]));
+            let mut acks = vec![Ack::Link(link_key)];
             let accepted = api
                 .write(
                     Method::POST,
@@ -239,7 +239,7 @@ async fn one_write(
                 .await;
             match accepted {
                 Ok(_) => {
-                    acks.push(Ack::LinkActive(id(&link["id"])));
+                    acks.push(Ack::LinkActive(link_key));
                     tenants.links.lock().await[me].push(link_id);
                     Ok(acks)
                 }
@@ -257,7 +257,7 @@ async fn one_write(
                     json!({"name": format!("Team {tag}")}),
                 )
                 .await?;
-            let mut acks = vec![Ack::Record(tables::TEAMS, id(&team["id"]))];
+            let mut acks = vec![Ack::Team(ResourceId::from_key(id(&team["id"])))];
             let link = {
                 let links = tenants.links.lock().await;
                 let mine = &links[me];
@@ -274,7 +274,7 @@ async fn one_write(
                     )
                     .await
                 {
-                    acks.push(Ack::Record(tables::SHARES, id(&share["id"])));
+                    acks.push(Ack::Share(ShareId::from_key(id(&share["id"]))));
                 }
             }
             Ok(acks)
@@ -288,10 +288,9 @@ async fn one_write(
                     source,
                 )
                 .await?;
-            Ok(vec![Ack::Record(
-                tables::POLICY_VERSIONS,
-                id(&version["id"]),
-            )])
+            Ok(vec![Ack::PolicyVersion(PolicyVersionId::from_key(id(
+                &version["id"],
+            )))])
         }
     }
 }

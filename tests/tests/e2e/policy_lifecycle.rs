@@ -544,7 +544,7 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
     let total = s
         .app()
         .store
-        .read(|view| Ok(view.count(tenantry::storage::tables::DECISION_ORDER)?))
+        .read(|view| Ok(view.decision_count()?))
         .unwrap();
     assert_eq!(total, 20);
 }
@@ -552,7 +552,7 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
 fn logged_decisions(s: &TestServer) -> u64 {
     s.app()
         .store
-        .read(|view| Ok(view.count(tenantry::storage::tables::DECISION_ORDER)?))
+        .read(|view| Ok(view.decision_count()?))
         .unwrap()
 }
 
