@@ -309,6 +309,25 @@ fn check_billing(check: &mut Check, billing: &Option<Billing>) {
 }
 
 impl NewOrg {
+    /// A complete request for a customer-managed business organization, for tests.
+    #[cfg(test)]
+    pub fn example(tenant_id: &str, name: &str) -> Self {
+        Self {
+            name: Some(name.into()),
+            tenant_id: Some(tenant_id.into()),
+            account_type: Some("business_user".into()),
+            managed_by: Some("customer".into()),
+            remote_support_requires_approval: Some(true),
+            country: Some("DE".into()),
+            currency: Some("EUR".into()),
+            owner: Some(OwnerDetails {
+                name: "Olga".into(),
+                email: "olga@acme.example".into(),
+            }),
+            ..Self::default()
+        }
+    }
+
     /// Validates every field and builds the organization (not yet stored).
     pub fn validate(self, regions: &[String], now: Timestamp) -> Result<ValidOrg> {
         let mut check = Check::default();
@@ -524,20 +543,7 @@ mod tests {
     }
 
     fn valid() -> NewOrg {
-        NewOrg {
-            name: Some("  Acme  ".into()),
-            tenant_id: Some("acme".into()),
-            account_type: Some("business_user".into()),
-            managed_by: Some("customer".into()),
-            remote_support_requires_approval: Some(true),
-            country: Some("DE".into()),
-            currency: Some("EUR".into()),
-            owner: Some(OwnerDetails {
-                name: "Olga".into(),
-                email: "olga@acme.example".into(),
-            }),
-            ..NewOrg::default()
-        }
+        NewOrg::example("acme", "  Acme  ")
     }
 
     fn fields(err: Error) -> Vec<String> {

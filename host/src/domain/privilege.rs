@@ -119,22 +119,12 @@ pub fn managed_by_switch_needs_consent(
 mod tests {
     use super::*;
     use crate::domain::clock::Timestamp;
-    use crate::domain::org::{NewOrg, OwnerDetails};
+    use crate::domain::org::NewOrg;
 
     fn org(approval: bool) -> Org {
         NewOrg {
-            name: Some("Acme".into()),
-            tenant_id: Some("acme".into()),
-            account_type: Some("business_user".into()),
-            managed_by: Some("customer".into()),
             remote_support_requires_approval: Some(approval),
-            country: Some("DE".into()),
-            currency: Some("EUR".into()),
-            owner: Some(OwnerDetails {
-                name: "O".into(),
-                email: "o@acme.example".into(),
-            }),
-            ..NewOrg::default()
+            ..NewOrg::example("acme", "Acme")
         }
         .validate(&["default".to_owned()], Timestamp(0))
         .unwrap()

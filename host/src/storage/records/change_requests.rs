@@ -38,10 +38,11 @@ impl View<'_> {
 
     /// Every request made of `org`, oldest first.
     pub fn change_requests_of(&self, org: OrgId) -> Result<Vec<ChangeRequestId>, StorageError> {
-        Ok(self
-            .children(tables::ORG_CHANGE_REQUESTS, org.key())?
-            .into_iter()
-            .map(ChangeRequestId::from_key)
-            .collect())
+        super::ids(
+            self,
+            tables::ORG_CHANGE_REQUESTS,
+            org.key(),
+            ChangeRequestId::from_key,
+        )
     }
 }

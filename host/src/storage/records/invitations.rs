@@ -57,23 +57,21 @@ impl View<'_> {
 
     /// Every invitation `org` made, used ones included, in creation order.
     pub fn invitations_of_org(&self, org: OrgId) -> Result<Vec<InvitationId>, StorageError> {
-        self.invitation_ids(tables::ORG_INVITATIONS, org.key())
+        super::ids(
+            self,
+            tables::ORG_INVITATIONS,
+            org.key(),
+            InvitationId::from_key,
+        )
     }
 
     /// Every invitation addressed to `user`.
     pub fn invitations_to(&self, user: UserId) -> Result<Vec<InvitationId>, StorageError> {
-        self.invitation_ids(tables::USER_INVITATIONS, user.key())
-    }
-
-    fn invitation_ids(
-        &self,
-        index: tables::Children,
-        parent: u128,
-    ) -> Result<Vec<InvitationId>, StorageError> {
-        Ok(self
-            .children(index, parent)?
-            .into_iter()
-            .map(InvitationId::from_key)
-            .collect())
+        super::ids(
+            self,
+            tables::USER_INVITATIONS,
+            user.key(),
+            InvitationId::from_key,
+        )
     }
 }

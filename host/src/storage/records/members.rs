@@ -88,11 +88,7 @@ impl View<'_> {
 
     /// The organizations `user` is a member of (in any status).
     pub fn orgs_of(&self, user: UserId) -> Result<Vec<OrgId>, StorageError> {
-        Ok(self
-            .children(tables::USER_ORGS, user.key())?
-            .into_iter()
-            .map(OrgId::from_key)
-            .collect())
+        super::ids(self, tables::USER_ORGS, user.key(), OrgId::from_key)
     }
 
     /// The member of `org` with this phone extension.

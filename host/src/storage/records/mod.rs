@@ -31,8 +31,18 @@ pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 
-use super::tables::Records;
+use super::tables::{Children, Records};
 use super::{StorageError, View};
+
+/// The ids `index` lists under `parent`, typed by `id`.
+fn ids<T>(
+    view: &View<'_>,
+    index: Children,
+    parent: u128,
+    id: fn(u128) -> T,
+) -> Result<Vec<T>, StorageError> {
+    Ok(view.children(index, parent)?.into_iter().map(id).collect())
+}
 
 /// Up to `limit` records of `table` after `after`, in id (creation) order: the scans of
 /// maintenance work (the sweeper, the invariant check, layout upgrades).
@@ -60,7 +70,7 @@ mod tests {
     use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId, UserId};
     use crate::domain::link::{Link, LinkStatus};
     use crate::domain::member::{Membership, MembershipStatus, Role, User};
-    use crate::domain::org::{NewOrg, Org, OwnerDetails};
+    use crate::domain::org::{NewOrg, Org};
     use crate::domain::plan::{Limits, Plan};
     use crate::domain::resource::ResourceKind;
     use crate::domain::share::{Share, ShareStatus};
@@ -68,23 +78,10 @@ mod tests {
     use crate::storage::Store;
 
     fn org(tenant_id: &str, name: &str) -> Org {
-        NewOrg {
-            name: Some(name.into()),
-            tenant_id: Some(tenant_id.into()),
-            account_type: Some("business_user".into()),
-            managed_by: Some("customer".into()),
-            remote_support_requires_approval: Some(true),
-            country: Some("DE".into()),
-            currency: Some("EUR".into()),
-            owner: Some(OwnerDetails {
-                name: "O".into(),
-                email: "o@acme.example".into(),
-            }),
-            ..NewOrg::default()
-        }
-        .validate(&["default".to_owned()], Timestamp(0))
-        .unwrap()
-        .org
+        NewOrg::example(tenant_id, name)
+            .validate(&["default".to_owned()], Timestamp(0))
+            .unwrap()
+            .org
     }
 
     fn link(from: OrgId, to: OrgId, status: LinkStatus) -> Link {
@@ -463,5 +460,37 @@ mod tests {
             .unwrap();
         let listed = store.read(|view| Ok(view.plans_of(provider)?)).unwrap();
         assert_eq!(listed, vec![reused]);
+    }
+
+    /// The seam holds: outside `storage/`, no source file names a table (a use case asks for
+    /// records, so a second backend replaces only what is below the seam).
+    #[test]
+    fn no_file_outside_storage_names_a_table() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    if !path.ends_with("storage") {
+                        walk(&path, out);
+                    }
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        assert!(files.len() > 50, "the walk found the sources");
+        let naming: Vec<_> = files
+            .iter()
+            .filter(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                text.contains("tables::") || text.contains("storage::tables")
+            })
+            .collect();
+        assert!(naming.is_empty(), "these name storage tables: {naming:?}");
     }
 }

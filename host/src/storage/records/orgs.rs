@@ -160,20 +160,17 @@ impl View<'_> {
 
     /// The organizations whose service provider is `provider`.
     pub fn customers_of(&self, provider: OrgId) -> Result<Vec<OrgId>, StorageError> {
-        Ok(self
-            .children(tables::PROVIDER_CUSTOMERS, provider.key())?
-            .into_iter()
-            .map(OrgId::from_key)
-            .collect())
+        super::ids(
+            self,
+            tables::PROVIDER_CUSTOMERS,
+            provider.key(),
+            OrgId::from_key,
+        )
     }
 
     /// The organizations on `plan`.
     pub fn orgs_on_plan(&self, plan: PlanId) -> Result<Vec<OrgId>, StorageError> {
-        Ok(self
-            .children(tables::PLAN_ORGS, plan.key())?
-            .into_iter()
-            .map(OrgId::from_key)
-            .collect())
+        super::ids(self, tables::PLAN_ORGS, plan.key(), OrgId::from_key)
     }
 
     /// The limits an organization runs under: its plan's, or the defaults.

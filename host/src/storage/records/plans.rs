@@ -71,11 +71,7 @@ impl View<'_> {
 
     /// The plans a provider made.
     pub fn plans_of(&self, provider: OrgId) -> Result<Vec<PlanId>, StorageError> {
-        Ok(self
-            .children(tables::ORG_PLANS, provider.key())?
-            .into_iter()
-            .map(PlanId::from_key)
-            .collect())
+        super::ids(self, tables::ORG_PLANS, provider.key(), PlanId::from_key)
     }
 
     /// Up to `limit` plans after `after`, in id (creation) order.

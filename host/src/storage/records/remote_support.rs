@@ -46,7 +46,12 @@ impl View<'_> {
 
     /// The requests made on `org`, oldest first.
     pub fn remote_support_on(&self, org: OrgId) -> Result<Vec<RemoteSupportId>, StorageError> {
-        self.request_ids(tables::ORG_REMOTE_SUPPORT, org.key())
+        super::ids(
+            self,
+            tables::ORG_REMOTE_SUPPORT,
+            org.key(),
+            RemoteSupportId::from_key,
+        )
     }
 
     /// The requests `requester` made, on any organization.
@@ -54,19 +59,12 @@ impl View<'_> {
         &self,
         requester: UserId,
     ) -> Result<Vec<RemoteSupportId>, StorageError> {
-        self.request_ids(tables::REQUESTER_REMOTE_SUPPORT, requester.key())
-    }
-
-    fn request_ids(
-        &self,
-        index: tables::Children,
-        parent: u128,
-    ) -> Result<Vec<RemoteSupportId>, StorageError> {
-        Ok(self
-            .children(index, parent)?
-            .into_iter()
-            .map(RemoteSupportId::from_key)
-            .collect())
+        super::ids(
+            self,
+            tables::REQUESTER_REMOTE_SUPPORT,
+            requester.key(),
+            RemoteSupportId::from_key,
+        )
     }
 
     /// Up to `limit` requests after `after`, in id (creation) order.

@@ -50,10 +50,6 @@ impl View<'_> {
         org: OrgId,
         kind: ResourceKind,
     ) -> Result<Vec<ResourceId>, StorageError> {
-        Ok(self
-            .children(tables_of(kind).1, org.key())?
-            .into_iter()
-            .map(ResourceId::from_key)
-            .collect())
+        super::ids(self, tables_of(kind).1, org.key(), ResourceId::from_key)
     }
 }

@@ -41,29 +41,22 @@ impl View<'_> {
 
     /// Every share `org` sent or received, in any state, in creation order.
     pub fn shares_of(&self, org: OrgId) -> Result<Vec<ShareId>, StorageError> {
-        self.share_ids(tables::ORG_SHARES, org.key())
+        super::ids(self, tables::ORG_SHARES, org.key(), ShareId::from_key)
     }
 
     /// Every share made over `link`.
     pub fn shares_over(&self, link: LinkId) -> Result<Vec<ShareId>, StorageError> {
-        self.share_ids(tables::LINK_SHARES, link.key())
+        super::ids(self, tables::LINK_SHARES, link.key(), ShareId::from_key)
     }
 
     /// Every share of one team or channel.
     pub fn shares_of_resource(&self, resource: ResourceId) -> Result<Vec<ShareId>, StorageError> {
-        self.share_ids(tables::RESOURCE_SHARES, resource.key())
-    }
-
-    fn share_ids(
-        &self,
-        index: tables::Children,
-        parent: u128,
-    ) -> Result<Vec<ShareId>, StorageError> {
-        Ok(self
-            .children(index, parent)?
-            .into_iter()
-            .map(ShareId::from_key)
-            .collect())
+        super::ids(
+            self,
+            tables::RESOURCE_SHARES,
+            resource.key(),
+            ShareId::from_key,
+        )
     }
 
     /// Up to `limit` shares after `after`, in id (creation) order.

@@ -57,11 +57,7 @@ impl View<'_> {
 
     /// Every token issued to `user`, revoked ones included, in creation order.
     pub fn tokens_of(&self, user: UserId) -> Result<Vec<TokenId>, StorageError> {
-        Ok(self
-            .children(tables::USER_TOKENS, user.key())?
-            .into_iter()
-            .map(TokenId::from_key)
-            .collect())
+        super::ids(self, tables::USER_TOKENS, user.key(), TokenId::from_key)
     }
 
     /// Up to `limit` tokens after `after`, in id (creation) order.

@@ -63,11 +63,7 @@ impl View<'_> {
 
     /// The endpoints of `org`, oldest first.
     pub fn webhooks_of(&self, org: OrgId) -> Result<Vec<WebhookId>, StorageError> {
-        Ok(self
-            .children(tables::ORG_WEBHOOKS, org.key())?
-            .into_iter()
-            .map(WebhookId::from_key)
-            .collect())
+        super::ids(self, tables::ORG_WEBHOOKS, org.key(), WebhookId::from_key)
     }
 
     /// Up to `limit` endpoints of every organization after `after`, in id order.
