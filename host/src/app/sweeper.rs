@@ -5,44 +5,26 @@
 use std::time::Duration;
 
 use super::App;
-use crate::domain::link::LinkStatus;
 use crate::error::Result;
 
 /// Most records one sweep transaction touches, so a sweep never holds the writer long.
 const SWEEP_BATCH: usize = 1_000;
+/// Most records of each kind one pass expires.
+const SWEEP_PASS: usize = 50_000;
 
 impl App {
     /// One pass; returns how many records it expired.
     pub async fn sweep(&self) -> Result<usize> {
         let now = self.clock.now();
+        // What is due comes from the deadline indexes, so a pass costs what expires, not
+        // every link and request; what is left beyond one pass's share waits for the next.
         let (links, requests) = self.store.read(|view| {
-            let mut links = Vec::new();
-            let mut after = None;
-            loop {
-                let batch = view.all_links(after, 1024)?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.id);
-                links.extend(
-                    batch
-                        .into_iter()
-                        .filter(|l| l.status == LinkStatus::Pending && l.status_at(now) != l.status)
-                        .map(|l| l.id.key()),
-                );
-            }
-            let mut requests = Vec::new();
-            let mut after = None;
-            loop {
-                let batch = view.all_remote_support(after, 1024)?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.id);
-                requests.extend(
-                    batch
-                        .into_iter()
-                        .filter(|r| r.status_at(now) != r.status)
-                        .map(|r| r.id.key()),
-                );
-            }
-            Ok((links, requests))
+            let links = view.links_due(now, SWEEP_PASS)?;
+            let requests = view.remote_support_due(now, SWEEP_PASS)?;
+            Ok((
+                links.into_iter().map(|id| id.key()).collect::<Vec<_>>(),
+                requests.into_iter().map(|id| id.key()).collect::<Vec<_>>(),
+            ))
         })?;
         let mut expired = 0;
         for chunk in links.chunks(SWEEP_BATCH) {

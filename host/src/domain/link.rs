@@ -57,6 +57,11 @@ pub struct Link {
 impl Link {
     /// The status as of `now`: a pending link past its deadline is expired even before the
     /// sweeper has written that down.
+    /// When the link changes state by itself: a pending link expires.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        (self.status == LinkStatus::Pending).then_some(self.expires_at)
+    }
+
     pub fn status_at(&self, now: Timestamp) -> LinkStatus {
         if self.status == LinkStatus::Pending && now >= self.expires_at {
             LinkStatus::Expired

@@ -64,6 +64,16 @@ pub struct RemoteSupport {
 
 impl RemoteSupport {
     /// The status as of `now`: deadlines count even before the sweeper writes them down.
+    /// When the request changes state by itself: a pending one expires undecided, a grant
+    /// ends.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self.status {
+            SupportStatus::Pending => Some(self.decide_by),
+            SupportStatus::Granted => self.ends_at,
+            _ => None,
+        }
+    }
+
     pub fn status_at(&self, now: Timestamp) -> SupportStatus {
         match self.status {
             SupportStatus::Pending if now >= self.decide_by => SupportStatus::Expired,

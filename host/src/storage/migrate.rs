@@ -5,7 +5,8 @@
 //! bind them, and the operator's ownership of plugins uploaded before ownership existed.
 //! Version 3 adds the search indexes by provider, lowercase reference and contract terms,
 //! organizations by plan, plan features on organizations and PINs per membership; its record
-//! work is the application's (`app::upgrade`), asked for by a marker. A future layout change
+//! work is the application's (`app::upgrade`), asked for by a marker. Version 4 adds the
+//! deadline indexes the sweeper reads (`records::layout_v4`). A future layout change
 //! adds a step to [`STEPS`]; the server runs every step above the file's version, in order, in
 //! one durable transaction on start.
 
@@ -14,7 +15,7 @@ use redb::{Database, ReadableTable, WriteTransaction};
 use super::StorageError;
 use super::tables::{self, META};
 
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Set by the step to version 3: the records need work that only the domain knows (their
 /// search terms, their plan's features, PINs moved from accounts to memberships), which the
@@ -26,7 +27,12 @@ const VERSION_KEY: &str = "schema_version";
 type Step = fn(&WriteTransaction) -> Result<(), StorageError>;
 
 /// `STEPS[i]` upgrades a file from version `i` to `i + 1`. Version 0 is an empty file.
-const STEPS: &[Step] = &[create_tables, index_trust_model, ask_for_reindex];
+const STEPS: &[Step] = &[
+    create_tables,
+    index_trust_model,
+    ask_for_reindex,
+    index_deadlines,
+];
 
 pub fn prepare(db: &Database) -> Result<(), StorageError> {
     let txn = db.begin_write()?;
@@ -80,6 +86,17 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
     for def in tables::ALL_TERMS {
         txn.open_multimap_table(*def)?;
     }
+    Ok(())
+}
+
+/// Version 3 to 4: the deadline indexes, filled from the links and remote-support requests.
+fn index_deadlines(txn: &WriteTransaction) -> Result<(), StorageError> {
+    create_tables(txn)?;
+    let filed = super::Tx::new(txn).index_deadlines()?;
+    tracing::info!(
+        filed,
+        "indexed the deadlines of links and remote-support requests"
+    );
     Ok(())
 }
 
@@ -231,5 +248,40 @@ mod tests {
         prepare(&db).unwrap();
         let txn = db.begin_write().unwrap();
         assert_eq!(read_version(&txn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_three_file_gets_its_deadlines_indexed() {
+        use crate::domain::clock::Timestamp;
+        use crate::domain::ids::{LinkId, OrgId};
+        use crate::domain::link::{Link, LinkStatus};
+        use crate::storage::{Tx, View};
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v3.redb")).unwrap();
+        prepare(&db).unwrap();
+        let pending = Link {
+            id: LinkId::new(),
+            from_org: OrgId::new(),
+            to_org: OrgId::new(),
+            status: LinkStatus::Pending,
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1_000),
+            history: Vec::new(),
+        };
+        // A version 3 file: the link, and no deadline index.
+        let txn = db.begin_write().unwrap();
+        Tx::new(&txn).insert_link(&pending).unwrap();
+        txn.delete_multimap_table(tables::LINK_DEADLINES).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(VERSION_KEY, 3_u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+
+        prepare(&db).unwrap();
+        let read = db.begin_read().unwrap();
+        let due = View::Read(&read).links_due(Timestamp(1_000), 10).unwrap();
+        assert_eq!(due, vec![pending.id]);
     }
 }

@@ -94,6 +94,12 @@ pub const ORG_CHANGE_REQUESTS: Children = MultimapTableDefinition::new("org_chan
 pub const ORG_WEBHOOKS: Children = MultimapTableDefinition::new("org_webhooks");
 /// `plan -> organizations on it`.
 pub const PLAN_ORGS: Children = MultimapTableDefinition::new("plan_orgs");
+/// `deadline (Unix ms) -> pending links` that expire then: the sweeper reads what is due, not
+/// every link.
+pub const LINK_DEADLINES: Children = MultimapTableDefinition::new("link_deadlines");
+/// `deadline (Unix ms) -> remote-support requests` that expire or whose grant ends then.
+pub const REMOTE_SUPPORT_DEADLINES: Children =
+    MultimapTableDefinition::new("remote_support_deadlines");
 
 pub const ORG_BY_TENANT: Unique = TableDefinition::new("org_by_tenant");
 pub const TOKEN_BY_HASH: Unique = TableDefinition::new("token_by_hash");
@@ -165,6 +171,8 @@ pub const ALL_CHILDREN: &[Children] = &[
     ORG_CHANGE_REQUESTS,
     PLAN_ORGS,
     ORG_WEBHOOKS,
+    LINK_DEADLINES,
+    REMOTE_SUPPORT_DEADLINES,
 ];
 pub const ALL_UNIQUE: &[Unique] = &[
     ORG_BY_TENANT,

@@ -92,6 +92,24 @@ impl View<'_> {
         })
     }
 
+    /// Children filed under parents up to `until` (inclusive), lowest parent first, at most
+    /// `limit`: the entries of a deadline index that are due.
+    pub fn due(&self, def: Children, until: u128, limit: usize) -> Result<Vec<u128>, StorageError> {
+        with_table!(self, open_multimap_table, def, |t| {
+            let mut out = Vec::new();
+            'keys: for entry in t.range(0..=until)? {
+                let (_, children) = entry?;
+                for child in children {
+                    out.push(child?.value());
+                    if out.len() >= limit {
+                        break 'keys;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn unique(&self, def: Unique, key: &str) -> Result<Option<u128>, StorageError> {
         with_table!(self, open_table, def, |t| Ok(t
             .get(key)?

@@ -1,6 +1,7 @@
 //! Links and their indexes: each side's links, and the one live (pending or active) link per
 //! pair of organizations, which a relational backend states as a partial unique index.
 
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{LinkId, OrgId};
 use crate::domain::link::{Link, pair_key};
 use crate::storage::{StorageError, Tx, View, tables};
@@ -18,6 +19,8 @@ impl Tx<'_> {
     /// when another live link holds it); a link that is no longer live gives the slot up.
     pub fn put_link(&self, link: &Link) -> Result<(), StorageError> {
         let id = link.id.key();
+        let before = self.view().link(link.id)?.and_then(|l| l.deadline());
+        super::move_deadline(self, tables::LINK_DEADLINES, id, before, link.deadline())?;
         let key = pair_key(link.from_org, link.to_org);
         let holder = self.view().unique(tables::LIVE_LINK_BY_PAIR, &key)?;
         if link.status.is_live() {
@@ -69,5 +72,14 @@ impl View<'_> {
         limit: usize,
     ) -> Result<Vec<Link>, StorageError> {
         super::all(self, tables::LINKS, after.map(LinkId::key), limit)
+    }
+
+    /// Up to `limit` links whose deadline is `now` or earlier (pending links to expire).
+    pub fn links_due(&self, now: Timestamp, limit: usize) -> Result<Vec<LinkId>, StorageError> {
+        Ok(self
+            .due(tables::LINK_DEADLINES, super::deadline_key(now), limit)?
+            .into_iter()
+            .map(LinkId::from_key)
+            .collect())
     }
 }

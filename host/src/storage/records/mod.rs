@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod journal;
 pub mod layout_v3;
+pub mod layout_v4;
 pub mod links;
 pub mod mail;
 pub mod members;
@@ -32,7 +33,33 @@ pub mod webhooks;
 use serde::de::DeserializeOwned;
 
 use super::tables::{Children, Records};
-use super::{StorageError, View};
+use super::{StorageError, Tx, View};
+use crate::domain::clock::Timestamp;
+
+/// Moves `id` in a deadline index from its old deadline to its new one.
+fn move_deadline(
+    tx: &Tx<'_>,
+    index: Children,
+    id: u128,
+    old: Option<Timestamp>,
+    new: Option<Timestamp>,
+) -> Result<(), StorageError> {
+    if old == new {
+        return Ok(());
+    }
+    if let Some(at) = old {
+        tx.remove_child(index, deadline_key(at), id)?;
+    }
+    if let Some(at) = new {
+        tx.add_child(index, deadline_key(at), id)?;
+    }
+    Ok(())
+}
+
+/// A time as a deadline index key (times before 1970 sort first).
+fn deadline_key(at: Timestamp) -> u128 {
+    u128::try_from(at.0).unwrap_or(0)
+}
 
 /// The ids `index` lists under `parent`, typed by `id`.
 fn ids<T>(
@@ -460,6 +487,41 @@ mod tests {
             .unwrap();
         let listed = store.read(|view| Ok(view.plans_of(provider)?)).unwrap();
         assert_eq!(listed, vec![reused]);
+    }
+
+    #[tokio::test]
+    async fn a_pending_link_is_due_at_its_expiry_and_not_once_it_is_accepted() {
+        let (_dir, store) = store();
+        let mut pending = link(OrgId::new(), OrgId::new(), LinkStatus::Pending);
+        pending.expires_at = Timestamp(1_000);
+        let (expiring, other) = (pending.clone(), {
+            let mut l = link(OrgId::new(), OrgId::new(), LinkStatus::Pending);
+            l.expires_at = Timestamp(5_000);
+            l
+        });
+        store
+            .write(move |tx| {
+                tx.insert_link(&expiring)?;
+                Ok(tx.insert_link(&other)?)
+            })
+            .await
+            .unwrap();
+        let due = |at| {
+            store
+                .read(move |view| Ok(view.links_due(Timestamp(at), 10)?))
+                .unwrap()
+        };
+        assert_eq!(due(999), Vec::new());
+        assert_eq!(due(1_000), vec![pending.id]);
+        assert_eq!(due(5_000).len(), 2);
+
+        pending.change(LinkStatus::Active, Timestamp(500), None);
+        let accepted = pending.clone();
+        store
+            .write(move |tx| Ok(tx.put_link(&accepted)?))
+            .await
+            .unwrap();
+        assert_eq!(due(1_000), Vec::new());
     }
 
     /// The seam holds: outside `storage/`, no source file names a table (a use case asks for

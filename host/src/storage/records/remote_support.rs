@@ -1,6 +1,7 @@
 //! Remote-support requests and grants, listed under the customer organization and under the
 //! person who asked.
 
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, RemoteSupportId, UserId};
 use crate::domain::remote_support::RemoteSupport;
 use crate::storage::{StorageError, Tx, View, tables};
@@ -8,6 +9,13 @@ use crate::storage::{StorageError, Tx, View, tables};
 impl Tx<'_> {
     pub fn insert_remote_support(&self, request: &RemoteSupport) -> Result<(), StorageError> {
         let id = request.id.key();
+        super::move_deadline(
+            self,
+            tables::REMOTE_SUPPORT_DEADLINES,
+            id,
+            None,
+            request.deadline(),
+        )?;
         self.put(tables::REMOTE_SUPPORT, id, request)?;
         self.add_child(tables::ORG_REMOTE_SUPPORT, request.org_id.key(), id)?;
         self.add_child(
@@ -19,13 +27,32 @@ impl Tx<'_> {
 
     /// Stores a request's new state (decided, granted, ended, expired).
     pub fn put_remote_support(&self, request: &RemoteSupport) -> Result<(), StorageError> {
-        self.put(tables::REMOTE_SUPPORT, request.id.key(), request)
+        let id = request.id.key();
+        let before = self
+            .view()
+            .remote_support(request.id)?
+            .and_then(|r| r.deadline());
+        super::move_deadline(
+            self,
+            tables::REMOTE_SUPPORT_DEADLINES,
+            id,
+            before,
+            request.deadline(),
+        )?;
+        self.put(tables::REMOTE_SUPPORT, id, request)
     }
 
     pub fn delete_remote_support(&self, id: RemoteSupportId) -> Result<(), StorageError> {
         let Some(request) = self.view().remote_support(id)? else {
             return Ok(());
         };
+        super::move_deadline(
+            self,
+            tables::REMOTE_SUPPORT_DEADLINES,
+            id.key(),
+            request.deadline(),
+            None,
+        )?;
         self.remove_child(tables::ORG_REMOTE_SUPPORT, request.org_id.key(), id.key())?;
         self.remove_child(
             tables::REQUESTER_REMOTE_SUPPORT,
@@ -79,5 +106,23 @@ impl View<'_> {
             after.map(RemoteSupportId::key),
             limit,
         )
+    }
+
+    /// Up to `limit` requests whose deadline is `now` or earlier (pending ones to expire,
+    /// grants to end).
+    pub fn remote_support_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<RemoteSupportId>, StorageError> {
+        Ok(self
+            .due(
+                tables::REMOTE_SUPPORT_DEADLINES,
+                super::deadline_key(now),
+                limit,
+            )?
+            .into_iter()
+            .map(RemoteSupportId::from_key)
+            .collect())
     }
 }
