@@ -107,6 +107,17 @@ impl Store {
     }
 
     /// Runs `op` in a write transaction; returns once the effect is durable.
+    ///
+    /// What every use case relies on, and any backend behind this seam must give:
+    /// - **Serializable**: `op` reads (through `tx.view()`) and writes as if no other write ran
+    ///   at the same time, so an invariant checked inside it (the link cap, one live link per
+    ///   pair, exactly one owner, a single-use invitation, an idempotency claim) still holds
+    ///   when it commits. redb gives this by running writes one at a time; a SQL backend by
+    ///   serializable isolation, running `op` again on a serialization failure — so `op` must
+    ///   have no effect outside the transaction (a SQL backend will need this bound to be `Fn`).
+    /// - **All or nothing**: an `Err` from `op` leaves the store exactly as it was; other jobs
+    ///   committed in the same durable batch are not affected.
+    /// - **Durable on return**: an `Ok` means the change survives a crash that follows.
     pub async fn write<T, F>(&self, op: F) -> Result<T, crate::Error>
     where
         F: FnOnce(&Tx<'_>) -> Result<T, crate::Error> + Send + 'static,
