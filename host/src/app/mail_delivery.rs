@@ -26,8 +26,9 @@ use crate::mail::transport::{Mailer, SendError};
 
 /// E-mail sent per look, so a long queue does not hold one look for long.
 const BATCH: usize = 50;
-/// Queue entries read per read transaction while looking for due ones.
-const SCAN_PAGE: usize = 1_000;
+/// Due e-mails looked at per look: enough for [`BATCH`] across organizations even when one
+/// of them has thousands due.
+const DUE_SCAN: usize = 10_000;
 /// E-mail about one organization sent per look: one that queued thousands (a large import)
 /// does not hold up the others' for long.
 const PER_ORG: usize = 10;
@@ -65,30 +66,21 @@ impl App {
         }
     }
 
-    /// The oldest e-mail due now, at most [`BATCH`] and [`PER_ORG`] for each organization.
+    /// The e-mail due longest, at most [`BATCH`] and [`PER_ORG`] for each organization,
+    /// among the first [`DUE_SCAN`] due (read from the due index, not the whole queue).
     fn due_mail(&self) -> Result<Vec<QueuedMail>> {
         let now = self.clock.now();
-        let mut due = Vec::new();
         let mut per_org: HashMap<OrgId, usize> = HashMap::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .read(|view| Ok(view.mail_queue(after, SCAN_PAGE)?))?;
-            let done = page.len() < SCAN_PAGE;
-            after = page.last().map(|mail| mail.id);
-            for mail in page {
+        let due = self.store.read(|view| Ok(view.mail_due(now, DUE_SCAN)?))?;
+        Ok(due
+            .into_iter()
+            .filter(|mail| {
                 let taken = per_org.entry(mail.org_id).or_default();
-                if mail.next_attempt_at <= now && *taken < PER_ORG {
-                    *taken += 1;
-                    due.push(mail);
-                }
-            }
-            if done || due.len() >= BATCH {
-                due.truncate(BATCH);
-                return Ok(due);
-            }
-        }
+                *taken += 1;
+                *taken <= PER_ORG
+            })
+            .take(BATCH)
+            .collect())
     }
 
     /// What `mail` carries; `None` when it was sealed under another server key (the key file

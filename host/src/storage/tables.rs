@@ -97,6 +97,8 @@ pub const PLAN_ORGS: Children = MultimapTableDefinition::new("plan_orgs");
 /// `deadline (Unix ms) -> pending links` that expire then: the sweeper reads what is due, not
 /// every link.
 pub const LINK_DEADLINES: Children = MultimapTableDefinition::new("link_deadlines");
+/// `next attempt (Unix ms) -> queued e-mails`: the delivery task reads what is due.
+pub const MAIL_DUE: Children = MultimapTableDefinition::new("mail_due");
 /// `deadline (Unix ms) -> remote-support requests` that expire or whose grant ends then.
 pub const REMOTE_SUPPORT_DEADLINES: Children =
     MultimapTableDefinition::new("remote_support_deadlines");
@@ -173,6 +175,7 @@ pub const ALL_CHILDREN: &[Children] = &[
     ORG_WEBHOOKS,
     LINK_DEADLINES,
     REMOTE_SUPPORT_DEADLINES,
+    MAIL_DUE,
 ];
 pub const ALL_UNIQUE: &[Unique] = &[
     ORG_BY_TENANT,

@@ -1,5 +1,6 @@
-//! The upgrade to layout 4: the deadline indexes of pending links and of remote-support
-//! requests and grants, filled from the records in the migration's own transaction.
+//! The upgrade to layout 4: the deadline indexes of pending links, of remote-support requests
+//! and grants, and of queued e-mail, filled from the records in the migration's own
+//! transaction.
 
 use serde::Deserialize;
 
@@ -13,6 +14,12 @@ use crate::storage::{StorageError, Tx, tables};
 struct LinkFields {
     status: Option<LinkStatus>,
     expires_at: Option<Timestamp>,
+}
+
+/// The field of a queued e-mail its next attempt comes from.
+#[derive(Deserialize)]
+struct MailFields {
+    next_attempt_at: Option<Timestamp>,
 }
 
 /// The fields of a remote-support request its deadline comes from.
@@ -68,6 +75,16 @@ impl Tx<'_> {
                     )?;
                     filed += 1;
                 }
+            }
+        }
+        let mut after = None;
+        loop {
+            let page: Vec<(u128, MailFields)> = view.scan(tables::MAIL_QUEUE, after, PAGE)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            for (id, mail) in page {
+                super::move_deadline(self, tables::MAIL_DUE, id, None, mail.next_attempt_at)?;
+                filed += 1;
             }
         }
         Ok(filed)

@@ -1,19 +1,32 @@
 //! E-mail waiting to be sent, providers' templates (one per kind of e-mail), and the
 //! invitation e-mail budget of each (organization, address).
 
+use crate::domain::clock::Timestamp;
 use crate::domain::ids::{MailId, OrgId};
 use crate::domain::mail::{AddressBudget, QueuedMail, StoredTemplate};
 use crate::mail::MailKind;
 use crate::storage::{StorageError, Tx, View, tables};
 
 impl Tx<'_> {
-    /// Queues an e-mail, or stores its new state (attempts, next try).
+    /// Queues an e-mail, or stores its new state (attempts, next try), filed under its next
+    /// attempt.
     pub fn put_queued_mail(&self, mail: &QueuedMail) -> Result<(), StorageError> {
-        self.put(tables::MAIL_QUEUE, mail.id.key(), mail)
+        let id = mail.id.key();
+        let before = self.view().queued_mail(mail.id)?.map(|m| m.next_attempt_at);
+        super::move_deadline(
+            self,
+            tables::MAIL_DUE,
+            id,
+            before,
+            Some(mail.next_attempt_at),
+        )?;
+        self.put(tables::MAIL_QUEUE, id, mail)
     }
 
     /// Takes an e-mail off the queue (sent, or given up).
     pub fn delete_queued_mail(&self, id: MailId) -> Result<(), StorageError> {
+        let before = self.view().queued_mail(id)?.map(|m| m.next_attempt_at);
+        super::move_deadline(self, tables::MAIL_DUE, id.key(), before, None)?;
         self.delete(tables::MAIL_QUEUE, id.key())
     }
 
@@ -63,13 +76,16 @@ impl View<'_> {
         self.record(tables::MAIL_QUEUE, id.key())
     }
 
-    /// Up to `limit` queued e-mails after `after`, oldest first.
-    pub fn mail_queue(
-        &self,
-        after: Option<MailId>,
-        limit: usize,
-    ) -> Result<Vec<QueuedMail>, StorageError> {
-        super::all(self, tables::MAIL_QUEUE, after.map(MailId::key), limit)
+    /// Up to `limit` queued e-mails whose next attempt is `now` or earlier, the longest due
+    /// first.
+    pub fn mail_due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>, StorageError> {
+        let mut due = Vec::new();
+        for id in self.due(tables::MAIL_DUE, super::deadline_key(now), limit)? {
+            if let Some(mail) = self.queued_mail(MailId::from_key(id))? {
+                due.push(mail);
+            }
+        }
+        Ok(due)
     }
 
     pub fn mail_template(

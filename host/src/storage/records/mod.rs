@@ -524,6 +524,49 @@ mod tests {
         assert_eq!(due(1_000), Vec::new());
     }
 
+    #[tokio::test]
+    async fn queued_mail_is_due_at_its_next_attempt_and_gone_once_sent() {
+        use crate::domain::mail::{QueuedMail, Recipient};
+        use crate::mail::MailKind;
+
+        let (_dir, store) = store();
+        let mail = |at| {
+            let to = Recipient::Address("mia@acme.example".into());
+            QueuedMail::new(MailKind::Invitation, OrgId::new(), None, to, Timestamp(at))
+        };
+        let (now, later) = (mail(1_000), mail(2_000));
+        let (a, b) = (now.clone(), later.clone());
+        store
+            .write(move |tx| {
+                tx.put_queued_mail(&a)?;
+                Ok(tx.put_queued_mail(&b)?)
+            })
+            .await
+            .unwrap();
+        let due = |at| {
+            store
+                .read(move |view| Ok(view.mail_due(Timestamp(at), 10)?))
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(due(1_500), vec![now.id]);
+        // Retried later: due again only then; sent: due never.
+        let mut retried = now.clone();
+        retried.next_attempt_at = Timestamp(3_000);
+        let sent = later.id;
+        store
+            .write(move |tx| {
+                tx.put_queued_mail(&retried)?;
+                Ok(tx.delete_queued_mail(sent)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(due(2_500), Vec::new());
+        assert_eq!(due(3_000), vec![now.id]);
+    }
+
     /// The seam holds: outside `storage/`, no source file names a table (a use case asks for
     /// records, so a second backend replaces only what is below the seam).
     #[test]
