@@ -26,9 +26,8 @@ use crate::mail::transport::{Mailer, SendError};
 
 /// E-mail sent per look, so a long queue does not hold one look for long.
 const BATCH: usize = 50;
-/// Due e-mails looked at per look: enough for [`BATCH`] across organizations even when one
-/// of them has thousands due.
-const DUE_SCAN: usize = 10_000;
+/// Due e-mails read per read transaction while looking for what to send.
+const SCAN_PAGE: usize = 1_000;
 /// E-mail about one organization sent per look: one that queued thousands (a large import)
 /// does not hold up the others' for long.
 const PER_ORG: usize = 10;
@@ -66,21 +65,33 @@ impl App {
         }
     }
 
-    /// The e-mail due longest, at most [`BATCH`] and [`PER_ORG`] for each organization,
-    /// among the first [`DUE_SCAN`] due (read from the due index, not the whole queue).
+    /// The e-mail due longest, at most [`BATCH`] and [`PER_ORG`] for each organization. It
+    /// reads the due index page by page until the batch is full or nothing due is left, so one
+    /// organization's thousands due never hide another's (the cost follows what is due, not the
+    /// whole queue).
     fn due_mail(&self) -> Result<Vec<QueuedMail>> {
         let now = self.clock.now();
+        let mut due = Vec::new();
         let mut per_org: HashMap<OrgId, usize> = HashMap::new();
-        let due = self.store.read(|view| Ok(view.mail_due(now, DUE_SCAN)?))?;
-        Ok(due
-            .into_iter()
-            .filter(|mail| {
+        let mut after: Option<QueuedMail> = None;
+        loop {
+            let page = self
+                .store
+                .read(|view| Ok(view.mail_due(now, after.as_ref(), SCAN_PAGE)?))?;
+            let done = page.len() < SCAN_PAGE;
+            after = page.last().cloned();
+            for mail in page {
                 let taken = per_org.entry(mail.org_id).or_default();
-                *taken += 1;
-                *taken <= PER_ORG
-            })
-            .take(BATCH)
-            .collect())
+                if *taken < PER_ORG {
+                    *taken += 1;
+                    due.push(mail);
+                }
+            }
+            if done || due.len() >= BATCH {
+                due.truncate(BATCH);
+                return Ok(due);
+            }
+        }
     }
 
     /// What `mail` carries; `None` when it was sealed under another server key (the key file

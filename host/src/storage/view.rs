@@ -92,15 +92,31 @@ impl View<'_> {
         })
     }
 
-    /// Children filed under parents up to `until` (inclusive), lowest parent first, at most
-    /// `limit`: the entries of a deadline index that are due.
-    pub fn due(&self, def: Children, until: u128, limit: usize) -> Result<Vec<u128>, StorageError> {
+    /// `(parent, child)` entries with parents up to `until` (inclusive) that come after
+    /// `after`, in (parent, child) order, at most `limit`: the entries of a deadline index that
+    /// are due, read page by page.
+    pub fn due(
+        &self,
+        def: Children,
+        until: u128,
+        after: Option<(u128, u128)>,
+        limit: usize,
+    ) -> Result<Vec<(u128, u128)>, StorageError> {
+        let start = after.map_or(0, |(parent, _)| parent);
+        if start > until {
+            return Ok(Vec::new());
+        }
         with_table!(self, open_multimap_table, def, |t| {
             let mut out = Vec::new();
-            'keys: for entry in t.range(0..=until)? {
-                let (_, children) = entry?;
+            'keys: for entry in t.range(start..=until)? {
+                let (parent, children) = entry?;
+                let parent = parent.value();
                 for child in children {
-                    out.push(child?.value());
+                    let entry = (parent, child?.value());
+                    if after.is_some_and(|after| entry <= after) {
+                        continue;
+                    }
+                    out.push(entry);
                     if out.len() >= limit {
                         break 'keys;
                     }

@@ -77,9 +77,14 @@ impl View<'_> {
     /// Up to `limit` links whose deadline is `now` or earlier (pending links to expire).
     pub fn links_due(&self, now: Timestamp, limit: usize) -> Result<Vec<LinkId>, StorageError> {
         Ok(self
-            .due(tables::LINK_DEADLINES, super::deadline_key(now), limit)?
+            .due(
+                tables::LINK_DEADLINES,
+                super::deadline_key(now),
+                None,
+                limit,
+            )?
             .into_iter()
-            .map(LinkId::from_key)
+            .map(|(_, id)| LinkId::from_key(id))
             .collect())
     }
 }

@@ -77,10 +77,16 @@ impl View<'_> {
     }
 
     /// Up to `limit` queued e-mails whose next attempt is `now` or earlier, the longest due
-    /// first.
-    pub fn mail_due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedMail>, StorageError> {
+    /// first, after `after` (the last of the previous page).
+    pub fn mail_due(
+        &self,
+        now: Timestamp,
+        after: Option<&QueuedMail>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StorageError> {
+        let after = after.map(|mail| (super::deadline_key(mail.next_attempt_at), mail.id.key()));
         let mut due = Vec::new();
-        for id in self.due(tables::MAIL_DUE, super::deadline_key(now), limit)? {
+        for (_, id) in self.due(tables::MAIL_DUE, super::deadline_key(now), after, limit)? {
             if let Some(mail) = self.queued_mail(MailId::from_key(id))? {
                 due.push(mail);
             }

@@ -545,7 +545,7 @@ mod tests {
             .unwrap();
         let due = |at| {
             store
-                .read(move |view| Ok(view.mail_due(Timestamp(at), 10)?))
+                .read(move |view| Ok(view.mail_due(Timestamp(at), None, 10)?))
                 .unwrap()
                 .into_iter()
                 .map(|m| m.id)
@@ -565,6 +565,48 @@ mod tests {
             .unwrap();
         assert_eq!(due(2_500), Vec::new());
         assert_eq!(due(3_000), vec![now.id]);
+    }
+
+    #[tokio::test]
+    async fn due_mail_is_read_page_by_page_without_skipping_or_repeating() {
+        use crate::domain::mail::{QueuedMail, Recipient};
+        use crate::mail::MailKind;
+
+        let (_dir, store) = store();
+        // Three due at the same moment and one later: pages of one walk all four in order.
+        let queued: Vec<QueuedMail> = [1_000, 1_000, 1_000, 2_000]
+            .into_iter()
+            .map(|at| {
+                let to = Recipient::Address("mia@acme.example".into());
+                QueuedMail::new(MailKind::Invitation, OrgId::new(), None, to, Timestamp(at))
+            })
+            .collect();
+        let all = queued.clone();
+        store
+            .write(move |tx| {
+                for mail in &all {
+                    tx.put_queued_mail(mail)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<QueuedMail> = None;
+        loop {
+            let page = store
+                .read(|view| Ok(view.mail_due(Timestamp(5_000), after.as_ref(), 1)?))
+                .unwrap();
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            seen.extend(page.iter().map(|m| m.id));
+            after = Some(last);
+        }
+        let mut expected: Vec<_> = queued[..3].iter().map(|m| m.id).collect();
+        expected.sort_by_key(|id| id.key());
+        expected.push(queued[3].id);
+        assert_eq!(seen, expected);
     }
 
     /// The seam holds: outside `storage/`, no source file names a table (a use case asks for

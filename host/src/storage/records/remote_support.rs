@@ -119,10 +119,11 @@ impl View<'_> {
             .due(
                 tables::REMOTE_SUPPORT_DEADLINES,
                 super::deadline_key(now),
+                None,
                 limit,
             )?
             .into_iter()
-            .map(RemoteSupportId::from_key)
+            .map(|(_, id)| RemoteSupportId::from_key(id))
             .collect())
     }
 }
