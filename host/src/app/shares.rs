@@ -128,6 +128,9 @@ impl App {
                 }
                 let resource = load_resource(&view, body.resource.kind, org, body.resource.id)?;
                 let peer = load_org(&view, link.peer_of(org))?;
+                // Refused before the share policy runs: tenant code is not run for a request
+                // that fails anyway (the store refuses it again on insert).
+                view.refuse_second_share(resource.kind, resource.id, link.id)?;
                 let input = ShareInput {
                     actor: access.actor_input(),
                     org: OrgInput::of(&access.org),

@@ -2,24 +2,15 @@
 //! resource; at most one active share of a resource over a link.
 
 use crate::domain::ids::{LinkId, OrgId, ResourceId, ShareId};
+use crate::domain::resource::ResourceKind;
 use crate::domain::share::{Share, ShareStatus};
 use crate::storage::{StorageError, Tx, View, tables};
 
 impl Tx<'_> {
     /// Stores a new active share, listed under both sides, its link and its resource.
     pub fn insert_share(&self, share: &Share) -> Result<(), StorageError> {
-        let view = self.view();
-        for existing in view.shares_of_resource(share.resource_id)? {
-            if view
-                .share(existing)?
-                .is_some_and(|s| s.link_id == share.link_id && s.status == ShareStatus::Active)
-            {
-                return Err(StorageError::Duplicate(format!(
-                    "this {} is already shared over this link",
-                    share.resource_kind.as_str()
-                )));
-            }
-        }
+        self.view()
+            .refuse_second_share(share.resource_kind, share.resource_id, share.link_id)?;
         let id = share.id.key();
         self.put(tables::SHARES, id, share)?;
         self.add_child(tables::ORG_SHARES, share.owner_org.key(), id)?;
@@ -35,6 +26,28 @@ impl Tx<'_> {
 }
 
 impl View<'_> {
+    /// Refuses ([`StorageError::Duplicate`]) a share of `resource` over `link` while it has an
+    /// active one there.
+    pub fn refuse_second_share(
+        &self,
+        kind: ResourceKind,
+        resource: ResourceId,
+        link: LinkId,
+    ) -> Result<(), StorageError> {
+        for id in self.shares_of_resource(resource)? {
+            if self
+                .share(id)?
+                .is_some_and(|s| s.link_id == link && s.status == ShareStatus::Active)
+            {
+                return Err(StorageError::Duplicate(format!(
+                    "this {} is already shared over this link",
+                    kind.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn share(&self, id: ShareId) -> Result<Option<Share>, StorageError> {
         self.record(tables::SHARES, id.key())
     }
