@@ -181,6 +181,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_moved_customer_is_found_by_its_new_provider_only() {
+        let (_dir, store) = store();
+        let (first, second) = (OrgId::new(), OrgId::new());
+        let mut old = org("acme", "Acme GmbH");
+        old.service_provider_id = Some(first);
+        let new = Org {
+            service_provider_id: Some(second),
+            ..old.clone()
+        };
+        let (before, after) = (old.clone(), new.clone());
+        store
+            .write(move |tx| {
+                tx.insert_org(&before)?;
+                Ok(tx.update_org(&before, &after)?)
+            })
+            .await
+            .unwrap();
+        let found = store
+            .read(|view| {
+                let search = |provider| {
+                    view.org_terms_after(
+                        Terms::CustomersOf(provider),
+                        Field::Name,
+                        "acme",
+                        None,
+                        10,
+                    )
+                };
+                Ok((
+                    search(first)?.len(),
+                    search(second)?.len(),
+                    view.customers_of(first)?,
+                    view.customers_of(second)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(found, (0, 1, Vec::new(), vec![old.id]));
+    }
+
+    #[tokio::test]
     async fn one_live_link_per_pair_and_an_ended_one_frees_the_pair() {
         let (_dir, store) = store();
         let (a, b) = (OrgId::new(), OrgId::new());

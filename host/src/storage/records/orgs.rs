@@ -56,6 +56,33 @@ pub enum Terms {
     CustomersOf(OrgId),
 }
 
+/// One entry an organization keeps in an index; [`entries`] lists them all, so adding,
+/// removing and moving them read one list.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    Tenant(String),
+    Term(Field, String),
+    /// A term in its provider's own index (the scoped key).
+    CustomerTerm(String),
+    Customer(OrgId),
+    OnPlan(PlanId),
+}
+
+fn entries(org: &Org) -> Vec<Entry> {
+    let mut out = vec![Entry::Tenant(org.tenant_id.clone())];
+    for field in Field::ALL {
+        if let Some(term) = field.term(org) {
+            if let Some(sp) = org.service_provider_id {
+                out.push(Entry::CustomerTerm(field.scoped_key(sp, &term)));
+            }
+            out.push(Entry::Term(field, term));
+        }
+    }
+    out.extend(org.service_provider_id.map(Entry::Customer));
+    out.extend(org.plan_id.map(Entry::OnPlan));
+    out
+}
+
 impl Tx<'_> {
     /// Stores a new organization with its index entries; its tenant id must be free.
     pub fn insert_org(&self, org: &Org) -> Result<(), StorageError> {
@@ -65,10 +92,10 @@ impl Tx<'_> {
                 org.tenant_id
             )));
         }
-        self.index_org(org)
+        self.reindex_org(org)
     }
 
-    /// Stores a changed organization, moving the index entries its change touched.
+    /// Stores a changed organization, moving only the index entries its change touched.
     pub fn update_org(&self, old: &Org, new: &Org) -> Result<(), StorageError> {
         debug_assert_eq!(old.id, new.id);
         if old.tenant_id != new.tenant_id {
@@ -76,16 +103,12 @@ impl Tx<'_> {
                 "an organization's tenant_id does not change".into(),
             ));
         }
-        let indexed = |org: &Org| {
-            (
-                Field::ALL.map(|field| field.term(org)),
-                org.service_provider_id,
-                org.plan_id,
-            )
-        };
-        if indexed(old) != indexed(new) {
-            self.unindex_org(old)?;
-            return self.index_org(new);
+        let (before, after) = (entries(old), entries(new));
+        for gone in before.iter().filter(|e| !after.contains(e)) {
+            self.remove_entry(old.id, gone)?;
+        }
+        for added in after.iter().filter(|e| !before.contains(e)) {
+            self.add_entry(new.id, added)?;
         }
         self.put(tables::ORGS, new.id.key(), new)
     }
@@ -93,57 +116,44 @@ impl Tx<'_> {
     /// Removes an organization's record, its index entries and its lists of links and shares
     /// (those records stay, ended, for the other side; ending them is the caller's cascade).
     pub fn delete_org(&self, org: &Org) -> Result<(), StorageError> {
-        self.unindex_org(org)?;
+        for entry in entries(org) {
+            self.remove_entry(org.id, &entry)?;
+        }
         self.remove_children(tables::ORG_LINKS, org.id.key())?;
         self.remove_children(tables::ORG_SHARES, org.id.key())?;
         self.delete(tables::ORGS, org.id.key())
     }
 
-    /// Writes an organization's record and every index entry again: for layout upgrades that
-    /// rebuilt the term tables.
+    /// Writes an organization's record and every index entry: a new one, or again for layout
+    /// upgrades that rebuilt the term tables.
     pub fn reindex_org(&self, org: &Org) -> Result<(), StorageError> {
-        self.index_org(org)
-    }
-
-    fn index_org(&self, org: &Org) -> Result<(), StorageError> {
-        let id = org.id.key();
-        self.put(tables::ORGS, id, org)?;
-        self.set_unique(tables::ORG_BY_TENANT, &org.tenant_id, id)?;
-        for field in Field::ALL {
-            if let Some(term) = field.term(org) {
-                self.add_term(field.global(), &term, id)?;
-                if let Some(sp) = org.service_provider_id {
-                    self.add_term(tables::PROVIDER_ORG_TERMS, &field.scoped_key(sp, &term), id)?;
-                }
-            }
-        }
-        if let Some(sp) = org.service_provider_id {
-            self.add_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
-        }
-        if let Some(plan) = org.plan_id {
-            self.add_child(tables::PLAN_ORGS, plan.key(), id)?;
+        self.put(tables::ORGS, org.id.key(), org)?;
+        for entry in entries(org) {
+            self.add_entry(org.id, &entry)?;
         }
         Ok(())
     }
 
-    fn unindex_org(&self, org: &Org) -> Result<(), StorageError> {
-        let id = org.id.key();
-        self.remove_unique(tables::ORG_BY_TENANT, &org.tenant_id)?;
-        for field in Field::ALL {
-            if let Some(term) = field.term(org) {
-                self.remove_term(field.global(), &term, id)?;
-                if let Some(sp) = org.service_provider_id {
-                    self.remove_term(tables::PROVIDER_ORG_TERMS, &field.scoped_key(sp, &term), id)?;
-                }
-            }
+    fn add_entry(&self, org: OrgId, entry: &Entry) -> Result<(), StorageError> {
+        let id = org.key();
+        match entry {
+            Entry::Tenant(tenant) => self.set_unique(tables::ORG_BY_TENANT, tenant, id),
+            Entry::Term(field, term) => self.add_term(field.global(), term, id),
+            Entry::CustomerTerm(key) => self.add_term(tables::PROVIDER_ORG_TERMS, key, id),
+            Entry::Customer(sp) => self.add_child(tables::PROVIDER_CUSTOMERS, sp.key(), id),
+            Entry::OnPlan(plan) => self.add_child(tables::PLAN_ORGS, plan.key(), id),
         }
-        if let Some(sp) = org.service_provider_id {
-            self.remove_child(tables::PROVIDER_CUSTOMERS, sp.key(), id)?;
+    }
+
+    fn remove_entry(&self, org: OrgId, entry: &Entry) -> Result<(), StorageError> {
+        let id = org.key();
+        match entry {
+            Entry::Tenant(tenant) => self.remove_unique(tables::ORG_BY_TENANT, tenant),
+            Entry::Term(field, term) => self.remove_term(field.global(), term, id),
+            Entry::CustomerTerm(key) => self.remove_term(tables::PROVIDER_ORG_TERMS, key, id),
+            Entry::Customer(sp) => self.remove_child(tables::PROVIDER_CUSTOMERS, sp.key(), id),
+            Entry::OnPlan(plan) => self.remove_child(tables::PLAN_ORGS, plan.key(), id),
         }
-        if let Some(plan) = org.plan_id {
-            self.remove_child(tables::PLAN_ORGS, plan.key(), id)?;
-        }
-        Ok(())
     }
 }
 
