@@ -649,6 +649,46 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
+    #[tokio::test]
+    async fn an_endpoints_delivery_log_keeps_exactly_the_newest_it_may() {
+        use crate::app::webhooks::KEPT_DELIVERIES;
+        use crate::domain::ids::{DeliveryId, EntryId, WebhookId};
+        use crate::domain::webhook::Delivery;
+
+        let (_dir, store) = store();
+        let webhook = WebhookId::new();
+        let attempts: Vec<Delivery> = (0..=KEPT_DELIVERIES)
+            .map(|n| Delivery {
+                id: DeliveryId::new(),
+                event_id: EntryId::new(),
+                event_type: "org.updated".into(),
+                at: Timestamp(n as i64),
+                attempt: 1,
+                ok: true,
+                status_code: Some(200),
+                error: None,
+                duration_ms: 1,
+            })
+            .collect();
+        let logged = attempts.clone();
+        store
+            .write(move |tx| {
+                for delivery in &logged {
+                    tx.log_delivery(webhook, delivery, KEPT_DELIVERIES)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let kept = store
+            .read(|view| Ok(view.deliveries(webhook, KEPT_DELIVERIES + 10)?))
+            .unwrap();
+        // One past the limit: the oldest went, the newest stayed, newest first.
+        assert_eq!(kept.len(), KEPT_DELIVERIES);
+        assert_eq!(kept[0].id, attempts[KEPT_DELIVERIES].id);
+        assert!(kept.iter().all(|d| d.id != attempts[0].id));
+    }
+
     /// The seam holds: outside `storage/`, no source file names a table (a use case asks for
     /// records, so a second backend replaces only what is below the seam).
     #[test]
