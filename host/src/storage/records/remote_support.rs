@@ -94,20 +94,6 @@ impl View<'_> {
         )
     }
 
-    /// Up to `limit` requests after `after`, in id (creation) order.
-    pub fn all_remote_support(
-        &self,
-        after: Option<RemoteSupportId>,
-        limit: usize,
-    ) -> Result<Vec<RemoteSupport>, StorageError> {
-        super::all(
-            self,
-            tables::REMOTE_SUPPORT,
-            after.map(RemoteSupportId::key),
-            limit,
-        )
-    }
-
     /// Up to `limit` requests whose deadline is `now` or earlier (pending ones to expire,
     /// grants to end).
     pub fn remote_support_due(

@@ -59,13 +59,4 @@ impl View<'_> {
             .unique(tables::USER_BY_EMAIL, &email_key(email))?
             .map(UserId::from_key))
     }
-
-    /// Up to `limit` users after `after`, in id (creation) order.
-    pub fn all_users(
-        &self,
-        after: Option<UserId>,
-        limit: usize,
-    ) -> Result<Vec<User>, StorageError> {
-        super::all(self, tables::USERS, after.map(UserId::key), limit)
-    }
 }
