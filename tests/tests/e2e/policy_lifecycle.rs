@@ -691,7 +691,10 @@ async fn platform_files_hot_reload_under_load_and_broken_files_keep_the_old_vers
             .find(|b| b["layer"] == "platform" && b["hook"] == "authorize")
             .unwrap()
             .clone();
-        if !platform["file"]["last_error"].is_null() {
+        // A scan may catch the file half written (an error of its own); wait for the whole
+        // file's error.
+        let last = platform["file"]["last_error"].as_str().unwrap_or_default();
+        if last.contains("authorize.rhai:3") {
             error = platform;
             break;
         }
