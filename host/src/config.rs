@@ -19,12 +19,13 @@ use crate::policy::rhai_policy::RhaiLimits;
 const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 110;
 
 /// `TENANTRY_*` variables that are not settings: the command line's own.
-const NOT_SETTINGS: [&str; 5] = [
+const NOT_SETTINGS: [&str; 6] = [
     "TENANTRY_TOKEN",
     "TENANTRY_SERVER",
     "TENANTRY_CONFIG",
     "TENANTRY_BLESS",
     "TENANTRY_BENCH_CACHE_MIB",
+    crate::storage::postgres::scratch::TEST_SERVER_VARIABLE,
 ];
 
 #[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -34,6 +35,12 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Directory of the database file (`tenantry.redb`) and, by default, `server.key`.
     pub data_dir: PathBuf,
+    /// `postgres://user:password@host:port/database`: keep the data in PostgreSQL instead of
+    /// the embedded file, so several servers can share it. Never printed with its password.
+    #[serde(skip_serializing)]
+    pub database_url: Option<String>,
+    /// The most connections this server opens to PostgreSQL (reads; the writer takes one).
+    pub database_connections: usize,
     /// Directory of the platform policies (`{hook}.rhai`, `tests/{hook}.json`), hot-reloaded;
     /// when it does not exist, the policies built into the binary are used.
     pub policies: PathBuf,
@@ -98,6 +105,8 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_connections: 16,
             policies: PathBuf::from("policies"),
             regions: vec!["default".to_owned()],
             operator_token: None,
@@ -132,6 +141,13 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(crate::storage::postgres::redacted),
+            )
             .field("policies", &self.policies)
             .field("regions", &self.regions)
             .field(
@@ -145,6 +161,14 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tenantry.redb")
+    }
+
+    /// Where the data lives, for logs: the file, or the database URL without its password.
+    pub fn database_label(&self) -> String {
+        match &self.database_url {
+            Some(url) => crate::storage::postgres::redacted(url),
+            None => self.database_path().display().to_string(),
+        }
     }
 
     pub fn key_path(&self) -> PathBuf {

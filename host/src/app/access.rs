@@ -265,7 +265,7 @@ impl App {
             access = access.without_grant();
         }
         self.authorize(&access, action, resource)?;
-        if matches!(view, View::Read(_)) {
+        if view.is_snapshot() {
             self.audit_grant_read(&access, action);
         }
         Ok(access)

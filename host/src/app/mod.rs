@@ -10,6 +10,7 @@ pub mod backup;
 pub mod bulk;
 pub mod change_requests;
 pub mod decisions;
+pub mod follow;
 pub mod handovers;
 pub mod health;
 pub mod idempotency;
@@ -94,10 +95,13 @@ impl App {
     /// makes sure an operator token exists.
     pub async fn build(settings: Settings) -> Result<Built> {
         let policies = Arc::new(PolicyEngine::new(settings.rhai, settings.wasm));
-        let store = Store::open(
-            &settings.database_path(),
-            settings.storage_cache_mib.saturating_mul(1 << 20),
-        )?;
+        let store = match &settings.database_url {
+            Some(url) => Store::connect(url, settings.database_connections)?,
+            None => Store::open(
+                &settings.database_path(),
+                settings.storage_cache_mib.saturating_mul(1 << 20),
+            )?,
+        };
         let recorder = recorder::Recorder::start(store.clone(), settings.decision_log_max_entries);
         let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
         let server_key = server_key::ServerKey::load_or_create(&settings.key_path())?;
@@ -129,7 +133,7 @@ impl App {
             mailer,
         };
         app.finish_upgrades().await?;
-        app.load_bindings()?;
+        app.sync_bindings()?;
         if app.platform_files.built_in {
             tracing::info!(
                 directory = %app.platform_files.dir.display(),
@@ -156,6 +160,9 @@ impl App {
             tokio::spawn(self.clone().prune_idempotency()),
             tokio::spawn(self.clone().deliver_webhooks()),
         ];
+        if self.store.is_shared() {
+            tasks.push(tokio::spawn(self.clone().follow_bindings()));
+        }
         if let Some(mailer) = self.mailer.clone() {
             tasks.push(tokio::spawn(self.clone().deliver_mail(mailer)));
         }

@@ -135,12 +135,7 @@ pub struct BindingView {
 }
 
 fn next_generation(tx: &Tx<'_>) -> Result<u64> {
-    let current = tx
-        .view()
-        .meta(GENERATION_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map_or(0, u64::from_le_bytes);
-    let next = current + 1;
+    let next = stored_generation(&tx.view())? + 1;
     tx.put_meta(GENERATION_KEY, &next.to_le_bytes())?;
     Ok(next)
 }
@@ -791,18 +786,31 @@ impl App {
         })
     }
 
-    /// Loads every stored binding into the engine (at start).
-    pub fn load_bindings(&self) -> Result<usize> {
-        let bound = self.store.read(|view| {
+    /// Brings the engine in step with the stored bindings: compiles and applies each one newer
+    /// than what runs, and drops what runs but is no longer bound. At start that loads
+    /// everything; on a shared store another server's changes arrive this way
+    /// (`app::follow`). Answers how many bindings it applied.
+    pub fn sync_bindings(&self) -> Result<usize> {
+        let (stored, generation) = self.store.read(|view| {
             let mut out = Vec::new();
             for (_, binding) in view.bindings_under("")? {
                 if let Some(v) = view.policy_version(binding.version_id)? {
                     out.push((binding, v));
                 }
             }
-            Ok(out)
+            Ok((out, stored_generation(view)?))
         })?;
-        for (binding, version) in &bound {
+        let running = self.policies.snapshot();
+        let stored_keys: std::collections::HashSet<BindingKey> =
+            stored.iter().map(|(_, version)| version.key).collect();
+        let mut applied = 0;
+        for (binding, version) in &stored {
+            if running
+                .generation(&version.key)
+                .is_some_and(|g| g >= binding.generation)
+            {
+                continue;
+            }
             let hook = version.key.hook;
             let policy = match self.compile_version(version) {
                 Ok(p) => p,
@@ -820,7 +828,23 @@ impl App {
             };
             self.policies
                 .apply(version.key, binding.generation, Some(Arc::new(policy)));
+            applied += 1;
         }
-        Ok(bound.len())
+        for key in running.bound_keys().filter(|k| !stored_keys.contains(k)) {
+            self.policies.apply(*key, generation, None);
+        }
+        Ok(applied)
     }
+
+    /// The generation of the newest binding change stored, by whichever server made it.
+    pub fn policy_generation(&self) -> Result<u64> {
+        self.store.read(stored_generation)
+    }
+}
+
+fn stored_generation(view: &View<'_>) -> Result<u64> {
+    Ok(view
+        .meta(GENERATION_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map_or(0, u64::from_le_bytes))
 }

@@ -17,6 +17,10 @@ pub struct ServeArgs {
     /// Directory of the database file (tenantry.redb).
     #[arg(long, env = "TENANTRY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the data in PostgreSQL (postgres://user:password@host:port/database) instead of
+    /// the embedded file; several servers may share it.
+    #[arg(long, env = "TENANTRY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Directory of the platform policies ({hook}.rhai).
     #[arg(long, env = "TENANTRY_POLICIES")]
     pub policies: Option<PathBuf>,
@@ -50,13 +54,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         settings.data_dir = dir;
     }
+    if let Some(url) = args.database_url {
+        settings.database_url = Some(url);
+    }
     if let Some(dir) = args.policies {
         settings.policies = dir;
     }
     settings.log_json |= args.log_json;
     init_logging(settings.log_json);
     let listen = settings.listen;
-    let database = settings.database_path();
+    let database = settings.database_label();
     let built = App::build(settings)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -77,7 +84,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, database = %database.display(), "tenantry is listening");
+    tracing::info!(%address, %database, "tenantry is listening");
     // On stdout after the token line, so a script reading stdout sees both, in order.
     println!("listening on http://{address}");
     crate::api::serve(built.app, listener, shutdown_signal()).await?;

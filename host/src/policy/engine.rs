@@ -63,6 +63,16 @@ impl PolicySet {
     pub fn get(&self, key: &BindingKey) -> Option<&Arc<CompiledPolicy>> {
         self.bound.get(key)
     }
+
+    /// The newest change applied to `key` (a binding or a removal), if any.
+    pub fn generation(&self, key: &BindingKey) -> Option<u64> {
+        self.generations.get(key).copied()
+    }
+
+    /// The keys bound now.
+    pub fn bound_keys(&self) -> impl Iterator<Item = &BindingKey> {
+        self.bound.keys()
+    }
 }
 
 /// Whose layers apply to a decision.

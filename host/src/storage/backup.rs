@@ -24,7 +24,12 @@ impl Store {
                 path.display()
             )));
         }
-        let snapshot = self.db.current()?.begin_read()?;
+        let super::Backend::File(db) = &self.backend else {
+            return Err(StorageError::Internal(
+                "a PostgreSQL store is backed up with the database's own tools (pg_dump); see the README".into(),
+            ));
+        };
+        let snapshot = db.current()?.begin_read()?;
         let copy = Database::create(path)?;
         let txn = copy.begin_write()?;
         copy_table(&snapshot, &txn, tables::META)?;

@@ -22,7 +22,7 @@ pub const SCHEMA_VERSION: u32 = 4;
 /// application does once at start (`app::upgrade`, through `records::layout_v3`) and then
 /// clears.
 pub const PENDING_REINDEX: &str = "pending_reindex_v3";
-const VERSION_KEY: &str = "schema_version";
+pub(crate) const VERSION_KEY: &str = "schema_version";
 
 type Step = fn(&WriteTransaction) -> Result<(), StorageError>;
 

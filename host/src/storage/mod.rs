@@ -1,13 +1,16 @@
-//! The embedded redb store: table layout, typed reads and writes, group commit, migrations.
+//! The store: table layout, typed reads and writes, group commit, migrations, on one of two
+//! backends — the embedded redb file (the default) or PostgreSQL ([`postgres`], several
+//! servers on one database).
 //!
-//! Nothing outside this module touches redb. The rest of the host sees [`Store::read`] with a
-//! [`View`], and [`Store::write`] with a [`Tx`], which is the seam where another backend would
-//! go (ARCHITECTURE.md, "Where users outgrow one machine").
+//! Nothing outside this module touches redb or PostgreSQL. The rest of the host sees
+//! [`Store::read`] with a [`View`], and [`Store::write`] with a [`Tx`], and the record
+//! functions of [`records`] on them (ARCHITECTURE.md, "Where users outgrow one machine").
 
 pub mod backup;
 pub mod codec;
 pub mod handle;
 pub mod migrate;
+pub mod postgres;
 pub mod records;
 pub mod tables;
 pub mod tx;
@@ -74,8 +77,14 @@ from_redb!(
 
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Handle>,
+    backend: Backend,
     writer: Writer,
+}
+
+#[derive(Clone)]
+enum Backend {
+    File(Arc<Handle>),
+    Postgres(Arc<postgres::Postgres>),
 }
 
 impl Store {
@@ -90,8 +99,28 @@ impl Store {
         let db = handle::open(path, cache_bytes)?;
         migrate::prepare(&db)?;
         let db = Arc::new(Handle::new(path, cache_bytes, db));
-        let writer = Writer::start(Arc::clone(&db))?;
-        Ok(Self { db, writer })
+        let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
+        Ok(Self {
+            backend: Backend::File(db),
+            writer,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` with at most `connections` connections, creates or
+    /// upgrades its schema, and starts the group-commit writer. Blocking: call it at start.
+    pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
+        let db = Arc::new(postgres::Postgres::connect(url, connections)?);
+        let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
+        Ok(Self {
+            backend: Backend::Postgres(db),
+            writer,
+        })
+    }
+
+    /// Whether several servers may share this store (PostgreSQL), so what one server keeps in
+    /// memory must follow what the others write.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Runs `f` on a consistent snapshot.
@@ -99,7 +128,10 @@ impl Store {
         &self,
         f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
     ) -> Result<T, crate::Error> {
-        read_from(self.db.current()?.as_ref(), f)
+        match &self.backend {
+            Backend::File(db) => read_from(db.current()?.as_ref(), f),
+            Backend::Postgres(db) => db.read(f),
+        }
     }
 
     pub fn write_stats(&self) -> &writer::WriteStats {
@@ -112,9 +144,9 @@ impl Store {
     /// - **Serializable**: `op` reads (through `tx.view()`) and writes as if no other write ran
     ///   at the same time, so an invariant checked inside it (the link cap, one live link per
     ///   pair, exactly one owner, a single-use invitation, an idempotency claim) still holds
-    ///   when it commits. redb gives this by running writes one at a time; a SQL backend by
-    ///   serializable isolation, running `op` again on a serialization failure — so `op` must
-    ///   have no effect outside the transaction (a SQL backend will need this bound to be `Fn`).
+    ///   when it commits. redb gives this by running writes one at a time; PostgreSQL by a
+    ///   write lock every server's write batch takes first ([`postgres`]), so `op` runs once
+    ///   and is never retried.
     /// - **All or nothing**: an `Err` from `op` leaves the store exactly as it was; other jobs
     ///   committed in the same durable batch are not affected.
     /// - **Durable on return**: an `Ok` means the change survives a crash that follows.

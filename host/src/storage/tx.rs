@@ -1,31 +1,42 @@
 //! Writes. Only the group-commit writer hands out a [`Tx`]; every cross-record invariant is
 //! checked by the closure that holds it, so nothing can interleave between check and write.
 
-use redb::WriteTransaction;
+use redb::{MultimapTableHandle, TableHandle, WriteTransaction};
 use serde::Serialize;
 
+use super::postgres::session::Session;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::view::View;
 use super::{StorageError, codec};
 
-pub struct Tx<'a> {
-    txn: &'a WriteTransaction,
+/// One write transaction, on the embedded file or on PostgreSQL.
+pub enum Tx<'a> {
+    File(&'a WriteTransaction),
+    Sql(&'a Session),
 }
 
 impl<'a> Tx<'a> {
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
-        Self { txn }
+        Self::File(txn)
     }
 
     /// Pages allocated and bytes stored in the whole file. Walks every table: for diagnostics
-    /// and the soak harness, not for a request.
+    /// and the soak harness, not for a request. The embedded store only.
     pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
-        Ok(self.txn.stats()?)
+        match self {
+            Self::File(txn) => Ok(txn.stats()?),
+            Self::Sql(_) => Err(StorageError::Internal(
+                "file statistics exist only for the embedded store".into(),
+            )),
+        }
     }
 
     /// Reads see this transaction's own earlier writes.
     pub fn view(&self) -> View<'a> {
-        View::Write(self.txn)
+        match self {
+            Self::File(txn) => View::Write(txn),
+            Self::Sql(session) => View::SqlWrite(session),
+        }
     }
 
     pub fn put<T: Serialize>(
@@ -34,14 +45,23 @@ impl<'a> Tx<'a> {
         id: u128,
         record: &T,
     ) -> Result<(), StorageError> {
-        self.txn
-            .open_table(def)?
-            .insert(id, codec::encode(record)?.as_slice())?;
+        let body = codec::encode(record)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert(id, body.as_slice())?;
+            }
+            Self::Sql(s) => s.put(def.name(), id, &body)?,
+        }
         Ok(())
     }
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.remove(id)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.remove(id)?;
+            }
+            Self::Sql(s) => s.delete(def.name(), id)?,
+        }
         Ok(())
     }
 
@@ -52,9 +72,13 @@ impl<'a> Tx<'a> {
         id: u128,
         record: &T,
     ) -> Result<(), StorageError> {
-        self.txn
-            .open_table(def)?
-            .insert((parent, id), codec::encode(record)?.as_slice())?;
+        let body = codec::encode(record)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert((parent, id), body.as_slice())?;
+            }
+            Self::Sql(s) => s.put_pair(def.name(), parent, id, &body)?,
+        }
         Ok(())
     }
 
@@ -64,12 +88,22 @@ impl<'a> Tx<'a> {
         parent: u128,
         id: u128,
     ) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.remove((parent, id))?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.remove((parent, id))?;
+            }
+            Self::Sql(s) => s.delete_pair(def.name(), parent, id)?,
+        }
         Ok(())
     }
 
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
-        self.txn.open_multimap_table(def)?.insert(parent, child)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_multimap_table(def)?.insert(parent, child)?;
+            }
+            Self::Sql(s) => s.add_child(def.name(), parent, child)?,
+        }
         Ok(())
     }
 
@@ -79,40 +113,67 @@ impl<'a> Tx<'a> {
         parent: u128,
         child: u128,
     ) -> Result<(), StorageError> {
-        self.txn.open_multimap_table(def)?.remove(parent, child)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_multimap_table(def)?.remove(parent, child)?;
+            }
+            Self::Sql(s) => s.remove_child(def.name(), parent, child)?,
+        }
         Ok(())
     }
 
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
-        self.txn.open_multimap_table(def)?.remove_all(parent)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_multimap_table(def)?.remove_all(parent)?;
+            }
+            Self::Sql(s) => s.remove_children(def.name(), parent)?,
+        }
         Ok(())
     }
 
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.insert(key, id)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert(key, id)?;
+            }
+            Self::Sql(s) => s.set_unique(def.name(), key, id)?,
+        }
         Ok(())
     }
 
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.remove(key)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.remove(key)?;
+            }
+            Self::Sql(s) => s.remove_key(def.name(), key)?,
+        }
         Ok(())
     }
 
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
-        self.txn.open_multimap_table(def)?.insert(key, id)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_multimap_table(def)?.insert(key, id)?;
+            }
+            Self::Sql(s) => s.add_term(def.name(), key, id)?,
+        }
         Ok(())
     }
 
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
-        self.txn.open_multimap_table(def)?.remove(key, id)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_multimap_table(def)?.remove(key, id)?;
+            }
+            Self::Sql(s) => s.remove_term(def.name(), key, id)?,
+        }
         Ok(())
     }
 
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.txn
-            .open_table(super::tables::META)?
-            .insert(key, value)?;
-        Ok(())
+        self.put_bytes(super::tables::META, key, value)
     }
 
     pub fn put_keyed<T: Serialize>(
@@ -121,10 +182,7 @@ impl<'a> Tx<'a> {
         key: &str,
         record: &T,
     ) -> Result<(), StorageError> {
-        self.txn
-            .open_table(def)?
-            .insert(key, codec::encode(record)?.as_slice())?;
-        Ok(())
+        self.put_bytes(def, key, &codec::encode(record)?)
     }
 
     pub fn put_blob(
@@ -133,12 +191,31 @@ impl<'a> Tx<'a> {
         key: &str,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.insert(key, bytes)?;
+        self.put_bytes(def, key, bytes)
+    }
+
+    fn put_bytes(
+        &self,
+        def: super::tables::Keyed,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert(key, bytes)?;
+            }
+            Self::Sql(s) => s.put_keyed(def.name(), key, bytes)?,
+        }
         Ok(())
     }
 
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
-        self.txn.open_table(def)?.remove(key)?;
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.remove(key)?;
+            }
+            Self::Sql(s) => s.remove_key(def.name(), key)?,
+        }
         Ok(())
     }
 }

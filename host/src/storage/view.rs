@@ -2,10 +2,12 @@
 //! about to change the same records (invariants are checked on what the writer sees).
 
 use redb::{
-    ReadTransaction, ReadableMultimapTable, ReadableTable, TableDefinition, WriteTransaction,
+    MultimapTableHandle, ReadTransaction, ReadableMultimapTable, ReadableTable, TableDefinition,
+    TableHandle, WriteTransaction,
 };
 use serde::de::DeserializeOwned;
 
+use super::postgres::session::Session;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::{StorageError, codec};
 
@@ -13,12 +15,17 @@ use super::{StorageError, codec};
 pub enum View<'a> {
     Read(&'a ReadTransaction),
     Write(&'a WriteTransaction),
+    /// A PostgreSQL read snapshot.
+    SqlRead(&'a Session),
+    /// The PostgreSQL write transaction, seeing its own writes.
+    SqlWrite(&'a Session),
 }
 
-/// Opens `$def` with the transaction's own table type and runs `$body` on it, so each read
-/// below is written once for both transaction kinds.
+/// On redb, opens `$def` with the transaction's own table type and runs `$body` on it, so each
+/// read below is written once for both transaction kinds; on PostgreSQL runs `$sql` with the
+/// session and the table's name.
 macro_rules! with_table {
-    ($view:expr, $open:ident, $def:expr, |$t:ident| $body:expr) => {
+    ($view:expr, $open:ident, $def:expr, |$t:ident| $body:expr, |$s:ident, $name:ident| $sql:expr) => {
         match $view {
             View::Read(txn) => {
                 let $t = txn.$open($def)?;
@@ -28,8 +35,31 @@ macro_rules! with_table {
                 let $t = txn.$open($def)?;
                 $body
             }
+            View::SqlRead($s) | View::SqlWrite($s) => {
+                let $name = $def.name();
+                $sql
+            }
         }
     };
+}
+
+impl View<'_> {
+    /// A read snapshot, as opposed to the view of a write transaction.
+    pub fn is_snapshot(&self) -> bool {
+        matches!(self, View::Read(_) | View::SqlRead(_))
+    }
+}
+
+fn decode_all<K, T: DeserializeOwned>(
+    rows: Vec<(K, Vec<u8>)>,
+) -> Result<Vec<(K, T)>, StorageError> {
+    rows.into_iter()
+        .map(|(key, bytes)| Ok((key, codec::decode(&bytes)?)))
+        .collect()
+}
+
+fn decode_some<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StorageError> {
+    bytes.map(|b| codec::decode(&b)).transpose()
 }
 
 impl View<'_> {
@@ -38,10 +68,16 @@ impl View<'_> {
         def: Records,
         id: u128,
     ) -> Result<Option<T>, StorageError> {
-        with_table!(self, open_table, def, |t| match t.get(id)? {
-            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
-            None => Ok(None),
-        })
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| match t.get(id)? {
+                Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+                None => Ok(None),
+            },
+            |s, name| decode_some(s.record(name, id)?)
+        )
     }
 
     pub fn pair<T: DeserializeOwned>(
@@ -50,10 +86,16 @@ impl View<'_> {
         parent: u128,
         id: u128,
     ) -> Result<Option<T>, StorageError> {
-        with_table!(self, open_table, def, |t| match t.get((parent, id))? {
-            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
-            None => Ok(None),
-        })
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| match t.get((parent, id))? {
+                Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+                None => Ok(None),
+            },
+            |s, name| decode_some(s.pair(name, parent, id)?)
+        )
     }
 
     /// Records under `parent` with ids after `after`, in id order, at most `limit`.
@@ -69,27 +111,39 @@ impl View<'_> {
             Some(id) => id + 1,
             None => 0,
         };
-        with_table!(self, open_table, def, |t| {
-            let mut out = Vec::new();
-            for entry in t.range((parent, start)..=(parent, u128::MAX))? {
-                let (key, value) = entry?;
-                out.push((key.value().1, codec::decode(value.value())?));
-                if out.len() >= limit {
-                    break;
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range((parent, start)..=(parent, u128::MAX))? {
+                    let (key, value) = entry?;
+                    out.push((key.value().1, codec::decode(value.value())?));
+                    if out.len() >= limit {
+                        break;
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| decode_all(s.pairs(name, parent, start, false, limit)?)
+        )
     }
 
     pub fn children(&self, def: Children, parent: u128) -> Result<Vec<u128>, StorageError> {
-        with_table!(self, open_multimap_table, def, |t| {
-            let mut out = Vec::new();
-            for child in t.get(parent)? {
-                out.push(child?.value());
-            }
-            Ok(out)
-        })
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for child in t.get(parent)? {
+                    out.push(child?.value());
+                }
+                Ok(out)
+            },
+            |s, name| s.children(name, parent)
+        )
     }
 
     /// `(parent, child)` entries with parents up to `until` (inclusive) that come after
@@ -106,30 +160,40 @@ impl View<'_> {
         if start > until {
             return Ok(Vec::new());
         }
-        with_table!(self, open_multimap_table, def, |t| {
-            let mut out = Vec::new();
-            'keys: for entry in t.range(start..=until)? {
-                let (parent, children) = entry?;
-                let parent = parent.value();
-                for child in children {
-                    let entry = (parent, child?.value());
-                    if after.is_some_and(|after| entry <= after) {
-                        continue;
-                    }
-                    out.push(entry);
-                    if out.len() >= limit {
-                        break 'keys;
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                'keys: for entry in t.range(start..=until)? {
+                    let (parent, children) = entry?;
+                    let parent = parent.value();
+                    for child in children {
+                        let entry = (parent, child?.value());
+                        if after.is_some_and(|after| entry <= after) {
+                            continue;
+                        }
+                        out.push(entry);
+                        if out.len() >= limit {
+                            break 'keys;
+                        }
                     }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| s.due(name, until, after, limit)
+        )
     }
 
     pub fn unique(&self, def: Unique, key: &str) -> Result<Option<u128>, StorageError> {
-        with_table!(self, open_table, def, |t| Ok(t
-            .get(key)?
-            .map(|v| v.value())))
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| Ok(t.get(key)?.map(|v| v.value())),
+            |s, name| s.unique(name, key)
+        )
     }
 
     /// Ids filed under keys that start with `prefix`, in key order, at most `limit`.
@@ -139,22 +203,32 @@ impl View<'_> {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<u128>, StorageError> {
-        with_table!(self, open_multimap_table, def, |t| {
-            let mut out = Vec::new();
-            'keys: for entry in t.range(prefix..)? {
-                let (key, ids) = entry?;
-                if !key.value().starts_with(prefix) {
-                    break;
-                }
-                for id in ids {
-                    out.push(id?.value());
-                    if out.len() >= limit {
-                        break 'keys;
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                'keys: for entry in t.range(prefix..)? {
+                    let (key, ids) = entry?;
+                    if !key.value().starts_with(prefix) {
+                        break;
+                    }
+                    for id in ids {
+                        out.push(id?.value());
+                        if out.len() >= limit {
+                            break 'keys;
+                        }
                     }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| Ok(s
+                .terms_after(name, prefix, None, limit)?
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect())
+        )
     }
 
     /// `(key, id)` pairs filed under keys that start with `prefix`, in (key, id) order,
@@ -166,43 +240,55 @@ impl View<'_> {
         after: Option<(&str, u128)>,
         limit: usize,
     ) -> Result<Vec<(String, u128)>, StorageError> {
-        with_table!(self, open_multimap_table, def, |t| {
-            let mut out = Vec::new();
-            let start = match after {
-                Some((key, _)) if key >= prefix => key,
-                _ => prefix,
-            };
-            'keys: for entry in t.range(start..)? {
-                let (key, ids) = entry?;
-                let key = key.value();
-                if !key.starts_with(prefix) {
-                    break;
-                }
-                for id in ids {
-                    let id = id?.value();
-                    if let Some((after_key, after_id)) = after
-                        && (key, id) <= (after_key, after_id)
-                    {
-                        continue;
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                let start = match after {
+                    Some((key, _)) if key >= prefix => key,
+                    _ => prefix,
+                };
+                'keys: for entry in t.range(start..)? {
+                    let (key, ids) = entry?;
+                    let key = key.value();
+                    if !key.starts_with(prefix) {
+                        break;
                     }
-                    out.push((key.to_owned(), id));
-                    if out.len() >= limit {
-                        break 'keys;
+                    for id in ids {
+                        let id = id?.value();
+                        if let Some((after_key, after_id)) = after
+                            && (key, id) <= (after_key, after_id)
+                        {
+                            continue;
+                        }
+                        out.push((key.to_owned(), id));
+                        if out.len() >= limit {
+                            break 'keys;
+                        }
                     }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| s.terms_after(name, prefix, after, limit)
+        )
     }
 
     pub fn exact(&self, def: Terms, key: &str) -> Result<Vec<u128>, StorageError> {
-        with_table!(self, open_multimap_table, def, |t| {
-            let mut out = Vec::new();
-            for id in t.get(key)? {
-                out.push(id?.value());
-            }
-            Ok(out)
-        })
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for id in t.get(key)? {
+                    out.push(id?.value());
+                }
+                Ok(out)
+            },
+            |s, name| s.exact(name, key)
+        )
     }
 
     /// Every record of a table, in id order, after `after`, at most `limit`.
@@ -217,39 +303,55 @@ impl View<'_> {
             Some(id) => id + 1,
             None => 0,
         };
-        with_table!(self, open_table, def, |t| {
-            let mut out = Vec::new();
-            for entry in t.range(start..)? {
-                let (key, value) = entry?;
-                out.push((key.value(), codec::decode(value.value())?));
-                if out.len() >= limit {
-                    break;
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range(start..)? {
+                    let (key, value) = entry?;
+                    out.push((key.value(), codec::decode(value.value())?));
+                    if out.len() >= limit {
+                        break;
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| decode_all(s.scan(name, start, limit)?)
+        )
     }
 }
 
 impl View<'_> {
     /// How many records sit under `parent`.
     pub fn count_pairs(&self, def: PairRecords, parent: u128) -> Result<usize, StorageError> {
-        with_table!(self, open_table, def, |t| {
-            let mut n = 0;
-            for entry in t.range((parent, 0)..=(parent, u128::MAX))? {
-                entry?;
-                n += 1;
-            }
-            Ok(n)
-        })
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut n = 0;
+                for entry in t.range((parent, 0)..=(parent, u128::MAX))? {
+                    entry?;
+                    n += 1;
+                }
+                Ok(n)
+            },
+            |s, name| s.count_pairs(name, parent)
+        )
     }
 }
 
 impl View<'_> {
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        with_table!(self, open_table, super::tables::META, |t| Ok(t
-            .get(key)?
-            .map(|v| v.value().to_vec())))
+        with_table!(
+            self,
+            open_table,
+            super::tables::META,
+            |t| Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            |s, name| s.keyed(name, key)
+        )
     }
 }
 
@@ -259,10 +361,16 @@ impl View<'_> {
         def: super::tables::Keyed,
         key: &str,
     ) -> Result<Option<T>, StorageError> {
-        with_table!(self, open_table, def, |t| match t.get(key)? {
-            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
-            None => Ok(None),
-        })
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| match t.get(key)? {
+                Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+                None => Ok(None),
+            },
+            |s, name| decode_some(s.keyed(name, key)?)
+        )
     }
 
     /// Every keyed record whose key starts with `prefix`.
@@ -271,17 +379,23 @@ impl View<'_> {
         def: super::tables::Keyed,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, StorageError> {
-        with_table!(self, open_table, def, |t| {
-            let mut out = Vec::new();
-            for entry in t.range(prefix..)? {
-                let (key, value) = entry?;
-                if !key.value().starts_with(prefix) {
-                    break;
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range(prefix..)? {
+                    let (key, value) = entry?;
+                    if !key.value().starts_with(prefix) {
+                        break;
+                    }
+                    out.push((key.value().to_owned(), codec::decode(value.value())?));
                 }
-                out.push((key.value().to_owned(), codec::decode(value.value())?));
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| decode_all(s.keyed_prefixed(name, prefix)?)
+        )
     }
 }
 
@@ -293,17 +407,23 @@ impl View<'_> {
         parent: u128,
         limit: usize,
     ) -> Result<Vec<(u128, T)>, StorageError> {
-        with_table!(self, open_table, def, |t| {
-            let mut out = Vec::new();
-            for entry in t.range((parent, 0)..=(parent, u128::MAX))?.rev() {
-                let (key, value) = entry?;
-                out.push((key.value().1, codec::decode(value.value())?));
-                if out.len() >= limit {
-                    break;
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range((parent, 0)..=(parent, u128::MAX))?.rev() {
+                    let (key, value) = entry?;
+                    out.push((key.value().1, codec::decode(value.value())?));
+                    if out.len() >= limit {
+                        break;
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+            |s, name| decode_all(s.pairs(name, parent, 0, true, limit)?)
+        )
     }
 
     /// How many records a table holds (single or pair keys).
@@ -312,7 +432,8 @@ impl View<'_> {
         def: TableDefinition<'static, K, &'static [u8]>,
     ) -> Result<u64, StorageError> {
         use redb::ReadableTableMetadata;
-        with_table!(self, open_table, def, |t| Ok(t.len()?))
+        with_table!(self, open_table, def, |t| Ok(t.len()?), |s, name| s
+            .count(name))
     }
 
     /// Keys of the `(parent, id)` records `is_old` picks, at most `limit`, for records kept in
@@ -325,29 +446,35 @@ impl View<'_> {
         limit: usize,
         is_old: impl Fn(&T) -> bool,
     ) -> Result<Vec<(u128, u128)>, StorageError> {
-        with_table!(self, open_table, def, |t| {
-            let mut out = Vec::new();
-            let mut parent = 0u128;
-            loop {
-                let mut next_parent = None;
-                for entry in t.range((parent, 0)..)? {
-                    let (key, value) = entry?;
-                    let (p, id) = key.value();
-                    if !is_old(&codec::decode::<T>(value.value())?) {
-                        next_parent = p.checked_add(1);
-                        break;
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                let mut parent = 0u128;
+                loop {
+                    let mut next_parent = None;
+                    for entry in t.range((parent, 0)..)? {
+                        let (key, value) = entry?;
+                        let (p, id) = key.value();
+                        if !is_old(&codec::decode::<T>(value.value())?) {
+                            next_parent = p.checked_add(1);
+                            break;
+                        }
+                        out.push((p, id));
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
                     }
-                    out.push((p, id));
-                    if out.len() >= limit {
-                        return Ok(out);
+                    match next_parent {
+                        Some(p) => parent = p,
+                        None => return Ok(out),
                     }
                 }
-                match next_parent {
-                    Some(p) => parent = p,
-                    None => return Ok(out),
-                }
-            }
-        })
+            },
+            |s, name| old_pair_keys_sql(s, name, limit, &is_old)
+        )
     }
 
     /// How many records every record table holds, by table name.
@@ -366,8 +493,48 @@ impl View<'_> {
         def: super::tables::Blobs,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        with_table!(self, open_table, def, |t| Ok(t
-            .get(key)?
-            .map(|v| v.value().to_vec())))
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            |s, name| s.keyed(name, key)
+        )
+    }
+}
+
+/// [`View::old_pair_keys`] on PostgreSQL: the same walk, a page of rows at a time.
+fn old_pair_keys_sql<T: DeserializeOwned>(
+    s: &Session,
+    name: &str,
+    limit: usize,
+    is_old: &impl Fn(&T) -> bool,
+) -> Result<Vec<(u128, u128)>, StorageError> {
+    const PAGE: usize = 256;
+    let mut out = Vec::new();
+    let mut from = (0u128, 0u128);
+    loop {
+        let rows = s.pairs_from(name, from, PAGE)?;
+        let full = rows.len() == PAGE;
+        let mut next = None;
+        for ((parent, id), bytes) in rows {
+            if !is_old(&codec::decode::<T>(&bytes)?) {
+                // The rest of this parent is newer: go on with the next parent.
+                next = parent.checked_add(1).map(|p| (p, 0));
+                break;
+            }
+            out.push((parent, id));
+            if out.len() >= limit {
+                return Ok(out);
+            }
+            next = match id.checked_add(1) {
+                Some(id) => Some((parent, id)),
+                None => parent.checked_add(1).map(|p| (p, 0)),
+            };
+        }
+        match next {
+            Some(key) if full || key.1 == 0 => from = key,
+            _ => return Ok(out),
+        }
     }
 }

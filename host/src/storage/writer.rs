@@ -58,8 +58,25 @@ impl std::fmt::Display for FlushFailure {
         }
     }
 }
-/// Runs a job on the database, or refuses it with the failure that keeps the database closed.
-type Job = Box<dyn FnOnce(Result<&Database, &FlushFailure>) -> Finish + Send>;
+/// Runs a job in the open batch, or refuses it with the failure that keeps the store closed.
+type Job = Box<dyn FnOnce(Result<&mut dyn Batch, &FlushFailure>) -> Finish + Send>;
+
+/// What the writer needs of a backend: batches of all-or-nothing jobs made durable together.
+pub trait Backend: Send + Sync + 'static {
+    /// Opens the batch the next jobs share (redb: the live file; PostgreSQL: one transaction
+    /// holding the write lock).
+    fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError>;
+    /// After a batch failed to become durable: makes the store usable again, or says why not.
+    fn recover(&self) -> Result<(), StorageError>;
+}
+
+pub trait Batch {
+    /// Runs one job in its own all-or-nothing unit (a transaction, a savepoint), keeping its
+    /// effect when `job` returns true. An `Err` means the unit itself failed.
+    fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError>;
+    /// Makes every kept job durable.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+}
 
 /// How often a writer whose database is broken tries to open it again.
 const RETRY_REOPEN: Duration = Duration::from_millis(500);
@@ -86,13 +103,13 @@ pub struct WriteStats {
 }
 
 impl Writer {
-    pub fn start(handle: Arc<Handle>) -> Result<Self, StorageError> {
+    pub fn start(backend: Arc<dyn Backend>) -> Result<Self, StorageError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let stats = Arc::new(WriteStats::default());
         let counters = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("tenantry-writer".into())
-            .spawn(move || run(&handle, &queue, &counters))
+            .spawn(move || run(backend.as_ref(), &queue, &counters))
             .map_err(|e| StorageError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs, stats })
     }
@@ -109,9 +126,9 @@ impl Writer {
         E: From<StorageError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |db| {
-            let outcome = match db {
-                Ok(db) => run_one(db, op),
+        let job: Job = Box::new(move |batch| {
+            let outcome = match batch {
+                Ok(batch) => run_one(batch, op),
                 Err(failure) => Err(E::from(StorageError::from(failure.clone()))),
             };
             Box::new(move |durable| {
@@ -131,41 +148,44 @@ impl Writer {
     }
 }
 
-fn run_one<T, E, F>(db: &Database, op: F) -> Result<T, E>
+fn run_one<T, E, F>(batch: &mut dyn Batch, op: F) -> Result<T, E>
 where
     F: FnOnce(&Tx<'_>) -> Result<T, E>,
     E: From<StorageError>,
 {
-    let mut txn = db.begin_write().map_err(StorageError::from)?;
-    txn.set_durability(Durability::None)
-        .map_err(|e| StorageError::Internal(e.to_string()))?;
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| op(&Tx::new(&txn))));
-    match outcome {
-        Ok(Ok(value)) => {
-            txn.commit().map_err(StorageError::from)?;
-            Ok(value)
+    let mut op = Some(op);
+    // `None` after the job ran: the operation panicked.
+    let mut outcome: Option<Result<T, E>> = None;
+    let ran = batch.job(&mut |tx| {
+        let Some(op) = op.take() else {
+            return false;
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| op(tx))) {
+            Ok(result) => {
+                let keep = result.is_ok();
+                outcome = Some(result);
+                keep
+            }
+            Err(_) => false,
         }
-        Ok(Err(error)) => {
-            txn.abort().map_err(StorageError::from)?;
-            Err(error)
-        }
-        Err(_) => {
-            let _ = txn.abort();
-            Err(E::from(StorageError::Internal(
-                "a write operation panicked; it was rolled back".into(),
-            )))
-        }
+    });
+    match (ran, outcome) {
+        (Err(error), Some(Ok(_)) | None) => Err(E::from(error)),
+        (_, Some(result)) => result,
+        (Ok(()), None) => Err(E::from(StorageError::Internal(
+            "a write operation panicked; it was rolled back".into(),
+        ))),
     }
 }
 
-fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
-    // Why the database is closed, and when reopening it was last tried.
+fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
+    // Why the store is closed, and when recovering it was last tried.
     let mut broken: Option<(FlushFailure, Instant)> = None;
     while let Ok(first) = queue.recv() {
         if let Some((_, tried)) = &broken
             && tried.elapsed() >= RETRY_REOPEN
         {
-            broken = match handle.reopen() {
+            broken = match backend.recover() {
                 Ok(()) => None,
                 Err(e) => Some((FlushFailure::of(e), Instant::now())),
             };
@@ -177,14 +197,14 @@ fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
                 Err(_) => break,
             }
         }
-        let db = match (&broken, handle.current()) {
-            (None, Ok(db)) => db,
-            (Some((failure, _)), _) => {
-                stats.failing.store(true, Ordering::Relaxed);
-                refuse(jobs, failure);
-                continue;
-            }
-            (None, Err(e)) => {
+        if let Some((failure, _)) = &broken {
+            stats.failing.store(true, Ordering::Relaxed);
+            refuse(jobs, failure);
+            continue;
+        }
+        let mut batch = match backend.begin() {
+            Ok(batch) => batch,
+            Err(e) => {
                 let failure = FlushFailure::of(e);
                 stats.failing.store(true, Ordering::Relaxed);
                 refuse(jobs, &failure);
@@ -192,9 +212,11 @@ fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
                 continue;
             }
         };
-        let finishes: Vec<Finish> = jobs.into_iter().map(|job| job(Ok(&db))).collect();
-        let durable = flush(&db);
-        drop(db);
+        let finishes: Vec<Finish> = jobs
+            .into_iter()
+            .map(|job| job(Ok(batch.as_mut())))
+            .collect();
+        let durable = batch.commit().map_err(FlushFailure::of);
         crate::metrics::record_batch(finishes.len());
         stats
             .transactions
@@ -202,10 +224,10 @@ fn run(handle: &Handle, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.failing.store(durable.is_err(), Ordering::Relaxed);
         if let Err(failure) = &durable {
-            tracing::error!(%failure, batch = finishes.len(), "group commit failed to reach disk; reopening the database");
+            tracing::error!(%failure, batch = finishes.len(), "group commit failed to become durable; recovering the store");
             // redb refuses every transaction after an I/O error until the file is reopened;
             // reopening also drops the batch's commits that never became durable.
-            broken = match handle.reopen() {
+            broken = match backend.recover() {
                 Ok(()) => None,
                 Err(e) => Some((FlushFailure::of(e), Instant::now())),
             };
@@ -224,11 +246,39 @@ fn refuse(jobs: Vec<Job>, failure: &FlushFailure) {
     }
 }
 
-/// An empty transaction committed with `Immediate` durability persists every earlier
-/// non-durable commit with one fsync.
-fn flush(db: &Database) -> Result<(), FlushFailure> {
-    let txn = db.begin_write().map_err(|e| FlushFailure::of(e.into()))?;
-    txn.commit().map_err(|e| FlushFailure::of(e.into()))
+impl Backend for Handle {
+    fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
+        Ok(Box::new(FileBatch(self.current()?)))
+    }
+
+    fn recover(&self) -> Result<(), StorageError> {
+        self.reopen()
+    }
+}
+
+/// redb: each job its own transaction committed without fsync, so a failed job aborts alone;
+/// the batch becomes durable with one fsync at the end.
+struct FileBatch(Arc<Database>);
+
+impl Batch for FileBatch {
+    fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError> {
+        let mut txn = self.0.begin_write()?;
+        txn.set_durability(Durability::None)
+            .map_err(|e| StorageError::Internal(e.to_string()))?;
+        if job(&Tx::new(&txn)) {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(())
+    }
+
+    /// An empty transaction committed with `Immediate` durability persists every earlier
+    /// non-durable commit with one fsync.
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        self.0.begin_write()?.commit()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -243,7 +293,7 @@ mod tests {
         let db = Database::create(&path).unwrap();
         crate::storage::migrate::prepare(&db).unwrap();
         let handle = Arc::new(Handle::new(&path, 16 << 20, db));
-        let writer = Writer::start(Arc::clone(&handle)).unwrap();
+        let writer = Writer::start(Arc::clone(&handle) as Arc<dyn Backend>).unwrap();
         (dir, writer, handle)
     }
 

@@ -1,0 +1,164 @@
+//! The PostgreSQL backend: several tenantry servers on one database.
+//!
+//! Behind the same seam as the embedded store ([`crate::storage::Store`]): the record functions
+//! of `storage/records` run unchanged on it, through the table-shape statements of
+//! [`shapes`]. What the seam promises (`Store::write`) holds here by the database's own
+//! guarantees:
+//! - **Serializable writes.** Every write batch is one transaction that first takes a
+//!   transaction-scoped advisory lock ([`schema::WRITE_LOCK`]), so writes from every server
+//!   run one batch at a time, as redb's single writer does on one machine; under READ COMMITTED
+//!   each statement after the lock sees every earlier commit. An invariant checked inside a
+//!   write (link cap, one live link per pair, exactly one owner, a single-use invitation, an
+//!   idempotency claim) therefore holds across servers without retries, and unique keys are
+//!   primary keys besides. The cost is that writes do not run in parallel across servers; a
+//!   batch carries up to 512 of them per commit.
+//! - **All or nothing per job.** Each job of a batch runs inside its own savepoint: a failed
+//!   job is rolled back to it and its neighbours commit.
+//! - **Durable on return.** A job is answered once the batch's `COMMIT` returned
+//!   (`synchronous_commit` as the database is configured; its default waits for the WAL flush).
+//! - **Reads** are `REPEATABLE READ, READ ONLY` transactions: one snapshot per read closure.
+
+pub mod pool;
+pub mod schema;
+pub mod scratch;
+pub mod session;
+pub mod shapes;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use pool::Pool;
+use session::Session;
+
+use super::writer::{Backend, Batch};
+use super::{StorageError, Tx, View};
+
+pub struct Postgres {
+    pool: Pool,
+}
+
+/// `url` without its password, for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(an unparseable database URL)".into(),
+    }
+}
+
+impl Postgres {
+    /// Connects to `url` (`postgres://user:password@host:port/database`), with at most
+    /// `connections` connections, and creates or upgrades the schema. Refuses a database whose
+    /// schema is newer than this build. Every error names the URL without its password.
+    pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StorageError::Internal(format!("invalid database URL {}: {e}", redacted(url)))
+        })?;
+        config
+            .connect_timeout(Duration::from_secs(5))
+            .application_name("tenantry")
+            // A statement that hangs (a lock held by a stuck session) fails the request with 503
+            // instead of holding a connection and a request forever.
+            .options("-c statement_timeout=15000 -c idle_in_transaction_session_timeout=60000");
+        let first = pool::open(&config).map_err(|e| {
+            StorageError::Internal(format!(
+                "cannot connect to the database at {}: {e}",
+                redacted(url)
+            ))
+        })?;
+        schema::prepare(&first)?;
+        Ok(Self {
+            pool: Pool::new(config, connections),
+        })
+    }
+
+    /// Runs `f` on one snapshot.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
+    ) -> Result<T, crate::Error> {
+        let session = self.pool.get()?;
+        session.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let out = f(&View::SqlRead(&session));
+        // Nothing to keep: a failed end only costs the connection (the pool drops it).
+        let _ = session.end("COMMIT");
+        out
+    }
+}
+
+impl Backend for Postgres {
+    fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
+        let session = self.pool.get()?;
+        session.begin("BEGIN")?;
+        session.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::WRITE_LOCK])?;
+        Ok(Box::new(SqlBatch {
+            session,
+            broken: false,
+        }))
+    }
+
+    fn recover(&self) -> Result<(), StorageError> {
+        // Broken connections leave the pool on their own; the next batch opens a new one.
+        Ok(())
+    }
+}
+
+/// One write transaction holding the write lock; each job in a savepoint.
+struct SqlBatch<'p> {
+    session: pool::Lease<'p>,
+    /// A savepoint could not be released or rolled back to: the transaction may be aborted,
+    /// and PostgreSQL would answer its `COMMIT` with a silent rollback. It is never committed.
+    broken: bool,
+}
+
+impl Batch for SqlBatch<'_> {
+    fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError> {
+        if self.broken {
+            return Err(StorageError::Unavailable);
+        }
+        self.session.simple("SAVEPOINT job")?;
+        let keep = job(&Tx::Sql(&self.session));
+        let ended = if keep {
+            self.session.simple("RELEASE SAVEPOINT job")
+        } else {
+            Err(StorageError::Internal("rolled back".into()))
+        };
+        match ended {
+            Ok(()) => Ok(()),
+            Err(release) => {
+                if let Err(rollback) = self.session.simple("ROLLBACK TO SAVEPOINT job") {
+                    self.broken = true;
+                    return Err(rollback);
+                }
+                if keep { Err(release) } else { Ok(()) }
+            }
+        }
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        if self.broken {
+            let _ = self.session.end("ROLLBACK");
+            return Err(StorageError::Unavailable);
+        }
+        self.session.end("COMMIT")
+    }
+}
+
+impl Session {
+    /// Opens a transaction; a connection given back while one is open is not reused.
+    pub fn begin(&self, statement: &str) -> Result<(), StorageError> {
+        self.set_in_transaction(true);
+        self.simple(statement)
+    }
+
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`.
+    pub fn end(&self, statement: &str) -> Result<(), StorageError> {
+        self.simple(statement)?;
+        self.set_in_transaction(false);
+        Ok(())
+    }
+}

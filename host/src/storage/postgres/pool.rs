@@ -1,0 +1,163 @@
+//! A bounded pool of [`Session`]s, handed out synchronously.
+//!
+//! The seam above is synchronous, so the pool is too: a read takes a connection, runs its
+//! snapshot and gives it back. Connections that broke are dropped on return and a new one is
+//! opened on the next demand, so a database that went away and came back is picked up again
+//! without a restart. Every connection's socket runs on one small I/O runtime shared by all
+//! pools ([`io`]); it lives as long as the process, so dropping a store inside an async context
+//! never has to shut a runtime down.
+
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+
+use super::session::Session;
+use crate::storage::StorageError;
+
+/// How long a caller waits for a free connection before the request is answered 503.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
+
+pub struct Pool {
+    config: tokio_postgres::Config,
+    max: usize,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+struct State {
+    idle: Vec<Session>,
+    /// Connections handed out plus idle ones.
+    open: usize,
+}
+
+/// A connection on loan; it goes back to the pool when dropped.
+pub struct Lease<'p> {
+    pool: &'p Pool,
+    session: Option<Session>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.session
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let mut state = self.pool.lock();
+        if !session.is_reusable() {
+            state.open -= 1;
+        } else {
+            state.idle.push(session);
+        }
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}
+
+impl Pool {
+    pub fn new(config: tokio_postgres::Config, max: usize) -> Self {
+        Self {
+            config,
+            max: max.max(1),
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self) -> Result<Lease<'_>, StorageError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(session) = state.idle.pop() {
+                if session.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                return Ok(self.lease(session));
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                return match open(&self.config) {
+                    Ok(session) => Ok(self.lease(session)),
+                    Err(error) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        tracing::warn!(%error, "cannot open a database connection");
+                        Err(StorageError::Unavailable)
+                    }
+                };
+            }
+            let (next, waited) = self
+                .freed
+                .wait_timeout(state, WAIT_FOR_CONNECTION)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = next;
+            if waited.timed_out() && state.idle.is_empty() && state.open >= self.max {
+                return Err(StorageError::Unavailable);
+            }
+        }
+    }
+
+    fn lease(&self, session: Session) -> Lease<'_> {
+        Lease {
+            pool: self,
+            session: Some(session),
+        }
+    }
+}
+
+/// Opens one connection, its socket driven by the I/O runtime. The error says why, without
+/// the connection's password (the client's errors never carry it).
+pub fn open(config: &tokio_postgres::Config) -> Result<Session, String> {
+    let config = config.clone();
+    let connecting = io()?.spawn(async move {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%error, "a database connection closed");
+            }
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    });
+    match futures_executor::block_on(connecting) {
+        Ok(Ok(client)) => Ok(Session::new(client)),
+        Ok(Err(error)) => Err(match std::error::Error::source(&error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        }),
+        Err(join) => Err(format!("the database I/O runtime failed: {join}")),
+    }
+}
+
+/// The runtime every database connection's socket runs on.
+fn io() -> Result<&'static tokio::runtime::Handle, String> {
+    static IO: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tenantry-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the database I/O runtime: {e}"))
+    })
+    .as_ref()
+    .map(tokio::runtime::Runtime::handle)
+    .map_err(Clone::clone)
+}

@@ -1,0 +1,110 @@
+//! The PostgreSQL schema and its versions, applied when a server connects.
+//!
+//! One SQL table per table of [`crate::storage::tables`], in the same shape, so each list there
+//! is the one place a table is declared for both backends. Primary keys state what redb's keys
+//! state: a unique table's key (`tenant_id`, the live-link pair, token digests, an e-mail
+//! address) is unique in the database itself. `tenantry_schema` holds the schema version;
+//! a server refuses a database whose version is newer than it knows, and servers starting
+//! together serialize their migrations on an advisory lock.
+
+use redb::{MultimapTableHandle, TableHandle};
+
+use super::session::Session;
+use crate::storage::{StorageError, migrate, tables};
+
+/// The SQL schema this build writes. A later build adds a step to [`STEPS`].
+pub const SQL_SCHEMA_VERSION: i32 = 1;
+
+/// Advisory lock keys (any 64-bit numbers, held for one transaction).
+pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
+pub const WRITE_LOCK: i64 = 0x7465_6e61_6e74_0002;
+
+type Step = fn(&Session) -> Result<(), StorageError>;
+
+/// `STEPS[i]` takes the schema from version `i` to `i + 1`.
+const STEPS: &[Step] = &[create_tables];
+
+/// Creates or upgrades the schema, in one transaction.
+pub fn prepare(session: &Session) -> Result<(), StorageError> {
+    session.simple("BEGIN")?;
+    let prepared = migrate_locked(session);
+    match prepared {
+        Ok(()) => session.simple("COMMIT"),
+        Err(error) => {
+            let _ = session.simple("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+fn migrate_locked(session: &Session) -> Result<(), StorageError> {
+    session.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    session.simple("CREATE TABLE IF NOT EXISTS tenantry_schema (version integer NOT NULL)")?;
+    let found: i32 = session
+        .row("SELECT coalesce(max(version), 0) FROM tenantry_schema", &[])?
+        .map_or(Ok(0), |row| row.try_get(0))?;
+    if found > SQL_SCHEMA_VERSION {
+        return Err(StorageError::Internal(format!(
+            "the database has schema version {found}, newer than this build ({SQL_SCHEMA_VERSION}); use a newer tenantry"
+        )));
+    }
+    for (from, step) in STEPS.iter().enumerate().skip(found.unsigned_abs() as usize) {
+        tracing::info!(from, to = from + 1, "migrating the database schema");
+        step(session)?;
+    }
+    session.execute("DELETE FROM tenantry_schema", &[])?;
+    session.execute(
+        "INSERT INTO tenantry_schema (version) VALUES ($1)",
+        &[&SQL_SCHEMA_VERSION],
+    )?;
+    // The record layout the tables hold is the embedded store's current one: records written
+    // here never need its upgrade steps.
+    session.put_keyed(
+        tables::META.name(),
+        migrate::VERSION_KEY,
+        &migrate::SCHEMA_VERSION.to_le_bytes(),
+    )
+}
+
+/// Version 0 to 1: every table.
+fn create_tables(session: &Session) -> Result<(), StorageError> {
+    let mut ddl = String::new();
+    let keyed = |name: &str| {
+        format!(r#"CREATE TABLE "{name}" (key text COLLATE "C" PRIMARY KEY, body bytea NOT NULL);"#)
+    };
+    ddl.push_str(&keyed(tables::META.name()));
+    for def in tables::ALL_KEYED {
+        ddl.push_str(&keyed(def.name()));
+    }
+    for def in tables::ALL_RECORDS {
+        let name = def.name();
+        ddl.push_str(&format!(
+            r#"CREATE TABLE "{name}" (id uuid PRIMARY KEY, body bytea NOT NULL);"#
+        ));
+    }
+    for def in tables::ALL_PAIR_RECORDS {
+        let name = def.name();
+        ddl.push_str(&format!(
+            r#"CREATE TABLE "{name}" (parent uuid NOT NULL, id uuid NOT NULL, body bytea NOT NULL, PRIMARY KEY (parent, id));"#
+        ));
+    }
+    for def in tables::ALL_CHILDREN {
+        let name = def.name();
+        ddl.push_str(&format!(
+            r#"CREATE TABLE "{name}" (parent uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (parent, id));"#
+        ));
+    }
+    for def in tables::ALL_UNIQUE {
+        let name = def.name();
+        ddl.push_str(&format!(
+            r#"CREATE TABLE "{name}" (key text COLLATE "C" PRIMARY KEY, id uuid NOT NULL);"#
+        ));
+    }
+    for def in tables::ALL_TERMS {
+        let name = def.name();
+        ddl.push_str(&format!(
+            r#"CREATE TABLE "{name}" (key text COLLATE "C" NOT NULL, id uuid NOT NULL, PRIMARY KEY (key, id));"#
+        ));
+    }
+    session.simple(&ddl)
+}
