@@ -19,13 +19,14 @@ use crate::policy::rhai_policy::RhaiLimits;
 const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 110;
 
 /// `TENANTRY_*` variables that are not settings: the command line's own.
-const NOT_SETTINGS: [&str; 6] = [
+const NOT_SETTINGS: [&str; 7] = [
     "TENANTRY_TOKEN",
     "TENANTRY_SERVER",
     "TENANTRY_CONFIG",
     "TENANTRY_BLESS",
     "TENANTRY_BENCH_CACHE_MIB",
     crate::storage::postgres::scratch::TEST_SERVER_VARIABLE,
+    crate::storage::postgres::scratch::TEST_BACKEND_VARIABLE,
 ];
 
 #[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]

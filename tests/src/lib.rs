@@ -1,5 +1,6 @@
-//! Test harness: starts the real tenantry server (real redb file in a temporary directory, the
-//! repository's `policies/`, a real TCP listener on port 0) and talks to it over HTTP.
+//! Test harness: starts the real tenantry server (real redb file in a temporary directory, or a
+//! new PostgreSQL database, see [`Backend`]; the repository's `policies/`; a real TCP listener
+//! on port 0) and talks to it over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod memory;
@@ -17,8 +18,61 @@ use tenantry::{App, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The backend every test server of this run keeps its data in: the same test bodies run on
+/// each (`.ci/run` runs the suite once per backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded redb file (the default).
+    Embedded,
+    /// A new database per test server on the PostgreSQL server `TENANTRY_TEST_POSTGRES` names,
+    /// chosen with `TENANTRY_TEST_BACKEND=postgres`.
+    Postgres,
+}
+
+/// Chooses the backend of this run.
+pub const BACKEND_VARIABLE: &str = tenantry::storage::postgres::scratch::TEST_BACKEND_VARIABLE;
+
+impl Backend {
+    pub fn of_this_run() -> Self {
+        match std::env::var(BACKEND_VARIABLE).as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("embedded") | Err(_) => Self::Embedded,
+            Ok(other) => panic!("{BACKEND_VARIABLE}={other}: expected `embedded` or `postgres`"),
+        }
+    }
+
+    /// A new database for one server (and the servers started beside it), or `None` for the
+    /// embedded file. A PostgreSQL run without a server fails: it never passes by skipping.
+    fn new_database() -> Option<String> {
+        match Self::of_this_run() {
+            Self::Embedded => None,
+            Self::Postgres => {
+                let server = tenantry::storage::postgres::scratch::test_server().unwrap_or_else(|| {
+                    panic!(
+                        "{BACKEND_VARIABLE}=postgres needs a PostgreSQL server in {}; `.ci/postgres start DIR` starts one",
+                        tenantry::storage::postgres::scratch::TEST_SERVER_VARIABLE
+                    )
+                });
+                Some(tenantry::storage::postgres::scratch::create_database(&server).unwrap())
+            }
+        }
+    }
+}
+
+/// For the few tests about the embedded file itself (its backup route, its bytes on disk):
+/// says they do not apply on PostgreSQL, where `pg_dump` backs up and the file does not exist.
+pub fn only_on_the_embedded_file(what: &str) -> bool {
+    let embedded = Backend::of_this_run() == Backend::Embedded;
+    if !embedded {
+        eprintln!("not on PostgreSQL: {what} is about the embedded file");
+    }
+    embedded
+}
+
 pub struct TestServer {
     pub base: String,
+    /// The PostgreSQL database this server keeps its data in, on a PostgreSQL run.
+    pub database: Option<String>,
     /// The platform policy directory this server loads and watches.
     pub policies: PathBuf,
     tweak: Tweak,
@@ -77,10 +131,15 @@ pub fn copy_policies(to: &std::path::Path) -> anyhow::Result<()> {
 
 pub const OPERATOR_TOKEN: &str = "tnt_operator_token_for_end_to_end_tests_0123456789";
 
-fn settings(data: &std::path::Path, policies: &std::path::Path) -> Settings {
+fn settings(
+    data: &std::path::Path,
+    policies: &std::path::Path,
+    database: Option<&str>,
+) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
         data_dir: data.to_path_buf(),
+        database_url: database.map(str::to_owned),
         policies: policies.to_path_buf(),
         regions: vec!["eu-central".into(), "us-east".into()],
         operator_token: Some(OPERATOR_TOKEN.into()),
@@ -104,12 +163,13 @@ pub fn unthrottled(settings: &mut Settings) {
 async fn start(
     data: &std::path::Path,
     policies: &std::path::Path,
+    database: Option<&str>,
     tweak: Tweak,
 ) -> anyhow::Result<(String, App, oneshot::Sender<()>, JoinHandle<()>)> {
     // A restart may find the previous server's file still being closed; wait for it.
     let mut attempt = 0;
     let built = loop {
-        let mut settings = settings(data, policies);
+        let mut settings = settings(data, policies, database);
         tweak(&mut settings);
         match App::build(settings).await {
             Ok(built) => break built,
@@ -168,9 +228,20 @@ impl TestServer {
         policies: PathBuf,
         tweak: Tweak,
     ) -> anyhow::Result<Self> {
-        let (base, app, stop, task) = start(data.path(), &policies, tweak.clone()).await?;
+        Self::start_with_database(data, policies, Backend::new_database(), tweak).await
+    }
+
+    async fn start_with_database(
+        data: tempfile::TempDir,
+        policies: PathBuf,
+        database: Option<String>,
+        tweak: Tweak,
+    ) -> anyhow::Result<Self> {
+        let (base, app, stop, task) =
+            start(data.path(), &policies, database.as_deref(), tweak.clone()).await?;
         Ok(Self {
             base,
+            database,
             policies,
             tweak,
             operator: OPERATOR_TOKEN.into(),
@@ -180,6 +251,29 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// Another server on this one's PostgreSQL database, with the same server key, as a
+    /// deployment of several servers runs them. `None` on the embedded file, which one
+    /// process holds.
+    pub async fn spawn_beside(&self) -> anyhow::Result<Option<Self>> {
+        let Some(database) = self.database.clone() else {
+            return Ok(None);
+        };
+        let key = self.data.path().join("server.key");
+        let tweak = self.tweak.clone();
+        let tweak: Tweak = std::sync::Arc::new(move |settings: &mut Settings| {
+            tweak(settings);
+            settings.key_file = Some(key.clone());
+        });
+        let beside = Self::start_with_database(
+            tempfile::tempdir()?,
+            self.policies.clone(),
+            Some(database),
+            tweak,
+        )
+        .await?;
+        Ok(Some(beside))
     }
 
     /// Stops the server gracefully and starts a new one on the same data directory.
@@ -445,6 +539,9 @@ impl Stopped {
     /// Opens the stopped server's database file directly, as someone with the disk could;
     /// waits for the file to be released by the stopped server's last tasks.
     pub async fn open_store(&self) -> anyhow::Result<tenantry::storage::Store> {
+        if let Some(url) = &self.server.database {
+            return Ok(tenantry::storage::Store::connect(url, 4)?);
+        }
         let path = self.data().join("tenantry.redb");
         let mut attempt = 0;
         loop {
@@ -465,8 +562,13 @@ impl Stopped {
     /// Starts a new server on the same data directory and policies.
     pub async fn start(self) -> anyhow::Result<TestServer> {
         let mut server = self.server;
-        let (base, app, stop, task) =
-            start(server.data.path(), &server.policies, server.tweak.clone()).await?;
+        let (base, app, stop, task) = start(
+            server.data.path(),
+            &server.policies,
+            server.database.as_deref(),
+            server.tweak.clone(),
+        )
+        .await?;
         server.base = base;
         server.app = Some(app);
         server.stop = Some(stop);

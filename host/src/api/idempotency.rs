@@ -138,12 +138,16 @@ pub async fn middleware(
     // Claim the key before looking for a stored answer: a first request that finishes in
     // between has stored its answer before releasing the claim, so a retry either finds the
     // claim (409) or the answer (replay), never neither.
-    let Some(_claim) = Claim::take(&in_flight, &id) else {
-        return problem(
-            StatusCode::CONFLICT,
-            "conflict",
-            json!({"detail": "a request with this Idempotency-Key is still being processed"}),
-        );
+    let _claim = match Claim::take(&app, &in_flight, &id).await {
+        Ok(Some(claim)) => claim,
+        Ok(None) => {
+            return problem(
+                StatusCode::CONFLICT,
+                "conflict",
+                json!({"detail": "a request with this Idempotency-Key is still being processed"}),
+            );
+        }
+        Err(e) => return ApiError(e).into_response(),
     };
     match app.remembered(&id) {
         Ok(Some(remembered)) => {
@@ -181,25 +185,49 @@ pub async fn middleware(
 }
 
 /// A key being processed; released when dropped, also if the request's task is cancelled.
-struct Claim<'a> {
-    in_flight: &'a InFlight,
-    id: String,
+/// On the embedded file one process holds the store, so the claim is in its memory; on a
+/// shared store it is a record every server sees (`App::claim_idempotency_key`).
+enum Claim<'a> {
+    Local { in_flight: &'a InFlight, id: String },
+    Shared { app: Box<App>, id: String },
 }
 
 impl<'a> Claim<'a> {
-    fn take(in_flight: &'a InFlight, id: &str) -> Option<Self> {
+    async fn take(app: &App, in_flight: &'a InFlight, id: &str) -> crate::Result<Option<Self>> {
+        if app.store.is_shared() {
+            let claimed = app.claim_idempotency_key(id.to_owned()).await?;
+            return Ok(claimed.then(|| Self::Shared {
+                app: Box::new(app.clone()),
+                id: id.to_owned(),
+            }));
+        }
         let mut running = in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
-        running.insert(id.to_owned()).then(|| Self {
+        Ok(running.insert(id.to_owned()).then(|| Self::Local {
             in_flight,
             id: id.to_owned(),
-        })
+        }))
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let mut running = self.in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
-        running.remove(&self.id);
+        match self {
+            Self::Local { in_flight, id } => {
+                let mut running = in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
+                running.remove(id.as_str());
+            }
+            Self::Shared { app, id } => {
+                let (app, id) = (App::clone(app), std::mem::take(id));
+                // A release that never runs (the process is stopping) expires with its lease.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Err(e) = app.release_idempotency_key(id).await {
+                            tracing::warn!(error = %e, "an Idempotency-Key claim stays until its lease ends");
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -31,6 +31,13 @@ impl App {
             });
         }
         self.authorize_global(actor, "platform.backup", Value::Null)?;
+        if self.store.is_shared() {
+            return Err(Error::Conflict(
+                "this server keeps its data in PostgreSQL: back it up with the database's own \
+                 tools (pg_dump), as the README says"
+                    .into(),
+            ));
+        }
         let store = self.store.clone();
         let path = self
             .settings

@@ -18,6 +18,11 @@ pub use crate::storage::records::idempotency::Remembered;
 /// Answers removed per write transaction while pruning, so the writer is never held long.
 const PRUNE_BATCH: usize = 1_000;
 
+/// How long a claim on a key may outlive its request on a shared store: longer than any request
+/// runs (a plugin upload's 110 s), so only a server that died mid-request leaves one behind,
+/// and the key frees itself after this.
+const CLAIM_LEASE: Duration = Duration::from_secs(300);
+
 impl App {
     /// The answer remembered under `key`, if it is still within the retention.
     pub fn remembered(&self, key: &str) -> Result<Option<Remembered>> {
@@ -47,6 +52,22 @@ impl App {
         };
         self.store
             .write(move |tx| Ok(tx.remember(&key, &record)?))
+            .await
+    }
+
+    /// Claims `key` for one request on every server sharing the store: whether it was free.
+    /// (On the embedded file one process holds the store, and the claim stays in its memory.)
+    pub async fn claim_idempotency_key(&self, key: String) -> Result<bool> {
+        let now = self.clock.now();
+        let until = now.plus(CLAIM_LEASE);
+        self.store
+            .write(move |tx| Ok(tx.claim_idempotency_key(&key, now, until)?))
+            .await
+    }
+
+    pub async fn release_idempotency_key(&self, key: String) -> Result<()> {
+        self.store
+            .write(move |tx| Ok(tx.release_idempotency_key(&key)?))
             .await
     }
 

@@ -41,6 +41,9 @@ impl App {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !self.delivers() {
+                continue;
+            }
             if self.store.write_stats().failing.load(Ordering::Relaxed) {
                 // What is sent now could not be written down, and would be sent again.
                 continue;

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod bulk;
 pub mod change_requests;
 pub mod decisions;
+pub mod delivery_lease;
 pub mod follow;
 pub mod handovers;
 pub mod health;
@@ -79,6 +80,8 @@ pub struct App {
     pub webhook_client: reqwest::Client,
     /// Wrong PINs per organization in the current window.
     pin_attempts: pins::PinAttempts,
+    /// Whether this server is the one delivering e-mail and webhooks on a shared store.
+    delivery_lease: Arc<delivery_lease::DeliveryLease>,
     /// The SMTP client, when `[smtp]` names a server.
     mailer: Option<crate::mail::transport::Mailer>,
 }
@@ -130,6 +133,7 @@ impl App {
             server_key,
             webhook_client,
             pin_attempts: pins::PinAttempts::default(),
+            delivery_lease: Arc::default(),
             mailer,
         };
         app.finish_upgrades().await?;
@@ -162,6 +166,7 @@ impl App {
         ];
         if self.store.is_shared() {
             tasks.push(tokio::spawn(self.clone().follow_bindings()));
+            tasks.push(tokio::spawn(self.clone().hold_delivery_lease()));
         }
         if let Some(mailer) = self.mailer.clone() {
             tasks.push(tokio::spawn(self.clone().deliver_mail(mailer)));

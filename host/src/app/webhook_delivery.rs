@@ -59,6 +59,9 @@ impl App {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !self.delivers() {
+                continue;
+            }
             if self
                 .store
                 .write_stats()

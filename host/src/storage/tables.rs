@@ -49,6 +49,8 @@ pub const IDEMPOTENCY_ORDER: Records = TableDefinition::new("idempotency_order")
 
 /// Remembered answers to requests with an `Idempotency-Key`.
 pub const IDEMPOTENCY: Keyed = TableDefinition::new("idempotency");
+/// Keys of idempotent requests being processed, when several servers share the store.
+pub const IDEMPOTENCY_CLAIMS: Keyed = TableDefinition::new("idempotency_claims");
 /// `sha256 -> plugin record` (hooks, size, uploader).
 pub const PLUGINS: Keyed = TableDefinition::new("plugins");
 /// `"{org}:{sha256}"` (`"platform:{sha256}"` for the operator) -> one owner's upload.
@@ -197,6 +199,7 @@ pub const ALL_TERMS: &[Terms] = &[
 ];
 pub const ALL_KEYED: &[Keyed] = &[
     IDEMPOTENCY,
+    IDEMPOTENCY_CLAIMS,
     POLICY_BINDINGS,
     PLUGINS,
     PLUGIN_OWNERSHIPS,

@@ -9,6 +9,7 @@ mod connections;
 mod isolation;
 mod lifecycle;
 mod mail;
+mod many_servers;
 mod operators;
 mod plugins;
 mod policy_lifecycle;

@@ -143,6 +143,12 @@ async fn concurrent_policy_versions_on_one_hook_get_a_total_order() {
 #[tokio::test]
 async fn a_backup_under_concurrent_writes_holds_every_acknowledged_write_and_restores() {
     let s = TestServer::spawn().await.unwrap();
+    if !tenantry_e2e::only_on_the_embedded_file("the server's own backup") {
+        let refused = s.get("/v1/platform/backup", &s.operator).await;
+        assert_eq!(refused.status, 409, "{:?}", refused.body);
+        assert!(refused.detail().contains("pg_dump"), "{}", refused.detail());
+        return;
+    }
     let (_, sp) = s.provider("telco").await;
     assert_eq!(
         s.call(Method::GET, "/v1/platform/backup", None, None)

@@ -162,3 +162,66 @@ impl Session {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Store, tables};
+
+    #[test]
+    fn a_password_never_appears_in_what_is_shown() {
+        let url = "postgres://tenantry:hunter2-secret@127.0.0.1:1/tenantry";
+        assert_eq!(
+            redacted(url),
+            "postgres://tenantry:***@127.0.0.1:1/tenantry"
+        );
+        let settings = crate::config::Settings {
+            database_url: Some(url.into()),
+            ..crate::config::Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(!settings.database_label().contains("hunter2"));
+        let serialized = toml::to_string(&settings).unwrap();
+        assert!(!serialized.contains("hunter2"), "{serialized}");
+        // Nothing listens on port 1: the start-up error names the place, not the password.
+        let Err(refused) = Postgres::connect(url, 1) else {
+            panic!("connected to port 1");
+        };
+        let shown = refused.to_string();
+        assert!(
+            shown.contains("127.0.0.1:1") && shown.contains("***") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    /// A read closure that fails or panics inside its snapshot must not hand that snapshot to
+    /// the next read on the same connection: it would see the database as it was.
+    #[tokio::test]
+    async fn a_read_that_failed_leaves_no_snapshot_behind() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let store = Store::connect(&scratch::create_database(&server).unwrap(), 1).unwrap();
+        let failed: Result<(), crate::Error> = store.read(|view| {
+            view.record::<u8>(tables::ORGS, 1)?;
+            Err(crate::Error::NotFound("nothing"))
+        });
+        assert!(failed.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.read(|view| -> Result<(), crate::Error> {
+                view.record::<u8>(tables::ORGS, 1)?;
+                panic!("a bug in a read");
+            })
+        }));
+        assert!(panicked.is_err());
+        store
+            .write(|tx| Ok(tx.put(tables::ORGS, 1, &7u8)?))
+            .await
+            .unwrap();
+        let seen = store
+            .read(|view| Ok(view.record::<u8>(tables::ORGS, 1)?))
+            .unwrap();
+        assert_eq!(seen, Some(7), "the next read sees the write");
+    }
+}

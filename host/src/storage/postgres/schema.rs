@@ -52,6 +52,8 @@ fn migrate_locked(session: &Session) -> Result<(), StorageError> {
         tracing::info!(from, to = from + 1, "migrating the database schema");
         step(session)?;
     }
+    // Tables added within a version are created here too, as on the embedded store.
+    create_tables(session)?;
     session.execute("DELETE FROM tenantry_schema", &[])?;
     session.execute(
         "INSERT INTO tenantry_schema (version) VALUES ($1)",
@@ -66,11 +68,14 @@ fn migrate_locked(session: &Session) -> Result<(), StorageError> {
     )
 }
 
-/// Version 0 to 1: every table.
+/// Version 0 to 1: every table (and, on every start, any table a later build of the same
+/// version added).
 fn create_tables(session: &Session) -> Result<(), StorageError> {
     let mut ddl = String::new();
     let keyed = |name: &str| {
-        format!(r#"CREATE TABLE "{name}" (key text COLLATE "C" PRIMARY KEY, body bytea NOT NULL);"#)
+        format!(
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (key text COLLATE "C" PRIMARY KEY, body bytea NOT NULL);"#
+        )
     };
     ddl.push_str(&keyed(tables::META.name()));
     for def in tables::ALL_KEYED {
@@ -79,31 +84,31 @@ fn create_tables(session: &Session) -> Result<(), StorageError> {
     for def in tables::ALL_RECORDS {
         let name = def.name();
         ddl.push_str(&format!(
-            r#"CREATE TABLE "{name}" (id uuid PRIMARY KEY, body bytea NOT NULL);"#
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (id uuid PRIMARY KEY, body bytea NOT NULL);"#
         ));
     }
     for def in tables::ALL_PAIR_RECORDS {
         let name = def.name();
         ddl.push_str(&format!(
-            r#"CREATE TABLE "{name}" (parent uuid NOT NULL, id uuid NOT NULL, body bytea NOT NULL, PRIMARY KEY (parent, id));"#
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (parent uuid NOT NULL, id uuid NOT NULL, body bytea NOT NULL, PRIMARY KEY (parent, id));"#
         ));
     }
     for def in tables::ALL_CHILDREN {
         let name = def.name();
         ddl.push_str(&format!(
-            r#"CREATE TABLE "{name}" (parent uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (parent, id));"#
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (parent uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (parent, id));"#
         ));
     }
     for def in tables::ALL_UNIQUE {
         let name = def.name();
         ddl.push_str(&format!(
-            r#"CREATE TABLE "{name}" (key text COLLATE "C" PRIMARY KEY, id uuid NOT NULL);"#
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (key text COLLATE "C" PRIMARY KEY, id uuid NOT NULL);"#
         ));
     }
     for def in tables::ALL_TERMS {
         let name = def.name();
         ddl.push_str(&format!(
-            r#"CREATE TABLE "{name}" (key text COLLATE "C" NOT NULL, id uuid NOT NULL, PRIMARY KEY (key, id));"#
+            r#"CREATE TABLE IF NOT EXISTS "{name}" (key text COLLATE "C" NOT NULL, id uuid NOT NULL, PRIMARY KEY (key, id));"#
         ));
     }
     session.simple(&ddl)

@@ -10,6 +10,9 @@ use crate::storage::StorageError;
 /// (`postgres://user@host:port/postgres`). Unset: the PostgreSQL runs are skipped, and say so.
 pub const TEST_SERVER_VARIABLE: &str = "TENANTRY_TEST_POSTGRES";
 
+/// Chooses the backend of an end-to-end run: `embedded` (the default) or `postgres`.
+pub const TEST_BACKEND_VARIABLE: &str = "TENANTRY_TEST_BACKEND";
+
 /// The server tests may use, when the variable is set.
 pub fn test_server() -> Option<String> {
     std::env::var(TEST_SERVER_VARIABLE)

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use super::session::Session;
 use crate::storage::StorageError;
 
+/// A pair record's key and its body.
+type PairRow = ((u128, u128), Vec<u8>);
+
 fn id(value: u128) -> Uuid {
     Uuid::from_u128(value)
 }
@@ -127,7 +130,7 @@ impl Session {
         table: &str,
         from: (u128, u128),
         limit: usize,
-    ) -> Result<Vec<((u128, u128), Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<PairRow>, StorageError> {
         let sql = format!(
             r#"SELECT parent, id, body FROM "{table}" WHERE (parent, id) >= ($1, $2)
                ORDER BY parent, id LIMIT $3"#

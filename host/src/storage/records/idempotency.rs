@@ -21,6 +21,12 @@ pub struct Remembered {
     pub at: Timestamp,
 }
 
+/// A request with this key is being processed, by some server, until `until` at the latest.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claimed {
+    until: Timestamp,
+}
+
 /// The time index entry of a remembered answer.
 #[derive(Debug, Serialize, Deserialize)]
 struct Ordered {
@@ -39,6 +45,28 @@ impl Tx<'_> {
                 at: answer.at,
             },
         )
+    }
+
+    /// Claims `key` for one request until `until`, unless a live claim holds it: whether it
+    /// was free. A claim past its `until` (its server died mid-request) is taken over.
+    pub fn claim_idempotency_key(
+        &self,
+        key: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let held = self
+            .view()
+            .keyed::<Claimed>(tables::IDEMPOTENCY_CLAIMS, key)?
+            .is_some_and(|claim| claim.until > now);
+        if !held {
+            self.put_keyed(tables::IDEMPOTENCY_CLAIMS, key, &Claimed { until })?;
+        }
+        Ok(!held)
+    }
+
+    pub fn release_idempotency_key(&self, key: &str) -> Result<(), StorageError> {
+        self.delete_keyed(tables::IDEMPOTENCY_CLAIMS, key)
     }
 
     /// Forgets up to `limit` answers remembered before `cutoff`, oldest first; returns how

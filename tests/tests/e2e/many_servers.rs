@@ -1,0 +1,224 @@
+//! Several servers on one PostgreSQL database: what one acknowledges, every other sees and
+//! respects. On the embedded file (one process holds it) these say so and stop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tenantry_e2e::{TestServer, race};
+
+/// The first server and a second on its database, or `None` on the embedded file.
+async fn two_servers() -> Option<(TestServer, TestServer)> {
+    let a = TestServer::spawn().await.unwrap();
+    match a.spawn_beside().await.unwrap() {
+        Some(b) => Some((a, b)),
+        None => {
+            eprintln!("not on the embedded file: several servers share only a PostgreSQL store");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_accepts_spread_over_two_servers_never_exceed_the_link_cap() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let (hub, hub_owner) = a.customer(&sp, "hub", true).await;
+    let mut links = Vec::new();
+    for i in 0..200 {
+        let (spoke, spoke_owner) = a.customer(&sp, &format!("spoke-{i}"), true).await;
+        let link = a
+            .post(
+                &format!("/v1/orgs/{spoke}/links"),
+                &spoke_owner,
+                json!({"target_org_id": hub}),
+            )
+            .await;
+        assert_eq!(link.status, StatusCode::CREATED, "{:?}", link.body);
+        links.push(link.id());
+    }
+    let accepts = links.iter().enumerate().map(|(i, link)| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        server
+            .request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
+            .bearer_auth(&hub_owner)
+    });
+    assert_eq!(race(accepts).await, BTreeMap::from([(200, 10), (403, 190)]));
+    for server in [&a, &b] {
+        let active = server
+            .get(
+                &format!("/v1/orgs/{hub}/links?status=active&limit=100"),
+                &hub_owner,
+            )
+            .await;
+        assert_eq!(active.body["items"].as_array().unwrap().len(), 10);
+    }
+}
+
+#[tokio::test]
+async fn one_invitation_token_accepted_on_two_servers_at_once_succeeds_once() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let (org, owner) = a.customer(&sp, "alpha", true).await;
+    let invite = a
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            json!({"name": "Ann", "email": "ann@alpha.example", "role": "member"}),
+        )
+        .await;
+    let token = invite.body["invitation_token"].as_str().unwrap().to_owned();
+    let accepts = (0..32).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        server
+            .request(Method::POST, "/v1/invitations/accept")
+            .json(&json!({"token": token}))
+    });
+    assert_eq!(race(accepts).await, BTreeMap::from([(200, 1), (410, 31)]));
+}
+
+#[tokio::test]
+async fn retries_with_one_idempotency_key_on_two_servers_have_one_effect() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (sp_id, sp) = a.provider("telco").await;
+    let retries = (0..16).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        server
+            .request(Method::POST, &format!("/v1/orgs/{sp_id}/teams"))
+            .bearer_auth(&sp)
+            .header("idempotency-key", "team-once")
+            .json(&json!({"name": "Night shift"}))
+    });
+    let answers = race(retries).await;
+    assert!(
+        answers.keys().all(|status| [201, 409].contains(status)) && answers.contains_key(&201),
+        "{answers:?}"
+    );
+    let teams = b.get(&format!("/v1/orgs/{sp_id}/teams"), &sp).await;
+    assert_eq!(
+        teams.body["items"].as_array().unwrap().len(),
+        1,
+        "one effect"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_bound_through_one_server_decides_on_the_other() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let (acme, owner) = a.customer(&sp, "acme", true).await;
+    let teams = format!("/v1/orgs/{acme}/teams");
+    assert_eq!(
+        b.post(&teams, &owner, json!({"name": "before"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let freeze = "fn authorize(input) { if input.action == \"team.create\" { return deny(\"no new teams this quarter\"); } abstain() }";
+    let bound = a
+        .put_rhai(
+            &format!("/v1/orgs/{acme}/policies/authorize"),
+            &owner,
+            freeze,
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let started = Instant::now();
+    // Servers poll the policy generation every 200 ms, so the other server follows within a
+    // second; the test allows more only so that a loaded CI machine does not fail it.
+    let refused = loop {
+        let answer = b.post(&teams, &owner, json!({"name": "after"})).await;
+        if answer.status == StatusCode::FORBIDDEN || started.elapsed() > Duration::from_secs(5) {
+            break answer;
+        }
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!(
+        "the other server decided with the new policy after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(refused.detail(), "no new teams this quarter");
+
+    // Unbinding through B frees A again.
+    let unbound = b
+        .delete(&format!("/v1/orgs/{acme}/policies/authorize"), &owner)
+        .await;
+    assert_eq!(unbound.status, StatusCode::NO_CONTENT, "{:?}", unbound.body);
+    let started = Instant::now();
+    let created = loop {
+        let answer = a.post(&teams, &owner, json!({"name": "thawed"})).await;
+        if answer.status == StatusCode::CREATED || started.elapsed() > Duration::from_secs(5) {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+}
+
+#[tokio::test]
+async fn two_servers_send_each_invitation_email_once() {
+    let sink = tenantry_e2e::smtp_sink::SmtpSink::start().await.unwrap();
+    let url = sink.url();
+    let a = TestServer::spawn_with(tenantry_e2e::policies_dir(), move |settings| {
+        settings.smtp.url = Some(url.clone());
+        settings.smtp.poll_interval_ms = 20;
+        settings.smtp.accept_url = Some("https://portal.example/accept?token={token}".into());
+        tenantry_e2e::unthrottled(settings);
+    })
+    .await
+    .unwrap();
+    let Some(b) = a.spawn_beside().await.unwrap() else {
+        eprintln!("not on the embedded file: several servers share only a PostgreSQL store");
+        return;
+    };
+    let created = a
+        .create_org(
+            &a.operator.clone(),
+            tenantry_e2e::org_body("telco", "service_provider", "customer", true),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let mails = sink
+        .wait_for("owner@telco.example", 1, Duration::from_secs(10))
+        .await;
+    let link = mails[0].body();
+    let at = link.find("token=").expect("a token in the invitation") + "token=".len();
+    let token = link[at..].split_whitespace().next().unwrap().to_owned();
+    let owner = a.accept(&token).await;
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let invited = server
+            .post(
+                &format!("/v1/orgs/{}/members", created.id()),
+                &owner,
+                json!({"name": format!("Member {i}"), "email": format!("m{i}@telco.example"), "role": "member"}),
+            )
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    }
+    for i in 0..20 {
+        sink.wait_for(&format!("m{i}@telco.example"), 1, Duration::from_secs(10))
+            .await;
+    }
+    // Both servers keep looking at the queue; nothing more may arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..20 {
+        assert_eq!(
+            sink.mails_to(&format!("m{i}@telco.example")).len(),
+            1,
+            "m{i}"
+        );
+    }
+}
