@@ -8,6 +8,7 @@ pub mod plugins;
 pub mod receiver;
 pub mod rng;
 pub mod smtp_sink;
+pub mod tcp_proxy;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -251,6 +252,18 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// A server on the PostgreSQL database at `url` (a database the test made, or reached
+    /// through a proxy it controls).
+    pub async fn spawn_on_database(url: String) -> anyhow::Result<Self> {
+        Self::start_with_database(
+            tempfile::tempdir()?,
+            policies_dir(),
+            Some(url),
+            std::sync::Arc::new(|_: &mut Settings| {}),
+        )
+        .await
     }
 
     /// Another server on this one's PostgreSQL database, with the same server key, as a
@@ -534,6 +547,15 @@ impl Stopped {
     /// The data directory holding the stopped server's database file.
     pub fn data(&self) -> &std::path::Path {
         self.server.data.path()
+    }
+
+    /// Where the stopped server's data is, as `tenantry migrate-store` takes it: its
+    /// PostgreSQL URL, or the path of its database file.
+    pub fn place(&self) -> String {
+        match &self.server.database {
+            Some(url) => url.clone(),
+            None => self.data().join("tenantry.redb").display().to_string(),
+        }
     }
 
     /// Opens the stopped server's database file directly, as someone with the disk could;

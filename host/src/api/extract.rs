@@ -51,6 +51,9 @@ fn bearer(parts: &mut Parts, app: &App) -> Result<Option<Actor>, ApiError> {
             parts.extensions.insert(actor);
             Ok(Some(actor))
         }
+        // The token could not be looked up (storage unavailable): say so, not that it is
+        // invalid, or a client would throw a good credential away.
+        Some(Err(e)) if !matches!(e, Error::Unauthorized) => Err(e.into()),
         _ => {
             app.admit_address(client_address(parts))?;
             Err(Error::Unauthorized.into())

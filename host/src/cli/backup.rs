@@ -104,7 +104,7 @@ fn verify(path: &Path) -> anyhow::Result<Report> {
         .map_err(|e| anyhow::anyhow!("checking `{}`: {e}", path.display()))
 }
 
-fn print_report(report: &Report) {
+pub(super) fn print_report(report: &Report) {
     for (table, n) in &report.counts {
         println!("{table:>16}  {n}");
     }

@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod compile_cache;
 pub mod init;
+pub mod migrate_store;
 pub mod offline;
 pub mod output;
 pub mod plugin;
@@ -65,6 +66,15 @@ pub enum Command {
     /// Check a database file that no server has open (a backup, a stopped server's file):
     /// record counts and every broken invariant; exit code 1 when any is broken.
     Check { file: PathBuf },
+    /// Copy every record of a stopped deployment into an empty store on the other backend
+    /// (a database file, or postgres://user:password@host/db), then check its invariants;
+    /// exit code 1 when one is broken.
+    MigrateStore {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// The server a command talks to, and the token it uses.
@@ -552,5 +562,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await
         }
         Command::Check { file } => backup::check(&file),
+        Command::MigrateStore { from, to } => migrate_store::run(&from, &to).await,
     }
 }

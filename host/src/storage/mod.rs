@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod postgres;
 pub mod records;
 pub mod tables;
+pub mod transfer;
 pub mod tx;
 pub mod view;
 pub mod writer;

@@ -194,7 +194,35 @@ impl<'a> Tx<'a> {
         self.put_bytes(def, key, bytes)
     }
 
-    fn put_bytes(
+    /// A record whose body is already encoded (copied from another store).
+    pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert(id, body)?;
+            }
+            Self::Sql(s) => s.put(def.name(), id, body)?,
+        }
+        Ok(())
+    }
+
+    /// A pair record whose body is already encoded (copied from another store).
+    pub fn put_pair_raw(
+        &self,
+        def: PairRecords,
+        key: (u128, u128),
+        body: &[u8],
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::File(txn) => {
+                txn.open_table(def)?.insert(key, body)?;
+            }
+            Self::Sql(s) => s.put_pair(def.name(), key.0, key.1, body)?,
+        }
+        Ok(())
+    }
+
+    /// A keyed record, blob or setting as stored (copied from another store).
+    pub fn put_bytes(
         &self,
         def: super::tables::Keyed,
         key: &str,

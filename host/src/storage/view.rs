@@ -538,3 +538,113 @@ fn old_pair_keys_sql<T: DeserializeOwned>(
         }
     }
 }
+
+/// Whole tables, entry by entry, as stored (bodies not decoded), in key order after `after`:
+/// for copying a store to another backend (`transfer.rs`), never for a request.
+impl View<'_> {
+    pub fn raw_records(
+        &self,
+        def: Records,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(u128, Vec<u8>)>, StorageError> {
+        let start = match after {
+            Some(u128::MAX) => return Ok(Vec::new()),
+            Some(id) => id + 1,
+            None => 0,
+        };
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range(start..)?.take(limit) {
+                    let (key, value) = entry?;
+                    out.push((key.value(), value.value().to_vec()));
+                }
+                Ok(out)
+            },
+            |s, name| s.scan(name, start, limit)
+        )
+    }
+
+    pub fn raw_pairs(
+        &self,
+        def: PairRecords,
+        after: Option<(u128, u128)>,
+        limit: usize,
+    ) -> Result<Vec<super::postgres::shapes::PairRow>, StorageError> {
+        let start = match after {
+            None => (0, 0),
+            Some((parent, u128::MAX)) => match parent.checked_add(1) {
+                Some(parent) => (parent, 0),
+                None => return Ok(Vec::new()),
+            },
+            Some((parent, id)) => (parent, id + 1),
+        };
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range(start..)?.take(limit) {
+                    let (key, value) = entry?;
+                    out.push((key.value(), value.value().to_vec()));
+                }
+                Ok(out)
+            },
+            |s, name| s.pairs_from(name, start, limit)
+        )
+    }
+
+    pub fn raw_unique(
+        &self,
+        def: Unique,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u128)>, StorageError> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range::<&str>((from, Bound::Unbounded))?.take(limit) {
+                    let (key, value) = entry?;
+                    out.push((key.value().to_owned(), value.value()));
+                }
+                Ok(out)
+            },
+            |s, name| s.unique_after(name, after, limit)
+        )
+    }
+
+    /// Keyed records, blobs and settings (`meta`).
+    pub fn raw_keyed(
+        &self,
+        def: super::tables::Keyed,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::new();
+                for entry in t.range::<&str>((from, Bound::Unbounded))?.take(limit) {
+                    let (key, value) = entry?;
+                    out.push((key.value().to_owned(), value.value().to_vec()));
+                }
+                Ok(out)
+            },
+            |s, name| s.keyed_after(name, after, limit)
+        )
+    }
+}

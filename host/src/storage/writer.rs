@@ -29,6 +29,8 @@ type Finish = Box<dyn FnOnce(Result<(), FlushFailure>) + Send>;
 enum FlushFailure {
     /// Out of space: a condition the client can be told about (503) and that passes.
     Full,
+    /// The database cannot be reached (PostgreSQL): 503 as well, until it is back.
+    Unavailable,
     Other(String),
 }
 
@@ -36,6 +38,7 @@ impl FlushFailure {
     fn of(error: StorageError) -> Self {
         match error {
             StorageError::Full => Self::Full,
+            StorageError::Unavailable => Self::Unavailable,
             other => Self::Other(other.to_string()),
         }
     }
@@ -45,6 +48,7 @@ impl From<FlushFailure> for StorageError {
     fn from(failure: FlushFailure) -> Self {
         match failure {
             FlushFailure::Full => StorageError::Full,
+            FlushFailure::Unavailable => StorageError::Unavailable,
             FlushFailure::Other(message) => StorageError::Durability(message),
         }
     }
@@ -54,6 +58,7 @@ impl std::fmt::Display for FlushFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Full => f.write_str("the disk is full"),
+            Self::Unavailable => f.write_str("the database cannot be reached"),
             Self::Other(message) => f.write_str(message),
         }
     }

@@ -15,7 +15,7 @@ use super::session::Session;
 use crate::storage::StorageError;
 
 /// A pair record's key and its body.
-type PairRow = ((u128, u128), Vec<u8>);
+pub type PairRow = ((u128, u128), Vec<u8>);
 
 fn id(value: u128) -> Uuid {
     Uuid::from_u128(value)
@@ -253,6 +253,30 @@ impl Session {
         Ok(())
     }
 
+    /// Entries of a unique table with keys after `after`, in key order, at most `limit`.
+    pub fn unique_after(
+        &self,
+        table: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u128)>, StorageError> {
+        let rows = match after {
+            Some(after) => {
+                let sql = format!(
+                    r#"SELECT key, id FROM "{table}" WHERE key > $1 ORDER BY key LIMIT $2"#
+                );
+                self.rows(&sql, &[&after, &int(limit)])?
+            }
+            None => {
+                let sql = format!(r#"SELECT key, id FROM "{table}" ORDER BY key LIMIT $1"#);
+                self.rows(&sql, &[&int(limit)])?
+            }
+        };
+        rows.iter()
+            .map(|row| Ok((row.try_get::<_, String>(0)?, uuid_at(row, 1)?)))
+            .collect()
+    }
+
     // ---- terms: key -> {id}
 
     pub fn exact(&self, table: &str, key: &str) -> Result<Vec<u128>, StorageError> {
@@ -324,6 +348,30 @@ impl Session {
             format!(r#"SELECT key, body FROM "{table}" WHERE key >= $1 AND key < $2 ORDER BY key"#);
         self.rows(&sql, &[&prefix, &prefix_end(prefix)])?
             .iter()
+            .map(|row| Ok((row.try_get::<_, String>(0)?, bytes_at(row, 1)?)))
+            .collect()
+    }
+
+    /// Entries of a keyed table with keys after `after`, in key order, at most `limit`.
+    pub fn keyed_after(
+        &self,
+        table: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let rows = match after {
+            Some(after) => {
+                let sql = format!(
+                    r#"SELECT key, body FROM "{table}" WHERE key > $1 ORDER BY key LIMIT $2"#
+                );
+                self.rows(&sql, &[&after, &int(limit)])?
+            }
+            None => {
+                let sql = format!(r#"SELECT key, body FROM "{table}" ORDER BY key LIMIT $1"#);
+                self.rows(&sql, &[&int(limit)])?
+            }
+        };
+        rows.iter()
             .map(|row| Ok((row.try_get::<_, String>(0)?, bytes_at(row, 1)?)))
             .collect()
     }
