@@ -80,6 +80,10 @@ struct CrashArgs {
     /// Seeds the kill moments and the mix of writes (default: the clock).
     #[arg(long)]
     seed: Option<u64>,
+    /// Keep the data in a new database on the PostgreSQL server `TENANTRY_TEST_POSTGRES`
+    /// names, with a second server on it that must keep serving through every kill.
+    #[arg(long)]
+    postgres: bool,
 }
 
 #[tokio::main]
@@ -112,13 +116,64 @@ async fn crash(binary: &std::path::Path, args: CrashArgs) -> anyhow::Result<()> 
     let mut acked = verify::Acked::default();
     let mut tenants = None;
     let mut totals = verify::Totals::default();
+    // On PostgreSQL: the database, and a second server beside the one killed (same key).
+    let shared = match args.postgres {
+        true => {
+            let admin = tenantry::storage::postgres::scratch::test_server().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--postgres needs {}",
+                    tenantry::storage::postgres::scratch::TEST_SERVER_VARIABLE
+                )
+            })?;
+            let url = tenantry::storage::postgres::scratch::create_database(&admin)?;
+            let config = format!(
+                "database_url = {url:?}\nkey_file = {:?}\n",
+                data.path().join("server.key").display().to_string()
+            );
+            let standby_dir = tempfile::tempdir()?;
+            println!("on PostgreSQL, with a second server that must keep serving");
+            Some((url, config, standby_dir))
+        }
+        false => None,
+    };
+    let config = shared.as_ref().map_or("", |(_, config, _)| config.as_str());
+    let mut standby = None;
     for round in 0..=args.rounds {
-        let server =
-            server::Server::start(binary, data.path(), &data.path().join("server.log")).await?;
-        let checked = verify::check_backup(&server, &acked, data.path(), round).await?;
+        let server = server::Server::start_with(
+            binary,
+            data.path(),
+            &data.path().join("server.log"),
+            config,
+        )
+        .await?;
+        if let Some((_, config, dir)) = &shared
+            && standby.is_none()
+        {
+            standby = Some(
+                server::Server::start_with(
+                    binary,
+                    dir.path(),
+                    &dir.path().join("server.log"),
+                    config,
+                )
+                .await?,
+            );
+        }
+        let checked = match &shared {
+            Some((url, _, _)) => verify::check_database(url, &acked, &server).await?,
+            None => verify::check_backup(&server, &acked, data.path(), round).await?,
+        };
+        if let Some(standby) = &standby {
+            let ready = reqwest::get(format!("{}/readyz", standby.base)).await?;
+            anyhow::ensure!(
+                ready.status().is_success(),
+                "the second server stopped serving: {}",
+                ready.status()
+            );
+        }
         totals.add(&checked);
         println!(
-            "round {round:>3}: started in {:>5} ms, backup holds {} of {} acknowledged writes, {} lost, {} violations, {} tokens in the file",
+            "round {round:>3}: started in {:>5} ms, the store holds {} of {} acknowledged writes, {} lost, {} violations, {} tokens in the file",
             server.startup.as_millis(),
             checked.present,
             checked.expected,

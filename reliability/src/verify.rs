@@ -132,6 +132,35 @@ pub async fn check_backup(
     })
 }
 
+/// On PostgreSQL: looks for every acknowledged write in the database itself, while servers
+/// run on it (there is no file to copy; `pg_dump` is the backup).
+pub async fn check_database(url: &str, acked: &Acked, server: &Server) -> anyhow::Result<Checked> {
+    let store = tenantry::storage::Store::connect(url, 2)?;
+    let (lost, violations) = store
+        .read(|view| {
+            let lost = acked
+                .0
+                .iter()
+                .filter_map(|ack| match present(view, *ack) {
+                    Ok(true) => None,
+                    Ok(false) => Some(Ok(format!("LOST {ack}"))),
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = invariants::check(view, tenantry::domain::clock::Clock::default().now())?;
+            Ok((lost, report.violations))
+        })
+        .map_err(|e| anyhow::anyhow!("reading the database: {e}"))?;
+    Ok(Checked {
+        expected: acked.len(),
+        leaked: 0,
+        present: acked.len() - lost.len(),
+        lost,
+        violations,
+        startup_ms: server.startup.as_millis(),
+    })
+}
+
 fn present(view: &View<'_>, ack: Ack) -> Result<bool, tenantry::Error> {
     Ok(match ack {
         Ack::Org(id) => view.org(id)?.is_some(),

@@ -65,12 +65,15 @@ impl Recorder {
                     .count();
                 taken.fetch_sub(decisions, Ordering::Relaxed);
                 let written = store.write(move |tx| {
-                    for entry in &batch {
-                        match entry {
-                            Entry::Audit(org, e) => tx.append_audit(*org, e)?,
-                            Entry::Decision(d) => tx.append_decision(d)?,
-                        }
-                    }
+                    // Appended in bulk: one statement per table on PostgreSQL.
+                    tx.append_audits(batch.iter().filter_map(|entry| match entry {
+                        Entry::Audit(org, e) => Some((*org, e)),
+                        Entry::Decision(_) => None,
+                    }))?;
+                    tx.append_decisions(batch.iter().filter_map(|entry| match entry {
+                        Entry::Decision(d) => Some(d.as_ref()),
+                        Entry::Audit(..) => None,
+                    }))?;
                     if decisions > 0 {
                         // Only the count bound, and at most what this batch added: the
                         // pruner's timer handles age and any larger excess.

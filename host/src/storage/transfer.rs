@@ -8,8 +8,10 @@
 //! come along except the schema version, which is the target's own. The caller checks the
 //! invariants on the target afterwards.
 
+use redb::{MultimapTableHandle, TableHandle};
+
 use super::tables::{self, ALL_CHILDREN, ALL_KEYED, ALL_PAIR_RECORDS, ALL_RECORDS, ALL_TERMS};
-use super::{Store, migrate};
+use super::{StorageError, Store, Tx, View, migrate};
 use crate::error::{Error, Result};
 
 /// Entries per page: one read on the source, one write on the target.
@@ -28,122 +30,114 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
             "the target already holds {held} records; migrate-store copies into an empty store only"
         )));
     }
-    use redb::{MultimapTableHandle, TableHandle};
     let mut copied = Vec::new();
     for &def in ALL_RECORDS {
-        let mut n = 0;
-        let mut after = None;
-        loop {
-            let page = from.read(|view| Ok(view.raw_records(def, after, PAGE)?))?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(*last);
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (id, body) in &page {
-                    tx.put_raw(def, *id, body)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&u128>| view.raw_records(def, after.copied(), PAGE),
+            |(id, _)| *id,
+            move |tx: &Tx<'_>, (id, body): &(u128, Vec<u8>)| tx.put_raw(def, *id, body),
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_PAIR_RECORDS {
-        let mut n = 0;
-        let mut after = None;
-        loop {
-            let page = from.read(|view| Ok(view.raw_pairs(def, after, PAGE)?))?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(*last);
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (key, body) in &page {
-                    tx.put_pair_raw(def, *key, body)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&(u128, u128)>| view.raw_pairs(def, after.copied(), PAGE),
+            |(key, _)| *key,
+            move |tx: &Tx<'_>, (key, body): &((u128, u128), Vec<u8>)| {
+                tx.put_pair_raw(def, *key, body)
+            },
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_CHILDREN {
-        let mut n = 0;
-        let mut after = None;
-        loop {
-            let page = from.read(|view| Ok(view.due(def, u128::MAX, after, PAGE)?))?;
-            let Some(last) = page.last() else { break };
-            after = Some(*last);
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (parent, child) in &page {
-                    tx.add_child(def, *parent, *child)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&(u128, u128)>| view.due(def, u128::MAX, after.copied(), PAGE),
+            |entry| *entry,
+            move |tx: &Tx<'_>, (parent, child): &(u128, u128)| tx.add_child(def, *parent, *child),
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     for &def in tables::ALL_UNIQUE {
-        let mut n = 0;
-        let mut after: Option<String> = None;
-        loop {
-            let page = from.read(|view| Ok(view.raw_unique(def, after.as_deref(), PAGE)?))?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (key, id) in &page {
-                    tx.set_unique(def, key, *id)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&String>| view.raw_unique(def, after.map(String::as_str), PAGE),
+            |(key, _)| key.clone(),
+            move |tx: &Tx<'_>, (key, id): &(String, u128)| tx.set_unique(def, key, *id),
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_TERMS {
-        let mut n = 0;
-        let mut after: Option<(String, u128)> = None;
-        loop {
-            let page = from.read(|view| {
-                let after = after.as_ref().map(|(key, id)| (key.as_str(), *id));
-                Ok(view.terms_after(def, "", after, PAGE)?)
-            })?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.clone());
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (key, id) in &page {
-                    tx.add_term(def, key, *id)?;
-                }
-                Ok(())
-            })
-            .await?;
-        }
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&(String, u128)>| {
+                view.terms_after(def, "", after.map(|(key, id)| (key.as_str(), *id)), PAGE)
+            },
+            Clone::clone,
+            move |tx: &Tx<'_>, (key, id): &(String, u128)| tx.add_term(def, key, *id),
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_KEYED.iter().chain([&tables::META]) {
+        // Settings come along, except the schema version, which is the target's own.
         let is_meta = def.name() == tables::META.name();
-        let mut n = 0;
-        let mut after: Option<String> = None;
-        loop {
-            let page = from.read(|view| Ok(view.raw_keyed(def, after.as_deref(), PAGE)?))?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            n += page.len() as u64;
-            to.write(move |tx| {
-                for (key, body) in &page {
-                    if is_meta && key == migrate::VERSION_KEY {
-                        continue;
-                    }
-                    tx.put_bytes(def, key, body)?;
+        let n = copy_table(
+            from,
+            to,
+            |view, after: Option<&String>| view.raw_keyed(def, after.map(String::as_str), PAGE),
+            |(key, _)| key.clone(),
+            move |tx: &Tx<'_>, (key, body): &(String, Vec<u8>)| {
+                if is_meta && key == migrate::VERSION_KEY {
+                    return Ok(());
                 }
-                Ok(())
-            })
-            .await?;
-        }
+                tx.put_bytes(def, key, body)
+            },
+        )
+        .await?;
         copied.push((def.name().to_owned(), n));
     }
     Ok(copied)
+}
+
+/// Copies one table a page at a time: `read` answers the page after a cursor, `cursor` names
+/// an entry to go on after, `put` writes one entry on the target. Answers how many there were.
+async fn copy_table<E, C>(
+    from: &Store,
+    to: &Store,
+    read: impl Fn(&View<'_>, Option<&C>) -> Result<Vec<E>, StorageError>,
+    cursor: impl Fn(&E) -> C,
+    put: impl Fn(&Tx<'_>, &E) -> Result<(), StorageError> + Copy + Send + 'static,
+) -> Result<u64>
+where
+    E: Send + 'static,
+{
+    let mut n = 0;
+    let mut after: Option<C> = None;
+    loop {
+        let page = from.read(|view| Ok(read(view, after.as_ref())?))?;
+        let Some(last) = page.last() else {
+            return Ok(n);
+        };
+        after = Some(cursor(last));
+        n += page.len() as u64;
+        to.write(move |tx| {
+            for entry in &page {
+                put(tx, entry)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
 }

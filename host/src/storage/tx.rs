@@ -221,6 +221,43 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Many records at once: on PostgreSQL one statement for all of them (journals and the
+    /// decision log are appended in batches).
+    pub fn put_many<T: Serialize>(
+        &self,
+        def: Records,
+        records: impl IntoIterator<Item = (u128, T)>,
+    ) -> Result<(), StorageError> {
+        let rows = records
+            .into_iter()
+            .map(|(id, record)| Ok((id, codec::encode(&record)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        match self {
+            Self::File(_) => rows
+                .iter()
+                .try_for_each(|(id, body)| self.put_raw(def, *id, body)),
+            Self::Sql(s) => s.put_many(def.name(), &rows),
+        }
+    }
+
+    /// Many pair records at once (see [`Tx::put_many`]).
+    pub fn put_pairs<T: Serialize>(
+        &self,
+        def: PairRecords,
+        records: impl IntoIterator<Item = ((u128, u128), T)>,
+    ) -> Result<(), StorageError> {
+        let rows = records
+            .into_iter()
+            .map(|(key, record)| Ok((key, codec::encode(&record)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        match self {
+            Self::File(_) => rows
+                .iter()
+                .try_for_each(|(key, body)| self.put_pair_raw(def, *key, body)),
+            Self::Sql(s) => s.put_pairs(def.name(), &rows),
+        }
+    }
+
     /// A keyed record, blob or setting as stored (copied from another store).
     pub fn put_bytes(
         &self,

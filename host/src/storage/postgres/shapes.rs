@@ -84,6 +84,21 @@ impl Session {
         Ok(())
     }
 
+    /// Many records in one statement (one round trip, whatever their number).
+    pub fn put_many(&self, table: &str, rows: &[(u128, Vec<u8>)]) -> Result<(), StorageError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|(key, _)| id(*key)).collect();
+        let bodies: Vec<&[u8]> = rows.iter().map(|(_, body)| body.as_slice()).collect();
+        let sql = format!(
+            r#"INSERT INTO "{table}" (id, body) SELECT * FROM unnest($1::uuid[], $2::bytea[])
+               ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"#
+        );
+        self.execute(&sql, &[&ids, &bodies])?;
+        Ok(())
+    }
+
     pub fn delete(&self, table: &str, key: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1"#);
         self.execute(&sql, &[&id(key)])?;
@@ -160,6 +175,23 @@ impl Session {
                ON CONFLICT (parent, id) DO UPDATE SET body = EXCLUDED.body"#
         );
         self.execute(&sql, &[&id(parent), &id(key), &body])?;
+        Ok(())
+    }
+
+    /// Many pair records in one statement.
+    pub fn put_pairs(&self, table: &str, rows: &[PairRow]) -> Result<(), StorageError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let parents: Vec<Uuid> = rows.iter().map(|((parent, _), _)| id(*parent)).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|((_, key), _)| id(*key)).collect();
+        let bodies: Vec<&[u8]> = rows.iter().map(|(_, body)| body.as_slice()).collect();
+        let sql = format!(
+            r#"INSERT INTO "{table}" (parent, id, body)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bytea[])
+               ON CONFLICT (parent, id) DO UPDATE SET body = EXCLUDED.body"#
+        );
+        self.execute(&sql, &[&parents, &ids, &bodies])?;
         Ok(())
     }
 

@@ -38,10 +38,24 @@ impl DecisionRecord {
 }
 
 impl Tx<'_> {
-    pub fn append_decision(&self, record: &DecisionRecord) -> Result<(), StorageError> {
-        let id = record.id.key();
-        self.put_pair(tables::DECISIONS, record.org_key(), id, record)?;
-        self.put(tables::DECISION_ORDER, id, &(record.org_key(), record.at.0))
+    /// Appends a batch of decisions: two statements on PostgreSQL, whatever their number.
+    pub fn append_decisions<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r DecisionRecord> + Clone,
+    ) -> Result<(), StorageError> {
+        self.put_pairs(
+            tables::DECISIONS,
+            records
+                .clone()
+                .into_iter()
+                .map(|r| ((r.org_key(), r.id.key()), r)),
+        )?;
+        self.put_many(
+            tables::DECISION_ORDER,
+            records
+                .into_iter()
+                .map(|r| (r.id.key(), (r.org_key(), r.at.0))),
+        )
     }
 
     /// Removes the oldest decisions while more than `max` are kept or (with `older_than`)

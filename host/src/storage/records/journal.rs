@@ -10,6 +10,19 @@ impl Tx<'_> {
         self.put_pair(tables::AUDIT, org.key(), entry.id.key(), entry)
     }
 
+    /// Appends a batch of audit entries: one statement on PostgreSQL.
+    pub fn append_audits<'e>(
+        &self,
+        entries: impl IntoIterator<Item = (OrgId, &'e AuditEntry)>,
+    ) -> Result<(), StorageError> {
+        self.put_pairs(
+            tables::AUDIT,
+            entries
+                .into_iter()
+                .map(|(org, entry)| ((org.key(), entry.id.key()), entry)),
+        )
+    }
+
     pub fn append_event(&self, org: OrgId, event: &Event) -> Result<(), StorageError> {
         self.put_pair(tables::EVENTS, org.key(), event.id.key(), event)
     }
