@@ -42,6 +42,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// The most connections this server opens to PostgreSQL (reads; the writer takes one).
     pub database_connections: usize,
+    /// PEM certificates of a private CA that signed the database server's certificate, trusted
+    /// besides Mozilla's roots. TLS itself is the URL's `sslmode` (`require` in production).
+    pub database_ca_file: Option<PathBuf>,
     /// Directory of the platform policies (`{hook}.rhai`, `tests/{hook}.json`), hot-reloaded;
     /// when it does not exist, the policies built into the binary are used.
     pub policies: PathBuf,
@@ -108,6 +111,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_connections: 16,
+            database_ca_file: None,
             policies: PathBuf::from("policies"),
             regions: vec!["default".to_owned()],
             operator_token: None,

@@ -99,7 +99,11 @@ impl App {
     pub async fn build(settings: Settings) -> Result<Built> {
         let policies = Arc::new(PolicyEngine::new(settings.rhai, settings.wasm));
         let store = match &settings.database_url {
-            Some(url) => Store::connect(url, settings.database_connections)?,
+            Some(url) => Store::connect_with(
+                url,
+                settings.database_ca_file.as_deref(),
+                settings.database_connections,
+            )?,
             None => Store::open(
                 &settings.database_path(),
                 settings.storage_cache_mib.saturating_mul(1 << 20),

@@ -110,7 +110,17 @@ impl Store {
     /// Connects to PostgreSQL at `url` with at most `connections` connections, creates or
     /// upgrades its schema, and starts the group-commit writer. Blocking: call it at start.
     pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
-        let db = Arc::new(postgres::Postgres::connect(url, connections)?);
+        Self::connect_with(url, None, connections)
+    }
+
+    /// [`Store::connect`], trusting the certificates of `ca_file` (PEM) besides Mozilla's roots
+    /// for TLS to the database.
+    pub fn connect_with(
+        url: &str,
+        ca_file: Option<&Path>,
+        connections: usize,
+    ) -> Result<Self, StorageError> {
+        let db = Arc::new(postgres::Postgres::connect(url, ca_file, connections)?);
         let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
         Ok(Self {
             backend: Backend::Postgres(db),

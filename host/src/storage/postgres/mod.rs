@@ -54,7 +54,11 @@ impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/database`), with at most
     /// `connections` connections, and creates or upgrades the schema. Refuses a database whose
     /// schema is newer than this build. Every error names the URL without its password.
-    pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
+    pub fn connect(
+        url: &str,
+        ca_file: Option<&std::path::Path>,
+        connections: usize,
+    ) -> Result<Self, StorageError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
             StorageError::Internal(format!("invalid database URL {}: {e}", redacted(url)))
         })?;
@@ -64,7 +68,8 @@ impl Postgres {
             // A statement that hangs (a lock held by a stuck session) fails the request with 503
             // instead of holding a connection and a request forever.
             .options("-c statement_timeout=15000 -c idle_in_transaction_session_timeout=60000");
-        let first = pool::open(&config).map_err(|e| {
+        let tls = pool::tls(ca_file).map_err(StorageError::Internal)?;
+        let first = pool::open(&config, &tls).map_err(|e| {
             StorageError::Internal(format!(
                 "cannot connect to the database at {}: {e}",
                 redacted(url)
@@ -72,7 +77,7 @@ impl Postgres {
         })?;
         schema::prepare(&first)?;
         Ok(Self {
-            pool: Pool::new(config, connections),
+            pool: Pool::new(config, tls, connections),
         })
     }
 
@@ -184,13 +189,35 @@ mod tests {
         let serialized = toml::to_string(&settings).unwrap();
         assert!(!serialized.contains("hunter2"), "{serialized}");
         // Nothing listens on port 1: the start-up error names the place, not the password.
-        let Err(refused) = Postgres::connect(url, 1) else {
+        let Err(refused) = Postgres::connect(url, None, 1) else {
             panic!("connected to port 1");
         };
         let shown = refused.to_string();
         assert!(
             shown.contains("127.0.0.1:1") && shown.contains("***") && !shown.contains("hunter2"),
             "{shown}"
+        );
+    }
+
+    /// `sslmode=require` is kept: a server without TLS is refused, never talked to in clear.
+    #[test]
+    fn a_url_that_requires_tls_refuses_a_server_without_it() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let mut url = url::Url::parse(&server).unwrap();
+        url.query_pairs_mut().append_pair("sslmode", "require");
+        let Err(refused) = Postgres::connect(url.as_str(), None, 1) else {
+            panic!(
+                "connected in clear although the URL requires TLS (.ci/postgres runs without TLS)"
+            );
+        };
+        assert!(
+            refused
+                .to_string()
+                .contains("cannot connect to the database"),
+            "{refused}"
         );
     }
 

@@ -10,7 +10,7 @@
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::session::Session;
 use crate::storage::StorageError;
@@ -20,6 +20,7 @@ const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
 pub struct Pool {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     max: usize,
     state: Mutex<State>,
     freed: Condvar,
@@ -63,9 +64,10 @@ impl Drop for Lease<'_> {
 }
 
 impl Pool {
-    pub fn new(config: tokio_postgres::Config, max: usize) -> Self {
+    pub fn new(config: tokio_postgres::Config, tls: MakeRustlsConnect, max: usize) -> Self {
         Self {
             config,
+            tls,
             max: max.max(1),
             state: Mutex::new(State {
                 idle: Vec::new(),
@@ -94,7 +96,7 @@ impl Pool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match open(&self.config) {
+                return match open(&self.config, &self.tls) {
                     Ok(session) => Ok(self.lease(session)),
                     Err(error) => {
                         self.lock().open -= 1;
@@ -125,10 +127,10 @@ impl Pool {
 
 /// Opens one connection, its socket driven by the I/O runtime. The error says why, without
 /// the connection's password (the client's errors never carry it).
-pub fn open(config: &tokio_postgres::Config) -> Result<Session, String> {
-    let config = config.clone();
+pub fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<Session, String> {
+    let (config, tls) = (config.clone(), tls.clone());
     let connecting = io()?.spawn(async move {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(%error, "a database connection closed");
@@ -144,6 +146,36 @@ pub fn open(config: &tokio_postgres::Config) -> Result<Session, String> {
         }),
         Err(join) => Err(format!("the database I/O runtime failed: {join}")),
     }
+}
+
+/// TLS as the URL's `sslmode` asks (`prefer` by default: TLS when the server offers it;
+/// `require` to refuse a server without it; `disable`), the server's certificate checked
+/// against Mozilla's roots and the PEM certificates of `ca_file` (a private CA).
+pub fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("database CA file `{}`: {e}", path.display()))?;
+        for certificate in certificates {
+            let certificate =
+                certificate.map_err(|e| format!("database CA file `{}`: {e}", path.display()))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("database CA file `{}`: {e}", path.display()))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS to the database: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// The runtime every database connection's socket runs on.

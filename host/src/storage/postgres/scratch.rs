@@ -25,7 +25,8 @@ pub fn create_database(admin_url: &str) -> Result<String, StorageError> {
     let name = format!("tenantry_{}", uuid::Uuid::now_v7().simple());
     let config = tokio_postgres::Config::from_str(admin_url)
         .map_err(|e| StorageError::Internal(format!("{TEST_SERVER_VARIABLE}: {e}")))?;
-    let session = pool::open(&config).map_err(|e| {
+    let tls = pool::tls(None).map_err(StorageError::Internal)?;
+    let session = pool::open(&config, &tls).map_err(|e| {
         StorageError::Internal(format!(
             "cannot connect to {} ({TEST_SERVER_VARIABLE}): {e}",
             super::redacted(admin_url)
