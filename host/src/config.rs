@@ -38,7 +38,6 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `postgres://user:password@host:port/database`: keep the data in PostgreSQL instead of
     /// the embedded file, so several servers can share it. Never printed with its password.
-    #[serde(skip_serializing)]
     pub database_url: Option<String>,
     /// The most connections this server opens to PostgreSQL (reads; the writer takes one).
     pub database_connections: usize,
@@ -225,6 +224,8 @@ impl Settings {
             operator_token: Some(String::new()),
             plugin_upload_timeout_secs: Some(0),
             key_file: Some(PathBuf::new()),
+            database_url: Some(String::new()),
+            database_ca_file: Some(PathBuf::new()),
             smtp: crate::mail::MailSettings {
                 url: Some(String::new()),
                 accept_url: Some(String::new()),
@@ -534,6 +535,23 @@ mod tests {
                 "{key} stayed commented"
             );
         }
+    }
+
+    #[test]
+    fn the_database_url_is_read_from_its_variable() {
+        let mut table = toml::Table::new();
+        overlay_environment(
+            &mut table,
+            [(
+                "TENANTRY_DATABASE_URL".into(),
+                "postgres://tenantry:secret@db/tenantry".into(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            table["database_url"].as_str(),
+            Some("postgres://tenantry:secret@db/tenantry")
+        );
     }
 
     #[test]

