@@ -105,19 +105,7 @@ pub async fn check_backup(
     };
     let snapshot = Snapshot::open(&copy)?;
     let (lost, violations) = snapshot
-        .read(|view| {
-            let lost = acked
-                .0
-                .iter()
-                .filter_map(|ack| match present(view, *ack) {
-                    Ok(true) => None,
-                    Ok(false) => Some(Ok(format!("LOST {ack}"))),
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let report = invariants::check(view, tenantry::domain::clock::Clock::default().now())?;
-            Ok((lost, report.violations))
-        })
+        .read(|view| lost_and_broken(view, acked))
         .map_err(|e| anyhow::anyhow!("reading the backup: {e}"))?;
     drop(snapshot);
     let leaked = crate::secrets::count_tokens(&std::fs::read(&copy)?);
@@ -137,19 +125,7 @@ pub async fn check_backup(
 pub async fn check_database(url: &str, acked: &Acked, server: &Server) -> anyhow::Result<Checked> {
     let store = tenantry::storage::Store::connect(url, 2)?;
     let (lost, violations) = store
-        .read(|view| {
-            let lost = acked
-                .0
-                .iter()
-                .filter_map(|ack| match present(view, *ack) {
-                    Ok(true) => None,
-                    Ok(false) => Some(Ok(format!("LOST {ack}"))),
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let report = invariants::check(view, tenantry::domain::clock::Clock::default().now())?;
-            Ok((lost, report.violations))
-        })
+        .read(|view| lost_and_broken(view, acked))
         .map_err(|e| anyhow::anyhow!("reading the database: {e}"))?;
     Ok(Checked {
         expected: acked.len(),
@@ -159,6 +135,24 @@ pub async fn check_database(url: &str, acked: &Acked, server: &Server) -> anyhow
         violations,
         startup_ms: server.startup.as_millis(),
     })
+}
+
+/// Every acknowledged write missing from `view`, and every invariant it breaks.
+fn lost_and_broken(
+    view: &View<'_>,
+    acked: &Acked,
+) -> Result<(Vec<String>, Vec<String>), tenantry::Error> {
+    let lost = acked
+        .0
+        .iter()
+        .filter_map(|ack| match present(view, *ack) {
+            Ok(true) => None,
+            Ok(false) => Some(Ok(format!("LOST {ack}"))),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = invariants::check(view, tenantry::domain::clock::Clock::default().now())?;
+    Ok((lost, report.violations))
 }
 
 fn present(view: &View<'_>, ack: Ack) -> Result<bool, tenantry::Error> {

@@ -266,6 +266,27 @@ impl TestServer {
         .await
     }
 
+    /// A provider's customer `hub` and `n` other customers that each asked it for a link:
+    /// (hub id, hub owner token, the pending link ids).
+    pub async fn hub_with_link_requests(&self, n: usize) -> (String, String, Vec<String>) {
+        let (_, sp) = self.provider("telco").await;
+        let (hub, hub_owner) = self.customer(&sp, "hub", true).await;
+        let mut links = Vec::with_capacity(n);
+        for i in 0..n {
+            let (spoke, spoke_owner) = self.customer(&sp, &format!("spoke-{i}"), true).await;
+            let link = self
+                .post(
+                    &format!("/v1/orgs/{spoke}/links"),
+                    &spoke_owner,
+                    json!({"target_org_id": hub}),
+                )
+                .await;
+            assert_eq!(link.status, StatusCode::CREATED, "{:?}", link.body);
+            links.push(link.id());
+        }
+        (hub, hub_owner, links)
+    }
+
     /// Another server on this one's PostgreSQL database, with the same server key, as a
     /// deployment of several servers runs them. `None` on the embedded file, which one
     /// process holds.

@@ -27,21 +27,7 @@ async fn two_hundred_accepts_spread_over_two_servers_never_exceed_the_link_cap()
     let Some((a, b)) = two_servers().await else {
         return;
     };
-    let (_, sp) = a.provider("telco").await;
-    let (hub, hub_owner) = a.customer(&sp, "hub", true).await;
-    let mut links = Vec::new();
-    for i in 0..200 {
-        let (spoke, spoke_owner) = a.customer(&sp, &format!("spoke-{i}"), true).await;
-        let link = a
-            .post(
-                &format!("/v1/orgs/{spoke}/links"),
-                &spoke_owner,
-                json!({"target_org_id": hub}),
-            )
-            .await;
-        assert_eq!(link.status, StatusCode::CREATED, "{:?}", link.body);
-        links.push(link.id());
-    }
+    let (hub, hub_owner, links) = a.hub_with_link_requests(200).await;
     let accepts = links.iter().enumerate().map(|(i, link)| {
         let server = if i % 2 == 0 { &a } else { &b };
         server

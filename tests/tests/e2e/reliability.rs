@@ -27,21 +27,7 @@ fn assert_sound(s: &TestServer) {
 #[tokio::test]
 async fn two_hundred_concurrent_accepts_never_exceed_the_link_cap() {
     let s = TestServer::spawn().await.unwrap();
-    let (_, sp) = s.provider("telco").await;
-    let (hub, hub_owner) = s.customer(&sp, "hub", true).await;
-    let mut links = Vec::new();
-    for i in 0..200 {
-        let (spoke, spoke_owner) = s.customer(&sp, &format!("spoke-{i}"), true).await;
-        let link = s
-            .post(
-                &format!("/v1/orgs/{spoke}/links"),
-                &spoke_owner,
-                json!({"target_org_id": hub}),
-            )
-            .await;
-        assert_eq!(link.status, StatusCode::CREATED, "{:?}", link.body);
-        links.push(link.id());
-    }
+    let (hub, hub_owner, links) = s.hub_with_link_requests(200).await;
     let accepts = links.iter().map(|link| {
         s.request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
             .bearer_auth(&hub_owner)
