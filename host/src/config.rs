@@ -39,7 +39,7 @@ pub struct Settings {
     /// `postgres://user:password@host:port/database`: keep the data in PostgreSQL instead of
     /// the embedded file, so several servers can share it. Never printed with its password.
     pub database_url: Option<String>,
-    /// The most connections this server opens to PostgreSQL (reads; the writer takes one).
+    /// The most connections this server opens to PostgreSQL for reads (the writer has one more).
     pub database_connections: usize,
     /// PEM certificates of a private CA that signed the database server's certificate, trusted
     /// besides Mozilla's roots. TLS itself is the URL's `sslmode` (`require` in production).

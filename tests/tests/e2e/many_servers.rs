@@ -208,3 +208,66 @@ async fn two_servers_send_each_invitation_email_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_plugin_uploaded_and_bound_through_one_server_decides_on_the_other() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (sp_org, sp) = a.provider("telco").await;
+    let uploaded = a
+        .send(
+            a.request(Method::POST, "/v1/plugins")
+                .bearer_auth(&sp)
+                .header("content-type", "application/wasm")
+                .body(tenantry_e2e::plugins::plugin("region_fence")),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+    let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
+    let bound = a
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            &sp,
+            json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let mut customers = Vec::new();
+    for (slug, region) in [("eu-one", "eu-central"), ("us-one", "us-east")] {
+        let mut body = tenantry_e2e::org_body(slug, "business_user", "customer", true);
+        body["region"] = json!(region);
+        let created = b.create_org(&sp, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let owner = b
+            .accept(created.body["owner_invitation_token"].as_str().unwrap())
+            .await;
+        customers.push((created.id(), owner));
+    }
+    let ((eu, eu_owner), (us, _)) = (&customers[0], &customers[1]);
+    // B never saw the upload or the binding: it follows the binding and loads the component
+    // from the database.
+    let started = Instant::now();
+    let refused = loop {
+        let answer = b
+            .post(
+                &format!("/v1/orgs/{eu}/links"),
+                eu_owner,
+                json!({"target_org_id": us}),
+            )
+            .await;
+        if answer.status != StatusCode::CREATED || started.elapsed() > Duration::from_secs(5) {
+            break answer;
+        }
+        // Allowed before B followed the binding: undo, and ask again.
+        let link = answer.id();
+        b.post_empty(&format!("/v1/orgs/{eu}/links/{link}/cancel"), eu_owner)
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert_eq!(
+        refused.detail(),
+        "links between regions `eu-central` and `us-east` are not allowed"
+    );
+}

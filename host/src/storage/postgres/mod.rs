@@ -34,7 +34,11 @@ use super::writer::{Backend, Batch};
 use super::{StorageError, Tx, View};
 
 pub struct Postgres {
+    /// Connections for reads.
     pool: Pool,
+    /// The writer's own connection, so that reads holding every pooled connection never keep
+    /// a write (and the requests waiting on it) from running.
+    writer: Pool,
 }
 
 /// `url` without its password, for logs and errors.
@@ -80,6 +84,7 @@ impl Postgres {
         })?;
         schema::prepare(&first)?;
         Ok(Self {
+            writer: Pool::new(config.clone(), tls.clone(), 1),
             pool: Pool::new(config, tls, connections),
         })
     }
@@ -100,7 +105,7 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
-        let session = self.pool.get()?;
+        let session = self.writer.get()?;
         session.begin("BEGIN")?;
         session.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::WRITE_LOCK])?;
         Ok(Box::new(SqlBatch {
