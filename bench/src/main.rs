@@ -46,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
             let orgs = args.get(1).map_or(Ok(1_000), |n| n.parse())?;
             return scale::through_api(orgs).await;
         }
+        // Two servers on one PostgreSQL database (TENANTRY_TEST_BACKEND=postgres), the clients
+        // spread over both.
+        "writes-two" => return writes::run_on(2).await,
         _ => {}
     }
     let chosen: Vec<&str> = match what.as_str() {

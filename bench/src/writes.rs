@@ -54,9 +54,23 @@ impl Tally {
 }
 
 pub async fn run() -> anyhow::Result<()> {
+    run_on(1).await
+}
+
+/// The measurement with the clients spread over `servers` servers (2 needs PostgreSQL: the
+/// second runs beside the first on its database).
+pub async fn run_on(servers: usize) -> anyhow::Result<()> {
     let server = Arc::new(
         TestServer::spawn_with(tenantry_e2e::policies_dir(), tenantry_e2e::unthrottled).await?,
     );
+    let second = match servers {
+        1 => None,
+        _ => Some(Arc::new(server.spawn_beside().await?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "two servers share only a PostgreSQL store: set TENANTRY_TEST_BACKEND=postgres"
+            )
+        })?)),
+    };
     let (_, provider) = server.provider("bench-sp").await;
     let mut orgs = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {
@@ -78,7 +92,12 @@ pub async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut clients = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {
-        let (server, orgs, tally) = (Arc::clone(&server), Arc::clone(&orgs), Arc::clone(&tally));
+        // Odd clients talk to the second server, when there is one.
+        let server = match (&second, i % 2) {
+            (Some(second), 1) => Arc::clone(second),
+            _ => Arc::clone(&server),
+        };
+        let (orgs, tally) = (Arc::clone(&orgs), Arc::clone(&tally));
         clients.push(tokio::spawn(async move {
             let (org, token) = &orgs[i];
             for k in 1..=LINKS_PER_CLIENT {
@@ -128,7 +147,7 @@ pub async fn run() -> anyhow::Result<()> {
     let writes = acknowledged as f64 / elapsed;
     println!("fsync (4 KiB write + fsync): {before:.0}/s before, {after:.0}/s after");
     println!(
-        "durable mutations, {CLIENTS} clients over HTTP: {acknowledged} acknowledged ({refused} refused) in {elapsed:.2} s = {writes:.0}/s"
+        "durable mutations, {CLIENTS} clients over HTTP to {servers} server(s): {acknowledged} acknowledged ({refused} refused) in {elapsed:.2} s = {writes:.0}/s"
     );
     println!(
         "group commit: {:.1}x the fsync rate; {transactions} write transactions in {batches} durable batches ({:.1} per fsync)",
