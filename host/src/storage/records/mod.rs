@@ -1,11 +1,11 @@
 //! Records with the indexes that serve them, at the level the use cases think in: insert an
 //! organization, the live link between two organizations, the customers of a provider.
 //!
-//! This is where the storage seam is moving (ARCHITECTURE.md, "Where users outgrow one
-//! machine"): a use case that goes through these functions does not know which index tables
-//! exist, so a relational backend can keep the same invariants with its own unique
-//! constraints and indexes. Uniqueness is answered as [`StorageError::Duplicate`], which is
-//! what a unique constraint answers in SQL.
+//! This is the storage seam (ARCHITECTURE.md, "Where users outgrow one machine"): a use case
+//! that goes through these functions does not know which index tables exist or which backend
+//! holds them; the same functions run on the redb file and on PostgreSQL, where every unique
+//! table's key is also a primary key. Uniqueness is answered as [`StorageError::Duplicate`],
+//! which is what a unique constraint answers in SQL.
 //!
 //! [`StorageError::Duplicate`]: super::StorageError::Duplicate
 
@@ -87,7 +87,7 @@ fn all<T: DeserializeOwned>(
 }
 
 /// The contract of the record layer: what any backend behind it must keep. Written against the
-/// functions, not the tables, so a second backend runs the same cases.
+/// functions, not the tables, so both backends run the same cases.
 #[cfg(test)]
 mod tests {
     use super::orgs::{Field, Terms};
