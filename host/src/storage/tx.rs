@@ -258,6 +258,34 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Removes many records at once (one statement on PostgreSQL).
+    pub fn delete_many(
+        &self,
+        def: Records,
+        ids: impl IntoIterator<Item = u128>,
+    ) -> Result<(), StorageError> {
+        let ids: Vec<u128> = ids.into_iter().collect();
+        match self {
+            Self::File(_) => ids.iter().try_for_each(|id| self.delete(def, *id)),
+            Self::Sql(s) => s.delete_many(def.name(), &ids),
+        }
+    }
+
+    /// Removes many pair records at once (one statement on PostgreSQL).
+    pub fn delete_pairs(
+        &self,
+        def: PairRecords,
+        keys: impl IntoIterator<Item = (u128, u128)>,
+    ) -> Result<(), StorageError> {
+        let keys: Vec<(u128, u128)> = keys.into_iter().collect();
+        match self {
+            Self::File(_) => keys
+                .iter()
+                .try_for_each(|(parent, id)| self.delete_pair(def, *parent, *id)),
+            Self::Sql(s) => s.delete_pairs(def.name(), &keys),
+        }
+    }
+
     /// A keyed record, blob or setting as stored (copied from another store).
     pub fn put_bytes(
         &self,

@@ -105,6 +105,17 @@ impl Session {
         Ok(())
     }
 
+    /// Removes many records in one statement.
+    pub fn delete_many(&self, table: &str, keys: &[u128]) -> Result<(), StorageError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = keys.iter().map(|key| id(*key)).collect();
+        let sql = format!(r#"DELETE FROM "{table}" WHERE id = ANY($1::uuid[])"#);
+        self.execute(&sql, &[&ids])?;
+        Ok(())
+    }
+
     // ---- pair records: (parent, id) -> body
 
     pub fn pair(
@@ -192,6 +203,21 @@ impl Session {
                ON CONFLICT (parent, id) DO UPDATE SET body = EXCLUDED.body"#
         );
         self.execute(&sql, &[&parents, &ids, &bodies])?;
+        Ok(())
+    }
+
+    /// Removes many pair records in one statement.
+    pub fn delete_pairs(&self, table: &str, keys: &[(u128, u128)]) -> Result<(), StorageError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let parents: Vec<Uuid> = keys.iter().map(|(parent, _)| id(*parent)).collect();
+        let ids: Vec<Uuid> = keys.iter().map(|(_, key)| id(*key)).collect();
+        let sql = format!(
+            r#"DELETE FROM "{table}" WHERE (parent, id) IN
+               (SELECT * FROM unnest($1::uuid[], $2::uuid[]))"#
+        );
+        self.execute(&sql, &[&parents, &ids])?;
         Ok(())
     }
 

@@ -37,12 +37,26 @@ impl DecisionRecord {
     }
 }
 
+/// `meta` key: how many decisions the log holds, kept with every append and trim, so bounding
+/// the log never counts its rows (a length read on redb, but a scan on PostgreSQL).
+const COUNT_KEY: &str = "decision_count";
+
 impl Tx<'_> {
-    /// Appends a batch of decisions: two statements on PostgreSQL, whatever their number.
+    fn set_decision_count(&self, count: u64) -> Result<(), StorageError> {
+        self.put_meta(COUNT_KEY, &count.to_le_bytes())
+    }
+
+    /// Appends a batch of decisions: three statements on PostgreSQL, whatever their number.
     pub fn append_decisions<'r>(
         &self,
         records: impl IntoIterator<Item = &'r DecisionRecord> + Clone,
     ) -> Result<(), StorageError> {
+        let added = records.clone().into_iter().count() as u64;
+        if added == 0 {
+            return Ok(());
+        }
+        let count = self.view().decision_count()?;
+        self.set_decision_count(count + added)?;
         self.put_pairs(
             tables::DECISIONS,
             records
@@ -68,7 +82,7 @@ impl Tx<'_> {
         limit: usize,
     ) -> Result<usize, StorageError> {
         let view = self.view();
-        let count = view.count(tables::DECISION_ORDER)?;
+        let count = view.decision_count()?;
         let excess = usize::try_from(count.saturating_sub(max)).unwrap_or(usize::MAX);
         let (limit, oldest_kept) = match older_than {
             Some(at) => (limit, at.0),
@@ -77,16 +91,18 @@ impl Tx<'_> {
         if limit == 0 {
             return Ok(0);
         }
-        let mut n = 0;
+        let mut gone = Vec::new();
         for (id, (org, at)) in view.scan::<(u128, i64)>(tables::DECISION_ORDER, None, limit)? {
-            if n >= excess && at >= oldest_kept {
+            if gone.len() >= excess && at >= oldest_kept {
                 break;
             }
-            self.delete(tables::DECISION_ORDER, id)?;
-            self.delete_pair(tables::DECISIONS, org, id)?;
-            n += 1;
+            gone.push((org, id));
         }
-        Ok(n)
+        // Two statements on PostgreSQL, however many go.
+        self.delete_many(tables::DECISION_ORDER, gone.iter().map(|(_, id)| *id))?;
+        self.delete_pairs(tables::DECISIONS, gone.iter().copied())?;
+        self.set_decision_count(count.saturating_sub(gone.len() as u64))?;
+        Ok(gone.len())
     }
 }
 
@@ -118,8 +134,15 @@ impl View<'_> {
             .collect())
     }
 
-    /// How many decisions the log holds.
+    /// How many decisions the log holds: the kept count, or (a store from before it was kept)
+    /// the rows counted once.
     pub fn decision_count(&self) -> Result<u64, StorageError> {
-        self.count(tables::DECISION_ORDER)
+        match self
+            .meta(COUNT_KEY)?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+        {
+            Some(bytes) => Ok(u64::from_le_bytes(bytes)),
+            None => self.count(tables::DECISION_ORDER),
+        }
     }
 }

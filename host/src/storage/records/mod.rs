@@ -714,6 +714,59 @@ mod tests {
 
     /// The seam holds: outside `storage/`, no source file names a table (a use case asks for
     /// records, so a second backend replaces only what is below the seam).
+    #[tokio::test]
+    async fn the_decision_log_keeps_its_newest_up_to_its_bound_and_knows_its_size() {
+        use crate::domain::ids::DecisionId;
+        use crate::policy::Hook;
+        use crate::policy::combine::Decision;
+        use crate::storage::records::decisions::DecisionRecord;
+        for (_dir, store) in stores() {
+            let org = org("acme", "Acme GmbH");
+            let records: Vec<DecisionRecord> = (0..5)
+                .map(|i| DecisionRecord {
+                    id: DecisionId::new(),
+                    at: Timestamp(i),
+                    org_id: Some(org.id),
+                    hook: Hook::Authorize,
+                    input: serde_json::json!({"n": i}),
+                    decision: Decision::stand_in(Hook::Authorize),
+                    micros: 1,
+                    error_kinds: Vec::new(),
+                    trace_id: None,
+                })
+                .collect();
+            let (first, rest) = records.split_at(2);
+            let (first, rest) = (first.to_vec(), rest.to_vec());
+            store
+                .write(move |tx| Ok(tx.append_decisions(first.iter())?))
+                .await
+                .unwrap();
+            store
+                .write(move |tx| Ok(tx.append_decisions(rest.iter())?))
+                .await
+                .unwrap();
+            let trimmed = store
+                .write(|tx| Ok(tx.trim_decisions(3, None, 100)?))
+                .await
+                .unwrap();
+            assert_eq!(trimmed, 2, "the two past the bound of three");
+            let (count, kept) = store
+                .read(|view| Ok((view.decision_count()?, view.decisions_of(org.id, None, 10)?)))
+                .unwrap();
+            assert_eq!(count, 3);
+            let kept: Vec<i64> = kept.iter().map(|d| d.at.0).collect();
+            assert_eq!(kept, vec![2, 3, 4], "the oldest went");
+            let rows = store
+                .read(|view| Ok(view.record_counts()?))
+                .unwrap()
+                .into_iter()
+                .find(|(table, _)| *table == "decision_order")
+                .unwrap()
+                .1;
+            assert_eq!(rows, 3, "the kept count is the rows'");
+        }
+    }
+
     #[test]
     fn no_file_outside_storage_names_a_table() {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
