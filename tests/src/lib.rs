@@ -266,6 +266,18 @@ impl TestServer {
         .await
     }
 
+    /// A customer of the provider `sp` owns, placed in `region`: (org id, owner token).
+    pub async fn customer_in(&self, sp: &str, slug: &str, region: &str) -> (String, String) {
+        let mut body = org_body(slug, "business_user", "customer", true);
+        body["region"] = json!(region);
+        let created = self.create_org(sp, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let owner = self
+            .accept(created.body["owner_invitation_token"].as_str().unwrap())
+            .await;
+        (created.id(), owner)
+    }
+
     /// A provider's customer `hub` and `n` other customers that each asked it for a link:
     /// (hub id, hub owner token, the pending link ids).
     pub async fn hub_with_link_requests(&self, n: usize) -> (String, String, Vec<String>) {
@@ -626,6 +638,17 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// The servers a race is spread over: one on the embedded file (one process holds it), two on
+/// one PostgreSQL database (so the race also runs across servers). Request `i` goes to
+/// `servers[i % servers.len()]`.
+pub async fn racing_servers() -> Vec<TestServer> {
+    let first = TestServer::spawn().await.unwrap();
+    let beside = first.spawn_beside().await.unwrap();
+    let mut servers = vec![first];
+    servers.extend(beside);
+    servers
 }
 
 /// Sends every request at once and counts the answers by status: `{200: 10, 403: 190}`.

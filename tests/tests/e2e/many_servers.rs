@@ -1,14 +1,16 @@
-//! Several servers on one PostgreSQL database: what one acknowledges, every other sees and
-//! respects. On the embedded file (one process holds it) these say so and stop.
+//! Several servers on one PostgreSQL database: what one server changes in memory (policies,
+//! plugins) the others follow, and work only one may do (sending e-mail) is done once. On the
+//! embedded file (one process holds it) these say so and stop. The races that must resolve to
+//! one answer (link cap, single-use invitations, idempotency keys) are in `reliability.rs`,
+//! spread over two servers on a PostgreSQL run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tenantry_e2e::{TestServer, race};
+use tenantry_e2e::TestServer;
 
 /// The first server and a second on its database, or `None` on the embedded file.
 async fn two_servers() -> Option<(TestServer, TestServer)> {
@@ -20,81 +22,6 @@ async fn two_servers() -> Option<(TestServer, TestServer)> {
             None
         }
     }
-}
-
-#[tokio::test]
-async fn two_hundred_accepts_spread_over_two_servers_never_exceed_the_link_cap() {
-    let Some((a, b)) = two_servers().await else {
-        return;
-    };
-    let (hub, hub_owner, links) = a.hub_with_link_requests(200).await;
-    let accepts = links.iter().enumerate().map(|(i, link)| {
-        let server = if i % 2 == 0 { &a } else { &b };
-        server
-            .request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
-            .bearer_auth(&hub_owner)
-    });
-    assert_eq!(race(accepts).await, BTreeMap::from([(200, 10), (403, 190)]));
-    for server in [&a, &b] {
-        let active = server
-            .get(
-                &format!("/v1/orgs/{hub}/links?status=active&limit=100"),
-                &hub_owner,
-            )
-            .await;
-        assert_eq!(active.body["items"].as_array().unwrap().len(), 10);
-    }
-}
-
-#[tokio::test]
-async fn one_invitation_token_accepted_on_two_servers_at_once_succeeds_once() {
-    let Some((a, b)) = two_servers().await else {
-        return;
-    };
-    let (_, sp) = a.provider("telco").await;
-    let (org, owner) = a.customer(&sp, "alpha", true).await;
-    let invite = a
-        .post(
-            &format!("/v1/orgs/{org}/members"),
-            &owner,
-            json!({"name": "Ann", "email": "ann@alpha.example", "role": "member"}),
-        )
-        .await;
-    let token = invite.body["invitation_token"].as_str().unwrap().to_owned();
-    let accepts = (0..32).map(|i| {
-        let server = if i % 2 == 0 { &a } else { &b };
-        server
-            .request(Method::POST, "/v1/invitations/accept")
-            .json(&json!({"token": token}))
-    });
-    assert_eq!(race(accepts).await, BTreeMap::from([(200, 1), (410, 31)]));
-}
-
-#[tokio::test]
-async fn retries_with_one_idempotency_key_on_two_servers_have_one_effect() {
-    let Some((a, b)) = two_servers().await else {
-        return;
-    };
-    let (sp_id, sp) = a.provider("telco").await;
-    let retries = (0..16).map(|i| {
-        let server = if i % 2 == 0 { &a } else { &b };
-        server
-            .request(Method::POST, &format!("/v1/orgs/{sp_id}/teams"))
-            .bearer_auth(&sp)
-            .header("idempotency-key", "team-once")
-            .json(&json!({"name": "Night shift"}))
-    });
-    let answers = race(retries).await;
-    assert!(
-        answers.keys().all(|status| [201, 409].contains(status)) && answers.contains_key(&201),
-        "{answers:?}"
-    );
-    let teams = b.get(&format!("/v1/orgs/{sp_id}/teams"), &sp).await;
-    assert_eq!(
-        teams.body["items"].as_array().unwrap().len(),
-        1,
-        "one effect"
-    );
 }
 
 #[tokio::test]
@@ -233,18 +160,8 @@ async fn a_plugin_uploaded_and_bound_through_one_server_decides_on_the_other() {
         )
         .await;
     assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
-    let mut customers = Vec::new();
-    for (slug, region) in [("eu-one", "eu-central"), ("us-one", "us-east")] {
-        let mut body = tenantry_e2e::org_body(slug, "business_user", "customer", true);
-        body["region"] = json!(region);
-        let created = b.create_org(&sp, body).await;
-        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-        let owner = b
-            .accept(created.body["owner_invitation_token"].as_str().unwrap())
-            .await;
-        customers.push((created.id(), owner));
-    }
-    let ((eu, eu_owner), (us, _)) = (&customers[0], &customers[1]);
+    let (eu, eu_owner) = &b.customer_in(&sp, "eu-one", "eu-central").await;
+    let (us, _) = &b.customer_in(&sp, "us-one", "us-east").await;
     // B never saw the upload or the binding: it follows the binding and loads the component
     // from the database.
     let started = Instant::now();

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry_e2e::org_input;
 use tenantry_e2e::plugins::plugin;
-use tenantry_e2e::{Answer, TestServer, org_body};
+use tenantry_e2e::{Answer, TestServer};
 
 async fn upload(s: &TestServer, token: &str, name: &str) -> Answer {
     s.send(
@@ -16,16 +16,6 @@ async fn upload(s: &TestServer, token: &str, name: &str) -> Answer {
             .body(plugin(name)),
     )
     .await
-}
-
-async fn customer_in(s: &TestServer, sp: &str, slug: &str, region: &str) -> (String, String) {
-    let mut body = org_body(slug, "business_user", "customer", true);
-    body["region"] = json!(region);
-    let created = s.create_org(sp, body).await;
-    let owner = s
-        .accept(created.body["owner_invitation_token"].as_str().unwrap())
-        .await;
-    (created.id(), owner)
 }
 
 #[tokio::test]
@@ -69,9 +59,9 @@ async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
         .await;
     assert_eq!(wrong_hook.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (eu1, eu1_owner) = customer_in(&s, &sp, "eu-one", "eu-central").await;
-    let (eu2, _) = customer_in(&s, &sp, "eu-two", "eu-central").await;
-    let (us, _) = customer_in(&s, &sp, "us-one", "us-east").await;
+    let (eu1, eu1_owner) = s.customer_in(&sp, "eu-one", "eu-central").await;
+    let (eu2, _) = s.customer_in(&sp, "eu-two", "eu-central").await;
+    let (us, _) = s.customer_in(&sp, "us-one", "us-east").await;
     let across = s
         .post(
             &format!("/v1/orgs/{eu1}/links"),
@@ -99,8 +89,8 @@ async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (a, a_owner) = customer_in(&s, &sp, "alpha", "eu-central").await;
-    let (b, b_owner) = customer_in(&s, &sp, "beta", "eu-central").await;
+    let (a, a_owner) = s.customer_in(&sp, "alpha", "eu-central").await;
+    let (b, b_owner) = s.customer_in(&sp, "beta", "eu-central").await;
     let put = s
         .put(
             &format!("/v1/orgs/{a}/policies/share"),
@@ -392,8 +382,8 @@ async fn a_capability_free_component_is_accepted_and_decides_alike() {
         )
         .await;
     assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
-    let (a, a_owner) = customer_in(&s, &sp, "alpha", "eu-central").await;
-    let (b, _) = customer_in(&s, &sp, "beta", "eu-central").await;
+    let (a, a_owner) = s.customer_in(&sp, "alpha", "eu-central").await;
+    let (b, _) = s.customer_in(&sp, "beta", "eu-central").await;
     let refused = s
         .post(
             &format!("/v1/orgs/{a}/links"),

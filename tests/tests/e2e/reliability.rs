@@ -1,4 +1,5 @@
-//! Reliability: races that must resolve to one answer, and backups taken under load.
+//! Reliability: races that must resolve to one answer (spread over two servers on one
+//! database on a PostgreSQL run), and backups taken under load.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +12,7 @@ use tenantry::app::invariants;
 use tenantry::cli::backup::{BackupArgs, backup};
 use tenantry::domain::org::Org;
 use tenantry::storage::{Snapshot, tables};
-use tenantry_e2e::{TestServer, org_body, race};
+use tenantry_e2e::{TestServer, org_body, race, racing_servers};
 
 /// Every invariant holds on the server's current state.
 fn assert_sound(s: &TestServer) {
@@ -26,26 +27,31 @@ fn assert_sound(s: &TestServer) {
 
 #[tokio::test]
 async fn two_hundred_concurrent_accepts_never_exceed_the_link_cap() {
-    let s = TestServer::spawn().await.unwrap();
+    let servers = racing_servers().await;
+    let s = &servers[0];
     let (hub, hub_owner, links) = s.hub_with_link_requests(200).await;
-    let accepts = links.iter().map(|link| {
-        s.request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
+    let accepts = links.iter().enumerate().map(|(i, link)| {
+        servers[i % servers.len()]
+            .request(Method::POST, &format!("/v1/orgs/{hub}/links/{link}/accept"))
             .bearer_auth(&hub_owner)
     });
     assert_eq!(race(accepts).await, BTreeMap::from([(200, 10), (403, 190)]));
-    let active = s
-        .get(
-            &format!("/v1/orgs/{hub}/links?status=active&limit=100"),
-            &hub_owner,
-        )
-        .await;
-    assert_eq!(active.body["items"].as_array().unwrap().len(), 10);
-    assert_sound(&s);
+    for server in &servers {
+        let active = server
+            .get(
+                &format!("/v1/orgs/{hub}/links?status=active&limit=100"),
+                &hub_owner,
+            )
+            .await;
+        assert_eq!(active.body["items"].as_array().unwrap().len(), 10);
+    }
+    assert_sound(s);
 }
 
 #[tokio::test]
 async fn one_invitation_token_used_concurrently_succeeds_once() {
-    let s = TestServer::spawn().await.unwrap();
+    let servers = racing_servers().await;
+    let s = &servers[0];
     let (_, sp) = s.provider("telco").await;
     let (org, owner) = s.customer(&sp, "alpha", true).await;
     let invite = s
@@ -56,8 +62,9 @@ async fn one_invitation_token_used_concurrently_succeeds_once() {
         )
         .await;
     let token = invite.body["invitation_token"].as_str().unwrap().to_owned();
-    let accepts = (0..32).map(|_| {
-        s.request(Method::POST, "/v1/invitations/accept")
+    let accepts = (0..32).map(|i| {
+        servers[i % servers.len()]
+            .request(Method::POST, "/v1/invitations/accept")
             .json(&json!({"token": token}))
     });
     assert_eq!(race(accepts).await, BTreeMap::from([(200, 1), (410, 31)]));
@@ -278,11 +285,12 @@ async fn a_token_over_its_quota_gets_429_and_other_tokens_keep_going() {
 
 #[tokio::test]
 async fn concurrent_retries_with_one_idempotency_key_have_one_effect() {
-    let s = TestServer::spawn().await.unwrap();
+    let servers = racing_servers().await;
+    let s = &servers[0];
     let (sp_id, sp) = s.provider("telco").await;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..16 {
-        let request = s
+    for i in 0..16 {
+        let request = servers[i % servers.len()]
             .request(Method::POST, &format!("/v1/orgs/{sp_id}/teams"))
             .bearer_auth(&sp)
             .header("idempotency-key", "team-once")
@@ -306,7 +314,8 @@ async fn concurrent_retries_with_one_idempotency_key_have_one_effect() {
             .all(|(status, _)| *status == StatusCode::CREATED || *status == StatusCode::CONFLICT),
         "{answers:?}"
     );
-    let teams = s.get(&format!("/v1/orgs/{sp_id}/teams"), &sp).await;
+    let last = &servers[servers.len() - 1];
+    let teams = last.get(&format!("/v1/orgs/{sp_id}/teams"), &sp).await;
     assert_eq!(
         teams.body["items"].as_array().unwrap().len(),
         1,
