@@ -45,14 +45,7 @@ impl<'a> Tx<'a> {
         id: u128,
         record: &T,
     ) -> Result<(), StorageError> {
-        let body = codec::encode(record)?;
-        match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert(id, body.as_slice())?;
-            }
-            Self::Sql(s) => s.put(def.name(), id, &body)?,
-        }
-        Ok(())
+        self.put_raw(def, id, &codec::encode(record)?)
     }
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
@@ -72,14 +65,7 @@ impl<'a> Tx<'a> {
         id: u128,
         record: &T,
     ) -> Result<(), StorageError> {
-        let body = codec::encode(record)?;
-        match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert((parent, id), body.as_slice())?;
-            }
-            Self::Sql(s) => s.put_pair(def.name(), parent, id, &body)?,
-        }
-        Ok(())
+        self.put_pair_raw(def, (parent, id), &codec::encode(record)?)
     }
 
     pub fn delete_pair(
