@@ -767,6 +767,28 @@ mod tests {
         }
     }
 
+    /// The lease of an `Idempotency-Key` claim, at its edge: held until `until`, taken over at
+    /// it (its server died mid-request), free again once released.
+    #[tokio::test]
+    async fn an_idempotency_claim_holds_until_its_lease_ends() {
+        for (_dir, store) in stores() {
+            let claim = |now: i64, until: i64| {
+                store.write(move |tx| {
+                    Ok(tx.claim_idempotency_key("k", Timestamp(now), Timestamp(until))?)
+                })
+            };
+            assert!(claim(0, 1_000).await.unwrap(), "free");
+            assert!(!claim(0, 1_000).await.unwrap(), "held by the first");
+            assert!(!claim(999, 1_999).await.unwrap(), "held until its end");
+            assert!(claim(1_000, 2_000).await.unwrap(), "taken over at its end");
+            store
+                .write(|tx| Ok(tx.release_idempotency_key("k")?))
+                .await
+                .unwrap();
+            assert!(claim(1_001, 2_001).await.unwrap(), "free once released");
+        }
+    }
+
     #[test]
     fn no_file_outside_storage_names_a_table() {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
