@@ -28,8 +28,24 @@ const ALL: [&str; 8] = [
     "scale",
 ];
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The runtime `tenantry serve` would build for the backend under test
+/// ([`tenantry::config::Settings::worker_threads`]): the servers run inside this process.
+fn main() -> anyhow::Result<()> {
+    let backend = tenantry::config::Settings {
+        database_url: (std::env::var(tenantry::storage::postgres::scratch::TEST_BACKEND_VARIABLE)
+            .as_deref()
+            == Ok("postgres"))
+        .then(|| "postgres://".to_owned()),
+        ..tenantry::config::Settings::default()
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(backend.worker_threads())
+        .enable_all()
+        .build()?
+        .block_on(measure())
+}
+
+async fn measure() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().cloned().unwrap_or_else(|| "all".into());
     // The scale measurement's own processes: one loads a size, a fresh one measures it.

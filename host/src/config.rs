@@ -82,7 +82,8 @@ pub struct Settings {
     pub rhai: RhaiLimits,
     /// What one Wasm plugin call may use, and what an upload may be.
     pub wasm: crate::policy::wasm::WasmLimits,
-    /// The most memory redb keeps as page cache.
+    /// The most memory the store keeps as cache: redb's page cache, or on PostgreSQL the
+    /// records this server read, kept until another write changes their table.
     pub storage_cache_mib: usize,
     /// Requests per API token (`[rate_limit] per_second = 0` turns it off).
     pub rate_limit: crate::app::rate_limit::RateLimit,
@@ -165,6 +166,20 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tenantry.redb")
+    }
+
+    /// Threads of the server's async runtime. On the embedded store, one per core: a read is
+    /// CPU and page cache, never a wait. On PostgreSQL a read waits on the network with its
+    /// thread (the storage seam is synchronous), so there is one more thread per read
+    /// connection: every connection can be waited on while the cores keep serving. Measured on
+    /// 2 cores: 6,164 authorized reads/s with 17 threads, 4,698/s with 2 threads handing their
+    /// tasks over before each wait (`block_in_place`), 2,901/s with 2 threads simply waiting.
+    pub fn worker_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        match self.database_url {
+            Some(_) => cores + self.database_connections,
+            None => cores,
+        }
     }
 
     /// Where the data lives, for logs: the file, or the database URL without its password.

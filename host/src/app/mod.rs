@@ -103,6 +103,7 @@ impl App {
                 url,
                 settings.database_ca_file.as_deref(),
                 settings.database_connections,
+                settings.storage_cache_mib.saturating_mul(1 << 20),
             )?,
             None => Store::open(
                 &settings.database_path(),

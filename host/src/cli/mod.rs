@@ -340,6 +340,16 @@ pub enum PolicyCommand {
 }
 
 /// Runs the parsed command line; returns the process exit code.
+/// Threads for the async runtime that runs `cli`: what `serve` needs for its store
+/// ([`crate::config::Settings::worker_threads`]); one per core for everything else, and for a
+/// `serve` whose settings do not load (it reports why once it runs).
+pub fn worker_threads(cli: &Cli) -> Option<usize> {
+    match &cli.command {
+        Command::Serve(args) => serve::settings(args).ok().map(|s| s.worker_threads()),
+        _ => None,
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = &mut std::io::stdout().lock();
     match cli.command {

@@ -46,21 +46,27 @@ fn init_logging(json: bool) {
     };
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// The settings `serve` runs with: the file and the environment, then the command line.
+pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
-    if let Some(dir) = args.data_dir {
-        settings.data_dir = dir;
+    if let Some(dir) = &args.data_dir {
+        settings.data_dir.clone_from(dir);
     }
-    if let Some(url) = args.database_url {
-        settings.database_url = Some(url);
+    if let Some(url) = &args.database_url {
+        settings.database_url = Some(url.clone());
     }
-    if let Some(dir) = args.policies {
-        settings.policies = dir;
+    if let Some(dir) = &args.policies {
+        settings.policies.clone_from(dir);
     }
     settings.log_json |= args.log_json;
+    Ok(settings)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = settings(&args)?;
     init_logging(settings.log_json);
     let listen = settings.listen;
     let database = settings.database_label();

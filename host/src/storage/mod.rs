@@ -76,6 +76,10 @@ from_redb!(
     redb::DatabaseError
 );
 
+/// The record cache of a store opened by [`Store::connect`] (tools and tests); a server sizes
+/// its own with `storage_cache_mib`.
+pub const DEFAULT_RECORD_CACHE: usize = 16 << 20;
+
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
@@ -109,18 +113,26 @@ impl Store {
 
     /// Connects to PostgreSQL at `url` with at most `connections` connections, creates or
     /// upgrades its schema, and starts the group-commit writer. Blocking: call it at start.
+    /// Keeps up to [`DEFAULT_RECORD_CACHE`] of records in memory.
     pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
-        Self::connect_with(url, None, connections)
+        Self::connect_with(url, None, connections, DEFAULT_RECORD_CACHE)
     }
 
     /// [`Store::connect`], trusting the certificates of `ca_file` (PEM) besides Mozilla's roots
-    /// for TLS to the database.
+    /// for TLS to the database, and keeping up to `cache_bytes` of records this server read
+    /// ([`postgres::cache`]).
     pub fn connect_with(
         url: &str,
         ca_file: Option<&Path>,
         connections: usize,
+        cache_bytes: usize,
     ) -> Result<Self, StorageError> {
-        let db = Arc::new(postgres::Postgres::connect(url, ca_file, connections)?);
+        let db = Arc::new(postgres::Postgres::connect(
+            url,
+            ca_file,
+            connections,
+            cache_bytes,
+        )?);
         let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
         Ok(Self {
             backend: Backend::Postgres(db),

@@ -4,7 +4,7 @@
 use redb::{MultimapTableHandle, TableHandle, WriteTransaction};
 use serde::Serialize;
 
-use super::postgres::session::Session;
+use super::postgres::cached_session::CachedSession;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::view::View;
 use super::{StorageError, codec};
@@ -12,7 +12,7 @@ use super::{StorageError, codec};
 /// One write transaction, on the embedded file or on PostgreSQL.
 pub enum Tx<'a> {
     File(&'a WriteTransaction),
-    Sql(&'a Session),
+    Sql(&'a CachedSession<'a>),
 }
 
 impl<'a> Tx<'a> {
@@ -53,7 +53,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(id)?;
             }
-            Self::Sql(s) => s.delete(def.name(), id)?,
+            Self::Sql(s) => s.changing(def.name()).delete(def.name(), id)?,
         }
         Ok(())
     }
@@ -78,7 +78,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove((parent, id))?;
             }
-            Self::Sql(s) => s.delete_pair(def.name(), parent, id)?,
+            Self::Sql(s) => s.changing(def.name()).delete_pair(def.name(), parent, id)?,
         }
         Ok(())
     }
@@ -88,7 +88,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.insert(parent, child)?;
             }
-            Self::Sql(s) => s.add_child(def.name(), parent, child)?,
+            Self::Sql(s) => s
+                .changing(def.name())
+                .add_child(def.name(), parent, child)?,
         }
         Ok(())
     }
@@ -103,7 +105,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove(parent, child)?;
             }
-            Self::Sql(s) => s.remove_child(def.name(), parent, child)?,
+            Self::Sql(s) => s
+                .changing(def.name())
+                .remove_child(def.name(), parent, child)?,
         }
         Ok(())
     }
@@ -113,7 +117,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove_all(parent)?;
             }
-            Self::Sql(s) => s.remove_children(def.name(), parent)?,
+            Self::Sql(s) => s.changing(def.name()).remove_children(def.name(), parent)?,
         }
         Ok(())
     }
@@ -123,7 +127,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, id)?;
             }
-            Self::Sql(s) => s.set_unique(def.name(), key, id)?,
+            Self::Sql(s) => s.changing(def.name()).set_unique(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -133,7 +137,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(key)?;
             }
-            Self::Sql(s) => s.remove_key(def.name(), key)?,
+            Self::Sql(s) => s.changing(def.name()).remove_key(def.name(), key)?,
         }
         Ok(())
     }
@@ -143,7 +147,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.insert(key, id)?;
             }
-            Self::Sql(s) => s.add_term(def.name(), key, id)?,
+            Self::Sql(s) => s.changing(def.name()).add_term(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -153,7 +157,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove(key, id)?;
             }
-            Self::Sql(s) => s.remove_term(def.name(), key, id)?,
+            Self::Sql(s) => s.changing(def.name()).remove_term(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -186,7 +190,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(id, body)?;
             }
-            Self::Sql(s) => s.put(def.name(), id, body)?,
+            Self::Sql(s) => s.changing(def.name()).put(def.name(), id, body)?,
         }
         Ok(())
     }
@@ -202,7 +206,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, body)?;
             }
-            Self::Sql(s) => s.put_pair(def.name(), key.0, key.1, body)?,
+            Self::Sql(s) => s
+                .changing(def.name())
+                .put_pair(def.name(), key.0, key.1, body)?,
         }
         Ok(())
     }
@@ -222,7 +228,7 @@ impl<'a> Tx<'a> {
             Self::File(_) => rows
                 .iter()
                 .try_for_each(|(id, body)| self.put_raw(def, *id, body)),
-            Self::Sql(s) => s.put_many(def.name(), &rows),
+            Self::Sql(s) => s.changing(def.name()).put_many(def.name(), &rows),
         }
     }
 
@@ -240,7 +246,7 @@ impl<'a> Tx<'a> {
             Self::File(_) => rows
                 .iter()
                 .try_for_each(|(key, body)| self.put_pair_raw(def, *key, body)),
-            Self::Sql(s) => s.put_pairs(def.name(), &rows),
+            Self::Sql(s) => s.changing(def.name()).put_pairs(def.name(), &rows),
         }
     }
 
@@ -253,7 +259,7 @@ impl<'a> Tx<'a> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
             Self::File(_) => ids.iter().try_for_each(|id| self.delete(def, *id)),
-            Self::Sql(s) => s.delete_many(def.name(), &ids),
+            Self::Sql(s) => s.changing(def.name()).delete_many(def.name(), &ids),
         }
     }
 
@@ -268,7 +274,7 @@ impl<'a> Tx<'a> {
             Self::File(_) => keys
                 .iter()
                 .try_for_each(|(parent, id)| self.delete_pair(def, *parent, *id)),
-            Self::Sql(s) => s.delete_pairs(def.name(), &keys),
+            Self::Sql(s) => s.changing(def.name()).delete_pairs(def.name(), &keys),
         }
     }
 
@@ -283,7 +289,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, bytes)?;
             }
-            Self::Sql(s) => s.put_keyed(def.name(), key, bytes)?,
+            Self::Sql(s) => s.changing(def.name()).put_keyed(def.name(), key, bytes)?,
         }
         Ok(())
     }
@@ -293,7 +299,7 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(key)?;
             }
-            Self::Sql(s) => s.remove_key(def.name(), key)?,
+            Self::Sql(s) => s.changing(def.name()).remove_key(def.name(), key)?,
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 
+use super::postgres::cached_session::CachedSession;
 use super::postgres::session::Session;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::{StorageError, codec};
@@ -16,9 +17,9 @@ pub enum View<'a> {
     Read(&'a ReadTransaction),
     Write(&'a WriteTransaction),
     /// A PostgreSQL read snapshot.
-    SqlRead(&'a Session),
+    SqlRead(&'a CachedSession<'a>),
     /// The PostgreSQL write transaction, seeing its own writes.
-    SqlWrite(&'a Session),
+    SqlWrite(&'a CachedSession<'a>),
 }
 
 /// On redb, opens `$def` with the transaction's own table type and runs `$body` on it, so each

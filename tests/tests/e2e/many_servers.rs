@@ -188,3 +188,35 @@ async fn a_plugin_uploaded_and_bound_through_one_server_decides_on_the_other() {
         "links between regions `eu-central` and `us-east` are not allowed"
     );
 }
+
+/// Each server keeps the records it read (PostgreSQL's record cache); what another server
+/// changes must count on the next request, not once some cache expires: a revoked token is
+/// refused and a renamed organization shows its new name at once, with no wait in between.
+#[tokio::test]
+async fn a_revoked_token_and_a_new_name_count_at_once_on_the_other_server() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let (acme, owner) = a.customer(&sp, "acme", true).await;
+    let org = format!("/v1/orgs/{acme}");
+    let token = a.post("/v1/tokens", &owner, json!({"name": "ci"})).await;
+    let secret = token.body["token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        // Read more than once, so B answers from what it keeps.
+        let seen = b.get(&org, &secret).await;
+        assert_eq!(seen.status, StatusCode::OK, "{:?}", seen.body);
+    }
+    let renamed = a.patch(&org, &owner, json!({"name": "Acme Renamed"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(b.get(&org, &secret).await.body["name"], "Acme Renamed");
+    let revoked = a
+        .delete(&format!("/v1/tokens/{}", token.id()), &owner)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        b.get(&org, &secret).await.status,
+        StatusCode::UNAUTHORIZED,
+        "B still honoured a token A had revoked"
+    );
+}

@@ -17,16 +17,24 @@
 //! - **Durable on return.** A job is answered once the batch's `COMMIT` returned
 //!   (`synchronous_commit` as the database is configured; its default waits for the WAL flush).
 //! - **Reads** are `REPEATABLE READ, READ ONLY` transactions: one snapshot per read closure.
+//!   The round trip that opens one also asks which tables changed since this server's record
+//!   cache last looked ([`cache`]), so point lookups of unchanged tables stay in memory.
 
+pub mod cache;
+pub mod cached_session;
 pub mod pool;
 pub mod schema;
 pub mod scratch;
 pub mod session;
 pub mod shapes;
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
+use cache::{Cache, Seen};
+use cached_session::CachedSession;
 use pool::Pool;
 use session::Session;
 
@@ -39,6 +47,7 @@ pub struct Postgres {
     /// The writer's own connection, so that reads holding every pooled connection never keep
     /// a write (and the requests waiting on it) from running.
     writer: Pool,
+    cache: Cache,
 }
 
 /// `url` without its password, for logs and errors.
@@ -56,12 +65,14 @@ pub fn redacted(url: &str) -> String {
 
 impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/database`), with at most
-    /// `connections` connections, and creates or upgrades the schema. Refuses a database whose
-    /// schema is newer than this build. Every error names the URL without its password.
+    /// `connections` connections and a record cache of `cache_bytes`, and creates or upgrades
+    /// the schema. Refuses a database whose schema is newer than this build. Every error names
+    /// the URL without its password.
     pub fn connect(
         url: &str,
         ca_file: Option<&std::path::Path>,
         connections: usize,
+        cache_bytes: usize,
     ) -> Result<Self, StorageError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
             StorageError::Internal(format!("invalid database URL {}: {e}", redacted(url)))
@@ -86,19 +97,60 @@ impl Postgres {
         Ok(Self {
             writer: Pool::new(config.clone(), tls.clone(), 1),
             pool: Pool::new(config, tls, connections),
+            cache: Cache::new(cache_bytes),
         })
     }
 
+    /// Opens a transaction with `opening` and, in the same round trip, reads what changed since
+    /// the cache last looked; answers the clock of what the transaction sees.
+    fn open(&self, session: &Session, opening: &str) -> Result<Seen, StorageError> {
+        session.set_in_transaction(true);
+        let known = self.cache.clock();
+        let changes = session
+            .rows_after(opening, cache::CATCH_UP, &[&known])?
+            .iter()
+            .map(|row| Ok((row.try_get::<_, String>(0)?, row.try_get::<_, i64>(1)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(self.cache.catch_up(&changes))
+    }
+
     /// Runs `f` on one snapshot.
+    ///
+    /// A read waits on the network with its thread. `tenantry serve` runs a worker thread per
+    /// connection besides one per core ([`crate::config::Settings::worker_threads`]), so
+    /// waiting there is cheap. A runtime with fewer workers than connections (a test's, an
+    /// embedder's) would have every worker waiting and the cores idle, so there a read first
+    /// hands the worker's other tasks to another thread (`block_in_place`), which costs a
+    /// thread hand-over per read but keeps the connections busy.
     pub fn read<T>(
         &self,
         f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
     ) -> Result<T, crate::Error> {
+        let too_few_workers = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                && runtime.metrics().num_workers() < self.pool.size()
+        });
+        if too_few_workers {
+            tokio::task::block_in_place(|| self.read_here(f))
+        } else {
+            self.read_here(f)
+        }
+    }
+
+    fn read_here<T>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
+    ) -> Result<T, crate::Error> {
         let session = self.pool.get()?;
-        session.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        let out = f(&View::SqlRead(&session));
-        // Nothing to keep: a failed end only costs the connection (the pool drops it).
-        let _ = session.end("COMMIT");
+        let seen = self.open(&session, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let out = f(&View::SqlRead(&CachedSession::reading(
+            &session,
+            &self.cache,
+            seen,
+        )));
+        // Nothing to keep, and nothing a read-only COMMIT can refuse: it is not waited for.
+        session.send_unanswered("COMMIT");
+        session.set_in_transaction(false);
         out
     }
 }
@@ -106,10 +158,19 @@ impl Postgres {
 impl Backend for Postgres {
     fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
         let session = self.writer.get()?;
-        session.begin("BEGIN")?;
-        session.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::WRITE_LOCK])?;
+        // Under READ COMMITTED the catch-up, a statement after the lock, sees every commit.
+        let seen = self.open(
+            &session,
+            &format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                schema::WRITE_LOCK
+            ),
+        )?;
         Ok(Box::new(SqlBatch {
             session,
+            cache: &self.cache,
+            seen,
+            written: RefCell::new(HashSet::new()),
             broken: false,
         }))
     }
@@ -123,6 +184,11 @@ impl Backend for Postgres {
 /// One write transaction holding the write lock; each job in a savepoint.
 struct SqlBatch<'p> {
     session: pool::Lease<'p>,
+    cache: &'p Cache,
+    /// The clock of the last commit, read under the write lock.
+    seen: Seen,
+    /// The tables the batch wrote, stamped with the next clock by its commit.
+    written: RefCell<HashSet<String>>,
     /// A savepoint could not be released or rolled back to: the transaction may be aborted,
     /// and PostgreSQL would answer its `COMMIT` with a silent rollback. It is never committed.
     broken: bool,
@@ -133,13 +199,19 @@ impl Batch for SqlBatch<'_> {
         if self.broken {
             return Err(StorageError::Unavailable);
         }
-        self.session.simple("SAVEPOINT job")?;
-        let keep = job(&Tx::Sql(&self.session));
+        // Not waited for: a savepoint that could not be taken fails the job's next statement.
+        self.session.send_unanswered("SAVEPOINT job");
+        self.session.defer_writes(true);
+        let cached = CachedSession::writing(&self.session, self.cache, self.seen, &self.written);
+        let keep = job(&Tx::Sql(&cached));
         let ended = if keep {
+            // The job's deferred writes go out in front of it, in the same round trip.
             self.session.simple("RELEASE SAVEPOINT job")
         } else {
             Err(StorageError::Internal("rolled back".into()))
         };
+        // Whatever was not sent belonged to a job that failed.
+        self.session.defer_writes(false);
         match ended {
             Ok(()) => Ok(()),
             Err(release) => {
@@ -157,17 +229,17 @@ impl Batch for SqlBatch<'_> {
             let _ = self.session.end("ROLLBACK");
             return Err(StorageError::Unavailable);
         }
-        self.session.end("COMMIT")
+        let written = self.written.borrow();
+        if written.is_empty() {
+            return self.session.end("COMMIT");
+        }
+        // Stamped in the batch's own transaction: the change and its clock commit together.
+        let stamp = cache::changes_statement(self.seen.0, &written);
+        self.session.end(&format!("{stamp}; COMMIT"))
     }
 }
 
 impl Session {
-    /// Opens a transaction; a connection given back while one is open is not reused.
-    pub fn begin(&self, statement: &str) -> Result<(), StorageError> {
-        self.set_in_transaction(true);
-        self.simple(statement)
-    }
-
     /// Ends the transaction with `COMMIT` or `ROLLBACK`.
     pub fn end(&self, statement: &str) -> Result<(), StorageError> {
         self.simple(statement)?;
@@ -195,7 +267,7 @@ mod tests {
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert!(!settings.database_label().contains("hunter2"));
         // Nothing listens on port 1: the start-up error names the place, not the password.
-        let Err(refused) = Postgres::connect(url, None, 1) else {
+        let Err(refused) = Postgres::connect(url, None, 1, 0) else {
             panic!("connected to port 1");
         };
         let shown = refused.to_string();
@@ -214,7 +286,7 @@ mod tests {
         };
         let mut url = url::Url::parse(&server).unwrap();
         url.query_pairs_mut().append_pair("sslmode", "require");
-        let Err(refused) = Postgres::connect(url.as_str(), None, 1) else {
+        let Err(refused) = Postgres::connect(url.as_str(), None, 1, 0) else {
             panic!(
                 "connected in clear although the URL requires TLS (.ci/postgres runs without TLS)"
             );
@@ -256,5 +328,71 @@ mod tests {
             .read(|view| Ok(view.record::<u8>(tables::ORGS, 1)?))
             .unwrap();
         assert_eq!(seen, Some(7), "the next read sees the write");
+    }
+
+    fn org_byte(store: &Store) -> Option<u8> {
+        store
+            .read(|view| Ok(view.record::<u8>(tables::ORGS, 1)?))
+            .unwrap()
+    }
+
+    /// Two servers on one database, each with its record cache: what one writes, the other
+    /// reads at once, even a record it holds in its cache.
+    #[tokio::test]
+    async fn a_record_one_server_keeps_is_read_anew_once_another_server_wrote_it() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let (a, b) = (
+            Store::connect(&url, 2).unwrap(),
+            Store::connect(&url, 2).unwrap(),
+        );
+        a.write(|tx| Ok(tx.put(tables::ORGS, 1, &1u8)?))
+            .await
+            .unwrap();
+        assert_eq!(org_byte(&b), Some(1));
+        assert_eq!(org_byte(&b), Some(1), "kept, and still right");
+        a.write(|tx| Ok(tx.put(tables::ORGS, 1, &2u8)?))
+            .await
+            .unwrap();
+        assert_eq!(org_byte(&b), Some(2), "B read what A acknowledged");
+        a.write(|tx| Ok(tx.delete(tables::ORGS, 1)?)).await.unwrap();
+        assert_eq!(org_byte(&b), None, "B read A's delete");
+    }
+
+    /// Inside a write, a record read before the write changed it is read anew after; a write
+    /// that failed leaves every server reading what was there.
+    #[tokio::test]
+    async fn a_write_sees_its_own_change_of_a_record_it_read_and_a_failed_one_changes_nothing() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let store = Store::connect(&scratch::create_database(&server).unwrap(), 2).unwrap();
+        store
+            .write(|tx| Ok(tx.put(tables::ORGS, 1, &1u8)?))
+            .await
+            .unwrap();
+        assert_eq!(org_byte(&store), Some(1));
+        let seen = store
+            .write(|tx| {
+                let before = tx.view().record::<u8>(tables::ORGS, 1)?;
+                tx.put(tables::ORGS, 1, &2u8)?;
+                let after = tx.view().record::<u8>(tables::ORGS, 1)?;
+                Ok((before, after))
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, (Some(1), Some(2)));
+        let failed = store
+            .write(|tx| {
+                tx.put(tables::ORGS, 1, &3u8)?;
+                Err::<(), _>(crate::Error::NotFound("a reason to fail"))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(org_byte(&store), Some(2), "the failed write left nothing");
     }
 }

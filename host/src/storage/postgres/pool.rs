@@ -77,6 +77,11 @@ impl Pool {
         }
     }
 
+    /// The most connections it opens.
+    pub fn size(&self) -> usize {
+        self.max
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()

@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::storage::{StorageError, migrate, tables};
 
 /// The SQL schema this build writes. A later build adds a step to [`STEPS`].
-pub const SQL_SCHEMA_VERSION: i32 = 1;
+pub const SQL_SCHEMA_VERSION: i32 = 2;
 
 /// Advisory lock keys (any 64-bit numbers, held for one transaction).
 pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
@@ -22,7 +22,7 @@ pub const WRITE_LOCK: i64 = 0x7465_6e61_6e74_0002;
 type Step = fn(&Session) -> Result<(), StorageError>;
 
 /// `STEPS[i]` takes the schema from version `i` to `i + 1`.
-const STEPS: &[Step] = &[create_tables];
+const STEPS: &[Step] = &[create_tables, track_changes];
 
 /// Creates or upgrades the schema, in one transaction.
 pub fn prepare(session: &Session) -> Result<(), StorageError> {
@@ -65,6 +65,15 @@ fn migrate_locked(session: &Session) -> Result<(), StorageError> {
         tables::META.name(),
         migrate::VERSION_KEY,
         &migrate::SCHEMA_VERSION.to_le_bytes(),
+    )
+}
+
+/// Version 1 to 2: the clock of the last commit and of each table's last change, which tells
+/// every server's record cache what to drop ([`super::cache`]). A server of version 1 would
+/// write without advancing it, so version 2 refuses to share a database with it.
+fn track_changes(session: &Session) -> Result<(), StorageError> {
+    session.simple(
+        r#"CREATE TABLE IF NOT EXISTS tenantry_changes (name text COLLATE "C" PRIMARY KEY, changed bigint NOT NULL)"#,
     )
 }
 

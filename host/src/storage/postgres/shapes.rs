@@ -11,7 +11,7 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::session::Session;
+use super::session::{Session, own};
 use crate::storage::StorageError;
 
 /// A pair record's key and its body.
@@ -80,7 +80,7 @@ impl Session {
             r#"INSERT INTO "{table}" (id, body) VALUES ($1, $2)
                ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.execute(&sql, &[&id(key), &body])?;
+        self.write(&sql, vec![own(id(key)), own(body.to_vec())])?;
         Ok(())
     }
 
@@ -90,18 +90,18 @@ impl Session {
             return Ok(());
         }
         let ids: Vec<Uuid> = rows.iter().map(|(key, _)| id(*key)).collect();
-        let bodies: Vec<&[u8]> = rows.iter().map(|(_, body)| body.as_slice()).collect();
+        let bodies: Vec<Vec<u8>> = rows.iter().map(|(_, body)| body.clone()).collect();
         let sql = format!(
             r#"INSERT INTO "{table}" (id, body) SELECT * FROM unnest($1::uuid[], $2::bytea[])
                ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.execute(&sql, &[&ids, &bodies])?;
+        self.write(&sql, vec![own(ids), own(bodies)])?;
         Ok(())
     }
 
     pub fn delete(&self, table: &str, key: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = $1"#);
-        self.execute(&sql, &[&id(key)])?;
+        self.write(&sql, vec![own(id(key))])?;
         Ok(())
     }
 
@@ -112,7 +112,7 @@ impl Session {
         }
         let ids: Vec<Uuid> = keys.iter().map(|key| id(*key)).collect();
         let sql = format!(r#"DELETE FROM "{table}" WHERE id = ANY($1::uuid[])"#);
-        self.execute(&sql, &[&ids])?;
+        self.write(&sql, vec![own(ids)])?;
         Ok(())
     }
 
@@ -185,7 +185,10 @@ impl Session {
             r#"INSERT INTO "{table}" (parent, id, body) VALUES ($1, $2, $3)
                ON CONFLICT (parent, id) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.execute(&sql, &[&id(parent), &id(key), &body])?;
+        self.write(
+            &sql,
+            vec![own(id(parent)), own(id(key)), own(body.to_vec())],
+        )?;
         Ok(())
     }
 
@@ -196,13 +199,13 @@ impl Session {
         }
         let parents: Vec<Uuid> = rows.iter().map(|((parent, _), _)| id(*parent)).collect();
         let ids: Vec<Uuid> = rows.iter().map(|((_, key), _)| id(*key)).collect();
-        let bodies: Vec<&[u8]> = rows.iter().map(|(_, body)| body.as_slice()).collect();
+        let bodies: Vec<Vec<u8>> = rows.iter().map(|(_, body)| body.clone()).collect();
         let sql = format!(
             r#"INSERT INTO "{table}" (parent, id, body)
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bytea[])
                ON CONFLICT (parent, id) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.execute(&sql, &[&parents, &ids, &bodies])?;
+        self.write(&sql, vec![own(parents), own(ids), own(bodies)])?;
         Ok(())
     }
 
@@ -217,13 +220,13 @@ impl Session {
             r#"DELETE FROM "{table}" WHERE (parent, id) IN
                (SELECT * FROM unnest($1::uuid[], $2::uuid[]))"#
         );
-        self.execute(&sql, &[&parents, &ids])?;
+        self.write(&sql, vec![own(parents), own(ids)])?;
         Ok(())
     }
 
     pub fn delete_pair(&self, table: &str, parent: u128, key: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE parent = $1 AND id = $2"#);
-        self.execute(&sql, &[&id(parent), &id(key)])?;
+        self.write(&sql, vec![own(id(parent)), own(id(key))])?;
         Ok(())
     }
 
@@ -270,19 +273,19 @@ impl Session {
     pub fn add_child(&self, table: &str, parent: u128, child: u128) -> Result<(), StorageError> {
         let sql =
             format!(r#"INSERT INTO "{table}" (parent, id) VALUES ($1, $2) ON CONFLICT DO NOTHING"#);
-        self.execute(&sql, &[&id(parent), &id(child)])?;
+        self.write(&sql, vec![own(id(parent)), own(id(child))])?;
         Ok(())
     }
 
     pub fn remove_child(&self, table: &str, parent: u128, child: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE parent = $1 AND id = $2"#);
-        self.execute(&sql, &[&id(parent), &id(child)])?;
+        self.write(&sql, vec![own(id(parent)), own(id(child))])?;
         Ok(())
     }
 
     pub fn remove_children(&self, table: &str, parent: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE parent = $1"#);
-        self.execute(&sql, &[&id(parent)])?;
+        self.write(&sql, vec![own(id(parent))])?;
         Ok(())
     }
 
@@ -300,14 +303,14 @@ impl Session {
             r#"INSERT INTO "{table}" (key, id) VALUES ($1, $2)
                ON CONFLICT (key) DO UPDATE SET id = EXCLUDED.id"#
         );
-        self.execute(&sql, &[&key, &id(value)])?;
+        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
         Ok(())
     }
 
     /// Removes a key of a unique table, or of a keyed or blob table (same key column).
     pub fn remove_key(&self, table: &str, key: &str) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE key = $1"#);
-        self.execute(&sql, &[&key])?;
+        self.write(&sql, vec![own(key.to_owned())])?;
         Ok(())
     }
 
@@ -378,13 +381,13 @@ impl Session {
     pub fn add_term(&self, table: &str, key: &str, value: u128) -> Result<(), StorageError> {
         let sql =
             format!(r#"INSERT INTO "{table}" (key, id) VALUES ($1, $2) ON CONFLICT DO NOTHING"#);
-        self.execute(&sql, &[&key, &id(value)])?;
+        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
         Ok(())
     }
 
     pub fn remove_term(&self, table: &str, key: &str, value: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE key = $1 AND id = $2"#);
-        self.execute(&sql, &[&key, &id(value)])?;
+        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
         Ok(())
     }
 
@@ -439,7 +442,7 @@ impl Session {
             r#"INSERT INTO "{table}" (key, body) VALUES ($1, $2)
                ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.execute(&sql, &[&key, &body])?;
+        self.write(&sql, vec![own(key.to_owned()), own(body.to_vec())])?;
         Ok(())
     }
 }
