@@ -26,9 +26,9 @@
 //!
 //! Only point lookups are kept (a record by id, a pair, a unique key, a keyed record, the
 //! children of a parent, the ids under a term): ranges, pages and counts go to the database.
-//! Writes made to the tables by anything but tenantry (a `psql` session) are not seen until
-//! something stamps their table; the operator runs `UPDATE tenantry_changes SET changed =
-//! changed + 1` (every table) after such a change, or restarts the servers.
+//! Writes made to the tables by anything but tenantry (a `psql` session) do not stamp them: a
+//! server that keeps those records does not see the change until it restarts (the README says
+//! so to operators).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
