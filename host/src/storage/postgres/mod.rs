@@ -95,7 +95,7 @@ impl Postgres {
         })?;
         schema::prepare(&first)?;
         Ok(Self {
-            writer: Pool::new(config.clone(), tls.clone(), 1),
+            writer: Pool::on_own_thread(config.clone(), tls.clone(), 1),
             pool: Pool::new(config, tls, connections),
             cache: Cache::new(cache_bytes),
         })

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::session::Session;
+use super::session::{Driver, Session};
 use crate::storage::StorageError;
 
 /// How long a caller waits for a free connection before the request is answered 503.
@@ -22,6 +22,8 @@ pub struct Pool {
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     max: usize,
+    /// Each connection's socket is driven by the thread waiting on it ([`open_here`]).
+    on_own_thread: bool,
     state: Mutex<State>,
     freed: Condvar,
 }
@@ -65,10 +67,31 @@ impl Drop for Lease<'_> {
 
 impl Pool {
     pub fn new(config: tokio_postgres::Config, tls: MakeRustlsConnect, max: usize) -> Self {
+        Self::with(config, tls, max, false)
+    }
+
+    /// A pool for one thread that is never a tokio worker (the writer's): its connections'
+    /// sockets are driven by that thread while it waits, with no hop through the I/O runtime
+    /// (two thread wake-ups fewer per statement).
+    pub fn on_own_thread(
+        config: tokio_postgres::Config,
+        tls: MakeRustlsConnect,
+        max: usize,
+    ) -> Self {
+        Self::with(config, tls, max, true)
+    }
+
+    fn with(
+        config: tokio_postgres::Config,
+        tls: MakeRustlsConnect,
+        max: usize,
+        on_own_thread: bool,
+    ) -> Self {
         Self {
             config,
             tls,
             max: max.max(1),
+            on_own_thread,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -101,7 +124,12 @@ impl Pool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match open(&self.config, &self.tls) {
+                let opened = if self.on_own_thread {
+                    open_here(&self.config, &self.tls)
+                } else {
+                    open(&self.config, &self.tls)
+                };
+                return match opened {
                     Ok(session) => Ok(self.lease(session)),
                     Err(error) => {
                         self.lock().open -= 1;
@@ -144,13 +172,38 @@ pub fn open(config: &tokio_postgres::Config, tls: &MakeRustlsConnect) -> Result<
         Ok::<_, tokio_postgres::Error>(client)
     });
     match futures_executor::block_on(connecting) {
-        Ok(Ok(client)) => Ok(Session::new(client)),
-        Ok(Err(error)) => Err(match std::error::Error::source(&error) {
-            Some(cause) => format!("{error}: {cause}"),
-            None => error.to_string(),
-        }),
+        Ok(Ok(client)) => Ok(Session::new(client, Driver::Shared)),
+        Ok(Err(error)) => Err(why(&error)),
         Err(join) => Err(format!("the database I/O runtime failed: {join}")),
     }
+}
+
+fn why(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+/// Opens one connection whose socket is driven by a runtime of its own, on whichever thread
+/// waits on it; for a thread outside every tokio runtime.
+pub fn open_here(
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<Session, String> {
+    let driver = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a database connection's runtime: {e}"))?;
+    let (client, connection) = driver
+        .block_on(config.connect(tls.clone()))
+        .map_err(|e| why(&e))?;
+    driver.spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "a database connection closed");
+        }
+    });
+    Ok(Session::new(client, Driver::Own(driver)))
 }
 
 /// TLS as the URL's `sslmode` asks (`prefer` by default: TLS when the server offers it;

@@ -2,10 +2,8 @@
 //!
 //! [`super::super::View`] and [`super::super::Tx`] are synchronous (a use case is a plain
 //! closure, as it is on redb), so each statement blocks its thread until the answer comes, the
-//! way a redb read blocks on the disk. The connection's socket is driven by the store's own I/O
-//! runtime ([`super::pool`]), and the waiting is done with `futures_executor::block_on`, which
-//! does not enter a tokio runtime: a request handler on any tokio worker, a test on a
-//! current-thread runtime and the writer thread can all call it.
+//! way a redb read blocks on the disk. Who drives the connection's socket meanwhile depends on
+//! the thread ([`Driver`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,8 +34,23 @@ struct Deferred {
     params: Vec<Owned>,
 }
 
+/// Who drives a connection's socket while a thread waits on it.
+pub(super) enum Driver {
+    /// A current-thread runtime of the session's own, run by the waiting thread: for a thread
+    /// outside every tokio runtime (the writer's), which then sends, waits on the socket and
+    /// reads the answer itself, with no other thread woken in between.
+    Own(tokio::runtime::Runtime),
+    /// The shared I/O runtime ([`super::pool`]); the waiting is `futures_executor::block_on`,
+    /// which does not enter a tokio runtime, so a request handler on any tokio worker and a
+    /// test on a current-thread runtime can wait this way. (Polling the connection on the
+    /// waiting thread instead, the I/O runtime only watching the socket, was measured slower:
+    /// 4,545–4,627 authorized reads/s against 5,461–5,665.)
+    Shared,
+}
+
 pub struct Session {
     client: Client,
+    driver: Driver,
     /// Prepared once per connection: a statement is then one round trip, not two.
     statements: Mutex<HashMap<String, Statement>>,
     /// A transaction is open: set by `begin`, cleared by a successful `end`.
@@ -47,10 +60,21 @@ pub struct Session {
     deferred: Mutex<Vec<Deferred>>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Without blocking: the last owner of a store may drop it inside an async context.
+        let driver = std::mem::replace(&mut self.driver, Driver::Shared);
+        if let Driver::Own(runtime) = driver {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 impl Session {
-    pub(super) fn new(client: Client) -> Self {
+    pub(super) fn new(client: Client, driver: Driver) -> Self {
         Self {
             client,
+            driver,
             statements: Mutex::new(HashMap::new()),
             in_transaction: AtomicBool::new(false),
             deferring: AtomicBool::new(false),
@@ -60,7 +84,26 @@ impl Session {
 
     /// The connection is gone (the server closed it or the network broke): not reusable.
     pub fn is_closed(&self) -> bool {
+        // Let the connection read what came in while nobody waited on it (the server closing
+        // an idle connection), so a dead connection is not handed out.
+        self.drive_once();
         self.client.is_closed()
+    }
+
+    /// Gives a connection driven by its own runtime one turn without waiting: it takes in
+    /// what arrived while nobody waited on it.
+    fn drive_once(&self) {
+        if let Driver::Own(runtime) = &self.driver {
+            runtime.block_on(tokio::task::yield_now());
+        }
+    }
+
+    /// Waits for `future` while the connection's driver runs.
+    fn wait<F: Future>(&self, future: F) -> F::Output {
+        match &self.driver {
+            Driver::Own(runtime) => runtime.block_on(future),
+            Driver::Shared => block(future),
+        }
     }
 
     /// Whether the connection can serve someone else: open, and no transaction left behind
@@ -103,7 +146,7 @@ impl Session {
         if let Some(statement) = statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = block(self.client.prepare(sql))?;
+        let statement = self.wait(self.client.prepare(sql))?;
         statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -116,7 +159,7 @@ impl Session {
     ) -> Result<T, StorageError> {
         let deferred = self.take_deferred();
         if deferred.is_empty() {
-            return Ok(block(last)?);
+            return Ok(self.wait(last)?);
         }
         // A write still on its way, or the answer it already had at its first poll.
         let mut writes: Vec<Result<Sending<'_>, Result<u64, tokio_postgres::Error>>> =
@@ -140,10 +183,10 @@ impl Session {
                 },
             );
         }
-        let answer = block(last);
+        let answer = self.wait(last);
         for write in writes {
             match write {
-                Ok(sending) => block(sending)?,
+                Ok(sending) => self.wait(sending)?,
                 Err(done) => done?,
             };
         }
@@ -179,7 +222,7 @@ impl Session {
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        block(self.client.execute(&statement, &params))?;
+        self.wait(self.client.execute(&statement, &params))?;
         Ok(())
     }
 
@@ -199,6 +242,8 @@ impl Session {
         let _ = sending
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()));
+        // A connection of its own runtime sends it on its next turn; the answer is discarded.
+        self.drive_once();
     }
 
     /// Sends `opening` (statements without parameters, as one simple query) and then the
@@ -217,10 +262,10 @@ impl Session {
         let first = opened
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()));
-        let rows = block(self.client.query(&statement, params));
+        let rows = self.wait(self.client.query(&statement, params));
         match first {
             Poll::Ready(done) => done?,
-            Poll::Pending => block(opened)?,
+            Poll::Pending => self.wait(opened)?,
         }
         Ok(rows?)
     }
