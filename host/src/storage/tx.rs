@@ -4,6 +4,7 @@
 use redb::{MultimapTableHandle, TableHandle, WriteTransaction};
 use serde::Serialize;
 
+use super::postgres::cache::Key;
 use super::postgres::cached_session::CachedSession;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::view::View;
@@ -53,7 +54,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(id)?;
             }
-            Self::Sql(s) => s.changing(def.name()).delete(def.name(), id)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Id(id)])
+                .delete(def.name(), id)?,
         }
         Ok(())
     }
@@ -78,7 +81,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove((parent, id))?;
             }
-            Self::Sql(s) => s.changing(def.name()).delete_pair(def.name(), parent, id)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Pair(parent, id)])
+                .delete_pair(def.name(), parent, id)?,
         }
         Ok(())
     }
@@ -88,9 +93,10 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.insert(parent, child)?;
             }
-            Self::Sql(s) => s
-                .changing(def.name())
-                .add_child(def.name(), parent, child)?,
+            Self::Sql(s) => {
+                s.changing(def.name(), [Key::Id(parent)])
+                    .add_child(def.name(), parent, child)?
+            }
         }
         Ok(())
     }
@@ -105,9 +111,10 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove(parent, child)?;
             }
-            Self::Sql(s) => s
-                .changing(def.name())
-                .remove_child(def.name(), parent, child)?,
+            Self::Sql(s) => {
+                s.changing(def.name(), [Key::Id(parent)])
+                    .remove_child(def.name(), parent, child)?
+            }
         }
         Ok(())
     }
@@ -117,7 +124,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove_all(parent)?;
             }
-            Self::Sql(s) => s.changing(def.name()).remove_children(def.name(), parent)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Id(parent)])
+                .remove_children(def.name(), parent)?,
         }
         Ok(())
     }
@@ -127,7 +136,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, id)?;
             }
-            Self::Sql(s) => s.changing(def.name()).set_unique(def.name(), key, id)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .set_unique(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -137,7 +148,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(key)?;
             }
-            Self::Sql(s) => s.changing(def.name()).remove_key(def.name(), key)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .remove_key(def.name(), key)?,
         }
         Ok(())
     }
@@ -147,7 +160,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.insert(key, id)?;
             }
-            Self::Sql(s) => s.changing(def.name()).add_term(def.name(), key, id)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .add_term(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -157,7 +172,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_multimap_table(def)?.remove(key, id)?;
             }
-            Self::Sql(s) => s.changing(def.name()).remove_term(def.name(), key, id)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .remove_term(def.name(), key, id)?,
         }
         Ok(())
     }
@@ -190,7 +207,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(id, body)?;
             }
-            Self::Sql(s) => s.changing(def.name()).put(def.name(), id, body)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Id(id)])
+                .put(def.name(), id, body)?,
         }
         Ok(())
     }
@@ -206,9 +225,12 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, body)?;
             }
-            Self::Sql(s) => s
-                .changing(def.name())
-                .put_pair(def.name(), key.0, key.1, body)?,
+            Self::Sql(s) => s.changing(def.name(), [Key::Pair(key.0, key.1)]).put_pair(
+                def.name(),
+                key.0,
+                key.1,
+                body,
+            )?,
         }
         Ok(())
     }
@@ -228,7 +250,9 @@ impl<'a> Tx<'a> {
             Self::File(_) => rows
                 .iter()
                 .try_for_each(|(id, body)| self.put_raw(def, *id, body)),
-            Self::Sql(s) => s.changing(def.name()).put_many(def.name(), &rows),
+            Self::Sql(s) => s
+                .changing(def.name(), rows.iter().map(|(id, _)| Key::Id(*id)))
+                .put_many(def.name(), &rows),
         }
     }
 
@@ -246,7 +270,12 @@ impl<'a> Tx<'a> {
             Self::File(_) => rows
                 .iter()
                 .try_for_each(|(key, body)| self.put_pair_raw(def, *key, body)),
-            Self::Sql(s) => s.changing(def.name()).put_pairs(def.name(), &rows),
+            Self::Sql(s) => s
+                .changing(
+                    def.name(),
+                    rows.iter().map(|((parent, id), _)| Key::Pair(*parent, *id)),
+                )
+                .put_pairs(def.name(), &rows),
         }
     }
 
@@ -259,7 +288,9 @@ impl<'a> Tx<'a> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
             Self::File(_) => ids.iter().try_for_each(|id| self.delete(def, *id)),
-            Self::Sql(s) => s.changing(def.name()).delete_many(def.name(), &ids),
+            Self::Sql(s) => s
+                .changing(def.name(), ids.iter().map(|id| Key::Id(*id)))
+                .delete_many(def.name(), &ids),
         }
     }
 
@@ -274,7 +305,12 @@ impl<'a> Tx<'a> {
             Self::File(_) => keys
                 .iter()
                 .try_for_each(|(parent, id)| self.delete_pair(def, *parent, *id)),
-            Self::Sql(s) => s.changing(def.name()).delete_pairs(def.name(), &keys),
+            Self::Sql(s) => s
+                .changing(
+                    def.name(),
+                    keys.iter().map(|(parent, id)| Key::Pair(*parent, *id)),
+                )
+                .delete_pairs(def.name(), &keys),
         }
     }
 
@@ -289,7 +325,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.insert(key, bytes)?;
             }
-            Self::Sql(s) => s.changing(def.name()).put_keyed(def.name(), key, bytes)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .put_keyed(def.name(), key, bytes)?,
         }
         Ok(())
     }
@@ -299,7 +337,9 @@ impl<'a> Tx<'a> {
             Self::File(txn) => {
                 txn.open_table(def)?.remove(key)?;
             }
-            Self::Sql(s) => s.changing(def.name()).remove_key(def.name(), key)?,
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .remove_key(def.name(), key)?,
         }
         Ok(())
     }

@@ -62,6 +62,9 @@ impl Found {
 /// Bookkeeping per entry beyond its key and answer (hash slots, the key's own size).
 const ENTRY_OVERHEAD: usize = 96;
 
+/// What a write batch wrote: per table, the keys whose point lookups it changed.
+pub type Written = HashMap<String, HashSet<Key>>;
+
 /// The row of `tenantry_changes` that holds the clock of the last commit.
 pub const CLOCK_ROW: &str = "";
 
@@ -204,6 +207,31 @@ impl Cache {
         state.admit(self.budget, table, key, found);
     }
 
+    /// After this server's own batch committed at the clock after `seen` (which it read under
+    /// the write lock, so no other commit came between): drops only the keys the batch wrote
+    /// and moves the clock on, so what the batch did not touch stays kept. Other servers, which
+    /// know only the stamped tables, drop those tables whole.
+    pub fn committed(&self, seen: Seen, written: &Written) {
+        let mut state = self.lock();
+        if state.clock != seen.0 {
+            // Not caught up to the batch's start: the stamps will drop the tables whole.
+            return;
+        }
+        let next = seen.0 + 1;
+        let state = &mut *state;
+        for (name, keys) in written {
+            let table = state.tables.entry(name.clone()).or_default();
+            for key in keys {
+                if let Some(found) = table.young.remove(key) {
+                    state.young_bytes -= size(key, &found);
+                }
+                table.old.remove(key);
+            }
+            table.changed = next;
+        }
+        state.clock = next;
+    }
+
     /// Bytes held, at most the budget (both generations).
     #[cfg(test)]
     fn held(&self) -> usize {
@@ -220,10 +248,10 @@ impl Cache {
 /// The statement that stamps the tables a batch wrote with the clock after `clock`, for the
 /// batch's own transaction. Table names are tenantry's constants, never input; they are still
 /// quoted as SQL strings.
-pub fn changes_statement(clock: i64, tables: &HashSet<String>) -> String {
+pub fn changes_statement(clock: i64, written: &Written) -> String {
     let next = clock + 1;
     let mut values = format!("('{CLOCK_ROW}', {next})");
-    for name in tables {
+    for name in written.keys() {
         values.push_str(&format!(", ('{}', {next})", name.replace('\'', "''")));
     }
     format!(
@@ -313,6 +341,30 @@ mod tests {
     }
 
     #[test]
+    fn a_servers_own_commit_drops_only_the_keys_it_wrote() {
+        let cache = Cache::new(1 << 20);
+        let before = cache.catch_up(&rows(7, &[]));
+        cache.put(before, "orgs", Key::Id(1), body("acme"));
+        cache.put(before, "orgs", Key::Id(2), body("globex"));
+        let written: Written = [("orgs".to_owned(), [Key::Id(1)].into())].into();
+        cache.committed(before, &written);
+        let after = cache.catch_up(&rows(8, &[("orgs", 8)]));
+        assert!(
+            cache.get(after, "orgs", &Key::Id(1)).is_none(),
+            "written: read again"
+        );
+        assert_eq!(
+            text(cache.get(after, "orgs", &Key::Id(2))).unwrap(),
+            "globex",
+            "untouched by the commit: still kept"
+        );
+        assert!(
+            cache.get(before, "orgs", &Key::Id(2)).is_none(),
+            "a reader from before the commit does not use a table it changed"
+        );
+    }
+
+    #[test]
     fn a_zero_budget_keeps_nothing() {
         let cache = Cache::new(0);
         let seen = cache.catch_up(&rows(1, &[]));
@@ -322,8 +374,8 @@ mod tests {
 
     #[test]
     fn the_stamp_names_every_written_table_and_the_clock() {
-        let tables: HashSet<String> = ["orgs".to_owned()].into();
-        let sql = changes_statement(41, &tables);
+        let written: Written = [("orgs".to_owned(), [Key::Id(1)].into())].into();
+        let sql = changes_statement(41, &written);
         assert!(
             sql.contains("('', 42)") && sql.contains("('orgs', 42)"),
             "{sql}"

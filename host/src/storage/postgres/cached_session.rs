@@ -3,14 +3,13 @@
 //!
 //! Point lookups are answered from the cache when the table has not changed since the
 //! snapshot's clock, and what the database answers is kept for the next reader. Inside a write
-//! batch, a table the batch has written is always read from the database (the batch sees its own
+//! batch, a key the batch has written is always read from the database (the batch sees its own
 //! uncommitted writes there, which no other reader may); [`CachedSession::changing`] records it.
 //! Everything else (ranges, pages, counts, writes) goes straight to the [`Session`] this derefs to.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 
-use super::cache::{Cache, Found, Key, Seen};
+use super::cache::{Cache, Found, Key, Seen, Written};
 use super::session::Session;
 use crate::storage::StorageError;
 
@@ -18,8 +17,8 @@ pub struct CachedSession<'a> {
     session: &'a Session,
     cache: &'a Cache,
     seen: Seen,
-    /// In a write batch: the tables it has written so far.
-    written: Option<&'a RefCell<HashSet<String>>>,
+    /// In a write batch: the keys it has written so far, per table.
+    written: Option<&'a RefCell<Written>>,
 }
 
 impl std::ops::Deref for CachedSession<'_> {
@@ -45,7 +44,7 @@ impl<'a> CachedSession<'a> {
         session: &'a Session,
         cache: &'a Cache,
         seen: Seen,
-        written: &'a RefCell<HashSet<String>>,
+        written: &'a RefCell<Written>,
     ) -> Self {
         Self {
             session,
@@ -55,21 +54,28 @@ impl<'a> CachedSession<'a> {
         }
     }
 
-    /// The session, for a write to `table`: from now on the batch reads that table from the
-    /// database, and its commit stamps the table as changed.
-    pub fn changing(&self, table: &str) -> &Session {
+    /// The session, for a write to `keys` of `table`: from now on the batch reads those keys
+    /// from the database, and its commit stamps the table as changed.
+    pub fn changing(&self, table: &str, keys: impl IntoIterator<Item = Key>) -> &Session {
         if let Some(written) = self.written {
             let mut written = written.borrow_mut();
-            if !written.contains(table) {
-                written.insert(table.to_owned());
+            match written.get_mut(table) {
+                Some(known) => known.extend(keys),
+                None => {
+                    written.insert(table.to_owned(), keys.into_iter().collect());
+                }
             }
         }
         self.session
     }
 
-    fn cacheable(&self, table: &str) -> bool {
-        self.written
-            .is_none_or(|written| !written.borrow().contains(table))
+    fn cacheable(&self, table: &str, key: &Key) -> bool {
+        self.written.is_none_or(|written| {
+            written
+                .borrow()
+                .get(table)
+                .is_none_or(|keys| !keys.contains(key))
+        })
     }
 
     /// `found` from the cache, or `load` from the database and kept.
@@ -79,7 +85,7 @@ impl<'a> CachedSession<'a> {
         key: Key,
         load: impl FnOnce(&Session) -> Result<Found, StorageError>,
     ) -> Result<Found, StorageError> {
-        if !self.cacheable(table) {
+        if !self.cacheable(table, &key) {
             return load(self.session);
         }
         if let Some(found) = self.cache.get(self.seen, table, &key) {

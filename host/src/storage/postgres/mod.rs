@@ -29,11 +29,10 @@ pub mod session;
 pub mod shapes;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cache::{Cache, Seen};
+use cache::{Cache, Seen, Written};
 use cached_session::CachedSession;
 use pool::Pool;
 use session::Session;
@@ -170,7 +169,7 @@ impl Backend for Postgres {
             session,
             cache: &self.cache,
             seen,
-            written: RefCell::new(HashSet::new()),
+            written: RefCell::new(Written::new()),
             broken: false,
         }))
     }
@@ -187,8 +186,9 @@ struct SqlBatch<'p> {
     cache: &'p Cache,
     /// The clock of the last commit, read under the write lock.
     seen: Seen,
-    /// The tables the batch wrote, stamped with the next clock by its commit.
-    written: RefCell<HashSet<String>>,
+    /// The keys the batch wrote, per table; the tables are stamped with the next clock by its
+    /// commit.
+    written: RefCell<Written>,
     /// A savepoint could not be released or rolled back to: the transaction may be aborted,
     /// and PostgreSQL would answer its `COMMIT` with a silent rollback. It is never committed.
     broken: bool,
@@ -235,7 +235,9 @@ impl Batch for SqlBatch<'_> {
         }
         // Stamped in the batch's own transaction: the change and its clock commit together.
         let stamp = cache::changes_statement(self.seen.0, &written);
-        self.session.end(&format!("{stamp}; COMMIT"))
+        self.session.end(&format!("{stamp}; COMMIT"))?;
+        self.cache.committed(self.seen, &written);
+        Ok(())
     }
 }
 
