@@ -78,8 +78,25 @@ impl App {
         self.server_key.open(key.as_bytes(), &sealed)
     }
 
-    /// Removes answers past the retention; returns how many.
+    /// Removes answers past the retention, and claims whose lease ended without a release (a
+    /// server that died mid-request); returns how many answers.
     pub async fn prune_idempotency_once(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut after: Option<String> = None;
+        loop {
+            let (_, next) = self
+                .store
+                .write(move |tx| Ok(tx.forget_lapsed_claims(now, after.as_deref(), PRUNE_BATCH)?))
+                .await?;
+            match next {
+                Some(key) => after = Some(key),
+                None => break,
+            }
+        }
+        self.forget_old_answers().await
+    }
+
+    async fn forget_old_answers(&self) -> Result<usize> {
         let age = i64::try_from(self.settings.idempotency_hours.saturating_mul(3_600_000))
             .unwrap_or(i64::MAX);
         let cutoff = Timestamp(self.clock.now().0.saturating_sub(age));

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::EntryId;
-use crate::storage::{StorageError, Tx, View, tables};
+use crate::storage::{StorageError, Tx, View, codec, tables};
 
 /// One remembered answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +67,33 @@ impl Tx<'_> {
 
     pub fn release_idempotency_key(&self, key: &str) -> Result<(), StorageError> {
         self.delete_keyed(tables::IDEMPOTENCY_CLAIMS, key)
+    }
+
+    /// Forgets the claims among up to `limit` after `after` whose lease ended by `now` (left by
+    /// a server that died mid-request, or whose release failed); answers how many, and the key
+    /// to go on after when the page was full.
+    pub fn forget_lapsed_claims(
+        &self,
+        now: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), StorageError> {
+        let page = self
+            .view()
+            .raw_keyed(tables::IDEMPOTENCY_CLAIMS, after, limit)?;
+        let mut removed = 0;
+        for (key, bytes) in &page {
+            if codec::decode::<Claimed>(bytes)?.until <= now {
+                self.delete_keyed(tables::IDEMPOTENCY_CLAIMS, key)?;
+                removed += 1;
+            }
+        }
+        let next = if page.len() == limit {
+            page.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        Ok((removed, next))
     }
 
     /// Forgets up to `limit` answers remembered before `cutoff`, oldest first; returns how

@@ -786,6 +786,36 @@ mod tests {
                 .await
                 .unwrap();
             assert!(claim(1_001, 2_001).await.unwrap(), "free once released");
+
+            // Pruning forgets exactly the claims whose lease has ended, page by page.
+            for (key, until) in [("a", 3_000), ("b", 5_000), ("c", 3_000)] {
+                store
+                    .write(move |tx| {
+                        Ok(tx.claim_idempotency_key(key, Timestamp(2_500), Timestamp(until))?)
+                    })
+                    .await
+                    .unwrap();
+            }
+            let prune = |after: Option<String>| {
+                store.write(move |tx| {
+                    Ok(tx.forget_lapsed_claims(Timestamp(3_000), after.as_deref(), 2)?)
+                })
+            };
+            assert_eq!(prune(None).await.unwrap(), (1, Some("b".into())), "a and b");
+            assert_eq!(
+                prune(Some("b".into())).await.unwrap(),
+                (2, Some("k".into())),
+                "c and k, a full page"
+            );
+            assert_eq!(prune(Some("k".into())).await.unwrap(), (0, None), "the end");
+            assert_eq!(prune(None).await.unwrap(), (0, None), "only b is left");
+            let held = store
+                .write(|tx| {
+                    Ok(tx.claim_idempotency_key("b", Timestamp(3_000), Timestamp(9_000))?)
+                })
+                .await
+                .unwrap();
+            assert!(!held, "b is still held by its live claim");
         }
     }
 
