@@ -154,7 +154,11 @@ impl Cache {
         let mut state = self.lock();
         for (name, changed) in rows.iter().filter(|(name, _)| name != CLOCK_ROW) {
             let state = &mut *state;
-            let table = state.tables.entry(name.clone()).or_default();
+            // Every read catches up: the table's name is copied only the first time it is seen.
+            let table = match state.tables.get_mut(name) {
+                Some(table) => table,
+                None => state.tables.entry(name.clone()).or_default(),
+            };
             if *changed > table.changed {
                 table.changed = *changed;
                 state.young_bytes -= table.young.iter().map(|(k, f)| size(k, f)).sum::<usize>();
@@ -338,6 +342,19 @@ mod tests {
             assert!(cache.get(seen, "orgs", &hot).is_some(), "evicted at {id}");
             assert!(cache.held() <= budget, "{} bytes at {id}", cache.held());
         }
+        // At the edge: an entry of exactly half the budget is kept, one byte more is not.
+        let half = budget / 2 - ENTRY_OVERHEAD;
+        cache.put(seen, "orgs", Key::Id(1), body(&"y".repeat(half)));
+        assert!(
+            cache.get(seen, "orgs", &Key::Id(1)).is_some(),
+            "half the budget"
+        );
+        cache.put(seen, "orgs", Key::Id(2), body(&"y".repeat(half + 1)));
+        assert!(
+            cache.get(seen, "orgs", &Key::Id(2)).is_none(),
+            "past half the budget"
+        );
+        assert!(cache.held() <= budget);
     }
 
     #[test]
