@@ -22,6 +22,7 @@ use tenantry::app::{App, PageRequest, invariants};
 use tenantry::domain::ids::{OrgId, TokenId, UserId};
 use tenantry::domain::member::Role;
 use tenantry::policy::Hook;
+use tenantry::storage::postgres::scratch;
 use tenantry_e2e::rng::Rng;
 use tenantry_e2e::{OPERATOR_TOKEN, TestServer, org_body};
 
@@ -56,11 +57,16 @@ const PLUGINS: [(&str, Hook, &str); 4] = [
     ),
 ];
 
-/// `TENANTRY_BENCH_CACHE_MIB` sets redb's page cache (`storage_cache_mib`, 128 by default),
-/// to show what a cache holding the whole file changes.
+/// The database a PostgreSQL scale run's child processes share (`run` makes it).
+const DATABASE_VARIABLE: &str = "TENANTRY_BENCH_DATABASE_URL";
+
+/// `TENANTRY_BENCH_CACHE_MIB` sets the store's cache (`storage_cache_mib`, 128 by default:
+/// redb's page cache, or PostgreSQL's record cache), to show what a cache holding the whole
+/// population changes.
 fn settings(data: &Path) -> Settings {
     let defaults = Settings::default();
     Settings {
+        database_url: std::env::var(DATABASE_VARIABLE).ok(),
         storage_cache_mib: std::env::var("TENANTRY_BENCH_CACHE_MIB")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -103,23 +109,50 @@ fn customer(i: usize, provider: OrgId) -> anyhow::Result<BulkOrg> {
     })
 }
 
-fn child(what: &str, data: &Path, orgs: usize) -> anyhow::Result<()> {
-    let status = Command::new(std::env::current_exe()?)
-        .args([what, &data.display().to_string(), &orgs.to_string()])
-        .status()?;
+fn child(what: &str, data: &Path, orgs: usize, database: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args([what, &data.display().to_string(), &orgs.to_string()]);
+    if let Some(url) = database {
+        command.env(DATABASE_VARIABLE, url);
+    }
+    let status = command.status()?;
     anyhow::ensure!(status.success(), "`{what}` failed: {status}");
     Ok(())
 }
 
-/// `scale`: both sizes, each loaded and measured by its own processes, then the ratios.
+/// The PostgreSQL server of a `TENANTRY_TEST_BACKEND=postgres` run.
+fn postgres_server() -> anyhow::Result<Option<String>> {
+    if tenantry_e2e::Backend::of_this_run() != tenantry_e2e::Backend::Postgres {
+        return Ok(None);
+    }
+    let server = scratch::test_server().ok_or_else(|| {
+        anyhow::anyhow!(
+            "a PostgreSQL scale run needs {}; `.ci/postgres start DIR` starts one",
+            scratch::TEST_SERVER_VARIABLE
+        )
+    })?;
+    Ok(Some(server))
+}
+
+/// `scale`: both sizes, each loaded and measured by its own processes, then the ratios. On
+/// PostgreSQL each size has a database of its own, dropped once measured.
 pub fn run() -> anyhow::Result<()> {
+    let server = postgres_server()?;
     let mut figures = Vec::new();
     for orgs in [1_000, 100_000] {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         println!("-- {orgs} organizations");
-        child("scale-populate", &data, orgs)?;
-        child("scale-measure", &data, orgs)?;
+        let database = match &server {
+            Some(server) => Some(scratch::create_database(server)?),
+            None => None,
+        };
+        let children = child("scale-populate", &data, orgs, database.as_deref())
+            .and_then(|()| child("scale-measure", &data, orgs, database.as_deref()));
+        if let (Some(server), Some(database)) = (&server, &database) {
+            scratch::drop_database(server, database)?;
+        }
+        children?;
         let summary: Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("data/summary.json"))?)?;
         figures.push(summary);
@@ -311,15 +344,19 @@ fn time<T>(samples: &mut Vec<Duration>, f: impl FnOnce() -> T) -> T {
 
 /// `scale-measure DIR N`: opens the store at DIR (start-up), measures, writes `summary.json`.
 pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
-    let file = settings(data).database_path();
+    let settings = settings(data);
     let started = Instant::now();
-    let app = App::build(settings(data)).await?.app;
+    let app = App::build(settings.clone()).await?.app;
     let startup = started.elapsed();
     let operator = app.authenticate(OPERATOR_TOKEN)?;
+    let bytes = match (&settings.database_url, postgres_server()?) {
+        (Some(database), Some(server)) => scratch::database_size(&server, database)?,
+        _ => std::fs::metadata(settings.database_path())?.len(),
+    };
     println!(
-        "start-up (open, {} bindings with their plugin artifacts, platform files): {startup:.1?}; file {:.1} MiB",
+        "start-up (open, {} bindings with their plugin artifacts, platform files): {startup:.1?}; stored {:.1} MiB",
         app.policies.snapshot().len(),
-        std::fs::metadata(&file)?.len() as f64 / (1 << 20) as f64
+        bytes as f64 / (1 << 20) as f64
     );
 
     // Customers by slug, drawn uniformly.
