@@ -89,6 +89,9 @@ fn check_name(name: &str) -> Result<String> {
             "must be 1 to 100 characters",
         ));
     }
+    if let Some(problem) = crate::domain::text::control_problem(&name) {
+        return Err(Error::field(INVALID_PLAN, "name", problem));
+    }
     Ok(name)
 }
 

@@ -106,7 +106,7 @@ pub fn extension_problem(extension: &str) -> Option<String> {
 /// A plausible email address: one `@`, something on each side, a dot in the domain, ≤ 254.
 pub fn email_problem(email: &str) -> Option<String> {
     let ok = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

@@ -15,4 +15,5 @@ pub mod remote_support;
 pub mod resource;
 pub mod secret;
 pub mod share;
+pub mod text;
 pub mod webhook;

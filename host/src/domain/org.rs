@@ -219,6 +219,8 @@ fn check_name(check: &mut Check, name: &str) -> String {
             "name",
             format!("must be 1 to {NAME_MAX} characters after trimming, got {length}"),
         );
+    } else if let Some(problem) = super::text::control_problem(trimmed) {
+        check.fail("name", problem);
     }
     trimmed.to_owned()
 }
@@ -274,6 +276,8 @@ fn check_text(check: &mut Check, field: &str, value: &Option<String>) {
                 field,
                 format!("must be 1 to {TEXT_MAX} characters, got {length}"),
             );
+        } else if let Some(problem) = super::text::control_problem(text) {
+            check.fail(field, problem);
         }
     }
 }

@@ -49,6 +49,58 @@ async fn invalid_organizations_list_every_field_and_write_nothing() {
     assert_eq!(org_count(&s).await, before);
 }
 
+/// A NUL (or any control character) in a name, a reference or an address is refused with the
+/// field named, on both backends alike: PostgreSQL cannot store NUL in text, and a write it
+/// refuses later would fail the writes batched with it.
+#[tokio::test]
+async fn control_characters_in_text_are_refused_and_write_nothing() {
+    let s = TestServer::spawn().await.unwrap();
+    let before = org_count(&s).await;
+    let mut body = org_body("nul-corp", "business_user", "customer", false);
+    body["name"] = json!("Nul\u{0}Corp");
+    body["customer_reference"] = json!("ref\u{1b}[31m");
+    let bad = s.post("/v1/orgs", &s.operator, body).await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bad.body
+    );
+    let mut got = fields(&bad.body);
+    got.sort();
+    assert_eq!(got, ["customer_reference", "name"]);
+    assert!(bad.body.to_string().contains("U+0000"), "{:?}", bad.body);
+    assert_eq!(org_count(&s).await, before);
+
+    let org = s
+        .create_org(
+            &s.operator,
+            org_body("clean-corp", "business_user", "customer", false),
+        )
+        .await
+        .id();
+    let invite = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            &s.operator,
+            json!({"name": "Ann", "email": "ann\u{0}@clean.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(
+        invite.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        invite.body
+    );
+    assert_eq!(fields(&invite.body), ["email"]);
+    let members = s.get(&format!("/v1/orgs/{org}/members"), &s.operator).await;
+    assert_eq!(
+        members.body["items"].as_array().unwrap().len(),
+        1,
+        "only the owner"
+    );
+}
+
 #[tokio::test]
 async fn malformed_requests_are_refused_clearly() {
     let s = TestServer::spawn().await.unwrap();

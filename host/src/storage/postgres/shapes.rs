@@ -21,6 +21,18 @@ fn id(value: u128) -> Uuid {
     Uuid::from_u128(value)
 }
 
+/// A text key as a deferred write's parameter. PostgreSQL's text cannot hold NUL, and a
+/// deferred write's error would surface in a later job's statement and fail the whole batch
+/// ([`Session::begin_job`]), so such a key fails its own write here, at once.
+fn text_key(key: &str) -> Result<super::session::Owned, StorageError> {
+    if key.contains('\0') {
+        return Err(StorageError::Internal(
+            "a key holds a NUL character, which PostgreSQL cannot store".into(),
+        ));
+    }
+    Ok(own(key.to_owned()))
+}
+
 fn int(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -303,14 +315,14 @@ impl Session {
             r#"INSERT INTO "{table}" (key, id) VALUES ($1, $2)
                ON CONFLICT (key) DO UPDATE SET id = EXCLUDED.id"#
         );
-        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
+        self.write(&sql, vec![text_key(key)?, own(id(value))])?;
         Ok(())
     }
 
     /// Removes a key of a unique table, or of a keyed or blob table (same key column).
     pub fn remove_key(&self, table: &str, key: &str) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE key = $1"#);
-        self.write(&sql, vec![own(key.to_owned())])?;
+        self.write(&sql, vec![text_key(key)?])?;
         Ok(())
     }
 
@@ -381,13 +393,13 @@ impl Session {
     pub fn add_term(&self, table: &str, key: &str, value: u128) -> Result<(), StorageError> {
         let sql =
             format!(r#"INSERT INTO "{table}" (key, id) VALUES ($1, $2) ON CONFLICT DO NOTHING"#);
-        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
+        self.write(&sql, vec![text_key(key)?, own(id(value))])?;
         Ok(())
     }
 
     pub fn remove_term(&self, table: &str, key: &str, value: u128) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE key = $1 AND id = $2"#);
-        self.write(&sql, vec![own(key.to_owned()), own(id(value))])?;
+        self.write(&sql, vec![text_key(key)?, own(id(value))])?;
         Ok(())
     }
 
@@ -442,7 +454,7 @@ impl Session {
             r#"INSERT INTO "{table}" (key, body) VALUES ($1, $2)
                ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body"#
         );
-        self.write(&sql, vec![own(key.to_owned()), own(body.to_vec())])?;
+        self.write(&sql, vec![text_key(key)?, own(body.to_vec())])?;
         Ok(())
     }
 }
