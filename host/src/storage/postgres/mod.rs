@@ -196,36 +196,27 @@ struct SqlBatch<'p> {
 
 impl Batch for SqlBatch<'_> {
     fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError> {
+        self.broken |= self.session.poisoned();
         if self.broken {
             return Err(StorageError::Unavailable);
         }
-        // Not waited for: a savepoint that could not be taken fails the job's next statement.
-        self.session.send_unanswered("SAVEPOINT job");
-        self.session.defer_writes(true);
+        // The job's writes wait in the session's queue: they go out with a later statement
+        // (its own next read, a later job's, the batch's COMMIT), so a job that fails before
+        // any went out is undone without a round trip ([`Session::begin_job`]). A write that
+        // fails after its job was kept fails the statement it went out with, and the batch.
+        self.session.begin_job();
         let cached = CachedSession::writing(&self.session, self.cache, self.seen, &self.written);
-        let keep = job(&Tx::Sql(&cached));
-        let ended = if keep {
-            // The job's deferred writes go out in front of it, in the same round trip.
-            self.session.simple("RELEASE SAVEPOINT job")
-        } else {
-            Err(StorageError::Internal("rolled back".into()))
-        };
-        // Whatever was not sent belonged to a job that failed.
-        self.session.defer_writes(false);
-        match ended {
-            Ok(()) => Ok(()),
-            Err(release) => {
-                if let Err(rollback) = self.session.simple("ROLLBACK TO SAVEPOINT job") {
-                    self.broken = true;
-                    return Err(rollback);
-                }
-                if keep { Err(release) } else { Ok(()) }
-            }
+        if job(&Tx::Sql(&cached)) {
+            self.session.keep_job();
+            return Ok(());
         }
+        self.session.undo_job().inspect_err(|_| self.broken = true)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        if self.broken {
+        let broken = self.broken || self.session.poisoned();
+        self.session.end_jobs(broken);
+        if broken {
             let _ = self.session.end("ROLLBACK");
             return Err(StorageError::Unavailable);
         }
@@ -396,5 +387,123 @@ mod tests {
             .await;
         assert!(failed.is_err());
         assert_eq!(org_byte(&store), Some(2), "the failed write left nothing");
+    }
+
+    /// Jobs of one batch on the writer's connection, as the writer thread runs them.
+    fn backend_at(url: &str) -> Postgres {
+        Postgres::connect(url, None, 1, 1 << 20).unwrap()
+    }
+
+    /// A job that sent writes (a read after them) and then failed is rolled back alone: the
+    /// kept job before it, whose writes went out in the same round trip, keeps its own.
+    #[test]
+    fn a_job_that_failed_after_sending_its_writes_leaves_the_kept_one_before_it() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let db = backend_at(&url);
+        let mut batch = db.begin().unwrap();
+        batch
+            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
+            .unwrap();
+        let mut sent = false;
+        batch
+            .job(&mut |tx| {
+                tx.put(tables::ORGS, 2, &2u8).unwrap();
+                // Sends both jobs' writes, behind this job's savepoint.
+                sent = tx.view().record::<u8>(tables::ORGS, 2).unwrap() == Some(2);
+                false
+            })
+            .unwrap();
+        assert!(sent, "the failing job read its own write");
+        batch.commit().unwrap();
+        let store = Store::connect(&url, 1).unwrap();
+        let kept = |id| {
+            store
+                .read(|view| Ok(view.record::<u8>(tables::ORGS, id)?))
+                .unwrap()
+        };
+        assert_eq!(kept(1), Some(1), "the kept job committed");
+        assert_eq!(kept(2), None, "the failed job was rolled back");
+    }
+
+    /// A write that fails when it goes out, after its job was kept, fails the whole batch: the
+    /// jobs kept before it are not committed either (none was acknowledged yet).
+    #[test]
+    fn a_write_that_fails_after_its_job_was_kept_commits_nothing() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let db = backend_at(&url);
+        // The database refuses every new address, as a full disk would refuse anything.
+        db.pool
+            .get()
+            .unwrap()
+            .simple(
+                r#"CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+                   AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+                   CREATE TRIGGER refuse BEFORE INSERT ON "user_by_email"
+                   FOR EACH ROW EXECUTE FUNCTION refuse()"#,
+            )
+            .unwrap();
+        let mut batch = db.begin().unwrap();
+        batch
+            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
+            .unwrap();
+        // This job's read sends the first job's write, behind this job's savepoint; its own
+        // write waits for the next job's read, with the release of that savepoint.
+        batch
+            .job(&mut |tx| {
+                tx.view().record::<u8>(tables::ORGS, 2).is_ok()
+                    && tx
+                        .set_unique(tables::USER_BY_EMAIL, "ann@example.com", 2)
+                        .is_ok()
+            })
+            .unwrap();
+        let mut read = None;
+        let _ = batch.job(&mut |tx| {
+            read = Some(tx.view().record::<u8>(tables::ORGS, 3).is_ok());
+            read == Some(true)
+        });
+        assert_eq!(
+            read,
+            Some(false),
+            "the read that sent the refused write failed"
+        );
+        assert!(batch.commit().is_err(), "the batch is not committed");
+        let store = Store::connect(&url, 1).unwrap();
+        assert_eq!(org_byte(&store), None, "nothing of the batch is stored");
+    }
+
+    /// A key PostgreSQL cannot store fails its own write at once, not a later job's statement.
+    #[test]
+    fn a_key_with_a_nul_fails_its_own_job_only() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let db = backend_at(&url);
+        let mut batch = db.begin().unwrap();
+        batch
+            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
+            .unwrap();
+        let mut refused = false;
+        batch
+            .job(&mut |tx| {
+                refused = tx
+                    .set_unique(tables::USER_BY_EMAIL, "nul\0@example.com", 2)
+                    .is_err();
+                !refused
+            })
+            .unwrap();
+        assert!(refused);
+        batch.commit().unwrap();
+        let store = Store::connect(&url, 1).unwrap();
+        assert_eq!(org_byte(&store), Some(1), "the neighbour's write committed");
     }
 }

@@ -28,10 +28,30 @@ pub fn own(value: impl ToSql + Sync + Send + 'static) -> Owned {
 
 type Sending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + 'a>>;
 
-/// A write waiting to be sent with the next statement that needs an answer.
-struct Deferred {
-    statement: Statement,
-    params: Vec<Owned>,
+/// A statement waiting to be sent in front of the next one that needs an answer.
+enum Deferred {
+    Write {
+        statement: Statement,
+        params: Vec<Owned>,
+    },
+    /// A savepoint command of a write job ([`Session::begin_job`]).
+    Savepoint(&'static str),
+}
+
+/// The deferred statements of a write batch, and where the running job's begin.
+#[derive(Default)]
+struct Queue {
+    statements: Vec<Deferred>,
+    /// Where the running job's unsent writes begin: the statements before belong to jobs that
+    /// finished and are kept.
+    job_from: usize,
+    /// A job is running (between [`Session::begin_job`] and its keep or undo).
+    in_job: bool,
+    /// The running job's savepoint was sent: undoing the job rolls back to it.
+    savepoint: bool,
+    /// A kept job's statement failed: the transaction is aborted, or a later rollback to a
+    /// savepoint could undo a kept job, so the batch must never be committed.
+    poisoned: bool,
 }
 
 /// Who drives a connection's socket while a thread waits on it.
@@ -55,9 +75,9 @@ pub struct Session {
     statements: Mutex<HashMap<String, Statement>>,
     /// A transaction is open: set by `begin`, cleared by a successful `end`.
     in_transaction: AtomicBool,
-    /// Writes are deferred ([`Session::defer_writes`]).
+    /// A write batch runs its jobs: writes are deferred ([`Session::begin_job`]).
     deferring: AtomicBool,
-    deferred: Mutex<Vec<Deferred>>,
+    queue: Mutex<Queue>,
 }
 
 impl Drop for Session {
@@ -78,7 +98,7 @@ impl Session {
             statements: Mutex::new(HashMap::new()),
             in_transaction: AtomicBool::new(false),
             deferring: AtomicBool::new(false),
-            deferred: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
         }
     }
 
@@ -116,26 +136,84 @@ impl Session {
         self.in_transaction.store(open, Ordering::Relaxed);
     }
 
-    /// While on, a write is not sent at once but queued, and the queue goes out pipelined in
-    /// front of the next statement that needs an answer (a read, `RELEASE SAVEPOINT`): a write
-    /// job of six writes and four reads is then four round trips, not ten. Writes answer
-    /// nothing the job could use (every uniqueness rule is checked by a read first, and every
-    /// write is an upsert), so their errors are just as well reported by that statement, which
-    /// fails the job. Turning it off drops what is queued: the job that wrote it failed.
-    pub fn defer_writes(&self, on: bool) {
-        self.deferring.store(on, Ordering::Relaxed);
-        if !on {
-            self.take_deferred();
+    /// Starts a write job. Its writes are not sent at once but queued, and the queue goes out
+    /// pipelined in front of the next statement that needs an answer (a read, the batch's
+    /// `COMMIT`): a job of six writes and four reads is then at most four round trips, not ten,
+    /// and a job that reads nothing after its writes costs none. Writes answer nothing a job
+    /// could use (every uniqueness rule is checked by a read first, and every write is an
+    /// upsert), so their errors are just as well reported by that later statement.
+    ///
+    /// The job's savepoint goes out unanswered in front of its first statement sent, and is
+    /// released unanswered when the job is kept; a job that fails before sending anything is
+    /// undone by forgetting its queued writes, without a round trip.
+    pub fn begin_job(&self) {
+        self.deferring.store(true, Ordering::Relaxed);
+        let mut queue = self.queue();
+        queue.job_from = queue.statements.len();
+        queue.in_job = true;
+        queue.savepoint = false;
+    }
+
+    /// Keeps the running job: its queued writes go out with the batch's later statements.
+    pub fn keep_job(&self) {
+        let mut queue = self.queue();
+        queue.in_job = false;
+        if std::mem::take(&mut queue.savepoint) {
+            queue
+                .statements
+                .push(Deferred::Savepoint("RELEASE SAVEPOINT job"));
+        }
+        queue.job_from = queue.statements.len();
+    }
+
+    /// Undoes the running job: forgets its unsent writes, and rolls back to its savepoint if
+    /// it sent anything. An error leaves the transaction unusable (never to be committed).
+    pub fn undo_job(&self) -> Result<(), StorageError> {
+        let sent = {
+            let mut queue = self.queue();
+            queue.in_job = false;
+            let from = queue.job_from;
+            queue.statements.truncate(from);
+            std::mem::take(&mut queue.savepoint)
+        };
+        if sent {
+            self.simple("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")?;
+        }
+        Ok(())
+    }
+
+    /// Whether a kept job's write failed: the batch must be rolled back.
+    pub fn poisoned(&self) -> bool {
+        self.queue().poisoned
+    }
+
+    /// Ends the batch's jobs, forgetting what is still queued when the batch is rolled back.
+    pub fn end_jobs(&self, discard: bool) {
+        self.deferring.store(false, Ordering::Relaxed);
+        if discard {
+            *self.queue() = Queue::default();
         }
     }
 
-    fn take_deferred(&self) -> Vec<Deferred> {
-        std::mem::take(
-            &mut *self
-                .deferred
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes what is queued, to be sent now, and how many of the statements taken belong to
+    /// kept jobs. The running job's first statement sent goes behind its savepoint.
+    fn take_deferred(&self) -> (Vec<Deferred>, usize) {
+        let mut queue = self.queue();
+        let kept = queue.job_from.min(queue.statements.len());
+        if queue.in_job && !queue.savepoint {
+            queue
+                .statements
+                .insert(kept, Deferred::Savepoint("SAVEPOINT job"));
+            queue.savepoint = true;
+        }
+        queue.job_from = 0;
+        (std::mem::take(&mut queue.statements), kept)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement, StorageError> {
@@ -157,7 +235,7 @@ impl Session {
         &self,
         last: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StorageError> {
-        let deferred = self.take_deferred();
+        let (deferred, kept) = self.take_deferred();
         if deferred.is_empty() {
             return Ok(self.wait(last)?);
         }
@@ -165,13 +243,18 @@ impl Session {
         let mut writes: Vec<Result<Sending<'_>, Result<u64, tokio_postgres::Error>>> =
             Vec::with_capacity(deferred.len());
         for write in &deferred {
-            let params: Vec<&(dyn ToSql + Sync)> = write
-                .params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let mut sending: Sending<'_> =
-                Box::pin(async move { self.client.execute(&write.statement, &params).await });
+            let mut sending: Sending<'_> = match write {
+                Deferred::Write { statement, params } => {
+                    let params: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    Box::pin(async move { self.client.execute(statement, &params).await })
+                }
+                Deferred::Savepoint(command) => {
+                    Box::pin(async move { self.client.batch_execute(command).await.map(|()| 0) })
+                }
+            };
             // The first poll queues the statement on the connection, in order.
             writes.push(
                 match sending
@@ -184,11 +267,17 @@ impl Session {
             );
         }
         let answer = self.wait(last);
-        for write in writes {
-            match write {
-                Ok(sending) => self.wait(sending)?,
-                Err(done) => done?,
+        for (n, write) in writes.into_iter().enumerate() {
+            let done = match write {
+                Ok(sending) => self.wait(sending),
+                Err(done) => done,
             };
+            if let Err(error) = done {
+                if n < kept {
+                    self.queue().poisoned = true;
+                }
+                return Err(error.into());
+            }
         }
         Ok(answer?)
     }
@@ -212,10 +301,9 @@ impl Session {
     pub fn write(&self, sql: &str, params: Vec<Owned>) -> Result<(), StorageError> {
         let statement = self.statement(sql)?;
         if self.deferring.load(Ordering::Relaxed) {
-            self.deferred
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Deferred { statement, params });
+            self.queue()
+                .statements
+                .push(Deferred::Write { statement, params });
             return Ok(());
         }
         let params: Vec<&(dyn ToSql + Sync)> = params
