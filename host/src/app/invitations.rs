@@ -61,10 +61,13 @@ fn may_claim(view: &View<'_>, user: &User, org: OrgId) -> Result<bool> {
 }
 
 /// Makes a single-use invitation for `user` to `org`; returns it and its token (shown once).
+/// `claimed`: whether `user` already has a credential ([`is_claimed`]); its caller may know
+/// without asking the store (a user created in the same write has none).
 pub fn create_invitation(
     tx: &Tx<'_>,
     org: OrgId,
     user: &User,
+    claimed: bool,
     now: Timestamp,
 ) -> Result<(Invitation, Secret)> {
     let token = secret::new_token("inv_")?;
@@ -76,7 +79,7 @@ pub fn create_invitation(
         created_at: now,
         expires_at: now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600)),
         used_at: None,
-        to_claimed_identity: is_claimed(&tx.view(), user)?,
+        to_claimed_identity: claimed,
     };
     tx.insert_invitation(&invitation)?;
     Ok((invitation, token))
@@ -354,7 +357,7 @@ pub fn renew(tx: &Tx<'_>, org: OrgId, user: &User, now: Timestamp) -> Result<(In
             tx.delete_invitation(id)?;
         }
     }
-    create_invitation(tx, org, user, now)
+    create_invitation(tx, org, user, is_claimed(&view, user)?, now)
 }
 
 /// What renewing an invitation gives back: the invitation, and its token (shown once).

@@ -150,7 +150,8 @@ fn edit_account(
         if portal && !user.portal_access {
             // Portal access is used through a credential: the member gets an invitation to
             // claim the account (shown once), while the membership stays active.
-            invitation = Some(create_invitation(tx, org, user, now)?.1);
+            let claimed = is_claimed(&tx.view(), user)?;
+            invitation = Some(create_invitation(tx, org, user, claimed, now)?.1);
         }
         user.portal_access = portal;
     }

@@ -206,9 +206,15 @@ pub fn add_member_hashed(
     } else {
         MembershipStatus::Active
     };
-    let (user, membership) = insert_membership(tx, org, new, pin_hash, status, now)?;
+    let Joined {
+        user,
+        membership,
+        created,
+    } = insert_membership(tx, org, new, pin_hash, status, now)?;
     let invitation_token = if status == MembershipStatus::Invited {
-        Some(super::invitations::create_invitation(tx, org.id, &user, now)?.1)
+        // A user created just now has no credential yet.
+        let claimed = !created && super::invitations::is_claimed(&tx.view(), &user)?;
+        Some(super::invitations::create_invitation(tx, org.id, &user, claimed, now)?.1)
     } else {
         None
     };
@@ -324,6 +330,14 @@ fn join_teams(tx: &Tx<'_>, org: OrgId, user: UserId, teams: &[ResourceId]) -> Re
 
 /// Finds the user by email or creates it, and makes it a member of `org` with `status`:
 /// the records and indexes only, with no invitation and no event.
+/// A membership [`insert_membership`] stored, with its user.
+pub struct Joined {
+    pub user: User,
+    pub membership: Membership,
+    /// The user was created for this membership (nobody had its address).
+    pub created: bool,
+}
+
 pub fn insert_membership(
     tx: &Tx<'_>,
     org: &Org,
@@ -331,12 +345,13 @@ pub fn insert_membership(
     pin_hash: Option<String>,
     status: MembershipStatus,
     now: Timestamp,
-) -> Result<(User, Membership)> {
+) -> Result<Joined> {
     let view = tx.view();
     let existing = match &new.email {
         Some(e) => view.user_by_email(e)?,
         None => None,
     };
+    let created = existing.is_none();
     let user = match existing {
         Some(id) => {
             if view.membership(org.id, id)?.is_some() {
@@ -377,8 +392,16 @@ pub fn insert_membership(
         pin_failures: 0,
         pin_locked_until: None,
     };
-    tx.put_membership(&membership)?;
-    Ok((user, membership))
+    if created {
+        tx.insert_new_users_membership(&membership)?;
+    } else {
+        tx.put_membership(&membership)?;
+    }
+    Ok(Joined {
+        user,
+        membership,
+        created,
+    })
 }
 
 /// Refuses to go over the plan's member limit with `adding` more.

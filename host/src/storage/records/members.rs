@@ -15,9 +15,23 @@ impl Tx<'_> {
     /// extension is the member's alone in the organization ([`StorageError::Duplicate`] when
     /// another member holds it).
     pub fn put_membership(&self, m: &Membership) -> Result<(), StorageError> {
+        let old = self.view().membership(m.org_id, m.user_id)?;
+        self.store_membership(m, old.as_ref())
+    }
+
+    /// Stores the first membership of a user created in this same write: none can exist yet,
+    /// so the previous one is not looked up (on PostgreSQL a round trip under the write lock).
+    pub fn insert_new_users_membership(&self, m: &Membership) -> Result<(), StorageError> {
+        self.store_membership(m, None)
+    }
+
+    fn store_membership(
+        &self,
+        m: &Membership,
+        old: Option<&Membership>,
+    ) -> Result<(), StorageError> {
         let (org, user) = (m.org_id, m.user_id);
-        let old = self.view().membership(org, user)?;
-        let old_extension = old.as_ref().and_then(|o| o.extension.as_deref());
+        let old_extension = old.and_then(|o| o.extension.as_deref());
         if old_extension != m.extension.as_deref() {
             if let Some(extension) = &m.extension {
                 let key = extension_key(org, extension);
