@@ -1,7 +1,7 @@
 //! Writes. Only the group-commit writer hands out a [`Tx`]; every cross-record invariant is
 //! checked by the closure that holds it, so nothing can interleave between check and write.
 
-use redb::{MultimapTableHandle, TableHandle, WriteTransaction};
+use redb::{MultimapTableHandle, ReadableTable, TableHandle, WriteTransaction};
 use serde::Serialize;
 
 use super::postgres::cache::Key;
@@ -139,6 +139,29 @@ impl<'a> Tx<'a> {
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
                 .set_unique(def.name(), key, id)?,
+        }
+        Ok(())
+    }
+
+    /// Stores `key -> id` in a unique index where `key` must be new: the digest of a fresh
+    /// secret. The file checks first; PostgreSQL lets the table's primary key refuse a taken
+    /// key when the write is sent, which fails the write batch (for a collision of 256 random
+    /// bits), instead of a read under the write lock for every new secret.
+    pub fn insert_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
+        match self {
+            Self::File(txn) => {
+                let mut table = txn.open_table(def)?;
+                if table.get(key)?.is_some() {
+                    return Err(StorageError::Duplicate(format!(
+                        "`{}` already holds this key",
+                        def.name()
+                    )));
+                }
+                table.insert(key, id)?;
+            }
+            Self::Sql(s) => s
+                .changing(def.name(), [Key::Text(key.to_owned())])
+                .insert_unique(def.name(), key, id)?,
         }
         Ok(())
     }

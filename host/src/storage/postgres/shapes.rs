@@ -319,6 +319,14 @@ impl Session {
         Ok(())
     }
 
+    /// A key that must be new: a taken one is refused by the primary key when the write is
+    /// sent.
+    pub fn insert_unique(&self, table: &str, key: &str, value: u128) -> Result<(), StorageError> {
+        let sql = format!(r#"INSERT INTO "{table}" (key, id) VALUES ($1, $2)"#);
+        self.write(&sql, vec![text_key(key)?, own(id(value))])?;
+        Ok(())
+    }
+
     /// Removes a key of a unique table, or of a keyed or blob table (same key column).
     pub fn remove_key(&self, table: &str, key: &str) -> Result<(), StorageError> {
         let sql = format!(r#"DELETE FROM "{table}" WHERE key = $1"#);

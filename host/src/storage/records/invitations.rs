@@ -9,17 +9,8 @@ impl Tx<'_> {
     /// Stores a new invitation, listed under its organization and its invitee.
     pub fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StorageError> {
         let id = invitation.id.key();
-        if self
-            .view()
-            .unique(tables::INVITATION_BY_HASH, &invitation.digest)?
-            .is_some()
-        {
-            return Err(StorageError::Duplicate(
-                "an invitation with this token digest exists".into(),
-            ));
-        }
         self.put(tables::INVITATIONS, id, invitation)?;
-        self.set_unique(tables::INVITATION_BY_HASH, &invitation.digest, id)?;
+        self.insert_unique(tables::INVITATION_BY_HASH, &invitation.digest, id)?;
         self.add_child(tables::ORG_INVITATIONS, invitation.org_id.key(), id)?;
         self.add_child(tables::USER_INVITATIONS, invitation.user_id.key(), id)
     }

@@ -429,6 +429,35 @@ mod tests {
         }
     }
 
+    /// A second token with a digest already taken (a broken random source) is refused, and
+    /// the digest keeps naming the first: the file checks before writing, PostgreSQL's primary
+    /// key refuses the write and the batch holding it.
+    #[tokio::test]
+    async fn a_taken_token_digest_is_refused_and_keeps_naming_its_token() {
+        for (_dir, store) in stores() {
+            let token = |name: &str| ApiToken {
+                id: TokenId::new(),
+                user_id: None,
+                name: name.into(),
+                digest: "d".repeat(64),
+                created_at: Timestamp(0),
+                revoked_at: None,
+            };
+            let (first, second) = (token("first"), token("second"));
+            let stored = first.clone();
+            store
+                .write(move |tx| Ok(tx.insert_token(&stored)?))
+                .await
+                .unwrap();
+            let refused = store.write(move |tx| Ok(tx.insert_token(&second)?)).await;
+            assert!(refused.is_err(), "{refused:?}");
+            let named = store
+                .read(|view| Ok(view.token_by_digest(&"d".repeat(64))?.map(|t| t.id)))
+                .unwrap();
+            assert_eq!(named, Some(first.id));
+        }
+    }
+
     #[tokio::test]
     async fn a_deleted_token_or_invitation_is_named_by_its_digest_no_more() {
         for (_dir, store) in stores() {

@@ -7,17 +7,8 @@ use crate::storage::{StorageError, Tx, View, tables};
 impl Tx<'_> {
     /// Stores a new token, listed under its user (the operator's has none).
     pub fn insert_token(&self, token: &ApiToken) -> Result<(), StorageError> {
-        if self
-            .view()
-            .unique(tables::TOKEN_BY_HASH, &token.digest)?
-            .is_some()
-        {
-            return Err(StorageError::Duplicate(
-                "a token with this digest exists".into(),
-            ));
-        }
         self.put(tables::TOKENS, token.id.key(), token)?;
-        self.set_unique(tables::TOKEN_BY_HASH, &token.digest, token.id.key())?;
+        self.insert_unique(tables::TOKEN_BY_HASH, &token.digest, token.id.key())?;
         if let Some(user) = token.user_id {
             self.add_child(tables::USER_TOKENS, user.key(), token.id.key())?;
         }
