@@ -60,7 +60,8 @@ impl App {
             return Err(Error::Unauthorized);
         }
         let digest = secret::token_digest(token);
-        self.store.read(|view| {
+        // Every request's first read: concurrent ones share a snapshot on PostgreSQL.
+        self.store.read_together(move |view| {
             let stored = view.token_by_digest(&digest)?.ok_or(Error::Unauthorized)?;
             if !secret::digests_match(&stored.digest, &digest) || stored.revoked_at.is_some() {
                 return Err(Error::Unauthorized);

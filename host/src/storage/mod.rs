@@ -157,6 +157,19 @@ impl Store {
         }
     }
 
+    /// [`Store::read`] for a small read that owns what it uses, which on PostgreSQL shares one
+    /// snapshot (one round trip) with the other such reads waiting at the same moment
+    /// ([`postgres::read_group`]): a request's token.
+    pub fn read_together<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<T, crate::Error> + Send + 'static,
+    ) -> Result<T, crate::Error> {
+        match &self.backend {
+            Backend::File(db) => read_from(db.current()?.as_ref(), f),
+            Backend::Postgres(db) => db.read_together(f),
+        }
+    }
+
     pub fn write_stats(&self) -> &writer::WriteStats {
         self.writer.stats()
     }

@@ -23,6 +23,7 @@
 pub mod cache;
 pub mod cached_session;
 pub mod pool;
+pub mod read_group;
 pub mod schema;
 pub mod scratch;
 pub mod session;
@@ -35,10 +36,14 @@ use std::time::Duration;
 use cache::{Cache, Seen, Written};
 use cached_session::CachedSession;
 use pool::Pool;
+use read_group::{Job, ReadGroup};
 use session::Session;
 
 use super::writer::{Backend, Batch};
 use super::{StorageError, Tx, View};
+
+/// How a read opens its snapshot.
+const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 pub struct Postgres {
     /// Connections for reads.
@@ -47,6 +52,8 @@ pub struct Postgres {
     /// a write (and the requests waiting on it) from running.
     writer: Pool,
     cache: Cache,
+    /// Small reads sharing one snapshot ([`Postgres::read_together`]).
+    together: ReadGroup,
 }
 
 /// `url` without its password, for logs and errors.
@@ -97,6 +104,7 @@ impl Postgres {
             writer: Pool::on_own_thread(config.clone(), tls.clone(), 1),
             pool: Pool::new(config, tls, connections),
             cache: Cache::new(cache_bytes),
+            together: ReadGroup::default(),
         })
     }
 
@@ -125,14 +133,60 @@ impl Postgres {
         &self,
         f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
     ) -> Result<T, crate::Error> {
+        self.waiting(|| self.read_here(f))
+    }
+
+    /// Runs `wait` (which waits on the network) on this thread, or hands the worker's other
+    /// tasks over first when the runtime has fewer workers than connections ([`Postgres::read`]).
+    fn waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
         let too_few_workers = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
             runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
                 && runtime.metrics().num_workers() < self.pool.size()
         });
         if too_few_workers {
-            tokio::task::block_in_place(|| self.read_here(f))
+            tokio::task::block_in_place(wait)
         } else {
-            self.read_here(f)
+            wait()
+        }
+    }
+
+    /// Runs `f` in a snapshot shared with the other small reads waiting at the same moment
+    /// ([`read_group`]): one round trip for all of them.
+    pub fn read_together<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<T, crate::Error> + Send + 'static,
+    ) -> Result<T, crate::Error> {
+        self.waiting(|| self.together.read(f, |jobs| self.run_together(jobs)))
+    }
+
+    /// Runs a group of reads in one snapshot; a statement that fails aborts the snapshot, so
+    /// the reads after it get a new one.
+    fn run_together(&self, jobs: Vec<Job>) {
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let opened = self.pool.get().and_then(|session| {
+                let seen = self.open(&session, READ_SNAPSHOT)?;
+                Ok((session, seen))
+            });
+            let (session, seen) = match opened {
+                Ok(opened) => opened,
+                Err(error) => {
+                    for job in jobs {
+                        job(Err(&error));
+                    }
+                    return;
+                }
+            };
+            session.take_failure();
+            let cached = CachedSession::reading(&session, &self.cache, seen);
+            for job in jobs.by_ref() {
+                job(Ok(&View::SqlRead(&cached)));
+                if session.take_failure() {
+                    break;
+                }
+            }
+            session.send_unanswered("COMMIT");
+            session.set_in_transaction(false);
         }
     }
 
@@ -141,7 +195,7 @@ impl Postgres {
         f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
     ) -> Result<T, crate::Error> {
         let session = self.pool.get()?;
-        let seen = self.open(&session, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let seen = self.open(&session, READ_SNAPSHOT)?;
         let out = f(&View::SqlRead(&CachedSession::reading(
             &session,
             &self.cache,
@@ -505,5 +559,52 @@ mod tests {
         batch.commit().unwrap();
         let store = Store::connect(&url, 1).unwrap();
         assert_eq!(org_byte(&store), Some(1), "the neighbour's write committed");
+    }
+
+    /// Reads run together share a snapshot, yet each answers its own question, and each sees
+    /// what another server acknowledged before it began.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_run_together_answer_each_reader_and_see_other_servers_writes() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let (a, b) = (
+            std::sync::Arc::new(Store::connect(&url, 2).unwrap()),
+            Store::connect(&url, 2).unwrap(),
+        );
+        a.write(|tx| {
+            for id in 1..=20_u8 {
+                tx.put(tables::ORGS, u128::from(id), &id)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let readers: Vec<_> = (1..=20_u8)
+            .map(|id| {
+                let a = std::sync::Arc::clone(&a);
+                std::thread::spawn(move || {
+                    a.read_together(
+                        move |view| Ok(view.record::<u8>(tables::ORGS, u128::from(id))?),
+                    )
+                })
+            })
+            .collect();
+        for (id, reader) in (1..=20_u8).zip(readers) {
+            assert_eq!(reader.join().unwrap().unwrap(), Some(id));
+        }
+        b.write(|tx| Ok(tx.put(tables::ORGS, 1, &99u8)?))
+            .await
+            .unwrap();
+        let seen = a
+            .read_together(|view| Ok(view.record::<u8>(tables::ORGS, 1)?))
+            .unwrap();
+        assert_eq!(
+            seen,
+            Some(99),
+            "the other server's write, acknowledged before the read"
+        );
     }
 }

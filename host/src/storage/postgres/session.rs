@@ -78,6 +78,8 @@ pub struct Session {
     /// A write batch runs its jobs: writes are deferred ([`Session::begin_job`]).
     deferring: AtomicBool,
     queue: Mutex<Queue>,
+    /// A statement failed since [`Session::take_failure`] last looked.
+    failed: AtomicBool,
 }
 
 impl Drop for Session {
@@ -99,6 +101,7 @@ impl Session {
             in_transaction: AtomicBool::new(false),
             deferring: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -229,9 +232,22 @@ impl Session {
         Ok(statement)
     }
 
+    /// Whether a statement failed since the last call (which aborts the transaction).
+    pub fn take_failure(&self) -> bool {
+        self.failed.swap(false, Ordering::Relaxed)
+    }
+
     /// Sends the deferred writes, then `last`, without waiting in between, and waits for all
     /// of them: one round trip. The first error, in the order sent, is the answer.
     fn after_deferred<T>(
+        &self,
+        last: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StorageError> {
+        self.sent_after_deferred(last)
+            .inspect_err(|_| self.failed.store(true, Ordering::Relaxed))
+    }
+
+    fn sent_after_deferred<T>(
         &self,
         last: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StorageError> {
