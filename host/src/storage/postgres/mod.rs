@@ -387,11 +387,9 @@ mod tests {
     /// reads at once, even a record it holds in its cache.
     #[tokio::test]
     async fn a_record_one_server_keeps_is_read_anew_once_another_server_wrote_it() {
-        let Some(server) = scratch::test_server() else {
-            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+        let Some(url) = scratch_database() else {
             return;
         };
-        let url = scratch::create_database(&server).unwrap();
         let (a, b) = (
             Store::connect(&url, 2).unwrap(),
             Store::connect(&url, 2).unwrap(),
@@ -443,25 +441,38 @@ mod tests {
         assert_eq!(org_byte(&store), Some(2), "the failed write left nothing");
     }
 
+    /// A new database on the test server, or `None` (said on stderr) without one.
+    fn scratch_database() -> Option<String> {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+            return None;
+        };
+        Some(scratch::create_database(&server).unwrap())
+    }
+
     /// Jobs of one batch on the writer's connection, as the writer thread runs them.
     fn backend_at(url: &str) -> Postgres {
         Postgres::connect(url, None, 1, 1 << 20).unwrap()
+    }
+
+    /// A batch whose first job, kept, wrote organization 1 (not sent yet).
+    fn batch_with_a_kept_write(db: &Postgres) -> Box<dyn Batch + '_> {
+        let mut batch = db.begin().unwrap();
+        batch
+            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
+            .unwrap();
+        batch
     }
 
     /// A job that sent writes (a read after them) and then failed is rolled back alone: the
     /// kept job before it, whose writes went out in the same round trip, keeps its own.
     #[test]
     fn a_job_that_failed_after_sending_its_writes_leaves_the_kept_one_before_it() {
-        let Some(server) = scratch::test_server() else {
-            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+        let Some(url) = scratch_database() else {
             return;
         };
-        let url = scratch::create_database(&server).unwrap();
         let db = backend_at(&url);
-        let mut batch = db.begin().unwrap();
-        batch
-            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
-            .unwrap();
+        let mut batch = batch_with_a_kept_write(&db);
         let mut sent = false;
         batch
             .job(&mut |tx| {
@@ -487,11 +498,9 @@ mod tests {
     /// jobs kept before it are not committed either (none was acknowledged yet).
     #[test]
     fn a_write_that_fails_after_its_job_was_kept_commits_nothing() {
-        let Some(server) = scratch::test_server() else {
-            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+        let Some(url) = scratch_database() else {
             return;
         };
-        let url = scratch::create_database(&server).unwrap();
         let db = backend_at(&url);
         // The database refuses every new address, as a full disk would refuse anything.
         db.pool
@@ -504,10 +513,7 @@ mod tests {
                    FOR EACH ROW EXECUTE FUNCTION refuse()"#,
             )
             .unwrap();
-        let mut batch = db.begin().unwrap();
-        batch
-            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
-            .unwrap();
+        let mut batch = batch_with_a_kept_write(&db);
         // This job's read sends the first job's write, behind this job's savepoint; its own
         // write waits for the next job's read, with the release of that savepoint.
         batch
@@ -536,16 +542,11 @@ mod tests {
     /// A key PostgreSQL cannot store fails its own write at once, not a later job's statement.
     #[test]
     fn a_key_with_a_nul_fails_its_own_job_only() {
-        let Some(server) = scratch::test_server() else {
-            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+        let Some(url) = scratch_database() else {
             return;
         };
-        let url = scratch::create_database(&server).unwrap();
         let db = backend_at(&url);
-        let mut batch = db.begin().unwrap();
-        batch
-            .job(&mut |tx| tx.put(tables::ORGS, 1, &1u8).is_ok())
-            .unwrap();
+        let mut batch = batch_with_a_kept_write(&db);
         let mut refused = false;
         batch
             .job(&mut |tx| {
@@ -565,11 +566,9 @@ mod tests {
     /// what another server acknowledged before it began.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_run_together_answer_each_reader_and_see_other_servers_writes() {
-        let Some(server) = scratch::test_server() else {
-            eprintln!("skipped: {} is not set", scratch::TEST_SERVER_VARIABLE);
+        let Some(url) = scratch_database() else {
             return;
         };
-        let url = scratch::create_database(&server).unwrap();
         let (a, b) = (
             std::sync::Arc::new(Store::connect(&url, 2).unwrap()),
             Store::connect(&url, 2).unwrap(),
