@@ -6,7 +6,9 @@
 //! transaction, so a server notices another's change by polling that one row, and then applies
 //! what changed ([`App::sync_bindings`]). Polling works on every PostgreSQL-compatible engine
 //! (CockroachDB and YugabyteDB have no LISTEN/NOTIFY); at [`FOLLOW_INTERVAL`] a binding made
-//! through one server decides on the others well within a second, for one indexed read.
+//! through one server decides on the others well within a second, for one indexed read. Where
+//! the engine has LISTEN/NOTIFY, the commit that raised the generation also wakes the follower
+//! at once ([`crate::storage::postgres::listen`]); polling stays the guarantee.
 
 use std::time::Duration;
 
@@ -15,12 +17,26 @@ use super::App;
 /// How often a server on a shared store looks at the policy generation.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// After a notice, how long a follower waits for the rest of its burst: a tenant rebinding as
+/// fast as its quota allows costs each server at most one sync per this span.
+const NOTICE_GATHER: Duration = Duration::from_millis(20);
+
 impl App {
     /// Runs until aborted: applies other servers' binding changes.
     pub(super) async fn follow_bindings(self) {
         let mut seen = self.policy_generation().unwrap_or(0);
+        let notice = self.store.policy_changes();
         loop {
-            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            match &notice {
+                Some(notice) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                        // Notices of one burst of binding changes are followed together.
+                        () = notice.notified() => tokio::time::sleep(NOTICE_GATHER).await,
+                    }
+                }
+                None => tokio::time::sleep(FOLLOW_INTERVAL).await,
+            }
             let app = self.clone();
             let followed = tokio::task::spawn_blocking(move || {
                 let now = app.policy_generation()?;

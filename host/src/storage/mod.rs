@@ -170,6 +170,15 @@ impl Store {
         }
     }
 
+    /// Signalled soon after another server changed the policy bindings, where the database
+    /// can say so (PostgreSQL's LISTEN/NOTIFY); `None` where only polling follows.
+    pub fn policy_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match &self.backend {
+            Backend::File(_) => None,
+            Backend::Postgres(db) => db.policy_changes(),
+        }
+    }
+
     pub fn write_stats(&self) -> &writer::WriteStats {
         self.writer.stats()
     }

@@ -22,6 +22,7 @@
 
 pub mod cache;
 pub mod cached_session;
+pub mod listen;
 pub mod pool;
 pub mod read_group;
 pub mod schema;
@@ -30,6 +31,8 @@ pub mod session;
 pub mod shapes;
 
 use std::cell::RefCell;
+
+use redb::TableHandle;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,6 +57,16 @@ pub struct Postgres {
     cache: Cache,
     /// Small reads sharing one snapshot ([`Postgres::read_together`]).
     together: ReadGroup,
+    /// The engine takes `NOTIFY`: commits that raise the policy generation notify
+    /// ([`listen`]).
+    notifies: bool,
+    /// Where a listener connects, and the listener once [`Postgres::policy_changes`] asked.
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    listener: std::sync::OnceLock<(
+        std::sync::Arc<tokio::sync::Notify>,
+        Option<tokio::task::AbortHandle>,
+    )>,
 }
 
 /// `url` without its password, for logs and errors.
@@ -100,12 +113,40 @@ impl Postgres {
             ))
         })?;
         schema::prepare(&first)?;
+        let notifies = listen::supported(&first);
         Ok(Self {
             writer: Pool::on_own_thread(config.clone(), tls.clone(), 1),
-            pool: Pool::new(config, tls, connections),
+            pool: Pool::new(config.clone(), tls.clone(), connections),
             cache: Cache::new(cache_bytes),
             together: ReadGroup::default(),
+            notifies,
+            config,
+            tls,
+            listener: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Signalled soon after another server's commit raised the policy generation, where the
+    /// engine takes LISTEN/NOTIFY (`None` elsewhere: polling alone follows). The first call
+    /// starts the listening connection.
+    pub fn policy_changes(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        if !self.notifies {
+            return None;
+        }
+        let (notice, _) = self.listener.get_or_init(|| {
+            let notice = std::sync::Arc::new(tokio::sync::Notify::new());
+            let task = listen::listen(
+                self.config.clone(),
+                self.tls.clone(),
+                std::sync::Arc::clone(&notice),
+            )
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot listen for policy changes; polling goes on");
+            })
+            .ok();
+            (notice, task)
+        });
+        Some(std::sync::Arc::clone(notice))
     }
 
     /// Opens a transaction with `opening` and, in the same round trip, reads what changed since
@@ -208,6 +249,14 @@ impl Postgres {
     }
 }
 
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some((_, Some(listener))) = self.listener.get() {
+            listener.abort();
+        }
+    }
+}
+
 impl Backend for Postgres {
     fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
         let session = self.writer.get()?;
@@ -222,6 +271,7 @@ impl Backend for Postgres {
         Ok(Box::new(SqlBatch {
             session,
             cache: &self.cache,
+            notifies: self.notifies,
             seen,
             written: RefCell::new(Written::new()),
             broken: false,
@@ -238,6 +288,8 @@ impl Backend for Postgres {
 struct SqlBatch<'p> {
     session: pool::Lease<'p>,
     cache: &'p Cache,
+    /// The engine takes `NOTIFY` ([`listen`]).
+    notifies: bool,
     /// The clock of the last commit, read under the write lock.
     seen: Seen,
     /// The keys the batch wrote, per table; the tables are stamped with the next clock by its
@@ -280,7 +332,15 @@ impl Batch for SqlBatch<'_> {
         }
         // Stamped in the batch's own transaction: the change and its clock commit together.
         let stamp = cache::changes_statement(self.seen.0, &written);
-        self.session.end(&format!("{stamp}; COMMIT"))?;
+        let raised_generation = written.get(super::tables::META.name()).is_some_and(|keys| {
+            keys.contains(&cache::Key::Text(super::tables::POLICY_GENERATION.into()))
+        });
+        let notice = if self.notifies && raised_generation {
+            format!("; NOTIFY {}", listen::CHANNEL)
+        } else {
+            String::new()
+        };
+        self.session.end(&format!("{stamp}{notice}; COMMIT"))?;
         self.cache.committed(self.seen, &written);
         Ok(())
     }
@@ -605,5 +665,29 @@ mod tests {
             Some(99),
             "the other server's write, acknowledged before the read"
         );
+    }
+
+    /// Where the engine has LISTEN/NOTIFY, a commit that raised the policy generation wakes
+    /// the other server's follower (polling stays the guarantee everywhere).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_that_raises_the_policy_generation_wakes_the_other_server() {
+        let Some(url) = scratch_database() else {
+            return;
+        };
+        let (a, b) = (
+            Store::connect(&url, 2).unwrap(),
+            Store::connect(&url, 2).unwrap(),
+        );
+        let notice = b.policy_changes().expect("PostgreSQL takes NOTIFY");
+        let patience = Duration::from_secs(10);
+        tokio::time::timeout(patience, notice.notified())
+            .await
+            .expect("signalled once listening");
+        a.write(|tx| Ok(tx.put_meta(tables::POLICY_GENERATION, &1u64.to_le_bytes())?))
+            .await
+            .unwrap();
+        tokio::time::timeout(patience, notice.notified())
+            .await
+            .expect("the commit woke the other server");
     }
 }

@@ -237,7 +237,7 @@ pub fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, Strin
 }
 
 /// The runtime every database connection's socket runs on.
-fn io() -> Result<&'static tokio::runtime::Handle, String> {
+pub(super) fn io() -> Result<&'static tokio::runtime::Handle, String> {
     static IO: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     IO.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
