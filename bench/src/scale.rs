@@ -526,10 +526,13 @@ pub async fn through_api(orgs: usize) -> anyhow::Result<()> {
         .store
         .read(|view| invariants::check(view, now))?;
     anyhow::ensure!(report.is_sound(), "{:?}", report.violations);
+    let bytes = match (&server.database, postgres_server()?) {
+        (Some(database), Some(admin)) => scratch::database_size(&admin, database)?,
+        _ => std::fs::metadata(server.data.path().join("tenantry.redb"))?.len(),
+    };
     println!(
-        "invariants: sound; file {:.1} MiB",
-        std::fs::metadata(server.data.path().join("tenantry.redb"))?.len() as f64
-            / (1 << 20) as f64
+        "invariants: sound; stored {:.1} MiB",
+        bytes as f64 / (1 << 20) as f64
     );
     Ok(())
 }

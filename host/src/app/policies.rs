@@ -27,7 +27,7 @@ use crate::policy::version::{Binding, BindingKey, PolicyVersion};
 use crate::policy::{Hook, Layer};
 use crate::storage::{Tx, View};
 
-const GENERATION_KEY: &str = crate::storage::tables::POLICY_GENERATION;
+const GENERATION_KEY: &str = crate::storage::POLICY_GENERATION_KEY;
 
 /// Whose layer a request addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

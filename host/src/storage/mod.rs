@@ -30,6 +30,10 @@ pub use tx::Tx;
 pub use view::View;
 use writer::Writer;
 
+/// The key in the `meta` table of the policy generation, raised by every binding change; on
+/// PostgreSQL a commit that raises it notifies the other servers ([`postgres::listen`]).
+pub const POLICY_GENERATION_KEY: &str = "policy_generation";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database: {0}")]

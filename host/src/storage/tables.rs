@@ -23,9 +23,6 @@ pub type Blobs = TableDefinition<'static, &'static str, &'static [u8]>;
 /// `key -> value` settings of the file itself: schema version, operator token hash.
 pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("meta");
-/// The key in [`META`] of the policy generation, raised by every binding change; on
-/// PostgreSQL a commit that raises it notifies the other servers ([`super::postgres::listen`]).
-pub const POLICY_GENERATION: &str = "policy_generation";
 
 pub const ORGS: Records = TableDefinition::new("orgs");
 pub const USERS: Records = TableDefinition::new("users");

@@ -333,7 +333,7 @@ impl Batch for SqlBatch<'_> {
         // Stamped in the batch's own transaction: the change and its clock commit together.
         let stamp = cache::changes_statement(self.seen.0, &written);
         let raised_generation = written.get(super::tables::META.name()).is_some_and(|keys| {
-            keys.contains(&cache::Key::Text(super::tables::POLICY_GENERATION.into()))
+            keys.contains(&cache::Key::Text(super::POLICY_GENERATION_KEY.into()))
         });
         let notice = if self.notifies && raised_generation {
             format!("; NOTIFY {}", listen::CHANNEL)
@@ -683,7 +683,7 @@ mod tests {
         tokio::time::timeout(patience, notice.notified())
             .await
             .expect("signalled once listening");
-        a.write(|tx| Ok(tx.put_meta(tables::POLICY_GENERATION, &1u64.to_le_bytes())?))
+        a.write(|tx| Ok(tx.put_meta(crate::storage::POLICY_GENERATION_KEY, &1u64.to_le_bytes())?))
             .await
             .unwrap();
         tokio::time::timeout(patience, notice.notified())
