@@ -365,7 +365,8 @@ impl App {
 
     /// Replays the organization's last recorded decisions for `hook` with `source` as its
     /// own layer, and reports the ones whose answer changes. It runs as a policy job of the
-    /// organization, within the job CPU budget.
+    /// organization, within the job CPU budget. The decisions made before it was asked are
+    /// among them: the log is written moments after each decision, so it waits for that.
     pub async fn preview(
         &self,
         actor: Actor,
@@ -373,6 +374,7 @@ impl App {
         hook: Hook,
         body: PreviewBody,
     ) -> Result<Preview> {
+        self.recorder.settled().await;
         let (subject, records) = self.store.read(|view| {
             let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
             let mut records = Vec::new();

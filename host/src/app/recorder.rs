@@ -15,9 +15,10 @@
 //! 330 MiB (`tenantry-bench scale`). Audit entries are never dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::domain::ids::OrgId;
 use crate::domain::journal::AuditEntry;
@@ -36,11 +37,17 @@ const BATCH: usize = 4_096;
 /// The most decisions waiting to be written: four full batches, a few tens of MiB.
 pub const MAX_QUEUED_DECISIONS: usize = 4 * BATCH;
 
+/// The longest [`Recorder::settled`] waits: a flooded queue does not hold up its caller.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(2);
+
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::UnboundedSender<Entry>,
     /// Decisions sent and not yet taken by the writing task.
     queued: Arc<AtomicUsize>,
+    /// Entries sent so far, and how many of them the writing task has written (or failed to).
+    sent: Arc<AtomicU64>,
+    handled: watch::Receiver<u64>,
 }
 
 impl Recorder {
@@ -50,6 +57,7 @@ impl Recorder {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
         let queued = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&queued);
+        let (handle, handled) = watch::channel(0_u64);
         tokio::spawn(async move {
             while let Some(first) = entries.recv().await {
                 let mut batch = vec![first];
@@ -59,6 +67,7 @@ impl Recorder {
                         Err(_) => break,
                     }
                 }
+                let entries_in_batch = batch.len() as u64;
                 let decisions = batch
                     .iter()
                     .filter(|e| matches!(e, Entry::Decision(_)))
@@ -84,13 +93,39 @@ impl Recorder {
                 if let Err(e) = written.await {
                     tracing::error!(error = %e, "could not write recorded entries");
                 }
+                handle.send_modify(|handled| *handled += entries_in_batch);
             }
         });
-        Self { queue, queued }
+        Self {
+            queue,
+            queued,
+            sent: Arc::new(AtomicU64::new(0)),
+            handled,
+        }
+    }
+
+    /// Waits until every entry queued before the call is written (at most
+    /// [`SETTLE_AT_MOST`]): for a reader of the log that must see the decisions made before it
+    /// asked (a preview replays them).
+    pub async fn settled(&self) {
+        let target = self.sent.load(Ordering::Acquire);
+        let mut handled = self.handled.clone();
+        let _ =
+            tokio::time::timeout(SETTLE_AT_MOST, handled.wait_for(|done| *done >= target)).await;
+    }
+
+    fn send(&self, entry: Entry) -> bool {
+        // Counted before it is sent, so a `settled` that began after this call waits for it.
+        self.sent.fetch_add(1, Ordering::AcqRel);
+        if self.queue.send(entry).is_err() {
+            self.sent.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     pub fn audit(&self, org: OrgId, entry: AuditEntry) {
-        let _ = self.queue.send(Entry::Audit(org, entry));
+        self.send(Entry::Audit(org, entry));
     }
 
     /// Queues `record`, or counts it as dropped when the queue is full.
@@ -100,8 +135,42 @@ impl Recorder {
             crate::metrics::record_dropped_decision();
             return;
         }
-        if self.queue.send(Entry::Decision(Box::new(record))).is_err() {
+        if !self.send(Entry::Decision(Box::new(record))) {
             self.queued.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::clock::Timestamp;
+    use crate::domain::ids::DecisionId;
+    use crate::policy::Hook;
+    use crate::policy::combine::Decision;
+
+    /// After `settled`, every decision queued before it is in the log, across several batches.
+    #[tokio::test]
+    async fn settled_waits_for_what_was_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
+        let recorder = Recorder::start(store.clone(), 1_000_000);
+        let queued = BATCH + BATCH / 2;
+        for i in 0..queued {
+            recorder.decision(DecisionRecord {
+                id: DecisionId::new(),
+                at: Timestamp(i as i64),
+                org_id: None,
+                hook: Hook::Authorize,
+                input: serde_json::json!({"n": i}),
+                decision: Decision::stand_in(Hook::Authorize),
+                micros: 1,
+                error_kinds: Vec::new(),
+                trace_id: None,
+            });
+        }
+        recorder.settled().await;
+        let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();
+        assert_eq!(logged, queued as u64);
     }
 }
