@@ -374,9 +374,13 @@ impl App {
         hook: Hook,
         body: PreviewBody,
     ) -> Result<Preview> {
-        self.recorder.settled().await;
-        let (subject, records) = self.store.read(|view| {
+        // Authorized first: a caller who may not preview neither waits on nor reads the log.
+        let subject = self.store.read(|view| {
             let access = self.access(view, actor, org, "policy.preview", json!({"hook": hook}))?;
+            Ok(access.subject())
+        })?;
+        self.recorder.settled().await;
+        let records = self.store.read(|view| {
             let mut records = Vec::new();
             let mut scanned = 0;
             for r in view.newest_decisions(org, SCAN_LIMIT)? {
@@ -388,7 +392,7 @@ impl App {
                     break;
                 }
             }
-            Ok((access.subject(), records))
+            Ok(records)
         })?;
         let candidate = self.candidate(
             hook,
