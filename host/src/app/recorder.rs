@@ -144,10 +144,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::clock::Timestamp;
-    use crate::domain::ids::DecisionId;
-    use crate::policy::Hook;
-    use crate::policy::combine::Decision;
 
     /// After `settled`, every decision queued before it is in the log, across several batches.
     #[tokio::test]
@@ -157,17 +153,7 @@ mod tests {
         let recorder = Recorder::start(store.clone(), 1_000_000);
         let queued = BATCH + BATCH / 2;
         for i in 0..queued {
-            recorder.decision(DecisionRecord {
-                id: DecisionId::new(),
-                at: Timestamp(i as i64),
-                org_id: None,
-                hook: Hook::Authorize,
-                input: serde_json::json!({"n": i}),
-                decision: Decision::stand_in(Hook::Authorize),
-                micros: 1,
-                error_kinds: Vec::new(),
-                trace_id: None,
-            });
+            recorder.decision(DecisionRecord::stand_in(None, i as i64));
         }
         recorder.settled().await;
         let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();

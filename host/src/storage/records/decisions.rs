@@ -35,6 +35,22 @@ impl DecisionRecord {
     pub fn org_key(&self) -> u128 {
         self.org_id.map_or(0, OrgId::key)
     }
+
+    /// An `authorize` decision about `org` at time `n`, for tests of the log.
+    #[cfg(test)]
+    pub fn stand_in(org: Option<OrgId>, n: i64) -> Self {
+        Self {
+            id: DecisionId::new(),
+            at: Timestamp(n),
+            org_id: org,
+            hook: Hook::Authorize,
+            input: serde_json::json!({"n": n}),
+            decision: Decision::stand_in(Hook::Authorize),
+            micros: 1,
+            error_kinds: Vec::new(),
+            trace_id: None,
+        }
+    }
 }
 
 /// `meta` key: how many decisions the log holds, kept with every append and trim, so bounding

@@ -745,24 +745,11 @@ mod tests {
     /// records, so a second backend replaces only what is below the seam).
     #[tokio::test]
     async fn the_decision_log_keeps_its_newest_up_to_its_bound_and_knows_its_size() {
-        use crate::domain::ids::DecisionId;
-        use crate::policy::Hook;
-        use crate::policy::combine::Decision;
         use crate::storage::records::decisions::DecisionRecord;
         for (_dir, store) in stores() {
             let org = org("acme", "Acme GmbH");
             let records: Vec<DecisionRecord> = (0..5)
-                .map(|i| DecisionRecord {
-                    id: DecisionId::new(),
-                    at: Timestamp(i),
-                    org_id: Some(org.id),
-                    hook: Hook::Authorize,
-                    input: serde_json::json!({"n": i}),
-                    decision: Decision::stand_in(Hook::Authorize),
-                    micros: 1,
-                    error_kinds: Vec::new(),
-                    trace_id: None,
-                })
+                .map(|i| DecisionRecord::stand_in(Some(org.id), i))
                 .collect();
             let (first, rest) = records.split_at(2);
             let (first, rest) = (first.to_vec(), rest.to_vec());
