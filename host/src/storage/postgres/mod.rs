@@ -60,9 +60,7 @@ pub struct Postgres {
     /// The engine takes `NOTIFY`: commits that raise the policy generation notify
     /// ([`listen`]).
     notifies: bool,
-    /// Where a listener connects, and the listener once [`Postgres::policy_changes`] asked.
-    config: tokio_postgres::Config,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The listener, once [`Postgres::policy_changes`] asked.
     listener: std::sync::OnceLock<(
         std::sync::Arc<tokio::sync::Notify>,
         Option<tokio::task::AbortHandle>,
@@ -116,12 +114,10 @@ impl Postgres {
         let notifies = listen::supported(&first);
         Ok(Self {
             writer: Pool::on_own_thread(config.clone(), tls.clone(), 1),
-            pool: Pool::new(config.clone(), tls.clone(), connections),
+            pool: Pool::new(config, tls, connections),
             cache: Cache::new(cache_bytes),
             together: ReadGroup::default(),
             notifies,
-            config,
-            tls,
             listener: std::sync::OnceLock::new(),
         })
     }
@@ -135,15 +131,12 @@ impl Postgres {
         }
         let (notice, _) = self.listener.get_or_init(|| {
             let notice = std::sync::Arc::new(tokio::sync::Notify::new());
-            let task = listen::listen(
-                self.config.clone(),
-                self.tls.clone(),
-                std::sync::Arc::clone(&notice),
-            )
-            .inspect_err(|error| {
-                tracing::warn!(%error, "cannot listen for policy changes; polling goes on");
-            })
-            .ok();
+            let (config, tls) = self.pool.target();
+            let task = listen::listen(config.clone(), tls.clone(), std::sync::Arc::clone(&notice))
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "cannot listen for policy changes; polling goes on");
+                })
+                .ok();
             (notice, task)
         });
         Some(std::sync::Arc::clone(notice))

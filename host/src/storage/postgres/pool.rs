@@ -101,6 +101,12 @@ impl Pool {
     }
 
     /// The most connections it opens.
+    /// Where this pool's connections go, for a connection of another kind to the same
+    /// database (the policy change listener).
+    pub fn target(&self) -> (&tokio_postgres::Config, &MakeRustlsConnect) {
+        (&self.config, &self.tls)
+    }
+
     pub fn size(&self) -> usize {
         self.max
     }
