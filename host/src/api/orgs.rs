@@ -95,6 +95,10 @@ pub async fn search(
     if q.len() > 200 {
         return Err(crate::Error::field("query is invalid", "q", "at most 200 characters").into());
     }
+    // Names hold none (they are refused at creation), and PostgreSQL cannot compare NUL.
+    if let Some(problem) = crate::domain::text::control_problem(q) {
+        return Err(crate::Error::field("query is invalid", "q", problem).into());
+    }
     let limit = query.limit.unwrap_or(App::DEFAULT_PAGE);
     if !(1..=App::MAX_PAGE).contains(&limit) {
         return Err(crate::Error::field(

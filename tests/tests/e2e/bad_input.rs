@@ -71,6 +71,14 @@ async fn control_characters_in_text_are_refused_and_write_nothing() {
     assert_eq!(got, ["customer_reference", "name"]);
     assert!(bad.body.to_string().contains("U+0000"), "{:?}", bad.body);
     assert_eq!(org_count(&s).await, before);
+    let search = s.get("/v1/orgs?q=nul%00corp", &s.operator).await;
+    assert_eq!(
+        search.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        search.body
+    );
+    assert_eq!(fields(&search.body), ["q"]);
 
     let org = s
         .create_org(
