@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use std::net::IpAddr;
 
 use super::App;
-use super::rate_limit::Caller;
+use super::rate_limit::{Caller, Refusal};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
@@ -28,6 +28,13 @@ impl Actor {
     }
 }
 
+fn refused(refusal: Refusal, what: &'static str) -> Error {
+    match refusal {
+        Refusal::Wait(retry_after) => Error::RateLimited { what, retry_after },
+        Refusal::Unavailable(storage) => storage.into(),
+    }
+}
+
 impl App {
     /// Counts one request against the caller's quota, per principal whatever token it used
     /// (429 when it is used up).
@@ -38,20 +45,14 @@ impl App {
         };
         self.limiter
             .admit(caller)
-            .map_err(|retry_after| Error::RateLimited {
-                what: "the request quota of this caller",
-                retry_after,
-            })
+            .map_err(|refusal| refused(refusal, "the request quota of this caller"))
     }
 
     /// Counts one request made without a (valid) credential against its address's quota.
     pub fn admit_address(&self, address: Option<IpAddr>) -> Result<()> {
         self.limiter
             .admit(Caller::address(address))
-            .map_err(|retry_after| Error::RateLimited {
-                what: "the request quota of this address",
-                retry_after,
-            })
+            .map_err(|refusal| refused(refusal, "the request quota of this address"))
     }
 
     /// Resolves a bearer token. Unknown, malformed and revoked tokens are all 401, alike.

@@ -111,7 +111,11 @@ impl App {
             )?,
         };
         let recorder = recorder::Recorder::start(store.clone(), settings.decision_log_max_entries);
-        let limiter = Arc::new(rate_limit::RateLimiter::new(settings.rate_limit));
+        let limiter = Arc::new(rate_limit::RateLimiter::new(
+            settings.rate_limit,
+            store.counters(),
+        ));
+        let pin_attempts = pins::PinAttempts::new(store.counters());
         let server_key = server_key::ServerKey::load_or_create(&settings.key_path())?;
         let policy_jobs = policy_jobs::PolicyJobs::start(
             settings.policy_work_threads,
@@ -137,7 +141,7 @@ impl App {
             plugin_compiles,
             server_key,
             webhook_client,
-            pin_attempts: pins::PinAttempts::default(),
+            pin_attempts,
             delivery_lease: Arc::default(),
             mailer,
         };
@@ -167,6 +171,7 @@ impl App {
             tokio::spawn(self.clone().prune_decisions()),
             tokio::spawn(self.clone().prune_events()),
             tokio::spawn(self.clone().prune_idempotency()),
+            tokio::spawn(self.clone().forget_idle_counters()),
             tokio::spawn(self.clone().deliver_webhooks()),
         ];
         if self.store.is_shared() {

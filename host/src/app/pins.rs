@@ -13,9 +13,8 @@
 //! ([`PinAttempts`]): parallel requests get no more guesses than sequential ones. A new PIN
 //! from an admin unlocks the member.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,6 +29,7 @@ use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{Membership, MembershipStatus, User};
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, Result};
+use crate::storage::counters::{Counters, Reset};
 
 /// Wrong PINs in a row that lock a member's checks.
 pub const FAILURES_TO_LOCK: u32 = 5;
@@ -66,111 +66,88 @@ pub struct PinSetting {
     pub pin: String,
 }
 
-/// Guesses in flight and wrong PINs per organization in the current window, and guesses in
-/// flight per member, in memory. A guess is counted before its PIN is hashed, so parallel
-/// requests cannot take more guesses than the limits leave: a member has at most
-/// [`FAILURES_TO_LOCK`] minus its stored failures in flight, an organization at most
-/// [`ORG_FAILURES`] minus its wrong PINs. A restart forgets the organizations' windows; the
-/// members' failures and locks are stored.
-#[derive(Clone, Default)]
-pub struct PinAttempts(Arc<Mutex<Attempts>>);
+/// How long a member's count of guesses in flight is kept without a new guess: far longer than
+/// one guess takes, so it only forgets the guesses of a server that died mid-way.
+const IN_FLIGHT_QUIET: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
-struct Attempts {
-    orgs: HashMap<OrgId, OrgWindow>,
-    members: HashMap<(OrgId, UserId), u32>,
+/// Guesses counted before their PIN is hashed, in the store's counters
+/// ([`crate::storage::counters`]), which every server sharing the store shares: parallel
+/// requests, on one server or spread over several, get no more guesses than sequential ones.
+/// An organization's guesses are counted as wrong when they begin and given back when right
+/// ([`ORG_FAILURES`] per [`ORG_WINDOW`]); a member's guesses in flight are counted while they
+/// run, so a member has at most [`FAILURES_TO_LOCK`] minus its stored failures in flight. The
+/// members' failures and locks are stored with their memberships.
+#[derive(Clone)]
+pub struct PinAttempts(Arc<dyn Counters>);
+
+impl PinAttempts {
+    pub fn new(counters: Arc<dyn Counters>) -> Self {
+        Self(counters)
+    }
 }
 
-struct OrgWindow {
-    since: Instant,
-    failures: u32,
-    in_flight: u32,
-}
-
-/// One counted guess; [`Attempt::finish`] says how it ended. Dropped unfinished (a cancelled
-/// request), it counts as a wrong PIN.
+/// One counted guess. It counts as a wrong PIN of its organization unless
+/// [`Attempt::was_right`] says otherwise (a cancelled request included); its member's count of
+/// guesses in flight goes down when it is dropped.
 struct Attempt {
-    attempts: PinAttempts,
-    org: OrgId,
-    member: Option<UserId>,
+    counters: Arc<dyn Counters>,
+    org: (String, i64),
+    member: Option<(String, i64)>,
     /// The member had no guesses left: the answer is `false` whatever the PIN.
-    pub exhausted: bool,
-    failed: Option<bool>,
+    exhausted: bool,
+    /// Wrong, this guess uses up the organization's window.
+    is_orgs_last: bool,
 }
 
 impl PinAttempts {
-    /// Counts a guess at `member` (when known, with its stored failures), or says how long the
-    /// organization's checks stay refused.
-    fn begin(
-        &self,
-        org: OrgId,
-        member: Option<(UserId, u32)>,
-    ) -> std::result::Result<Attempt, Duration> {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if all.orgs.len() > 100_000 {
-            all.orgs
-                .retain(|_, w| w.in_flight > 0 || w.since.elapsed() < ORG_WINDOW);
+    /// Counts a guess at `member` (when known, with its stored failures); refused (429) while
+    /// the organization's checks are.
+    fn begin(&self, org: OrgId, member: Option<(UserId, u32)>) -> Result<Attempt> {
+        let org_key = format!("pin:org:{org}");
+        let counted = self
+            .0
+            .count_up(&org_key, ORG_FAILURES, ORG_WINDOW, Reset::Window)?;
+        if !counted.admitted {
+            return Err(Error::RateLimited {
+                what: "the PIN attempts in this organization",
+                retry_after: counted.left.max(Duration::from_secs(1)),
+            });
         }
-        let window = all.orgs.entry(org).or_insert_with(|| OrgWindow {
-            since: Instant::now(),
-            failures: 0,
-            in_flight: 0,
-        });
-        if window.since.elapsed() >= ORG_WINDOW && window.in_flight == 0 {
-            window.since = Instant::now();
-            window.failures = 0;
-        }
-        if window.failures + window.in_flight >= ORG_FAILURES {
-            return Err(ORG_WINDOW
-                .saturating_sub(window.since.elapsed())
-                .max(Duration::from_secs(1)));
-        }
-        window.in_flight += 1;
-        let mut exhausted = false;
+        let mut attempt = Attempt {
+            counters: Arc::clone(&self.0),
+            org: (org_key, counted.since),
+            member: None,
+            exhausted: false,
+            is_orgs_last: counted.count == ORG_FAILURES,
+        };
         if let Some((user, stored)) = member {
-            let in_flight = all.members.entry((org, user)).or_insert(0);
-            exhausted = stored + *in_flight >= FAILURES_TO_LOCK;
-            *in_flight += 1;
+            let key = format!("pin:member:{org}:{user}");
+            let in_flight = self
+                .0
+                .count_up(&key, u32::MAX, IN_FLIGHT_QUIET, Reset::Quiet)?;
+            attempt.exhausted = stored + in_flight.count.saturating_sub(1) >= FAILURES_TO_LOCK;
+            attempt.member = Some((key, in_flight.since));
         }
-        Ok(Attempt {
-            attempts: self.clone(),
-            org,
-            member: member.map(|(user, _)| user),
-            exhausted,
-            failed: None,
-        })
+        Ok(attempt)
     }
 }
 
 impl Attempt {
-    /// Ends the guess; true when it was the one that used up the organization's window.
-    fn finish(mut self, failed: bool) -> bool {
-        self.failed = Some(failed);
-        let all = self.attempts.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.orgs
-            .get(&self.org)
-            .is_some_and(|w| failed && w.failures + 1 == ORG_FAILURES)
+    /// The PIN was right: the organization's count gets this guess back.
+    fn was_right(&self) {
+        let (key, since) = &self.org;
+        if let Err(error) = self.counters.count_down(key, *since) {
+            tracing::warn!(%error, "a right PIN stays counted as a guess");
+        }
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        let failed = self.failed.unwrap_or(true);
-        let mut all = self.attempts.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = all.orgs.get_mut(&self.org) {
-            w.in_flight = w.in_flight.saturating_sub(1);
-            if failed {
-                w.failures += 1;
-            }
-        }
-        if let Some(user) = self.member {
-            let key = (self.org, user);
-            if let Some(n) = all.members.get_mut(&key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    all.members.remove(&key);
-                }
-            }
+        if let Some((key, since)) = &self.member
+            && let Err(error) = self.counters.count_down(key, *since)
+        {
+            tracing::warn!(%error, "a PIN guess stays counted in flight until its count is quiet");
         }
     }
 }
@@ -226,11 +203,7 @@ impl App {
         })?;
         let attempt = self
             .pin_attempts
-            .begin(org, target.as_ref().map(|m| (m.user_id, m.pin_failures)))
-            .map_err(|left| Error::RateLimited {
-                what: "the PIN attempts for this member",
-                retry_after: left,
-            })?;
+            .begin(org, target.as_ref().map(|m| (m.user_id, m.pin_failures)))?;
         let stored = target
             .as_ref()
             .and_then(|m| m.pin_hash.clone())
@@ -245,6 +218,7 @@ impl App {
                 .as_ref()
                 .is_some_and(|m| m.pin_hash.is_some() && !is_locked(m, now));
         let member = target.map(|m| m.user_id);
+        let is_orgs_last = attempt.is_orgs_last;
         let (valid, name) = self
             .store
             .write(move |tx| {
@@ -256,7 +230,7 @@ impl App {
                 };
                 // A lock written by a parallel guess since the read above still holds.
                 let valid = candidate && stored.as_ref().is_some_and(|m| !is_locked(m, now));
-                if attempt.finish(!valid) {
+                if !valid && is_orgs_last {
                     audit(tx, &access, "pin.org_locked", None, now)?;
                 }
                 let Some(mut m) = stored else {
@@ -287,6 +261,9 @@ impl App {
                 Ok((false, None))
             })
             .await?;
+        if valid {
+            attempt.was_right();
+        }
         Ok(PinVerdict {
             valid,
             user_id: if valid { member } else { None },

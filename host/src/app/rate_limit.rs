@@ -3,18 +3,22 @@
 //! every other tenant; and one per client address for what is asked without a credential
 //! (accepting an invitation) or with a bad one (a 401), so guessing costs the guesser.
 //!
-//! Buckets live in memory only: a restart refills them, which errs on the side of serving.
-//! The map holds one small entry per token seen recently; entries whose bucket would be full
-//! again are dropped when the map grows past [`PRUNE_AT`], so its size stays bounded by the
-//! number of tokens active within one refill period.
+//! The buckets are the store's counters ([`crate::storage::counters`]): in memory on the
+//! embedded file, where a restart refills them (which errs on the side of serving), and in the
+//! database on PostgreSQL, so a caller spreading requests over several servers still gets one
+//! quota.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::UserId;
+use crate::storage::StorageError;
+#[cfg(test)]
+use crate::storage::counters::InMemory;
+use crate::storage::counters::{Bucket, Counters};
 
 /// Whose bucket a request takes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,11 +41,17 @@ impl Caller {
             other => other,
         }))
     }
-}
 
-const PRUNE_AT: usize = 100_000;
-/// The most buckets kept at once.
-const HARD_CAP: usize = 1_000_000;
+    /// The bucket's key in the counters.
+    fn key(self) -> String {
+        match self {
+            Self::User(user) => format!("quota:user:{user}"),
+            Self::Operator => "quota:operator".into(),
+            Self::Address(Some(address)) => format!("quota:address:{address}"),
+            Self::Address(None) => "quota:address:unknown".into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -62,71 +72,130 @@ impl Default for RateLimit {
     }
 }
 
-pub struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<Buckets>,
-}
-
-struct Buckets {
-    by_caller: HashMap<Caller, Bucket>,
-    /// The size past which the next admission drops full buckets; raised when nothing could be
-    /// dropped, so a map of busy callers is not scanned on every request.
-    prune_at: usize,
-}
-
-struct Bucket {
-    available: f64,
-    at: Instant,
-}
-
-impl RateLimiter {
-    pub fn new(limit: RateLimit) -> Self {
-        Self {
-            limit,
-            buckets: Mutex::new(Buckets {
-                by_caller: HashMap::new(),
-                prune_at: PRUNE_AT,
-            }),
+impl RateLimit {
+    fn bucket(self) -> Bucket {
+        Bucket {
+            per_second: f64::from(self.per_second),
+            burst: f64::from(self.burst.max(1)),
         }
     }
 
-    /// Takes one request from `caller`'s bucket, or says how long until one is available.
-    pub fn admit(&self, caller: Caller) -> Result<(), Duration> {
+    /// How many requests a server draws at once from a shared bucket: a tenth of a second's
+    /// worth (and of the burst), so a busy caller costs about ten round trips a second per
+    /// server, and what one server holds unused is at most that much of the quota.
+    fn lease_size(self) -> u32 {
+        (self.per_second / 10).min(self.burst / 10).max(1)
+    }
+}
+
+/// How long a server keeps requests it drew and did not use: a lease cannot carry a quota
+/// over into a later second.
+const LEASE_LIFE: Duration = Duration::from_secs(1);
+/// Leases kept before the idle ones are dropped.
+const LEASES_PRUNE_AT: usize = 100_000;
+
+/// Admits requests against the quotas of [`crate::storage::counters`]. On one server each
+/// request takes one from its bucket in memory. Where servers share the counters (PostgreSQL),
+/// a server draws a small lease of requests per caller ([`RateLimit::lease_size`]) and admits
+/// from it until it is used up or a second old: one round trip per lease, not per request.
+/// Requests a server drew and did not use are lost to the caller's other servers for that
+/// second, so with *n* servers a caller may get up to `n x lease` fewer requests than its
+/// quota in a second, never more.
+pub struct RateLimiter {
+    limit: RateLimit,
+    counters: Arc<dyn Counters>,
+    leases: Mutex<HashMap<Caller, Arc<Mutex<Lease>>>>,
+}
+
+#[derive(Default)]
+struct Lease {
+    left: u32,
+    until: Option<Instant>,
+}
+
+/// Why a request was not admitted.
+pub enum Refusal {
+    /// The quota is used up: one request is available after this long.
+    Wait(Duration),
+    /// The shared counters could not be reached.
+    Unavailable(StorageError),
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit, counters: Arc<dyn Counters>) -> Self {
+        Self {
+            limit,
+            counters,
+            leases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `caller`'s quota.
+    pub fn admit(&self, caller: Caller) -> Result<(), Refusal> {
         if self.limit.per_second == 0 {
             return Ok(());
         }
-        let rate = f64::from(self.limit.per_second);
-        let burst = f64::from(self.limit.burst.max(1));
-        let now = Instant::now();
-        let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let buckets = &mut *guard;
-        if buckets.by_caller.len() >= buckets.prune_at {
-            let refill = Duration::from_secs_f64(burst / rate);
-            buckets
-                .by_caller
-                .retain(|_, b| now.duration_since(b.at) < refill);
-            buckets.prune_at = (buckets.by_caller.len() * 2).max(PRUNE_AT);
+        if !self.counters.is_shared() {
+            return self.draw(caller, 1).map(|_| ());
         }
-        // Past the hard cap, callers not seen yet share one bucket: memory stays bounded
-        // whatever number of addresses a flood comes from.
-        let caller =
-            if buckets.by_caller.len() >= HARD_CAP && !buckets.by_caller.contains_key(&caller) {
-                Caller::Address(None)
-            } else {
-                caller
-            };
-        let bucket = buckets.by_caller.entry(caller).or_insert(Bucket {
-            available: burst,
-            at: now,
-        });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64();
-        bucket.available = (bucket.available + elapsed * rate).min(burst);
-        bucket.at = now;
-        if bucket.available >= 1.0 {
-            bucket.available -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.available) / rate))
+        let lease = {
+            let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            if leases.len() >= LEASES_PRUNE_AT {
+                let now = Instant::now();
+                leases.retain(|_, lease| {
+                    lease
+                        .try_lock()
+                        .map_or(true, |l| l.until.is_some_and(|until| until > now))
+                });
+            }
+            Arc::clone(leases.entry(caller).or_default())
+        };
+        // One draw at a time per caller on this server; other callers do not wait for it.
+        let mut lease = lease.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if lease.left > 0 && lease.until.is_some_and(|until| until > now) {
+            lease.left -= 1;
+            return Ok(());
+        }
+        let granted = self.draw(caller, self.limit.lease_size())?;
+        lease.left = granted - 1;
+        lease.until = Some(now + LEASE_LIFE);
+        Ok(())
+    }
+
+    /// Draws up to `want` requests (at least one, or a refusal).
+    fn draw(&self, caller: Caller, want: u32) -> Result<u32, Refusal> {
+        let bucket = self.limit.bucket();
+        let drawn = self
+            .counters
+            .draw(&caller.key(), bucket, want)
+            .map_err(Refusal::Unavailable)?;
+        if drawn.granted == 0 {
+            return Err(Refusal::Wait(drawn.wait(bucket)));
+        }
+        Ok(drawn.granted)
+    }
+}
+
+impl super::App {
+    /// Forgets, every ten minutes, the quotas and counts nobody touched for an hour (or a full
+    /// refill, if longer): they are full, or at zero, again. Keeps the shared tables (and the
+    /// memory of one server) proportional to the callers of the last hour.
+    pub async fn forget_idle_counters(self) {
+        let limit = self.settings.rate_limit;
+        let refill = Duration::from_secs(
+            u64::from(limit.burst.checked_div(limit.per_second).unwrap_or(0)) + 1,
+        );
+        let idle = refill.max(Duration::from_secs(3_600));
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let counters = self.store.counters();
+            match tokio::task::spawn_blocking(move || counters.forget_idle(idle)).await {
+                Ok(Err(error)) => tracing::warn!(%error, "forgetting idle quotas failed"),
+                Err(error) => tracing::warn!(%error, "forgetting idle quotas failed"),
+                Ok(Ok(_)) => {}
+            }
         }
     }
 }
@@ -135,17 +204,28 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn limiter(per_second: u32, burst: u32) -> RateLimiter {
+        RateLimiter::new(
+            RateLimit { per_second, burst },
+            Arc::new(InMemory::default()),
+        )
+    }
+
+    fn wait(refusal: Refusal) -> Duration {
+        match refusal {
+            Refusal::Wait(wait) => wait,
+            Refusal::Unavailable(e) => panic!("{e}"),
+        }
+    }
+
     #[test]
     fn a_token_gets_its_burst_then_waits_and_others_are_unaffected() {
-        let limiter = RateLimiter::new(RateLimit {
-            per_second: 1,
-            burst: 3,
-        });
+        let limiter = limiter(1, 3);
         let (a, b) = (Caller::User(UserId::new()), Caller::Operator);
         for _ in 0..3 {
             assert!(limiter.admit(a).is_ok());
         }
-        let wait = limiter.admit(a).unwrap_err();
+        let wait = wait(limiter.admit(a).err().unwrap());
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
         assert!(
             limiter.admit(b).is_ok(),
@@ -155,10 +235,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_is_one_bucket_per_64() {
-        let limiter = RateLimiter::new(RateLimit {
-            per_second: 1,
-            burst: 2,
-        });
+        let limiter = limiter(1, 2);
         let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let c: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -175,10 +252,7 @@ mod tests {
 
     #[test]
     fn zero_turns_limiting_off() {
-        let limiter = RateLimiter::new(RateLimit {
-            per_second: 0,
-            burst: 0,
-        });
+        let limiter = limiter(0, 0);
         let a = Caller::Address(None);
         assert!((0..10_000).all(|_| limiter.admit(a).is_ok()));
     }

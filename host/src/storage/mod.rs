@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod codec;
+pub mod counters;
 pub mod handle;
 pub mod migrate;
 pub mod postgres;
@@ -88,6 +89,7 @@ pub const DEFAULT_RECORD_CACHE: usize = 16 << 20;
 pub struct Store {
     backend: Backend,
     writer: Writer,
+    counters: Arc<dyn counters::Counters>,
 }
 
 #[derive(Clone)]
@@ -112,6 +114,7 @@ impl Store {
         Ok(Self {
             backend: Backend::File(db),
             writer,
+            counters: Arc::new(counters::InMemory::default()),
         })
     }
 
@@ -139,6 +142,7 @@ impl Store {
         )?);
         let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
         Ok(Self {
+            counters: Arc::clone(&db) as Arc<dyn counters::Counters>,
             backend: Backend::Postgres(db),
             writer,
         })
@@ -181,6 +185,12 @@ impl Store {
             Backend::File(_) => None,
             Backend::Postgres(db) => db.policy_changes(),
         }
+    }
+
+    /// The quotas and counted attempts of every server of this store
+    /// ([`counters`]): in memory on the file, in the database on PostgreSQL.
+    pub fn counters(&self) -> Arc<dyn counters::Counters> {
+        Arc::clone(&self.counters)
     }
 
     pub fn write_stats(&self) -> &writer::WriteStats {

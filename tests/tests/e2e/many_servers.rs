@@ -220,3 +220,66 @@ async fn a_revoked_token_and_a_new_name_count_at_once_on_the_other_server() {
         "B still honoured a token A had revoked"
     );
 }
+
+#[tokio::test]
+async fn one_callers_quota_holds_across_servers() {
+    let a = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.rate_limit = tenantry::app::rate_limit::RateLimit {
+            per_second: 1,
+            burst: 40,
+        };
+    })
+    .await
+    .unwrap();
+    let Some(b) = a.spawn_beside().await.unwrap() else {
+        eprintln!("not on the embedded file: several servers share only a PostgreSQL store");
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let started = Instant::now();
+    let mut admitted = 0_u64;
+    let mut refused_by = [false, false];
+    for i in 0..80 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        match server.get("/v1/tokens?limit=1", &sp).await.status {
+            StatusCode::OK => admitted += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused_by[i % 2] = true,
+            other => panic!("{other}"),
+        }
+    }
+    // One bucket of 40 refilled at 1/s, however the requests are spread: two buckets of their
+    // own would have admitted nearly all 80.
+    let refilled = started.elapsed().as_secs() + 1;
+    assert!(
+        admitted <= 40 + refilled,
+        "{admitted} requests admitted in {refilled} s"
+    );
+    assert!(refused_by == [true, true], "both servers refuse the caller");
+}
+
+#[tokio::test]
+async fn pin_guesses_across_an_organization_are_counted_once_across_servers() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (_, sp) = a.provider("telco").await;
+    let (org, owner) = a.customer(&sp, "guessed", true).await;
+    let verify = format!("/v1/orgs/{org}/pins/verify");
+    let mut statuses = Vec::new();
+    for n in 0..=tenantry::app::pins::ORG_FAILURES {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let guess = json!({"extension": format!("{n}"), "pin": "1234"});
+        statuses.push(server.post(&verify, &owner, guess).await.status);
+    }
+    assert!(statuses[..50].iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(statuses[50], StatusCode::TOO_MANY_REQUESTS);
+    let on_a = a
+        .post(&verify, &owner, json!({"extension": "x", "pin": "1234"}))
+        .await;
+    assert_eq!(
+        on_a.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        on_a.body
+    );
+}
