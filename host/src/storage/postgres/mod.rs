@@ -26,6 +26,7 @@ pub mod counters;
 pub mod listen;
 pub mod pool;
 pub mod read_group;
+pub mod references;
 pub mod schema;
 pub mod scratch;
 pub mod session;

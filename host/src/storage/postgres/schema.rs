@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::storage::{StorageError, migrate, tables};
 
 /// The SQL schema this build writes. A later build adds a step to [`STEPS`].
-pub const SQL_SCHEMA_VERSION: i32 = 3;
+pub const SQL_SCHEMA_VERSION: i32 = 4;
 
 /// Advisory lock keys (any 64-bit numbers, held for one transaction).
 pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
@@ -22,7 +22,12 @@ pub const WRITE_LOCK: i64 = 0x7465_6e61_6e74_0002;
 type Step = fn(&Session) -> Result<(), StorageError>;
 
 /// `STEPS[i]` takes the schema from version `i` to `i + 1`.
-const STEPS: &[Step] = &[create_tables, track_changes, super::counters::create_tables];
+const STEPS: &[Step] = &[
+    create_tables,
+    track_changes,
+    super::counters::create_tables,
+    super::references::add_foreign_keys,
+];
 
 /// Creates or upgrades the schema, in one transaction.
 pub fn prepare(session: &Session) -> Result<(), StorageError> {

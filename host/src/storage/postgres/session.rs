@@ -393,7 +393,11 @@ impl From<tokio_postgres::Error> for StorageError {
                 // Connection exceptions and operator intervention (a restart, a shutdown).
                 StorageError::Unavailable
             }
-            Some(db) => StorageError::Internal(format!("database: {}", db.message())),
+            Some(db) => StorageError::Internal(format!(
+                "database: {} (SQLSTATE {})",
+                db.message(),
+                db.code().code()
+            )),
             // No answer from the server: the connection is closed or the network failed.
             None if error.is_closed() || source_is_io(&error) => StorageError::Unavailable,
             None => StorageError::Internal(format!("database client: {error}")),
