@@ -130,13 +130,15 @@ pub const PLUGIN_OWNERS: Terms = MultimapTableDefinition::new("plugin_owners");
 /// `sha256 -> policy versions` binding the component; with the owners, what keeps it stored.
 pub const PLUGIN_VERSIONS: Terms = MultimapTableDefinition::new("plugin_versions");
 
+/// Organizations first: `migrate-store` copies in this order, and on PostgreSQL the records
+/// that name an organization are checked against it when each page commits.
 pub const ALL_RECORDS: &[Records] = &[
+    ORGS,
+    USERS,
     POLICY_VERSIONS,
     CHANGE_REQUESTS,
     IDEMPOTENCY_ORDER,
     DECISION_ORDER,
-    ORGS,
-    USERS,
     PLANS,
     TOKENS,
     INVITATIONS,

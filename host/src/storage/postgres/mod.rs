@@ -22,6 +22,7 @@
 
 pub mod cache;
 pub mod cached_session;
+pub mod columns;
 pub mod counters;
 pub mod listen;
 pub mod pool;

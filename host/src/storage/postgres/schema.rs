@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::storage::{StorageError, migrate, tables};
 
 /// The SQL schema this build writes. A later build adds a step to [`STEPS`].
-pub const SQL_SCHEMA_VERSION: i32 = 4;
+pub const SQL_SCHEMA_VERSION: i32 = 5;
 
 /// Advisory lock keys (any 64-bit numbers, held for one transaction).
 pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
@@ -26,7 +26,8 @@ const STEPS: &[Step] = &[
     create_tables,
     track_changes,
     super::counters::create_tables,
-    super::references::add_foreign_keys,
+    super::columns::add_columns,
+    super::references::add_cascade,
 ];
 
 /// Creates or upgrades the schema, in one transaction.
@@ -71,6 +72,26 @@ fn migrate_locked(session: &Session) -> Result<(), StorageError> {
         migrate::VERSION_KEY,
         &migrate::SCHEMA_VERSION.to_le_bytes(),
     )
+}
+
+/// Runs `step` if the engine supports what it uses (`what`): a statement the engine refuses as
+/// `feature_not_supported` (CockroachDB refuses deferrable keys) rolls the step back and is
+/// said in the log, and the schema goes on without it, the host keeping by itself what the step
+/// would have made the database keep, as on the embedded file.
+pub fn where_supported(
+    session: &Session,
+    what: &str,
+    step: impl FnOnce(&Session) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    session.simple("SAVEPOINT tenantry_optional")?;
+    match step(session) {
+        Ok(()) => session.simple("RELEASE SAVEPOINT tenantry_optional"),
+        Err(StorageError::Internal(why)) if why.contains("SQLSTATE 0A000") => {
+            tracing::warn!(%why, "the database does not support {what}; going on without");
+            session.simple("ROLLBACK TO SAVEPOINT tenantry_optional")
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Version 1 to 2: the clock of the last commit and of each table's last change, which tells
