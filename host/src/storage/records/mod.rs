@@ -341,7 +341,11 @@ mod tests {
             let (mia, ben) = (member("101"), member("101"));
             let (kept, taken) = (mia.clone(), ben.clone());
             store
-                .write(move |tx| Ok(tx.put_membership(&kept)?))
+                .write(move |tx| {
+                    // PostgreSQL refuses a membership of no organization.
+                    tx.put(crate::storage::tables::ORGS, org.key(), &1u8)?;
+                    Ok(tx.put_membership(&kept)?)
+                })
                 .await
                 .unwrap();
             let refused = store.write(move |tx| Ok(tx.put_membership(&taken)?)).await;
