@@ -239,8 +239,9 @@ impl App {
     }
 
     pub fn get_org(&self, actor: Actor, org: OrgId) -> Result<Org> {
-        self.store
-            .read(|view| Ok(self.access(view, actor, org, "org.read", Value::Null)?.org))
+        self.read_small(move |app, view| {
+            Ok(app.access(view, actor, org, "org.read", Value::Null)?.org)
+        })
     }
 
     /// The organization and the changes its provider asked for that wait for consent.
@@ -249,8 +250,8 @@ impl App {
         actor: Actor,
         org: OrgId,
     ) -> Result<(Org, Vec<ChangeRequest>)> {
-        self.store.read(|view| {
-            let org = self.access(view, actor, org, "org.read", Value::Null)?.org;
+        self.read_small(move |app, view| {
+            let org = app.access(view, actor, org, "org.read", Value::Null)?.org;
             let pending = super::change_requests::pending_of(view, org.id)?;
             Ok((org, pending))
         })

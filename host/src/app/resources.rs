@@ -219,8 +219,8 @@ impl App {
         kind: ResourceKind,
         id: ResourceId,
     ) -> Result<Resource> {
-        self.store.read(|view| {
-            self.access(
+        self.read_small(move |app, view| {
+            app.access(
                 view,
                 actor,
                 org,

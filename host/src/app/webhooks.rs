@@ -181,8 +181,8 @@ impl App {
     }
 
     pub fn get_webhook(&self, actor: Actor, org: OrgId, id: WebhookId) -> Result<WebhookView> {
-        self.store.read(|view| {
-            self.access(view, actor, org, "webhook.read", Value::Null)?;
+        self.read_small(move |app, view| {
+            app.access(view, actor, org, "webhook.read", Value::Null)?;
             Ok(webhook_of(view, org, id)?.view())
         })
     }
