@@ -322,36 +322,15 @@ mod tests {
     fn a_count_starts_again_after_its_window_or_its_quiet() {
         let counters = InMemory::default();
         let short = Duration::from_millis(20);
-        assert!(
-            counters
-                .count_up("w", 1, short, Reset::Window)
-                .unwrap()
-                .admitted
-        );
-        assert!(
-            !counters
-                .count_up("w", 1, short, Reset::Window)
-                .unwrap()
-                .admitted
-        );
-        assert!(
-            counters
-                .count_up("q", 1, short, Reset::Quiet)
-                .unwrap()
-                .admitted
-        );
+        let admitted = |key: &str, reset| counters.count_up(key, 1, short, reset).unwrap().admitted;
+        assert!(admitted("w", Reset::Window));
+        assert!(!admitted("w", Reset::Window));
+        assert!(admitted("q", Reset::Quiet));
         std::thread::sleep(Duration::from_millis(30));
+        assert!(admitted("w", Reset::Window), "the window has passed");
         assert!(
-            counters
-                .count_up("w", 1, short, Reset::Window)
-                .unwrap()
-                .admitted
-        );
-        assert!(
-            counters
-                .count_up("q", 1, short, Reset::Quiet)
-                .unwrap()
-                .admitted
+            admitted("q", Reset::Quiet),
+            "the count was quiet long enough"
         );
         assert_eq!(counters.forget_idle(Duration::ZERO).unwrap(), 2);
     }
