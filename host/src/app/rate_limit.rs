@@ -19,6 +19,8 @@ use crate::storage::StorageError;
 #[cfg(test)]
 use crate::storage::counters::InMemory;
 use crate::storage::counters::{Bucket, Counters};
+#[cfg(test)]
+use crate::storage::counters::{Counted, Drawn, Reset};
 
 /// Whose bucket a request takes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,7 +93,8 @@ impl RateLimit {
 /// How long a server keeps requests it drew and did not use: a lease cannot carry a quota
 /// over into a later second.
 const LEASE_LIFE: Duration = Duration::from_secs(1);
-/// Leases kept before the idle ones are dropped.
+/// Leases kept before the idle ones are dropped; when most are live the next prune waits for
+/// twice as many, so a crowd of callers does not make every request walk the map.
 const LEASES_PRUNE_AT: usize = 100_000;
 
 /// Admits requests against the quotas of [`crate::storage::counters`]. On one server each
@@ -104,13 +107,20 @@ const LEASES_PRUNE_AT: usize = 100_000;
 pub struct RateLimiter {
     limit: RateLimit,
     counters: Arc<dyn Counters>,
-    leases: Mutex<HashMap<Caller, Arc<Mutex<Lease>>>>,
+    leases: Mutex<Leases>,
+}
+
+struct Leases {
+    by_caller: HashMap<Caller, Arc<Mutex<Lease>>>,
+    prune_at: usize,
 }
 
 #[derive(Default)]
 struct Lease {
     left: u32,
     until: Option<Instant>,
+    /// The shared bucket said "empty" and is not worth asking again before then.
+    refused_until: Option<Instant>,
 }
 
 /// Why a request was not admitted.
@@ -126,7 +136,10 @@ impl RateLimiter {
         Self {
             limit,
             counters,
-            leases: Mutex::new(HashMap::new()),
+            leases: Mutex::new(Leases {
+                by_caller: HashMap::new(),
+                prune_at: LEASES_PRUNE_AT,
+            }),
         }
     }
 
@@ -140,27 +153,46 @@ impl RateLimiter {
         }
         let lease = {
             let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-            if leases.len() >= LEASES_PRUNE_AT {
+            if leases.by_caller.len() >= leases.prune_at {
                 let now = Instant::now();
-                leases.retain(|_, lease| {
-                    lease
-                        .try_lock()
-                        .map_or(true, |l| l.until.is_some_and(|until| until > now))
+                leases.by_caller.retain(|_, lease| {
+                    lease.try_lock().map_or(true, |l| {
+                        l.until.is_some_and(|until| until > now)
+                            || l.refused_until.is_some_and(|until| until > now)
+                    })
                 });
+                leases.prune_at = (leases.by_caller.len() * 2).max(LEASES_PRUNE_AT);
             }
-            Arc::clone(leases.entry(caller).or_default())
+            Arc::clone(leases.by_caller.entry(caller).or_default())
         };
-        // One draw at a time per caller on this server; other callers do not wait for it.
-        let mut lease = lease.lock().unwrap_or_else(|e| e.into_inner());
+        // One draw at a time per caller on this server. A request of the same caller that
+        // finds a draw under way does not wait for its round trip (that would park a worker
+        // thread on a lock): it draws its own single request.
+        let Ok(mut lease) = lease.try_lock() else {
+            return self.draw(caller, 1).map(|_| ());
+        };
         let now = Instant::now();
+        if let Some(until) = lease.refused_until.filter(|until| *until > now) {
+            // Refused a moment ago: refuse again here, without a round trip per request.
+            return Err(Refusal::Wait(until - now));
+        }
         if lease.left > 0 && lease.until.is_some_and(|until| until > now) {
             lease.left -= 1;
             return Ok(());
         }
-        let granted = self.draw(caller, self.limit.lease_size())?;
-        lease.left = granted - 1;
-        lease.until = Some(now + LEASE_LIFE);
-        Ok(())
+        match self.draw(caller, self.limit.lease_size()) {
+            Ok(granted) => {
+                lease.left = granted - 1;
+                lease.until = Some(now + LEASE_LIFE);
+                lease.refused_until = None;
+                Ok(())
+            }
+            Err(Refusal::Wait(wait)) => {
+                lease.refused_until = Some(now + wait);
+                Err(Refusal::Wait(wait))
+            }
+            Err(unavailable) => Err(unavailable),
+        }
     }
 
     /// Draws up to `want` requests (at least one, or a refusal).
@@ -255,5 +287,59 @@ mod tests {
         let limiter = limiter(0, 0);
         let a = Caller::Address(None);
         assert!((0..10_000).all(|_| limiter.admit(a).is_ok()));
+    }
+
+    /// The in-memory counters, claiming to be shared (so the limiter leases) and counting
+    /// how often they are asked.
+    #[derive(Default)]
+    struct SharedCounters {
+        inner: InMemory,
+        draws: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counters for SharedCounters {
+        fn draw(&self, key: &str, bucket: Bucket, want: u32) -> Result<Drawn, StorageError> {
+            self.draws
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.draw(key, bucket, want)
+        }
+        fn count_up(
+            &self,
+            key: &str,
+            limit: u32,
+            window: Duration,
+            reset: Reset,
+        ) -> Result<Counted, StorageError> {
+            self.inner.count_up(key, limit, window, reset)
+        }
+        fn count_down(&self, key: &str, since: i64) -> Result<(), StorageError> {
+            self.inner.count_down(key, since)
+        }
+        fn forget_idle(&self, idle: Duration) -> Result<usize, StorageError> {
+            self.inner.forget_idle(idle)
+        }
+        fn is_shared(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn shared_counters_are_asked_once_per_lease_and_once_per_refusal() {
+        let counters = Arc::new(SharedCounters::default());
+        let limiter = RateLimiter::new(
+            RateLimit {
+                per_second: 20,
+                burst: 20,
+            },
+            counters.clone(),
+        );
+        let caller = Caller::User(UserId::new());
+        let admitted = (0..30).filter(|_| limiter.admit(caller).is_ok()).count();
+        assert_eq!(admitted, 20, "the burst, never more");
+        let draws = counters.draws.load(std::sync::atomic::Ordering::Relaxed);
+        // Ten leases of two, then one refused draw; the other nine refusals are remembered.
+        assert_eq!(draws, 11);
+        let wait = wait(limiter.admit(caller).err().unwrap());
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(50));
     }
 }
