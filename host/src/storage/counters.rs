@@ -82,7 +82,8 @@ pub trait Counters: Send + Sync {
     fn count_down(&self, key: &str, since: i64) -> Result<(), StorageError>;
 
     /// Forgets buckets and counts untouched for `idle` (which must exceed every bucket's refill
-    /// time and every window): they are full, or at zero, again.
+    /// time and every window): they are full, or at zero, again. An implementation may also
+    /// forget earlier what it knows to be full or over.
     fn forget_idle(&self, idle: Duration) -> Result<usize, StorageError>;
 
     /// Whether other servers count here too: a server then draws requests in small leases
@@ -91,14 +92,13 @@ pub trait Counters: Send + Sync {
     fn is_shared(&self) -> bool;
 }
 
-/// The most entries kept in memory; past it, keys not seen yet share one entry, so a flood from
-/// a million addresses costs bounded memory.
+/// The most live entries kept in memory, per kind. Past it, quotas of callers not seen yet
+/// share one bucket (a flood from a million addresses costs bounded memory and slows only the
+/// newcomers), and counted attempts not seen yet are refused: sharing a count would let one
+/// tenant's guesses use up another's, and not counting would let guesses through.
 const HARD_CAP: usize = 1_000_000;
-/// The size past which the next call forgets idle entries.
+/// The size past which the next new key first forgets the entries that are over.
 const PRUNE_AT: usize = 100_000;
-/// Entries idle this long are forgotten when the map is pruned: longer than any window and any
-/// bucket's refill time the host uses.
-const IDLE: Duration = Duration::from_secs(3_600);
 
 /// One server's counters, in its memory.
 pub struct InMemory {
@@ -106,9 +106,17 @@ pub struct InMemory {
     entries: Mutex<Entries>,
 }
 
+/// Quotas and counts apart, so that a flood of one cannot push the other into its overflow.
 struct Entries {
+    buckets: Table,
+    counts: Table,
+}
+
+struct Table {
     by_key: HashMap<String, Entry>,
     prune_at: usize,
+    /// [`HARD_CAP`], smaller in tests.
+    cap: usize,
 }
 
 struct Entry {
@@ -118,9 +126,12 @@ struct Entry {
     since: i64,
     /// The last draw or count (micros).
     touched: i64,
+    /// From when the entry is as good as new (a bucket refilled, a count's window over), so
+    /// forgetting it changes nothing.
+    over_at: i64,
 }
 
-/// Where keys go once the map is full.
+/// The bucket shared by the quotas that found the map full.
 const OVERFLOW_KEY: &str = "\u{0}overflow";
 
 impl Default for InMemory {
@@ -128,10 +139,47 @@ impl Default for InMemory {
         Self {
             epoch: Instant::now(),
             entries: Mutex::new(Entries {
-                by_key: HashMap::new(),
-                prune_at: PRUNE_AT,
+                buckets: Table::default(),
+                counts: Table::default(),
             }),
         }
+    }
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+            prune_at: PRUNE_AT,
+            cap: HARD_CAP,
+        }
+    }
+}
+
+impl Table {
+    /// `key`'s entry, made by `new` when first seen, keeping the table bounded: `None` when it
+    /// is full of live entries.
+    fn entry(&mut self, key: &str, now: i64, new: impl FnOnce(i64) -> Entry) -> Option<&mut Entry> {
+        if !self.by_key.contains_key(key) {
+            if self.by_key.len() >= self.prune_at.min(self.cap) {
+                self.forget(now, Duration::MAX);
+                self.prune_at = (self.by_key.len() * 2).max(PRUNE_AT);
+            }
+            if self.by_key.len() >= self.cap {
+                return None;
+            }
+            self.by_key.insert(key.to_owned(), new(now));
+        }
+        self.by_key.get_mut(key)
+    }
+
+    /// Forgets the entries that are over, or untouched for `idle`.
+    fn forget(&mut self, now: i64, idle: Duration) -> usize {
+        let before = self.by_key.len();
+        let idle = micros(idle);
+        self.by_key
+            .retain(|_, e| e.over_at > now && now.saturating_sub(e.touched) < idle);
+        before - self.by_key.len()
     }
 }
 
@@ -140,41 +188,21 @@ impl InMemory {
         i64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(i64::MAX)
     }
 
-    /// Runs `f` on `key`'s entry, made by `new` when first seen, keeping the map bounded.
-    fn with_entry<T>(
-        &self,
-        key: &str,
-        new: impl FnOnce(i64) -> Entry,
-        f: impl FnOnce(&mut Entry, i64) -> T,
-    ) -> T {
-        let now = self.now();
-        let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = &mut *guard;
-        if let Some(entry) = entries.by_key.get_mut(key) {
-            return f(entry, now);
+    /// Counters that keep at most `cap` live entries of each kind.
+    #[cfg(test)]
+    fn with_cap(cap: usize) -> Self {
+        let counters = Self::default();
+        {
+            let mut entries = counters.entries();
+            entries.buckets.cap = cap;
+            entries.counts.cap = cap;
         }
-        if entries.by_key.len() >= entries.prune_at {
-            forget_idle_entries(&mut entries.by_key, now, IDLE);
-            entries.prune_at = (entries.by_key.len() * 2).max(PRUNE_AT);
-        }
-        let key = if entries.by_key.len() >= HARD_CAP {
-            OVERFLOW_KEY
-        } else {
-            key
-        };
-        let entry = entries
-            .by_key
-            .entry(key.to_owned())
-            .or_insert_with(|| new(now));
-        f(entry, now)
+        counters
     }
-}
 
-fn forget_idle_entries(by_key: &mut HashMap<String, Entry>, now: i64, idle: Duration) -> usize {
-    let before = by_key.len();
-    let idle = i64::try_from(idle.as_micros()).unwrap_or(i64::MAX);
-    by_key.retain(|_, e| now.saturating_sub(e.touched) < idle);
-    before - by_key.len()
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn micros(duration: Duration) -> i64 {
@@ -187,18 +215,29 @@ impl Counters for InMemory {
             value: bucket.burst,
             since: now,
             touched: now,
+            over_at: now,
         };
-        Ok(self.with_entry(key, full, |entry, now| {
-            let elapsed = now.saturating_sub(entry.touched).max(0) as f64 / 1e6;
-            let refilled = (entry.value + elapsed * bucket.per_second).min(bucket.burst);
-            let granted = f64::from(want).min(refilled.floor()).max(0.0);
-            entry.value = refilled - granted;
-            entry.touched = now;
-            Drawn {
-                granted: granted as u32,
-                available: entry.value,
-            }
-        }))
+        let now = self.now();
+        let mut entries = self.entries();
+        let buckets = &mut entries.buckets;
+        let entry = match buckets.entry(key, now, full) {
+            Some(entry) => entry,
+            None => buckets
+                .by_key
+                .entry(OVERFLOW_KEY.to_owned())
+                .or_insert_with(|| full(now)),
+        };
+        let elapsed = now.saturating_sub(entry.touched).max(0) as f64 / 1e6;
+        let refilled = (entry.value + elapsed * bucket.per_second).min(bucket.burst);
+        let granted = f64::from(want).min(refilled.floor()).max(0.0);
+        entry.value = refilled - granted;
+        entry.touched = now;
+        let refill = (bucket.burst - entry.value) / bucket.per_second;
+        entry.over_at = now.saturating_add(micros(Duration::from_secs_f64(refill.max(0.0))));
+        Ok(Drawn {
+            granted: granted as u32,
+            available: entry.value,
+        })
     }
 
     fn count_up(
@@ -212,35 +251,55 @@ impl Counters for InMemory {
             value: 0.0,
             since: now,
             touched: now,
+            over_at: now,
         };
-        Ok(self.with_entry(key, zero, |entry, now| {
-            let from = match reset {
-                Reset::Window => entry.since,
-                Reset::Quiet => entry.touched,
-            };
-            if now.saturating_sub(from) >= micros(window) {
-                entry.value = 0.0;
-                entry.since = now;
-            }
-            entry.touched = now;
-            let admitted = entry.value < f64::from(limit);
-            if admitted {
-                entry.value += 1.0;
-            }
-            Counted {
-                admitted,
-                count: entry.value as u32,
-                since: entry.since,
-                left: Duration::from_micros(
-                    u64::try_from(entry.since + micros(window) - now).unwrap_or(0),
-                ),
-            }
-        }))
+        let now = self.now();
+        let mut entries = self.entries();
+        let Some(entry) = entries.counts.entry(key, now, zero) else {
+            tracing::warn!("too many counted attempts in memory; refusing new ones");
+            return Ok(Counted {
+                admitted: false,
+                count: limit,
+                since: now,
+                left: window,
+            });
+        };
+        let from = match reset {
+            Reset::Window => entry.since,
+            Reset::Quiet => entry.touched,
+        };
+        if now.saturating_sub(from) >= micros(window) {
+            entry.value = 0.0;
+            entry.since = now;
+        }
+        entry.touched = now;
+        entry.over_at = match reset {
+            Reset::Window => entry.since,
+            Reset::Quiet => now,
+        }
+        .saturating_add(micros(window));
+        let admitted = entry.value < f64::from(limit);
+        if admitted {
+            entry.value += 1.0;
+        }
+        Ok(Counted {
+            admitted,
+            count: entry.value as u32,
+            since: entry.since,
+            left: Duration::from_micros(
+                u64::try_from(entry.since + micros(window) - now).unwrap_or(0),
+            ),
+        })
     }
 
     fn count_down(&self, key: &str, since: i64) -> Result<(), StorageError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = entries.by_key.get_mut(key).filter(|e| e.since == since) {
+        let mut entries = self.entries();
+        if let Some(entry) = entries
+            .counts
+            .by_key
+            .get_mut(key)
+            .filter(|e| e.since == since)
+        {
             entry.value = (entry.value - 1.0).max(0.0);
         }
         Ok(())
@@ -248,8 +307,8 @@ impl Counters for InMemory {
 
     fn forget_idle(&self, idle: Duration) -> Result<usize, StorageError> {
         let now = self.now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(forget_idle_entries(&mut entries.by_key, now, idle))
+        let mut entries = self.entries();
+        Ok(entries.buckets.forget(now, idle) + entries.counts.forget(now, idle))
     }
 
     fn is_shared(&self) -> bool {
@@ -333,5 +392,80 @@ mod tests {
             "the count was quiet long enough"
         );
         assert_eq!(counters.forget_idle(Duration::ZERO).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_full_map_shares_one_bucket_among_newcomers_and_refuses_new_counts() {
+        let counters = InMemory::with_cap(2);
+        let slow = Bucket {
+            per_second: 0.001,
+            burst: 1.0,
+        };
+        assert_eq!(counters.draw("a", slow, 1).unwrap().granted, 1);
+        assert_eq!(counters.draw("b", slow, 1).unwrap().granted, 1);
+        assert_eq!(
+            counters.draw("c", slow, 1).unwrap().granted,
+            1,
+            "the overflow's"
+        );
+        assert_eq!(
+            counters.draw("d", slow, 1).unwrap().granted,
+            0,
+            "newcomers share the overflow bucket"
+        );
+        let window = Duration::from_secs(60);
+        assert!(
+            counters
+                .count_up("x", 5, window, Reset::Window)
+                .unwrap()
+                .admitted
+        );
+        assert!(
+            counters
+                .count_up("y", 5, window, Reset::Window)
+                .unwrap()
+                .admitted
+        );
+        assert!(
+            !counters
+                .count_up("z", 5, window, Reset::Window)
+                .unwrap()
+                .admitted,
+            "a count that cannot be kept is refused, never shared"
+        );
+        assert!(
+            counters
+                .count_up("x", 5, window, Reset::Window)
+                .unwrap()
+                .admitted,
+            "quotas did not crowd the counts out, nor counts a known key"
+        );
+    }
+
+    #[test]
+    fn a_refilled_bucket_or_an_ended_window_is_forgotten_first() {
+        let counters = InMemory::with_cap(2);
+        let fast = Bucket {
+            per_second: 1_000.0,
+            burst: 1.0,
+        };
+        let slow = Bucket {
+            per_second: 0.001,
+            burst: 1.0,
+        };
+        counters.draw("a", fast, 1).unwrap();
+        counters.draw("b", fast, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(counters.draw("c", slow, 1).unwrap().granted, 1);
+        assert_eq!(
+            counters.draw("d", slow, 1).unwrap().granted,
+            1,
+            "c and d have buckets of their own: the refilled a and b made room"
+        );
+        assert_eq!(
+            counters.forget_idle(Duration::MAX).unwrap(),
+            0,
+            "c and d are not full yet"
+        );
     }
 }
