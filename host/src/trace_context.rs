@@ -88,6 +88,15 @@ pub async fn within<F: std::future::Future>(trace_id: String, work: F) -> F::Out
     TRACE_ID.scope(trace_id, work).await
 }
 
+/// Runs `work`, synchronously, as part of `trace_id` (or of none): for work a request hands to
+/// code that may run it on another task, such as a read grouped with other requests' reads.
+pub fn carried<T>(trace_id: Option<String>, work: impl FnOnce() -> T) -> T {
+    match trace_id {
+        Some(trace_id) => TRACE_ID.sync_scope(trace_id, work),
+        None => work(),
+    }
+}
+
 /// The trace of the request this task serves, if it serves one.
 pub fn current() -> Option<String> {
     TRACE_ID.try_with(Clone::clone).ok()

@@ -173,7 +173,11 @@ impl App {
         f: impl FnOnce(&App, &crate::storage::View<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let app = self.clone();
-        self.store.read_together(move |view| f(&app, view))
+        // The read may run on another request's task (the one that leads the group): its
+        // decisions are still recorded under this request's trace.
+        let trace = crate::trace_context::current();
+        self.store
+            .read_together(move |view| crate::trace_context::carried(trace, || f(&app, view)))
     }
 
     /// Starts the background work of a serving process: the sweeper and the policy watcher.

@@ -231,3 +231,50 @@ async fn a_callers_traceparent_names_its_decisions_and_comes_back_in_the_answer(
         "{fresh}"
     );
 }
+
+/// On PostgreSQL, small reads waiting at the same moment share one snapshot and run on the
+/// task of whichever request leads the group; each decision must still carry its own
+/// request's trace, not the leader's.
+#[tokio::test]
+async fn reads_made_together_keep_each_requests_trace() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let traces: Vec<String> = (1..=32_u128)
+        .map(|i| format!("{:032x}", 0xace0 + i))
+        .collect();
+    let reads = traces.iter().map(|trace| {
+        s.request(reqwest::Method::GET, &format!("/v1/orgs/{acme}"))
+            .bearer_auth(&owner)
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .send()
+    });
+    for answer in futures_util::future::join_all(reads).await {
+        assert_eq!(answer.unwrap().status(), StatusCode::OK);
+    }
+
+    let mut by_trace = std::collections::HashMap::<String, Vec<Value>>::new();
+    for _ in 0..100 {
+        let log = s
+            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
+            .await;
+        by_trace.clear();
+        for decision in log.body["items"].as_array().unwrap() {
+            if let Some(trace) = decision["trace_id"].as_str() {
+                by_trace
+                    .entry(trace.to_owned())
+                    .or_default()
+                    .push(decision.clone());
+            }
+        }
+        if traces.iter().all(|t| by_trace.contains_key(t)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for trace in &traces {
+        let decisions = by_trace.get(trace).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(decisions.len(), 1, "trace {trace}: {decisions:?}");
+        assert_eq!(decisions[0]["input"]["action"], "org.read");
+    }
+}
