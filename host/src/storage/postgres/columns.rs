@@ -52,7 +52,10 @@ const VIEWS: &[(&str, &[&str])] = &[
             "created_at",
         ],
     ),
-    ("invitations", &["email", "role", "expires_at"]),
+    (
+        "invitations",
+        &["org_id", "user_id", "created_at", "expires_at", "used_at"],
+    ),
     ("webhooks", &["org_id", "url"]),
 ];
 
@@ -65,6 +68,7 @@ const REFERENCES: &[&str] = &[
     "requester_id",
     "from_org",
     "to_org",
+    "user_id",
 ];
 
 fn is_reference(field: &str) -> bool {
@@ -103,6 +107,14 @@ pub fn add_columns(session: &Session) -> Result<(), StorageError> {
         ))?;
     }
     Ok(())
+}
+
+/// Schema version 5 to 6: version 4's view of the invitations named fields an invitation does
+/// not have (its e-mail and role are the user's and the membership's); a view's columns can
+/// only be replaced by dropping it.
+pub fn correct_invitation_view(session: &Session) -> Result<(), StorageError> {
+    session.simple(r#"DROP VIEW IF EXISTS "invitations_fields""#)?;
+    add_columns(session)
 }
 
 #[cfg(test)]

@@ -18,9 +18,22 @@
 //!
 //! Not cascaded, on purpose: what must outlive its organization (audit entries, decisions,
 //! outbox events and the webhooks that deliver them; links and shares, which are ended and kept
-//! for the other side). A deletion by hand is not stamped in `tenantry_changes`, so servers'
-//! record caches keep what they read until the tables are written again; hand edits are for a
-//! stopped deployment.
+//! for the other side).
+//!
+//! Not cleaned by the trigger, and left to the API's deletion: the index rows that point *at*
+//! the organization or its records from elsewhere (a user's `user_orgs` and
+//! `user_invitations`, `invitation_by_hash`, `org_by_tenant` and the search terms, the
+//! provider's `provider_customers`, the deadline indexes). They are keyed by the other side,
+//! so finding them from the organization would scan each table on every deletion; after a hand
+//! deletion they name records that no longer exist. A deletion by hand is also not stamped in
+//! `tenantry_changes`, so servers' record caches keep what they read until the tables are
+//! written again. Hand edits are for a stopped deployment; `DELETE /v1/orgs/{id}` is the way to
+//! delete an organization.
+//!
+//! A foreign-key violation is found at `COMMIT`, so it fails the whole write batch, the jobs
+//! beside the faulty one included (none is acknowledged, each caller gets the error). The host
+//! never writes such a membership (its use cases check the organization first); the key is a
+//! backstop against a bug, where failing loudly is the point, not a path taken in operation.
 
 use super::session::Session;
 use crate::storage::StorageError;
@@ -57,6 +70,15 @@ pub fn add_cascade(session: &Session) -> Result<(), StorageError> {
             &[],
         )?;
         if dangling > 0 {
+            // Their users' lists of organizations name them too.
+            let user_orgs = tables::USER_ORGS.name();
+            session.execute(
+                &format!(
+                    r#"DELETE FROM "{user_orgs}" u
+                       WHERE NOT EXISTS (SELECT 1 FROM "{orgs}" o WHERE o.id = u.id)"#
+                ),
+                &[],
+            )?;
             tracing::warn!(
                 dangling,
                 "dropped memberships of organizations that do not exist"

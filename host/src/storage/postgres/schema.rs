@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::storage::{StorageError, migrate, tables};
 
 /// The SQL schema this build writes. A later build adds a step to [`STEPS`].
-pub const SQL_SCHEMA_VERSION: i32 = 5;
+pub const SQL_SCHEMA_VERSION: i32 = 6;
 
 /// Advisory lock keys (any 64-bit numbers, held for one transaction).
 pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
@@ -28,6 +28,7 @@ const STEPS: &[Step] = &[
     super::counters::create_tables,
     super::columns::add_columns,
     super::references::add_cascade,
+    super::columns::correct_invitation_view,
 ];
 
 /// Creates or upgrades the schema, in one transaction.
