@@ -248,7 +248,7 @@ impl TestServer {
             operator: OPERATOR_TOKEN.into(),
             app: Some(app),
             data,
-            client: reqwest::Client::new(),
+            client: client(),
             stop: Some(stop),
             task: Some(task),
         })
@@ -372,7 +372,7 @@ impl TestServer {
         let response = req
             .send()
             .await
-            .unwrap_or_else(|e| panic!("request failed: {e}"));
+            .unwrap_or_else(|e| panic!("request failed: {e:?}"));
         let status = response.status();
         let headers = response.headers().clone();
         let content_type = response
@@ -714,4 +714,15 @@ pub fn org_body(slug: &str, account_type: &str, managed_by: &str, approval: bool
             json!({"name": format!("Owner of {slug}"), "email": format!("owner@{slug}.example")});
     }
     body
+}
+
+/// A client that does not keep a connection idle for longer than the server does: the server
+/// closes a keep-alive connection that sends no request headers within
+/// `header_read_timeout_secs` (10 s), and a request sent on it at that moment fails. On a
+/// loaded machine a test can sit that long between two requests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client")
 }

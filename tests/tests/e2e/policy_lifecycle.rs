@@ -634,7 +634,7 @@ async fn platform_files_hot_reload_under_load_and_broken_files_keep_the_old_vers
     let original = std::fs::read_to_string(&file).unwrap();
     assert!(original.contains("is suspended and read-only\");"));
 
-    let client = reqwest::Client::new();
+    let client = tenantry_e2e::client();
     let url = format!("{}/v1/orgs/{acme}/teams", s.base);
     let load = tokio::spawn(async move {
         let mut details = Vec::new();

@@ -163,7 +163,7 @@ async fn a_backup_under_concurrent_writes_holds_every_acknowledged_write_and_res
         let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
         let (base, operator) = (s.base.clone(), s.operator.clone());
         writers.spawn(async move {
-            let client = reqwest::Client::new();
+            let client = tenantry_e2e::client();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 let body = org_body(
