@@ -55,16 +55,21 @@ impl App {
             .map_err(|refusal| refused(refusal, "the request quota of this address"))
     }
 
-    /// Resolves a bearer token. Unknown, malformed and revoked tokens are all 401, alike.
+    /// Resolves a bearer token. Unknown, malformed, revoked and expired tokens are all 401, alike.
     pub fn authenticate(&self, token: &str) -> Result<Actor> {
         if token.len() > 256 {
             return Err(Error::Unauthorized);
         }
         let digest = secret::token_digest(token);
+        let now = self.clock.now();
         // Every request's first read: concurrent ones share a snapshot on PostgreSQL.
         self.store.read_together(move |view| {
             let stored = view.token_by_digest(&digest)?.ok_or(Error::Unauthorized)?;
-            if !secret::digests_match(&stored.digest, &digest) || stored.revoked_at.is_some() {
+            let expired = stored.expires_at.is_some_and(|end| end <= now);
+            if !secret::digests_match(&stored.digest, &digest)
+                || stored.revoked_at.is_some()
+                || expired
+            {
                 return Err(Error::Unauthorized);
             }
             Ok(Actor {

@@ -373,6 +373,7 @@ pub fn insert_membership(
                 pin_hash: None,
                 created_at: now,
                 claimed_at: None,
+                password_hash: None,
             };
             tx.insert_user(&user)?;
             user

@@ -22,8 +22,20 @@ pub fn issue_token(
     name: &str,
     now: Timestamp,
 ) -> Result<(ApiToken, Secret)> {
+    issue_token_until(tx, user, name, now, None)
+}
+
+/// [`issue_token`] for a token that stops working at `expires_at` (a sign-in session).
+pub fn issue_token_until(
+    tx: &Tx<'_>,
+    user: Option<UserId>,
+    name: &str,
+    now: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> Result<(ApiToken, Secret)> {
     let secret = secret::new_token(TOKEN_PREFIX)?;
-    let token = store_token(tx, user, name, secret::token_digest(secret.expose()), now)?;
+    let digest = secret::token_digest(secret.expose());
+    let token = store_token(tx, user, name, digest, now, expires_at)?;
     Ok((token, secret))
 }
 
@@ -33,6 +45,7 @@ fn store_token(
     name: &str,
     digest: String,
     now: Timestamp,
+    expires_at: Option<Timestamp>,
 ) -> Result<ApiToken> {
     let token = ApiToken {
         id: TokenId::new(),
@@ -41,6 +54,7 @@ fn store_token(
         digest,
         created_at: now,
         revoked_at: None,
+        expires_at,
     };
     tx.insert_token(&token)?;
     Ok(token)
@@ -69,7 +83,7 @@ fn retire_other_operator_tokens(tx: &Tx<'_>, keep: TokenId, now: Timestamp) -> R
 
 /// Makes `digest` the one operator credential: stored if new, every other one retired.
 fn install_operator_token(tx: &Tx<'_>, digest: String, now: Timestamp) -> Result<ApiToken> {
-    let token = store_token(tx, None, "operator", digest, now)?;
+    let token = store_token(tx, None, "operator", digest, now, None)?;
     tx.put_meta(OPERATOR_TOKEN_KEY, &token.id.key().to_le_bytes())?;
     let retired = retire_other_operator_tokens(tx, token.id, now)?;
     if retired > 0 {
@@ -127,6 +141,9 @@ pub struct TokenView {
     pub name: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// When a sign-in session ends by itself; absent on API tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 impl From<&ApiToken> for TokenView {
@@ -136,6 +153,7 @@ impl From<&ApiToken> for TokenView {
             name: t.name.clone(),
             created_at: t.created_at,
             revoked_at: t.revoked_at,
+            expires_at: t.expires_at,
         }
     }
 }

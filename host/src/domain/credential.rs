@@ -18,6 +18,10 @@ pub struct ApiToken {
     pub digest: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// When the token stops working by itself: a sign-in session's ([`crate::app::sign_in`]).
+    /// API tokens last until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

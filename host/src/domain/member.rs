@@ -58,6 +58,10 @@ pub struct User {
     /// invitation). Before that, the identity is only an address someone was invited at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<Timestamp>,
+    /// A portal user's password, argon2id ([`super::password`]): set when the identity is
+    /// claimed, changed by its owner; never shown to anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

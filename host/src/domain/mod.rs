@@ -9,6 +9,7 @@ pub mod link;
 pub mod mail;
 pub mod member;
 pub mod org;
+pub mod password;
 pub mod plan;
 pub mod privilege;
 pub mod remote_support;

@@ -30,7 +30,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::Policy(format!("no randomness available: {e}")))?;

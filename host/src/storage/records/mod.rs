@@ -396,6 +396,7 @@ mod tests {
             pin_hash: None,
             created_at: Timestamp(0),
             claimed_at: None,
+            password_hash: None,
         }
     }
 
@@ -446,6 +447,7 @@ mod tests {
                 digest: "d".repeat(64),
                 created_at: Timestamp(0),
                 revoked_at: None,
+                expires_at: None,
             };
             let (first, second) = (token("first"), token("second"));
             let stored = first.clone();
@@ -473,6 +475,7 @@ mod tests {
                 digest: "t".repeat(64),
                 created_at: Timestamp(0),
                 revoked_at: None,
+                expires_at: None,
             };
             let invitation = Invitation {
                 id: InvitationId::new(),

@@ -20,6 +20,15 @@ impl Tx<'_> {
         self.put(tables::TOKENS, token.id.key(), token)
     }
 
+    /// Removes one token (an ended sign-in session): its digest names nothing any more.
+    pub fn delete_token(&self, token: &ApiToken) -> Result<(), StorageError> {
+        self.remove_unique(tables::TOKEN_BY_HASH, &token.digest)?;
+        if let Some(user) = token.user_id {
+            self.remove_child(tables::USER_TOKENS, user.key(), token.id.key())?;
+        }
+        self.delete(tables::TOKENS, token.id.key())
+    }
+
     /// Removes every token of `user`: their digests name nothing any more.
     pub fn delete_tokens_of(&self, user: UserId) -> Result<(), StorageError> {
         let view = self.view();
