@@ -65,6 +65,10 @@ pub enum Error {
     Forbidden { reason: String, layer: String },
     #[error("missing, invalid or revoked token")]
     Unauthorized,
+    /// A sign-in with a wrong password, an unknown address, or as someone who has no password:
+    /// never told apart.
+    #[error("wrong e-mail address or password")]
+    SignInFailed,
     #[error("{0}")]
     TooLarge(String),
     /// A quota is used up (`what`: the caller's requests, a member's PIN attempts, the

@@ -91,6 +91,20 @@ impl FromRequestParts<App> for MaybeAuth {
     }
 }
 
+/// A request made without a credential (signing in), counted against its address's quota;
+/// the address, for the route's own counts.
+pub struct Anonymous(pub Option<IpAddr>);
+
+impl FromRequestParts<App> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let address = client_address(parts);
+        app.admit_address(address)?;
+        Ok(Anonymous(address))
+    }
+}
+
 /// A JSON body: `application/json`, within the size limit, well-formed, no unknown fields.
 pub struct JsonBody<T>(pub T);
 

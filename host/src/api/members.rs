@@ -245,6 +245,11 @@ pub async fn import_sample(
 #[serde(deny_unknown_fields)]
 pub struct AcceptBody {
     token: String,
+    /// For a portal user claiming their identity: the password they will sign in with
+    /// (`POST /v1/sessions`), 12 characters to 128 bytes. Not for an existing account, nor for
+    /// a login-less user.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 /// Who accepted, into which organization, and the API token of an identity claimed now.
@@ -286,7 +291,7 @@ pub async fn accept(
         return Err(crate::Error::NotFound("invitation").into());
     }
     let accepted = app
-        .accept_invitation(actor, Naming::Token(body.token))
+        .accept_invitation(actor, Naming::Token(body.token), body.password)
         .await?;
     Ok(accepted_answer(accepted))
 }
@@ -306,7 +311,9 @@ pub async fn accept_by_id(
     Path(id): Path<String>,
 ) -> ApiResult<Json<impl Answer>> {
     let id = parse_id(&id, InvitationId)?;
-    let accepted = app.accept_invitation(Some(actor), Naming::Id(id)).await?;
+    let accepted = app
+        .accept_invitation(Some(actor), Naming::Id(id), None)
+        .await?;
     Ok(accepted_answer(accepted))
 }
 

@@ -17,6 +17,7 @@ pub mod problem;
 pub mod remote_support;
 pub mod resources;
 pub mod routes;
+pub mod sessions;
 pub mod shown_once;
 pub mod webhooks;
 

@@ -18,7 +18,7 @@ use schemars::transform::ReplaceBoolSchemas;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use super::extract::{Auth, JsonBody, MaybeAuth, QueryParams};
+use super::extract::{Anonymous, Auth, JsonBody, MaybeAuth, QueryParams};
 use super::idempotency::Admitted;
 use super::routes::{RouteDoc, table};
 use crate::app::policies::VersionBody;
@@ -207,7 +207,9 @@ macro_rules! describes_nothing {
     )*};
 }
 
-describes_nothing!(Auth, MaybeAuth, Admitted, HeaderMap, Bytes, String, Request);
+describes_nothing!(
+    Auth, MaybeAuth, Anonymous, Admitted, HeaderMap, Bytes, String, Request
+);
 
 impl<S> DescribeArg for State<S> {}
 impl<T> DescribeArg for Path<T> {}

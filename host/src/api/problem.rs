@@ -90,6 +90,11 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
+            Error::SignInFailed => problem(
+                StatusCode::UNAUTHORIZED,
+                "sign-in failed",
+                json!({"detail": "wrong e-mail address or password"}),
+            ),
             Error::FixturesFailed(cases) => problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "policy version failed its fixtures",

@@ -7,7 +7,7 @@ use super::policies::{CUSTOMERS, ORG, PLATFORM};
 use super::resources::{CHANNEL, TEAM};
 use super::{
     decisions, links, mail, members, openapi, ops, orgs, plugins, policies, remote_support,
-    resources, webhooks,
+    resources, sessions, webhooks,
 };
 use crate::app::App;
 
@@ -87,6 +87,8 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/invitations" => members::my_invitations, "the invitations waiting for the caller's account", auth: true, creates: false, body: None;
         post "/v1/invitations/{invitation}/accept" => members::accept_by_id, "accept an invitation addressed to the caller's account", auth: true, creates: false, body: None;
         post "/v1/invitations/{invitation}/decline" => members::decline, "decline an invitation addressed to the caller's account", auth: true, creates: false, body: None;
+        post "/v1/sessions" => sessions::sign_in, "sign in as a portal user with e-mail and password: a session token that ends by itself after 12 hours", auth: false, creates: false, body: JSON;
+        put "/v1/me/password" => sessions::change_password, "change the caller's password, given the current one; the caller's other sessions end", auth: true, creates: false, body: JSON;
         get "/v1/tokens" => members::list_tokens, "list the caller's tokens", auth: true, creates: false, body: None;
         post "/v1/tokens" => members::create_token, "create a token for the caller", auth: true, creates: true, body: JSON;
         delete "/v1/tokens/{token}" => members::revoke_token, "revoke one of the caller's tokens", auth: true, creates: false, body: None;

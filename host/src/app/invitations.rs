@@ -122,6 +122,14 @@ pub struct InvitingOrg {
 
 const SIGN_IN: &str = "this invitation is for an existing account: accept it signed in as that account (`Authorization: Bearer` with its API token), or from `GET /v1/invitations`";
 
+fn no_password_for_login_less() -> Error {
+    Error::field(
+        "invalid password",
+        "password",
+        "a user without portal access has no password: login-less users use their PIN",
+    )
+}
+
 fn not_found() -> Error {
     Error::NotFound("invitation")
 }
@@ -176,12 +184,18 @@ fn find(
 
 impl App {
     /// Accepts an invitation: anonymously for an identity nobody has claimed yet (which claims
-    /// it and issues its first API token), signed in as the invitee otherwise.
+    /// it, issues its first API token and, for a portal user, may set the password they sign
+    /// in with), signed in as the invitee otherwise.
     pub async fn accept_invitation(
         &self,
         actor: Option<Actor>,
         naming: Naming,
+        password: Option<String>,
     ) -> Result<Accepted> {
+        let password_hash = match password {
+            Some(password) => Some(self.password_for_claim(actor, &naming, password).await?),
+            None => None,
+        };
         let app = self.clone();
         self.store
             .write(move |tx| {
@@ -191,6 +205,9 @@ impl App {
                 let mut user: User = view.user(invitation.user_id)?.ok_or_else(not_found)?;
                 if actor.is_none() && !may_claim(&view, &user, invitation.org_id)? {
                     return Err(Error::SignInRequired(SIGN_IN.into()));
+                }
+                if password_hash.is_some() && !user.portal_access {
+                    return Err(no_password_for_login_less());
                 }
                 let mut membership: Membership = view
                     .membership(invitation.org_id, invitation.user_id)?
@@ -206,6 +223,7 @@ impl App {
                             super::tokens::issue_token(tx, Some(user.id), "invitation", now)?;
                         let unclaimed = user.clone();
                         user.claimed_at = Some(now);
+                        user.password_hash = password_hash;
                         tx.update_user(&unclaimed, &user)?;
                         (
                             Actor {
@@ -239,6 +257,39 @@ impl App {
                 })
             })
             .await
+    }
+
+    /// The stored form of the password a new identity sets as it claims itself, hashed only
+    /// once the invitation is known to allow it (an anonymous caller with a made-up token
+    /// costs no hash). The write checks everything again.
+    async fn password_for_claim(
+        &self,
+        actor: Option<Actor>,
+        naming: &Naming,
+        password: String,
+    ) -> Result<String> {
+        super::sign_in::check_password("password", &password)?;
+        if actor.is_some() {
+            return Err(Error::field(
+                "invalid password",
+                "password",
+                "an account keeps its password when it accepts an invitation; change it with `PUT /v1/me/password`",
+            ));
+        }
+        let now = self.clock.now();
+        let naming = naming.clone();
+        self.store.read(move |view| {
+            let invitation = find(view, &naming, None, now)?;
+            let user = view.user(invitation.user_id)?.ok_or_else(not_found)?;
+            if !may_claim(view, &user, invitation.org_id)? {
+                return Err(Error::SignInRequired(SIGN_IN.into()));
+            }
+            if !user.portal_access {
+                return Err(no_password_for_login_less());
+            }
+            Ok(())
+        })?;
+        super::sign_in::hash_password(password).await
     }
 
     /// Declines an invitation addressed to the caller's account: the pending membership goes.

@@ -41,6 +41,7 @@ pub mod resources;
 pub mod search;
 pub mod server_key;
 pub mod shares;
+pub mod sign_in;
 pub mod sweeper;
 pub mod tokens;
 pub mod upgrade;

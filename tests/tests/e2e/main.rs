@@ -18,6 +18,7 @@ mod policy_lifecycle;
 mod reliability;
 mod seeds;
 mod seeds_tested;
+mod sign_in;
 mod stories;
 mod trust_edges;
 mod webhooks;

@@ -1,0 +1,345 @@
+//! Portal users sign in with an e-mail address and a password they set when they claimed their
+//! identity; the session is a token that ends by itself, and guessing is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenantry_e2e::{Answer, TestServer, org_body};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A customer whose owner has not accepted yet: (org id, owner's invitation token).
+async fn unclaimed_customer(s: &TestServer, sp: &str, slug: &str) -> (String, String) {
+    let created = s
+        .create_org(sp, org_body(slug, "business_user", "customer", true))
+        .await;
+    let token = created.body["owner_invitation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (created.id(), token)
+}
+
+async fn accept(s: &TestServer, token: Option<&str>, body: Value) -> Answer {
+    s.call(Method::POST, "/v1/invitations/accept", token, Some(body))
+        .await
+}
+
+async fn sign_in(s: &TestServer, email: &str, password: &str) -> Answer {
+    s.call(
+        Method::POST,
+        "/v1/sessions",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+fn field_errors(answer: &Answer) -> Vec<String> {
+    answer.body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_owner_sets_a_password_as_they_accept_and_signs_in_with_it() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+
+    // A password that breaks the rules: 422 naming it, and the invitation is still there.
+    let short = accept(&s, None, json!({"token": invitation, "password": "short"})).await;
+    assert_eq!(
+        short.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        short.body
+    );
+    assert_eq!(field_errors(&short), ["password"], "{:?}", short.body);
+    assert!(short.body.to_string().contains("at least 12 characters"));
+
+    let accepted = accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    assert!(
+        !accepted.body.to_string().contains("argon2"),
+        "no answer shows the stored password"
+    );
+
+    // Signed in by address, whatever its case: a session token that reads the organization.
+    let session = sign_in(&s, "Owner@ACME.example", PASSWORD).await;
+    assert_eq!(session.status, StatusCode::OK, "{:?}", session.body);
+    let token = session.body["token"].as_str().unwrap().to_owned();
+    let read = s.get(&format!("/v1/orgs/{acme}"), &token).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+
+    // Listed with the owner's tokens, with its end; signing out is revoking it.
+    let tokens = s.get("/v1/tokens", &token).await;
+    let listed: Vec<&Value> = tokens.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["id"] == session.body["id"])
+        .collect();
+    assert_eq!(listed.len(), 1, "{:?}", tokens.body);
+    assert_eq!(listed[0]["expires_at"], session.body["expires_at"]);
+    assert!(!tokens.body.to_string().contains("digest"));
+
+    // Twelve hours later it has ended by itself; the API token accepting gave has not.
+    s.clock().advance(Duration::from_secs(12 * 3_600));
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let api_token = accepted.body["api_token"].as_str().unwrap();
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), api_token).await.status,
+        StatusCode::OK
+    );
+
+    // Signing out ends a session at once.
+    let again = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    let again_token = again.body["token"].as_str().unwrap();
+    let out = s
+        .delete(&format!("/v1/tokens/{}", again.id()), again_token)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{:?}", out.body);
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), again_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_address_answer_alike() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+    accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    // A member who accepted without a password cannot sign in with any.
+    let owner = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    let owner = owner.body["token"].as_str().unwrap().to_owned();
+    s.member(&acme, &owner, "Nopass", "member").await;
+
+    let answers = [
+        sign_in(&s, "owner@acme.example", "correct horse batterY").await,
+        sign_in(&s, "nobody@acme.example", PASSWORD).await,
+        sign_in(&s, &format!("nopass@{}.example", &acme[..8]), PASSWORD).await,
+        sign_in(&s, "owner@acme.example", &"x".repeat(10_000)).await,
+    ];
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.body);
+        assert_eq!(answer.body["title"], answers[0].body["title"]);
+        assert_eq!(answer.body["detail"], "wrong e-mail address or password");
+        assert!(answer.body.get("token").is_none());
+    }
+}
+
+#[tokio::test]
+async fn guessing_an_accounts_password_is_stopped_and_its_owner_is_not_held_to_their_own_sign_ins()
+{
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    for slug in ["acme", "beta"] {
+        let (_, invitation) = unclaimed_customer(&s, &sp, slug).await;
+        let accepted = accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    }
+    // The owner of beta signs in more often than the guesses allowed: a right password is
+    // given back.
+    for _ in 0..12 {
+        let ok = sign_in(&s, "owner@beta.example", PASSWORD).await;
+        assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    }
+    for n in 0..10 {
+        let wrong = sign_in(&s, "owner@acme.example", &format!("guess number {n}")).await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "{n}: {:?}",
+            wrong.body
+        );
+    }
+    // The eleventh attempt is refused even with the right password, and says for how long.
+    let refused = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        refused.body
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(
+        refused
+            .detail()
+            .contains("sign-in attempts for this account")
+    );
+    // Another account, from the same address, is not held back.
+    let other = sign_in(&s, "owner@beta.example", PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK, "{:?}", other.body);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+    accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    let here = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    let there = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    let (here, there) = (
+        here.body["token"].as_str().unwrap().to_owned(),
+        there.body["token"].as_str().unwrap().to_owned(),
+    );
+    let new = "a longer one, never reused";
+
+    let wrong = s
+        .put(
+            "/v1/me/password",
+            &here,
+            json!({"current_password": "not the one at all", "new_password": new}),
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        wrong.body
+    );
+    assert_eq!(field_errors(&wrong), ["current_password"]);
+    let weak = s
+        .put(
+            "/v1/me/password",
+            &here,
+            json!({"current_password": PASSWORD, "new_password": "tiny"}),
+        )
+        .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        weak.body
+    );
+    assert_eq!(field_errors(&weak), ["new_password"]);
+    // Neither changed anything: the other session still works.
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &there).await.status,
+        StatusCode::OK
+    );
+
+    let changed = s
+        .put(
+            "/v1/me/password",
+            &here,
+            json!({"current_password": PASSWORD, "new_password": new}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{:?}", changed.body);
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &there).await.status,
+        StatusCode::UNAUTHORIZED,
+        "whoever knew the old password is signed out"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &here).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sign_in(&s, "owner@acme.example", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&s, "owner@acme.example", new).await.status,
+        StatusCode::OK
+    );
+
+    let operator = s
+        .put(
+            "/v1/me/password",
+            &s.operator.clone(),
+            json!({"current_password": PASSWORD, "new_password": new}),
+        )
+        .await;
+    assert_eq!(
+        operator.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        operator.body
+    );
+}
+
+/// The trust model: a password is set only by whoever claims a new identity. An invitation to
+/// an account that exists is accepted signed in, and sets no password; a login-less user has
+/// none.
+#[tokio::test]
+async fn an_invitation_sets_no_password_on_an_existing_account_nor_a_login_less_one() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+    let claimed = accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    let acme_owner = claimed.body["api_token"].as_str().unwrap().to_owned();
+
+    // Another organization invites the claimed address; whoever holds that invitation cannot
+    // set the account's password with it, anonymously or signed in.
+    let (beta, beta_owner) = s.customer(&sp, "beta", true).await;
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{beta}/members"),
+            &beta_owner,
+            json!({"name": "Owner of acme", "email": "owner@acme.example", "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    let token = invited.body["invitation_token"].as_str().unwrap();
+    let takeover = accept(
+        &s,
+        None,
+        json!({"token": token, "password": "the attacker's own password"}),
+    )
+    .await;
+    assert_eq!(
+        takeover.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        takeover.body
+    );
+    let signed_in = accept(
+        &s,
+        Some(&acme_owner),
+        json!({"token": token, "password": "the attacker's own password"}),
+    )
+    .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        signed_in.body
+    );
+    assert_eq!(
+        sign_in(&s, "owner@acme.example", PASSWORD).await.status,
+        StatusCode::OK,
+        "the account's password is unchanged"
+    );
+
+    // A login-less member has no invitation to accept (a PIN instead), so no password.
+    let phone = s
+        .post(
+            &format!("/v1/orgs/{acme}/members"),
+            &acme_owner,
+            json!({"name": "Desk phone", "role": "member", "portal_access": false}),
+        )
+        .await;
+    assert_eq!(phone.status, StatusCode::CREATED, "{:?}", phone.body);
+    assert!(
+        phone.body.get("invitation_token").is_none(),
+        "{:?}",
+        phone.body
+    );
+}
