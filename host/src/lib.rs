@@ -10,11 +10,13 @@
 //!   and combines the answers: any deny wins, otherwise an allow is needed.
 //! - **Use cases** ([`app`]): one transaction each: authorize, check invariants, write, journal.
 //! - **HTTP** ([`api`]): axum routes translating JSON to use cases and errors to problem+json.
+//! - **Console** ([`console`]): server-rendered pages over the same use cases, for people.
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod mail;

@@ -75,6 +75,7 @@ pub fn router(app: App) -> Router {
     }
     let in_flight = idempotency::InFlight::default();
     router
+        .merge(crate::console::router().layer(DefaultBodyLimit::max(settings.json_body_limit)))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");

@@ -6,6 +6,7 @@ mod authoring;
 mod bad_input;
 mod bulk_load;
 mod connections;
+mod console;
 mod database_lost;
 mod isolation;
 mod lifecycle;
