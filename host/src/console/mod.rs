@@ -79,6 +79,33 @@ fn refused(error: Error) -> Response {
     }
 }
 
+/// Why a signed-in form was not taken.
+enum FormRefused {
+    /// Nobody is signed in, or the session could not be read.
+    NotSigned(Error),
+    /// The form came from elsewhere: no anti-forgery value, a wrong one, or another origin.
+    Forged,
+}
+
+impl FormRefused {
+    fn page(self) -> Response {
+        match self {
+            Self::NotSigned(error) => refused(error),
+            Self::Forged => forbidden_form(),
+        }
+    }
+}
+
+/// The signed-in person who sent a form, if it carries their anti-forgery value `csrf` and
+/// came from this site.
+fn signed_form(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Signed, FormRefused> {
+    let signed = signed(app, headers).map_err(FormRefused::NotSigned)?;
+    if !from_here(headers) || !digests_match(&signed.csrf, csrf) {
+        return Err(FormRefused::Forged);
+    }
+    Ok(signed)
+}
+
 /// Whether a form was posted from here: refused when its `Origin` names another host.
 fn from_here(headers: &HeaderMap) -> bool {
     let (Some(origin), Some(host)) = (headers.get(ORIGIN), headers.get(HOST)) else {
@@ -244,13 +271,10 @@ async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let signed = match signed(&app, &headers) {
+    let signed = match signed_form(&app, &headers, &form.csrf) {
         Ok(signed) => signed,
-        Err(error) => return refused(error),
+        Err(refusal) => return refusal.page(),
     };
-    if !from_here(&headers) || !digests_match(&signed.csrf, &form.csrf) {
-        return forbidden_form();
-    }
     if let Err(error) = app.revoke_token(signed.actor, signed.actor.token_id).await {
         return error_page(error);
     }
@@ -326,13 +350,10 @@ async fn invite(
     Path(org): Path<String>,
     Form(form): Form<InviteForm>,
 ) -> Response {
-    let signed = match signed(&app, &headers) {
+    let signed = match signed_form(&app, &headers, &form.csrf) {
         Ok(signed) => signed,
-        Err(error) => return refused(error),
+        Err(refusal) => return refusal.page(),
     };
-    if !from_here(&headers) || !digests_match(&signed.csrf, &form.csrf) {
-        return forbidden_form();
-    }
     let org = match org_id(&org) {
         Ok(org) => org,
         Err(error) => return error_page(error),
