@@ -18,8 +18,9 @@ use crate::policy::rhai_policy::RhaiLimits;
 /// minute).
 const DEFAULT_UPLOAD_TIMEOUT_SECS: u64 = 110;
 
-/// `TENANTRY_*` variables that are not settings: the command line's own.
-const NOT_SETTINGS: [&str; 7] = [
+/// `TENANTRY_*` variables that are not settings: the command line's own, and the test suite's
+/// (CI exports them to every process it starts, the binaries under test included).
+const NOT_SETTINGS: [&str; 8] = [
     "TENANTRY_TOKEN",
     "TENANTRY_SERVER",
     "TENANTRY_CONFIG",
@@ -27,6 +28,8 @@ const NOT_SETTINGS: [&str; 7] = [
     "TENANTRY_BENCH_CACHE_MIB",
     crate::storage::postgres::scratch::TEST_SERVER_VARIABLE,
     crate::storage::postgres::scratch::TEST_BACKEND_VARIABLE,
+    // The console's browser test fails instead of skipping (`tests/tests/e2e/console.rs`).
+    "TENANTRY_REQUIRE_BROWSER",
 ];
 
 #[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
