@@ -49,7 +49,10 @@ pub async fn sign_in(
 #[schemars(example = serde_json::json!({"current_password": "correct horse battery staple", "new_password": "a longer one, never reused"}))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
-    current_password: String,
+    /// Required once the account has a password; left out to set the first one (an account
+    /// that accepted its invitation without one).
+    #[serde(default)]
+    current_password: Option<String>,
     /// 12 characters to 128 bytes.
     new_password: String,
 }
@@ -59,7 +62,7 @@ pub async fn change_password(
     Auth(actor): Auth,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    app.change_password(actor, &body.current_password, &body.new_password)
+    app.change_password(actor, body.current_password.as_deref(), &body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

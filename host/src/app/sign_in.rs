@@ -199,7 +199,15 @@ impl App {
     /// Changes the caller's password, given the current one; every other session of theirs
     /// ends (whoever knew the old password is signed out). Checking the current password
     /// counts against the account's sign-in attempts, so a stolen session cannot guess it.
-    pub async fn change_password(&self, actor: Actor, current: &str, new: &str) -> Result<()> {
+    /// An account that has none yet (it accepted its invitation without one, or before
+    /// passwords existed) sets its first with `current` left out: it was authenticated by an
+    /// API token, and a session cannot exist without a password.
+    pub async fn change_password(
+        &self,
+        actor: Actor,
+        current: Option<&str>,
+        new: &str,
+    ) -> Result<()> {
         let user = actor.user_id.ok_or(Error::Forbidden {
             reason: "the operator signs in with the operator credential, not a password".into(),
             layer: "platform".into(),
@@ -212,43 +220,44 @@ impl App {
                 .filter(|u| u.portal_access)
                 .map(|u| (u.email, u.password_hash)))
         })?;
-        let Some((Some(email), stored)) = stored else {
+        let Some((Some(email), checked)) = stored else {
             return Err(Error::field(
                 "no password",
                 "current_password",
                 "only portal users have a password",
             ));
         };
-        let counters = self.store.counters();
-        let account = account_key(&email);
-        let attempt = counters.count_up(&account, ATTEMPTS_PER_ACCOUNT, WINDOW, Reset::Window)?;
-        if !attempt.admitted {
-            return Err(Error::RateLimited {
-                what: "the quota of sign-in attempts for this account",
-                retry_after: attempt.left,
-            });
-        }
-        let stored = stored.unwrap_or_else(|| password::stand_in().to_owned());
-        let offered = current.to_owned();
-        if current.len() > password::MAX_BYTES
-            || !hashing(move || password::verify(&stored, &offered)).await?
-        {
-            tokio::time::sleep(failure_delay(attempt.count)).await;
-            return Err(Error::invalid(
-                "wrong password",
-                vec![FieldError::new(
+        match (&checked, current) {
+            (Some(stored), Some(current)) => {
+                self.check_current_password(&email, stored, current).await?;
+            }
+            (Some(_), None) => {
+                return Err(Error::field(
+                    "current password needed",
                     "current_password",
-                    "is not this account's password",
-                )],
-            ));
+                    "is required: this account has a password",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::field(
+                    "no current password",
+                    "current_password",
+                    "this account has no password yet: leave `current_password` out to set its first",
+                ));
+            }
+            (None, None) => {}
         }
-        counters.count_down(&account, attempt.since)?;
         let hash = hash_password(new.to_owned()).await?;
         let now = self.clock.now();
         self.store
             .write(move |tx| {
                 let view = tx.view();
                 let mut stored = view.user(user)?.ok_or(Error::Unauthorized)?;
+                if stored.password_hash != checked {
+                    return Err(Error::Conflict(
+                        "the password was changed meanwhile; sign in again".into(),
+                    ));
+                }
                 let before = stored.clone();
                 stored.password_hash = Some(hash);
                 tx.update_user(&before, &stored)?;
@@ -264,6 +273,33 @@ impl App {
                 Ok(())
             })
             .await
+    }
+    /// Checks `current` against `stored`, counted against the account's sign-in attempts.
+    async fn check_current_password(&self, email: &str, stored: &str, current: &str) -> Result<()> {
+        let counters = self.store.counters();
+        let account = account_key(email);
+        let attempt = counters.count_up(&account, ATTEMPTS_PER_ACCOUNT, WINDOW, Reset::Window)?;
+        if !attempt.admitted {
+            return Err(Error::RateLimited {
+                what: "the quota of sign-in attempts for this account",
+                retry_after: attempt.left,
+            });
+        }
+        let (stored, offered) = (stored.to_owned(), current.to_owned());
+        if current.len() > password::MAX_BYTES
+            || !hashing(move || password::verify(&stored, &offered)).await?
+        {
+            tokio::time::sleep(failure_delay(attempt.count)).await;
+            return Err(Error::invalid(
+                "wrong password",
+                vec![FieldError::new(
+                    "current_password",
+                    "is not this account's password",
+                )],
+            ));
+        }
+        counters.count_down(&account, attempt.since)?;
+        Ok(())
     }
 }
 

@@ -343,3 +343,60 @@ async fn an_invitation_sets_no_password_on_an_existing_account_nor_a_login_less_
         phone.body
     );
 }
+
+/// Everyone who accepted an invitation without a password (or before passwords existed) sets
+/// a first one with their API token; from then on a change needs it.
+#[tokio::test]
+async fn an_account_without_a_password_sets_its_first_with_its_token() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let (_, member) = s.member(&acme, &owner, "Mia", "member").await;
+    let email = format!("mia@{}.example", &acme[..8]);
+    assert_eq!(
+        sign_in(&s, &email, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let guessed = s
+        .put(
+            "/v1/me/password",
+            &member,
+            json!({"current_password": "anything at all", "new_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        guessed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        guessed.body
+    );
+    assert_eq!(field_errors(&guessed), ["current_password"]);
+
+    let first = s
+        .put(
+            "/v1/me/password",
+            &member,
+            json!({"new_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT, "{:?}", first.body);
+    assert_eq!(sign_in(&s, &email, PASSWORD).await.status, StatusCode::OK);
+
+    // Now it has one: setting another "first" is refused, the password stays.
+    let again = s
+        .put(
+            "/v1/me/password",
+            &member,
+            json!({"new_password": "someone else's password"}),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        again.body
+    );
+    assert_eq!(field_errors(&again), ["current_password"]);
+    assert_eq!(sign_in(&s, &email, PASSWORD).await.status, StatusCode::OK);
+}
