@@ -1,34 +1,42 @@
-// Drives the web console in Chromium through a seed story, saves a screenshot of every screen,
-// and checks each with axe-core. Run by the end-to-end test `console::in_chromium` against a
-// real server:
+// Drives the web console in Chromium through the seed stories, saves a screenshot of every
+// screen, and checks each with axe-core. Run by the end-to-end test `console::in_chromium`
+// against a real server:
 //   node console.mjs <base url> <screenshot dir>
-// with TENANTRY_OWNER_EMAIL, TENANTRY_OWNER_PASSWORD and TENANTRY_ORG_ID of a signed-up owner,
-// and CHROMIUM the browser's path. Prints one line per screen; exits 1 on the first failure.
+// with, in the environment, TENANTRY_PASSWORD (every account's), TENANTRY_OWNER_EMAIL and
+// TENANTRY_ORG_ID (a customer's owner), TENANTRY_PEER_EMAIL and TENANTRY_PEER_ORG_ID (another
+// customer's owner), TENANTRY_PROVIDER_EMAIL (their provider's owner), and CHROMIUM the
+// browser's path. Prints one line per screen; exits 1 on the first failure.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const [base, shots] = process.argv.slice(2);
-const { TENANTRY_OWNER_EMAIL: email, TENANTRY_OWNER_PASSWORD: password, TENANTRY_ORG_ID: org } =
-  process.env;
+const env = process.env;
+const password = env.TENANTRY_PASSWORD;
+const org = env.TENANTRY_ORG_ID;
+const peer = env.TENANTRY_PEER_ORG_ID;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  executablePath: env.CHROMIUM ?? "/usr/bin/chromium",
   // Root in CI has no user namespaces for Chromium's sandbox.
   args: ["--no-sandbox"],
 });
-// axe is injected by the test, which the pages' CSP (no script at all) would refuse.
-const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1100, height: 750 } });
-const page = await context.newPage();
 
 function fail(message) {
   throw new Error(message);
 }
 
+/** A window of its own (its own cookies) for one person. */
+async function person() {
+  // axe is injected by the test, which the pages' CSP (no script at all) would refuse.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1100, height: 750 } });
+  return context.newPage();
+}
+
 /** Saves the screen and fails on any serious or critical accessibility violation. */
-async function screen(name) {
+async function screen(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
   await page.evaluate(axeSource);
   const { violations } = await page.evaluate(() => globalThis.axe.run(document));
@@ -39,43 +47,129 @@ async function screen(name) {
   }
 }
 
-async function expectText(text) {
+async function expectText(page, text) {
   const body = await page.textContent("body");
   if (!body.includes(text)) fail(`expected "${text}" on ${page.url()}, got: ${body}`);
 }
 
-try {
-  await page.goto(`${base}/console`);
-  if (!page.url().endsWith("/console/sign-in")) fail(`not sent to sign in: ${page.url()}`);
-  await screen("sign-in");
+/** Clicks the submit button of the form holding `field`. */
+async function submit(page, field) {
+  await page.click(`form:has(${field}) button[type=submit]`);
+}
 
+async function signIn(page, email) {
+  await page.goto(`${base}/console/sign-in`);
   await page.fill("#email", email);
-  await page.fill("#password", "not the password");
-  await page.click("button[type=submit]");
-  await expectText("Wrong e-mail address or password.");
-  await screen("sign-in-refused");
-
   await page.fill("#password", password);
-  await page.click("main button[type=submit]");
+  await submit(page, "#email");
   await page.waitForURL(`${base}/console`);
-  await screen("organizations");
+}
 
-  await page.click(`a[href="/console/orgs/${org}"]`);
-  await expectText("Overview");
-  await screen("organization");
-
-  await page.fill("#name", "Ada");
-  await page.fill("#invite-email", "ada@browser.example");
-  await page.selectOption("#role", "admin");
-  await page.click("main form button[type=submit]");
-  await expectText("Ada is invited.");
-  await expectText("inv_");
-  await screen("member-invited");
-
+async function signOut(page) {
   await page.click("header button");
   await page.waitForURL(`${base}/console/sign-in`);
-  await page.goto(`${base}/console`);
-  if (!page.url().endsWith("/console/sign-in")) fail("still signed in after signing out");
+}
+
+try {
+  // 1. The owner signs in (a wrong password first) and invites an admin.
+  const owner = await person();
+  await owner.goto(`${base}/console`);
+  if (!owner.url().endsWith("/console/sign-in")) fail(`not sent to sign in: ${owner.url()}`);
+  await screen(owner, "sign-in");
+  await owner.fill("#email", env.TENANTRY_OWNER_EMAIL);
+  await owner.fill("#password", "not the password");
+  await submit(owner, "#email");
+  await expectText(owner, "Wrong e-mail address or password.");
+  await screen(owner, "sign-in-refused");
+  await owner.fill("#password", password);
+  await submit(owner, "#email");
+  await owner.waitForURL(`${base}/console`);
+  await screen(owner, "organizations");
+
+  await owner.click(`a[href="/console/orgs/${org}"]`);
+  await expectText(owner, "Overview");
+  await screen(owner, "organization");
+  await owner.fill("#name", "Ada");
+  await owner.fill("#invite-email", "ada@browser.example");
+  await owner.selectOption("#role", "admin");
+  await submit(owner, "#invite-email");
+  await expectText(owner, "Ada is invited.");
+  const token = (await owner.textContent(".notice code")).trim();
+  if (!token.startsWith("inv_")) fail(`no invitation token shown: ${token}`);
+  await screen(owner, "member-invited");
+
+  // 2. Ada accepts in the console, sets her password, signs in: as an admin she is offered
+  //    member invitations only.
+  const ada = await person();
+  await ada.goto(`${base}/console/accept`);
+  await screen(ada, "accept-invitation");
+  await ada.fill("#token", token);
+  await ada.fill("#new-password", "Ada's own long password");
+  await ada.fill("#repeat-password", "Ada's own long password");
+  await submit(ada, "#token");
+  await expectText(ada, "Welcome, Ada: your password is set.");
+  await screen(ada, "password-set");
+  await ada.fill("#password", "Ada's own long password");
+  await submit(ada, "#email");
+  await ada.waitForURL(`${base}/console`);
+  await ada.click(`a[href="/console/orgs/${org}"]`);
+  const roles = await ada.$$eval("#role option", (options) => options.map((o) => o.value));
+  if (roles.join() !== "member") fail(`an admin is offered roles ${roles}`);
+  await screen(ada, "members-as-admin");
+
+  // 3. Organization Connect: the owner links to the peer, the peer accepts; the owner creates
+  //    a team and shares it; the peer sees it received.
+  await owner.goto(`${base}/console/orgs/${org}/connect`);
+  await screen(owner, "connect");
+  await owner.fill("#target", peer);
+  await submit(owner, "#target");
+  await expectText(owner, "Link request sent to");
+  await screen(owner, "link-sent");
+
+  const peerOwner = await person();
+  await signIn(peerOwner, env.TENANTRY_PEER_EMAIL);
+  await peerOwner.goto(`${base}/console/orgs/${peer}/connect`);
+  await peerOwner.click(`form[action$="/accept"] button`);
+  await expectText(peerOwner, "is active.");
+  await screen(peerOwner, "link-accepted");
+
+  await owner.goto(`${base}/console/orgs/${org}`);
+  await owner.fill("#team-name", "Night shift");
+  await submit(owner, "#team-name");
+  await expectText(owner, "Team Night shift created.");
+  await owner.goto(`${base}/console/orgs/${org}/connect`);
+  await submit(owner, "#share-resource");
+  await expectText(owner, "Night shift is shared.");
+  await screen(owner, "shared");
+
+  await peerOwner.goto(`${base}/console/orgs/${peer}/connect`);
+  const received = await peerOwner.textContent("section[aria-labelledby=received]");
+  if (!received.includes("Night shift")) fail(`not received: ${received}`);
+  await screen(peerOwner, "received");
+
+  // 4. Remote support: the provider asks, the owner approves in the inbox, then revokes.
+  const provider = await person();
+  await signIn(provider, env.TENANTRY_PROVIDER_EMAIL);
+  await provider.goto(`${base}/console/orgs/${org}/remote-support`);
+  await provider.fill("#reason", "ticket 4711: calls drop after 30 s");
+  await provider.fill("#minutes", "60");
+  await submit(provider, "#reason");
+  await expectText(provider, "Remote support request sent: pending");
+  await screen(provider, "support-requested");
+
+  await owner.goto(`${base}/console/orgs/${org}/remote-support`);
+  await screen(owner, "support-inbox");
+  await owner.click(`form[action$="/approve"] button`);
+  await expectText(owner, "granted, 60 min left");
+  await screen(owner, "support-granted");
+  await owner.click(`form[action$="/revoke"] button`);
+  await expectText(owner, "The request is revoked.");
+  await owner.click("details summary");
+  await screen(owner, "support-revoked");
+
+  await signOut(owner);
+  await owner.goto(`${base}/console`);
+  if (!owner.url().endsWith("/console/sign-in")) fail("still signed in after signing out");
   console.log(JSON.stringify({ story: "done" }));
 } catch (error) {
   console.error(String(error?.stack ?? error));

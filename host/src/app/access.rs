@@ -16,9 +16,31 @@ use crate::domain::org::{Org, OrgStatus};
 use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
-use crate::policy::input::{ActorInput, AuthorizeInput, GrantInput, OrgInput, Relation};
+use crate::policy::input::{
+    ActorInput, AuthorizeInput, GrantInput, OrgInput, PolicyInput, Relation,
+};
 use crate::policy::{Decision, Subject};
 use crate::storage::View;
+
+/// Something the console may offer: `action` on an example `resource` (what the policies
+/// read, such as the role an invitation gives), under a `name` of its own.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub name: &'static str,
+    pub action: &'static str,
+    pub resource: Value,
+}
+
+impl Offer {
+    /// `action` on no resource in particular, offered under its own name.
+    pub fn plain(action: &'static str) -> Self {
+        Self {
+            name: action,
+            action,
+            resource: Value::Object(serde_json::Map::new()),
+        }
+    }
+}
 
 /// The caller's standing in one organization.
 #[derive(Debug, Clone)]
@@ -218,6 +240,18 @@ impl App {
     /// or hostile organization policy could otherwise deny its own repair. The platform and
     /// provider layers still decide.
     pub fn authorize(&self, access: &Access, action: &str, resource: Value) -> Result<Decision> {
+        let (subject, input) = self.authorize_question(access, action, resource)?;
+        forbid_unless_allowed(self.ask(subject, input))
+    }
+
+    /// Whom the `authorize` hook is asked about `action` and with what input, once the rules
+    /// Rust keeps have let it through (the same for a decision and for an offer).
+    fn authorize_question(
+        &self,
+        access: &Access,
+        action: &str,
+        resource: Value,
+    ) -> Result<(Subject, AuthorizeInput)> {
         let lens;
         let access = if access.acts_as_provider(action) {
             lens = access.clone().without_grant();
@@ -231,7 +265,32 @@ impl App {
         if is_policy_management(action) {
             subject.org = None;
         }
-        forbid_unless_allowed(self.ask(subject, input))
+        Ok((subject, input))
+    }
+
+    /// The offers among `offers` that `actor` may take up on `org` as the policies stand now:
+    /// what the console shows them. Judged as [`App::authorize`] judges, with the offer's
+    /// example resource (a policy's rule on the real resource still refuses with its reason
+    /// when the action is taken), and not written to the decision log: an offer decides
+    /// nothing, and the action, when taken, is decided and recorded.
+    pub fn offered(&self, actor: Actor, org: OrgId, offers: &[Offer]) -> Result<Vec<&'static str>> {
+        let now = self.clock.now();
+        self.store.read(|view| {
+            let access = load(view, actor, org, now)?;
+            Ok(offers
+                .iter()
+                .filter(|offer| {
+                    self.authorize_question(&access, offer.action, offer.resource.clone())
+                        .is_ok_and(|(subject, input)| {
+                            let input = PolicyInput::from(input).to_value();
+                            self.policies
+                                .decide(crate::policy::Hook::Authorize, subject, &input)
+                                .allowed()
+                        })
+                })
+                .map(|offer| offer.name)
+                .collect())
+        })
     }
 
     /// Authorization for actions on no organization (own tokens, listing plans).

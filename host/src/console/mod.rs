@@ -8,11 +8,14 @@
 //! a shared key. A post whose `Origin` is another site is refused too. Pages forbid scripts
 //! outright (`Content-Security-Policy: default-src 'none'`), are never cached, and never framed.
 
+mod account;
+mod connect;
 mod cookies;
+mod members;
 mod pages;
+mod support;
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE,
 };
@@ -23,11 +26,8 @@ use maud::Markup;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::extract::Anonymous;
+use crate::app::App;
 use crate::app::actor::Actor;
-use crate::app::members::{InviteBody, MemberFilter};
-use crate::app::sign_in::SESSION;
-use crate::app::{App, PageRequest};
 use crate::domain::ids::OrgId;
 use crate::domain::secret::digests_match;
 use crate::error::Error;
@@ -39,12 +39,43 @@ const POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route("/console", get(home))
+        .route("/console", get(account::home))
         .route("/console/style.css", get(style))
-        .route("/console/sign-in", get(sign_in_form).post(sign_in))
-        .route("/console/sign-out", post(sign_out))
-        .route("/console/orgs/{org}", get(organization))
-        .route("/console/orgs/{org}/members", post(invite))
+        .route(
+            "/console/sign-in",
+            get(account::sign_in_form).post(account::sign_in),
+        )
+        .route("/console/sign-out", post(account::sign_out))
+        .route(
+            "/console/accept",
+            get(account::accept_form).post(account::accept),
+        )
+        .route(
+            "/console/invitations/{invitation}/{action}",
+            post(account::answer_invitation),
+        )
+        .route("/console/orgs/{org}", get(members::show))
+        .route("/console/orgs/{org}/members", post(members::invite))
+        .route("/console/orgs/{org}/teams", post(members::create_team))
+        .route("/console/orgs/{org}/connect", get(connect::show))
+        .route("/console/orgs/{org}/links", post(connect::link))
+        .route(
+            "/console/orgs/{org}/links/{link}/{action}",
+            post(connect::act),
+        )
+        .route("/console/orgs/{org}/shares", post(connect::share))
+        .route(
+            "/console/orgs/{org}/shares/{share}/revoke",
+            post(connect::revoke),
+        )
+        .route(
+            "/console/orgs/{org}/remote-support",
+            get(support::show).post(support::request),
+        )
+        .route(
+            "/console/orgs/{org}/remote-support/{request}/{action}",
+            post(support::act),
+        )
 }
 
 /// Someone signed in: who, and the anti-forgery value of their forms.
@@ -79,29 +110,32 @@ fn refused(error: Error) -> Response {
     }
 }
 
-/// Why a signed-in form was not taken.
-enum FormRefused {
+/// Why a page or a form was not taken up.
+enum Refusal {
     /// Nobody is signed in, or the session could not be read.
     NotSigned(Error),
     /// The form came from elsewhere: no anti-forgery value, a wrong one, or another origin.
     Forged,
+    /// What the path names is not there (or not for this person).
+    Unknown(Error),
 }
 
-impl FormRefused {
+impl Refusal {
     fn page(self) -> Response {
         match self {
             Self::NotSigned(error) => refused(error),
             Self::Forged => forbidden_form(),
+            Self::Unknown(error) => error_page(error),
         }
     }
 }
 
 /// The signed-in person who sent a form, if it carries their anti-forgery value `csrf` and
 /// came from this site.
-fn signed_form(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Signed, FormRefused> {
-    let signed = signed(app, headers).map_err(FormRefused::NotSigned)?;
+fn signed_form(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Signed, Refusal> {
+    let signed = signed(app, headers).map_err(Refusal::NotSigned)?;
     if !from_here(headers) || !digests_match(&signed.csrf, csrf) {
-        return Err(FormRefused::Forged);
+        return Err(Refusal::Forged);
     }
     Ok(signed)
 }
@@ -181,225 +215,94 @@ async fn style() -> Response {
     response
 }
 
-async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
-    let signed = match signed(&app, &headers) {
-        Ok(signed) => signed,
-        Err(error) => return refused(error),
-    };
-    let page_request = PageRequest {
-        limit: App::MAX_PAGE,
-        after: None,
-    };
-    match app.list_orgs(signed.actor, page_request) {
-        Ok(orgs) => page(
-            StatusCode::OK,
-            pages::organizations(&orgs.items, &signed.csrf),
-        ),
-        Err(error) => error_page(error),
+/// The organization a console path names.
+fn org_id(text: &str) -> Result<OrgId, Error> {
+    path_id(text, OrgId, "organization")
+}
+
+/// The id a console path names; a malformed one is as unknown as a missing one.
+fn path_id<T>(text: &str, id: fn(uuid::Uuid) -> T, what: &'static str) -> Result<T, Error> {
+    uuid::Uuid::parse_str(text)
+        .map(id)
+        .map_err(|_| Error::NotFound(what))
+}
+
+/// What a form's use case answered, for the page shown next: `done` on success (with
+/// `status`), the refusal's reason and each field's problem otherwise, with the status the API
+/// would answer.
+fn outcome<T>(
+    result: Result<T, Error>,
+    status: StatusCode,
+    done: impl FnOnce(T) -> Notice,
+) -> (StatusCode, Notice) {
+    match result {
+        Ok(value) => (status, done(value)),
+        Err(error) => {
+            let notice = match &error {
+                Error::Forbidden { reason, .. } => Notice::Refused {
+                    reason: reason.clone(),
+                    fields: Vec::new(),
+                },
+                Error::Invalid { title, fields } => Notice::Refused {
+                    reason: title.clone(),
+                    fields: fields
+                        .iter()
+                        .map(|f| (f.field.clone(), f.reason.clone()))
+                        .collect(),
+                },
+                other => Notice::Refused {
+                    reason: other.to_string(),
+                    fields: Vec::new(),
+                },
+            };
+            (status_of(error), notice)
+        }
     }
 }
 
-async fn sign_in_form(headers: HeaderMap) -> Response {
+/// A random value for an anonymous form (sign-in, accepting an invitation), mirrored in the
+/// form's own cookie: another site can neither read the cookie nor set it.
+fn anonymous_form(headers: &HeaderMap, markup: impl FnOnce(&str) -> Markup) -> Response {
     let csrf = match crate::domain::secret::new_token("") {
         Ok(secret) => secret.expose().to_owned(),
         Err(error) => return error_page(error),
     };
-    let mut response = page(StatusCode::OK, pages::sign_in(None, "", &csrf));
+    let mut response = page(StatusCode::OK, markup(&csrf));
     let cookie = cookies::set(
         cookies::SIGN_IN_FORM,
         &csrf,
         3_600,
-        cookies::over_tls(&headers),
+        cookies::over_tls(headers),
     );
     response.headers_mut().append(SET_COOKIE, cookie);
     response
 }
 
-#[derive(Deserialize)]
-struct SignInForm {
-    email: String,
-    password: String,
-    csrf: String,
+/// Whether an anonymous form carries the value its cookie mirrors, and came from here.
+fn anonymous_form_sent_here(headers: &HeaderMap, csrf: &str) -> bool {
+    let mirrored = cookies::read(headers, cookies::SIGN_IN_FORM);
+    from_here(headers) && mirrored.is_some_and(|cookie| digests_match(cookie, csrf))
 }
 
-async fn sign_in(
-    State(app): State<App>,
-    Anonymous(address): Anonymous,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
-) -> Response {
-    let mirrored = cookies::read(&headers, cookies::SIGN_IN_FORM);
-    if !from_here(&headers) || !mirrored.is_some_and(|cookie| digests_match(cookie, &form.csrf)) {
-        return forbidden_form();
-    }
-    let again =
-        |status, text: &str| page(status, pages::sign_in(Some(text), &form.email, &form.csrf));
-    match app.sign_in(&form.email, &form.password, address).await {
-        Ok(signed_in) => {
-            let tls = cookies::over_tls(&headers);
-            let mut response = redirect("/console");
-            let session = cookies::set(
-                cookies::SESSION,
-                signed_in.token.expose(),
-                SESSION.as_secs(),
-                tls,
-            );
-            response.headers_mut().append(SET_COOKIE, session);
-            response
-                .headers_mut()
-                .append(SET_COOKIE, cookies::set(cookies::SIGN_IN_FORM, "", 0, tls));
-            response
-        }
-        Err(Error::SignInFailed) => again(
-            StatusCode::UNAUTHORIZED,
-            "Wrong e-mail address or password.",
-        ),
-        Err(error @ Error::RateLimited { .. }) => {
-            again(StatusCode::TOO_MANY_REQUESTS, &error.to_string())
-        }
-        Err(error) => error_page(error),
-    }
-}
-
+/// A form's anti-forgery value alone (sign out, the buttons of a list).
 #[derive(Deserialize)]
 struct CsrfOnly {
     csrf: String,
 }
 
-async fn sign_out(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let signed = match signed_form(&app, &headers, &form.csrf) {
-        Ok(signed) => signed,
-        Err(refusal) => return refusal.page(),
-    };
-    if let Err(error) = app.revoke_token(signed.actor, signed.actor.token_id).await {
-        return error_page(error);
-    }
-    let mut response = redirect("/console/sign-in");
-    let cleared = cookies::set(cookies::SESSION, "", 0, cookies::over_tls(&headers));
-    response.headers_mut().append(SET_COOKIE, cleared);
-    response
+/// The signed-in person looking at organization `org` (as its path names it).
+fn viewer_of(app: &App, headers: &HeaderMap, org: &str) -> Result<(Signed, OrgId), Refusal> {
+    let signed = signed(app, headers).map_err(Refusal::NotSigned)?;
+    Ok((signed, org_id(org).map_err(Refusal::Unknown)?))
 }
 
-fn org_id(text: &str) -> Result<OrgId, Error> {
-    uuid::Uuid::parse_str(text)
-        .map(OrgId)
-        .map_err(|_| Error::NotFound("organization"))
-}
-
-/// The organization page, with `notice` from the form just sent.
-fn organization_page(
+/// The signed-in person who sent a form about organization `org`, if the form is theirs.
+fn sender_for(
     app: &App,
-    signed: &Signed,
-    org: OrgId,
-    status: StatusCode,
-    notice: Option<Notice>,
-) -> Response {
-    let org = match app.get_org(signed.actor, org) {
-        Ok(org) => org,
-        Err(error) => return error_page(error),
-    };
-    let page_request = PageRequest {
-        limit: App::MAX_PAGE,
-        after: None,
-    };
-    let members = app.list_members(signed.actor, org.id, &MemberFilter::default(), page_request);
-    let refusal;
-    let members = match &members {
-        Ok(page) => Ok(page.items.as_slice()),
-        Err(error) => {
-            refusal = error.to_string();
-            Err(refusal.as_str())
-        }
-    };
-    page(
-        status,
-        pages::organization(&org, members, notice.as_ref(), &signed.csrf),
-    )
-}
-
-async fn organization(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Response {
-    let signed = match signed(&app, &headers) {
-        Ok(signed) => signed,
-        Err(error) => return refused(error),
-    };
-    match org_id(&org) {
-        Ok(org) => organization_page(&app, &signed, org, StatusCode::OK, None),
-        Err(error) => error_page(error),
-    }
-}
-
-#[derive(Deserialize)]
-struct InviteForm {
-    csrf: String,
-    name: String,
-    email: String,
-    role: String,
-}
-
-async fn invite(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-    Form(form): Form<InviteForm>,
-) -> Response {
-    let signed = match signed_form(&app, &headers, &form.csrf) {
-        Ok(signed) => signed,
-        Err(refusal) => return refusal.page(),
-    };
-    let org = match org_id(&org) {
-        Ok(org) => org,
-        Err(error) => return error_page(error),
-    };
-    let body = InviteBody {
-        name: Some(form.name.clone()),
-        email: Some(form.email),
-        role: Some(form.role),
-        portal_access: Some(true),
-        team_ids: None,
-        pin: None,
-        extension: None,
-    };
-    let (status, notice) = match app.invite_member(signed.actor, org, body).await {
-        Ok(added) => (
-            StatusCode::CREATED,
-            Notice::Invited {
-                name: added.user.name,
-                token: added.invitation_token.map(|t| t.expose().to_owned()),
-            },
-        ),
-        Err(Error::Forbidden { reason, .. }) => (
-            StatusCode::FORBIDDEN,
-            Notice::Refused {
-                reason,
-                fields: Vec::new(),
-            },
-        ),
-        Err(Error::Invalid { title, fields }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Notice::Refused {
-                reason: title,
-                fields: fields.into_iter().map(|f| (f.field, f.reason)).collect(),
-            },
-        ),
-        Err(error @ Error::NotFound(_)) => return error_page(error),
-        Err(error) => {
-            let reason = error.to_string();
-            (
-                status_of(error),
-                Notice::Refused {
-                    reason,
-                    fields: Vec::new(),
-                },
-            )
-        }
-    };
-    organization_page(&app, &signed, org, status, Some(notice))
+    headers: &HeaderMap,
+    csrf: &str,
+    org: &str,
+) -> Result<(Signed, OrgId), Refusal> {
+    let signed = signed_form(app, headers, csrf)?;
+    Ok((signed, org_id(org).map_err(Refusal::Unknown)?))
 }

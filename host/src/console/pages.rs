@@ -1,13 +1,17 @@
-//! The console's pages, as HTML. maud escapes every interpolated value, so a name, a reason or
-//! an address a tenant typed is shown as text, never as markup. No page carries a script.
+//! The frame every console page shares: the layout, an organization's tabs, what the form just
+//! sent came to, and the message pages. maud escapes every interpolated value, so a name, a
+//! reason or an address a tenant typed is shown as text, never as markup. No page carries a
+//! script.
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::app::members::MemberView;
+use crate::domain::clock::Timestamp;
 use crate::domain::org::Org;
 
 /// What the page before asked to be told.
 pub enum Notice {
+    /// Done, in a sentence.
+    Done(String),
     /// A member was invited; the token is shown this once, for the inviter to hand over.
     Invited { name: String, token: Option<String> },
     /// Refused, with the reason (a policy's, a rule's), and each field's problem if any.
@@ -40,7 +44,7 @@ pub fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                 header {
                     a.brand href="/console" { "tenantry" }
                     @if let Some(csrf) = csrf {
-                        nav {
+                        nav aria-label="Account" {
                             a href="/console" { "Organizations" }
                             form method="post" action="/console/sign-out" {
                                 input type="hidden" name="csrf" value=(csrf);
@@ -55,133 +59,95 @@ pub fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
     }
 }
 
-pub fn sign_in(error: Option<&str>, email: &str, csrf: &str) -> Markup {
-    layout(
-        "Sign in",
-        None,
-        html! {
-            @if let Some(error) = error {
-                p.error role="alert" { (error) }
-            }
-            form method="post" action="/console/sign-in" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="email" { "E-mail address" }
-                input #email type="email" name="email" value=(email) autocomplete="username" required;
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Sign in" }
-            }
-        },
-    )
+/// The screens of one organization.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Members,
+    Connect,
+    RemoteSupport,
 }
 
-pub fn organizations(orgs: &[Org], csrf: &str) -> Markup {
-    layout(
-        "Organizations",
-        Some(csrf),
-        html! {
-            @if orgs.is_empty() {
-                p { "You are a member of no organization yet." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Tenant" } th scope="col" { "Type" } th scope="col" { "Status" } } }
-                    tbody {
-                        @for org in orgs {
-                            tr {
-                                td { a href={ "/console/orgs/" (org.id) } { (org.name) } }
-                                td { (org.tenant_id) }
-                                td { (label(&org.account_type)) }
-                                td { (label(&org.status)) }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    )
+impl Tab {
+    const ALL: [Self; 3] = [Self::Members, Self::Connect, Self::RemoteSupport];
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Members => "Overview and members",
+            Self::Connect => "Organization Connect",
+            Self::RemoteSupport => "Remote support",
+        }
+    }
+
+    fn path(self, org: &Org) -> String {
+        match self {
+            Self::Members => format!("/console/orgs/{}", org.id),
+            Self::Connect => format!("/console/orgs/{}/connect", org.id),
+            Self::RemoteSupport => format!("/console/orgs/{}/remote-support", org.id),
+        }
+    }
 }
 
-/// An organization's overview and members; `members` is `Err(reason)` when the policy does
-/// not let the viewer list them.
-pub fn organization(
+/// An organization's page: its tabs, what the last form came to, and the screen.
+pub fn org_layout(
     org: &Org,
-    members: Result<&[MemberView], &str>,
+    tab: Tab,
     notice: Option<&Notice>,
     csrf: &str,
+    screen: Markup,
 ) -> Markup {
     layout(
         &org.name,
         Some(csrf),
         html! {
-            @match notice {
-                Some(Notice::Invited { name, token }) => {
-                    div.notice role="status" {
-                        p { (name) " is invited." }
-                        @if let Some(token) = token {
-                            p { "Hand them this invitation token; it is shown only now:" }
-                            p { code { (token) } }
-                        }
+            nav.tabs aria-label="Organization" {
+                @for each in Tab::ALL {
+                    @if each == tab {
+                        a href=(each.path(org)) aria-current="page" { (each.title()) }
+                    } @else {
+                        a href=(each.path(org)) { (each.title()) }
                     }
-                }
-                Some(Notice::Refused { reason, fields }) => {
-                    div.error role="alert" {
-                        p { (reason) }
-                        @if !fields.is_empty() {
-                            ul { @for (field, problem) in fields { li { strong { (field) } ": " (problem) } } }
-                        }
-                    }
-                }
-                None => {}
-            }
-            section aria-labelledby="overview" {
-                h2 #overview { "Overview" }
-                dl {
-                    dt { "Organization id" } dd { code { (org.id) } }
-                    dt { "Tenant id" } dd { (org.tenant_id) }
-                    dt { "Type" } dd { (label(&org.account_type)) }
-                    dt { "Status" } dd { (label(&org.status)) }
-                    dt { "Managed by" } dd { (label(&org.managed_by)) }
-                    dt { "Region" } dd { (org.region) }
-                    dt { "Remote support needs approval" } dd { @if org.remote_support_requires_approval { "yes" } @else { "no" } }
                 }
             }
-            section aria-labelledby="members" {
-                h2 #members { "Members" }
-                @match members {
-                    Ok(members) => {
-                        table {
-                            thead { tr { th scope="col" { "Name" } th scope="col" { "E-mail" } th scope="col" { "Role" } th scope="col" { "Status" } } }
-                            tbody {
-                                @for member in members {
-                                    tr {
-                                        td { (member.name) }
-                                        td { (member.email.as_deref().unwrap_or("—")) }
-                                        td { (member.role.as_str()) }
-                                        td { (label(&member.status)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(reason) => { p { "Not shown: " (reason) } }
-                }
-                h3 { "Invite a member" }
-                form method="post" action={ "/console/orgs/" (org.id) "/members" } {
-                    input type="hidden" name="csrf" value=(csrf);
-                    label for="name" { "Name" }
-                    input #name type="text" name="name" required;
-                    label for="invite-email" { "E-mail address" }
-                    input #invite-email type="email" name="email" required;
-                    label for="role" { "Role" }
-                    select #role name="role" {
-                        option value="member" { "member" }
-                        option value="admin" { "admin" }
-                    }
-                    button type="submit" { "Invite" }
-                }
-            }
+            (notice_of(notice))
+            (screen)
         },
     )
+}
+
+pub fn notice_of(notice: Option<&Notice>) -> Markup {
+    html! {
+        @match notice {
+            Some(Notice::Done(text)) => { div.notice role="status" { p { (text) } } }
+            Some(Notice::Invited { name, token }) => {
+                div.notice role="status" {
+                    p { (name) " is invited." }
+                    @if let Some(token) = token {
+                        p { "Hand them this invitation token; it is shown only now:" }
+                        p { code { (token) } }
+                    }
+                }
+            }
+            Some(Notice::Refused { reason, fields }) => {
+                div.error role="alert" {
+                    p { (reason) }
+                    @if !fields.is_empty() {
+                        ul { @for (field, problem) in fields { li { strong { (field) } ": " (problem) } } }
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// A one-button form posting to `action` (the person's anti-forgery value included).
+pub fn button(action: &str, text: &str, csrf: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { (text) }
+        }
+    }
 }
 
 /// A page that only says what went wrong (not found, forbidden, a form without its token).
@@ -191,4 +157,13 @@ pub fn message(title: &str, text: &str) -> Markup {
         None,
         html! { p { (text) } p { a href="/console" { "Back to the console" } } },
     )
+}
+
+/// A moment as people read it: `2026-12-04 18:30 UTC`.
+pub fn when(at: Timestamp) -> String {
+    let text = at.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => text,
+    }
 }

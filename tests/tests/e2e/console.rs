@@ -251,6 +251,18 @@ async fn an_owner_signs_in_sees_the_organization_and_invites_an_admin_who_may_no
         StatusCode::SEE_OTHER
     );
     let page = ada.get(&format!("/console/orgs/{acme}")).await;
+    // The policy lets an admin invite members only: the form offers nothing else, and a form
+    // sent anyway is refused with the policy's reason.
+    let roles_offered = |html: &str| {
+        let form = &html[html.find("Invite a member").expect("the invite form")..];
+        let form = &form[..form.find("</form>").unwrap()];
+        ["member", "admin"]
+            .into_iter()
+            .filter(|role| form.contains(&format!(r#"<option value="{role}">"#)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(roles_offered(&page.html), ["member"]);
+    assert_eq!(roles_offered(&overview.html), ["member", "admin"]);
     let refused = ada
         .post(
             &path,
@@ -347,6 +359,486 @@ async fn a_sign_in_form_from_elsewhere_is_refused() {
     assert!(cross.headers().get(SET_COOKIE).is_none());
 }
 
+/// The id that follows `prefix` in a page (a form's action, a link).
+fn id_after(html: &str, prefix: &str) -> String {
+    let at = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {html}"))
+        + prefix.len();
+    html[at..at + 36].to_owned()
+}
+
+/// A member invited by `inviter` into `org` who accepts over the API and sets `password`.
+async fn member_with_password(
+    s: &TestServer,
+    inviter: &str,
+    org: &str,
+    email: &str,
+    role: &str,
+    password: &str,
+) {
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{org}/members"),
+            inviter,
+            json!({"name": email, "email": email, "role": role, "portal_access": true}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    let accepted = s
+        .call(
+            Method::POST,
+            "/v1/invitations/accept",
+            None,
+            Some(json!({"token": invited.body["invitation_token"], "password": password})),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+}
+
+#[tokio::test]
+async fn a_new_member_accepts_in_the_console_sets_a_password_and_signs_in() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{acme}/members"),
+            &owner,
+            json!({"name": "Ada", "email": "ada@acme.example", "role": "member", "portal_access": true}),
+        )
+        .await;
+    let token = invited.body["invitation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut ada = Browser::new(&s);
+    let form = ada.get("/console/accept").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf();
+    let post = async |ada: &mut Browser, csrf: &str, password: &str, repeat: &str| {
+        ada.post(
+            "/console/accept",
+            &[
+                ("csrf", csrf),
+                ("token", &token),
+                ("password", password),
+                ("repeat", repeat),
+            ],
+        )
+        .await
+    };
+    // Each refusal says which field and why, and claims nothing.
+    let differ = post(
+        &mut ada,
+        &csrf,
+        "Ada's own long password",
+        "Ada's own long passw0rd",
+    )
+    .await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        differ.html.contains("the two passwords differ"),
+        "{}",
+        differ.html
+    );
+    let short = post(&mut ada, &csrf, "short", "short").await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.html.contains("at least 12"), "{}", short.html);
+    let forged = post(
+        &mut ada,
+        "0000",
+        "Ada's own long password",
+        "Ada's own long password",
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let done = post(
+        &mut ada,
+        &csrf,
+        "Ada's own long password",
+        "Ada's own long password",
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    assert!(
+        done.html.contains("Welcome, Ada: your password is set."),
+        "{}",
+        done.html
+    );
+    assert!(
+        done.html.contains(r#"value="ada@acme.example""#),
+        "the sign-in form is filled in"
+    );
+    // The token is used up.
+    let again = post(
+        &mut ada,
+        &csrf,
+        "Ada's own long password",
+        "Ada's own long password",
+    )
+    .await;
+    assert_ne!(again.status, StatusCode::OK, "{}", again.html);
+
+    assert_eq!(
+        ada.sign_in("ada@acme.example", "Ada's own long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    // Her only credential is the session: the API token the acceptance issued was revoked.
+    let session = ada.cookies["tenantry_session"].clone();
+    let tokens = s.get("/v1/tokens", &session).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    let live: Vec<&str> = tokens.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["revoked_at"].is_null())
+        .map(|t| t["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(live, ["sign-in"], "{:?}", tokens.body);
+    assert!(ada.get("/console").await.html.contains("Acme"));
+}
+
+#[tokio::test]
+async fn an_existing_account_cannot_set_a_password_by_invitation_and_accepts_signed_in() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    customer_with_password(&s, &sp, "acme", "Acme").await;
+    let (beta, beta_owner) = customer_with_password(&s, &sp, "beta", "Beta Corp").await;
+    // Beta invites Acme's owner, whose account exists.
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{beta}/members"),
+            &beta_owner,
+            json!({"name": "Acme's owner", "email": "owner@acme.example", "role": "member", "portal_access": true}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    let token = invited.body["invitation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Whoever holds the token cannot use it to set that account's password.
+    let mut thief = Browser::new(&s);
+    let csrf = thief.get("/console/accept").await.csrf();
+    let taken = thief
+        .post(
+            "/console/accept",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("password", "the thief's password"),
+                ("repeat", "the thief's password"),
+            ],
+        )
+        .await;
+    assert_ne!(taken.status, StatusCode::OK, "{}", taken.html);
+    assert!(taken.html.contains("existing account"), "{}", taken.html);
+    let mut check = Browser::new(&s);
+    assert_eq!(
+        check
+            .sign_in("owner@acme.example", "the thief's password")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The account's owner signs in and accepts it from the home page.
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let home = owner.get("/console").await;
+    assert!(home.html.contains("Invitations for you") && home.html.contains("Beta Corp"));
+    let id = id_after(&home.html, "/console/invitations/");
+    let accepted = owner
+        .post(
+            &format!("/console/invitations/{id}/accept"),
+            &[("csrf", &home.csrf())],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.html);
+    assert!(accepted.html.contains("Invitation accepted."));
+    assert!(!accepted.html.contains("Invitations for you"));
+    assert!(accepted.html.contains(&format!("/console/orgs/{beta}")));
+}
+
+#[tokio::test]
+async fn two_organizations_link_share_a_team_and_the_peer_sees_it_received() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let (beta, beta_owner) = customer_with_password(&s, &sp, "beta", "Beta Corp").await;
+    member_with_password(
+        &s,
+        &beta_owner,
+        &beta,
+        "mo@beta.example",
+        "member",
+        "Mo's long password",
+    )
+    .await;
+    let region = s.get(&format!("/v1/orgs/{beta}"), &beta_owner).await.body["region"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut a = Browser::new(&s);
+    a.sign_in("owner@acme.example", PASSWORD).await;
+    let connect = a.get(&format!("/console/orgs/{acme}/connect")).await;
+    assert_eq!(connect.status, StatusCode::OK, "{}", connect.html);
+    assert!(connect.html.contains("Send link request"));
+    let csrf = connect.csrf();
+    let links = format!("/console/orgs/{acme}/links");
+    let wrong_region = a
+        .post(
+            &links,
+            &[
+                ("csrf", &csrf),
+                ("target_org_id", &beta),
+                ("target_region", "mars-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_region.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong_region.html.contains("target_region"),
+        "{}",
+        wrong_region.html
+    );
+    let not_an_id = a
+        .post(
+            &links,
+            &[
+                ("csrf", &csrf),
+                ("target_org_id", "beta"),
+                ("target_region", ""),
+            ],
+        )
+        .await;
+    assert_eq!(not_an_id.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(not_an_id.html.contains("must be an organization id"));
+    let sent = a
+        .post(
+            &links,
+            &[
+                ("csrf", &csrf),
+                ("target_org_id", &beta),
+                ("target_region", &region),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.html);
+    assert!(sent.html.contains("Link request sent to Beta Corp."));
+    assert!(
+        sent.html.contains("/cancel"),
+        "the inviting side may cancel"
+    );
+
+    // Beta's member sees the request but is offered no answer; Beta's owner accepts it.
+    let mut mo = Browser::new(&s);
+    mo.sign_in("mo@beta.example", "Mo's long password").await;
+    let seen = mo.get(&format!("/console/orgs/{beta}/connect")).await;
+    assert!(
+        seen.html.contains("Acme") && !seen.html.contains("/accept"),
+        "{}",
+        seen.html
+    );
+    assert!(!seen.html.contains("Send link request"));
+    let mut b = Browser::new(&s);
+    b.sign_in("owner@beta.example", PASSWORD).await;
+    let incoming = b.get(&format!("/console/orgs/{beta}/connect")).await;
+    let link = id_after(&incoming.html, &format!("/console/orgs/{beta}/links/"));
+    let accepted = b
+        .post(
+            &format!("/console/orgs/{beta}/links/{link}/accept"),
+            &[("csrf", &incoming.csrf())],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.html);
+    assert!(accepted.html.contains("The link with Acme is active."));
+    // Accepting twice: refused with the state rule, nothing changes.
+    let twice = b
+        .post(
+            &format!("/console/orgs/{beta}/links/{link}/accept"),
+            &[("csrf", &incoming.csrf())],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(
+        twice.html.contains("it must be `pending`"),
+        "{}",
+        twice.html
+    );
+
+    // Acme creates a team and shares it over the link; Beta sees it received.
+    let created = a
+        .post(
+            &format!("/console/orgs/{acme}/teams"),
+            &[("csrf", &csrf), ("name", "Night <b>shift</b>")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.html);
+    let connect = a.get(&format!("/console/orgs/{acme}/connect")).await;
+    let team = id_after(&connect.html, "value=\"team:");
+    let shared = a
+        .post(
+            &format!("/console/orgs/{acme}/shares"),
+            &[
+                ("csrf", &csrf),
+                ("link_id", &link),
+                ("resource", &format!("team:{team}")),
+            ],
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::CREATED, "{}", shared.html);
+    assert!(
+        shared
+            .html
+            .contains("Night &lt;b&gt;shift&lt;/b&gt; is shared."),
+        "{}",
+        shared.html
+    );
+    let received = b.get(&format!("/console/orgs/{beta}/connect")).await;
+    let section = &received.html[received.html.find("Received from linked").unwrap()..];
+    assert!(
+        section.contains("Night &lt;b&gt;shift&lt;/b&gt;") && section.contains("Acme"),
+        "{section}"
+    );
+
+    // Unlinked, the share ends with it.
+    let unlinked = b
+        .post(
+            &format!("/console/orgs/{beta}/links/{link}/unlink"),
+            &[("csrf", &incoming.csrf())],
+        )
+        .await;
+    assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.html);
+    let after = b.get(&format!("/console/orgs/{beta}/connect")).await;
+    assert!(after.html.contains("Nothing received."), "{}", after.html);
+}
+
+#[tokio::test]
+async fn a_provider_asks_for_remote_support_and_the_owner_approves_then_revokes_it() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    // The provider's owner, who accepted without a password, sets a first one.
+    let set = s
+        .put(
+            "/v1/me/password",
+            &sp,
+            json!({"new_password": "the provider's password"}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{:?}", set.body);
+
+    let mut provider = Browser::new(&s);
+    provider
+        .sign_in("owner@telco.example", "the provider's password")
+        .await;
+    let home = provider.get("/console").await;
+    assert!(
+        home.html.contains(&format!("/console/orgs/{acme}")),
+        "a provider sees its customers"
+    );
+    let page = provider
+        .get(&format!("/console/orgs/{acme}/remote-support"))
+        .await;
+    assert!(page.html.contains("Request access"), "{}", page.html);
+    let path = format!("/console/orgs/{acme}/remote-support");
+    let too_long = provider
+        .post(
+            &path,
+            &[
+                ("csrf", &page.csrf()),
+                ("reason", "ticket 7"),
+                ("minutes", "99999"),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(too_long.html.contains("minutes"), "{}", too_long.html);
+    let asked = provider
+        .post(
+            &path,
+            &[
+                ("csrf", &page.csrf()),
+                ("reason", "ticket 7: calls drop"),
+                ("minutes", "60"),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.html);
+    assert!(
+        asked.html.contains("Remote support request sent: pending"),
+        "{}",
+        asked.html
+    );
+    assert!(
+        !asked.html.contains("/approve"),
+        "the requester is not offered its own approval"
+    );
+
+    // The customer's owner is not offered the request form, and approves in the inbox.
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let inbox = owner.get(&path).await;
+    assert!(!inbox.html.contains("Request access"));
+    assert!(inbox.html.contains("ticket 7: calls drop"));
+    let request = id_after(&inbox.html, &format!("{path}/"));
+    let approved = owner
+        .post(
+            &format!("{path}/{request}/approve"),
+            &[("csrf", &inbox.csrf())],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.html);
+    assert!(
+        approved.html.contains("granted, 60 min left"),
+        "{}",
+        approved.html
+    );
+
+    // What the provider does under the grant shows under it.
+    let read = s.get(&format!("/v1/orgs/{acme}/members"), &sp).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    // Reads under a grant are audited by the recorder, moments after the read.
+    let mut inbox = owner.get(&path).await;
+    for _ in 0..50 {
+        if inbox.html.contains("<code>member.list</code>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        inbox = owner.get(&path).await;
+    }
+    let done = &inbox.html[inbox.html.find("Done under this grant").unwrap()..];
+    assert!(done.contains("<code>member.list</code>"), "{done}");
+
+    let revoked = owner
+        .post(
+            &format!("{path}/{request}/revoke"),
+            &[("csrf", &inbox.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.html);
+    assert!(
+        revoked.html.contains("The request is revoked."),
+        "{}",
+        revoked.html
+    );
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}/members"), &sp).await.status,
+        StatusCode::FORBIDDEN,
+        "the grant ended with the revocation"
+    );
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -390,6 +882,11 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme Telecom").await;
+    let (beta, _) = customer_with_password(&s, &sp, "beta", "Beta Logistics").await;
+    let set = s
+        .put("/v1/me/password", &sp, json!({"new_password": PASSWORD}))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{:?}", set.body);
     // On the blocking pool: the server answers on this test's runtime meanwhile.
     let (base, browser_shots) = (s.base.clone(), shots.clone());
     let story = tokio::task::spawn_blocking(move || {
@@ -398,9 +895,12 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
             .arg(&base)
             .arg(&browser_shots)
             .env("CHROMIUM", &chromium)
+            .env("TENANTRY_PASSWORD", PASSWORD)
             .env("TENANTRY_OWNER_EMAIL", "owner@acme.example")
-            .env("TENANTRY_OWNER_PASSWORD", PASSWORD)
             .env("TENANTRY_ORG_ID", &acme)
+            .env("TENANTRY_PEER_EMAIL", "owner@beta.example")
+            .env("TENANTRY_PEER_ORG_ID", &beta)
+            .env("TENANTRY_PROVIDER_EMAIL", "owner@telco.example")
             .current_dir(&dir)
             .output()
     })
@@ -420,6 +920,18 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         "organizations",
         "organization",
         "member-invited",
+        "accept-invitation",
+        "password-set",
+        "members-as-admin",
+        "connect",
+        "link-sent",
+        "link-accepted",
+        "shared",
+        "received",
+        "support-requested",
+        "support-inbox",
+        "support-granted",
+        "support-revoked",
     ] {
         assert!(shots.join(format!("{screen}.png")).exists(), "{screen}");
     }
