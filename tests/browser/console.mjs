@@ -167,6 +167,11 @@ try {
   await owner.click("details summary");
   await screen(owner, "support-revoked");
 
+  // 5. The owner's sessions (the peer's and the provider's windows are other people's).
+  await owner.click('a[href="/console/sessions"]');
+  await expectText(owner, "this session");
+  await screen(owner, "sessions");
+
   await signOut(owner);
   await owner.goto(`${base}/console`);
   if (!owner.url().endsWith("/console/sign-in")) fail("still signed in after signing out");

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::App;
 use super::rate_limit::{Caller, Refusal};
+use super::sign_in::{IDLE_STEP, SESSION_IDLE};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
@@ -63,19 +64,27 @@ impl App {
         let digest = secret::token_digest(token);
         let now = self.clock.now();
         // Every request's first read: concurrent ones share a snapshot on PostgreSQL.
-        self.store.read_together(move |view| {
+        let (actor, lagging) = self.store.read_together(move |view| {
             let stored = view.token_by_digest(&digest)?.ok_or(Error::Unauthorized)?;
-            let expired = stored.expires_at.is_some_and(|end| end <= now);
-            if !secret::digests_match(&stored.digest, &digest)
-                || stored.revoked_at.is_some()
-                || expired
-            {
+            if !secret::digests_match(&stored.digest, &digest) || !stored.live_at(now) {
                 return Err(Error::Unauthorized);
             }
-            Ok(Actor {
+            let actor = Actor {
                 token_id: stored.id,
                 user_id: stored.user_id,
-            })
-        })
+            };
+            // A session's idle deadline is written down again once it lags a step behind.
+            let due = now.plus(SESSION_IDLE.saturating_sub(IDLE_STEP));
+            Ok((actor, stored.idle_until.is_some_and(|idle| idle < due)))
+        })?;
+        if lagging && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let app = self.clone();
+            runtime.spawn(async move {
+                if let Err(error) = app.touch_session(actor.token_id).await {
+                    tracing::warn!(%error, "a session's idle deadline was not moved");
+                }
+            });
+        }
+        Ok(actor)
     }
 }

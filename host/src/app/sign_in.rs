@@ -17,7 +17,7 @@ use serde_json::json;
 use super::App;
 use super::actor::Actor;
 use super::rate_limit::Caller;
-use super::tokens::issue_token_until;
+use super::tokens::{Ends, TokenView, issue_token_ending};
 use crate::domain::clock::Timestamp;
 use crate::domain::credential::ApiToken;
 use crate::domain::ids::{TokenId, UserId};
@@ -28,6 +28,11 @@ use crate::storage::counters::Reset;
 
 /// How long a session lasts, however busy: it is not extended by use.
 pub const SESSION: Duration = Duration::from_secs(12 * 3_600);
+/// How long a session lasts unused: each use moves its idle deadline this far ahead.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// How far a session's idle deadline may lag behind its last use before the use writes it
+/// down: a busy session costs one write per step, not one per request.
+pub const IDLE_STEP: Duration = Duration::from_secs(5 * 60);
 /// Sign-in attempts as one address (e-mail) per [`WINDOW`], right or wrong; a right one is
 /// given back.
 pub const ATTEMPTS_PER_ACCOUNT: u32 = 10;
@@ -104,19 +109,8 @@ impl App {
         password: &str,
         address: Option<IpAddr>,
     ) -> Result<SignedIn> {
+        self.count_attempt_from(address)?;
         let counters = self.store.counters();
-        let from_address = counters.count_up(
-            &address_key(address),
-            ATTEMPTS_PER_ADDRESS,
-            WINDOW,
-            Reset::Window,
-        )?;
-        if !from_address.admitted {
-            return Err(Error::RateLimited {
-                what: "the quota of sign-in attempts from this address",
-                retry_after: from_address.left,
-            });
-        }
         let account = account_key(email);
         let as_account =
             counters.count_up(&account, ATTEMPTS_PER_ACCOUNT, WINDOW, Reset::Window)?;
@@ -171,9 +165,7 @@ impl App {
                     };
                     match token.expires_at {
                         // An ended session is forgotten: its digest names nothing.
-                        Some(end) if end <= now || token.revoked_at.is_some() => {
-                            tx.delete_token(&token)?;
-                        }
+                        Some(_) if !token.live_at(now) => tx.delete_token(&token)?,
                         Some(_) => live.push(token),
                         None => {}
                     }
@@ -184,8 +176,11 @@ impl App {
                     oldest.revoked_at = Some(now);
                     tx.put_token(&oldest)?;
                 }
-                let (token, secret) =
-                    issue_token_until(tx, Some(user), "sign-in", now, Some(expires_at))?;
+                let ends = Ends {
+                    at: Some(expires_at),
+                    idle: Some(now.plus(SESSION_IDLE).min(expires_at)),
+                };
+                let (token, secret) = issue_token_ending(tx, Some(user), "sign-in", now, ends)?;
                 Ok(SignedIn {
                     user_id: user,
                     token_id: token.id,
@@ -300,6 +295,125 @@ impl App {
         }
         counters.count_down(&account, attempt.since)?;
         Ok(())
+    }
+}
+
+impl App {
+    /// Counts a sign-in attempt from `address`; 429 past [`ATTEMPTS_PER_ADDRESS`].
+    fn count_attempt_from(&self, address: Option<IpAddr>) -> Result<()> {
+        let from_address = self.store.counters().count_up(
+            &address_key(address),
+            ATTEMPTS_PER_ADDRESS,
+            WINDOW,
+            Reset::Window,
+        )?;
+        if !from_address.admitted {
+            return Err(Error::RateLimited {
+                what: "the quota of sign-in attempts from this address",
+                retry_after: from_address.left,
+            });
+        }
+        Ok(())
+    }
+
+    /// The operator signs in to the console with its credential and gets a session like a
+    /// person's (ending after [`SESSION`], or [`SESSION_IDLE`] unused), so the credential
+    /// itself never sits in a browser. Attempts count against the client address's quota;
+    /// anything but the live operator credential (a session included) fails alike.
+    pub async fn operator_sign_in(
+        &self,
+        credential: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Secret> {
+        self.count_attempt_from(address)?;
+        let now = self.clock.now();
+        let digest = secret::token_digest(credential);
+        let credential_ok = credential.len() <= 256
+            && self.store.read(move |view| {
+                Ok(view.token_by_digest(&digest)?.is_some_and(|t| {
+                    secret::digests_match(&t.digest, &digest)
+                        && t.user_id.is_none()
+                        && t.expires_at.is_none()
+                        && t.live_at(now)
+                }))
+            })?;
+        if !credential_ok {
+            tokio::time::sleep(failure_delay(ATTEMPTS_PER_ACCOUNT)).await;
+            return Err(Error::SignInFailed);
+        }
+        let expires_at = now.plus(SESSION);
+        self.store
+            .write(move |tx| {
+                let ends = Ends {
+                    at: Some(expires_at),
+                    idle: Some(now.plus(SESSION_IDLE).min(expires_at)),
+                };
+                let (_, secret) = issue_token_ending(tx, None, "operator sign-in", now, ends)?;
+                Ok(secret)
+            })
+            .await
+    }
+
+    /// Ends the caller's own session (signing out); an API token or the operator credential
+    /// is not a session and stays.
+    pub async fn sign_out(&self, actor: Actor) -> Result<()> {
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| {
+                let Some(mut token) = tx.view().token(actor.token_id)? else {
+                    return Ok(());
+                };
+                if token.expires_at.is_some() && token.revoked_at.is_none() {
+                    token.revoked_at = Some(now);
+                    tx.put_token(&token)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// The caller's live sign-in sessions, the newest first.
+    pub fn sessions(&self, actor: Actor) -> Result<Vec<TokenView>> {
+        let Some(user) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        self.authorize_global(actor, "token.list", json!({}))?;
+        let now = self.clock.now();
+        self.store.read(|view| {
+            let mut live = Vec::new();
+            for id in view.tokens_of(user)?.into_iter().rev() {
+                if let Some(token) = view.token(id)?
+                    && token.expires_at.is_some()
+                    && token.live_at(now)
+                {
+                    live.push(TokenView::from(&token));
+                }
+            }
+            Ok(live)
+        })
+    }
+
+    /// Moves session `id`'s idle deadline to [`SESSION_IDLE`] from now (never past its end),
+    /// if it is still live and the deadline is behind. Called after a use found it lagging by
+    /// more than [`IDLE_STEP`]; idempotent, so requests of one session racing to it do no harm.
+    pub async fn touch_session(&self, id: TokenId) -> Result<()> {
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| {
+                let Some(mut token) = tx.view().token(id)? else {
+                    return Ok(());
+                };
+                let (Some(idle), Some(end)) = (token.idle_until, token.expires_at) else {
+                    return Ok(());
+                };
+                let moved = now.plus(SESSION_IDLE).min(end);
+                if token.live_at(now) && idle < moved {
+                    token.idle_until = Some(moved);
+                    tx.put_token(&token)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 

@@ -22,20 +22,29 @@ pub fn issue_token(
     name: &str,
     now: Timestamp,
 ) -> Result<(ApiToken, Secret)> {
-    issue_token_until(tx, user, name, now, None)
+    issue_token_ending(tx, user, name, now, Ends::default())
 }
 
-/// [`issue_token`] for a token that stops working at `expires_at` (a sign-in session).
-pub fn issue_token_until(
+/// When a token stops working by itself; an API token never does (`Ends::default()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ends {
+    /// However it is used.
+    pub at: Option<Timestamp>,
+    /// Unless it is used before (a session's idle deadline).
+    pub idle: Option<Timestamp>,
+}
+
+/// [`issue_token`] for a token that stops working by itself (a sign-in session).
+pub fn issue_token_ending(
     tx: &Tx<'_>,
     user: Option<UserId>,
     name: &str,
     now: Timestamp,
-    expires_at: Option<Timestamp>,
+    ends: Ends,
 ) -> Result<(ApiToken, Secret)> {
     let secret = secret::new_token(TOKEN_PREFIX)?;
     let digest = secret::token_digest(secret.expose());
-    let token = store_token(tx, user, name, digest, now, expires_at)?;
+    let token = store_token(tx, user, name, digest, now, ends)?;
     Ok((token, secret))
 }
 
@@ -45,7 +54,7 @@ fn store_token(
     name: &str,
     digest: String,
     now: Timestamp,
-    expires_at: Option<Timestamp>,
+    ends: Ends,
 ) -> Result<ApiToken> {
     let token = ApiToken {
         id: TokenId::new(),
@@ -54,7 +63,8 @@ fn store_token(
         digest,
         created_at: now,
         revoked_at: None,
-        expires_at,
+        expires_at: ends.at,
+        idle_until: ends.idle,
     };
     tx.insert_token(&token)?;
     Ok(token)
@@ -83,7 +93,7 @@ fn retire_other_operator_tokens(tx: &Tx<'_>, keep: TokenId, now: Timestamp) -> R
 
 /// Makes `digest` the one operator credential: stored if new, every other one retired.
 fn install_operator_token(tx: &Tx<'_>, digest: String, now: Timestamp) -> Result<ApiToken> {
-    let token = store_token(tx, None, "operator", digest, now, None)?;
+    let token = store_token(tx, None, "operator", digest, now, Ends::default())?;
     tx.put_meta(OPERATOR_TOKEN_KEY, &token.id.key().to_le_bytes())?;
     let retired = retire_other_operator_tokens(tx, token.id, now)?;
     if retired > 0 {
@@ -144,6 +154,9 @@ pub struct TokenView {
     /// When a sign-in session ends by itself; absent on API tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
+    /// When a sign-in session ends if it is not used before; absent on API tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_until: Option<Timestamp>,
 }
 
 impl From<&ApiToken> for TokenView {
@@ -154,6 +167,7 @@ impl From<&ApiToken> for TokenView {
             created_at: t.created_at,
             revoked_at: t.revoked_at,
             expires_at: t.expires_at,
+            idle_until: t.idle_until,
         }
     }
 }
@@ -194,6 +208,18 @@ impl App {
             });
         }
         self.authorize_global(actor, "platform.operator_token", Value::Null)?;
+        // A console session must not lock the operator out of its own credential.
+        let session = self.store.read(|view| {
+            Ok(view
+                .token(actor.token_id)?
+                .is_some_and(|t| t.expires_at.is_some()))
+        })?;
+        if session {
+            return Err(Error::Forbidden {
+                reason: "the operator credential is rotated with the credential itself, not a console session".into(),
+                layer: "platform".into(),
+            });
+        }
         let now = self.clock.now();
         self.store
             .write(move |tx| {

@@ -20,6 +20,7 @@ use crate::app::sign_in::SESSION;
 use crate::app::{App, PageRequest};
 use crate::domain::ids::InvitationId;
 use crate::domain::org::Org;
+use crate::domain::secret::Secret;
 use crate::error::Error;
 
 pub async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -158,6 +159,15 @@ fn sign_in_page(notice: Option<&Notice>, email: &str, csrf: &str) -> Markup {
                 button type="submit" { "Sign in" }
             }
             p { "Invited? " a href="/console/accept" { "Accept your invitation" } " to set your password." }
+            details {
+                summary { "Platform operator" }
+                form method="post" action="/console/sign-in/operator" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="credential" { "Operator credential" }
+                    input #credential type="password" name="credential" autocomplete="off" required;
+                    button type="submit" { "Sign in as the operator" }
+                }
+            }
         },
     )
 }
@@ -186,21 +196,7 @@ pub async fn sign_in(
         page(status, sign_in_page(Some(&notice), &form.email, &form.csrf))
     };
     match app.sign_in(&form.email, &form.password, address).await {
-        Ok(signed_in) => {
-            let tls = cookies::over_tls(&headers);
-            let mut response = redirect("/console");
-            let session = cookies::set(
-                cookies::SESSION,
-                signed_in.token.expose(),
-                SESSION.as_secs(),
-                tls,
-            );
-            response.headers_mut().append(SET_COOKIE, session);
-            response
-                .headers_mut()
-                .append(SET_COOKIE, cookies::set(cookies::SIGN_IN_FORM, "", 0, tls));
-            response
-        }
+        Ok(signed_in) => session_started(&headers, &signed_in.token),
         Err(Error::SignInFailed) => again(
             StatusCode::UNAUTHORIZED,
             "Wrong e-mail address or password.".into(),
@@ -209,6 +205,57 @@ pub async fn sign_in(
             again(StatusCode::TOO_MANY_REQUESTS, error.to_string())
         }
         Err(error) => error_page(error),
+    }
+}
+
+/// Signed in: the session's cookie set, the sign-in form's cleared, and off to the home page.
+fn session_started(headers: &HeaderMap, session: &Secret) -> Response {
+    let tls = cookies::over_tls(headers);
+    let mut response = redirect("/console");
+    let cookie = cookies::set(cookies::SESSION, session.expose(), SESSION.as_secs(), tls);
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(SET_COOKIE, cookies::set(cookies::SIGN_IN_FORM, "", 0, tls));
+    response
+}
+
+#[derive(Deserialize)]
+pub struct OperatorForm {
+    credential: String,
+    csrf: String,
+}
+
+/// The operator signs in with the operator credential; the browser keeps a session, never
+/// the credential.
+pub async fn operator_sign_in(
+    State(app): State<App>,
+    Anonymous(address): Anonymous,
+    headers: HeaderMap,
+    Form(form): Form<OperatorForm>,
+) -> Response {
+    if !anonymous_form_sent_here(&headers, &form.csrf) {
+        return forbidden_form();
+    }
+    match app.operator_sign_in(form.credential.trim(), address).await {
+        Ok(session) => session_started(&headers, &session),
+        Err(error) => {
+            let (status, reason) = match error {
+                Error::SignInFailed => (
+                    StatusCode::UNAUTHORIZED,
+                    "That is not the operator credential.".to_owned(),
+                ),
+                error @ Error::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, error.to_string())
+                }
+                error => return error_page(error),
+            };
+            let notice = Notice::Refused {
+                reason,
+                fields: Vec::new(),
+            };
+            page(status, sign_in_page(Some(&notice), "", &form.csrf))
+        }
     }
 }
 
@@ -221,7 +268,7 @@ pub async fn sign_out(
         Ok(signed) => signed,
         Err(refusal) => return refusal.page(),
     };
-    if let Err(error) = app.revoke_token(signed.actor, signed.actor.token_id).await {
+    if let Err(error) = app.sign_out(signed.actor).await {
         return error_page(error);
     }
     let mut response = redirect("/console/sign-in");

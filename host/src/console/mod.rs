@@ -13,6 +13,7 @@ mod connect;
 mod cookies;
 mod members;
 mod pages;
+mod sessions;
 mod support;
 
 use axum::Router;
@@ -45,6 +46,7 @@ pub fn router() -> Router<App> {
             "/console/sign-in",
             get(account::sign_in_form).post(account::sign_in),
         )
+        .route("/console/sign-in/operator", post(account::operator_sign_in))
         .route("/console/sign-out", post(account::sign_out))
         .route(
             "/console/accept",
@@ -54,6 +56,9 @@ pub fn router() -> Router<App> {
             "/console/invitations/{invitation}/{action}",
             post(account::answer_invitation),
         )
+        .route("/console/sessions", get(sessions::show))
+        .route("/console/sessions/{session}/end", post(sessions::end))
+        .route("/console/password", post(sessions::change_password))
         .route("/console/orgs/{org}", get(members::show))
         .route("/console/orgs/{org}/members", post(members::invite))
         .route("/console/orgs/{org}/teams", post(members::create_team))

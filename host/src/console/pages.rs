@@ -46,6 +46,7 @@ pub fn layout(title: &str, csrf: Option<&str>, body: Markup) -> Markup {
                     @if let Some(csrf) = csrf {
                         nav aria-label="Account" {
                             a href="/console" { "Organizations" }
+                            a href="/console/sessions" { "Sessions and password" }
                             form method="post" action="/console/sign-out" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 button type="submit" { "Sign out" }

@@ -22,6 +22,19 @@ pub struct ApiToken {
     /// API tokens last until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
+    /// A session's idle deadline: it ends if nobody uses it until then. Use moves it on
+    /// ([`crate::app::sign_in::SESSION_IDLE`]), never past `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_until: Option<Timestamp>,
+}
+
+impl ApiToken {
+    /// Whether the token works at `now`: not revoked, not past either deadline.
+    pub fn live_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|end| now < end)
+            && self.idle_until.is_none_or(|end| now < end)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -839,6 +839,171 @@ async fn a_provider_asks_for_remote_support_and_the_owner_approves_then_revokes_
     );
 }
 
+#[tokio::test]
+async fn sessions_are_listed_and_ended_and_a_password_change_ends_the_others() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let (mut here, mut there) = (Browser::new(&s), Browser::new(&s));
+    here.sign_in("owner@acme.example", PASSWORD).await;
+    there.sign_in("owner@acme.example", PASSWORD).await;
+
+    let page = here.get("/console/sessions").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("this session"));
+    assert_eq!(
+        page.html.matches("Sign out there").count(),
+        1,
+        "{}",
+        page.html
+    );
+    let other = id_after(&page.html, "/console/sessions/");
+    let ended = here
+        .post(
+            &format!("/console/sessions/{other}/end"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.html);
+    assert!(ended.html.contains("That session is signed out."));
+    assert_eq!(there.get("/console").await.location(), "/console/sign-in");
+
+    // A wrong current password, or two new ones that differ, change nothing.
+    there.sign_in("owner@acme.example", PASSWORD).await;
+    let path = "/console/password";
+    let csrf = page.csrf();
+    let wrong = here
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("current", "not it at all"),
+                ("new", "a brand new password"),
+                ("repeat", "a brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.html.contains("current_password"), "{}", wrong.html);
+    let differ = here
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a brand new password"),
+                ("repeat", "a brand new passw0rd"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(differ.html.contains("the two new passwords differ"));
+    assert_eq!(there.get("/console").await.status, StatusCode::OK);
+    let changed = here
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a brand new password"),
+                ("repeat", "a brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.html);
+    assert!(changed.html.contains("Your password is changed"));
+    assert_eq!(there.get("/console").await.location(), "/console/sign-in");
+    assert_eq!(here.get("/console").await.status, StatusCode::OK);
+
+    // Half an hour unused, the session has ended: pages send to sign-in and a form sent with
+    // it does nothing.
+    let page = here.get(&format!("/console/orgs/{acme}")).await;
+    s.clock().advance(std::time::Duration::from_secs(31 * 60));
+    let late = here
+        .post(
+            &format!("/console/orgs/{acme}/teams"),
+            &[("csrf", &page.csrf()), ("name", "Too late")],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::SEE_OTHER);
+    assert_eq!(late.location(), "/console/sign-in");
+    here.sign_in("owner@acme.example", "a brand new password")
+        .await;
+    assert!(
+        !here
+            .get(&format!("/console/orgs/{acme}"))
+            .await
+            .html
+            .contains("Too late")
+    );
+}
+
+#[tokio::test]
+async fn the_operator_signs_in_with_its_credential_and_the_browser_never_holds_it() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    customer_with_password(&s, &sp, "acme", "Acme").await;
+    let mut operator = Browser::new(&s);
+    let form = operator.get("/console/sign-in").await;
+    let wrong = operator
+        .post(
+            "/console/sign-in/operator",
+            &[
+                ("csrf", &form.csrf()),
+                ("credential", "tnt_not_the_credential"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("That is not the operator credential."));
+    let form = operator.get("/console/sign-in").await;
+    let signed = operator
+        .post(
+            "/console/sign-in/operator",
+            &[("csrf", &form.csrf()), ("credential", &s.operator)],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
+    let session = operator.cookies["tenantry_session"].clone();
+    assert_ne!(
+        session, s.operator,
+        "the cookie holds a session, not the credential"
+    );
+    let home = operator.get("/console").await;
+    assert!(
+        home.html.contains("Acme") && home.html.contains("telco"),
+        "{}",
+        home.html
+    );
+
+    // A session cannot rotate the credential away from its holder, nor sign in as operator.
+    let rotated = s
+        .post("/v1/platform/operator-token", &session, json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::FORBIDDEN, "{:?}", rotated.body);
+    let form = Browser::new(&s).get("/console/sign-in").await;
+    let mut other = Browser::new(&s);
+    other.cookies = HashMap::from([("tenantry_sign_in".to_owned(), form.csrf())]);
+    let chained = other
+        .post(
+            "/console/sign-in/operator",
+            &[("csrf", &form.csrf()), ("credential", &session)],
+        )
+        .await;
+    assert_eq!(chained.status, StatusCode::UNAUTHORIZED);
+
+    // Signing out ends the session; the credential works on.
+    let out = operator
+        .post("/console/sign-out", &[("csrf", &home.csrf())])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.get("/v1/orgs", &session).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.get("/v1/orgs", &s.operator).await.status, StatusCode::OK);
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -932,6 +1097,7 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         "support-inbox",
         "support-granted",
         "support-revoked",
+        "sessions",
     ] {
         assert!(shots.join(format!("{screen}.png")).exists(), "{screen}");
     }

@@ -400,3 +400,53 @@ async fn an_account_without_a_password_sets_its_first_with_its_token() {
     assert_eq!(field_errors(&again), ["current_password"]);
     assert_eq!(sign_in(&s, &email, PASSWORD).await.status, StatusCode::OK);
 }
+
+/// The session's `idle_until` as `GET /v1/tokens` lists it, once it differs from `before`
+/// (a use writes it moments after the request), or `before` after 2.5 s.
+async fn idle_until_after(s: &TestServer, token: &str, id: &Value, before: &Value) -> Value {
+    for _ in 0..50 {
+        let tokens = s.get("/v1/tokens", token).await;
+        let now = tokens.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == *id)
+            .map(|t| t["idle_until"].clone())
+            .unwrap_or(Value::Null);
+        if now != *before {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    before.clone()
+}
+
+#[tokio::test]
+async fn a_session_ends_after_half_an_hour_unused_and_use_keeps_it_going() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+    accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    let session = sign_in(&s, "owner@acme.example", PASSWORD).await;
+    let (token, id) = (
+        session.body["token"].as_str().unwrap().to_owned(),
+        session.body["id"].clone(),
+    );
+    let first = idle_until_after(&s, &token, &id, &Value::Null).await;
+    assert!(first.is_string(), "a session lists its idle deadline");
+    let org = format!("/v1/orgs/{acme}");
+
+    // Used 20 minutes in: its idle deadline moves on.
+    s.clock().advance(Duration::from_secs(20 * 60));
+    assert_eq!(s.get(&org, &token).await.status, StatusCode::OK);
+    let moved = idle_until_after(&s, &token, &id, &first).await;
+    assert!(moved.as_str() > first.as_str(), "{first} then {moved}");
+    // So 45 minutes after signing in, 25 after its last use, it still works...
+    s.clock().advance(Duration::from_secs(25 * 60));
+    assert_eq!(s.get(&org, &token).await.status, StatusCode::OK);
+    let last = idle_until_after(&s, &token, &id, &moved).await;
+    assert!(last.as_str() > moved.as_str(), "{moved} then {last}");
+    // ...and half an hour unused ends it, as if revoked.
+    s.clock().advance(Duration::from_secs(31 * 60));
+    assert_eq!(s.get(&org, &token).await.status, StatusCode::UNAUTHORIZED);
+}

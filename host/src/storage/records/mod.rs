@@ -448,6 +448,7 @@ mod tests {
                 created_at: Timestamp(0),
                 revoked_at: None,
                 expires_at: None,
+                idle_until: None,
             };
             let (first, second) = (token("first"), token("second"));
             let stored = first.clone();
@@ -476,6 +477,7 @@ mod tests {
                 created_at: Timestamp(0),
                 revoked_at: None,
                 expires_at: None,
+                idle_until: None,
             };
             let invitation = Invitation {
                 id: InvitationId::new(),
