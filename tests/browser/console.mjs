@@ -167,7 +167,30 @@ try {
   await owner.click("details summary");
   await screen(owner, "support-revoked");
 
-  // 5. The owner's sessions (the peer's and the provider's windows are other people's).
+  // 5. The policy playground: bind the starter as version 1, then a candidate that freezes
+  //    teams: dry run, preview, bind as version 2, roll back to version 1.
+  await owner.click('nav.tabs a[href$="/policies/authorize"]');
+  await screen(owner, "playground");
+  await owner.click('button[value="bind"]');
+  await expectText(owner, "Version 1 is bound and active.");
+  await owner.fill(
+    "#source",
+    'fn authorize(input) {\n    if input.action == "team.create" {\n        return deny("no new teams this quarter");\n    }\n    abstain()\n}\n',
+  );
+  await owner.fill("#action", "team.create");
+  await owner.click('button[value="dry-run"]');
+  await expectText(owner, "Dry run: deny");
+  await screen(owner, "playground-dry-run");
+  await owner.click('button[value="preview"]');
+  await expectText(owner, "recorded decisions would change");
+  await screen(owner, "playground-preview");
+  await owner.click('button[value="bind"]');
+  await expectText(owner, "Version 2 is bound and active.");
+  await owner.click('form[action$="/rollback/1"] button');
+  await expectText(owner, "Version 1 is active again.");
+  await screen(owner, "playground-rolled-back");
+
+  // 6. The owner's sessions (the peer's and the provider's windows are other people's).
   await owner.click('a[href="/console/sessions"]');
   await expectText(owner, "this session");
   await screen(owner, "sessions");

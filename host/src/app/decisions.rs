@@ -30,6 +30,20 @@ pub struct DecisionFilter {
     pub until: Option<Timestamp>,
 }
 
+impl DecisionFilter {
+    fn keeps(&self, record: &DecisionRecord) -> bool {
+        self.hook.is_none_or(|h| h == record.hook)
+            && self
+                .verdict
+                .is_none_or(|v| v == record.decision.answer.verdict)
+            && self.since.is_none_or(|t| record.at >= t)
+            && self.until.is_none_or(|t| record.at < t)
+    }
+}
+
+/// How many of the newest records [`App::latest_decisions`] looks at.
+const LATEST_SCAN: usize = 2_000;
+
 /// How many records one list call looks at before answering with a cursor to continue.
 const SCAN_LIMIT: usize = 50_000;
 /// How many recorded decisions a preview replays.
@@ -179,13 +193,7 @@ impl App {
                 cursor = Some(last.id.key());
                 scanned += batch.len();
                 for record in batch {
-                    let keep = filter.hook.is_none_or(|h| h == record.hook)
-                        && filter
-                            .verdict
-                            .is_none_or(|v| v == record.decision.answer.verdict)
-                        && filter.since.is_none_or(|t| record.at >= t)
-                        && filter.until.is_none_or(|t| record.at < t);
-                    if !keep {
+                    if !filter.keeps(&record) {
                         continue;
                     }
                     if items.len() == limit {
@@ -205,6 +213,27 @@ impl App {
                     });
                 }
             }
+        })
+    }
+
+    /// The newest `limit` decisions about `org` that `filter` keeps, newest first, among its
+    /// newest [`LATEST_SCAN`] (what a person watching the log wants; the API pages from the
+    /// oldest with a cursor).
+    pub fn latest_decisions(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        filter: &DecisionFilter,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>> {
+        self.store.read(|view| {
+            self.access(view, actor, org, "decision.read", Value::Null)?;
+            Ok(view
+                .newest_decisions(org, LATEST_SCAN)?
+                .into_iter()
+                .filter(|record| filter.keeps(record))
+                .take(limit)
+                .collect())
         })
     }
 

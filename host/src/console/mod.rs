@@ -13,6 +13,7 @@ mod connect;
 mod cookies;
 mod members;
 mod pages;
+mod playground;
 mod sessions;
 mod support;
 
@@ -72,6 +73,14 @@ pub fn router() -> Router<App> {
         .route(
             "/console/orgs/{org}/shares/{share}/revoke",
             post(connect::revoke),
+        )
+        .route(
+            "/console/orgs/{org}/policies/{hook}",
+            get(playground::show).post(playground::run),
+        )
+        .route(
+            "/console/orgs/{org}/policies/{hook}/rollback/{number}",
+            post(playground::rollback),
         )
         .route(
             "/console/orgs/{org}/remote-support",

@@ -66,16 +66,23 @@ pub enum Tab {
     Members,
     Connect,
     RemoteSupport,
+    Policies,
 }
 
 impl Tab {
-    const ALL: [Self; 3] = [Self::Members, Self::Connect, Self::RemoteSupport];
+    const ALL: [Self; 4] = [
+        Self::Members,
+        Self::Connect,
+        Self::RemoteSupport,
+        Self::Policies,
+    ];
 
     fn title(self) -> &'static str {
         match self {
             Self::Members => "Overview and members",
             Self::Connect => "Organization Connect",
             Self::RemoteSupport => "Remote support",
+            Self::Policies => "Policy playground",
         }
     }
 
@@ -84,6 +91,7 @@ impl Tab {
             Self::Members => format!("/console/orgs/{}", org.id),
             Self::Connect => format!("/console/orgs/{}/connect", org.id),
             Self::RemoteSupport => format!("/console/orgs/{}/remote-support", org.id),
+            Self::Policies => format!("/console/orgs/{}/policies/authorize", org.id),
         }
     }
 }

@@ -1004,6 +1004,171 @@ async fn the_operator_signs_in_with_its_credential_and_the_browser_never_holds_i
     assert_eq!(s.get("/v1/orgs", &s.operator).await.status, StatusCode::OK);
 }
 
+/// The text between the first `<textarea id="{id}"` and its end, as the page has it.
+fn textarea(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!(r#"<textarea id="{id}""#))
+        .unwrap_or_else(|| panic!("no textarea {id}"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    html[start..start + html[start..].find("</textarea>").unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_policy_is_dry_run_previewed_bound_and_rolled_back_in_the_playground() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner_token) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let teams = format!("/v1/orgs/{acme}/teams");
+    let made = s
+        .post(&teams, &owner_token, json!({"name": "Day shift"}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let path = format!("/console/orgs/{acme}/policies/authorize");
+
+    let page = owner.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("None yet"));
+    assert!(textarea(&page.html, "source").contains("fn authorize(input)"));
+    // The decision log is written moments after each decision.
+    let mut page = page;
+    for _ in 0..50 {
+        if page.html.contains("<code>team.create</code>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        page = owner.get(&path).await;
+    }
+    assert!(
+        page.html.contains("<code>team.create</code>"),
+        "{}",
+        page.html
+    );
+    let csrf = page.csrf();
+
+    let freeze = "// no </textarea><script>alert(1)</script> here\nfn authorize(input) { if input.action == \"team.create\" { return deny(\"no new teams this quarter\"); } abstain() }";
+    let send = |intent: &'static str, source: &'static str, fixtures: String| {
+        let csrf = csrf.clone();
+        move || {
+            vec![
+                ("csrf".to_owned(), csrf),
+                ("intent".to_owned(), intent.to_owned()),
+                ("source".to_owned(), source.to_owned()),
+                ("fixtures".to_owned(), fixtures),
+                ("action".to_owned(), "team.create".to_owned()),
+                ("input".to_owned(), String::new()),
+            ]
+        }
+    };
+    let post = async |owner: &mut Browser, form: Vec<(String, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        owner.post(&path, &form).await
+    };
+
+    // A dry run: the candidate's answer, each layer's, and the source kept as text.
+    let dry = post(&mut owner, send("dry-run", freeze, String::new())()).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.html);
+    assert!(
+        dry.html.contains("Dry run: deny") && dry.html.contains("no new teams this quarter"),
+        "{}",
+        dry.html
+    );
+    assert!(dry.html.contains("platform") && dry.html.contains("organization"));
+    assert!(
+        textarea(&dry.html, "source").contains("&lt;/textarea&gt;&lt;script&gt;"),
+        "escaped"
+    );
+    assert!(!dry.html.contains("<script>"));
+
+    // A preview lists the recorded decision that would change.
+    let preview = post(&mut owner, send("preview", freeze, String::new())()).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.html);
+    assert!(
+        preview.html.contains("recorded decisions would change"),
+        "{}",
+        preview.html
+    );
+    let changes = &preview.html[preview.html.find("Would be").unwrap()..];
+    assert!(
+        changes.contains("<code>team.create</code>")
+            && changes.contains("no new teams this quarter"),
+        "{changes}"
+    );
+
+    // Binding: bad fixtures are refused with the field; a failing fixture with its case; the
+    // layer stays unbound meanwhile.
+    let not_json = post(&mut owner, send("bind", freeze, "[{".into())()).await;
+    assert_eq!(not_json.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(not_json.html.contains("fixtures"), "{}", not_json.html);
+    let wrong = json!([{"name": "teams still open", "input": tenantry_e2e::authorize_input("team.create", json!({})), "expect": "allow"}]);
+    let failing = post(&mut owner, send("bind", freeze, wrong.to_string())()).await;
+    assert_eq!(
+        failing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        failing.html
+    );
+    assert!(
+        failing.html.contains("teams still open"),
+        "{}",
+        failing.html
+    );
+    assert_eq!(
+        s.post(&teams, &owner_token, json!({"name": "Still open"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let open = "fn authorize(input) { abstain() }";
+    let first = post(&mut owner, send("bind", open, String::new())()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.html);
+    assert!(first.html.contains("Version 1 is bound and active."));
+    let second = post(&mut owner, send("bind", freeze, String::new())()).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.html);
+    assert!(second.html.contains("Version 2 is bound and active."));
+    let refused = s
+        .post(&teams, &owner_token, json!({"name": "Night shift"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert!(
+        refused
+            .body
+            .to_string()
+            .contains("no new teams this quarter")
+    );
+
+    // The log, filtered to refusals, shows it first (recorded moments after the decision).
+    let mut denied = owner.get(&format!("{path}?verdict=deny")).await;
+    for _ in 0..50 {
+        if denied.html.contains("Decided by") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        denied = owner.get(&format!("{path}?verdict=deny")).await;
+    }
+    let log = &denied.html[denied.html.find("Decided by").expect("the log")..];
+    assert!(log.contains("no new teams this quarter"), "{log}");
+    assert!(!log.contains("<strong>allow</strong>"), "{log}");
+
+    // Rolled back to version 1: teams are open again.
+    let back = owner
+        .post(
+            &format!("/console/orgs/{acme}/policies/authorize/rollback/1"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.html);
+    assert!(back.html.contains("Version 1 is active again."));
+    assert_eq!(
+        s.post(&teams, &owner_token, json!({"name": "Night shift"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -1097,6 +1262,10 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         "support-inbox",
         "support-granted",
         "support-revoked",
+        "playground",
+        "playground-dry-run",
+        "playground-preview",
+        "playground-rolled-back",
         "sessions",
     ] {
         assert!(shots.join(format!("{screen}.png")).exists(), "{screen}");

@@ -1,0 +1,526 @@
+//! The policy playground for an organization's own layer: per hook, the active version and its
+//! history (roll back to any), an editor for a Rhai candidate with fixtures, a dry run of one
+//! input with each layer's answer, a preview of the candidate over the organization's recorded
+//! decisions listing each one that would change, binding it as a new version (its fixtures and
+//! the replaced version's must pass), and the decision log filtered by verdict.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::pages::{Notice, Tab, org_layout, when};
+use super::{Signed, error_page, outcome, page, sender_for, viewer_of};
+use crate::app::access::Offer;
+use crate::app::decisions::{
+    CandidateBody, DecisionFilter, DecisionRecord, EvaluateBody, Preview, PreviewBody,
+};
+use crate::app::policies::{Target, VersionBody, VersionView};
+use crate::app::{App, PageRequest};
+use crate::domain::ids::OrgId;
+use crate::domain::org::Org;
+use crate::error::Error;
+use crate::policy::combine::Decision;
+use crate::policy::fixtures::Case;
+use crate::policy::verdict::Verdict;
+use crate::policy::{Hook, Layer};
+
+/// How many recorded decisions the log section shows.
+const LOG_SHOWN: usize = 20;
+
+/// What the editor holds: the candidate and the dry run's input, kept across the forms.
+#[derive(Deserialize, Default)]
+pub struct Editor {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    fixtures: String,
+    /// For `authorize`: the action to dry-run as the signed-in person.
+    #[serde(default)]
+    action: String,
+    /// The resource (for `authorize`) or the whole input (other hooks), as JSON.
+    #[serde(default)]
+    input: String,
+}
+
+/// What the last form came to, shown under the editor.
+enum Outcome {
+    DryRun(Decision),
+    Preview(Preview),
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogFilter {
+    #[serde(default)]
+    verdict: String,
+}
+
+fn hook_of(text: &str) -> Result<Hook, Error> {
+    Hook::parse(text).ok_or(Error::NotFound("hook"))
+}
+
+pub async fn show(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org, hook)): Path<(String, String)>,
+    Query(filter): Query<LogFilter>,
+) -> Response {
+    let (signed, org) = match viewer_of(&app, &headers, &org) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refusal.page(),
+    };
+    let hook = match hook_of(&hook) {
+        Ok(hook) => hook,
+        Err(error) => return error_page(error),
+    };
+    let view = Screen {
+        hook,
+        editor: None,
+        outcome: None,
+        filter,
+    };
+    screen(&app, &signed, org, view, StatusCode::OK, None)
+}
+
+struct Screen {
+    hook: Hook,
+    /// None: the editor starts from the active version's source.
+    editor: Option<Editor>,
+    outcome: Option<Outcome>,
+    filter: LogFilter,
+}
+
+fn screen(
+    app: &App,
+    signed: &Signed,
+    org: OrgId,
+    view: Screen,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Response {
+    let org = match app.get_org(signed.actor, org) {
+        Ok(org) => org,
+        Err(error) => return error_page(error),
+    };
+    let all = PageRequest {
+        limit: App::MAX_PAGE,
+        after: None,
+    };
+    let hook = view.hook;
+    let versions = app
+        .policy_versions(signed.actor, Target::Org(org.id), hook, all)
+        .map(|page| page.items)
+        .map_err(|error| error.to_string());
+    let offered = app
+        .offered(
+            signed.actor,
+            org.id,
+            &[
+                "policy.write",
+                "policy.evaluate",
+                "policy.preview",
+                "decision.read",
+            ]
+            .map(Offer::plain),
+        )
+        .unwrap_or_default();
+    let editor = view.editor.unwrap_or_else(|| Editor {
+        source: versions
+            .as_ref()
+            .ok()
+            .and_then(|v| v.iter().find(|v| v.active))
+            .map_or_else(|| starter(hook), |v| v.source.clone()),
+        ..Editor::default()
+    });
+    let verdict = serde_json::from_value::<Verdict>(view.filter.verdict.clone().into()).ok();
+    let log = offered.contains(&"decision.read").then(|| {
+        let filter = DecisionFilter {
+            hook: Some(hook),
+            verdict,
+            ..DecisionFilter::default()
+        };
+        app.latest_decisions(signed.actor, org.id, &filter, LOG_SHOWN)
+            .map_err(|error| error.to_string())
+    });
+    let body = html! {
+        nav.tabs aria-label="Hook" {
+            @for each in Hook::ALL {
+                a href={ "/console/orgs/" (org.id) "/policies/" (each.name()) }
+                    aria-current=[(each == hook).then_some("page")] { (each.name()) }
+            }
+        }
+        (history(&org, hook, &versions, &offered, &signed.csrf))
+        (editor_form(&org, hook, &editor, &offered, &signed.csrf))
+        @if let Some(outcome) = &view.outcome { (outcome_of(outcome)) }
+        @if let Some(log) = &log { (decision_log(&org, hook, log, &view.filter)) }
+    };
+    page(
+        status,
+        org_layout(&org, Tab::Policies, notice.as_ref(), &signed.csrf, body),
+    )
+}
+
+/// What the editor holds for a hook without a version of this organization's yet.
+fn starter(hook: Hook) -> String {
+    format!(
+        "// This organization's own `{name}` layer. Answer allow(reason), deny(reason) or\n\
+         // abstain(); the platform's and the provider's layers are asked first.\n\
+         fn {name}(input) {{\n    abstain()\n}}\n",
+        name = hook.name()
+    )
+}
+
+fn history(
+    org: &Org,
+    hook: Hook,
+    versions: &Result<Vec<VersionView>, String>,
+    offered: &[&str],
+    csrf: &str,
+) -> Markup {
+    html! {
+        section aria-labelledby="versions" {
+            h2 #versions { "Versions of this organization's " code { (hook.name()) } " layer" }
+            @match versions {
+                Ok(versions) if versions.is_empty() => { p { "None yet: the platform's and the provider's layers decide alone." } }
+                Ok(versions) => {
+                    table {
+                        thead { tr { th scope="col" { "Version" } th scope="col" { "Kind" } th scope="col" { "Author" } th scope="col" { "Created" } th scope="col" { "Fixtures" } th scope="col" { "" } } }
+                        tbody {
+                            @for version in versions.iter().rev() {
+                                tr {
+                                    td { (version.number) }
+                                    td { (version.kind) }
+                                    td { (version.author) }
+                                    td { (when(version.created_at)) }
+                                    td { (version.fixtures) }
+                                    td {
+                                        @if version.active {
+                                            strong { "active" }
+                                        } @else if offered.contains(&"policy.write") {
+                                            (super::pages::button(&format!("/console/orgs/{}/policies/{}/rollback/{}", org.id, hook.name(), version.number), &format!("Make version {} active", version.number), csrf))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(reason) => { p { "Not shown: " (reason) } }
+            }
+        }
+    }
+}
+
+fn editor_form(org: &Org, hook: Hook, editor: &Editor, offered: &[&str], csrf: &str) -> Markup {
+    html! {
+        section aria-labelledby="editor" {
+            h2 #editor { "Candidate" }
+            form.wide method="post" action={ "/console/orgs/" (org.id) "/policies/" (hook.name()) } {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="source" { "Rhai source" }
+                textarea #source name="source" rows="14" spellcheck="false" { (editor.source) }
+                label for="fixtures" { "Fixtures (JSON list of {name, input, expect, reason_contains?}; optional)" }
+                textarea #fixtures name="fixtures" rows="4" spellcheck="false" { (editor.fixtures) }
+                @if hook == Hook::Authorize {
+                    label for="action" { "Dry run: the action, as you (e.g. team.create)" }
+                    input #action type="text" name="action" value=(editor.action);
+                    label for="input" { "Dry run: the resource (JSON; optional)" }
+                } @else {
+                    input type="hidden" name="action" value="";
+                    label for="input" { "Dry run: the hook's input (JSON)" }
+                }
+                textarea #input name="input" rows="3" spellcheck="false" { (editor.input) }
+                div.buttons {
+                    @if offered.contains(&"policy.evaluate") { button type="submit" name="intent" value="dry-run" { "Dry run" } }
+                    @if offered.contains(&"policy.preview") { button type="submit" name="intent" value="preview" { "Preview over recorded decisions" } }
+                    @if offered.contains(&"policy.write") { button type="submit" name="intent" value="bind" { "Bind as a new version" } }
+                }
+            }
+        }
+    }
+}
+
+fn verdict_of(answer: &crate::policy::verdict::Answer) -> Markup {
+    html! {
+        strong { (answer.verdict.name()) }
+        @if let Some(reason) = &answer.reason { ": " (reason) }
+    }
+}
+
+fn outcome_of(outcome: &Outcome) -> Markup {
+    html! {
+        section aria-labelledby="outcome" {
+            @match outcome {
+                Outcome::DryRun(decision) => {
+                    h2 #outcome { "Dry run: " (decision.answer.verdict.name()) }
+                    p { (verdict_of(&decision.answer)) }
+                    table {
+                        thead { tr { th scope="col" { "Layer" } th scope="col" { "Version" } th scope="col" { "Answer" } th scope="col" { "µs" } } }
+                        tbody {
+                            @for layer in &decision.layers {
+                                tr {
+                                    td { (layer.layer.name()) }
+                                    td { code { (layer.version) } }
+                                    td { (verdict_of(&layer.answer)) @if let Some(error) = &layer.error { br; span.muted { (error) } } }
+                                    td { (layer.micros) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Outcome::Preview(preview) => {
+                    h2 #outcome { "Preview: " (preview.changed) " of " (preview.evaluated) " recorded decisions would change" }
+                    @if !preview.complete { p.muted { "The preview's time ran out before every decision was replayed." } }
+                    @if !preview.changes.is_empty() {
+                        table {
+                            thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Was" } th scope="col" { "Would be" } } }
+                            tbody {
+                                @for change in &preview.changes {
+                                    tr {
+                                        td { (when(change.at)) }
+                                        td { code { (change.input.get("action").and_then(Value::as_str).unwrap_or("—")) } }
+                                        td { (verdict_of(&change.old)) }
+                                        td { (verdict_of(&change.new)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn decision_log(
+    org: &Org,
+    hook: Hook,
+    log: &Result<Vec<DecisionRecord>, String>,
+    filter: &LogFilter,
+) -> Markup {
+    let verdicts = ["", "allow", "deny", "abstain", "grant", "require_approval"];
+    html! {
+        section aria-labelledby="log" {
+            h2 #log { "Recorded decisions, the newest first" }
+            form.filters method="get" action={ "/console/orgs/" (org.id) "/policies/" (hook.name()) } {
+                label for="verdict" { "Verdict" }
+                select #verdict name="verdict" {
+                    @for verdict in verdicts {
+                        option value=(verdict) selected[filter.verdict == verdict] { @if verdict.is_empty() { "any" } @else { (verdict.replace('_', " ")) } }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            @match log {
+                Ok(records) if records.is_empty() => { p { "No decision recorded." } }
+                Ok(records) => {
+                    table {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Answer" } th scope="col" { "Decided by" } } }
+                        tbody {
+                            @for record in records {
+                                tr {
+                                    td { (when(record.at)) }
+                                    td { code { (record.input.get("action").and_then(Value::as_str).unwrap_or("—")) } }
+                                    td { (verdict_of(&record.decision.answer)) }
+                                    td { @if let Some(layer) = record.decision.deciding_layer { (layer.name()) } @else { "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(reason) => { p { "Not shown: " (reason) } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EditorForm {
+    csrf: String,
+    intent: String,
+    #[serde(flatten)]
+    editor: Editor,
+}
+
+/// A JSON field of the editor, or the field's error.
+fn json_field(field: &str, text: &str) -> Result<Option<Value>, Error> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some).map_err(|e| {
+        Error::field(
+            "the editor's input is invalid",
+            field,
+            format!("is not JSON: {e}"),
+        )
+    })
+}
+
+pub async fn run(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org, hook)): Path<(String, String)>,
+    Form(form): Form<EditorForm>,
+) -> Response {
+    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+        Ok(sender) => sender,
+        Err(refusal) => return refusal.page(),
+    };
+    let hook = match hook_of(&hook) {
+        Ok(hook) => hook,
+        Err(error) => return error_page(error),
+    };
+    let editor = form.editor;
+    let mut outcome_shown = None;
+    let (status, notice) = match form.intent.as_str() {
+        "dry-run" => {
+            let result = dry_run(&app, &signed, org, hook, &editor).await;
+            match result {
+                Ok(decision) => {
+                    outcome_shown = Some(Outcome::DryRun(decision));
+                    (StatusCode::OK, None)
+                }
+                Err(error) => refused(error),
+            }
+        }
+        "preview" => {
+            let body = PreviewBody {
+                source: Some(editor.source.clone()),
+                plugin: None,
+                config: None,
+            };
+            match app.preview(signed.actor, org, hook, body).await {
+                Ok(preview) => {
+                    outcome_shown = Some(Outcome::Preview(preview));
+                    (StatusCode::OK, None)
+                }
+                Err(error) => refused(error),
+            }
+        }
+        "bind" => {
+            let result = match json_field("fixtures", &editor.fixtures) {
+                Ok(fixtures) => {
+                    let fixtures: Result<Vec<Case>, Error> = fixtures
+                        .map(serde_json::from_value)
+                        .transpose()
+                        .map(Option::unwrap_or_default)
+                        .map_err(|e| {
+                            Error::field(
+                                "the editor's input is invalid",
+                                "fixtures",
+                                format!("are not a list of fixtures: {e}"),
+                            )
+                        });
+                    match fixtures {
+                        Ok(fixtures) => {
+                            let body = VersionBody {
+                                source: Some(editor.source.clone()),
+                                plugin: None,
+                                config: None,
+                                fixtures,
+                            };
+                            app.put_policy(signed.actor, Target::Org(org), hook, body)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            let (status, notice) = outcome(result, StatusCode::CREATED, |version| {
+                Notice::Done(format!("Version {} is bound and active.", version.number))
+            });
+            (status, Some(notice))
+        }
+        _ => return error_page(Error::NotFound("action")),
+    };
+    let view = Screen {
+        hook,
+        editor: Some(editor),
+        outcome: outcome_shown,
+        filter: LogFilter::default(),
+    };
+    screen(&app, &signed, org, view, status, notice)
+}
+
+/// A refusal as the status and notice shown with the editor (which keeps what was typed).
+fn refused(error: Error) -> (StatusCode, Option<Notice>) {
+    let (status, notice) = outcome(Err::<(), _>(error), StatusCode::OK, |()| {
+        Notice::Done(String::new())
+    });
+    (status, Some(notice))
+}
+
+async fn dry_run(
+    app: &App,
+    signed: &Signed,
+    org: OrgId,
+    hook: Hook,
+    editor: &Editor,
+) -> Result<Decision, Error> {
+    let given = json_field("input", &editor.input)?;
+    let candidate = Some(CandidateBody {
+        layer: Layer::Organization,
+        source: Some(editor.source.clone()),
+        plugin: None,
+        config: None,
+    });
+    let body = if hook == Hook::Authorize {
+        EvaluateBody {
+            hook,
+            input: None,
+            org: Some(org),
+            action: Some(editor.action.trim().to_owned()),
+            resource: given,
+            candidate,
+        }
+    } else {
+        EvaluateBody {
+            hook,
+            input: Some(given.ok_or_else(|| {
+                Error::field(
+                    "the editor's input is invalid",
+                    "input",
+                    "is required: the hook's input as JSON",
+                )
+            })?),
+            org: Some(org),
+            action: None,
+            resource: None,
+            candidate,
+        }
+    };
+    app.evaluate(signed.actor, body).await
+}
+
+pub async fn rollback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org, hook, number)): Path<(String, String, String)>,
+    Form(form): Form<super::CsrfOnly>,
+) -> Response {
+    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+        Ok(sender) => sender,
+        Err(refusal) => return refusal.page(),
+    };
+    let (hook, number) = match (hook_of(&hook), number.parse::<u32>()) {
+        (Ok(hook), Ok(number)) => (hook, number),
+        (Err(error), _) => return error_page(error),
+        (_, Err(_)) => return error_page(Error::NotFound("policy version")),
+    };
+    let (status, notice) = outcome(
+        app.rollback_policy(signed.actor, Target::Org(org), hook, number)
+            .await,
+        StatusCode::OK,
+        |version| Notice::Done(format!("Version {} is active again.", version.number)),
+    );
+    let view = Screen {
+        hook,
+        editor: None,
+        outcome: None,
+        filter: LogFilter::default(),
+    };
+    screen(&app, &signed, org, view, status, Some(notice))
+}
