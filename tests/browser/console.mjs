@@ -4,7 +4,8 @@
 //   node console.mjs <base url> <screenshot dir>
 // with, in the environment, TENANTRY_PASSWORD (every account's), TENANTRY_OWNER_EMAIL and
 // TENANTRY_ORG_ID (a customer's owner), TENANTRY_PEER_EMAIL and TENANTRY_PEER_ORG_ID (another
-// customer's owner), TENANTRY_PROVIDER_EMAIL (their provider's owner), and CHROMIUM the
+// customer's owner), TENANTRY_PROVIDER_EMAIL and TENANTRY_PROVIDER_ORG_ID (their provider's
+// owner and organization), and CHROMIUM the
 // browser's path. Prints one line per screen; exits 1 on the first failure.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -150,6 +151,16 @@ try {
   // 4. Remote support: the provider asks, the owner approves in the inbox, then revokes.
   const provider = await person();
   await signIn(provider, env.TENANTRY_PROVIDER_EMAIL);
+  await provider.goto(`${base}/console/orgs/${env.TENANTRY_PROVIDER_ORG_ID}/customers`);
+  await expectText(provider, "Beta Logistics");
+  await screen(provider, "customers");
+  await provider.fill("#tenant-id", "Not A Tenant!");
+  await provider.fill("#country", "Germany");
+  await provider.fill("#currency", "EUR");
+  await provider.fill("#customer-name", " ");
+  await submit(provider, "#tenant-id");
+  await expectText(provider, "organization is invalid");
+  await screen(provider, "customer-invalid");
   await provider.goto(`${base}/console/orgs/${org}/remote-support`);
   await provider.fill("#reason", "ticket 4711: calls drop after 30 s");
   await provider.fill("#minutes", "60");

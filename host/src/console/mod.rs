@@ -11,6 +11,7 @@
 mod account;
 mod connect;
 mod cookies;
+mod customers;
 mod members;
 mod pages;
 mod playground;
@@ -63,6 +64,10 @@ pub fn router() -> Router<App> {
         .route("/console/orgs/{org}", get(members::show))
         .route("/console/orgs/{org}/members", post(members::invite))
         .route("/console/orgs/{org}/teams", post(members::create_team))
+        .route(
+            "/console/orgs/{org}/customers",
+            get(customers::show).post(customers::create),
+        )
         .route("/console/orgs/{org}/connect", get(connect::show))
         .route("/console/orgs/{org}/links", post(connect::link))
         .route(

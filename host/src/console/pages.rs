@@ -6,7 +6,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use crate::domain::clock::Timestamp;
-use crate::domain::org::Org;
+use crate::domain::org::{AccountType, Org};
 
 /// What the page before asked to be told.
 pub enum Notice {
@@ -67,11 +67,14 @@ pub enum Tab {
     Connect,
     RemoteSupport,
     Policies,
+    /// A service provider's only.
+    Customers,
 }
 
 impl Tab {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::Members,
+        Self::Customers,
         Self::Connect,
         Self::RemoteSupport,
         Self::Policies,
@@ -83,6 +86,7 @@ impl Tab {
             Self::Connect => "Organization Connect",
             Self::RemoteSupport => "Remote support",
             Self::Policies => "Policy playground",
+            Self::Customers => "Customers",
         }
     }
 
@@ -92,6 +96,7 @@ impl Tab {
             Self::Connect => format!("/console/orgs/{}/connect", org.id),
             Self::RemoteSupport => format!("/console/orgs/{}/remote-support", org.id),
             Self::Policies => format!("/console/orgs/{}/policies/authorize", org.id),
+            Self::Customers => format!("/console/orgs/{}/customers", org.id),
         }
     }
 }
@@ -110,7 +115,8 @@ pub fn org_layout(
         html! {
             nav.tabs aria-label="Organization" {
                 @for each in Tab::ALL {
-                    @if each == tab {
+                    @if each == Tab::Customers && org.account_type != AccountType::ServiceProvider {
+                    } @else if each == tab {
                         a href=(each.path(org)) aria-current="page" { (each.title()) }
                     } @else {
                         a href=(each.path(org)) { (each.title()) }

@@ -1169,6 +1169,143 @@ async fn a_policy_is_dry_run_previewed_bound_and_rolled_back_in_the_playground()
     );
 }
 
+#[tokio::test]
+async fn a_provider_searches_its_customers_and_creates_one_seeing_each_fields_problem() {
+    let s = TestServer::spawn().await.unwrap();
+    let (telco, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    customer_with_password(&s, &sp, "beta", "Beta Corp").await;
+    let patched = s
+        .patch(
+            &format!("/v1/orgs/{acme}"),
+            &sp,
+            json!({"customer_reference": "C-1043"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    let tiny = s.post("/v1/plans", &sp, json!({"name": "Tiny", "owner_org_id": telco, "limits": {"max_members": 2, "max_teams": 1, "max_active_links": 1, "max_remote_support_minutes": 15}})).await;
+    assert_eq!(tiny.status, StatusCode::CREATED, "{:?}", tiny.body);
+    let big = s.post("/v1/plans", &s.operator.clone(), json!({"name": "Enterprise", "limits": {"max_members": 100000, "max_teams": 1000, "max_active_links": 1000, "max_remote_support_minutes": 480}})).await;
+    assert_eq!(big.status, StatusCode::CREATED, "{:?}", big.body);
+    let set = s
+        .put("/v1/me/password", &sp, json!({"new_password": PASSWORD}))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+
+    let mut provider = Browser::new(&s);
+    provider.sign_in("owner@telco.example", PASSWORD).await;
+    let path = format!("/console/orgs/{telco}/customers");
+    let page = provider.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Acme")
+            && page.html.contains("Beta Corp")
+            && page.html.contains("active")
+    );
+    // Search by customer reference, and by name.
+    let by_reference = provider.get(&format!("{path}?q=C-1043")).await;
+    assert!(by_reference.html.contains("Acme") && !by_reference.html.contains("Beta Corp"));
+    let by_name = provider.get(&format!("{path}?q=beta")).await;
+    assert!(by_name.html.contains("Beta Corp") && !by_name.html.contains(">Acme<"));
+    // The plan beyond the provider's own is shown, disabled.
+    assert!(
+        page.html
+            .contains(&format!(r#"<option value="{}">Tiny</option>"#, tiny.id())),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(&format!(
+            r#"<option value="{}" disabled>Enterprise — beyond your own plan</option>"#,
+            big.id()
+        )),
+        "{}",
+        page.html
+    );
+
+    // Every field's problem at once; what was typed is kept; nothing is created.
+    let csrf = page.csrf();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("name", ""),
+        ("tenant_id", "Bad Tenant!"),
+        ("account_type", "business_user"),
+        ("managed_by", "customer"),
+        ("owner_name", "Gina"),
+        ("owner_email", "gina@gamma.example"),
+        ("country", "Germany"),
+        ("currency", "EUR"),
+        ("region", "eu-central"),
+        ("plan", ""),
+        ("customer_reference", ""),
+        ("external_contract", "K-77"),
+        ("approval", "yes"),
+    ];
+    let refused = provider.post(&path, &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("organization is invalid"),
+        "{}",
+        refused.html
+    );
+    for field in [
+        "<strong>name</strong>",
+        "<strong>tenant_id</strong>",
+        "<strong>country</strong>",
+    ] {
+        assert!(refused.html.contains(field), "{field}: {}", refused.html);
+    }
+    assert!(refused.html.contains(r#"value="Bad Tenant!""#));
+    assert!(
+        !provider
+            .get(&format!("{path}?q=K-77"))
+            .await
+            .html
+            .contains("Gamma")
+    );
+
+    let tiny_id = tiny.id();
+    for (key, value) in &mut form {
+        match *key {
+            "name" => *value = "Gamma GmbH",
+            "tenant_id" => *value = "gamma",
+            "country" => *value = "DE",
+            "plan" => *value = &tiny_id,
+            _ => {}
+        }
+    }
+    let created = provider.post(&path, &form).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.html);
+    assert!(
+        created
+            .html
+            .contains("Gamma GmbH is created; its owner is invited."),
+        "{}",
+        created.html
+    );
+    assert!(created.html.contains("<code>inv_"));
+    assert!(
+        provider
+            .get(&format!("{path}?q=K-77"))
+            .await
+            .html
+            .contains("Gamma GmbH")
+    );
+
+    // A customer's pages have no customers tab.
+    let acme_page = provider.get(&format!("/console/orgs/{acme}")).await;
+    assert!(
+        !acme_page.html.contains("/customers\""),
+        "{}",
+        acme_page.html
+    );
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -1210,7 +1347,7 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
     std::fs::create_dir_all(&shots).unwrap();
 
     let s = TestServer::spawn().await.unwrap();
-    let (_, sp) = s.provider("telco").await;
+    let (telco, sp) = s.provider("telco").await;
     let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme Telecom").await;
     let (beta, _) = customer_with_password(&s, &sp, "beta", "Beta Logistics").await;
     let set = s
@@ -1231,6 +1368,7 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
             .env("TENANTRY_PEER_EMAIL", "owner@beta.example")
             .env("TENANTRY_PEER_ORG_ID", &beta)
             .env("TENANTRY_PROVIDER_EMAIL", "owner@telco.example")
+            .env("TENANTRY_PROVIDER_ORG_ID", &telco)
             .current_dir(&dir)
             .output()
     })
@@ -1258,6 +1396,8 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         "link-accepted",
         "shared",
         "received",
+        "customers",
+        "customer-invalid",
         "support-requested",
         "support-inbox",
         "support-granted",
