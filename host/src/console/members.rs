@@ -12,25 +12,37 @@ use super::pages::{Notice, Tab, label, org_layout};
 use super::{Signed, error_page, outcome, page, sender_for, viewer_of};
 use crate::app::access::Offer;
 use crate::app::members::{InviteBody, MemberFilter, MemberView};
-use crate::app::resources::NewResource;
+use crate::app::pins::PinSetting;
 use crate::app::{App, PageRequest};
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{OrgId, UserId};
 use crate::domain::member::{MembershipStatus, Role};
 use crate::domain::org::Org;
-use crate::domain::resource::{Resource, ResourceKind};
+use crate::domain::resource::ResourceKind;
 
-/// What this screen offers, each if the `authorize` policy would allow it: inviting a member,
-/// an admin, and creating a team.
-fn offers() -> [Offer; 3] {
-    let invite = |name, role| Offer {
+/// What this screen offers, each if the `authorize` policy would allow it (with the role the
+/// platform policy reads where it matters).
+fn offers() -> Vec<Offer> {
+    let on_role = |name, action, role| Offer {
         name,
-        action: "member.invite",
+        action,
         resource: json!({"role": role, "portal_access": true}),
     };
-    [
-        invite("invite member", "member"),
-        invite("invite admin", "admin"),
+    vec![
+        on_role("invite member", "member.invite", "member"),
+        on_role("invite admin", "member.invite", "admin"),
+        on_role("pin member", "member.pin", "member"),
+        on_role("pin admin", "member.pin", "admin"),
+        on_role("pin owner", "member.pin", "owner"),
+        on_role("withdraw member", "invitation.revoke", "member"),
+        on_role("withdraw admin", "invitation.revoke", "admin"),
+        Offer {
+            name: "import",
+            action: "member.invite",
+            resource: json!({"role": "member", "portal_access": true, "bulk": true}),
+        },
+        Offer::plain("invitation.list"),
         Offer::plain("team.create"),
+        Offer::plain("channel.create"),
     ]
 }
 
@@ -73,7 +85,7 @@ pub async fn show(
 }
 
 /// The screen, with `notice` from the form just sent.
-fn screen(
+pub(super) fn screen(
     app: &App,
     signed: &Signed,
     org: OrgId,
@@ -93,17 +105,17 @@ fn screen(
         .list_members(signed.actor, org.id, &filter.members(), all)
         .map(|page| page.items)
         .map_err(|error| error.to_string());
-    let teams = app
-        .list_resources(signed.actor, org.id, ResourceKind::Team, all)
-        .map(|page| page.items)
-        .map_err(|error| error.to_string());
     let offered = app
         .offered(signed.actor, org.id, &offers())
         .unwrap_or_default();
     let body = html! {
         (overview(&org))
         (members_section(&org, &members, filter, &offered, &signed.csrf))
-        (teams_section(&org, &teams, &offered, &signed.csrf))
+        (super::invitations::section(app, signed, &org, &offered))
+        (super::import::section(&org, &offered, &signed.csrf))
+        @for kind in [ResourceKind::Team, ResourceKind::Channel] {
+            (super::resources::section(app, signed, &org, kind, &offered))
+        }
     };
     page(
         status,
@@ -162,7 +174,7 @@ fn members_section(
                 Ok(members) if members.is_empty() => { p { "No member matches." } }
                 Ok(members) => {
                     table {
-                        thead { tr { th scope="col" { "Name" } th scope="col" { "E-mail" } th scope="col" { "Role" } th scope="col" { "Portal" } th scope="col" { "Status" } } }
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "E-mail" } th scope="col" { "Role" } th scope="col" { "Portal" } th scope="col" { "Status" } th scope="col" { "PIN" } } }
                         tbody {
                             @for member in members {
                                 tr {
@@ -171,6 +183,12 @@ fn members_section(
                                     td { (member.role.as_str()) }
                                     td { @if member.portal_access { "yes" } @else { "no" } }
                                     td { (label(&member.status)) }
+                                    td {
+                                        @if member.has_pin { "set " }
+                                        @if offered.contains(&pin_offer(member.role)) {
+                                            (super::pages::button(&format!("/console/orgs/{}/members/{}/pin", org.id, member.user_id), "New PIN", csrf))
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -192,34 +210,6 @@ fn members_section(
                         @if offered.contains(&"invite admin") { option value="admin" { "admin" } }
                     }
                     button type="submit" { "Invite" }
-                }
-            }
-        }
-    }
-}
-
-fn teams_section(
-    org: &Org,
-    teams: &Result<Vec<Resource>, String>,
-    offered: &[&str],
-    csrf: &str,
-) -> Markup {
-    html! {
-        section aria-labelledby="teams" {
-            h2 #teams { "Teams" }
-            @match teams {
-                Ok(teams) if teams.is_empty() => { p { "No team yet." } }
-                Ok(teams) => {
-                    ul { @for team in teams { li { (team.name) " " span.muted { "(" (team.member_ids.len()) " members)" } } } }
-                }
-                Err(reason) => { p { "Not shown: " (reason) } }
-            }
-            @if offered.contains(&"team.create") {
-                form method="post" action={ "/console/orgs/" (org.id) "/teams" } {
-                    input type="hidden" name="csrf" value=(csrf);
-                    label for="team-name" { "New team's name" }
-                    input #team-name type="text" name="name" required;
-                    button type="submit" { "Create team" }
                 }
             }
         }
@@ -264,32 +254,41 @@ pub async fn invite(
     screen(&app, &signed, org, &Filter::default(), status, Some(notice))
 }
 
-#[derive(Deserialize)]
-pub struct TeamForm {
-    csrf: String,
-    name: String,
+/// The offer that lets the viewer set the PIN of a member with `role`.
+fn pin_offer(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "pin owner",
+        Role::Admin => "pin admin",
+        Role::Member => "pin member",
+    }
 }
 
-pub async fn create_team(
+/// A new PIN for a member, generated and shown this once.
+pub async fn new_pin(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(org): Path<String>,
-    Form(form): Form<TeamForm>,
+    Path((org, user)): Path<(String, String)>,
+    Form(form): Form<super::CsrfOnly>,
 ) -> Response {
     let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
         Ok(sender) => sender,
         Err(refusal) => return refusal.page(),
     };
-    let body = NewResource {
-        name: Some(form.name),
-        kind: None,
-        member_ids: None,
+    let user = match super::path_id(&user, UserId, "member") {
+        Ok(user) => user,
+        Err(error) => return error_page(error),
     };
+    let setting = PinSetting { pin: "auto".into() };
     let (status, notice) = outcome(
-        app.create_resource(signed.actor, org, ResourceKind::Team, body)
-            .await,
-        StatusCode::CREATED,
-        |team| Notice::Done(format!("Team {} created.", team.name)),
+        app.set_pin(signed.actor, org, user, setting).await,
+        StatusCode::OK,
+        |pin| match pin {
+            Some(pin) => Notice::Secret {
+                text: "The new PIN, shown only now:".into(),
+                secret: pin.expose().to_owned(),
+            },
+            None => Notice::Done("The PIN is set.".into()),
+        },
     );
     screen(&app, &signed, org, &Filter::default(), status, Some(notice))
 }

@@ -12,9 +12,12 @@ mod account;
 mod connect;
 mod cookies;
 mod customers;
+mod import;
+mod invitations;
 mod members;
 mod pages;
 mod playground;
+mod resources;
 mod sessions;
 mod support;
 
@@ -63,7 +66,24 @@ pub fn router() -> Router<App> {
         .route("/console/password", post(sessions::change_password))
         .route("/console/orgs/{org}", get(members::show))
         .route("/console/orgs/{org}/members", post(members::invite))
-        .route("/console/orgs/{org}/teams", post(members::create_team))
+        .route(
+            "/console/orgs/{org}/members/{user}/pin",
+            post(members::new_pin),
+        )
+        .route("/console/orgs/{org}/members/import", post(import::import))
+        .route(
+            "/console/orgs/{org}/members/import/sample.csv",
+            get(import::sample),
+        )
+        .route(
+            "/console/orgs/{org}/invitations/{invitation}/{action}",
+            post(invitations::act),
+        )
+        .route("/console/orgs/{org}/teams", post(resources::create_team))
+        .route(
+            "/console/orgs/{org}/channels",
+            post(resources::create_channel),
+        )
         .route(
             "/console/orgs/{org}/customers",
             get(customers::show).post(customers::create),
@@ -267,6 +287,13 @@ fn outcome<T>(
                     fields: fields
                         .iter()
                         .map(|f| (f.field.clone(), f.reason.clone()))
+                        .collect(),
+                },
+                Error::InvalidRows { title, rows } => Notice::Refused {
+                    reason: title.clone(),
+                    fields: rows
+                        .iter()
+                        .map(|r| (format!("line {}, {}", r.row, r.column), r.reason.clone()))
                         .collect(),
                 },
                 other => Notice::Refused {

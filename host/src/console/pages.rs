@@ -12,6 +12,8 @@ use crate::domain::org::{AccountType, Org};
 pub enum Notice {
     /// Done, in a sentence.
     Done(String),
+    /// A secret shown this once (a PIN, a renewed invitation token), after `text`.
+    Secret { text: String, secret: String },
     /// A member was invited; the token is shown this once, for the inviter to hand over.
     Invited { name: String, token: Option<String> },
     /// Refused, with the reason (a policy's, a rule's), and each field's problem if any.
@@ -133,6 +135,9 @@ pub fn notice_of(notice: Option<&Notice>) -> Markup {
     html! {
         @match notice {
             Some(Notice::Done(text)) => { div.notice role="status" { p { (text) } } }
+            Some(Notice::Secret { text, secret }) => {
+                div.notice role="status" { p { (text) } p { code { (secret) } } }
+            }
             Some(Notice::Invited { name, token }) => {
                 div.notice role="status" {
                     p { (name) " is invited." }

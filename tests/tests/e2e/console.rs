@@ -207,7 +207,7 @@ async fn an_owner_signs_in_sees_the_organization_and_invites_an_admin_who_may_no
             .get(&format!("/console/orgs/{acme}"))
             .await
             .html
-            .contains("Eve")
+            .contains("eve@x.example")
     );
 
     // The owner invites an admin: the token is shown once.
@@ -1303,6 +1303,161 @@ async fn a_provider_searches_its_customers_and_creates_one_seeing_each_fields_pr
         !acme_page.html.contains("/customers\""),
         "{}",
         acme_page.html
+    );
+}
+
+#[tokio::test]
+async fn an_owner_renews_and_withdraws_invitations_sets_pins_imports_and_opens_channels() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let org = format!("/console/orgs/{acme}");
+    let page = owner.get(&org).await;
+    let csrf = page.csrf();
+    let invited = owner
+        .post(
+            &format!("{org}/members"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Ada"),
+                ("email", "ada@acme.example"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    let token_in = |html: &str| {
+        let at = html.find("<code>inv_").expect("a token shown") + "<code>".len();
+        html[at..at + html[at..].find('<').unwrap()].to_owned()
+    };
+    let first = token_in(&invited.html);
+    assert!(invited.html.contains("Invitations not yet accepted"));
+
+    // Renewed: a new token shown once; the first one is dead.
+    let invitation = id_after(&invited.html, &format!("{org}/invitations/"));
+    let renewed = owner
+        .post(
+            &format!("{org}/invitations/{invitation}/resend"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.html);
+    assert!(
+        renewed.html.contains("Ada's invitation is renewed"),
+        "{}",
+        renewed.html
+    );
+    let second = token_in(&renewed.html);
+    assert_ne!(first, second);
+    let old = s
+        .call(
+            Method::POST,
+            "/v1/invitations/accept",
+            None,
+            Some(json!({"token": first})),
+        )
+        .await;
+    assert_ne!(old.status, StatusCode::OK, "{:?}", old.body);
+
+    // Withdrawn (the renewed invitation has an id of its own): Ada is no longer a member,
+    // invited or not.
+    let invitation = id_after(&renewed.html, &format!("{org}/invitations/"));
+    let withdrawn = owner
+        .post(
+            &format!("{org}/invitations/{invitation}/withdraw"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.html);
+    assert!(withdrawn.html.contains("The invitation is withdrawn."));
+    assert!(
+        !withdrawn.html.contains("ada@acme.example"),
+        "{}",
+        withdrawn.html
+    );
+
+    // A PIN, generated and shown once.
+    let owner_id = id_after(&withdrawn.html, &format!("{org}/members/"));
+    let pin = owner
+        .post(&format!("{org}/members/{owner_id}/pin"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(pin.status, StatusCode::OK, "{}", pin.html);
+    assert!(
+        pin.html.contains("The new PIN, shown only now:"),
+        "{}",
+        pin.html
+    );
+
+    // The sample file downloads; a bad file names every bad row and imports nothing.
+    let sample = owner.get(&format!("{org}/members/import/sample.csv")).await;
+    assert_eq!(sample.status, StatusCode::OK);
+    assert!(
+        sample.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    assert!(sample.html.starts_with("name,email,role"));
+    let bad = "name,email,role,portal_access,pin,extension,teams\nBo,not-an-address,member,true,,,\nCy,cy@acme.example,emperor,true,,,\n";
+    let refused = owner
+        .post(
+            &format!("{org}/members/import"),
+            &[("csrf", &csrf), ("csv", bad)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("line 2, email") && refused.html.contains("line 3, role"),
+        "{}",
+        refused.html
+    );
+    assert!(!refused.html.contains("cy@acme.example</td>"));
+    let good = "name,email,role,portal_access,pin,extension,teams\nBo,bo@acme.example,member,true,,,\nCy,cy@acme.example,member,true,,,\n";
+    let imported = owner
+        .post(
+            &format!("{org}/members/import"),
+            &[("csrf", &csrf), ("csv", good)],
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.html);
+    assert!(
+        imported.html.contains("2 members imported."),
+        "{}",
+        imported.html
+    );
+    assert!(imported.html.contains("bo@acme.example") && imported.html.contains("cy@acme.example"));
+
+    // A support channel, and one of a kind that does not exist.
+    let channels = format!("{org}/channels");
+    let made = owner
+        .post(
+            &channels,
+            &[("csrf", &csrf), ("name", "Hotline"), ("kind", "voice")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    assert!(made.html.contains("Channel Hotline created."));
+    let odd = owner
+        .post(
+            &channels,
+            &[("csrf", &csrf), ("name", "Fax"), ("kind", "fax")],
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", odd.html);
+
+    // The filters: invited members only.
+    let invited_only = owner.get(&format!("{org}?status=invited")).await;
+    assert!(invited_only.html.contains("bo@acme.example"));
+    assert!(
+        !invited_only.html.contains("owner@acme.example</td>"),
+        "{}",
+        invited_only.html
     );
 }
 
