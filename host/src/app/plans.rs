@@ -80,6 +80,34 @@ pub fn usage(view: &View<'_>, org: &Org, now: Timestamp) -> Result<Usage> {
     })
 }
 
+/// An organization's plan as it stands: its name (none: the default limits), its limits, and
+/// how much of them is in use.
+#[derive(Debug)]
+pub struct PlanInUse {
+    pub plan_name: Option<String>,
+    pub limits: Limits,
+    pub usage: Usage,
+}
+
+impl App {
+    /// [`PlanInUse`] of `org`, for a caller who may read the organization.
+    pub fn plan_in_use(&self, actor: Actor, org: OrgId) -> Result<PlanInUse> {
+        let now = self.clock.now();
+        self.store.read(|view| {
+            let access = self.access(view, actor, org, "org.read", Value::Null)?;
+            let plan_name = match access.org.plan_id {
+                Some(id) => view.plan(id)?.map(|p| p.name),
+                None => None,
+            };
+            Ok(PlanInUse {
+                plan_name,
+                limits: view.limits_of(&access.org)?,
+                usage: usage(view, &access.org, now)?,
+            })
+        })
+    }
+}
+
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {

@@ -41,6 +41,10 @@ fn offers() -> Vec<Offer> {
             resource: json!({"role": "member", "portal_access": true, "bulk": true}),
         },
         Offer::plain("invitation.list"),
+        Offer::plain("org.update"),
+        Offer::plain("org.suspend"),
+        Offer::plain("org.reactivate"),
+        Offer::plain("org.delete"),
         Offer::plain("team.create"),
         Offer::plain("channel.create"),
     ]
@@ -109,7 +113,7 @@ pub(super) fn screen(
         .offered(signed.actor, org.id, &offers())
         .unwrap_or_default();
     let body = html! {
-        (overview(&org))
+        (super::organization::section(app, signed, &org, &members, &offered))
         (members_section(&org, &members, filter, &offered, &signed.csrf))
         (super::invitations::section(app, signed, &org, &offered))
         (super::import::section(&org, &offered, &signed.csrf))
@@ -121,23 +125,6 @@ pub(super) fn screen(
         status,
         org_layout(&org, Tab::Members, notice.as_ref(), &signed.csrf, body),
     )
-}
-
-fn overview(org: &Org) -> Markup {
-    html! {
-        section aria-labelledby="overview" {
-            h2 #overview { "Overview" }
-            dl {
-                dt { "Organization id" } dd { code { (org.id) } }
-                dt { "Tenant id" } dd { (org.tenant_id) }
-                dt { "Type" } dd { (label(&org.account_type)) }
-                dt { "Status" } dd { (label(&org.status)) }
-                dt { "Managed by" } dd { (label(&org.managed_by)) }
-                dt { "Region" } dd { (org.region) }
-                dt { "Remote support needs approval" } dd { @if org.remote_support_requires_approval { "yes" } @else { "no" } }
-            }
-        }
-    }
 }
 
 /// A `select` whose `chosen` option is selected; the first option is "any".

@@ -15,6 +15,7 @@ mod customers;
 mod import;
 mod invitations;
 mod members;
+mod organization;
 mod pages;
 mod playground;
 mod resources;
@@ -66,6 +67,15 @@ pub fn router() -> Router<App> {
         .route("/console/password", post(sessions::change_password))
         .route("/console/orgs/{org}", get(members::show))
         .route("/console/orgs/{org}/members", post(members::invite))
+        .route(
+            "/console/orgs/{org}/approval/{to}",
+            post(organization::approval),
+        )
+        .route(
+            "/console/orgs/{org}/status/{to}",
+            post(organization::status),
+        )
+        .route("/console/orgs/{org}/delete", post(organization::delete))
         .route(
             "/console/orgs/{org}/members/{user}/pin",
             post(members::new_pin),

@@ -1461,6 +1461,111 @@ async fn an_owner_renews_and_withdraws_invitations_sets_pins_imports_and_opens_c
     );
 }
 
+#[tokio::test]
+async fn the_overview_shows_the_plan_in_use_and_changes_approval_status_and_deletes_with_confirmation()
+ {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, _) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    let set = s
+        .put("/v1/me/password", &sp, json!({"new_password": PASSWORD}))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+    let org = format!("/console/orgs/{acme}");
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let page = owner.get(&org).await;
+    let overview = &page.html[page.html.find("<h2 id=\"overview\">").unwrap()
+        ..page.html.find("<h2 id=\"members\">").unwrap()];
+    assert!(
+        overview.contains("<dd>Owner of acme</dd>")
+            && overview.contains("none (the default limits)"),
+        "{overview}"
+    );
+    assert!(overview.contains("<dt>Members</dt><dd>1 of "), "{overview}");
+    assert!(
+        !overview.contains("Suspend the organization"),
+        "a customer's owner does not suspend it"
+    );
+
+    // The owner switches approval off and on; the provider's switching off waits for consent.
+    let csrf = page.csrf();
+    let off = owner
+        .post(&format!("{org}/approval/off"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.html);
+    assert!(
+        off.html
+            .contains("Remote support no longer needs approval.")
+    );
+    let on = owner
+        .post(&format!("{org}/approval/on"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        on.html.contains("Remote support now needs approval."),
+        "{}",
+        on.html
+    );
+    let mut provider = Browser::new(&s);
+    provider.sign_in("owner@telco.example", PASSWORD).await;
+    let seen = provider.get(&org).await;
+    let pcsrf = seen.csrf();
+    let asked = provider
+        .post(&format!("{org}/approval/off"), &[("csrf", &pcsrf)])
+        .await;
+    assert!(
+        asked.html.contains("The customer is asked"),
+        "{}",
+        asked.html
+    );
+    assert!(
+        asked
+            .html
+            .contains("<dt>Remote support needs approval</dt><dd>yes "),
+        "{}",
+        asked.html
+    );
+
+    // The provider suspends and reactivates it.
+    assert!(
+        seen.html.contains("Suspend the organization"),
+        "{}",
+        seen.html
+    );
+    let suspended = provider
+        .post(&format!("{org}/status/suspend"), &[("csrf", &pcsrf)])
+        .await;
+    assert_eq!(suspended.status, StatusCode::OK, "{}", suspended.html);
+    assert!(suspended.html.contains("Acme is suspended."));
+    let back = provider
+        .post(&format!("{org}/status/reactivate"), &[("csrf", &pcsrf)])
+        .await;
+    assert!(back.html.contains("Acme is active."), "{}", back.html);
+
+    // Deleting asks for the tenant id typed out; the wrong one deletes nothing.
+    let wrong = provider
+        .post(
+            &format!("{org}/delete"),
+            &[("csrf", &pcsrf), ("confirm", "acm")],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.html
+    );
+    assert!(wrong.html.contains("type the tenant id `acme` to confirm"));
+    let gone = provider
+        .post(
+            &format!("{org}/delete"),
+            &[("csrf", &pcsrf), ("confirm", "acme")],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    assert_eq!(provider.get(&org).await.status, StatusCode::NOT_FOUND);
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")
