@@ -16,6 +16,7 @@ use crate::app::import::ImportReport;
 use crate::app::invitations::{Accepted, Naming};
 use crate::app::member_edit::MemberEdit;
 use crate::app::members::{Added, InviteBody, MemberFilter, MemberView};
+use crate::app::password_reset::ResetView;
 use crate::app::pins::{PinCheck, PinSetting};
 use crate::app::{App, Items};
 use crate::domain::ids::{InvitationId, OrgId, ResourceId, TokenId, UserId};
@@ -395,6 +396,23 @@ pub async fn resend_invitation(
         renewed.token.as_ref(),
         mailed,
     )))
+}
+
+pub async fn reset_password(
+    State(app): State<App>,
+    Auth(actor): Auth,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<impl Answer>)> {
+    let user = parse_id(&user, UserId)?;
+    let reset = app.reset_password(actor, org_id(&org)?, user).await?;
+    let view = ResetView {
+        user_id: user,
+        expires_at: reset.expires_at,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(WithToken::new(view, &reset.token)),
+    ))
 }
 
 pub async fn revoke_invitation(

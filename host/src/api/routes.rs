@@ -77,6 +77,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<App>)> {
         get "/v1/orgs/{org}/members/import/sample.csv" => members::import_sample, "a sample file for the member import, every column explained", auth: true, creates: false, body: None;
         patch "/v1/orgs/{org}/members/{user}" => members::edit, "change a member's role or extension, and (when the account is this organization's alone) name, e-mail and portal access", auth: true, creates: false, body: JSON;
         delete "/v1/orgs/{org}/members/{user}" => members::remove, "remove a member", auth: true, creates: false, body: None;
+        post "/v1/orgs/{org}/members/{user}/password-reset" => members::reset_password, "a single-use token (24 h) with which a member of this organization alone sets a new password at `POST /v1/invitations/accept`; their sessions end", auth: true, creates: true, body: None;
         put "/v1/orgs/{org}/members/{user}/pin" => members::set_pin, "set (4-8 digits) or generate (`auto`, shown once) a member's PIN in this organization", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/pins/verify" => members::verify_pin, "check a member's PIN by user id or extension: `{valid}` only, whoever is asked about", auth: true, creates: false, body: JSON;
         post "/v1/orgs/{org}/members/import" => members::import, "import members from CSV, all or nothing", auth: true, creates: true, body: CSV;

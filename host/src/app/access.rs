@@ -364,6 +364,8 @@ const NEVER_UNDER_A_GRANT: &[&str] = &[
     "member.update_role",
     "member.update",
     "member.pin",
+    // A reset hands whoever holds it the member's account.
+    "member.password_reset",
     // Removing a person erases them when it was their last organization: not undone when
     // the grant ends.
     "member.remove",

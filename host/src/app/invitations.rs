@@ -80,6 +80,7 @@ pub fn create_invitation(
         expires_at: now.plus(std::time::Duration::from_secs(INVITATION_DAYS * 24 * 3600)),
         used_at: None,
         to_claimed_identity: claimed,
+        resets_password: false,
     };
     tx.insert_invitation(&invitation)?;
     Ok((invitation, token))
@@ -130,7 +131,7 @@ fn no_password_for_login_less() -> Error {
     )
 }
 
-fn not_found() -> Error {
+pub(super) fn not_found() -> Error {
     Error::NotFound("invitation")
 }
 
@@ -155,6 +156,7 @@ fn find(
             // By id, only the invitee's own account-addressed invitations exist.
             if actor.and_then(|a| a.user_id) != Some(invitation.user_id)
                 || !invitation.to_claimed_identity
+                || invitation.resets_password
             {
                 return Err(not_found());
             }
@@ -202,6 +204,15 @@ impl App {
                 let view = tx.view();
                 let now = app.clock.now();
                 let mut invitation = find(&view, &naming, actor, now)?;
+                if invitation.resets_password {
+                    return super::password_reset::use_reset(
+                        tx,
+                        invitation,
+                        actor,
+                        password_hash,
+                        now,
+                    );
+                }
                 let mut user: User = view.user(invitation.user_id)?.ok_or_else(not_found)?;
                 if actor.is_none() && !may_claim(&view, &user, invitation.org_id)? {
                     return Err(Error::SignInRequired(SIGN_IN.into()));
@@ -281,6 +292,9 @@ impl App {
         self.store.read(move |view| {
             let invitation = find(view, &naming, None, now)?;
             let user = view.user(invitation.user_id)?.ok_or_else(not_found)?;
+            if invitation.resets_password {
+                return super::password_reset::check_usable(view, &user, invitation.org_id);
+            }
             if !may_claim(view, &user, invitation.org_id)? {
                 return Err(Error::SignInRequired(SIGN_IN.into()));
             }
@@ -343,7 +357,11 @@ impl App {
                 let Some(inv) = view.invitation(id)? else {
                     continue;
                 };
-                if inv.used_at.is_some() || now >= inv.expires_at || !inv.to_claimed_identity {
+                if inv.used_at.is_some()
+                    || now >= inv.expires_at
+                    || !inv.to_claimed_identity
+                    || inv.resets_password
+                {
                     continue;
                 }
                 let (Some(org), Some(m)) =
@@ -391,7 +409,7 @@ fn pending_of_org(
 ) -> Result<(Invitation, Membership)> {
     let invitation = view
         .invitation(id)?
-        .filter(|i| i.org_id == org && i.used_at.is_none())
+        .filter(|i| i.org_id == org && i.used_at.is_none() && !i.resets_password)
         .ok_or_else(not_found)?;
     let membership: Membership = view
         .membership(org, invitation.user_id)?
@@ -447,7 +465,7 @@ impl App {
                 let Some(inv) = view.invitation(id)? else {
                     continue;
                 };
-                if inv.used_at.is_some() {
+                if inv.used_at.is_some() || inv.resets_password {
                     continue;
                 }
                 let pending = pending_view(view, &inv, now)?;

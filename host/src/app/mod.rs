@@ -25,6 +25,7 @@ pub mod mail_delivery;
 pub mod member_edit;
 pub mod members;
 pub mod orgs;
+pub mod password_reset;
 pub mod pins;
 pub mod plans;
 pub mod plugins;

@@ -24,6 +24,7 @@ use crate::domain::ids::{TokenId, UserId};
 use crate::domain::password;
 use crate::domain::secret::{self, Secret};
 use crate::error::{Error, FieldError, Result};
+use crate::storage::Tx;
 use crate::storage::counters::Reset;
 
 /// How long a session lasts, however busy: it is not extended by use.
@@ -91,6 +92,27 @@ async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
 /// A password's stored form, computed off the request's thread.
 pub async fn hash_password(password: String) -> Result<String> {
     hashing(move || password::hash(&password)).await?
+}
+
+/// Ends every sign-in session of `user` but `keep` (API tokens stay): whoever knew the old
+/// password is signed out.
+pub fn end_sessions(
+    tx: &Tx<'_>,
+    user: UserId,
+    keep: Option<TokenId>,
+    now: Timestamp,
+) -> Result<()> {
+    let view = tx.view();
+    for id in view.tokens_of(user)? {
+        let Some(mut token) = view.token(id)? else {
+            continue;
+        };
+        if token.expires_at.is_some() && Some(token.id) != keep {
+            token.revoked_at.get_or_insert(now);
+            tx.put_token(&token)?;
+        }
+    }
+    Ok(())
 }
 
 /// The error of a password that breaks the rules, naming `field`.
@@ -256,16 +278,7 @@ impl App {
                 let before = stored.clone();
                 stored.password_hash = Some(hash);
                 tx.update_user(&before, &stored)?;
-                for id in view.tokens_of(user)? {
-                    let Some(mut token) = view.token(id)? else {
-                        continue;
-                    };
-                    if token.expires_at.is_some() && token.id != actor.token_id {
-                        token.revoked_at.get_or_insert(now);
-                        tx.put_token(&token)?;
-                    }
-                }
-                Ok(())
+                end_sessions(tx, user, Some(actor.token_id), now)
             })
             .await
     }

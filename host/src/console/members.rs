@@ -33,6 +33,9 @@ fn offers() -> Vec<Offer> {
         on_role("pin member", "member.pin", "member"),
         on_role("pin admin", "member.pin", "admin"),
         on_role("pin owner", "member.pin", "owner"),
+        on_role("reset member", "member.password_reset", "member"),
+        on_role("reset admin", "member.password_reset", "admin"),
+        on_role("reset owner", "member.password_reset", "owner"),
         on_role("withdraw member", "invitation.revoke", "member"),
         on_role("withdraw admin", "invitation.revoke", "admin"),
         Offer {
@@ -175,6 +178,9 @@ fn members_section(
                                         @if offered.contains(&pin_offer(member.role)) {
                                             (super::pages::button(&format!("/console/orgs/{}/members/{}/pin", org.id, member.user_id), "New PIN", csrf))
                                         }
+                                        @if member.portal_access && member.status == MembershipStatus::Active && offered.contains(&reset_offer(member.role)) {
+                                            (super::pages::button(&format!("/console/orgs/{}/members/{}/password-reset", org.id, member.user_id), "Reset password", csrf))
+                                        }
                                     }
                                 }
                             }
@@ -248,6 +254,44 @@ fn pin_offer(role: Role) -> &'static str {
         Role::Admin => "pin admin",
         Role::Member => "pin member",
     }
+}
+
+/// The offer that lets the viewer reset the password of a member with `role`.
+fn reset_offer(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "reset owner",
+        Role::Admin => "reset admin",
+        Role::Member => "reset member",
+    }
+}
+
+/// A password reset for a member, its token shown this once for the admin to hand over.
+pub async fn reset_password(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((org, user)): Path<(String, String)>,
+    Form(form): Form<super::CsrfOnly>,
+) -> Response {
+    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+        Ok(sender) => sender,
+        Err(refusal) => return refusal.page(),
+    };
+    let user = match super::path_id(&user, UserId, "member") {
+        Ok(user) => user,
+        Err(error) => return error_page(error),
+    };
+    let (status, notice) = outcome(
+        app.reset_password(signed.actor, org, user).await,
+        StatusCode::CREATED,
+        |reset| Notice::Secret {
+            text: format!(
+                "Hand them this reset token, shown only now; at /console/accept they choose a new password (until {}):",
+                super::pages::when(reset.expires_at)
+            ),
+            secret: reset.token.expose().to_owned(),
+        },
+    );
+    screen(&app, &signed, org, &Filter::default(), status, Some(notice))
 }
 
 /// A new PIN for a member, generated and shown this once.

@@ -80,6 +80,10 @@ pub fn router() -> Router<App> {
             "/console/orgs/{org}/members/{user}/pin",
             post(members::new_pin),
         )
+        .route(
+            "/console/orgs/{org}/members/{user}/password-reset",
+            post(members::reset_password),
+        )
         .route("/console/orgs/{org}/members/import", post(import::import))
         .route(
             "/console/orgs/{org}/members/import/sample.csv",

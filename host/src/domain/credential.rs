@@ -51,4 +51,8 @@ pub struct Invitation {
     /// the claim was addressed to an e-mail address, and is accepted with its own token only.
     #[serde(default)]
     pub to_claimed_identity: bool,
+    /// A password reset an admin issued for an active member (`app::password_reset`), not an
+    /// invitation to join: used anonymously, once, to set the account's password.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resets_password: bool,
 }

@@ -1566,6 +1566,96 @@ async fn the_overview_shows_the_plan_in_use_and_changes_approval_status_and_dele
     assert_eq!(provider.get(&org).await.status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn an_owner_resets_a_members_password_and_the_member_sets_a_new_one_in_the_console() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner_token) = customer_with_password(&s, &sp, "acme", "Acme").await;
+    member_with_password(
+        &s,
+        &owner_token,
+        &acme,
+        "ada@acme.example",
+        "member",
+        "Ada's first password",
+    )
+    .await;
+    member_with_password(
+        &s,
+        &owner_token,
+        &acme,
+        "bob@acme.example",
+        "admin",
+        "Bob's own password",
+    )
+    .await;
+    let mut ada = Browser::new(&s);
+    ada.sign_in("ada@acme.example", "Ada's first password")
+        .await;
+    let mut owner = Browser::new(&s);
+    owner.sign_in("owner@acme.example", PASSWORD).await;
+    let org = format!("/console/orgs/{acme}");
+    let page = owner.get(&org).await;
+    let resets = page.html.matches("Reset password").count();
+    assert_eq!(
+        resets, 3,
+        "the owner may reset everyone here: {}",
+        page.html
+    );
+
+    // An admin is offered members' resets only (not the owner's, not another admin's).
+    let mut bob = Browser::new(&s);
+    bob.sign_in("bob@acme.example", "Bob's own password").await;
+    assert_eq!(
+        bob.get(&org).await.html.matches("Reset password").count(),
+        1
+    );
+
+    let row = &page.html[page.html.find("ada@acme.example").unwrap()..];
+    let user = id_after(row, &format!("{org}/members/"));
+    let reset = owner
+        .post(
+            &format!("{org}/members/{user}/password-reset"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::CREATED, "{}", reset.html);
+    assert!(
+        reset.html.contains("Hand them this reset token"),
+        "{}",
+        reset.html
+    );
+    let at = reset.html.find("<code>inv_").unwrap() + "<code>".len();
+    let token = &reset.html[at..at + reset.html[at..].find('<').unwrap()];
+
+    let mut anew = Browser::new(&s);
+    let csrf = anew.get("/console/accept").await.csrf();
+    let done = anew
+        .post(
+            "/console/accept",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("password", "Ada's second password"),
+                ("repeat", "Ada's second password"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    assert!(done.html.contains("your password is set"));
+    assert_eq!(
+        ada.get("/console").await.location(),
+        "/console/sign-in",
+        "her sessions ended"
+    );
+    assert_eq!(
+        anew.sign_in("ada@acme.example", "Ada's second password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
 /// Chromium's path: `CHROMIUM`, or Debian's package.
 fn chromium() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("CHROMIUM")

@@ -450,3 +450,145 @@ async fn a_session_ends_after_half_an_hour_unused_and_use_keeps_it_going() {
     s.clock().advance(Duration::from_secs(31 * 60));
     assert_eq!(s.get(&org, &token).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_members_password_only_for_an_account_of_that_organization_alone() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, invitation) = unclaimed_customer(&s, &sp, "acme").await;
+    let owner = accept(&s, None, json!({"token": invitation, "password": PASSWORD})).await;
+    let owner = owner.body["api_token"].as_str().unwrap().to_owned();
+    let invited = s
+        .post(
+            &format!("/v1/orgs/{acme}/members"),
+            &owner,
+            json!({"name": "Ada", "email": "ada@acme.example", "role": "member", "portal_access": true}),
+        )
+        .await;
+    let ada = invited.body["user"]["user_id"]
+        .as_str()
+        .or(invited.body["user_id"].as_str())
+        .unwrap()
+        .to_owned();
+    accept(
+        &s,
+        None,
+        json!({"token": invited.body["invitation_token"], "password": "Ada's first password"}),
+    )
+    .await;
+    let session = sign_in(&s, "ada@acme.example", "Ada's first password").await;
+    let session = session.body["token"].as_str().unwrap().to_owned();
+
+    // The owner issues a reset; Ada, signed out, sets a new password with it.
+    let reset_path = format!("/v1/orgs/{acme}/members/{ada}/password-reset");
+    let reset = s.post(&reset_path, &owner, json!({})).await;
+    assert_eq!(reset.status, StatusCode::CREATED, "{:?}", reset.body);
+    let token = reset.body["token"].as_str().unwrap().to_owned();
+    assert!(reset.body["expires_at"].is_string());
+    // It is not an invitation to anything: nobody lists it.
+    let listed = s.get(&format!("/v1/orgs/{acme}/invitations"), &owner).await;
+    assert!(
+        !listed.body.to_string().contains("Ada"),
+        "{:?}",
+        listed.body
+    );
+    assert!(
+        !s.get("/v1/invitations", &session)
+            .await
+            .body
+            .to_string()
+            .contains(&acme)
+    );
+    // Signed in, or without a password, it does nothing.
+    let signed = accept(&s, Some(&session), json!({"token": token})).await;
+    assert_eq!(
+        signed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        signed.body
+    );
+    let used = accept(
+        &s,
+        None,
+        json!({"token": token, "password": "Ada's second password"}),
+    )
+    .await;
+    assert_eq!(used.status, StatusCode::OK, "{:?}", used.body);
+    assert!(
+        used.body["api_token"].is_null(),
+        "a reset issues no API token"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{acme}"), &session).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the reset ended her sessions"
+    );
+    assert_eq!(
+        sign_in(&s, "ada@acme.example", "Ada's first password")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = sign_in(&s, "ada@acme.example", "Ada's second password").await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    let fresh = fresh.body["token"].as_str().unwrap().to_owned();
+    let again = accept(
+        &s,
+        None,
+        json!({"token": token, "password": "a third password!"}),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::GONE,
+        "single use: {:?}",
+        again.body
+    );
+
+    // Once Ada is also a member of Beta, Acme can no longer reset her account: that would
+    // open Beta to Acme's owner.
+    let (beta, beta_invitation) = unclaimed_customer(&s, &sp, "beta").await;
+    let beta_owner = accept(
+        &s,
+        None,
+        json!({"token": beta_invitation, "password": PASSWORD}),
+    )
+    .await;
+    let beta_owner = beta_owner.body["api_token"].as_str().unwrap().to_owned();
+    let to_beta = s
+        .post(
+            &format!("/v1/orgs/{beta}/members"),
+            &beta_owner,
+            json!({"name": "Ada", "email": "ada@acme.example", "role": "member", "portal_access": true}),
+        )
+        .await;
+    assert_eq!(to_beta.status, StatusCode::CREATED, "{:?}", to_beta.body);
+    let joined = accept(
+        &s,
+        Some(&fresh),
+        json!({"token": to_beta.body["invitation_token"]}),
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{:?}", joined.body);
+    let refused = s.post(&reset_path, &owner, json!({})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert!(
+        refused
+            .body
+            .to_string()
+            .contains("belongs to other organizations too")
+    );
+    let from_beta = s
+        .post(
+            &format!("/v1/orgs/{beta}/members/{ada}/password-reset"),
+            &beta_owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        from_beta.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        from_beta.body
+    );
+}

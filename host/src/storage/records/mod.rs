@@ -488,6 +488,7 @@ mod tests {
                 expires_at: Timestamp(1),
                 used_at: None,
                 to_claimed_identity: false,
+                resets_password: false,
             };
             let (t, i) = (token.clone(), invitation.clone());
             store
