@@ -128,13 +128,14 @@ impl App {
         self.write(move |tx| {
             let view = tx.view();
             let now = app.clock.now();
+            // Whether the organization exists for the caller is told before anything of its
+            // members (an outsider gets the 404 of a missing organization).
+            let access = super::access::load(&view, actor, org, now)?;
             let membership = view
                 .membership(org, user)?
                 .ok_or(Error::NotFound("member"))?;
-            let access = app.access(
-                &view,
-                actor,
-                org,
+            app.authorize(
+                &access,
                 "member.password_reset",
                 json!({"role": membership.role.as_str()}),
             )?;

@@ -341,9 +341,7 @@ pub async fn accept(
     let accepted = match accepted {
         Ok(accepted) => accepted,
         Err(error) => {
-            let (status, notice) = outcome(Err::<(), _>(error), StatusCode::OK, |()| {
-                Notice::Done(String::new())
-            });
+            let (status, notice) = super::refusal(error);
             return refused_with(status, notice);
         }
     };

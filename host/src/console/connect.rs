@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::pages::{Notice, Tab, button, label, org_layout, when};
-use super::{Signed, error_page, outcome, page, path_id, sender_for, viewer_of};
+use super::{Signed, error_page, outcome, page, sender_for, sender_for_item, viewer_of};
 use crate::app::access::Offer;
 use crate::app::links::{Direction, LinkAction, LinkView, NewLink};
 use crate::app::received::{Received, ReceivedResource};
@@ -333,14 +333,11 @@ pub async fn act(
     Path((org, link, action)): Path<(String, String, String)>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let link = match path_id(&link, LinkId, "link") {
-        Ok(link) => link,
-        Err(error) => return error_page(error),
-    };
+    let (signed, org, link) =
+        match sender_for_item(&app, &headers, &form.csrf, (&org, &link), LinkId, "link") {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let result = match action.as_str() {
         "accept" => {
             app.act_on_link(signed.actor, org, link, LinkAction::Accept)
@@ -429,14 +426,11 @@ pub async fn revoke(
     Path((org, share)): Path<(String, String)>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let share = match path_id(&share, ShareId, "share") {
-        Ok(share) => share,
-        Err(error) => return error_page(error),
-    };
+    let (signed, org, share) =
+        match sender_for_item(&app, &headers, &form.csrf, (&org, &share), ShareId, "share") {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let (status, notice) = outcome(
         app.revoke(signed.actor, org, share).await,
         StatusCode::OK,

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use super::members::{Filter, screen};
 use super::pages::{Notice, button, when};
-use super::{CsrfOnly, Signed, error_page, outcome, path_id, sender_for};
+use super::{CsrfOnly, Signed, error_page, outcome, sender_for_item};
 use crate::app::{App, PageRequest};
 use crate::domain::ids::InvitationId;
 use crate::domain::member::Role;
@@ -70,14 +70,12 @@ pub async fn act(
     Path((org, invitation, action)): Path<(String, String, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let id = match path_id(&invitation, InvitationId, "invitation") {
-        Ok(id) => id,
-        Err(error) => return error_page(error),
-    };
+    let ids = (org.as_str(), invitation.as_str());
+    let (signed, org, id) =
+        match sender_for_item(&app, &headers, &form.csrf, ids, InvitationId, "invitation") {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let (status, notice) = match action.as_str() {
         "resend" => outcome(
             app.resend_invitation(signed.actor, org, id).await,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages::{Notice, Tab, label, org_layout};
-use super::{Signed, error_page, outcome, page, sender_for, viewer_of};
+use super::{Signed, error_page, outcome, page, sender_for, sender_for_item, viewer_of};
 use crate::app::access::Offer;
 use crate::app::members::{InviteBody, MemberFilter, MemberView};
 use crate::app::pins::PinSetting;
@@ -272,14 +272,11 @@ pub async fn reset_password(
     Path((org, user)): Path<(String, String)>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let user = match super::path_id(&user, UserId, "member") {
-        Ok(user) => user,
-        Err(error) => return error_page(error),
-    };
+    let (signed, org, user) =
+        match sender_for_item(&app, &headers, &form.csrf, (&org, &user), UserId, "member") {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let (status, notice) = outcome(
         app.reset_password(signed.actor, org, user).await,
         StatusCode::CREATED,
@@ -301,14 +298,11 @@ pub async fn new_pin(
     Path((org, user)): Path<(String, String)>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let user = match super::path_id(&user, UserId, "member") {
-        Ok(user) => user,
-        Err(error) => return error_page(error),
-    };
+    let (signed, org, user) =
+        match sender_for_item(&app, &headers, &form.csrf, (&org, &user), UserId, "member") {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let setting = PinSetting { pin: "auto".into() };
     let (status, notice) = outcome(
         app.set_pin(signed.actor, org, user, setting).await,

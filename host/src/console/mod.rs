@@ -290,34 +290,38 @@ fn outcome<T>(
 ) -> (StatusCode, Notice) {
     match result {
         Ok(value) => (status, done(value)),
-        Err(error) => {
-            let notice = match &error {
-                Error::Forbidden { reason, .. } => Notice::Refused {
-                    reason: reason.clone(),
-                    fields: Vec::new(),
-                },
-                Error::Invalid { title, fields } => Notice::Refused {
-                    reason: title.clone(),
-                    fields: fields
-                        .iter()
-                        .map(|f| (f.field.clone(), f.reason.clone()))
-                        .collect(),
-                },
-                Error::InvalidRows { title, rows } => Notice::Refused {
-                    reason: title.clone(),
-                    fields: rows
-                        .iter()
-                        .map(|r| (format!("line {}, {}", r.row, r.column), r.reason.clone()))
-                        .collect(),
-                },
-                other => Notice::Refused {
-                    reason: other.to_string(),
-                    fields: Vec::new(),
-                },
-            };
-            (status_of(error), notice)
-        }
+        Err(error) => refusal(error),
     }
+}
+
+/// A use case's refusal as the page tells it: the reason (a policy's, a rule's) and each
+/// field's or row's problem, with the status the API would answer.
+fn refusal(error: Error) -> (StatusCode, Notice) {
+    let notice = match &error {
+        Error::Forbidden { reason, .. } => Notice::Refused {
+            reason: reason.clone(),
+            fields: Vec::new(),
+        },
+        Error::Invalid { title, fields } => Notice::Refused {
+            reason: title.clone(),
+            fields: fields
+                .iter()
+                .map(|f| (f.field.clone(), f.reason.clone()))
+                .collect(),
+        },
+        Error::InvalidRows { title, rows } => Notice::Refused {
+            reason: title.clone(),
+            fields: rows
+                .iter()
+                .map(|r| (format!("line {}, {}", r.row, r.column), r.reason.clone()))
+                .collect(),
+        },
+        other => Notice::Refused {
+            reason: other.to_string(),
+            fields: Vec::new(),
+        },
+    };
+    (status_of(error), notice)
 }
 
 /// A random value for an anonymous form (sign-in, accepting an invitation), mirrored in the
@@ -365,4 +369,19 @@ fn sender_for(
 ) -> Result<(Signed, OrgId), Refusal> {
     let signed = signed_form(app, headers, csrf)?;
     Ok((signed, org_id(org).map_err(Refusal::Unknown)?))
+}
+
+/// [`sender_for`] a form about one item of the organization (a link, a request, a member),
+/// which the path names by its id.
+fn sender_for_item<T>(
+    app: &App,
+    headers: &HeaderMap,
+    csrf: &str,
+    (org, item): (&str, &str),
+    id: fn(uuid::Uuid) -> T,
+    what: &'static str,
+) -> Result<(Signed, OrgId, T), Refusal> {
+    let (signed, org) = sender_for(app, headers, csrf, org)?;
+    let item = path_id(item, id, what).map_err(Refusal::Unknown)?;
+    Ok((signed, org, item))
 }

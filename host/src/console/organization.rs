@@ -187,9 +187,7 @@ pub async fn delete(
     match app.delete_org(signed.actor, org).await {
         Ok(()) => redirect("/console"),
         Err(error) => {
-            let (status, notice) = outcome(Err::<(), _>(error), StatusCode::OK, |()| {
-                Notice::Done(String::new())
-            });
+            let (status, notice) = super::refusal(error);
             screen(&app, &signed, org, &Filter::default(), status, Some(notice))
         }
     }

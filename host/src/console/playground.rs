@@ -447,9 +447,7 @@ pub async fn run(
 
 /// A refusal as the status and notice shown with the editor (which keeps what was typed).
 fn refused(error: Error) -> (StatusCode, Option<Notice>) {
-    let (status, notice) = outcome(Err::<(), _>(error), StatusCode::OK, |()| {
-        Notice::Done(String::new())
-    });
+    let (status, notice) = super::refusal(error);
     (status, Some(notice))
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages::{Notice, Tab, button, org_layout, when};
-use super::{Signed, error_page, outcome, page, path_id, sender_for, viewer_of};
+use super::{Signed, error_page, outcome, page, sender_for, sender_for_item, viewer_of};
 use crate::app::access::Offer;
 use crate::app::remote_support::{MAX_MINUTES, NewRequest, SupportAction};
 use crate::app::{App, PageRequest};
@@ -281,14 +281,13 @@ pub async fn act(
     Path((org, request, action)): Path<(String, String, String)>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
-        Ok(sender) => sender,
-        Err(refusal) => return refusal.page(),
-    };
-    let id = match path_id(&request, RemoteSupportId, "remote support request") {
-        Ok(id) => id,
-        Err(error) => return error_page(error),
-    };
+    let ids = (org.as_str(), request.as_str());
+    let what = "remote support request";
+    let (signed, org, id) =
+        match sender_for_item(&app, &headers, &form.csrf, ids, RemoteSupportId, what) {
+            Ok(sender) => sender,
+            Err(refusal) => return refusal.page(),
+        };
     let action = match action.as_str() {
         "approve" => SupportAction::Approve,
         "deny" => SupportAction::Deny,
