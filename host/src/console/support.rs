@@ -10,7 +10,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages::{Notice, Tab, button, org_layout, when};
+use super::pages::{Notice, Tab, button, label, org_layout, when};
 use super::{Signed, error_page, outcome, page, sender_for, sender_for_item, viewer_of};
 use crate::app::access::Offer;
 use crate::app::remote_support::{MAX_MINUTES, NewRequest, SupportAction};
@@ -150,10 +150,7 @@ fn status_text(r: &RemoteSupport, now: Timestamp) -> String {
             format!("granted, {minutes} min left (until {})", when(ends))
         }
         (SupportStatus::Pending, _) => format!("pending, answer by {}", when(r.decide_by)),
-        (status, _) => serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        (status, _) => label(&status),
     }
 }
 
