@@ -5,8 +5,8 @@
 // with, in the environment, TENANTRY_PASSWORD (every account's), TENANTRY_OWNER_EMAIL and
 // TENANTRY_ORG_ID (a customer's owner), TENANTRY_PEER_EMAIL and TENANTRY_PEER_ORG_ID (another
 // customer's owner), TENANTRY_PROVIDER_EMAIL and TENANTRY_PROVIDER_ORG_ID (their provider's
-// owner and organization), and CHROMIUM the
-// browser's path. Prints one line per screen; exits 1 on the first failure.
+// owner and organization), TENANTRY_PLUGIN_PATH (a Wasm component implementing `link`), and
+// CHROMIUM the browser's path. Prints one line per screen; exits 1 on the first failure.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -201,7 +201,46 @@ try {
   await expectText(owner, "Version 1 is active again.");
   await screen(owner, "playground-rolled-back");
 
-  // 6. The owner's sessions (the peer's and the provider's windows are other people's).
+  // 6. The provider runs its customers: a plan of its own; it asks to manage the customer,
+  //    whose owner consents on the overview; its layer over all customers gets a plugin,
+  //    uploaded and bound with a config.
+  const providerOrg = env.TENANTRY_PROVIDER_ORG_ID;
+  await provider.goto(`${base}/console/orgs/${providerOrg}/plans`);
+  await provider.fill("#new-name", "Gold");
+  await provider.fill("#new-max_members", "100");
+  await provider.fill("#new-max_teams", "10");
+  await provider.fill("#new-max_active_links", "2");
+  await provider.fill("#new-max_remote_support_minutes", "60");
+  await submit(provider, "#new-name");
+  await expectText(provider, "Gold is created.");
+  await screen(provider, "plans");
+
+  await provider.goto(`${base}/console/orgs/${org}`);
+  await provider.click("summary:has-text('Manage it as its service provider')");
+  await provider.selectOption("#demote-to", "admin");
+  await submit(provider, "#demote-to");
+  await expectText(provider, "The customer's owner is asked");
+  await screen(provider, "managed-by-asked");
+
+  await owner.goto(`${base}/console/orgs/${org}`);
+  await expectText(owner, "Changes the service provider asked for");
+  await screen(owner, "change-request");
+  await owner.click('form[action$="/accept"] button');
+  await expectText(owner, "Consented");
+  await screen(owner, "change-consented");
+
+  await provider.goto(`${base}/console/orgs/${providerOrg}/policies/link?layer=customers`);
+  await expectText(provider, "Versions of its customers'");
+  await screen(provider, "playground-customers");
+  await provider.setInputFiles("#component", env.TENANTRY_PLUGIN_PATH);
+  await submit(provider, "#component");
+  await expectText(provider, "Uploaded: SHA-256");
+  await provider.fill("#config", '{"allowed": [["eu-central", "eu-central"]]}');
+  await submit(provider, "#config");
+  await expectText(provider, "(the plugin) is bound and active.");
+  await screen(provider, "plugin-bound");
+
+  // 7. The owner's sessions (the peer's and the provider's windows are other people's).
   await owner.click('a[href="/console/sessions"]');
   await expectText(owner, "this session");
   await screen(owner, "sessions");

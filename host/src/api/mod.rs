@@ -75,7 +75,7 @@ pub fn router(app: App) -> Router {
     }
     let in_flight = idempotency::InFlight::default();
     router
-        .merge(crate::console::router().layer(DefaultBodyLimit::max(settings.json_body_limit)))
+        .merge(crate::console::router(settings.json_body_limit, settings.wasm.max_module_bytes))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");
@@ -121,7 +121,10 @@ struct TimeLimits {
 /// arrives too slowly, or an answer that takes too long. Dropping the handler's future ends its
 /// work; a write transaction it queued is committed or not as a whole, never half.
 async fn time_limit(State(limits): State<TimeLimits>, req: Request, next: Next) -> Response {
-    let limit = if req.method() == Method::POST && req.uri().path() == "/v1/plugins" {
+    let path = req.uri().path();
+    let limit = if req.method() == Method::POST
+        && (path == "/v1/plugins" || crate::console::is_upload(path))
+    {
         limits.upload
     } else {
         limits.request

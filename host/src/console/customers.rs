@@ -41,7 +41,7 @@ pub async fn show(
 
 /// The provider's customers matching `search` (all of them without a query), as far as the
 /// caller may see them.
-fn customers(
+pub(super) fn customers(
     app: &App,
     signed: &Signed,
     provider: OrgId,

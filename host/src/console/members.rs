@@ -48,6 +48,20 @@ fn offers() -> Vec<Offer> {
         Offer::plain("org.suspend"),
         Offer::plain("org.reactivate"),
         Offer::plain("org.delete"),
+        Offer {
+            name: super::handovers::TO_PROVIDER,
+            action: "org.managed_by",
+            resource: json!({"managed_by": "service_provider"}),
+        },
+        Offer {
+            name: super::handovers::TO_CUSTOMER,
+            action: "org.managed_by",
+            resource: json!({"managed_by": "customer"}),
+        },
+        Offer::plain("org.transfer_ownership"),
+        Offer::plain("change_request.list"),
+        Offer::plain("change_request.accept"),
+        Offer::plain("change_request.decline"),
         Offer::plain("team.create"),
         Offer::plain("channel.create"),
     ]

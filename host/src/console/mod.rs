@@ -12,17 +12,21 @@ mod account;
 mod connect;
 mod cookies;
 mod customers;
+mod handovers;
 mod import;
 mod invitations;
 mod members;
 mod organization;
 mod pages;
+mod plans;
 mod playground;
+mod plugins;
 mod resources;
 mod sessions;
 mod support;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE,
 };
@@ -44,7 +48,15 @@ const STYLE: &str = include_str!("style.css");
 const POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                       frame-ancestors 'none'; base-uri 'none'";
 
-pub fn router() -> Router<App> {
+/// The console's routes; `component_limit` bounds a plugin upload's body (the API's limit for
+/// a component, plus room for the form around it), `form_limit` every other form.
+pub fn router(form_limit: usize, component_limit: usize) -> Router<App> {
+    let uploads = Router::new()
+        .route(
+            "/console/orgs/{org}/policies/{hook}/plugins",
+            post(plugins::upload),
+        )
+        .layer(DefaultBodyLimit::max(component_limit + 64 * 1024));
     Router::new()
         .route("/console", get(account::home))
         .route("/console/style.css", get(style))
@@ -76,6 +88,12 @@ pub fn router() -> Router<App> {
             post(organization::status),
         )
         .route("/console/orgs/{org}/delete", post(organization::delete))
+        .route("/console/orgs/{org}/managed-by", post(handovers::switch))
+        .route("/console/orgs/{org}/ownership", post(handovers::transfer))
+        .route(
+            "/console/orgs/{org}/change-requests/{request}/{action}",
+            post(handovers::answer),
+        )
         .route(
             "/console/orgs/{org}/members/{user}/pin",
             post(members::new_pin),
@@ -102,6 +120,15 @@ pub fn router() -> Router<App> {
             "/console/orgs/{org}/customers",
             get(customers::show).post(customers::create),
         )
+        .route(
+            "/console/orgs/{org}/plans",
+            get(plans::show).post(plans::create),
+        )
+        .route("/console/orgs/{org}/plans/{plan}/edit", post(plans::edit))
+        .route(
+            "/console/orgs/{org}/plans/{plan}/retire",
+            post(plans::retire),
+        )
         .route("/console/orgs/{org}/connect", get(connect::show))
         .route("/console/orgs/{org}/links", post(connect::link))
         .route(
@@ -122,6 +149,10 @@ pub fn router() -> Router<App> {
             post(playground::rollback),
         )
         .route(
+            "/console/orgs/{org}/policies/{hook}/plugin-binding",
+            post(plugins::bind),
+        )
+        .route(
             "/console/orgs/{org}/remote-support",
             get(support::show).post(support::request),
         )
@@ -129,6 +160,13 @@ pub fn router() -> Router<App> {
             "/console/orgs/{org}/remote-support/{request}/{action}",
             post(support::act),
         )
+        .layer(DefaultBodyLimit::max(form_limit))
+        .merge(uploads)
+}
+
+/// Whether `path` is the console's plugin upload, which may take the upload time limit.
+pub fn is_upload(path: &str) -> bool {
+    path.starts_with("/console/orgs/") && path.ends_with("/plugins")
 }
 
 /// Someone signed in: who, and the anti-forgery value of their forms.
@@ -302,7 +340,7 @@ fn refusal(error: Error) -> (StatusCode, Notice) {
             reason: reason.clone(),
             fields: Vec::new(),
         },
-        Error::Invalid { title, fields } => Notice::Refused {
+        Error::Invalid { title, fields } | Error::Exceeded { title, fields } => Notice::Refused {
             reason: title.clone(),
             fields: fields
                 .iter()

@@ -65,6 +65,7 @@ pub(super) fn section(
                     }
                 }
             }
+            (super::handovers::section(app, signed, org, members, offered))
             @if org.status == OrgStatus::Active && offered.contains(&"org.suspend") {
                 (button(&format!("{base}/status/suspend"), "Suspend the organization", csrf))
             }

@@ -71,12 +71,15 @@ pub enum Tab {
     Policies,
     /// A service provider's only.
     Customers,
+    /// A service provider's only.
+    Plans,
 }
 
 impl Tab {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Members,
         Self::Customers,
+        Self::Plans,
         Self::Connect,
         Self::RemoteSupport,
         Self::Policies,
@@ -89,6 +92,7 @@ impl Tab {
             Self::RemoteSupport => "Remote support",
             Self::Policies => "Policy playground",
             Self::Customers => "Customers",
+            Self::Plans => "Plans",
         }
     }
 
@@ -99,7 +103,13 @@ impl Tab {
             Self::RemoteSupport => format!("/console/orgs/{}/remote-support", org.id),
             Self::Policies => format!("/console/orgs/{}/policies/authorize", org.id),
             Self::Customers => format!("/console/orgs/{}/customers", org.id),
+            Self::Plans => format!("/console/orgs/{}/plans", org.id),
         }
+    }
+
+    /// Whether the tab is only a service provider's.
+    fn providers_only(self) -> bool {
+        matches!(self, Self::Customers | Self::Plans)
     }
 }
 
@@ -117,7 +127,7 @@ pub fn org_layout(
         html! {
             nav.tabs aria-label="Organization" {
                 @for each in Tab::ALL {
-                    @if each == Tab::Customers && org.account_type != AccountType::ServiceProvider {
+                    @if each.providers_only() && org.account_type != AccountType::ServiceProvider {
                     } @else if each == tab {
                         a href=(each.path(org)) aria-current="page" { (each.title()) }
                     } @else {

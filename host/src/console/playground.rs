@@ -1,8 +1,10 @@
-//! The policy playground for an organization's own layer: per hook, the active version and its
-//! history (roll back to any), an editor for a Rhai candidate with fixtures, a dry run of one
-//! input with each layer's answer, a preview of the candidate over the organization's recorded
-//! decisions listing each one that would change, binding it as a new version (its fixtures and
-//! the replaced version's must pass), and the decision log filtered by verdict.
+//! The policy playground for an organization's own layer, and for a service provider's layer
+//! over all its customers: per hook, the active version and its history (roll back to any), an
+//! editor for a Rhai candidate with fixtures, a dry run of one input with each layer's answer
+//! (the customers' layer on a customer the provider picks), a preview of the candidate over the
+//! organization's recorded decisions listing each one that would change, binding it as a new
+//! version (its fixtures and the replaced version's must pass), Wasm plugins uploaded and bound
+//! with a config (`super::plugins`), and the decision log filtered by verdict.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::customers::Search;
 use super::pages::{Notice, Tab, org_layout, when};
 use super::{Signed, error_page, outcome, page, sender_for, viewer_of};
 use crate::app::access::Offer;
@@ -20,7 +23,7 @@ use crate::app::decisions::{
 use crate::app::policies::{Target, VersionBody, VersionView};
 use crate::app::{App, PageRequest};
 use crate::domain::ids::OrgId;
-use crate::domain::org::Org;
+use crate::domain::org::{AccountType, Org};
 use crate::error::Error;
 use crate::policy::combine::Decision;
 use crate::policy::fixtures::Case;
@@ -29,6 +32,56 @@ use crate::policy::{Hook, Layer};
 
 /// How many recorded decisions the log section shows.
 const LOG_SHOWN: usize = 20;
+
+/// Which of its layers an organization's playground edits.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Which {
+    /// The organization's own layer.
+    #[default]
+    Org,
+    /// A service provider's layer over all its customers.
+    Customers,
+}
+
+impl Which {
+    pub(super) fn target(self, org: OrgId) -> Target {
+        match self {
+            Self::Org => Target::Org(org),
+            Self::Customers => Target::Customers(org),
+        }
+    }
+
+    /// The query that keeps this layer across links and forms.
+    pub(super) fn query(self) -> &'static str {
+        match self {
+            Self::Org => "",
+            Self::Customers => "?layer=customers",
+        }
+    }
+
+    /// The `authorize` action that writes this layer.
+    fn write_action(self) -> &'static str {
+        match self {
+            Self::Org => "policy.write",
+            Self::Customers => "customer_policy.write",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Org => "this organization's own",
+            Self::Customers => "its customers'",
+        }
+    }
+}
+
+/// The layer a playground path is about (`?layer=customers`; the organization's own without).
+#[derive(Deserialize, Default, Clone, Copy)]
+pub struct Layered {
+    #[serde(default)]
+    pub(super) layer: Which,
+}
 
 /// What the editor holds: the candidate and the dry run's input, kept across the forms.
 #[derive(Deserialize, Default)]
@@ -43,6 +96,9 @@ pub struct Editor {
     /// The resource (for `authorize`) or the whole input (other hooks), as JSON.
     #[serde(default)]
     input: String,
+    /// For the customers' layer: the customer the dry run decides for.
+    #[serde(default)]
+    customer: String,
 }
 
 /// What the last form came to, shown under the editor.
@@ -55,9 +111,11 @@ enum Outcome {
 pub struct LogFilter {
     #[serde(default)]
     verdict: String,
+    #[serde(default)]
+    layer: Which,
 }
 
-fn hook_of(text: &str) -> Result<Hook, Error> {
+pub(super) fn hook_of(text: &str) -> Result<Hook, Error> {
     Hook::parse(text).ok_or(Error::NotFound("hook"))
 }
 
@@ -77,6 +135,7 @@ pub async fn show(
     };
     let view = Screen {
         hook,
+        layer: filter.layer,
         editor: None,
         outcome: None,
         filter,
@@ -84,15 +143,29 @@ pub async fn show(
     screen(&app, &signed, org, view, StatusCode::OK, None)
 }
 
-struct Screen {
-    hook: Hook,
+pub(super) struct Screen {
+    pub(super) hook: Hook,
+    pub(super) layer: Which,
     /// None: the editor starts from the active version's source.
     editor: Option<Editor>,
     outcome: Option<Outcome>,
     filter: LogFilter,
 }
 
-fn screen(
+impl Screen {
+    /// The playground of `hook` at `layer` as it is, after a form that shows no outcome.
+    pub(super) fn fresh(hook: Hook, layer: Which) -> Self {
+        Self {
+            hook,
+            layer,
+            editor: None,
+            outcome: None,
+            filter: LogFilter::default(),
+        }
+    }
+}
+
+pub(super) fn screen(
     app: &App,
     signed: &Signed,
     org: OrgId,
@@ -108,9 +181,13 @@ fn screen(
         limit: App::MAX_PAGE,
         after: None,
     };
-    let hook = view.hook;
+    let (hook, layer) = (view.hook, view.layer);
+    let provider = org.account_type == AccountType::ServiceProvider;
+    if layer == Which::Customers && !provider {
+        return error_page(Error::NotFound("customers' layer"));
+    }
     let versions = app
-        .policy_versions(signed.actor, Target::Org(org.id), hook, all)
+        .policy_versions(signed.actor, layer.target(org.id), hook, all)
         .map(|page| page.items)
         .map_err(|error| error.to_string());
     let offered = app
@@ -118,19 +195,29 @@ fn screen(
             signed.actor,
             org.id,
             &[
-                "policy.write",
+                layer.write_action(),
                 "policy.evaluate",
                 "policy.preview",
                 "decision.read",
+                "plugin.read",
+                "plugin.upload",
             ]
             .map(Offer::plain),
         )
         .unwrap_or_default();
+    let customers = match layer {
+        Which::Customers => {
+            super::customers::customers(app, signed, org.id, &Search::default()).unwrap_or_default()
+        }
+        Which::Org => Vec::new(),
+    };
     let editor = view.editor.unwrap_or_else(|| Editor {
         source: versions
             .as_ref()
             .ok()
             .and_then(|v| v.iter().find(|v| v.active))
+            // A plugin's version holds its config, not Rhai: the editor starts afresh then.
+            .filter(|v| v.kind == "rhai")
             .map_or_else(|| starter(hook), |v| v.source.clone()),
         ..Editor::default()
     });
@@ -144,22 +231,66 @@ fn screen(
         app.latest_decisions(signed.actor, org.id, &filter, LOG_SHOWN)
             .map_err(|error| error.to_string())
     });
+    let here = Here {
+        org: &org,
+        hook,
+        layer,
+    };
     let body = html! {
+        @if provider {
+            nav.tabs aria-label="Layer" {
+                @for each in [Which::Org, Which::Customers] {
+                    a href={ "/console/orgs/" (org.id) "/policies/" (hook.name()) (each.query()) }
+                        aria-current=[(each == layer).then_some("page")] {
+                        @if each == Which::Org { "This organization" } @else { "All customers" }
+                    }
+                }
+            }
+        }
         nav.tabs aria-label="Hook" {
             @for each in Hook::ALL {
-                a href={ "/console/orgs/" (org.id) "/policies/" (each.name()) }
+                a href={ "/console/orgs/" (org.id) "/policies/" (each.name()) (layer.query()) }
                     aria-current=[(each == hook).then_some("page")] { (each.name()) }
             }
         }
-        (history(&org, hook, &versions, &offered, &signed.csrf))
-        (editor_form(&org, hook, &editor, &offered, &signed.csrf))
+        (history(&here, &versions, &offered, &signed.csrf))
+        (editor_form(&here, &editor, &customers, &offered, &signed.csrf))
         @if let Some(outcome) = &view.outcome { (outcome_of(outcome)) }
-        @if let Some(log) = &log { (decision_log(&org, hook, log, &view.filter)) }
+        @if offered.contains(&"plugin.read") {
+            (super::plugins::section(app, signed, &here, &offered))
+        }
+        @if layer == Which::Org {
+            @if let Some(log) = &log { (decision_log(&org, hook, log, &view.filter)) }
+        }
     };
     page(
         status,
         org_layout(&org, Tab::Policies, notice.as_ref(), &signed.csrf, body),
     )
+}
+
+/// The playground a section is drawn for: whose, which hook, which layer.
+pub(super) struct Here<'a> {
+    pub(super) org: &'a Org,
+    pub(super) hook: Hook,
+    pub(super) layer: Which,
+}
+
+impl Here<'_> {
+    /// The playground's path, with `tail` (`""`, `/rollback/2`, `/plugins`) and the layer.
+    pub(super) fn path(&self, tail: &str) -> String {
+        format!(
+            "/console/orgs/{}/policies/{}{tail}{}",
+            self.org.id,
+            self.hook.name(),
+            self.layer.query()
+        )
+    }
+
+    /// Whether `offered` lets the viewer write this layer.
+    pub(super) fn writable(&self, offered: &[&str]) -> bool {
+        offered.contains(&self.layer.write_action())
+    }
 }
 
 /// What the editor holds for a hook without a version of this organization's yet.
@@ -173,17 +304,16 @@ fn starter(hook: Hook) -> String {
 }
 
 fn history(
-    org: &Org,
-    hook: Hook,
+    here: &Here<'_>,
     versions: &Result<Vec<VersionView>, String>,
     offered: &[&str],
     csrf: &str,
 ) -> Markup {
     html! {
         section aria-labelledby="versions" {
-            h2 #versions { "Versions of this organization's " code { (hook.name()) } " layer" }
+            h2 #versions { "Versions of " (here.layer.title()) " " code { (here.hook.name()) } " layer" }
             @match versions {
-                Ok(versions) if versions.is_empty() => { p { "None yet: the platform's and the provider's layers decide alone." } }
+                Ok(versions) if versions.is_empty() => { p { "None yet: the other layers decide alone." } }
                 Ok(versions) => {
                     table {
                         thead { tr { th scope="col" { "Version" } th scope="col" { "Kind" } th scope="col" { "Author" } th scope="col" { "Created" } th scope="col" { "Fixtures" } th scope="col" { "" } } }
@@ -198,8 +328,8 @@ fn history(
                                     td {
                                         @if version.active {
                                             strong { "active" }
-                                        } @else if offered.contains(&"policy.write") {
-                                            (super::pages::button(&format!("/console/orgs/{}/policies/{}/rollback/{}", org.id, hook.name(), version.number), &format!("Make version {} active", version.number), csrf))
+                                        } @else if here.writable(offered) {
+                                            (super::pages::button(&here.path(&format!("/rollback/{}", version.number)), &format!("Make version {} active", version.number), csrf))
                                         }
                                     }
                                 }
@@ -213,11 +343,18 @@ fn history(
     }
 }
 
-fn editor_form(org: &Org, hook: Hook, editor: &Editor, offered: &[&str], csrf: &str) -> Markup {
+fn editor_form(
+    here: &Here<'_>,
+    editor: &Editor,
+    customers: &[Org],
+    offered: &[&str],
+    csrf: &str,
+) -> Markup {
+    let hook = here.hook;
     html! {
         section aria-labelledby="editor" {
             h2 #editor { "Candidate" }
-            form.wide method="post" action={ "/console/orgs/" (org.id) "/policies/" (hook.name()) } {
+            form.wide method="post" action=(here.path("")) {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="source" { "Rhai source" }
                 textarea #source name="source" rows="14" spellcheck="false" { (editor.source) }
@@ -232,10 +369,21 @@ fn editor_form(org: &Org, hook: Hook, editor: &Editor, offered: &[&str], csrf: &
                     label for="input" { "Dry run: the hook's input (JSON)" }
                 }
                 textarea #input name="input" rows="3" spellcheck="false" { (editor.input) }
+                @if here.layer == Which::Customers {
+                    label for="customer" { "Dry run: the customer it decides for" }
+                    select #customer name="customer" {
+                        @for customer in customers {
+                            option value=(customer.id) selected[editor.customer == customer.id.to_string()] { (customer.name) " (" (customer.tenant_id) ")" }
+                        }
+                    }
+                }
                 div.buttons {
                     @if offered.contains(&"policy.evaluate") { button type="submit" name="intent" value="dry-run" { "Dry run" } }
-                    @if offered.contains(&"policy.preview") { button type="submit" name="intent" value="preview" { "Preview over recorded decisions" } }
-                    @if offered.contains(&"policy.write") { button type="submit" name="intent" value="bind" { "Bind as a new version" } }
+                    @if here.layer == Which::Org && offered.contains(&"policy.preview") { button type="submit" name="intent" value="preview" { "Preview over recorded decisions" } }
+                    @if here.writable(offered) { button type="submit" name="intent" value="bind" { "Bind as a new version" } }
+                }
+                @if here.layer == Which::Customers {
+                    p.muted { "A preview replays one organization's own decisions; try this layer on a customer with a dry run." }
                 }
             }
         }
@@ -305,6 +453,7 @@ fn decision_log(
         section aria-labelledby="log" {
             h2 #log { "Recorded decisions, the newest first" }
             form.filters method="get" action={ "/console/orgs/" (org.id) "/policies/" (hook.name()) } {
+                input type="hidden" name="layer" value="org";
                 label for="verdict" { "Verdict" }
                 select #verdict name="verdict" {
                     @for verdict in verdicts {
@@ -358,10 +507,26 @@ fn json_field(field: &str, text: &str) -> Result<Option<Value>, Error> {
     })
 }
 
+/// A list of fixtures typed into a form (empty: none), or the field's error.
+pub(super) fn fixtures_of(text: &str) -> Result<Vec<Case>, Error> {
+    json_field("fixtures", text)?
+        .map(serde_json::from_value)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            Error::field(
+                "the editor's input is invalid",
+                "fixtures",
+                format!("are not a list of fixtures: {e}"),
+            )
+        })
+}
+
 pub async fn run(
     State(app): State<App>,
     headers: HeaderMap,
     Path((org, hook)): Path<(String, String)>,
+    Query(Layered { layer }): Query<Layered>,
     Form(form): Form<EditorForm>,
 ) -> Response {
     let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
@@ -376,7 +541,7 @@ pub async fn run(
     let mut outcome_shown = None;
     let (status, notice) = match form.intent.as_str() {
         "dry-run" => {
-            let result = dry_run(&app, &signed, org, hook, &editor).await;
+            let result = dry_run(&app, &signed, org, hook, layer, &editor).await;
             match result {
                 Ok(decision) => {
                     outcome_shown = Some(Outcome::DryRun(decision));
@@ -385,7 +550,7 @@ pub async fn run(
                 Err(error) => refused(error),
             }
         }
-        "preview" => {
+        "preview" if layer == Which::Org => {
             let body = PreviewBody {
                 source: Some(editor.source.clone()),
                 plugin: None,
@@ -400,32 +565,16 @@ pub async fn run(
             }
         }
         "bind" => {
-            let result = match json_field("fixtures", &editor.fixtures) {
+            let result = match fixtures_of(&editor.fixtures) {
                 Ok(fixtures) => {
-                    let fixtures: Result<Vec<Case>, Error> = fixtures
-                        .map(serde_json::from_value)
-                        .transpose()
-                        .map(Option::unwrap_or_default)
-                        .map_err(|e| {
-                            Error::field(
-                                "the editor's input is invalid",
-                                "fixtures",
-                                format!("are not a list of fixtures: {e}"),
-                            )
-                        });
-                    match fixtures {
-                        Ok(fixtures) => {
-                            let body = VersionBody {
-                                source: Some(editor.source.clone()),
-                                plugin: None,
-                                config: None,
-                                fixtures,
-                            };
-                            app.put_policy(signed.actor, Target::Org(org), hook, body)
-                                .await
-                        }
-                        Err(error) => Err(error),
-                    }
+                    let body = VersionBody {
+                        source: Some(editor.source.clone()),
+                        plugin: None,
+                        config: None,
+                        fixtures,
+                    };
+                    app.put_policy(signed.actor, layer.target(org), hook, body)
+                        .await
                 }
                 Err(error) => Err(error),
             };
@@ -438,6 +587,7 @@ pub async fn run(
     };
     let view = Screen {
         hook,
+        layer,
         editor: Some(editor),
         outcome: outcome_shown,
         filter: LogFilter::default(),
@@ -451,16 +601,34 @@ fn refused(error: Error) -> (StatusCode, Option<Notice>) {
     (status, Some(notice))
 }
 
+/// The candidate decides one input: as the organization's own layer, or as the provider's
+/// layer for the customer picked (the decision is that customer's, as the provider's people
+/// see it).
 async fn dry_run(
     app: &App,
     signed: &Signed,
     org: OrgId,
     hook: Hook,
+    layer: Which,
     editor: &Editor,
 ) -> Result<Decision, Error> {
     let given = json_field("input", &editor.input)?;
+    let (org, layer) = match layer {
+        Which::Org => (org, Layer::Organization),
+        Which::Customers => {
+            let customer =
+                super::path_id(editor.customer.trim(), OrgId, "customer").map_err(|_| {
+                    Error::field(
+                        "the editor's input is invalid",
+                        "customer",
+                        "pick one of the provider's customers",
+                    )
+                })?;
+            (customer, Layer::ServiceProvider)
+        }
+    };
     let candidate = Some(CandidateBody {
-        layer: Layer::Organization,
+        layer,
         source: Some(editor.source.clone()),
         plugin: None,
         config: None,
@@ -497,6 +665,7 @@ pub async fn rollback(
     State(app): State<App>,
     headers: HeaderMap,
     Path((org, hook, number)): Path<(String, String, String)>,
+    Query(Layered { layer }): Query<Layered>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
     let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
@@ -509,16 +678,17 @@ pub async fn rollback(
         (_, Err(_)) => return error_page(Error::NotFound("policy version")),
     };
     let (status, notice) = outcome(
-        app.rollback_policy(signed.actor, Target::Org(org), hook, number)
+        app.rollback_policy(signed.actor, layer.target(org), hook, number)
             .await,
         StatusCode::OK,
         |version| Notice::Done(format!("Version {} is active again.", version.number)),
     );
-    let view = Screen {
-        hook,
-        editor: None,
-        outcome: None,
-        filter: LogFilter::default(),
-    };
-    screen(&app, &signed, org, view, status, Some(notice))
+    screen(
+        &app,
+        &signed,
+        org,
+        Screen::fresh(hook, layer),
+        status,
+        Some(notice),
+    )
 }

@@ -9,6 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tenantry_e2e::{TestServer, org_body};
 
+mod provider_screens;
+
 const PASSWORD: &str = "correct horse battery";
 
 /// A cookie jar and a client that does not follow redirects.
@@ -92,6 +94,51 @@ impl Browser {
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.send(Method::POST, path, Some(form)).await
+    }
+
+    /// Posts a `multipart/form-data` form as a browser sends a file: the text fields in order,
+    /// then the file under `file_field`.
+    async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: &[u8],
+    ) -> Page {
+        const BOUNDARY: &str = "----tenantry-console-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body);
+        let line: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        request = request.header(COOKIE, line.join("; "));
+        let response = request.send().await.unwrap();
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            html: response.text().await.unwrap(),
+        }
     }
 
     async fn sign_in(&mut self, email: &str, password: &str) -> Page {
@@ -1704,6 +1751,9 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         .put("/v1/me/password", &sp, json!({"new_password": PASSWORD}))
         .await;
     assert_eq!(set.status, StatusCode::NO_CONTENT, "{:?}", set.body);
+    // The component the provider uploads in the browser, as a file on disk.
+    let component = shots.join("region_fence.wasm");
+    std::fs::write(&component, tenantry_e2e::plugins::plugin("region_fence")).unwrap();
     // On the blocking pool: the server answers on this test's runtime meanwhile.
     let (base, browser_shots) = (s.base.clone(), shots.clone());
     let story = tokio::task::spawn_blocking(move || {
@@ -1719,6 +1769,7 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
             .env("TENANTRY_PEER_ORG_ID", &beta)
             .env("TENANTRY_PROVIDER_EMAIL", "owner@telco.example")
             .env("TENANTRY_PROVIDER_ORG_ID", &telco)
+            .env("TENANTRY_PLUGIN_PATH", &component)
             .current_dir(&dir)
             .output()
     })
@@ -1756,6 +1807,12 @@ async fn in_chromium_every_screen_works_and_has_no_serious_accessibility_violati
         "playground-dry-run",
         "playground-preview",
         "playground-rolled-back",
+        "plans",
+        "managed-by-asked",
+        "change-request",
+        "change-consented",
+        "playground-customers",
+        "plugin-bound",
         "sessions",
     ] {
         assert!(shots.join(format!("{screen}.png")).exists(), "{screen}");
