@@ -42,6 +42,8 @@ pub enum Which {
     Org,
     /// A service provider's layer over all its customers.
     Customers,
+    /// The platform's layer, the operator's.
+    Platform,
 }
 
 impl Which {
@@ -49,6 +51,24 @@ impl Which {
         match self {
             Self::Org => Target::Org(org),
             Self::Customers => Target::Customers(org),
+            Self::Platform => Target::Platform,
+        }
+    }
+
+    /// Whose plugin uploads the layer binds: the organization's, or (platform) the operator's.
+    pub(super) fn uploads_of(self, org: OrgId) -> Option<OrgId> {
+        match self {
+            Self::Org | Self::Customers => Some(org),
+            Self::Platform => None,
+        }
+    }
+
+    /// The candidate's place in a decision.
+    fn layer(self) -> Layer {
+        match self {
+            Self::Org => Layer::Organization,
+            Self::Customers => Layer::ServiceProvider,
+            Self::Platform => Layer::Platform,
         }
     }
 
@@ -57,6 +77,7 @@ impl Which {
         match self {
             Self::Org => "",
             Self::Customers => "?layer=customers",
+            Self::Platform => "?layer=platform",
         }
     }
 
@@ -65,6 +86,7 @@ impl Which {
         match self {
             Self::Org => "policy.write",
             Self::Customers => "customer_policy.write",
+            Self::Platform => "platform_policy.write",
         }
     }
 
@@ -72,6 +94,7 @@ impl Which {
         match self {
             Self::Org => "this organization's own",
             Self::Customers => "its customers'",
+            Self::Platform => "the platform's",
         }
     }
 }
@@ -183,8 +206,11 @@ pub(super) fn screen(
     };
     let (hook, layer) = (view.hook, view.layer);
     let provider = org.account_type == AccountType::ServiceProvider;
-    if layer == Which::Customers && !provider {
-        return error_page(Error::NotFound("customers' layer"));
+    let operator = signed.actor.is_operator();
+    match layer {
+        Which::Customers if !provider => return error_page(Error::NotFound("customers' layer")),
+        Which::Platform if !operator => return error_page(Error::NotFound("platform layer")),
+        _ => {}
     }
     let versions = app
         .policy_versions(signed.actor, layer.target(org.id), hook, all)
@@ -209,7 +235,7 @@ pub(super) fn screen(
         Which::Customers => {
             super::customers::customers(app, signed, org.id, &Search::default()).unwrap_or_default()
         }
-        Which::Org => Vec::new(),
+        Which::Org | Which::Platform => Vec::new(),
     };
     let editor = view.editor.unwrap_or_else(|| Editor {
         source: versions
@@ -218,7 +244,7 @@ pub(super) fn screen(
             .and_then(|v| v.iter().find(|v| v.active))
             // A plugin's version holds its config, not Rhai: the editor starts afresh then.
             .filter(|v| v.kind == "rhai")
-            .map_or_else(|| starter(hook), |v| v.source.clone()),
+            .map_or_else(|| starter(hook, layer), |v| v.source.clone()),
         ..Editor::default()
     });
     let verdict = serde_json::from_value::<Verdict>(view.filter.verdict.clone().into()).ok();
@@ -237,13 +263,11 @@ pub(super) fn screen(
         layer,
     };
     let body = html! {
-        @if provider {
+        @if provider || operator {
             nav.tabs aria-label="Layer" {
-                @for each in [Which::Org, Which::Customers] {
+                @for (each, text) in [(Which::Org, "This organization", true), (Which::Customers, "All customers", provider), (Which::Platform, "The platform", operator)].into_iter().filter(|l| l.2).map(|l| (l.0, l.1)) {
                     a href={ "/console/orgs/" (org.id) "/policies/" (hook.name()) (each.query()) }
-                        aria-current=[(each == layer).then_some("page")] {
-                        @if each == Which::Org { "This organization" } @else { "All customers" }
-                    }
+                        aria-current=[(each == layer).then_some("page")] { (text) }
                 }
             }
         }
@@ -293,11 +317,25 @@ impl Here<'_> {
     }
 }
 
-/// What the editor holds for a hook without a version of this organization's yet.
-fn starter(hook: Hook) -> String {
+/// What the editor holds for a hook without a version of this layer's yet.
+fn starter(hook: Hook, layer: Which) -> String {
+    let (whose, order) = match layer {
+        Which::Org => (
+            "This organization's own",
+            "the platform's and the provider's layers are asked first",
+        ),
+        Which::Customers => (
+            "This provider's (over all its customers)",
+            "the platform's layer is asked first, each customer's own after",
+        ),
+        Which::Platform => (
+            "The platform's",
+            "it is asked first, the provider's and the organization's after",
+        ),
+    };
     format!(
-        "// This organization's own `{name}` layer. Answer allow(reason), deny(reason) or\n\
-         // abstain(); the platform's and the provider's layers are asked first.\n\
+        "// {whose} `{name}` layer. Answer allow(reason), deny(reason) or\n\
+         // abstain(); {order}.\n\
          fn {name}(input) {{\n    abstain()\n}}\n",
         name = hook.name()
     )
@@ -613,22 +651,21 @@ async fn dry_run(
     editor: &Editor,
 ) -> Result<Decision, Error> {
     let given = json_field("input", &editor.input)?;
-    let (org, layer) = match layer {
-        Which::Org => (org, Layer::Organization),
+    // The customers' layer decides for the customer picked; the others for this organization.
+    let org = match layer {
+        Which::Org | Which::Platform => org,
         Which::Customers => {
-            let customer =
-                super::path_id(editor.customer.trim(), OrgId, "customer").map_err(|_| {
-                    Error::field(
-                        "the editor's input is invalid",
-                        "customer",
-                        "pick one of the provider's customers",
-                    )
-                })?;
-            (customer, Layer::ServiceProvider)
+            super::path_id(editor.customer.trim(), OrgId, "customer").map_err(|_| {
+                Error::field(
+                    "the editor's input is invalid",
+                    "customer",
+                    "pick one of the provider's customers",
+                )
+            })?
         }
     };
     let candidate = Some(CandidateBody {
-        layer,
+        layer: layer.layer(),
         source: Some(editor.source.clone()),
         plugin: None,
         config: None,

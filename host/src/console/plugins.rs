@@ -27,7 +27,11 @@ const COMPONENT: &str = "component";
 /// The uploads of the organization, the upload form, and the binding form for this hook.
 pub(super) fn section(app: &App, signed: &Signed, here: &Here<'_>, offered: &[&str]) -> Markup {
     let uploads = app
-        .plugin_owner(signed.actor, Some(here.org.id), "plugin.read")
+        .plugin_owner(
+            signed.actor,
+            here.layer.uploads_of(here.org.id),
+            "plugin.read",
+        )
         .and_then(|owner| app.list_plugins(owner))
         .map_err(|error| error.to_string());
     let csrf = &signed.csrf;
@@ -36,7 +40,7 @@ pub(super) fn section(app: &App, signed: &Signed, here: &Here<'_>, offered: &[&s
         section aria-labelledby="plugins" {
             h2 #plugins { "Wasm plugins" }
             @match &uploads {
-                Ok(uploads) if uploads.is_empty() => { p { "No plugin uploaded for this organization." } }
+                Ok(uploads) if uploads.is_empty() => { p { "No plugin uploaded for this layer's owner yet." } }
                 Ok(uploads) => {
                     table {
                         thead { tr { th scope="col" { "Plugin" } th scope="col" { "SHA-256" } th scope="col" { "Hooks" } th scope="col" { "Size" } th scope="col" { "Uploaded" } } }
@@ -113,7 +117,7 @@ pub async fn upload(
         Ok(hook) => hook,
         Err(error) => return error_page(error),
     };
-    let result = match app.plugin_owner(signed.actor, Some(org), "plugin.upload") {
+    let result = match app.plugin_owner(signed.actor, layer.uploads_of(org), "plugin.upload") {
         Ok(owner) => received(&app, &signed, owner, &mut form).await,
         Err(error) => Err(error),
     };

@@ -589,3 +589,101 @@ async fn a_plugin_is_uploaded_in_the_console_and_bound_with_its_config() {
         versions.body
     );
 }
+
+#[tokio::test]
+async fn the_operator_binds_a_platform_version_in_the_playground_which_nobody_else_reaches() {
+    let s = TestServer::spawn().await.unwrap();
+    let (telco, sp, mut provider) = provider_signed_in(&s).await;
+    let mut operator = Browser::new(&s);
+    let form = operator.get("/console/sign-in").await;
+    let signed = operator
+        .post(
+            "/console/sign-in/operator",
+            &[("csrf", &form.csrf()), ("credential", &s.operator)],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
+    let path = format!("/console/orgs/{telco}/policies/authorize?layer=platform");
+    let page = operator.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Versions of the platform's"),
+        "{}",
+        page.html
+    );
+    // The editor starts from the active platform version: bound again, its fixtures pass.
+    // As a browser would send it back: the page's escapes undone.
+    let source = super::textarea(&page.html, "source")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    assert!(source.contains("fn authorize(input)"), "{source}");
+    let csrf = page.csrf();
+    let ran = operator
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("intent", "dry-run"),
+                ("source", &source),
+                ("fixtures", ""),
+                ("action", "team.create"),
+                ("input", ""),
+            ],
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.html);
+    assert!(ran.html.contains("Dry run: allow"), "{}", ran.html);
+    let bound = operator
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("intent", "bind"),
+                ("source", &source),
+                ("fixtures", ""),
+                ("action", ""),
+                ("input", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{}", bound.html);
+    let versions = || async {
+        s.get(
+            "/v1/platform/policies/authorize/versions",
+            &s.operator.clone(),
+        )
+        .await
+        .body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let count = versions().await;
+
+    // A provider's owner is shown no platform layer and cannot post to it.
+    let own = provider
+        .get(&format!("/console/orgs/{telco}/policies/authorize"))
+        .await;
+    assert!(!own.html.contains("The platform"), "{}", own.html);
+    assert_eq!(provider.get(&path).await.status, StatusCode::NOT_FOUND);
+    let posted = provider
+        .post(
+            &path,
+            &[
+                ("csrf", &own.csrf()),
+                ("intent", "bind"),
+                ("source", "fn authorize(input) { allow(\"all\") }"),
+                ("fixtures", ""),
+                ("action", ""),
+                ("input", ""),
+            ],
+        )
+        .await;
+    // Refused by the use case (`platform_policy.write`), then shown as a layer not there.
+    assert_eq!(posted.status, StatusCode::NOT_FOUND, "{}", posted.html);
+    assert_eq!(versions().await, count);
+    let _ = sp;
+}
