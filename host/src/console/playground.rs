@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::customers::Search;
 use super::pages::{Notice, Tab, org_layout, when};
-use super::{Signed, error_page, outcome, page, sender_for, viewer_of};
+use super::{Refusal, Signed, error_page, outcome, page, sender_for, viewer_of};
 use crate::app::access::Offer;
 use crate::app::decisions::{
     CandidateBody, DecisionFilter, DecisionRecord, EvaluateBody, Preview, PreviewBody,
@@ -138,8 +138,21 @@ pub struct LogFilter {
     layer: Which,
 }
 
-pub(super) fn hook_of(text: &str) -> Result<Hook, Error> {
+fn hook_of(text: &str) -> Result<Hook, Error> {
     Hook::parse(text).ok_or(Error::NotFound("hook"))
+}
+
+/// Who sent a playground form, about which organization and hook.
+pub(super) fn sender_for_hook(
+    app: &App,
+    headers: &HeaderMap,
+    csrf: &str,
+    org: &str,
+    hook: &str,
+) -> Result<(Signed, OrgId, Hook), Refusal> {
+    let (signed, org) = sender_for(app, headers, csrf, org)?;
+    let hook = hook_of(hook).map_err(Refusal::Unknown)?;
+    Ok((signed, org, hook))
 }
 
 pub async fn show(
@@ -567,13 +580,9 @@ pub async fn run(
     Query(Layered { layer }): Query<Layered>,
     Form(form): Form<EditorForm>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+    let (signed, org, hook) = match sender_for_hook(&app, &headers, &form.csrf, &org, &hook) {
         Ok(sender) => sender,
         Err(refusal) => return refusal.page(),
-    };
-    let hook = match hook_of(&hook) {
-        Ok(hook) => hook,
-        Err(error) => return error_page(error),
     };
     let editor = form.editor;
     let mut outcome_shown = None;
@@ -705,14 +714,12 @@ pub async fn rollback(
     Query(Layered { layer }): Query<Layered>,
     Form(form): Form<super::CsrfOnly>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+    let (signed, org, hook) = match sender_for_hook(&app, &headers, &form.csrf, &org, &hook) {
         Ok(sender) => sender,
         Err(refusal) => return refusal.page(),
     };
-    let (hook, number) = match (hook_of(&hook), number.parse::<u32>()) {
-        (Ok(hook), Ok(number)) => (hook, number),
-        (Err(error), _) => return error_page(error),
-        (_, Err(_)) => return error_page(Error::NotFound("policy version")),
+    let Ok(number) = number.parse::<u32>() else {
+        return error_page(Error::NotFound("policy version"));
     };
     let (status, notice) = outcome(
         app.rollback_policy(signed.actor, layer.target(org), hook, number)

@@ -14,8 +14,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::pages::{Notice, when};
-use super::playground::{Here, Layered, Screen, fixtures_of, hook_of, screen};
-use super::{Signed, error_page, outcome, sender_for};
+use super::playground::{Here, Layered, Screen, fixtures_of, screen, sender_for_hook};
+use super::{Signed, outcome};
 use crate::app::App;
 use crate::app::plugins::{Owner, Ownership, PluginRecord};
 use crate::app::policies::VersionBody;
@@ -109,13 +109,9 @@ pub async fn upload(
         Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.unwrap_or_default(),
         _ => String::new(),
     };
-    let (signed, org) = match sender_for(&app, &headers, &csrf, &org) {
+    let (signed, org, hook) = match sender_for_hook(&app, &headers, &csrf, &org, &hook) {
         Ok(sender) => sender,
         Err(refusal) => return refusal.page(),
-    };
-    let hook = match hook_of(&hook) {
-        Ok(hook) => hook,
-        Err(error) => return error_page(error),
     };
     let result = match app.plugin_owner(signed.actor, layer.uploads_of(org), "plugin.upload") {
         Ok(owner) => received(&app, &signed, owner, &mut form).await,
@@ -193,13 +189,9 @@ pub async fn bind(
     Query(Layered { layer }): Query<Layered>,
     Form(form): Form<BindingForm>,
 ) -> Response {
-    let (signed, org) = match sender_for(&app, &headers, &form.csrf, &org) {
+    let (signed, org, hook) = match sender_for_hook(&app, &headers, &form.csrf, &org, &hook) {
         Ok(sender) => sender,
         Err(refusal) => return refusal.page(),
-    };
-    let hook = match hook_of(&hook) {
-        Ok(hook) => hook,
-        Err(error) => return error_page(error),
     };
     let config = if form.config.trim().is_empty() {
         Ok(None)
