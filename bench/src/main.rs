@@ -1,6 +1,7 @@
 //! `cargo run --release -p tenantry-bench -- [all|peers|layers|log|instantiate|reload|writes|http|scale]`
 //! (`peers NAME` measures only the engines whose name contains NAME, beside Cedar's;
-//! `scale-api N` loads N organizations through the HTTP API).
+//! `scale-api N` loads N organizations through the HTTP API; `instructions [--bless]` checks
+//! the instruction counts of a decision, a read and a write against `bench/instructions.json`).
 //!
 //! Every figure in BENCHMARKS.md, measured on this machine in one run each, with p50/p99 over
 //! many iterations after a warm-up. `bench/run` installs wrk and runs `all`.
@@ -9,6 +10,7 @@ mod decision_log;
 mod http;
 mod inputs;
 mod instantiate;
+mod instructions;
 mod layers;
 mod peers;
 mod reload;
@@ -65,6 +67,16 @@ async fn measure() -> anyhow::Result<()> {
         // Two servers on one PostgreSQL database (TENANTRY_TEST_BACKEND=postgres), the clients
         // spread over both.
         "writes-two" => return writes::run_on(2).await,
+        // Instruction counts under callgrind (not in `all`: valgrind runs them ~50× slower);
+        // `instructions-case` is the process each count runs.
+        "instructions" => {
+            let bless = args.get(1).map(String::as_str) == Some("--bless");
+            return tokio::task::spawn_blocking(move || instructions::run(bless)).await?;
+        }
+        "instructions-case" => {
+            let n = args.get(2).map_or(Ok(1), |n| n.parse())?;
+            return instructions::case(args.get(1).map_or("", String::as_str), n).await;
+        }
         _ => {}
     }
     let chosen: Vec<&str> = match what.as_str() {

@@ -141,6 +141,14 @@ impl Recorder {
     }
 }
 
+impl super::App {
+    /// Waits until what was recorded so far is written (at most a couple of seconds): for
+    /// measurements that count the recording's cost with the operations that caused it.
+    pub async fn recorded(&self) {
+        self.recorder.settled().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
