@@ -270,9 +270,14 @@ impl<'a> Tx<'a> {
             .map(|(id, record)| Ok((id, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::File(_) => rows
-                .iter()
-                .try_for_each(|(id, body)| self.put_raw(def, *id, body)),
+            // The table opened once for the batch: opening costs more than an insert.
+            Self::File(txn) => {
+                let mut table = txn.open_table(def)?;
+                for (id, body) in &rows {
+                    table.insert(*id, body.as_slice())?;
+                }
+                Ok(())
+            }
             Self::Sql(s) => s
                 .changing(def.name(), rows.iter().map(|(id, _)| Key::Id(*id)))
                 .put_many(def.name(), &rows),
@@ -290,9 +295,13 @@ impl<'a> Tx<'a> {
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::File(_) => rows
-                .iter()
-                .try_for_each(|(key, body)| self.put_pair_raw(def, *key, body)),
+            Self::File(txn) => {
+                let mut table = txn.open_table(def)?;
+                for (key, body) in &rows {
+                    table.insert(*key, body.as_slice())?;
+                }
+                Ok(())
+            }
             Self::Sql(s) => s
                 .changing(
                     def.name(),
@@ -310,7 +319,13 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
-            Self::File(_) => ids.iter().try_for_each(|id| self.delete(def, *id)),
+            Self::File(txn) => {
+                let mut table = txn.open_table(def)?;
+                for id in &ids {
+                    table.remove(*id)?;
+                }
+                Ok(())
+            }
             Self::Sql(s) => s
                 .changing(def.name(), ids.iter().map(|id| Key::Id(*id)))
                 .delete_many(def.name(), &ids),
@@ -325,9 +340,13 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
-            Self::File(_) => keys
-                .iter()
-                .try_for_each(|(parent, id)| self.delete_pair(def, *parent, *id)),
+            Self::File(txn) => {
+                let mut table = txn.open_table(def)?;
+                for key in &keys {
+                    table.remove(*key)?;
+                }
+                Ok(())
+            }
             Self::Sql(s) => s
                 .changing(
                     def.name(),
