@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::combine::{Decision, LayerOutcome, combine};
 use super::compiled::{Code, CompiledPolicy};
 use super::hook::{Hook, Layer};
-use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
+use super::rhai_policy::{PolicyFault, RhaiArgument, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
 use super::wasm::{CallReport, WarmKey, WasmLimits, WasmRuntime};
@@ -151,7 +151,7 @@ impl PolicyEngine {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
-        self.evaluate_for(policy, input, None)
+        self.evaluate_for(policy, input, &mut RhaiArgument::new(input, 1), None)
     }
 
     /// [`evaluate_reported`](Self::evaluate_reported); `Some(org)` for a live decision about
@@ -161,10 +161,11 @@ impl PolicyEngine {
         &self,
         policy: &CompiledPolicy,
         input: &serde_json::Value,
+        rhai_argument: &mut RhaiArgument<'_>,
         live_for: Option<u128>,
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
         match &policy.code {
-            Code::Rhai(_) => (self.runtime.evaluate(policy, input), None),
+            Code::Rhai(_) => (self.runtime.evaluate_shared(policy, rhai_argument), None),
             Code::Wasm {
                 plugin,
                 config,
@@ -279,14 +280,22 @@ impl PolicyEngine {
             provider,
             org,
         ];
-        let layers = keys
+        let chosen = keys.map(|(layer, key)| {
+            let policy = match candidate {
+                Some(c) if c.layer == layer => Some(&c.policy),
+                _ => key.and_then(|k| set.get(&k)),
+            };
+            (layer, policy)
+        });
+        let rhai_layers = chosen
+            .iter()
+            .filter(|(_, policy)| matches!(policy.map(|p| &p.code), Some(Code::Rhai(_))))
+            .count();
+        let mut rhai_argument = RhaiArgument::new(input, rhai_layers);
+        let layers = chosen
             .into_iter()
-            .filter_map(|(layer, key)| {
-                let policy = match candidate {
-                    Some(c) if c.layer == layer => Some(&c.policy),
-                    _ => key.and_then(|k| set.get(&k)),
-                }?;
-                Some(self.run_layer(layer, policy, subject, input, trial))
+            .filter_map(|(layer, policy)| {
+                Some(self.run_layer(layer, policy?, subject, input, &mut rhai_argument, trial))
             })
             .collect();
         let decision = combine(hook, layers);
@@ -308,6 +317,7 @@ impl PolicyEngine {
         policy: &CompiledPolicy,
         subject: Subject,
         input: &serde_json::Value,
+        rhai_argument: &mut RhaiArgument<'_>,
         trial: Trial,
     ) -> LayerOutcome {
         let started = Instant::now();
@@ -326,7 +336,7 @@ impl PolicyEngine {
             }),
             _ => {
                 let live_for = (trial == Trial::No).then_some(org);
-                let (result, call) = self.evaluate_for(policy, input, live_for);
+                let (result, call) = self.evaluate_for(policy, input, rhai_argument, live_for);
                 report = call;
                 if counted {
                     // A call that answered but used most of its wall-clock budget counts as a

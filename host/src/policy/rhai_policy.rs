@@ -194,8 +194,17 @@ impl RhaiRuntime {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> Result<Answer, PolicyFault> {
+        self.evaluate_shared(policy, &mut RhaiArgument::new(input, 1))
+    }
+
+    /// Evaluates one of a decision's Rhai layers, on its own copy of the decision's input.
+    pub fn evaluate_shared(
+        &self,
+        policy: &CompiledPolicy,
+        argument: &mut RhaiArgument<'_>,
+    ) -> Result<Answer, PolicyFault> {
         match &policy.code {
-            Code::Rhai(ast) => self.evaluate_ast(policy.hook, ast, input),
+            Code::Rhai(ast) => self.evaluate_ast(policy.hook, ast, argument.take()),
             Code::Wasm { .. } => Err(PolicyFault {
                 kind: "invalid_input",
                 message: "not a Rhai policy".into(),
@@ -203,13 +212,7 @@ impl RhaiRuntime {
         }
     }
 
-    fn evaluate_ast(
-        &self,
-        hook: Hook,
-        ast: &AST,
-        input: &serde_json::Value,
-    ) -> Result<Answer, PolicyFault> {
-        let input = dynamic_of(input);
+    fn evaluate_ast(&self, hook: Hook, ast: &AST, input: Dynamic) -> Result<Answer, PolicyFault> {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.wall_clock)));
@@ -223,6 +226,43 @@ impl RhaiRuntime {
         DEADLINE.with(|d| d.set(None));
         let value = result.map_err(|e| fault(&e))?;
         answer_from(hook, value)
+    }
+}
+
+/// A decision's input as its Rhai layers take it: converted from JSON once, by the first Rhai
+/// layer that runs, and copied for each layer after it (copying the converted map shares its
+/// strings; converting allocates each of them again). Every layer gets a copy of its own: a
+/// policy may change its argument, and must never change what the next layer (another
+/// tenant's) sees. The last Rhai layer takes the converted value itself.
+pub struct RhaiArgument<'a> {
+    json: &'a serde_json::Value,
+    converted: Option<Dynamic>,
+    /// Rhai layers still to take it.
+    takers: usize,
+}
+
+impl<'a> RhaiArgument<'a> {
+    /// For a decision whose `takers` layers are Rhai policies.
+    pub fn new(json: &'a serde_json::Value, takers: usize) -> Self {
+        Self {
+            json,
+            converted: None,
+            takers,
+        }
+    }
+
+    /// One layer's own copy.
+    fn take(&mut self) -> Dynamic {
+        self.takers = self.takers.saturating_sub(1);
+        let converted = self
+            .converted
+            .take()
+            .unwrap_or_else(|| dynamic_of(self.json));
+        if self.takers == 0 {
+            return converted;
+        }
+        self.converted = Some(converted.clone());
+        converted
     }
 }
 
@@ -382,6 +422,31 @@ mod tests {
             run("fn authorize(input) { abstain() }").unwrap().verdict,
             Verdict::Abstain
         );
+    }
+
+    #[test]
+    fn a_layer_that_changes_its_input_does_not_change_the_next_layers() {
+        let rt = RhaiRuntime::new(RhaiLimits::default());
+        let compile = |source| rt.compile(Hook::Authorize, "t.rhai", source).unwrap();
+        let meddler = compile(
+            r#"fn authorize(input) { input.n = 99; input.actor.role = "owner"; abstain() }"#,
+        );
+        let reader = compile(
+            r#"fn authorize(input) {
+                if input.n == 3 && input.actor.role == "member" { allow("as sent") } else { deny("changed") }
+            }"#,
+        );
+        let input = json!({"n": 3, "actor": {"role": "member"}});
+        let mut argument = RhaiArgument::new(&input, 3);
+        assert_eq!(
+            rt.evaluate_shared(&meddler, &mut argument).unwrap().verdict,
+            Verdict::Abstain
+        );
+        for _ in 0..2 {
+            // The second reader is the last taker: it gets the converted value itself.
+            let answer = rt.evaluate_shared(&reader, &mut argument).unwrap();
+            assert_eq!(answer.reason.as_deref(), Some("as sent"));
+        }
     }
 
     #[test]
