@@ -265,7 +265,7 @@ impl App {
         }
         let (events, mut changed) = tokio::sync::mpsc::unbounded_channel::<()>();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            if event.is_ok_and(|event| changes_a_file(&event.kind)) {
                 let _ = events.send(());
             }
         });
@@ -300,9 +300,46 @@ impl App {
     }
 }
 
+/// Whether a file event may have changed a policy file. Opening and reading a file are events
+/// too (inotify's `IN_OPEN`, which notify asks for): reacting to them made every re-scan, which
+/// opens the files, trigger the next one 50 ms later, forever, hashing the policy files twenty
+/// times a second on an idle server.
+/// A file closed after writing still counts: it is the writer's last step.
+fn changes_a_file(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Any
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_the_policy_files_is_not_a_change() {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+        assert!(!changes_a_file(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!changes_a_file(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(changes_a_file(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(changes_a_file(&EventKind::Create(CreateKind::File)));
+        assert!(changes_a_file(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+    }
 
     #[test]
     fn a_file_that_stays_broken_is_reported_once_per_change() {
