@@ -190,9 +190,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = app.start_background();
     let limits = app.settings.connections;
+    let closing = app.clone();
     let result = connections::serve(router(app), listener, limits, shutdown).await;
     for task in background {
         task.abort();
     }
+    closing.settle_for_exit().await;
     result
 }

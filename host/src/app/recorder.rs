@@ -2,8 +2,11 @@
 //! under a remote-support grant) are queued here and written in batches by one task, so
 //! recording never adds a write to the decision path.
 //!
-//! A recorded entry reaches the disk moments after the decision; a crash in between loses at
-//! most that last batch of log entries, never a domain change. Each batch also removes as many
+//! A recorded entry is committed moments after the decision. A batch of decisions alone is a
+//! relaxed write ([`crate::storage::Store::write_relaxed`]): durable with the next durable
+//! commit, a second later at most, so a crash loses at most the last second of log entries,
+//! never a domain change, and the log costs no fsync of its own. A batch with audit entries is
+//! durable before the next one is taken. Each batch also removes as many
 //! of the oldest decisions as take the log past `decision_log_max_entries`, so the count bound
 //! holds at every commit whatever the rate of decisions (a timer alone let a busy log overshoot
 //! by one interval's worth: 2× the bound in the soak run).
@@ -73,7 +76,11 @@ impl Recorder {
                     .filter(|e| matches!(e, Entry::Decision(_)))
                     .count();
                 taken.fetch_sub(decisions, Ordering::Relaxed);
-                let written = store.write(move |tx| {
+                // Decisions alone wait for the next durable commit (at most a second): the log
+                // costs no fsync of its own. Audit entries of reads under a grant are what a
+                // customer checks a provider by, and are made durable before the next batch.
+                let audited = decisions < batch.len();
+                let write = move |tx: &crate::storage::Tx<'_>| -> crate::error::Result<()> {
                     // Appended in bulk: one statement per table on PostgreSQL.
                     tx.append_audits(batch.iter().filter_map(|entry| match entry {
                         Entry::Audit(org, e) => Some((*org, e)),
@@ -89,8 +96,13 @@ impl Recorder {
                         tx.trim_decisions(max_decisions, None, decisions)?;
                     }
                     Ok(())
-                });
-                if let Err(e) = written.await {
+                };
+                let written = if audited {
+                    store.write(write).await
+                } else {
+                    store.write_relaxed(write).await
+                };
+                if let Err(e) = written {
                     tracing::error!(error = %e, "could not write recorded entries");
                 }
                 handle.send_modify(|handled| *handled += entries_in_batch);
@@ -146,6 +158,15 @@ impl super::App {
     /// measurements that count the recording's cost with the operations that caused it.
     pub async fn recorded(&self) {
         self.recorder.settled().await;
+    }
+
+    /// Before the process exits: what the recorder holds is written and made durable (an
+    /// empty durable write persists every relaxed commit before it).
+    pub async fn settle_for_exit(&self) {
+        self.recorder.settled().await;
+        if let Err(e) = self.store.write(|_| Ok(())).await {
+            tracing::warn!(error = %e, "the last decision log entries may not have reached the disk");
+        }
     }
 }
 

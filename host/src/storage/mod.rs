@@ -216,6 +216,17 @@ impl Store {
     {
         self.writer.write(op).await
     }
+
+    /// [`Store::write`], but answered once the change is committed and visible, before it is
+    /// durable: a crash may lose up to [`writer::RELAXED_FOR`] of such changes (on PostgreSQL
+    /// none: every batch commits). For the decision log, never for a domain change.
+    pub async fn write_relaxed<T, F>(&self, op: F) -> Result<T, crate::Error>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T, crate::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write_relaxed(op).await
+    }
 }
 
 /// One consistent snapshot of `db`, for the server's store and a read-only copy alike.

@@ -6,12 +6,19 @@
 //! request of the batch. Durable write throughput is therefore bounded by batches per fsync, not
 //! requests per fsync.
 //!
+//! A relaxed write ([`Writer::write_relaxed`], the decision log) is answered once committed and
+//! visible, before its fsync: a batch of relaxed writes alone skips the durable commit, and
+//! its effect becomes durable with the next durable batch, or [`RELAXED_FOR`] later at most.
+//! A crash loses at most that long of them, never an acknowledged durable write. Recording
+//! decisions thus costs no fsync of its own (it was one durable commit per recorder batch).
+//!
 //! A batch that fails to reach the disk fails every request in it, and the writer reopens the
 //! file ([`super::handle`]); while that fails (the disk is still full) each new batch is
 //! refused with the reason, and another reopen is tried at most every [`RETRY_REOPEN`].
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,6 +73,12 @@ impl std::fmt::Display for FlushFailure {
 /// Runs a job in the open batch, or refuses it with the failure that keeps the store closed.
 type Job = Box<dyn FnOnce(Result<&mut dyn Batch, &FlushFailure>) -> Finish + Send>;
 
+/// A job, and whether its caller waits for it to be durable.
+struct Queued {
+    job: Job,
+    durable: bool,
+}
+
 /// What the writer needs of a backend: batches of all-or-nothing jobs made durable together.
 pub trait Backend: Send + Sync + 'static {
     /// Opens the batch the next jobs share (redb: the live file; PostgreSQL: one transaction
@@ -81,7 +94,16 @@ pub trait Batch {
     fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError>;
     /// Makes every kept job durable.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Ends a batch whose jobs may become durable later: their effect is visible now. Returns
+    /// whether a durable commit is still owed for them (PostgreSQL commits its transaction
+    /// here as in [`Batch::commit`], and owes nothing).
+    fn commit_relaxed(self: Box<Self>) -> Result<bool, StorageError> {
+        self.commit().map(|()| false)
+    }
 }
+
+/// The longest a relaxed write waits for the durable commit that persists it.
+pub const RELAXED_FOR: Duration = Duration::from_secs(1);
 
 /// How often a writer whose database is broken tries to open it again.
 const RETRY_REOPEN: Duration = Duration::from_millis(500);
@@ -91,7 +113,7 @@ const MAX_BATCH: usize = 512;
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     stats: Arc<WriteStats>,
 }
 
@@ -109,7 +131,7 @@ pub struct WriteStats {
 
 impl Writer {
     pub fn start(backend: Arc<dyn Backend>) -> Result<Self, StorageError> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Queued>();
         let stats = Arc::new(WriteStats::default());
         let counters = Arc::clone(&stats);
         std::thread::Builder::new()
@@ -125,6 +147,26 @@ impl Writer {
 
     /// Runs `op` in a write transaction and returns once its effect is durable on disk.
     pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.queue(op, true).await
+    }
+
+    /// Runs `op` in a write transaction and returns once its effect is committed and visible;
+    /// it is durable at most [`RELAXED_FOR`] later. Only for what a crash may lose.
+    pub async fn write_relaxed<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.queue(op, false).await
+    }
+
+    async fn queue<T, E, F>(&self, op: F, durable: bool) -> Result<T, E>
     where
         F: FnOnce(&Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -147,7 +189,7 @@ impl Writer {
             })
         });
         self.jobs
-            .send(job)
+            .send(Queued { job, durable })
             .map_err(|_| E::from(StorageError::Closed))?;
         answer.await.map_err(|_| E::from(StorageError::Closed))?
     }
@@ -183,17 +225,32 @@ where
     }
 }
 
-fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
+fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Queued>, stats: &WriteStats) {
     // Why the store is closed, and when recovering it was last tried.
     let mut broken: Option<(FlushFailure, Instant)> = None;
-    while let Ok(first) = queue.recv() {
+    // Since when relaxed writes wait for a durable commit.
+    let mut owed: Option<Instant> = None;
+    loop {
+        let next = match owed {
+            Some(since) => queue.recv_timeout(RELAXED_FOR.saturating_sub(since.elapsed())),
+            None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let first = match next {
+            Ok(first) => first,
+            Err(closed) => {
+                if owed.take().is_some() && broken.is_none() {
+                    make_durable(backend, stats, &mut broken);
+                }
+                if closed == RecvTimeoutError::Disconnected {
+                    return;
+                }
+                continue;
+            }
+        };
         if let Some((_, tried)) = &broken
             && tried.elapsed() >= RETRY_REOPEN
         {
-            broken = match backend.recover() {
-                Ok(()) => None,
-                Err(e) => Some((FlushFailure::of(e), Instant::now())),
-            };
+            recover(backend, &mut broken);
         }
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -217,36 +274,73 @@ fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Job>, stats: &WriteStats) {
                 continue;
             }
         };
+        let wants_fsync = jobs.iter().any(|queued| queued.durable);
         let finishes: Vec<Finish> = jobs
             .into_iter()
-            .map(|job| job(Ok(batch.as_mut())))
+            .map(|queued| (queued.job)(Ok(batch.as_mut())))
             .collect();
-        let durable = batch.commit().map_err(FlushFailure::of);
+        let ended = if wants_fsync {
+            // A durable commit also persists every relaxed commit before it.
+            batch.commit().map(|()| {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                owed = None;
+            })
+        } else {
+            batch.commit_relaxed().map(|still_owed| {
+                if still_owed {
+                    owed.get_or_insert_with(Instant::now);
+                }
+            })
+        };
+        let ended = ended.map_err(FlushFailure::of);
         crate::metrics::record_batch(finishes.len());
         stats
             .transactions
             .fetch_add(finishes.len() as u64, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.failing.store(durable.is_err(), Ordering::Relaxed);
-        if let Err(failure) = &durable {
+        stats.failing.store(ended.is_err(), Ordering::Relaxed);
+        if let Err(failure) = &ended {
             tracing::error!(%failure, batch = finishes.len(), "group commit failed to become durable; recovering the store");
-            // redb refuses every transaction after an I/O error until the file is reopened;
-            // reopening also drops the batch's commits that never became durable.
-            broken = match backend.recover() {
-                Ok(()) => None,
-                Err(e) => Some((FlushFailure::of(e), Instant::now())),
-            };
+            recover(backend, &mut broken);
+            owed = None;
         }
         for finish in finishes {
-            finish(durable.clone());
+            finish(ended.clone());
+        }
+    }
+}
+
+/// redb refuses every transaction after an I/O error until the file is reopened; reopening
+/// also drops the commits that never became durable.
+fn recover(backend: &dyn Backend, broken: &mut Option<(FlushFailure, Instant)>) {
+    *broken = match backend.recover() {
+        Ok(()) => None,
+        Err(e) => Some((FlushFailure::of(e), Instant::now())),
+    };
+}
+
+/// The durable commit relaxed writes are owed when no durable batch came to carry them.
+fn make_durable(
+    backend: &dyn Backend,
+    stats: &WriteStats,
+    broken: &mut Option<(FlushFailure, Instant)>,
+) {
+    match backend.begin().and_then(|batch| batch.commit()) {
+        Ok(()) => {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            let failure = FlushFailure::of(e);
+            tracing::error!(%failure, "relaxed writes failed to become durable; recovering the store");
+            stats.failing.store(true, Ordering::Relaxed);
+            recover(backend, broken);
         }
     }
 }
 
 /// Answers every job with `failure` without running it.
-fn refuse(jobs: Vec<Job>, failure: &FlushFailure) {
-    for job in jobs {
-        let finish = job(Err(failure));
+fn refuse(jobs: Vec<Queued>, failure: &FlushFailure) {
+    for queued in jobs {
+        let finish = (queued.job)(Err(failure));
         finish(Err(failure.clone()));
     }
 }
@@ -283,6 +377,11 @@ impl Batch for FileBatch {
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         self.0.begin_write()?.commit()?;
         Ok(())
+    }
+
+    /// The jobs committed already (without fsync): the durable commit is owed.
+    fn commit_relaxed(self: Box<Self>) -> Result<bool, StorageError> {
+        Ok(true)
     }
 }
 
@@ -340,6 +439,58 @@ mod tests {
             None,
             "the failed write left nothing"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relaxed_writes_are_visible_at_once_and_durable_within_the_bound() {
+        let (dir, writer, handle) = open();
+        for i in 0..3u128 {
+            let relaxed: Result<(), StorageError> =
+                writer.write_relaxed(move |tx| tx.put(ORGS, i, &i)).await;
+            relaxed.unwrap();
+        }
+        let read = handle.current().unwrap().begin_read().unwrap();
+        let view = crate::storage::View::Read(&read);
+        assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2), "visible");
+        drop(read);
+        let stats = writer.stats();
+        assert_eq!(stats.transactions.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            stats.batches.load(Ordering::Relaxed),
+            0,
+            "no fsync of their own"
+        );
+        // The owed durable commit comes (at most RELAXED_FOR later; polled, not timed).
+        let deadline = Instant::now() + RELAXED_FOR * 10;
+        while stats.batches.load(Ordering::Relaxed) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the relaxed writes never became durable"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // What is durable survives the process: the file, copied now as a crash would leave
+        // it, holds the three records.
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(dir.path().join("t.redb"), &copy).unwrap();
+        let reopened = Database::create(&copy).unwrap();
+        let read = reopened.begin_read().unwrap();
+        let view = crate::storage::View::Read(&read);
+        assert_eq!(view.record::<u128>(ORGS, 0).unwrap(), Some(0));
+        assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_durable_write_carries_the_relaxed_ones_before_it() {
+        let (_dir, writer, _handle) = open();
+        let relaxed: Result<(), StorageError> =
+            writer.write_relaxed(|tx| tx.put(ORGS, 1, &1u8)).await;
+        relaxed.unwrap();
+        let durable: Result<(), StorageError> = writer.write(|tx| tx.put(ORGS, 2, &2u8)).await;
+        durable.unwrap();
+        // One fsync for both: none is owed, so the timer adds none.
+        tokio::time::sleep(RELAXED_FOR + Duration::from_millis(300)).await;
+        assert_eq!(writer.stats().batches.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
