@@ -231,20 +231,25 @@ fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Queued>, stats: &WriteStats
     // Since when relaxed writes wait for a durable commit.
     let mut owed: Option<Instant> = None;
     loop {
+        // Checked before taking a job, so a steady stream of relaxed jobs cannot put it off.
+        if owed.is_some_and(|since| since.elapsed() >= RELAXED_FOR) {
+            owed = None;
+            if broken.is_none() {
+                make_durable(backend, stats, &mut broken);
+            }
+        }
         let next = match owed {
             Some(since) => queue.recv_timeout(RELAXED_FOR.saturating_sub(since.elapsed())),
             None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let first = match next {
             Ok(first) => first,
-            Err(closed) => {
-                if owed.take().is_some() && broken.is_none() {
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                if owed.is_some() && broken.is_none() {
                     make_durable(backend, stats, &mut broken);
                 }
-                if closed == RecvTimeoutError::Disconnected {
-                    return;
-                }
-                continue;
+                return;
             }
         };
         if let Some((_, tried)) = &broken
@@ -289,6 +294,8 @@ fn run(backend: &dyn Backend, queue: &mpsc::Receiver<Queued>, stats: &WriteStats
             batch.commit_relaxed().map(|still_owed| {
                 if still_owed {
                     owed.get_or_insert_with(Instant::now);
+                } else {
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
                 }
             })
         };
@@ -478,6 +485,33 @@ mod tests {
         let view = crate::storage::View::Read(&read);
         assert_eq!(view.record::<u128>(ORGS, 0).unwrap(), Some(0));
         assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_steady_stream_of_relaxed_writes_does_not_put_off_their_fsync() {
+        let (_dir, writer, _handle) = open();
+        let streaming = writer.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let stream = tokio::spawn(async move {
+            let mut i = 0u128;
+            while !stopped.load(Ordering::Relaxed) {
+                let written: Result<(), StorageError> =
+                    streaming.write_relaxed(move |tx| tx.put(ORGS, i, &i)).await;
+                written.unwrap();
+                i += 1;
+            }
+        });
+        let deadline = Instant::now() + RELAXED_FOR * 10;
+        while writer.stats().batches.load(Ordering::Relaxed) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no durable commit while relaxed writes kept coming"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        stream.await.unwrap();
     }
 
     #[tokio::test]
