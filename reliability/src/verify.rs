@@ -3,10 +3,13 @@
 use std::path::Path;
 
 use tenantry::app::invariants;
+use tenantry::app::quotas::Quotas;
 use tenantry::cli::backup::{BackupArgs, download, partial_path};
 use tenantry::domain::ids::{LinkId, OrgId, PolicyVersionId, ResourceId, ShareId, UserId};
 use tenantry::domain::link::LinkStatus;
 use tenantry::domain::resource::ResourceKind;
+use tenantry::policy::version::BindingKey;
+use tenantry::policy::{Hook, Layer};
 use tenantry::storage::{Snapshot, View};
 
 use crate::server::Server;
@@ -23,7 +26,8 @@ pub enum Ack {
     LinkActive(LinkId),
     Team(ResourceId),
     Share(ShareId),
-    PolicyVersion(PolicyVersionId),
+    /// A version of the organization's own `authorize` layer, with its number there.
+    PolicyVersion(OrgId, PolicyVersionId, u32),
 }
 
 impl std::fmt::Display for Ack {
@@ -35,7 +39,7 @@ impl std::fmt::Display for Ack {
             Self::LinkActive(id) => write!(f, "active link {id}"),
             Self::Team(id) => write!(f, "team {id}"),
             Self::Share(id) => write!(f, "share {id}"),
-            Self::PolicyVersion(id) => write!(f, "policy version {id}"),
+            Self::PolicyVersion(_, id, number) => write!(f, "policy version {id} (v{number})"),
         }
     }
 }
@@ -165,6 +169,27 @@ fn present(view: &View<'_>, ack: Ack) -> Result<bool, tenantry::Error> {
             .is_some_and(|l| l.status == LinkStatus::Active),
         Ack::Team(id) => view.resource(ResourceKind::Team, id)?.is_some(),
         Ack::Share(id) => view.share(id)?.is_some(),
-        Ack::PolicyVersion(id) => view.policy_version(id)?.is_some(),
+        Ack::PolicyVersion(org, id, number) => {
+            view.policy_version(id)?.is_some() || retired_by_newer_versions(view, org, number)?
+        }
     })
+}
+
+/// A binding keeps its newest `versions_per_binding` versions; older ones are deleted by
+/// design when a new one is bound, so an acknowledged version that many numbers behind the
+/// active one is gone, not lost.
+fn retired_by_newer_versions(
+    view: &View<'_>,
+    org: OrgId,
+    number: u32,
+) -> Result<bool, tenantry::Error> {
+    let key = BindingKey {
+        layer: Layer::Organization,
+        owner: Some(org),
+        hook: Hook::Authorize,
+    };
+    let kept = Quotas::default().versions_per_binding;
+    Ok(view
+        .binding(&key)?
+        .is_some_and(|active| active.number as usize >= number as usize + kept))
 }

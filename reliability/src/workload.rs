@@ -288,9 +288,15 @@ async fn one_write(
                     source,
                 )
                 .await?;
-            Ok(vec![Ack::PolicyVersion(PolicyVersionId::from_key(id(
-                &version["id"],
-            )))])
+            let number = version["number"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok());
+            Ok(vec![Ack::PolicyVersion(
+                OrgId::from_key(key(&home.org)),
+                PolicyVersionId::from_key(id(&version["id"])),
+                // A success without the version's number is a bug the round reports.
+                number.ok_or(Failure::ServerError)?,
+            )])
         }
     }
 }
