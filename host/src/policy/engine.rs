@@ -14,7 +14,8 @@ use std::time::Instant;
 use super::combine::{Decision, LayerOutcome, combine};
 use super::compiled::{Code, CompiledPolicy};
 use super::hook::{Hook, Layer};
-use super::rhai_policy::{PolicyFault, RhaiArgument, RhaiLimits, RhaiRuntime};
+use super::layer_input::LayerInput;
+use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
 use super::wasm::{CallReport, WarmKey, WasmLimits, WasmRuntime};
@@ -151,7 +152,7 @@ impl PolicyEngine {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
-        self.evaluate_for(policy, input, &mut RhaiArgument::new(input, 1), None)
+        self.evaluate_for(policy, &mut LayerInput::new(input, 1), None)
     }
 
     /// [`evaluate_reported`](Self::evaluate_reported); `Some(org)` for a live decision about
@@ -160,12 +161,11 @@ impl PolicyEngine {
     fn evaluate_for(
         &self,
         policy: &CompiledPolicy,
-        input: &serde_json::Value,
-        rhai_argument: &mut RhaiArgument<'_>,
+        input: &mut LayerInput<'_>,
         live_for: Option<u128>,
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
         match &policy.code {
-            Code::Rhai(_) => (self.runtime.evaluate_shared(policy, rhai_argument), None),
+            Code::Rhai(_) => (self.runtime.evaluate_shared(policy, input), None),
             Code::Wasm {
                 plugin,
                 config,
@@ -177,7 +177,7 @@ impl PolicyEngine {
                         org,
                     });
                     let (answer, report) =
-                        wasm.evaluate_warm(plugin, policy.hook, input, config, key);
+                        wasm.evaluate_warm(plugin, policy.hook, input.json(), config, key);
                     (answer, Some(report))
                 }
                 Err(message) => (
@@ -291,11 +291,11 @@ impl PolicyEngine {
             .iter()
             .filter(|(_, policy)| matches!(policy.map(|p| &p.code), Some(Code::Rhai(_))))
             .count();
-        let mut rhai_argument = RhaiArgument::new(input, rhai_layers);
+        let mut layer_input = LayerInput::new(input, rhai_layers);
         let layers = chosen
             .into_iter()
             .filter_map(|(layer, policy)| {
-                Some(self.run_layer(layer, policy?, subject, input, &mut rhai_argument, trial))
+                Some(self.run_layer(layer, policy?, subject, &mut layer_input, trial))
             })
             .collect();
         let decision = combine(hook, layers);
@@ -316,8 +316,7 @@ impl PolicyEngine {
         layer: Layer,
         policy: &CompiledPolicy,
         subject: Subject,
-        input: &serde_json::Value,
-        rhai_argument: &mut RhaiArgument<'_>,
+        input: &mut LayerInput<'_>,
         trial: Trial,
     ) -> LayerOutcome {
         let started = Instant::now();
@@ -336,7 +335,7 @@ impl PolicyEngine {
             }),
             _ => {
                 let live_for = (trial == Trial::No).then_some(org);
-                let (result, call) = self.evaluate_for(policy, input, rhai_argument, live_for);
+                let (result, call) = self.evaluate_for(policy, input, live_for);
                 report = call;
                 if counted {
                     // A call that answered but used most of its wall-clock budget counts as a

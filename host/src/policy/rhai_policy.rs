@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::compiled::{Code, CompiledPolicy};
 use super::hook::Hook;
+use super::layer_input::LayerInput;
 use super::verdict::{Answer, Verdict};
 
 /// Sandbox limits for every Rhai evaluation. Published in the README.
@@ -194,17 +195,17 @@ impl RhaiRuntime {
         policy: &CompiledPolicy,
         input: &serde_json::Value,
     ) -> Result<Answer, PolicyFault> {
-        self.evaluate_shared(policy, &mut RhaiArgument::new(input, 1))
+        self.evaluate_shared(policy, &mut LayerInput::new(input, 1))
     }
 
     /// Evaluates one of a decision's Rhai layers, on its own copy of the decision's input.
     pub fn evaluate_shared(
         &self,
         policy: &CompiledPolicy,
-        argument: &mut RhaiArgument<'_>,
+        input: &mut LayerInput<'_>,
     ) -> Result<Answer, PolicyFault> {
         match &policy.code {
-            Code::Rhai(ast) => self.evaluate_ast(policy.hook, ast, argument.take()),
+            Code::Rhai(ast) => self.evaluate_ast(policy.hook, ast, input.take_for_rhai()),
             Code::Wasm { .. } => Err(PolicyFault {
                 kind: "invalid_input",
                 message: "not a Rhai policy".into(),
@@ -229,46 +230,9 @@ impl RhaiRuntime {
     }
 }
 
-/// A decision's input as its Rhai layers take it: converted from JSON once, by the first Rhai
-/// layer that runs, and copied for each layer after it (copying the converted map shares its
-/// strings; converting allocates each of them again). Every layer gets a copy of its own: a
-/// policy may change its argument, and must never change what the next layer (another
-/// tenant's) sees. The last Rhai layer takes the converted value itself.
-pub struct RhaiArgument<'a> {
-    json: &'a serde_json::Value,
-    converted: Option<Dynamic>,
-    /// Rhai layers still to take it.
-    takers: usize,
-}
-
-impl<'a> RhaiArgument<'a> {
-    /// For a decision whose `takers` layers are Rhai policies.
-    pub fn new(json: &'a serde_json::Value, takers: usize) -> Self {
-        Self {
-            json,
-            converted: None,
-            takers,
-        }
-    }
-
-    /// One layer's own copy.
-    fn take(&mut self) -> Dynamic {
-        self.takers = self.takers.saturating_sub(1);
-        let converted = self
-            .converted
-            .take()
-            .unwrap_or_else(|| dynamic_of(self.json));
-        if self.takers == 0 {
-            return converted;
-        }
-        self.converted = Some(converted.clone());
-        converted
-    }
-}
-
 /// The JSON input as Rhai values, directly (serde's generic path costs a few µs more per
 /// decision). Integers stay integers; numbers beyond `i64` become floats.
-fn dynamic_of(value: &serde_json::Value) -> Dynamic {
+pub(super) fn dynamic_of(value: &serde_json::Value) -> Dynamic {
     use serde_json::Value;
     match value {
         Value::Null => Dynamic::UNIT,
@@ -437,7 +401,7 @@ mod tests {
             }"#,
         );
         let input = json!({"n": 3, "actor": {"role": "member"}});
-        let mut argument = RhaiArgument::new(&input, 3);
+        let mut argument = LayerInput::new(&input, 3);
         assert_eq!(
             rt.evaluate_shared(&meddler, &mut argument).unwrap().verdict,
             Verdict::Abstain
