@@ -487,31 +487,38 @@ mod tests {
         assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2));
     }
 
+    /// Relaxed jobs queued faster than the writer runs them: the queue never empties, so a
+    /// writer that flushed only when it ran out of work would owe the fsync until the last job.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_steady_stream_of_relaxed_writes_does_not_put_off_their_fsync() {
+        const JOBS: usize = 4096; // about four seconds of work at a millisecond each
         let (_dir, writer, _handle) = open();
-        let streaming = writer.clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let stream = tokio::spawn(async move {
-            let mut i = 0u128;
-            while !stopped.load(Ordering::Relaxed) {
-                let written: Result<(), StorageError> =
-                    streaming.write_relaxed(move |tx| tx.put(ORGS, i, &i)).await;
+        let ran = Arc::new(AtomicU64::new(0));
+        let mut stream = tokio::task::JoinSet::new();
+        for i in 0..JOBS as u128 {
+            let (writer, ran) = (writer.clone(), Arc::clone(&ran));
+            stream.spawn(async move {
+                let written: Result<(), StorageError> = writer
+                    .write_relaxed(move |tx| {
+                        std::thread::sleep(Duration::from_millis(1));
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        tx.put(ORGS, i, &i)
+                    })
+                    .await;
                 written.unwrap();
-                i += 1;
-            }
-        });
-        let deadline = Instant::now() + RELAXED_FOR * 10;
-        while writer.stats().batches.load(Ordering::Relaxed) == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "no durable commit while relaxed writes kept coming"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            });
         }
-        stop.store(true, Ordering::Relaxed);
-        stream.await.unwrap();
+        let deadline = Instant::now() + RELAXED_FOR * 20;
+        while writer.stats().batches.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "no durable commit at all");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ran_before_the_fsync = ran.load(Ordering::Relaxed);
+        assert!(
+            ran_before_the_fsync < JOBS as u64,
+            "the fsync waited for the queue to empty ({ran_before_the_fsync} jobs ran first)"
+        );
+        stream.join_all().await;
     }
 
     #[tokio::test]
