@@ -163,7 +163,7 @@ impl super::App {
     /// Before the process exits: what the recorder holds is written and made durable (an
     /// empty durable write persists every relaxed commit before it).
     pub async fn settle_for_exit(&self) {
-        self.recorder.settled().await;
+        self.recorded().await;
         if let Err(e) = self.store.write(|_| Ok(())).await {
             tracing::warn!(error = %e, "the last decision log entries may not have reached the disk");
         }

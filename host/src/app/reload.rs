@@ -304,6 +304,7 @@ impl App {
 /// too (inotify's `IN_OPEN`, which notify asks for): reacting to them made every re-scan, which
 /// opens the files, trigger the next one 50 ms later, forever, hashing the policy files twenty
 /// times a second on an idle server.
+///
 /// A file closed after writing still counts: it is the writer's last step.
 fn changes_a_file(kind: &notify::EventKind) -> bool {
     use notify::EventKind;
