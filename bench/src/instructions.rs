@@ -19,11 +19,10 @@ use std::process::Command;
 use tenantry::app::resources::NewResource;
 use tenantry::domain::ids::OrgId;
 use tenantry::domain::resource::ResourceKind;
-use tenantry::policy::version::BindingKey;
 use tenantry::policy::{Hook, Layer, Subject};
 use tenantry_e2e::TestServer;
 
-use crate::inputs::{PORTAL_INVITES_ONLY, invite_input};
+use crate::inputs::invite_input;
 
 /// A case: its name, how many operations the smaller of its two runs does, and how far above
 /// its baseline its count may drift before the check fails. A decision's and a read's counts
@@ -156,17 +155,8 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
         provider: None,
         org: Some(OrgId::new()),
     };
-    let own = app
-        .policies
-        .runtime()
-        .compile(Hook::Authorize, "org.rhai", PORTAL_INVITES_ONLY)
-        .map_err(anyhow::Error::msg)?;
-    let key = BindingKey {
-        layer: Layer::Organization,
-        owner: subject.org,
-        hook: Hook::Authorize,
-    };
-    app.policies.apply(key, 1, Some(std::sync::Arc::new(own)));
+    let own = crate::setup::portal_invites_only(&app)?;
+    crate::setup::bind_authorize(&app, Layer::Organization, subject.org, own);
     let input = invite_input("admin", "member");
     for round in 0..n {
         let decision = app.decide(Hook::Authorize, subject, input.clone());

@@ -2,16 +2,14 @@
 //! platform Rhai policy, the provider's `invite-roles` Wasm plugin, the organization's own Rhai
 //! policy) with the decision log on.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use tenantry::domain::ids::OrgId;
-use tenantry::policy::version::BindingKey;
 use tenantry::policy::{Hook, Layer, Subject};
 
-use crate::inputs::{PORTAL_INVITES_ONLY, invite_input};
+use crate::inputs::invite_input;
 use crate::peers::wasm_policy;
-use crate::setup::app_in;
+use crate::setup::{app_in, bind_authorize, portal_invites_only};
 use crate::stats::report;
 
 pub async fn run() -> anyhow::Result<()> {
@@ -27,21 +25,12 @@ pub async fn run() -> anyhow::Result<()> {
         &tenantry_e2e::plugins::bare_plugin("invite_roles"),
         "{}",
     )?;
-    let own = app
-        .policies
-        .runtime()
-        .compile(Hook::Authorize, "org.rhai", PORTAL_INVITES_ONLY)
-        .map_err(anyhow::Error::msg)?;
+    let own = portal_invites_only(&app)?;
     for (layer, owner, policy) in [
         (Layer::ServiceProvider, subject.provider, provider),
         (Layer::Organization, subject.org, own),
     ] {
-        let key = BindingKey {
-            layer,
-            owner,
-            hook: Hook::Authorize,
-        };
-        app.policies.apply(key, 1, Some(Arc::new(policy)));
+        bind_authorize(&app, layer, owner, policy);
     }
     let input = invite_input("admin", "member");
     let decision = app.decide(Hook::Authorize, subject, input.clone());
