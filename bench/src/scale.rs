@@ -1,6 +1,7 @@
 //! Scale: one population shape at 1,000 and at 100,000 organizations (ten memberships and four
 //! active links per customer, one provider per thousand organizations with its own Rhai layer,
-//! one customer in a hundred with a Wasm plugin bound to its own layer: 1,000 at 100,000),
+//! one customer in a hundred with a Wasm plugin of its own bound to its own layer: 999 distinct
+//! components at 100,000),
 //! loaded through the library's bulk path.
 //!
 //! Each size is loaded by one child process and measured by a fresh one, so start-up reads a
@@ -36,7 +37,7 @@ const MEMBERS: usize = 9;
 /// Customers per bulk batch: 1,000 organizations and 10,000 memberships in one transaction.
 const ORGS_PER_BATCH: usize = 1_000;
 const LINKS_PER_BATCH: usize = 20_000;
-/// Every this many customers, one has a Wasm plugin bound to its own layer.
+/// Every this many customers, one has a Wasm plugin of its own bound to its own layer.
 const PLUGIN_EVERY: usize = 100;
 /// Calls per measured operation, on organizations drawn uniformly from the whole population.
 const SAMPLES: usize = 20_000;
@@ -253,8 +254,9 @@ pub async fn populate(data: &Path, orgs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each provider's Rhai layer, and a plugin on every PLUGIN_EVERY-th customer's own layer,
-/// the shipped plugins in turn (capability-free builds, as in the other measurements).
+/// Each provider's Rhai layer, and a plugin on every PLUGIN_EVERY-th customer's own layer: the
+/// shipped plugins in turn (capability-free builds, as in the other measurements), each
+/// customer's made a distinct component.
 async fn bind_policies(
     app: &App,
     operator: Actor,
@@ -272,24 +274,18 @@ async fn bind_policies(
         app.put_policy(operator, Target::Customers(sp), Hook::Authorize, body)
             .await?;
     }
-    let mut shas = Vec::new();
-    for (name, _, _) in PLUGINS {
-        let record = app
-            .upload_plugin(
-                operator,
-                tenantry::app::plugins::Owner(None),
-                tenantry_e2e::plugins::bare_plugin(name),
-            )
-            .await?;
-        shas.push(record.sha256);
-    }
     let mut bound = 0;
     for (n, &org) in customers.iter().step_by(PLUGIN_EVERY).enumerate() {
-        let (_, hook, config) = PLUGINS[n % PLUGINS.len()];
+        let (name, hook, config) = PLUGINS[n % PLUGINS.len()];
+        // Each customer its own component, so start-up loads as many artifacts as bindings.
+        let component = distinct(&tenantry_e2e::plugins::bare_plugin(name), n);
+        let record = app
+            .upload_plugin(operator, tenantry::app::plugins::Owner(None), component)
+            .await?;
         bound += 1;
         let body = VersionBody {
             source: None,
-            plugin: Some(shas[n % PLUGINS.len()].clone()),
+            plugin: Some(record.sha256),
             config: Some(serde_json::from_str(config)?),
             fixtures: Vec::new(),
         };
@@ -303,6 +299,33 @@ async fn bind_policies(
         started.elapsed()
     );
     Ok(())
+}
+
+/// `component` made distinct by a custom section holding `n`: the same code under another
+/// SHA-256, which the server compiles, stores and loads as a plugin of its own.
+fn distinct(component: &[u8], n: usize) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"tenantry-bench";
+    let payload = n.to_le_bytes();
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(&payload);
+    let mut out = component.to_vec();
+    out.push(0); // a custom section
+    leb128(content.len(), &mut out);
+    out.extend_from_slice(&content);
+    out
 }
 
 /// A customer's id and its owner, as the measured calls act.
