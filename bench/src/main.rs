@@ -6,6 +6,7 @@
 //! Every figure in BENCHMARKS.md, measured on this machine in one run each, with p50/p99 over
 //! many iterations after a warm-up. `bench/run` installs wrk and runs `all`.
 
+mod cpu;
 mod decision_log;
 mod http;
 mod inputs;
