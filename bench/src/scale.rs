@@ -278,7 +278,8 @@ async fn bind_policies(
     for (n, &org) in customers.iter().step_by(PLUGIN_EVERY).enumerate() {
         let (name, hook, config) = PLUGINS[n % PLUGINS.len()];
         // Each customer its own component, so start-up loads as many artifacts as bindings.
-        let component = distinct(&tenantry_e2e::plugins::bare_plugin(name), n);
+        let component =
+            tenantry_e2e::plugins::variant(&tenantry_e2e::plugins::bare_plugin(name), n);
         let record = app
             .upload_plugin(operator, tenantry::app::plugins::Owner(None), component)
             .await?;
@@ -299,33 +300,6 @@ async fn bind_policies(
         started.elapsed()
     );
     Ok(())
-}
-
-/// `component` made distinct by a custom section holding `n`: the same code under another
-/// SHA-256, which the server compiles, stores and loads as a plugin of its own.
-fn distinct(component: &[u8], n: usize) -> Vec<u8> {
-    fn leb128(mut value: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"tenantry-bench";
-    let payload = n.to_le_bytes();
-    let mut content = Vec::new();
-    leb128(name.len(), &mut content);
-    content.extend_from_slice(name);
-    content.extend_from_slice(&payload);
-    let mut out = component.to_vec();
-    out.push(0); // a custom section
-    leb128(content.len(), &mut out);
-    out.extend_from_slice(&content);
-    out
 }
 
 /// A customer's id and its owner, as the measured calls act.
@@ -477,9 +451,15 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     );
     let rss = tenantry_e2e::memory::status_kib("self", "VmRSS:")?;
     let peak = tenantry_e2e::memory::status_kib("self", "VmHWM:")?;
+    let mib = |field: &str| -> anyhow::Result<f64> {
+        Ok(tenantry_e2e::memory::status_kib("self", field)? as f64 / 1024.0)
+    };
     println!(
-        "memory: RSS {:.1} MiB, peak {:.1} MiB",
+        "memory: RSS {:.1} MiB (heap and other anonymous {:.1}, file-backed {:.1}, shared {:.1}), peak {:.1} MiB",
         rss as f64 / 1024.0,
+        mib("RssAnon:")?,
+        mib("RssFile:")?,
+        mib("RssShmem:")?,
         peak as f64 / 1024.0
     );
     figures.insert("startup_ms".into(), json!(startup.as_millis() as u64));

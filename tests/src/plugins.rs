@@ -99,6 +99,33 @@ pub fn bare_plugin(name: &str) -> Vec<u8> {
     tenantry::policy::wasm::componentize(&read(BARE, name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A distinct but equally valid component: `component` with a custom section holding `n`
+/// appended. The same code under another SHA-256, which a server compiles, stores and loads
+/// as a plugin of its own.
+pub fn variant(component: &[u8], n: usize) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"variant";
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(&n.to_le_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // a custom section
+    leb128(content.len(), &mut out);
+    out.extend_from_slice(&content);
+    out
+}
+
 /// The `wasm32-unknown-unknown` core module of example plugin `name`, before componentizing.
 pub fn core_module(name: &str) -> Vec<u8> {
     read(BARE, name)

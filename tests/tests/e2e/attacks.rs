@@ -990,19 +990,6 @@ async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>) -> Answer {
     .await
 }
 
-/// A distinct but equally valid component: the same plugin with a custom section appended.
-fn variant(mut component: Vec<u8>, n: usize) -> Vec<u8> {
-    let name = b"variant";
-    let payload = n.to_le_bytes();
-    let size = 1 + name.len() + payload.len();
-    component.push(0);
-    component.push(u8::try_from(size).unwrap());
-    component.push(u8::try_from(name.len()).unwrap());
-    component.extend_from_slice(name);
-    component.extend_from_slice(&payload);
-    component
-}
-
 #[tokio::test]
 async fn a_thousand_distinct_plugins_from_one_organization_meet_its_quota() {
     let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
@@ -1015,13 +1002,15 @@ async fn a_thousand_distinct_plugins_from_one_organization_meet_its_quota() {
     let (_, member) = s.member(&org, &owner, "Mo", "member").await;
     let base = tenantry_e2e::plugins::bare_plugin("region_fence");
     assert_eq!(
-        upload(&s, &member, variant(base.clone(), 0)).await.status,
+        upload(&s, &member, tenantry_e2e::plugins::variant(&base, 0))
+            .await
+            .status,
         StatusCode::FORBIDDEN,
         "a plain member may not upload"
     );
     let mut refused = None;
     for n in 0..1_000 {
-        let a = upload(&s, &owner, variant(base.clone(), n)).await;
+        let a = upload(&s, &owner, tenantry_e2e::plugins::variant(&base, n)).await;
         if a.status != StatusCode::CREATED {
             refused = Some((n, a));
             break;
@@ -1259,6 +1248,52 @@ async fn a_swapped_compiled_artifact_is_not_loaded() {
         )
         .await;
     assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
+}
+
+/// Loaded plugins' code is mapped from files in the data directory; the files are copies of
+/// the MAC-checked artifacts, never trusted on their own.
+#[tokio::test]
+async fn a_swapped_artifact_file_is_not_loaded() {
+    let s = TestServer::spawn().await.unwrap();
+    let (sp_org, sp) = s.provider("telco").await;
+    let fence = upload(&s, &sp, tenantry_e2e::plugins::bare_plugin("region_fence")).await;
+    let other = upload(&s, &sp, tenantry_e2e::plugins::bare_plugin("invite_roles")).await;
+    let sha = |a: &Answer| a.body["sha256"].as_str().unwrap().to_owned();
+    let (fence_sha, other_sha) = (sha(&fence), sha(&other));
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            &sp,
+            json!({"plugin": fence_sha, "config": {"allowed": []}}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let stopped = s.stop().await.unwrap();
+    let files = stopped.data().join("plugin-artifacts");
+    let file = |sha: &str| files.join(format!("{sha}.cwasm"));
+    let fence_code = std::fs::read(file(&fence_sha)).unwrap();
+    // Someone with the data directory puts another plugin's code in the fence's file, and
+    // leaves a file no plugin names.
+    std::fs::copy(file(&other_sha), file(&fence_sha)).unwrap();
+    let stray = file(&"0".repeat(64));
+    std::fs::write(&stray, b"not an artifact").unwrap();
+    let s = stopped.start().await.unwrap();
+    let (a, a_owner) = s.customer(&sp, "left", true).await;
+    let (b, _) = s.customer(&sp, "right", true).await;
+    let linked = s
+        .post(
+            &format!("/v1/orgs/{a}/links"),
+            &a_owner,
+            json!({"target_org_id": b}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
+    assert_eq!(
+        std::fs::read(file(&fence_sha)).unwrap(),
+        fence_code,
+        "the file was written again from the checked artifact"
+    );
+    assert!(!stray.exists(), "a file no loaded plugin names is removed");
 }
 
 #[tokio::test]
