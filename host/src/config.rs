@@ -193,6 +193,11 @@ impl Settings {
         }
     }
 
+    /// Where loaded plugins' compiled artifacts are mapped from (`app::artifact_files`).
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.data_dir.join("plugin-artifacts")
+    }
+
     pub fn key_path(&self) -> PathBuf {
         self.key_file
             .clone()

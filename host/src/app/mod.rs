@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod artifact_files;
 pub mod backup;
 pub mod bulk;
 pub mod change_requests;
@@ -70,6 +71,8 @@ pub struct App {
     /// The platform policy files and their reload status.
     pub platform_files: reload::PlatformFiles,
     plugin_cache: plugins::PluginCache,
+    /// The files loaded plugins' code is mapped from.
+    artifact_files: Arc<artifact_files::ArtifactFiles>,
     limiter: Arc<rate_limit::RateLimiter>,
     /// Tenants' fixture gates, previews, dry runs, plugin compilations and import PIN hashing.
     policy_jobs: policy_jobs::PolicyJobs,
@@ -130,6 +133,7 @@ impl App {
         )
         .map_err(|e| Error::Setup(format!("cannot build the webhook client: {e}")))?;
         let mailer = settings.smtp.mailer().map_err(Error::Setup)?;
+        let artifact_files = Arc::new(artifact_files::ArtifactFiles::new(settings.artifacts_dir()));
         let app = App {
             store,
             policies,
@@ -138,6 +142,7 @@ impl App {
             settings: Arc::new(settings),
             recorder,
             plugin_cache: plugins::PluginCache::default(),
+            artifact_files,
             limiter,
             policy_jobs,
             plugin_compiles,
@@ -149,6 +154,9 @@ impl App {
         };
         app.finish_upgrades().await?;
         app.sync_bindings()?;
+        // Every bound plugin is loaded now; the files of the others are written again if one
+        // is bound later.
+        app.artifact_files.prune(|sha| app.plugin_cache.holds(sha));
         if app.platform_files.built_in {
             tracing::info!(
                 directory = %app.platform_files.dir.display(),

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::App;
 use super::actor::Actor;
 use super::quotas::Quotas;
-use super::server_key::Purpose;
+use super::server_key::{Purpose, TAG_BYTES};
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::domain::member::Role;
 use crate::error::{Error, Result};
@@ -72,6 +72,13 @@ impl PluginCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(plugin.sha256.clone(), plugin);
+    }
+
+    pub(super) fn holds(&self, sha: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(sha)
     }
 
     fn forget(&self, sha: &str) {
@@ -306,7 +313,11 @@ impl App {
             })
             .await?;
         if let Some(compiled) = compiled {
-            self.plugin_cache.put(Arc::new(compiled.plugin));
+            // Loaded again from its file, so the compiled copy in memory is not kept.
+            let artifact = &compiled.tagged_artifact[TAG_BYTES..];
+            let mapped = self.map_artifact(artifact, &record.sha256, record.size);
+            self.plugin_cache
+                .put(Arc::new(mapped.unwrap_or(compiled.plugin)));
         }
         Ok(record)
     }
@@ -357,6 +368,7 @@ impl App {
             .await?;
         if let Some(sha) = collected {
             self.plugin_cache.forget(&sha);
+            self.artifact_files.remove(&sha);
         }
         Ok(())
     }
@@ -400,12 +412,12 @@ impl App {
         })?;
         let wasm = self.policies.wasm().map_err(Error::Policy)?;
         let authentic = artifact.as_deref().and_then(|tagged| {
-            let (tag, artifact) = tagged.split_at_checked(32)?;
+            let (tag, artifact) = tagged.split_at_checked(TAG_BYTES)?;
             self.server_key
                 .verify(Purpose::ArtifactTag, &[sha.as_bytes(), artifact], tag)
                 .then_some(artifact)
         });
-        let loaded = match authentic.and_then(|a| wasm.load_artifact(a, sha, record.size)) {
+        let loaded = match authentic.and_then(|a| self.map_artifact(a, sha, record.size)) {
             Some(p) => p,
             None => {
                 tracing::warn!(
@@ -431,6 +443,26 @@ impl App {
         let loaded = Arc::new(loaded);
         self.plugin_cache.put(Arc::clone(&loaded));
         Ok(loaded)
+    }
+
+    /// The plugin of the checked `artifact`, its code mapped from its file
+    /// ([`super::artifact_files`]), or copied into memory when the file cannot be written;
+    /// `None` when this engine cannot use the artifact.
+    fn map_artifact(&self, artifact: &[u8], sha: &str, size: usize) -> Option<LoadedPlugin> {
+        let wasm = self.policies.wasm().ok()?;
+        match self.artifact_files.place(sha, artifact) {
+            Ok(path) => {
+                if let Some(plugin) = wasm.load_artifact_file(&path, sha, size) {
+                    return Some(plugin);
+                }
+            }
+            Err(e) => tracing::warn!(
+                plugin = sha,
+                error = %e,
+                "cannot write the plugin's artifact file; its code is kept in memory"
+            ),
+        }
+        wasm.load_artifact(artifact, sha, size)
     }
 }
 

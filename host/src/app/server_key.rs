@@ -23,6 +23,8 @@ use sha2::Sha256;
 use crate::error::{Error, Result};
 
 const KEY_BYTES: usize = 32;
+/// The length of a [`tag`](ServerKey::tag).
+pub const TAG_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
 
 /// What a derived key is for.
@@ -113,8 +115,8 @@ impl ServerKey {
         mac
     }
 
-    /// A 32-byte tag over `parts`.
-    pub fn tag(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
+    /// A tag over `parts`.
+    pub fn tag(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; TAG_BYTES] {
         self.mac(purpose, parts).finalize().into_bytes().into()
     }
 

@@ -291,6 +291,23 @@ impl WasmRuntime {
         self.prepare(&component, sha256.to_owned(), size).ok()
     }
 
+    /// [`load_artifact`](Self::load_artifact) from a file, mapped rather than copied:
+    /// clean file-backed memory the kernel can reclaim, not a copy in the heap.
+    pub fn load_artifact_file(
+        &self,
+        path: &std::path::Path,
+        sha256: &str,
+        size: usize,
+    ) -> Option<LoadedPlugin> {
+        // SAFETY: the file holds exactly an artifact checked as for `load_artifact` (the
+        // caller wrote it from the MAC-checked bytes, or compared it with them just before),
+        // and is only ever replaced by renaming another file over it, never changed in place
+        // while mapped (`app::artifact_files`).
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize_file(&self.engine, path) }.ok()?;
+        self.prepare(&component, sha256.to_owned(), size).ok()
+    }
+
     fn prepare(
         &self,
         component: &Component,

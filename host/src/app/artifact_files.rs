@@ -1,0 +1,141 @@
+//! Compiled plugin artifacts as files in the data directory, so that a loaded plugin's native
+//! code is a mapping of its file rather than a copy in the heap.
+//!
+//! `Component::deserialize` copies an artifact into anonymous memory (and its initial heap
+//! image into a memfd): every loaded plugin's code stays resident whether it is called or not,
+//! and can only be swapped. `Component::deserialize_file` maps the file instead: clean pages the
+//! kernel shares with its page cache and may drop under memory pressure. With 999 distinct
+//! plugins bound at 100,000 organizations the process went from 1,138 MiB to 925 MiB resident
+//! (BENCHMARKS.md, "Scale").
+//!
+//! The store's MAC-checked artifact stays the source of truth; a file is only ever written
+//! from it (or from a compilation in this process), compared with it before each load, and
+//! replaced by renaming a new file over it, never rewritten in place (a mapped file that
+//! changed under its mapping would change the code). A file that cannot be written costs
+//! memory, not correctness: the plugin is loaded from the bytes in memory instead.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The directory of artifact files, one `{sha256}.cwasm` per loaded plugin.
+#[derive(Debug)]
+pub struct ArtifactFiles {
+    dir: PathBuf,
+    /// Names this process's temporary files apart from each other.
+    written: AtomicU64,
+}
+
+impl ArtifactFiles {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            written: AtomicU64::new(0),
+        }
+    }
+
+    /// The file of `sha256`'s plugin holding exactly `artifact`: the one there if it does,
+    /// else a new one.
+    pub fn place(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
+        let path = self.path_of(sha256)?;
+        if std::fs::read(&path).is_ok_and(|held| held == artifact) {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        let n = self.written.fetch_add(1, Ordering::Relaxed);
+        let temporary = self
+            .dir
+            .join(format!(".{sha256}.{}.{n}.tmp", std::process::id()));
+        let written =
+            std::fs::write(&temporary, artifact).and_then(|()| std::fs::rename(&temporary, &path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written.map(|()| path)
+    }
+
+    /// Removes `sha256`'s file (a mapping of it stays valid until dropped).
+    pub fn remove(&self, sha256: &str) {
+        if let Ok(path) = self.path_of(sha256) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Removes the files of plugins `keep` does not name, and temporary files left by a crash.
+    /// Returns how many it removed.
+    pub fn prune(&self, keep: impl Fn(&str) -> bool) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| {
+                let kept = path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_suffix(".cwasm"))
+                    .is_some_and(&keep);
+                !kept && std::fs::remove_file(path).is_ok()
+            })
+            .count()
+    }
+
+    /// Only a SHA-256 in hex names a file: the name can never leave the directory.
+    fn path_of(&self, sha256: &str) -> std::io::Result<PathBuf> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{sha256}` is not a SHA-256"),
+            ));
+        }
+        Ok(self.dir.join(format!("{sha256}.cwasm")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "3e019857814cb625d578bb91ad8f22acafe37912f631af5763c5a77e7466492c";
+
+    #[test]
+    fn a_file_is_replaced_when_it_holds_other_bytes_and_kept_when_it_holds_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ArtifactFiles::new(dir.path().join("artifacts"));
+        let path = files.place(SHA, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        let first = inode();
+        assert_eq!(files.place(SHA, b"first").unwrap(), path);
+        assert_eq!(inode(), first, "the same bytes are not written again");
+        std::fs::write(&path, b"tampered").unwrap();
+        files.place(SHA, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
+
+    #[test]
+    fn only_a_sha256_names_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ArtifactFiles::new(dir.path().to_path_buf());
+        for bad in [
+            "../../etc/passwd",
+            "",
+            &SHA[1..],
+            &format!("{}/x", &SHA[2..]),
+        ] {
+            assert!(files.place(bad, b"x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prune_keeps_what_it_is_told_and_removes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ArtifactFiles::new(dir.path().to_path_buf());
+        let kept = files.place(SHA, b"kept").unwrap();
+        let other = "0".repeat(64);
+        let gone = files.place(&other, b"gone").unwrap();
+        std::fs::write(dir.path().join(".leftover.tmp"), b"crash").unwrap();
+        assert_eq!(files.prune(|sha| sha == SHA), 2);
+        assert!(kept.exists());
+        assert!(!gone.exists());
+    }
+}
