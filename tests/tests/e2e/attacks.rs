@@ -1179,32 +1179,51 @@ async fn a_new_operator_token_retires_the_old_one_and_the_audit_names_the_creden
     assert_eq!(entry["credential"], rotated.body["id"], "{entry:?}");
 }
 
+/// Uploads `region_fence` and plugin `other` as the provider, and binds the fence with an empty
+/// allow-list over its customers: (the fence's SHA-256, the other's).
+async fn fence_and_another(
+    s: &TestServer,
+    sp_org: &str,
+    sp: &str,
+    other: &str,
+) -> (String, String) {
+    let mut shas = Vec::new();
+    for name in ["region_fence", other] {
+        let uploaded = upload(s, sp, tenantry_e2e::plugins::bare_plugin(name)).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+        shas.push(uploaded.body["sha256"].as_str().unwrap().to_owned());
+    }
+    let bound = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            sp,
+            json!({"plugin": shas[0], "config": {"allowed": []}}),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let other_sha = shas.pop().unwrap();
+    (shas.pop().unwrap(), other_sha)
+}
+
+/// The fence still decides as the fence: no link is allowed by an empty allow-list.
+async fn assert_the_fence_refuses_links(s: &TestServer, sp: &str) {
+    let (a, a_owner) = s.customer(sp, "left", true).await;
+    let (b, _) = s.customer(sp, "right", true).await;
+    let linked = s
+        .post(
+            &format!("/v1/orgs/{a}/links"),
+            &a_owner,
+            json!({"target_org_id": b}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
+}
+
 #[tokio::test]
 async fn a_swapped_compiled_artifact_is_not_loaded() {
     let s = TestServer::spawn().await.unwrap();
     let (sp_org, sp) = s.provider("telco").await;
-    let (_, _) = s.customer(&sp, "fenced", true).await;
-    let fence = upload(&s, &sp, tenantry_e2e::plugins::bare_plugin("region_fence")).await;
-    let other = upload(
-        &s,
-        &sp,
-        tenantry_e2e::plugins::bare_plugin("business_hours"),
-    )
-    .await;
-    assert_eq!(fence.status, StatusCode::CREATED, "{:?}", fence.body);
-    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
-    let (fence_sha, other_sha) = (
-        fence.body["sha256"].as_str().unwrap().to_owned(),
-        other.body["sha256"].as_str().unwrap().to_owned(),
-    );
-    let bound = s
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            &sp,
-            json!({"plugin": fence_sha, "config": {"allowed": []}}),
-        )
-        .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let (fence_sha, other_sha) = fence_and_another(&s, &sp_org, &sp, "business_hours").await;
     // Someone with the file swaps the two compiled artifacts while the server is down.
     let stopped = s.stop().await.unwrap();
     {
@@ -1237,17 +1256,7 @@ async fn a_swapped_compiled_artifact_is_not_loaded() {
             .unwrap();
     }
     let s = stopped.start().await.unwrap();
-    // The fence still decides as the fence: no link is allowed by an empty allow-list.
-    let (a, a_owner) = s.customer(&sp, "left", true).await;
-    let (b, _) = s.customer(&sp, "right", true).await;
-    let linked = s
-        .post(
-            &format!("/v1/orgs/{a}/links"),
-            &a_owner,
-            json!({"target_org_id": b}),
-        )
-        .await;
-    assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
+    assert_the_fence_refuses_links(&s, &sp).await;
 }
 
 /// Loaded plugins' code is mapped from files in the data directory; the files are copies of
@@ -1256,18 +1265,7 @@ async fn a_swapped_compiled_artifact_is_not_loaded() {
 async fn a_swapped_artifact_file_is_not_loaded() {
     let s = TestServer::spawn().await.unwrap();
     let (sp_org, sp) = s.provider("telco").await;
-    let fence = upload(&s, &sp, tenantry_e2e::plugins::bare_plugin("region_fence")).await;
-    let other = upload(&s, &sp, tenantry_e2e::plugins::bare_plugin("invite_roles")).await;
-    let sha = |a: &Answer| a.body["sha256"].as_str().unwrap().to_owned();
-    let (fence_sha, other_sha) = (sha(&fence), sha(&other));
-    let bound = s
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            &sp,
-            json!({"plugin": fence_sha, "config": {"allowed": []}}),
-        )
-        .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    let (fence_sha, other_sha) = fence_and_another(&s, &sp_org, &sp, "invite_roles").await;
     let stopped = s.stop().await.unwrap();
     let files = stopped.data().join("plugin-artifacts");
     let file = |sha: &str| files.join(format!("{sha}.cwasm"));
@@ -1278,16 +1276,7 @@ async fn a_swapped_artifact_file_is_not_loaded() {
     let stray = file(&"0".repeat(64));
     std::fs::write(&stray, b"not an artifact").unwrap();
     let s = stopped.start().await.unwrap();
-    let (a, a_owner) = s.customer(&sp, "left", true).await;
-    let (b, _) = s.customer(&sp, "right", true).await;
-    let linked = s
-        .post(
-            &format!("/v1/orgs/{a}/links"),
-            &a_owner,
-            json!({"target_org_id": b}),
-        )
-        .await;
-    assert_eq!(linked.status, StatusCode::FORBIDDEN, "{:?}", linked.body);
+    assert_the_fence_refuses_links(&s, &sp).await;
     assert_eq!(
         std::fs::read(file(&fence_sha)).unwrap(),
         fence_code,
