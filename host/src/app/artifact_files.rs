@@ -14,6 +14,8 @@
 //! changed under its mapping would change the code). A file that cannot be written costs
 //! memory, not correctness: the plugin is loaded from the bytes in memory instead.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,13 +42,22 @@ impl ArtifactFiles {
         if std::fs::read(&path).is_ok_and(|held| held == artifact) {
             return Ok(path);
         }
-        std::fs::create_dir_all(&self.dir)?;
+        // Only the server's user may read or replace code the server maps (as `server.key`).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
         let n = self.written.fetch_add(1, Ordering::Relaxed);
         let temporary = self
             .dir
             .join(format!(".{sha256}.{}.{n}.tmp", std::process::id()));
-        let written =
-            std::fs::write(&temporary, artifact).and_then(|()| std::fs::rename(&temporary, &path));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .and_then(|mut file| file.write_all(artifact))
+            .and_then(|()| std::fs::rename(&temporary, &path));
         if written.is_err() {
             let _ = std::fs::remove_file(&temporary);
         }
@@ -110,6 +121,17 @@ mod tests {
         std::fs::write(&path, b"tampered").unwrap();
         files.place(SHA, b"first").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
+
+    #[test]
+    fn only_the_servers_user_may_read_or_replace_the_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = ArtifactFiles::new(dir.path().join("artifacts"));
+        let path = files.place(SHA, b"code").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("artifacts")), 0o700);
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
