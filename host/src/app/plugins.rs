@@ -74,6 +74,15 @@ impl PluginCache {
             .insert(plugin.sha256.clone(), plugin);
     }
 
+    fn shas(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub(super) fn holds(&self, sha: &str) -> bool {
         self.0
             .lock()
@@ -367,10 +376,35 @@ impl App {
             })
             .await?;
         if let Some(sha) = collected {
-            self.plugin_cache.forget(&sha);
-            self.artifact_files.remove(&sha);
+            self.forget_plugin(&sha);
         }
         Ok(())
+    }
+
+    /// Lets go of the loaded plugins the store no longer holds, however they were collected
+    /// (their last upload deleted, their organization deleted, their last version retired by
+    /// the quota, or any of these on another server): their loaded copy and their artifact
+    /// file. The sweeper calls it on every pass; returns how many it let go of.
+    pub fn forget_collected_plugins(&self) -> Result<usize> {
+        let loaded = self.plugin_cache.shas();
+        let collected: Vec<String> = self.store.read(|view| {
+            let mut collected = Vec::new();
+            for sha in loaded {
+                if view.plugin(&sha)?.is_none() {
+                    collected.push(sha);
+                }
+            }
+            Ok(collected)
+        })?;
+        for sha in &collected {
+            self.forget_plugin(sha);
+        }
+        Ok(collected.len())
+    }
+
+    fn forget_plugin(&self, sha: &str) {
+        self.plugin_cache.forget(sha);
+        self.artifact_files.remove(sha);
     }
 
     /// A plugin by SHA-256: anyone who knows the hash may see what it is (it names content,

@@ -52,7 +52,8 @@ impl App {
         Ok(expired)
     }
 
-    /// Sweeps every `sweep_interval_secs` until the task is dropped.
+    /// Sweeps every `sweep_interval_secs` until the task is dropped, and lets go of plugins
+    /// collected since the last pass.
     pub async fn run_sweeper(self) {
         let mut tick = tokio::time::interval(Duration::from_secs(
             self.settings.sweep_interval_secs.max(1),
@@ -65,6 +66,9 @@ impl App {
                     tracing::info!(expired = n, "sweeper wrote down expired links and requests")
                 }
                 Err(e) => tracing::error!(error = %e, "sweep failed"),
+            }
+            if let Err(e) = self.forget_collected_plugins() {
+                tracing::error!(error = %e, "cannot let go of collected plugins");
             }
         }
     }

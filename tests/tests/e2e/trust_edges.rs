@@ -277,7 +277,13 @@ async fn plugin_uploads_are_owned_counted_and_collected() {
         upload(&s, &s.operator, None, other).await.status,
         StatusCode::CREATED
     );
-    // Once nothing owns or binds it, the component is collected.
+    // Once nothing owns or binds it, the component is collected, and the server lets go of
+    // its loaded copy and the file its code was mapped from.
+    let file = s.data.path().join(format!("plugin-artifacts/{sha}.cwasm"));
+    assert!(
+        file.exists(),
+        "the loaded plugin's code is mapped from its file"
+    );
     let deleted = s.delete(&format!("/v1/orgs/{sp_org}"), &s.operator).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
     assert_eq!(
@@ -287,6 +293,9 @@ async fn plugin_uploads_are_owned_counted_and_collected() {
         StatusCode::NOT_FOUND,
         "nothing owns or binds it: collected"
     );
+    // What the sweeper's next pass does (it may have done it already).
+    s.app().forget_collected_plugins().unwrap();
+    assert!(!file.exists(), "the collected plugin's file is removed");
 }
 
 #[tokio::test]
