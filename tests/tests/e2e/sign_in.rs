@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenantry::domain::clock::Timestamp;
 use tenantry_e2e::{Answer, TestServer, org_body};
 
 const PASSWORD: &str = "correct horse battery";
@@ -401,24 +402,31 @@ async fn an_account_without_a_password_sets_its_first_with_its_token() {
     assert_eq!(sign_in(&s, &email, PASSWORD).await.status, StatusCode::OK);
 }
 
-/// The session's `idle_until` as `GET /v1/tokens` lists it, once it differs from `before`
-/// (a use writes it moments after the request), or `before` after 2.5 s.
-async fn idle_until_after(s: &TestServer, token: &str, id: &Value, before: &Value) -> Value {
+/// The session's `idle_until` as `GET /v1/tokens` lists it, once it is at least `at_least`
+/// (a use writes it moments after the request), or what it is after 2.5 s. Listing uses the
+/// token too, so a listing's own late write can change it by milliseconds: only a deadline
+/// that reached `at_least` shows the use the test made.
+async fn idle_until_reaching(
+    s: &TestServer,
+    token: &str,
+    id: &Value,
+    at_least: Timestamp,
+) -> Option<Timestamp> {
+    let mut now = None;
     for _ in 0..50 {
         let tokens = s.get("/v1/tokens", token).await;
-        let now = tokens.body["items"]
+        now = tokens.body["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|t| t["id"] == *id)
-            .map(|t| t["idle_until"].clone())
-            .unwrap_or(Value::Null);
-        if now != *before {
-            return now;
+            .and_then(|t| Timestamp::parse(t["idle_until"].as_str()?));
+        if now.is_some_and(|t| t >= at_least) {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    before.clone()
+    now
 }
 
 #[tokio::test]
@@ -432,20 +440,25 @@ async fn a_session_ends_after_half_an_hour_unused_and_use_keeps_it_going() {
         session.body["token"].as_str().unwrap().to_owned(),
         session.body["id"].clone(),
     );
-    let first = idle_until_after(&s, &token, &id, &Value::Null).await;
-    assert!(first.is_string(), "a session lists its idle deadline");
+    let first = idle_until_reaching(&s, &token, &id, Timestamp(0))
+        .await
+        .expect("a session lists its idle deadline");
     let org = format!("/v1/orgs/{acme}");
 
     // Used 20 minutes in: its idle deadline moves on.
     s.clock().advance(Duration::from_secs(20 * 60));
     assert_eq!(s.get(&org, &token).await.status, StatusCode::OK);
-    let moved = idle_until_after(&s, &token, &id, &first).await;
-    assert!(moved.as_str() > first.as_str(), "{first} then {moved}");
+    let moved = idle_until_reaching(&s, &token, &id, first.plus_minutes(20))
+        .await
+        .unwrap();
+    assert!(moved >= first.plus_minutes(20), "{first:?} then {moved:?}");
     // So 45 minutes after signing in, 25 after its last use, it still works...
     s.clock().advance(Duration::from_secs(25 * 60));
     assert_eq!(s.get(&org, &token).await.status, StatusCode::OK);
-    let last = idle_until_after(&s, &token, &id, &moved).await;
-    assert!(last.as_str() > moved.as_str(), "{moved} then {last}");
+    let last = idle_until_reaching(&s, &token, &id, moved.plus_minutes(25))
+        .await
+        .unwrap();
+    assert!(last >= moved.plus_minutes(25), "{moved:?} then {last:?}");
     // ...and half an hour unused ends it, as if revoked.
     s.clock().advance(Duration::from_secs(31 * 60));
     assert_eq!(s.get(&org, &token).await.status, StatusCode::UNAUTHORIZED);
