@@ -27,7 +27,7 @@ use crate::domain::member::Role;
 use crate::error::{Error, Result};
 use crate::policy::Hook;
 use crate::policy::version::BindingKey;
-use crate::policy::wasm::{LoadedPlugin, Metadata, sha256_hex};
+use crate::policy::wasm::{Described, LoadedPlugin, Metadata, sha256_hex};
 pub use crate::storage::records::plugins::{Ownership, PluginRecord};
 use crate::storage::{Tx, View};
 
@@ -324,7 +324,8 @@ impl App {
         if let Some(compiled) = compiled {
             // Loaded again from its file, so the compiled copy in memory is not kept.
             let artifact = &compiled.tagged_artifact[TAG_BYTES..];
-            let mapped = self.map_artifact(artifact, &record.sha256, record.size);
+            let described = compiled.plugin.described();
+            let mapped = self.map_artifact(artifact, &record.sha256, record.size, Some(&described));
             self.plugin_cache
                 .put(Arc::new(mapped.unwrap_or(compiled.plugin)));
         }
@@ -451,7 +452,10 @@ impl App {
                 .verify(Purpose::ArtifactTag, &[sha.as_bytes(), artifact], tag)
                 .then_some(artifact)
         });
-        let loaded = match authentic.and_then(|a| self.map_artifact(a, sha, record.size)) {
+        let described = record.described();
+        let mapped =
+            authentic.and_then(|a| self.map_artifact(a, sha, record.size, described.as_ref()));
+        let loaded = match mapped {
             Some(p) => p,
             None => {
                 tracing::warn!(
@@ -481,12 +485,19 @@ impl App {
 
     /// The plugin of the checked `artifact`, its code mapped from its file
     /// ([`super::artifact_files`]), or copied into memory when the file cannot be written;
-    /// `None` when this engine cannot use the artifact.
-    fn map_artifact(&self, artifact: &[u8], sha: &str, size: usize) -> Option<LoadedPlugin> {
+    /// `None` when this engine cannot use the artifact. With `described` (its stored record's
+    /// word) the plugin is not run, so its code is not paged in before a decision needs it.
+    fn map_artifact(
+        &self,
+        artifact: &[u8],
+        sha: &str,
+        size: usize,
+        described: Option<&Described>,
+    ) -> Option<LoadedPlugin> {
         let wasm = self.policies.wasm().ok()?;
         match self.artifact_files.place(sha, artifact) {
             Ok(path) => {
-                if let Some(plugin) = wasm.load_artifact_file(&path, sha, size) {
+                if let Some(plugin) = wasm.load_artifact_file(&path, sha, size, described) {
                     return Some(plugin);
                 }
             }
@@ -496,7 +507,7 @@ impl App {
                 "cannot write the plugin's artifact file; its code is kept in memory"
             ),
         }
-        wasm.load_artifact(artifact, sha, size)
+        wasm.load_artifact(artifact, sha, size, described)
     }
 }
 

@@ -41,7 +41,7 @@ pub fn compile(
     // another entry is compiled again rather than taken for it.
     if let Ok(stored) = std::fs::read(&entry)
         && let Some(artifact) = stored.strip_prefix(sha.as_bytes())
-        && let Some(plugin) = runtime.load_artifact(artifact, &sha, bytes.len())
+        && let Some(plugin) = runtime.load_artifact(artifact, &sha, bytes.len(), None)
     {
         return Ok(plugin);
     }

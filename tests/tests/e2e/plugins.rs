@@ -412,6 +412,42 @@ fn only_wasip2_builds_import_wasi() {
     assert_eq!(bare.hooks, vec![tenantry::policy::Hook::Authorize]);
 }
 
+/// A plugin loaded again with what its stored record says of it is taken at its word and not
+/// run, so a server starting with a thousand bound plugins does not page their code in; a
+/// record that names another contract than the component implements gets it asked again.
+#[test]
+fn a_plugin_loaded_with_its_records_word_is_not_run_until_called() {
+    use tenantry::policy::wasm::{Described, WasmRuntime};
+
+    let runtime = WasmRuntime::new(Default::default()).unwrap();
+    let (asked, artifact) = runtime
+        .compile(&tenantry_e2e::plugins::bare_plugin("invite_roles"))
+        .unwrap();
+    assert_eq!(asked.hooks, vec![tenantry::policy::Hook::Authorize]);
+    // Asked, the plugin would say `authorize`: an empty list back means it was not asked.
+    let word = Described {
+        hooks: vec![],
+        contract: asked.contract.to_owned(),
+        metadata: None,
+    };
+    let taken = runtime
+        .load_artifact(&artifact, &asked.sha256, asked.size, Some(&word))
+        .unwrap();
+    assert_eq!((taken.hooks, taken.metadata), (vec![], None));
+
+    let stale = Described {
+        contract: "tenantry:policy@0.0.1".to_owned(),
+        ..word
+    };
+    let asked_again = runtime
+        .load_artifact(&artifact, &asked.sha256, asked.size, Some(&stale))
+        .unwrap();
+    assert_eq!(
+        (asked_again.hooks, asked_again.metadata),
+        (asked.hooks, asked.metadata)
+    );
+}
+
 /// The `N` of the provider layer's `call N of this instance` in each of `org`'s recorded
 /// decisions so far, sorted; waits for the recorder to have written `at_least`.
 async fn instance_calls(s: &TestServer, org: &str, token: &str, at_least: usize) -> Vec<u32> {

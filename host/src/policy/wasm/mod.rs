@@ -65,6 +65,17 @@ pub struct Metadata {
     pub version: String,
 }
 
+/// What a plugin said of itself when it was first run (its hooks, contract and name), kept in
+/// its stored record. A plugin loaded again with it is not run at load: its code stays unread
+/// on disk until a decision calls it, so a server with a thousand bound plugins maps them
+/// without paging them in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub hooks: Vec<Hook>,
+    pub contract: String,
+    pub metadata: Option<Metadata>,
+}
+
 /// What a call used and wrote, besides its answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CallReport {
@@ -98,6 +109,15 @@ impl LoadedPlugin {
     /// Whether live calls reuse its instances ([`warm`]).
     pub fn reused(&self) -> bool {
         self.reused.load(Ordering::Relaxed)
+    }
+
+    /// What it said of itself, to keep and load it with again ([`Described`]).
+    pub fn described(&self) -> Described {
+        Described {
+            hooks: self.hooks.clone(),
+            contract: self.contract.to_owned(),
+            metadata: self.metadata.clone(),
+        }
     }
 }
 
@@ -268,17 +288,21 @@ impl WasmRuntime {
         let artifact = component
             .serialize()
             .map_err(|e| fault("invalid_component", format!("{e:#}")))?;
-        let plugin = self.prepare(&component, sha256_hex(bytes), bytes.len())?;
+        let plugin = self.prepare(&component, sha256_hex(bytes), bytes.len(), None)?;
         Ok((plugin, artifact))
     }
 
     /// Loads a cached artifact made by [`compile`](Self::compile); `None` when this engine
     /// cannot use it (another wasmtime build or configuration), so the caller recompiles.
+    ///
+    /// With `described` (what the plugin said of itself when it was first run) the plugin is
+    /// not run now; without it, it is asked again.
     pub fn load_artifact(
         &self,
         artifact: &[u8],
         sha256: &str,
         size: usize,
+        described: Option<&Described>,
     ) -> Option<LoadedPlugin> {
         // SAFETY: the artifact was produced by `Component::serialize` of this program and kept
         // in the server's own database next to the SHA-256 of the component it came from (its
@@ -288,7 +312,8 @@ impl WasmRuntime {
         // configuration.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
-        self.prepare(&component, sha256.to_owned(), size).ok()
+        self.prepare(&component, sha256.to_owned(), size, described)
+            .ok()
     }
 
     /// [`load_artifact`](Self::load_artifact) from a file, mapped rather than copied:
@@ -298,6 +323,7 @@ impl WasmRuntime {
         path: &std::path::Path,
         sha256: &str,
         size: usize,
+        described: Option<&Described>,
     ) -> Option<LoadedPlugin> {
         // SAFETY: the file holds exactly an artifact checked as for `load_artifact` (the
         // caller wrote it from the MAC-checked bytes, or compared it with them just before),
@@ -305,14 +331,18 @@ impl WasmRuntime {
         // while mapped (`app::artifact_files`).
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(&self.engine, path) }.ok()?;
-        self.prepare(&component, sha256.to_owned(), size).ok()
+        self.prepare(&component, sha256.to_owned(), size, described)
+            .ok()
     }
 
+    /// The plugin ready to instantiate. Unless `described` says what it implements (and names
+    /// the contract it was found to implement now), it is instantiated once and asked.
     fn prepare(
         &self,
         component: &Component,
         sha256: String,
         size: usize,
+        described: Option<&Described>,
     ) -> Result<LoadedPlugin, PolicyFault> {
         let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
             fault(
@@ -351,6 +381,11 @@ impl WasmRuntime {
             reused: AtomicBool::new(false),
             pre,
         };
+        if let Some(described) = described.filter(|d| d.contract == contract) {
+            plugin.hooks = described.hooks.clone();
+            plugin.metadata = described.metadata.clone();
+            return Ok(plugin);
+        }
         let (mut store, instance) = self.instantiate(&plugin)?;
         let mut hooks = match &instance {
             Instance::Current(i) => {

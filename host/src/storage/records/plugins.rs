@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{OrgId, PolicyVersionId};
 use crate::policy::Hook;
-use crate::policy::wasm::Metadata;
+use crate::policy::wasm::{Described, Metadata};
 use crate::storage::{StorageError, Tx, View, tables};
 
 /// A stored component: what `GET /v1/plugins/{sha256}` shows to anyone who knows the hash.
@@ -26,6 +26,18 @@ pub struct PluginRecord {
     pub uploaded_at: Timestamp,
     /// Who uploaded it first: `operator` or a user id.
     pub uploader: String,
+}
+
+impl PluginRecord {
+    /// What the plugin said of itself at upload; `None` on a record from before the contract
+    /// was kept, whose plugin is asked again when it loads.
+    pub fn described(&self) -> Option<Described> {
+        Some(Described {
+            hooks: self.hooks.clone(),
+            contract: self.contract.clone()?,
+            metadata: self.metadata.clone(),
+        })
+    }
 }
 
 /// One organization's upload of a component (none: the operator's).
