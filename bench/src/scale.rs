@@ -355,6 +355,7 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
         app.policies.snapshot().len(),
         bytes as f64 / (1 << 20) as f64
     );
+    print_memory("memory after start-up")?;
 
     // Customers by slug, drawn uniformly.
     let count = orgs - (orgs / PER_PROVIDER).max(1);
@@ -449,19 +450,9 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     println!(
         "decision log: {dropped} decisions dropped by the full recorder queue (in-process flood)"
     );
+    print_memory("memory")?;
     let rss = tenantry_e2e::memory::status_kib("self", "VmRSS:")?;
     let peak = tenantry_e2e::memory::status_kib("self", "VmHWM:")?;
-    let mib = |field: &str| -> anyhow::Result<f64> {
-        Ok(tenantry_e2e::memory::status_kib("self", field)? as f64 / 1024.0)
-    };
-    println!(
-        "memory: RSS {:.1} MiB (heap and other anonymous {:.1}, file-backed {:.1}, shared {:.1}), peak {:.1} MiB",
-        rss as f64 / 1024.0,
-        mib("RssAnon:")?,
-        mib("RssFile:")?,
-        mib("RssShmem:")?,
-        peak as f64 / 1024.0
-    );
     figures.insert("startup_ms".into(), json!(startup.as_millis() as u64));
     figures.insert("rss_kib".into(), json!(rss));
     figures.insert("peak_kib".into(), json!(peak));
@@ -576,4 +567,21 @@ pub fn data_arg(args: &[String]) -> anyhow::Result<(PathBuf, usize)> {
         [dir, orgs, ..] => Ok((PathBuf::from(dir), orgs.parse()?)),
         _ => anyhow::bail!("expected DIR ORGS"),
     }
+}
+
+/// This process's resident memory, split into anonymous and file-backed pages (a loaded
+/// plugin's code is file-backed: clean pages the kernel can take back).
+fn print_memory(when: &str) -> anyhow::Result<()> {
+    let mib = |field: &str| -> anyhow::Result<f64> {
+        Ok(tenantry_e2e::memory::status_kib("self", field)? as f64 / 1024.0)
+    };
+    println!(
+        "{when}: RSS {:.1} MiB (heap and other anonymous {:.1}, file-backed {:.1}, shared {:.1}), peak {:.1} MiB",
+        mib("VmRSS:")?,
+        mib("RssAnon:")?,
+        mib("RssFile:")?,
+        mib("RssShmem:")?,
+        mib("VmHWM:")?
+    );
+    Ok(())
 }
