@@ -75,7 +75,7 @@ pub fn active_link_count(view: &View<'_>, org: OrgId, now: Timestamp) -> Result<
 pub fn usage(view: &View<'_>, org: &Org, now: Timestamp) -> Result<Usage> {
     Ok(Usage {
         members: view.member_count(org.id)?,
-        teams: view.resources_of(org.id, ResourceKind::Team)?.len(),
+        teams: view.count_resources(org.id, ResourceKind::Team)?,
         active_links: active_link_count(view, org.id, now)?,
     })
 }

@@ -132,7 +132,7 @@ impl App {
             let now = app.clock.now();
             let action = format!("{}.create", kind.as_str());
             let access = app.access(&view, actor, org, &action, json!({"name": name}))?;
-            let count = view.resources_of(org, kind)?.len();
+            let count = view.count_resources(org, kind)?;
             match kind {
                 ResourceKind::Team => {
                     let max = view.limits_of(&access.org)?.max_teams as usize;

@@ -147,6 +147,19 @@ impl View<'_> {
         )
     }
 
+    /// How many children `parent` has. On the file this reads no child: redb keeps a value
+    /// set's length, so a count that guards a quota costs the same at ten children as at ten
+    /// thousand.
+    pub fn count_children(&self, def: Children, parent: u128) -> Result<u64, StorageError> {
+        with_table!(
+            self,
+            open_multimap_table,
+            def,
+            |t| Ok(t.get(parent)?.len()),
+            |s, name| Ok(s.children(name, parent)?.len() as u64)
+        )
+    }
+
     /// `(parent, child)` entries with parents up to `until` (inclusive) that come after
     /// `after`, in (parent, child) order, at most `limit`: the entries of a deadline index that
     /// are due, read page by page.

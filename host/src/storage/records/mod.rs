@@ -268,6 +268,51 @@ mod tests {
         }
     }
 
+    /// The count that guards the team and channel quotas agrees with the listing, on a write
+    /// as on a read, after a delete as after an insert.
+    #[tokio::test]
+    async fn an_organizations_resources_are_counted_as_they_are_listed() {
+        use crate::domain::resource::Resource;
+        for (_dir, store) in stores() {
+            let (org, other) = (OrgId::new(), OrgId::new());
+            let team = |org_id, n: usize| Resource {
+                id: ResourceId::new(),
+                org_id,
+                kind: ResourceKind::Team,
+                name: format!("team {n}"),
+                channel_kind: None,
+                member_ids: Vec::new(),
+                created_at: Timestamp(0),
+            };
+            let teams: Vec<Resource> = (0..3).map(|n| team(org, n)).collect();
+            let gone = teams[1].clone();
+            let elsewhere = team(other, 9);
+            let counted_while_writing = store
+                .write(move |tx| {
+                    for t in teams.iter().chain([&elsewhere]) {
+                        tx.insert_resource(t)?;
+                    }
+                    tx.delete_resource(&gone)?;
+                    Ok(tx.view().count_resources(org, ResourceKind::Team)?)
+                })
+                .await
+                .unwrap();
+            let (counted, listed, channels) = store
+                .read(|view| {
+                    Ok((
+                        view.count_resources(org, ResourceKind::Team)?,
+                        view.resources_of(org, ResourceKind::Team)?.len(),
+                        view.count_resources(org, ResourceKind::Channel)?,
+                    ))
+                })
+                .unwrap();
+            assert_eq!(
+                (counted_while_writing, counted, listed, channels),
+                (2, 2, 2, 0)
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_resource_is_shared_once_over_a_link_until_that_share_is_revoked() {
         for (_dir, store) in stores() {

@@ -52,4 +52,10 @@ impl View<'_> {
     ) -> Result<Vec<ResourceId>, StorageError> {
         super::ids(self, tables_of(kind).1, org.key(), ResourceId::from_key)
     }
+
+    /// How many teams or channels `org` has, without reading their ids.
+    pub fn count_resources(&self, org: OrgId, kind: ResourceKind) -> Result<usize, StorageError> {
+        let count = self.count_children(tables_of(kind).1, org.key())?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
 }
