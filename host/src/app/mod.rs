@@ -60,8 +60,21 @@ use crate::error::{Error, Result};
 use crate::policy::PolicyEngine;
 use crate::storage::Store;
 
+/// The application: every use case, over one shared state. Cloned for every request and
+/// every write closure, so a clone is one reference count, not one per field.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<Shared>);
+
+impl std::ops::Deref for App {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every clone of [`App`] shares.
+pub struct Shared {
     pub store: Store,
     pub policies: Arc<PolicyEngine>,
     pub clock: Clock,
@@ -134,7 +147,7 @@ impl App {
         .map_err(|e| Error::Setup(format!("cannot build the webhook client: {e}")))?;
         let mailer = settings.smtp.mailer().map_err(Error::Setup)?;
         let artifact_files = Arc::new(artifact_files::ArtifactFiles::new(settings.artifacts_dir()));
-        let app = App {
+        let app = App(Arc::new(Shared {
             store,
             policies,
             clock: Clock::default(),
@@ -151,7 +164,7 @@ impl App {
             pin_attempts,
             delivery_lease: Arc::default(),
             mailer,
-        };
+        }));
         app.finish_upgrades().await?;
         app.sync_bindings()?;
         // Every bound plugin is loaded now; the files of the others are written again if one
