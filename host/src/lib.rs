@@ -12,6 +12,13 @@
 //! - **HTTP** ([`api`]): axum routes translating JSON to use cases and errors to problem+json.
 //! - **Console** ([`console`]): server-rendered pages over the same use cases, for people.
 
+/// Every program that runs the host (the server, its tests, the benchmarks) allocates through
+/// mimalloc: a request allocates and frees hundreds of small values across two threads, and
+/// glibc's allocator spent about a sixth of the server's CPU on it under load (`perf` of
+/// `tenantry-bench http`, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod app;
 pub mod cli;
