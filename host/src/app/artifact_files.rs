@@ -14,10 +14,29 @@
 //! changed under its mapping would change the code). A file that cannot be written costs
 //! memory, not correctness: the plugin is loaded from the bytes in memory instead.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The file at `path`, open, and what it holds.
+fn read(path: &std::path::Path) -> std::io::Result<(File, Vec<u8>)> {
+    let mut file = File::open(path)?;
+    let mut held = Vec::new();
+    file.read_to_end(&mut held)?;
+    Ok((file, held))
+}
+
+/// Drops the file's pages from the page cache (`POSIX_FADV_DONTNEED`), so that its mapping is
+/// paged in as the plugin uses it. A file just written or read whole sits in the cache in
+/// large folios (Linux 6.18 on ext4: `FileHugePages`), and a fault on a mapping maps the whole
+/// folio: at 100,000 organizations with 999 plugins, a start-up right after the files were
+/// written had 534 MiB of them resident before any call, one whose cache had aged 198 MiB.
+/// Only a hint: the file's contents are untouched.
+fn uncache(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
 
 /// The directory of artifact files, one `{sha256}.cwasm` per loaded plugin.
 #[derive(Debug)]
@@ -39,7 +58,10 @@ impl ArtifactFiles {
     /// else a new one.
     pub fn place(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
         let path = self.path_of(sha256)?;
-        if std::fs::read(&path).is_ok_and(|held| held == artifact) {
+        if let Ok((file, held)) = read(&path)
+            && held == artifact
+        {
+            uncache(&file);
             return Ok(path);
         }
         // Only the server's user may read or replace code the server maps (as `server.key`).
@@ -56,7 +78,13 @@ impl ArtifactFiles {
             .create_new(true)
             .mode(0o600)
             .open(&temporary)
-            .and_then(|mut file| file.write_all(artifact))
+            .and_then(|mut file| {
+                file.write_all(artifact)?;
+                // Written back first: only clean pages leave the cache.
+                file.sync_data()?;
+                uncache(&file);
+                Ok(())
+            })
             .and_then(|()| std::fs::rename(&temporary, &path));
         if written.is_err() {
             let _ = std::fs::remove_file(&temporary);
