@@ -324,8 +324,10 @@ impl App {
         if let Some(compiled) = compiled {
             // Loaded again from its file, so the compiled copy in memory is not kept.
             let artifact = &compiled.tagged_artifact[TAG_BYTES..];
-            let described = compiled.plugin.described();
-            let mapped = self.map_artifact(artifact, &record.sha256, record.size, Some(&described));
+            // Taken at the stored record's word, as every later load is.
+            let described = record.described();
+            let mapped =
+                self.map_artifact(artifact, &record.sha256, record.size, described.as_ref());
             self.plugin_cache
                 .put(Arc::new(mapped.unwrap_or(compiled.plugin)));
         }

@@ -110,15 +110,6 @@ impl LoadedPlugin {
     pub fn reused(&self) -> bool {
         self.reused.load(Ordering::Relaxed)
     }
-
-    /// What it said of itself, to keep and load it with again ([`Described`]).
-    pub fn described(&self) -> Described {
-        Described {
-            hooks: self.hooks.clone(),
-            contract: self.contract.to_owned(),
-            metadata: self.metadata.clone(),
-        }
-    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
