@@ -450,9 +450,7 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     println!(
         "decision log: {dropped} decisions dropped by the full recorder queue (in-process flood)"
     );
-    print_memory("memory")?;
-    let rss = tenantry_e2e::memory::status_kib("self", "VmRSS:")?;
-    let peak = tenantry_e2e::memory::status_kib("self", "VmHWM:")?;
+    let (rss, peak) = print_memory("memory")?;
     figures.insert("startup_ms".into(), json!(startup.as_millis() as u64));
     figures.insert("rss_kib".into(), json!(rss));
     figures.insert("peak_kib".into(), json!(peak));
@@ -569,19 +567,20 @@ pub fn data_arg(args: &[String]) -> anyhow::Result<(PathBuf, usize)> {
     }
 }
 
-/// This process's resident memory, split into anonymous and file-backed pages (a loaded
-/// plugin's code is file-backed: clean pages the kernel can take back).
-fn print_memory(when: &str) -> anyhow::Result<()> {
-    let mib = |field: &str| -> anyhow::Result<f64> {
-        Ok(tenantry_e2e::memory::status_kib("self", field)? as f64 / 1024.0)
-    };
+/// Prints this process's resident memory, split into anonymous and file-backed pages (a
+/// loaded plugin's code is file-backed: clean pages the kernel can take back); returns the
+/// RSS and its peak in KiB.
+fn print_memory(when: &str) -> anyhow::Result<(u64, u64)> {
+    let kib = |field: &str| tenantry_e2e::memory::status_kib("self", field);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let (rss, peak) = (kib("VmRSS:")?, kib("VmHWM:")?);
     println!(
         "{when}: RSS {:.1} MiB (heap and other anonymous {:.1}, file-backed {:.1}, shared {:.1}), peak {:.1} MiB",
-        mib("VmRSS:")?,
-        mib("RssAnon:")?,
-        mib("RssFile:")?,
-        mib("RssShmem:")?,
-        mib("VmHWM:")?
+        mib(rss),
+        mib(kib("RssAnon:")?),
+        mib(kib("RssFile:")?),
+        mib(kib("RssShmem:")?),
+        mib(peak)
     );
-    Ok(())
+    Ok((rss, peak))
 }
