@@ -11,6 +11,14 @@
 //! holds at every commit whatever the rate of decisions (a timer alone let a busy log overshoot
 //! by one interval's worth: 2× the bound in the soak run).
 //!
+//! The writing task lingers [`LINGER`] after the first entry of a batch before it takes the
+//! rest, so one commit carries hundreds of decisions under load instead of the handful that
+//! arrived while the previous commit ran: a redb commit has a cost of its own (the pages it
+//! dirties above the leaves, their checksums, the allocator's state) that small batches paid
+//! per decision, and a waiting receiver had every decision wake it (a thread switch on the
+//! request's path). A reader that must see what was recorded ([`Recorder::settled`]) cuts the
+//! linger short.
+//!
 //! The queue holds at most [`MAX_QUEUED_DECISIONS`] decisions. Past that a decision is counted
 //! in `tenantry_decision_log_dropped_total` and not logged: deciding must never wait for the
 //! log (the group-commit writer decides inside its transactions, and would wait on itself), and
@@ -21,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::domain::ids::OrgId;
 use crate::domain::journal::AuditEntry;
@@ -40,6 +48,10 @@ const BATCH: usize = 4_096;
 /// The most decisions waiting to be written: four full batches, a few tens of MiB.
 pub const MAX_QUEUED_DECISIONS: usize = 4 * BATCH;
 
+/// How long the writing task waits for more entries after the first of a batch: unnoticeable
+/// next to the second within which a relaxed commit becomes durable.
+const LINGER: Duration = Duration::from_millis(20);
+
 /// The longest [`Recorder::settled`] waits: a flooded queue does not hold up its caller.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(2);
 
@@ -51,6 +63,8 @@ pub struct Recorder {
     /// Entries sent so far, and how many of them the writing task has written (or failed to).
     sent: Arc<AtomicU64>,
     handled: watch::Receiver<u64>,
+    /// Ends the writing task's linger: someone waits for what is queued.
+    hurry: Arc<Notify>,
 }
 
 impl Recorder {
@@ -61,8 +75,16 @@ impl Recorder {
         let queued = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&queued);
         let (handle, handled) = watch::channel(0_u64);
+        let hurry = Arc::new(Notify::new());
+        let hurried = Arc::clone(&hurry);
         tokio::spawn(async move {
             while let Some(first) = entries.recv().await {
+                if entries.len() + 1 < BATCH {
+                    tokio::select! {
+                        () = tokio::time::sleep(LINGER) => {}
+                        () = hurried.notified() => {}
+                    }
+                }
                 let mut batch = vec![first];
                 while batch.len() < BATCH {
                     match entries.try_recv() {
@@ -113,6 +135,7 @@ impl Recorder {
             queued,
             sent: Arc::new(AtomicU64::new(0)),
             handled,
+            hurry,
         }
     }
 
@@ -122,6 +145,7 @@ impl Recorder {
     pub async fn settled(&self) {
         let target = self.sent.load(Ordering::Acquire);
         let mut handled = self.handled.clone();
+        self.hurry.notify_one();
         let _ =
             tokio::time::timeout(SETTLE_AT_MOST, handled.wait_for(|done| *done >= target)).await;
     }
