@@ -74,10 +74,11 @@ impl Default for TraceParent {
     }
 }
 
-/// `N` random bytes as hex, never all zero.
+/// `N` random bytes as hex, never all zero. From the thread's generator, not a system call:
+/// trace ids must be unique, not secret.
 fn random_hex<const N: usize>() -> String {
-    let mut bytes = [0_u8; N];
-    if getrandom::fill(&mut bytes).is_err() || bytes.iter().all(|b| *b == 0) {
+    let mut bytes: [u8; N] = rand::random();
+    if bytes.iter().all(|b| *b == 0) {
         bytes[N - 1] = 1;
     }
     hex::encode(bytes)
