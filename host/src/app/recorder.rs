@@ -71,6 +71,11 @@ impl Recorder {
     /// Starts the writing task; it ends when the last `Recorder` is dropped. The decision log
     /// is kept to at most `max_decisions` entries.
     pub fn start(store: Store, max_decisions: u64) -> Self {
+        Self::lingering(store, max_decisions, LINGER)
+    }
+
+    /// [`Recorder::start`] with the writing task waiting `linger` for more entries.
+    fn lingering(store: Store, max_decisions: u64, linger: Duration) -> Self {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
         let queued = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&queued);
@@ -81,7 +86,7 @@ impl Recorder {
             while let Some(first) = entries.recv().await {
                 if entries.len() + 1 < BATCH {
                     tokio::select! {
-                        () = tokio::time::sleep(LINGER) => {}
+                        () = tokio::time::sleep(linger) => {}
                         () = hurried.notified() => {}
                     }
                 }
@@ -211,5 +216,20 @@ mod tests {
         recorder.settled().await;
         let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();
         assert_eq!(logged, queued as u64);
+    }
+
+    /// A reader that settles ends the writing task's wait for more entries: with a wait of an
+    /// hour, what it queued is still written before `settled` gives up (2 s).
+    #[tokio::test]
+    async fn settling_cuts_the_wait_for_more_entries_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
+        let recorder = Recorder::lingering(store.clone(), 1_000_000, Duration::from_secs(3_600));
+        for i in 0..3 {
+            recorder.decision(DecisionRecord::stand_in(None, i));
+        }
+        recorder.settled().await;
+        let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();
+        assert_eq!(logged, 3);
     }
 }
