@@ -16,6 +16,7 @@ pub mod records;
 pub mod tables;
 pub mod transfer;
 pub mod tx;
+pub mod undo;
 pub mod view;
 pub mod writer;
 

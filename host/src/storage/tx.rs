@@ -7,25 +7,41 @@ use serde::Serialize;
 use super::postgres::cache::Key;
 use super::postgres::cached_session::CachedSession;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
+use super::undo::{Prior, UndoLog};
 use super::view::View;
 use super::{StorageError, codec};
 
 /// One write transaction, on the embedded file or on PostgreSQL.
+///
+/// On the file, a job shares its transaction with the rest of its batch, and every write notes
+/// what it replaced in the [`UndoLog`] so a failed job can be rolled back alone.
 pub enum Tx<'a> {
-    File(&'a WriteTransaction),
+    File(&'a WriteTransaction, Option<&'a UndoLog>),
     Sql(&'a CachedSession<'a>),
 }
 
 impl<'a> Tx<'a> {
+    /// A transaction of its own (migrations): a failure aborts all of it, nothing to undo.
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
-        Self::File(txn)
+        Self::File(txn, None)
+    }
+
+    /// One job of a batch sharing `txn`: its writes are noted in `undo`.
+    pub(super) fn undoable(txn: &'a WriteTransaction, undo: &'a UndoLog) -> Self {
+        Self::File(txn, Some(undo))
+    }
+
+    fn note(undo: &Option<&UndoLog>, prior: impl FnOnce() -> Prior) {
+        if let Some(undo) = undo {
+            undo.note(prior());
+        }
     }
 
     /// Pages allocated and bytes stored in the whole file. Walks every table: for diagnostics
     /// and the soak harness, not for a request. The embedded store only.
     pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
         match self {
-            Self::File(txn) => Ok(txn.stats()?),
+            Self::File(txn, _) => Ok(txn.stats()?),
             Self::Sql(_) => Err(StorageError::Internal(
                 "file statistics exist only for the embedded store".into(),
             )),
@@ -35,7 +51,7 @@ impl<'a> Tx<'a> {
     /// Reads see this transaction's own earlier writes.
     pub fn view(&self) -> View<'a> {
         match self {
-            Self::File(txn) => View::Write(txn),
+            Self::File(txn, _) => View::Write(txn),
             Self::Sql(session) => View::SqlWrite(session),
         }
     }
@@ -51,8 +67,13 @@ impl<'a> Tx<'a> {
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.remove(id)?;
+            Self::File(txn, undo) => {
+                let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Record {
+                    table: def,
+                    id,
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -78,8 +99,17 @@ impl<'a> Tx<'a> {
         id: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.remove((parent, id))?;
+            Self::File(txn, undo) => {
+                let key = (parent, id);
+                let was = txn
+                    .open_table(def)?
+                    .remove(key)?
+                    .map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Pair {
+                    table: def,
+                    key,
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Pair(parent, id)])
@@ -90,8 +120,14 @@ impl<'a> Tx<'a> {
 
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_multimap_table(def)?.insert(parent, child)?;
+            Self::File(txn, undo) => {
+                let present = txn.open_multimap_table(def)?.insert(parent, child)?;
+                Self::note(undo, || Prior::Child {
+                    table: def,
+                    parent,
+                    child,
+                    present,
+                });
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -108,8 +144,14 @@ impl<'a> Tx<'a> {
         child: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_multimap_table(def)?.remove(parent, child)?;
+            Self::File(txn, undo) => {
+                let present = txn.open_multimap_table(def)?.remove(parent, child)?;
+                Self::note(undo, || Prior::Child {
+                    table: def,
+                    parent,
+                    child,
+                    present,
+                });
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -121,8 +163,17 @@ impl<'a> Tx<'a> {
 
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_multimap_table(def)?.remove_all(parent)?;
+            Self::File(txn, undo) => {
+                let mut table = txn.open_multimap_table(def)?;
+                for child in table.remove_all(parent)? {
+                    let child = child?.value();
+                    Self::note(undo, || Prior::Child {
+                        table: def,
+                        parent,
+                        child,
+                        present: true,
+                    });
+                }
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(parent)])
@@ -133,8 +184,13 @@ impl<'a> Tx<'a> {
 
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert(key, id)?;
+            Self::File(txn, undo) => {
+                let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
+                Self::note(undo, || Prior::Unique {
+                    table: def,
+                    key: key.to_owned(),
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -149,7 +205,7 @@ impl<'a> Tx<'a> {
     /// bits), instead of a read under the write lock for every new secret.
     pub fn insert_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
+            Self::File(txn, undo) => {
                 let mut table = txn.open_table(def)?;
                 if table.get(key)?.is_some() {
                     return Err(StorageError::Duplicate(format!(
@@ -158,6 +214,11 @@ impl<'a> Tx<'a> {
                     )));
                 }
                 table.insert(key, id)?;
+                Self::note(undo, || Prior::Unique {
+                    table: def,
+                    key: key.to_owned(),
+                    was: None,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -168,8 +229,13 @@ impl<'a> Tx<'a> {
 
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.remove(key)?;
+            Self::File(txn, undo) => {
+                let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
+                Self::note(undo, || Prior::Unique {
+                    table: def,
+                    key: key.to_owned(),
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -180,8 +246,14 @@ impl<'a> Tx<'a> {
 
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_multimap_table(def)?.insert(key, id)?;
+            Self::File(txn, undo) => {
+                let present = txn.open_multimap_table(def)?.insert(key, id)?;
+                Self::note(undo, || Prior::Term {
+                    table: def,
+                    key: key.to_owned(),
+                    id,
+                    present,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -192,8 +264,14 @@ impl<'a> Tx<'a> {
 
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_multimap_table(def)?.remove(key, id)?;
+            Self::File(txn, undo) => {
+                let present = txn.open_multimap_table(def)?.remove(key, id)?;
+                Self::note(undo, || Prior::Term {
+                    table: def,
+                    key: key.to_owned(),
+                    id,
+                    present,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -227,8 +305,16 @@ impl<'a> Tx<'a> {
     /// A record whose body is already encoded (copied from another store).
     pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert(id, body)?;
+            Self::File(txn, undo) => {
+                let was = txn
+                    .open_table(def)?
+                    .insert(id, body)?
+                    .map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Record {
+                    table: def,
+                    id,
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -245,8 +331,16 @@ impl<'a> Tx<'a> {
         body: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert(key, body)?;
+            Self::File(txn, undo) => {
+                let was = txn
+                    .open_table(def)?
+                    .insert(key, body)?
+                    .map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Pair {
+                    table: def,
+                    key,
+                    was,
+                });
             }
             Self::Sql(s) => s.changing(def.name(), [Key::Pair(key.0, key.1)]).put_pair(
                 def.name(),
@@ -271,10 +365,17 @@ impl<'a> Tx<'a> {
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
             // The table opened once for the batch: opening costs more than an insert.
-            Self::File(txn) => {
+            Self::File(txn, undo) => {
                 let mut table = txn.open_table(def)?;
                 for (id, body) in &rows {
-                    table.insert(*id, body.as_slice())?;
+                    let was = table
+                        .insert(*id, body.as_slice())?
+                        .map(|g| g.value().to_vec());
+                    Self::note(undo, || Prior::Record {
+                        table: def,
+                        id: *id,
+                        was,
+                    });
                 }
                 Ok(())
             }
@@ -295,10 +396,17 @@ impl<'a> Tx<'a> {
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::File(txn) => {
+            Self::File(txn, undo) => {
                 let mut table = txn.open_table(def)?;
                 for (key, body) in &rows {
-                    table.insert(*key, body.as_slice())?;
+                    let was = table
+                        .insert(*key, body.as_slice())?
+                        .map(|g| g.value().to_vec());
+                    Self::note(undo, || Prior::Pair {
+                        table: def,
+                        key: *key,
+                        was,
+                    });
                 }
                 Ok(())
             }
@@ -319,10 +427,15 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
-            Self::File(txn) => {
+            Self::File(txn, undo) => {
                 let mut table = txn.open_table(def)?;
                 for id in &ids {
-                    table.remove(*id)?;
+                    let was = table.remove(*id)?.map(|g| g.value().to_vec());
+                    Self::note(undo, || Prior::Record {
+                        table: def,
+                        id: *id,
+                        was,
+                    });
                 }
                 Ok(())
             }
@@ -340,10 +453,15 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
-            Self::File(txn) => {
+            Self::File(txn, undo) => {
                 let mut table = txn.open_table(def)?;
                 for key in &keys {
-                    table.remove(*key)?;
+                    let was = table.remove(*key)?.map(|g| g.value().to_vec());
+                    Self::note(undo, || Prior::Pair {
+                        table: def,
+                        key: *key,
+                        was,
+                    });
                 }
                 Ok(())
             }
@@ -364,8 +482,16 @@ impl<'a> Tx<'a> {
         bytes: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.insert(key, bytes)?;
+            Self::File(txn, undo) => {
+                let was = txn
+                    .open_table(def)?
+                    .insert(key, bytes)?
+                    .map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Keyed {
+                    table: def,
+                    key: key.to_owned(),
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -376,8 +502,16 @@ impl<'a> Tx<'a> {
 
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::File(txn) => {
-                txn.open_table(def)?.remove(key)?;
+            Self::File(txn, undo) => {
+                let was = txn
+                    .open_table(def)?
+                    .remove(key)?
+                    .map(|g| g.value().to_vec());
+                Self::note(undo, || Prior::Keyed {
+                    table: def,
+                    key: key.to_owned(),
+                    was,
+                });
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])

@@ -1,10 +1,11 @@
 //! Group commit: one thread owns every write transaction.
 //!
-//! Requests queue their write closures; the thread runs each in its own transaction committed
-//! without fsync (so a failed closure aborts alone and never touches its neighbours), then makes
-//! the whole batch durable with one `Durability::Immediate` commit, and only then answers every
-//! request of the batch. Durable write throughput is therefore bounded by batches per fsync, not
-//! requests per fsync.
+//! Requests queue their write closures; the thread runs a batch of them in one transaction
+//! (on the file, each closure's writes are noted in an undo log, so a failed closure is rolled
+//! back alone and never touches its neighbours; on PostgreSQL each runs under a savepoint), makes
+//! the batch durable with one commit and one fsync, and only then answers every request of the
+//! batch. Durable write throughput is therefore bounded by batches per fsync, not requests per
+//! fsync, and the commit's fixed cost is paid once per batch, not once per request.
 //!
 //! A relaxed write ([`Writer::write_relaxed`], the decision log) is answered once committed and
 //! visible, before its fsync: a batch of relaxed writes alone skips the durable commit, and
@@ -22,11 +23,12 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability};
+use redb::{Durability, WriteTransaction};
 
 use super::StorageError;
 use super::handle::Handle;
 use super::tx::Tx;
+use super::undo::UndoLog;
 
 /// Called once the batch holding a job is durable (or failed to become so).
 type Finish = Box<dyn FnOnce(Result<(), FlushFailure>) + Send>;
@@ -120,7 +122,7 @@ pub struct Writer {
 /// What this writer has done since it started.
 #[derive(Debug, Default)]
 pub struct WriteStats {
-    /// Write transactions run (committed or aborted).
+    /// Write jobs run (kept or rolled back).
     pub transactions: AtomicU64,
     /// Durable commits, one fsync each.
     pub batches: AtomicU64,
@@ -354,7 +356,11 @@ fn refuse(jobs: Vec<Queued>, failure: &FlushFailure) {
 
 impl Backend for Handle {
     fn begin(&self) -> Result<Box<dyn Batch + '_>, StorageError> {
-        Ok(Box::new(FileBatch(self.current()?)))
+        Ok(Box::new(FileBatch {
+            txn: self.current()?.begin_write()?,
+            undo: UndoLog::default(),
+            broken: None,
+        }))
     }
 
     fn recover(&self) -> Result<(), StorageError> {
@@ -362,33 +368,55 @@ impl Backend for Handle {
     }
 }
 
-/// redb: each job its own transaction committed without fsync, so a failed job aborts alone;
-/// the batch becomes durable with one fsync at the end.
-struct FileBatch(Arc<Database>);
+/// redb: the whole batch in one transaction, committed once; a failed job is rolled back alone
+/// from its [`UndoLog`] (redb's savepoints cannot be taken once a transaction has written).
+struct FileBatch {
+    txn: WriteTransaction,
+    undo: UndoLog,
+    /// A rollback failed: the transaction holds a failed job's writes, so none of it may commit.
+    broken: Option<String>,
+}
 
 impl Batch for FileBatch {
     fn job(&mut self, job: &mut dyn FnMut(&Tx<'_>) -> bool) -> Result<(), StorageError> {
-        let mut txn = self.0.begin_write()?;
-        txn.set_durability(Durability::None)
-            .map_err(|e| StorageError::Internal(e.to_string()))?;
-        if job(&Tx::new(&txn)) {
-            txn.commit()?;
-        } else {
-            txn.abort()?;
+        if let Some(reason) = &self.broken {
+            return Err(StorageError::Durability(reason.clone()));
+        }
+        if job(&Tx::undoable(&self.txn, &self.undo)) {
+            self.undo.keep();
+        } else if let Err(e) = self.undo.roll_back(&self.txn) {
+            let reason = format!("rolling back a failed write failed: {e}");
+            self.broken = Some(reason.clone());
+            return Err(StorageError::Durability(reason));
         }
         Ok(())
     }
 
-    /// An empty transaction committed with `Immediate` durability persists every earlier
-    /// non-durable commit with one fsync.
+    /// Committed with `Immediate` durability: one fsync persists this batch and every relaxed
+    /// batch committed before it.
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        self.0.begin_write()?.commit()?;
-        Ok(())
+        self.end(Durability::Immediate)
     }
 
-    /// The jobs committed already (without fsync): the durable commit is owed.
+    /// Committed without fsync: visible now, the durable commit is owed.
     fn commit_relaxed(self: Box<Self>) -> Result<bool, StorageError> {
-        Ok(true)
+        self.end(Durability::None).map(|()| true)
+    }
+}
+
+impl FileBatch {
+    fn end(self: Box<Self>, durability: Durability) -> Result<(), StorageError> {
+        let FileBatch {
+            mut txn, broken, ..
+        } = *self;
+        if let Some(reason) = broken {
+            txn.abort()?;
+            return Err(StorageError::Durability(reason));
+        }
+        txn.set_durability(durability)
+            .map_err(|e| StorageError::Internal(e.to_string()))?;
+        txn.commit()?;
+        Ok(())
     }
 }
 
@@ -396,7 +424,7 @@ impl Batch for FileBatch {
 mod tests {
     use super::*;
     use crate::storage::tables::ORGS;
-    use redb::ReadableDatabase;
+    use redb::{Database, ReadableDatabase};
 
     fn open() -> (tempfile::TempDir, Writer, Arc<Handle>) {
         let dir = tempfile::tempdir().unwrap();
