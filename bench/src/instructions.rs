@@ -25,10 +25,11 @@ use tenantry_e2e::TestServer;
 use crate::inputs::invite_input;
 
 /// A case: its name, how many operations the smaller of its two runs does, and how far above
-/// its baseline its count may drift before the check fails. A decision's and a read's counts
-/// move by under 0.5% between runs; a write's by up to ±3.5% (1.32 to 1.40 million in four
-/// runs), as the group-commit writer's wake-ups and the background timers fall differently in
-/// time.
+/// its baseline its count may drift before the check fails. A decision's count moves by under
+/// 1.5% between runs; a read's by up to 4% (170,519 to 177,416 in three runs), since the
+/// recorder lingers for more decisions and its batches' commits fall differently in time; a
+/// write's by up to ±3.5%, as the group-commit writer's wake-ups and the background timers
+/// fall differently in time.
 struct Case {
     name: &'static str,
     operations: u64,
@@ -44,7 +45,7 @@ const CASES: [Case; 3] = [
     Case {
         name: "read",
         operations: 2_000,
-        tolerance: 0.02,
+        tolerance: 0.05,
     },
     Case {
         name: "write",
