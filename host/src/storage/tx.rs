@@ -1,14 +1,16 @@
 //! Writes. Only the group-commit writer hands out a [`Tx`]; every cross-record invariant is
 //! checked by the closure that holds it, so nothing can interleave between check and write.
 
-use redb::{MultimapTableHandle, ReadableTable, TableHandle, WriteTransaction};
+use redb::{
+    MultimapTableHandle, ReadableMultimapTable, ReadableTable, TableHandle, WriteTransaction,
+};
 use serde::Serialize;
 
 use super::postgres::cache::Key;
 use super::postgres::cached_session::CachedSession;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
-use super::undo::{Prior, UndoLog};
-use super::view::View;
+use super::undo::{Prior, UndoLog, Writing};
+use super::view::{View, WriteSnapshot};
 use super::{StorageError, codec};
 
 /// One write transaction, on the embedded file or on PostgreSQL.
@@ -16,19 +18,30 @@ use super::{StorageError, codec};
 /// On the file, a job shares its transaction with the rest of its batch, and every write notes
 /// what it replaced in the [`UndoLog`] so a failed job can be rolled back alone.
 pub enum Tx<'a> {
-    File(&'a WriteTransaction, Option<&'a UndoLog>),
+    File(FileTxn<'a>),
     Sql(&'a CachedSession<'a>),
+}
+
+/// The redb transaction behind a [`Tx`], out of reach outside `storage`: a use case that could
+/// write to it directly would bypass the undo log, and a failed job would leave that write
+/// behind in its batch.
+pub struct FileTxn<'a> {
+    pub(super) txn: &'a WriteTransaction,
+    pub(super) undo: Option<&'a UndoLog>,
 }
 
 impl<'a> Tx<'a> {
     /// A transaction of its own (migrations): a failure aborts all of it, nothing to undo.
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
-        Self::File(txn, None)
+        Self::File(FileTxn { txn, undo: None })
     }
 
     /// One job of a batch sharing `txn`: its writes are noted in `undo`.
     pub(super) fn undoable(txn: &'a WriteTransaction, undo: &'a UndoLog) -> Self {
-        Self::File(txn, Some(undo))
+        Self::File(FileTxn {
+            txn,
+            undo: Some(undo),
+        })
     }
 
     fn note(undo: &Option<&UndoLog>, prior: impl FnOnce() -> Prior) {
@@ -41,7 +54,7 @@ impl<'a> Tx<'a> {
     /// and the soak harness, not for a request. The embedded store only.
     pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
         match self {
-            Self::File(txn, _) => Ok(txn.stats()?),
+            Self::File(FileTxn { txn, .. }) => Ok(txn.stats()?),
             Self::Sql(_) => Err(StorageError::Internal(
                 "file statistics exist only for the embedded store".into(),
             )),
@@ -51,7 +64,7 @@ impl<'a> Tx<'a> {
     /// Reads see this transaction's own earlier writes.
     pub fn view(&self) -> View<'a> {
         match self {
-            Self::File(txn, _) => View::Write(txn),
+            Self::File(FileTxn { txn, .. }) => View::Write(WriteSnapshot(txn)),
             Self::Sql(session) => View::SqlWrite(session),
         }
     }
@@ -67,13 +80,15 @@ impl<'a> Tx<'a> {
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
                 Self::note(undo, || Prior::Record {
                     table: def,
                     id,
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -99,7 +114,8 @@ impl<'a> Tx<'a> {
         id: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let key = (parent, id);
                 let was = txn
                     .open_table(def)?
@@ -110,6 +126,7 @@ impl<'a> Tx<'a> {
                     key,
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Pair(parent, id)])
@@ -120,7 +137,8 @@ impl<'a> Tx<'a> {
 
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let present = txn.open_multimap_table(def)?.insert(parent, child)?;
                 Self::note(undo, || Prior::Child {
                     table: def,
@@ -128,6 +146,7 @@ impl<'a> Tx<'a> {
                     child,
                     present,
                 });
+                writing.done();
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -144,7 +163,8 @@ impl<'a> Tx<'a> {
         child: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let present = txn.open_multimap_table(def)?.remove(parent, child)?;
                 Self::note(undo, || Prior::Child {
                     table: def,
@@ -152,6 +172,7 @@ impl<'a> Tx<'a> {
                     child,
                     present,
                 });
+                writing.done();
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -163,10 +184,15 @@ impl<'a> Tx<'a> {
 
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let mut table = txn.open_multimap_table(def)?;
-                for child in table.remove_all(parent)? {
-                    let child = child?.value();
+                // Noted before anything is removed: `remove_all` takes the key out first.
+                let children = table
+                    .get(parent)?
+                    .map(|child| child.map(|c| c.value()))
+                    .collect::<Result<Vec<u128>, _>>()?;
+                for child in children {
                     Self::note(undo, || Prior::Child {
                         table: def,
                         parent,
@@ -174,6 +200,8 @@ impl<'a> Tx<'a> {
                         present: true,
                     });
                 }
+                table.remove_all(parent)?;
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(parent)])
@@ -184,13 +212,15 @@ impl<'a> Tx<'a> {
 
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
                 Self::note(undo, || Prior::Unique {
                     table: def,
                     key: key.to_owned(),
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -205,7 +235,7 @@ impl<'a> Tx<'a> {
     /// bits), instead of a read under the write lock for every new secret.
     pub fn insert_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
                 let mut table = txn.open_table(def)?;
                 if table.get(key)?.is_some() {
                     return Err(StorageError::Duplicate(format!(
@@ -213,12 +243,14 @@ impl<'a> Tx<'a> {
                         def.name()
                     )));
                 }
+                let writing = Writing::start(*undo);
                 table.insert(key, id)?;
                 Self::note(undo, || Prior::Unique {
                     table: def,
                     key: key.to_owned(),
                     was: None,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -229,13 +261,15 @@ impl<'a> Tx<'a> {
 
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
                 Self::note(undo, || Prior::Unique {
                     table: def,
                     key: key.to_owned(),
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -246,7 +280,8 @@ impl<'a> Tx<'a> {
 
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let present = txn.open_multimap_table(def)?.insert(key, id)?;
                 Self::note(undo, || Prior::Term {
                     table: def,
@@ -254,6 +289,7 @@ impl<'a> Tx<'a> {
                     id,
                     present,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -264,7 +300,8 @@ impl<'a> Tx<'a> {
 
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let present = txn.open_multimap_table(def)?.remove(key, id)?;
                 Self::note(undo, || Prior::Term {
                     table: def,
@@ -272,6 +309,7 @@ impl<'a> Tx<'a> {
                     id,
                     present,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -305,7 +343,8 @@ impl<'a> Tx<'a> {
     /// A record whose body is already encoded (copied from another store).
     pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn
                     .open_table(def)?
                     .insert(id, body)?
@@ -315,6 +354,7 @@ impl<'a> Tx<'a> {
                     id,
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -331,7 +371,8 @@ impl<'a> Tx<'a> {
         body: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn
                     .open_table(def)?
                     .insert(key, body)?
@@ -341,6 +382,7 @@ impl<'a> Tx<'a> {
                     key,
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s.changing(def.name(), [Key::Pair(key.0, key.1)]).put_pair(
                 def.name(),
@@ -365,7 +407,8 @@ impl<'a> Tx<'a> {
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
             // The table opened once for the batch: opening costs more than an insert.
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let mut table = txn.open_table(def)?;
                 for (id, body) in &rows {
                     let was = table
@@ -377,6 +420,7 @@ impl<'a> Tx<'a> {
                         was,
                     });
                 }
+                writing.done();
                 Ok(())
             }
             Self::Sql(s) => s
@@ -396,7 +440,8 @@ impl<'a> Tx<'a> {
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let mut table = txn.open_table(def)?;
                 for (key, body) in &rows {
                     let was = table
@@ -408,6 +453,7 @@ impl<'a> Tx<'a> {
                         was,
                     });
                 }
+                writing.done();
                 Ok(())
             }
             Self::Sql(s) => s
@@ -427,7 +473,8 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let mut table = txn.open_table(def)?;
                 for id in &ids {
                     let was = table.remove(*id)?.map(|g| g.value().to_vec());
@@ -437,6 +484,7 @@ impl<'a> Tx<'a> {
                         was,
                     });
                 }
+                writing.done();
                 Ok(())
             }
             Self::Sql(s) => s
@@ -453,7 +501,8 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let mut table = txn.open_table(def)?;
                 for key in &keys {
                     let was = table.remove(*key)?.map(|g| g.value().to_vec());
@@ -463,6 +512,7 @@ impl<'a> Tx<'a> {
                         was,
                     });
                 }
+                writing.done();
                 Ok(())
             }
             Self::Sql(s) => s
@@ -482,7 +532,8 @@ impl<'a> Tx<'a> {
         bytes: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn
                     .open_table(def)?
                     .insert(key, bytes)?
@@ -492,6 +543,7 @@ impl<'a> Tx<'a> {
                     key: key.to_owned(),
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -502,7 +554,8 @@ impl<'a> Tx<'a> {
 
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::File(txn, undo) => {
+            Self::File(FileTxn { txn, undo }) => {
+                let writing = Writing::start(*undo);
                 let was = txn
                     .open_table(def)?
                     .remove(key)?
@@ -512,6 +565,7 @@ impl<'a> Tx<'a> {
                     key: key.to_owned(),
                     was,
                 });
+                writing.done();
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])

@@ -11,7 +11,7 @@
 //! Every table shape of [`super::tables`] has its variant: a write path that bypassed this log
 //! would leave a failed job's writes behind, which is why [`super::Tx`] is the only writer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use redb::WriteTransaction;
 
@@ -59,25 +59,58 @@ pub(super) enum Prior {
 
 /// The writes of the job running now, oldest first.
 #[derive(Default)]
-pub struct UndoLog(RefCell<Vec<Prior>>);
+pub struct UndoLog {
+    notes: RefCell<Vec<Prior>>,
+    /// A write call ended part-way (redb returned an error, or something panicked inside it):
+    /// the table may hold a change that has no note, so no rollback can be trusted.
+    poisoned: Cell<bool>,
+}
 
 impl UndoLog {
     pub(super) fn note(&self, prior: Prior) {
-        self.0.borrow_mut().push(prior);
+        self.notes.borrow_mut().push(prior);
+    }
+
+    /// Whether a write call ended part-way since the batch began.
+    pub(super) fn poisoned(&self) -> bool {
+        self.poisoned.get()
     }
 
     /// The job succeeded: its writes stay.
     pub(super) fn keep(&self) {
-        self.0.borrow_mut().clear();
+        self.notes.borrow_mut().clear();
     }
 
     /// The job failed: restores, newest first, everything its writes replaced.
     pub(super) fn roll_back(&self, txn: &WriteTransaction) -> Result<(), StorageError> {
-        let notes = std::mem::take(&mut *self.0.borrow_mut());
+        let notes = std::mem::take(&mut *self.notes.borrow_mut());
         for prior in notes.into_iter().rev() {
             restore(txn, prior)?;
         }
         Ok(())
+    }
+}
+
+/// Held across one write call on the file, from its first change to its last note. Dropped
+/// without [`Writing::done`] (an error returned part-way, a panic unwinding through it), it
+/// poisons the log.
+pub(super) struct Writing<'a>(Option<&'a UndoLog>);
+
+impl<'a> Writing<'a> {
+    pub(super) fn start(log: Option<&'a UndoLog>) -> Self {
+        Self(log)
+    }
+
+    pub(super) fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Some(log) = self.0 {
+            log.poisoned.set(true);
+        }
     }
 }
 

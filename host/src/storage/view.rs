@@ -15,12 +15,17 @@ use super::{StorageError, codec};
 /// A consistent snapshot of the database, for reading.
 pub enum View<'a> {
     Read(&'a ReadTransaction),
-    Write(&'a WriteTransaction),
+    /// What a write transaction reads, its own writes included (sealed: writes go through
+    /// [`super::Tx`], which keeps the undo log).
+    Write(WriteSnapshot<'a>),
     /// A PostgreSQL read snapshot.
     SqlRead(&'a CachedSession<'a>),
     /// The PostgreSQL write transaction, seeing its own writes.
     SqlWrite(&'a CachedSession<'a>),
 }
+
+/// A redb write transaction seen for reading only.
+pub struct WriteSnapshot<'a>(pub(super) &'a WriteTransaction);
 
 /// On redb, opens `$def` with the transaction's own table type and runs `$body` on it, so each
 /// read below is written once for both transaction kinds; on PostgreSQL runs `$sql` with the
@@ -32,7 +37,7 @@ macro_rules! with_table {
                 let $t = txn.$open($def)?;
                 $body
             }
-            View::Write(txn) => {
+            View::Write(WriteSnapshot(txn)) => {
                 let $t = txn.$open($def)?;
                 $body
             }

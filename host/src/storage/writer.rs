@@ -373,7 +373,8 @@ impl Backend for Handle {
 struct FileBatch {
     txn: WriteTransaction,
     undo: UndoLog,
-    /// A rollback failed: the transaction holds a failed job's writes, so none of it may commit.
+    /// A rollback failed, or a write ended part-way: the transaction may hold a failed job's
+    /// writes, so none of it may commit.
     broken: Option<String>,
 }
 
@@ -382,14 +383,21 @@ impl Batch for FileBatch {
         if let Some(reason) = &self.broken {
             return Err(StorageError::Durability(reason.clone()));
         }
-        if job(&Tx::undoable(&self.txn, &self.undo)) {
+        let kept = job(&Tx::undoable(&self.txn, &self.undo));
+        let ended = if self.undo.poisoned() {
+            Err("a write ended part-way (an error or a panic inside it)".to_owned())
+        } else if kept {
             self.undo.keep();
-        } else if let Err(e) = self.undo.roll_back(&self.txn) {
-            let reason = format!("rolling back a failed write failed: {e}");
+            Ok(())
+        } else {
+            self.undo
+                .roll_back(&self.txn)
+                .map_err(|e| format!("rolling back a failed write failed: {e}"))
+        };
+        ended.map_err(|reason| {
             self.broken = Some(reason.clone());
-            return Err(StorageError::Durability(reason));
-        }
-        Ok(())
+            StorageError::Durability(reason)
+        })
     }
 
     /// Committed with `Immediate` durability: one fsync persists this batch and every relaxed
@@ -560,6 +568,34 @@ mod tests {
         // One fsync for both: none is owed, so the timer adds none.
         tokio::time::sleep(RELAXED_FOR + Duration::from_millis(300)).await;
         assert_eq!(writer.stats().batches.load(Ordering::Relaxed), 1);
+    }
+
+    /// A write call that ended part-way (redb erred after changing something, or a panic
+    /// unwound through it) may have left a change with no note: the batch cannot be trusted to
+    /// roll it back, so none of it commits and every job in it is refused.
+    #[test]
+    fn a_write_cut_short_fails_its_whole_batch_and_commits_none_of_it() {
+        let (_dir, _writer, handle) = open();
+        let mut batch = handle.begin().unwrap();
+        batch
+            .job(&mut |tx| tx.put_raw(ORGS, 1, b"kept").is_ok())
+            .unwrap();
+        let cut_short = batch.job(&mut |tx| {
+            let Tx::File(file) = tx else {
+                unreachable!("a file batch")
+            };
+            // A write call that returned early, without reaching its `done`.
+            drop(crate::storage::undo::Writing::start(file.undo));
+            false
+        });
+        assert!(matches!(cut_short, Err(StorageError::Durability(_))));
+        let later = batch.job(&mut |tx| tx.put_raw(ORGS, 2, b"later").is_ok());
+        assert!(later.is_err(), "the batch takes no more jobs");
+        assert!(batch.commit().is_err());
+        let read = handle.current().unwrap().begin_read().unwrap();
+        let view = crate::storage::View::Read(&read);
+        assert_eq!(view.record::<String>(ORGS, 1).unwrap(), None);
+        assert_eq!(view.record::<String>(ORGS, 2).unwrap(), None);
     }
 
     #[tokio::test]
