@@ -3,7 +3,7 @@
 
 use rhai::Dynamic;
 
-use super::rhai_policy::dynamic_of;
+use super::rhai_input;
 
 /// Converted for Rhai by the first Rhai layer that runs, and copied for each Rhai layer after
 /// it (copying the converted map shares its strings; converting allocates each of them again).
@@ -38,7 +38,7 @@ impl<'a> LayerInput<'a> {
         let converted = self
             .converted
             .take()
-            .unwrap_or_else(|| dynamic_of(self.json));
+            .unwrap_or_else(|| rhai_input::convert(self.json));
         if self.rhai_takers == 0 {
             return converted;
         }

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod hook;
 pub mod input;
 pub mod layer_input;
+pub mod rhai_input;
 pub mod rhai_policy;
 pub mod stock;
 pub mod verdict;
