@@ -16,6 +16,7 @@
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 use rhai::{Dynamic, Map};
 use serde_json::Value;
@@ -24,13 +25,22 @@ use super::rhai_policy::dynamic_of;
 
 /// Parts kept per thread. A slot is chosen by hash; a part replaces whatever its slot held.
 const SLOTS: usize = 256;
-/// Parts with more values than this are converted every time and not kept: the table's
-/// memory stays bounded (a slot holds a part's JSON and its conversion), and a large part (an
-/// action's `resource`) seldom recurs.
-const MAX_PART_VALUES: usize = 64;
+/// Parts larger than this (bytes of their strings and keys, plus 16 for each value) are
+/// converted every time and not kept: a slot holds a part's JSON and its conversion, so a
+/// thread's table stays under about 2 MiB whatever clients send (a what-if evaluation's
+/// `input` may be anything up to the body limit), and a large part (an action's `resource`)
+/// seldom recurs anyway.
+const MAX_PART_BYTES: usize = 4 * 1024;
 
 thread_local! {
     static PARTS: RefCell<Vec<Option<(u64, Value, Dynamic)>>> = RefCell::new(vec![None; SLOTS]);
+}
+
+/// The hash's seed, drawn once per process: parts chosen to collide in a slot and push out the
+/// ones in use cannot be computed from outside.
+fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(rand::random)
 }
 
 /// `input` as Rhai values, exactly as [`dynamic_of`] converts it.
@@ -52,10 +62,9 @@ pub fn convert(input: &Value) -> Dynamic {
 /// One object of the input: copied from the table when the same content was converted on this
 /// thread before.
 fn part(value: &Value) -> Dynamic {
-    let mut hasher = foldhash::fast::FixedState::default().build_hasher();
-    let mut values = 0;
-    hash(value, &mut hasher, &mut values);
-    if values > MAX_PART_VALUES {
+    let mut hasher = foldhash::fast::FixedState::with_seed(seed()).build_hasher();
+    let mut budget = MAX_PART_BYTES;
+    if !hash(value, &mut hasher, &mut budget) {
         return dynamic_of(value);
     }
     let key = hasher.finish();
@@ -74,9 +83,14 @@ fn part(value: &Value) -> Dynamic {
     })
 }
 
-/// Feeds `value` to `hasher`, counting its values.
-fn hash(value: &Value, hasher: &mut impl Hasher, values: &mut usize) {
-    *values += 1;
+/// Feeds `value` to `hasher` while it fits in `budget`; false when it does not, or when it
+/// holds a float: JSON equality takes `-0.0` for `0.0`, which Rhai tells apart, so parts with
+/// floats (no input the server builds has one) are always converted afresh.
+fn hash(value: &Value, hasher: &mut impl Hasher, budget: &mut usize) -> bool {
+    let Some(left) = budget.checked_sub(16) else {
+        return false;
+    };
+    *budget = left;
     match value {
         Value::Null => hasher.write_u8(0),
         Value::Bool(b) => {
@@ -84,13 +98,17 @@ fn hash(value: &Value, hasher: &mut impl Hasher, values: &mut usize) {
             hasher.write_u8(u8::from(*b));
         }
         Value::Number(n) => {
+            let Some(i) = n.as_i64() else {
+                return false;
+            };
             hasher.write_u8(2);
-            match n.as_i64() {
-                Some(i) => hasher.write_i64(i),
-                None => hasher.write_u64(n.as_f64().unwrap_or(f64::NAN).to_bits()),
-            }
+            hasher.write_i64(i);
         }
         Value::String(s) => {
+            let Some(left) = budget.checked_sub(s.len()) else {
+                return false;
+            };
+            *budget = left;
             hasher.write_u8(3);
             hasher.write(s.as_bytes());
             hasher.write_usize(s.len());
@@ -99,19 +117,28 @@ fn hash(value: &Value, hasher: &mut impl Hasher, values: &mut usize) {
             hasher.write_u8(4);
             hasher.write_usize(items.len());
             for item in items {
-                hash(item, hasher, values);
+                if !hash(item, hasher, budget) {
+                    return false;
+                }
             }
         }
         Value::Object(fields) => {
             hasher.write_u8(5);
             hasher.write_usize(fields.len());
             for (key, item) in fields {
+                let Some(left) = budget.checked_sub(key.len()) else {
+                    return false;
+                };
+                *budget = left;
                 hasher.write(key.as_bytes());
                 hasher.write_usize(key.len());
-                hash(item, hasher, values);
+                if !hash(item, hasher, budget) {
+                    return false;
+                }
             }
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -159,6 +186,27 @@ mod tests {
             org.insert("name".into(), Dynamic::from("changed"));
         }
         assert_eq!(converted_json(&convert(&input)), input);
+    }
+
+    #[test]
+    fn large_parts_and_parts_with_floats_are_converted_afresh_and_not_kept() {
+        let large = json!({"text": "x".repeat(MAX_PART_BYTES)});
+        assert!(!hash(&large, &mut std::hash::DefaultHasher::new(), &mut {
+            MAX_PART_BYTES
+        }));
+        let zero = json!({"z": 0.0});
+        let negative = json!({"z": -0.0});
+        assert!(!hash(
+            &negative,
+            &mut std::hash::DefaultHasher::new(),
+            &mut { MAX_PART_BYTES }
+        ));
+        assert_eq!(zero, negative, "JSON equality cannot tell them apart");
+        let _kept_if_floats_were_kept = convert(&json!({"p": zero}));
+        let converted = convert(&json!({"p": negative}));
+        let map = converted.as_map_ref().unwrap();
+        let z = map["p"].as_map_ref().unwrap()["z"].as_float().unwrap();
+        assert!(z.is_sign_negative(), "-0.0 stays -0.0");
     }
 
     #[test]
