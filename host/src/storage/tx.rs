@@ -44,10 +44,21 @@ impl<'a> Tx<'a> {
         })
     }
 
-    fn note(undo: &Option<&UndoLog>, prior: impl FnOnce() -> Prior) {
-        if let Some(undo) = undo {
-            undo.note(prior());
-        }
+    /// Runs one write call on the file, handing `write` the way to note what each change
+    /// replaced. Ended by an error or a panic before `write` returns, the call poisons the log
+    /// (a change may have no note), see [`Writing`].
+    fn logged(
+        undo: Option<&UndoLog>,
+        write: impl FnOnce(&dyn Fn(Prior)) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let writing = Writing::start(undo);
+        write(&|prior| {
+            if let Some(undo) = undo {
+                undo.note(prior);
+            }
+        })?;
+        writing.done();
+        Ok(())
     }
 
     /// Pages allocated and bytes stored in the whole file. Walks every table: for diagnostics
@@ -81,14 +92,15 @@ impl<'a> Tx<'a> {
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Record {
-                    table: def,
-                    id,
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
+                    note(Prior::Record {
+                        table: def,
+                        id,
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -115,18 +127,19 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let key = (parent, id);
-                let was = txn
-                    .open_table(def)?
-                    .remove(key)?
-                    .map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Pair {
-                    table: def,
-                    key,
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let key = (parent, id);
+                    let was = txn
+                        .open_table(def)?
+                        .remove(key)?
+                        .map(|g| g.value().to_vec());
+                    note(Prior::Pair {
+                        table: def,
+                        key,
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Pair(parent, id)])
@@ -138,15 +151,16 @@ impl<'a> Tx<'a> {
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let present = txn.open_multimap_table(def)?.insert(parent, child)?;
-                Self::note(undo, || Prior::Child {
-                    table: def,
-                    parent,
-                    child,
-                    present,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let present = txn.open_multimap_table(def)?.insert(parent, child)?;
+                    note(Prior::Child {
+                        table: def,
+                        parent,
+                        child,
+                        present,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -164,15 +178,16 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let present = txn.open_multimap_table(def)?.remove(parent, child)?;
-                Self::note(undo, || Prior::Child {
-                    table: def,
-                    parent,
-                    child,
-                    present,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let present = txn.open_multimap_table(def)?.remove(parent, child)?;
+                    note(Prior::Child {
+                        table: def,
+                        parent,
+                        child,
+                        present,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => {
                 s.changing(def.name(), [Key::Id(parent)])
@@ -185,23 +200,24 @@ impl<'a> Tx<'a> {
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let mut table = txn.open_multimap_table(def)?;
-                // Noted before anything is removed: `remove_all` takes the key out first.
-                let children = table
-                    .get(parent)?
-                    .map(|child| child.map(|c| c.value()))
-                    .collect::<Result<Vec<u128>, _>>()?;
-                for child in children {
-                    Self::note(undo, || Prior::Child {
-                        table: def,
-                        parent,
-                        child,
-                        present: true,
-                    });
-                }
-                table.remove_all(parent)?;
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let mut table = txn.open_multimap_table(def)?;
+                    // Noted before anything is removed: `remove_all` takes the key out first.
+                    let children = table
+                        .get(parent)?
+                        .map(|child| child.map(|c| c.value()))
+                        .collect::<Result<Vec<u128>, _>>()?;
+                    for child in children {
+                        note(Prior::Child {
+                            table: def,
+                            parent,
+                            child,
+                            present: true,
+                        });
+                    }
+                    table.remove_all(parent)?;
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(parent)])
@@ -213,14 +229,15 @@ impl<'a> Tx<'a> {
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
-                Self::note(undo, || Prior::Unique {
-                    table: def,
-                    key: key.to_owned(),
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
+                    note(Prior::Unique {
+                        table: def,
+                        key: key.to_owned(),
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -243,14 +260,15 @@ impl<'a> Tx<'a> {
                         def.name()
                     )));
                 }
-                let writing = Writing::start(*undo);
-                table.insert(key, id)?;
-                Self::note(undo, || Prior::Unique {
-                    table: def,
-                    key: key.to_owned(),
-                    was: None,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    table.insert(key, id)?;
+                    note(Prior::Unique {
+                        table: def,
+                        key: key.to_owned(),
+                        was: None,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -262,14 +280,15 @@ impl<'a> Tx<'a> {
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
-                Self::note(undo, || Prior::Unique {
-                    table: def,
-                    key: key.to_owned(),
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
+                    note(Prior::Unique {
+                        table: def,
+                        key: key.to_owned(),
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -281,15 +300,16 @@ impl<'a> Tx<'a> {
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let present = txn.open_multimap_table(def)?.insert(key, id)?;
-                Self::note(undo, || Prior::Term {
-                    table: def,
-                    key: key.to_owned(),
-                    id,
-                    present,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let present = txn.open_multimap_table(def)?.insert(key, id)?;
+                    note(Prior::Term {
+                        table: def,
+                        key: key.to_owned(),
+                        id,
+                        present,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -301,15 +321,16 @@ impl<'a> Tx<'a> {
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let present = txn.open_multimap_table(def)?.remove(key, id)?;
-                Self::note(undo, || Prior::Term {
-                    table: def,
-                    key: key.to_owned(),
-                    id,
-                    present,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let present = txn.open_multimap_table(def)?.remove(key, id)?;
+                    note(Prior::Term {
+                        table: def,
+                        key: key.to_owned(),
+                        id,
+                        present,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -344,17 +365,18 @@ impl<'a> Tx<'a> {
     pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn
-                    .open_table(def)?
-                    .insert(id, body)?
-                    .map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Record {
-                    table: def,
-                    id,
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn
+                        .open_table(def)?
+                        .insert(id, body)?
+                        .map(|g| g.value().to_vec());
+                    note(Prior::Record {
+                        table: def,
+                        id,
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Id(id)])
@@ -372,17 +394,18 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn
-                    .open_table(def)?
-                    .insert(key, body)?
-                    .map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Pair {
-                    table: def,
-                    key,
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn
+                        .open_table(def)?
+                        .insert(key, body)?
+                        .map(|g| g.value().to_vec());
+                    note(Prior::Pair {
+                        table: def,
+                        key,
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s.changing(def.name(), [Key::Pair(key.0, key.1)]).put_pair(
                 def.name(),
@@ -408,19 +431,20 @@ impl<'a> Tx<'a> {
         match self {
             // The table opened once for the batch: opening costs more than an insert.
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let mut table = txn.open_table(def)?;
-                for (id, body) in &rows {
-                    let was = table
-                        .insert(*id, body.as_slice())?
-                        .map(|g| g.value().to_vec());
-                    Self::note(undo, || Prior::Record {
-                        table: def,
-                        id: *id,
-                        was,
-                    });
-                }
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let mut table = txn.open_table(def)?;
+                    for (id, body) in &rows {
+                        let was = table
+                            .insert(*id, body.as_slice())?
+                            .map(|g| g.value().to_vec());
+                        note(Prior::Record {
+                            table: def,
+                            id: *id,
+                            was,
+                        });
+                    }
+                    Ok(())
+                })?;
                 Ok(())
             }
             Self::Sql(s) => s
@@ -441,19 +465,20 @@ impl<'a> Tx<'a> {
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let mut table = txn.open_table(def)?;
-                for (key, body) in &rows {
-                    let was = table
-                        .insert(*key, body.as_slice())?
-                        .map(|g| g.value().to_vec());
-                    Self::note(undo, || Prior::Pair {
-                        table: def,
-                        key: *key,
-                        was,
-                    });
-                }
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let mut table = txn.open_table(def)?;
+                    for (key, body) in &rows {
+                        let was = table
+                            .insert(*key, body.as_slice())?
+                            .map(|g| g.value().to_vec());
+                        note(Prior::Pair {
+                            table: def,
+                            key: *key,
+                            was,
+                        });
+                    }
+                    Ok(())
+                })?;
                 Ok(())
             }
             Self::Sql(s) => s
@@ -474,17 +499,18 @@ impl<'a> Tx<'a> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let mut table = txn.open_table(def)?;
-                for id in &ids {
-                    let was = table.remove(*id)?.map(|g| g.value().to_vec());
-                    Self::note(undo, || Prior::Record {
-                        table: def,
-                        id: *id,
-                        was,
-                    });
-                }
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let mut table = txn.open_table(def)?;
+                    for id in &ids {
+                        let was = table.remove(*id)?.map(|g| g.value().to_vec());
+                        note(Prior::Record {
+                            table: def,
+                            id: *id,
+                            was,
+                        });
+                    }
+                    Ok(())
+                })?;
                 Ok(())
             }
             Self::Sql(s) => s
@@ -502,17 +528,18 @@ impl<'a> Tx<'a> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let mut table = txn.open_table(def)?;
-                for key in &keys {
-                    let was = table.remove(*key)?.map(|g| g.value().to_vec());
-                    Self::note(undo, || Prior::Pair {
-                        table: def,
-                        key: *key,
-                        was,
-                    });
-                }
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let mut table = txn.open_table(def)?;
+                    for key in &keys {
+                        let was = table.remove(*key)?.map(|g| g.value().to_vec());
+                        note(Prior::Pair {
+                            table: def,
+                            key: *key,
+                            was,
+                        });
+                    }
+                    Ok(())
+                })?;
                 Ok(())
             }
             Self::Sql(s) => s
@@ -533,17 +560,18 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn
-                    .open_table(def)?
-                    .insert(key, bytes)?
-                    .map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Keyed {
-                    table: def,
-                    key: key.to_owned(),
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn
+                        .open_table(def)?
+                        .insert(key, bytes)?
+                        .map(|g| g.value().to_vec());
+                    note(Prior::Keyed {
+                        table: def,
+                        key: key.to_owned(),
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
@@ -555,17 +583,18 @@ impl<'a> Tx<'a> {
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
-                let writing = Writing::start(*undo);
-                let was = txn
-                    .open_table(def)?
-                    .remove(key)?
-                    .map(|g| g.value().to_vec());
-                Self::note(undo, || Prior::Keyed {
-                    table: def,
-                    key: key.to_owned(),
-                    was,
-                });
-                writing.done();
+                Self::logged(*undo, |note| {
+                    let was = txn
+                        .open_table(def)?
+                        .remove(key)?
+                        .map(|g| g.value().to_vec());
+                    note(Prior::Keyed {
+                        table: def,
+                        key: key.to_owned(),
+                        was,
+                    });
+                    Ok(())
+                })?;
             }
             Self::Sql(s) => s
                 .changing(def.name(), [Key::Text(key.to_owned())])
