@@ -97,7 +97,9 @@ pub fn wasm_policy(
         .map_err(anyhow::Error::msg)?
         .compile(component)
         .map_err(|f| anyhow::anyhow!(f.message))?;
-    let mut policy = CompiledPolicy::plugin(hook, Arc::new(plugin), config.into());
+    let sha = plugin.sha256.clone();
+    engine.plugins().keep(&sha, Arc::new(plugin));
+    let mut policy = CompiledPolicy::plugin(hook, sha, config.into());
     policy.name = "plugin".into();
     policy.number = 1;
     Ok(policy)

@@ -80,6 +80,8 @@ struct Metrics {
     connections_refused: Counter,
     connections_idle: Counter,
     decisions_dropped: Counter,
+    plugins_loaded: Gauge,
+    plugin_loads: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -188,8 +190,23 @@ fn metrics() -> &'static Metrics {
             "Decisions not logged because the recorder's queue was full",
             decisions_dropped.clone(),
         );
+        let plugins_loaded = Gauge::default();
+        let plugin_loads = Counter::default();
+        registry.register(
+            "wasm_plugins_loaded",
+            "Wasm plugins loaded now (at most `[wasm] loaded_plugins`)",
+            plugins_loaded.clone(),
+        );
+        registry.register(
+            "wasm_plugin_loads",
+            "Wasm plugins loaded by a call because they were not loaded (first calls, and calls \
+             after the plugin was dropped as the least recently called)",
+            plugin_loads.clone(),
+        );
         Metrics {
             registry,
+            plugins_loaded,
+            plugin_loads,
             decisions_dropped,
             connections_open,
             connections_refused,
@@ -301,6 +318,18 @@ pub fn record_dropped_decision() {
 /// Decisions not logged since the process started (`tenantry_decision_log_dropped_total`).
 pub fn decisions_dropped() -> u64 {
     metrics().decisions_dropped.get()
+}
+
+/// A plugin loaded because a call needed it.
+pub fn record_plugin_load() {
+    metrics().plugin_loads.inc();
+}
+
+/// How many plugins are loaded now.
+pub fn set_plugins_loaded(count: usize) {
+    metrics()
+        .plugins_loaded
+        .set(i64::try_from(count).unwrap_or(i64::MAX));
 }
 
 pub fn connection_opened() {

@@ -14,10 +14,12 @@
 //! changed under its mapping would change the code). A file that cannot be written costs
 //! memory, not correctness: the plugin is loaded from the bytes in memory instead.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The file at `path`, open, and what it holds.
@@ -44,6 +46,9 @@ pub struct ArtifactFiles {
     dir: PathBuf,
     /// Names this process's temporary files apart from each other.
     written: AtomicU64,
+    /// The plugins whose file this process wrote or compared with their checked artifact: the
+    /// only files it loads without comparing them again (`placed_path`).
+    placed: Mutex<HashSet<String>>,
 }
 
 impl ArtifactFiles {
@@ -51,12 +56,40 @@ impl ArtifactFiles {
         Self {
             dir,
             written: AtomicU64::new(0),
+            placed: Mutex::default(),
         }
+    }
+
+    fn placed_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The file of `sha256`'s plugin if this process placed it: checked against the artifact
+    /// then, and replaced since only by renaming a file this process checked over it, so it
+    /// can be loaded again without reading the artifact from the store.
+    pub fn placed_path(&self, sha256: &str) -> Option<PathBuf> {
+        if !self.placed_set().contains(sha256) {
+            return None;
+        }
+        self.path_of(sha256).ok()
+    }
+
+    /// The plugins whose file this process placed.
+    pub fn placed(&self) -> Vec<String> {
+        self.placed_set().iter().cloned().collect()
     }
 
     /// The file of `sha256`'s plugin holding exactly `artifact`: the one there if it does,
     /// else a new one.
     pub fn place(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
+        let placed = self.write_or_compare(sha256, artifact)?;
+        self.placed_set().insert(sha256.to_owned());
+        Ok(placed)
+    }
+
+    fn write_or_compare(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
         let path = self.path_of(sha256)?;
         if let Ok((file, held)) = read(&path)
             && held == artifact
@@ -94,14 +127,16 @@ impl ArtifactFiles {
 
     /// Removes `sha256`'s file (a mapping of it stays valid until dropped).
     pub fn remove(&self, sha256: &str) {
+        self.placed_set().remove(sha256);
         if let Ok(path) = self.path_of(sha256) {
             let _ = std::fs::remove_file(path);
         }
     }
 
-    /// Removes the files of plugins `keep` does not name, and temporary files left by a crash.
-    /// Returns how many it removed.
-    pub fn prune(&self, keep: impl Fn(&str) -> bool) -> usize {
+    /// Removes the files this process did not place (those of plugins no longer bound, and any
+    /// it has not checked), and temporary files left by a crash. Returns how many it removed.
+    pub fn prune(&self) -> usize {
+        let placed = self.placed_set().clone();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return 0;
         };
@@ -112,7 +147,7 @@ impl ArtifactFiles {
                     .file_name()
                     .and_then(|name| name.to_str())
                     .and_then(|name| name.strip_suffix(".cwasm"))
-                    .is_some_and(&keep);
+                    .is_some_and(|sha| placed.contains(sha));
                 !kept && std::fs::remove_file(path).is_ok()
             })
             .count()
@@ -177,15 +212,25 @@ mod tests {
     }
 
     #[test]
-    fn prune_keeps_what_it_is_told_and_removes_the_rest() {
+    fn prune_keeps_what_this_process_placed_and_removes_the_rest() {
         let dir = tempfile::tempdir().unwrap();
+        let earlier = ArtifactFiles::new(dir.path().to_path_buf());
+        let other = "0".repeat(64);
+        let unchecked = earlier.place(&other, b"left by an earlier run").unwrap();
         let files = ArtifactFiles::new(dir.path().to_path_buf());
         let kept = files.place(SHA, b"kept").unwrap();
-        let other = "0".repeat(64);
-        let gone = files.place(&other, b"gone").unwrap();
         std::fs::write(dir.path().join(".leftover.tmp"), b"crash").unwrap();
-        assert_eq!(files.prune(|sha| sha == SHA), 2);
+        assert_eq!(
+            files.placed_path(&other),
+            None,
+            "not checked by this process"
+        );
+        assert_eq!(files.prune(), 2);
         assert!(kept.exists());
-        assert!(!gone.exists());
+        assert!(!unchecked.exists());
+        assert_eq!(files.placed_path(SHA), Some(kept.clone()));
+        files.remove(SHA);
+        assert_eq!(files.placed_path(SHA), None);
+        assert!(!kept.exists());
     }
 }

@@ -83,7 +83,6 @@ pub struct Shared {
     recorder: recorder::Recorder,
     /// The platform policy files and their reload status.
     pub platform_files: reload::PlatformFiles,
-    plugin_cache: plugins::PluginCache,
     /// The files loaded plugins' code is mapped from.
     artifact_files: Arc<artifact_files::ArtifactFiles>,
     limiter: Arc<rate_limit::RateLimiter>,
@@ -154,7 +153,6 @@ impl App {
             platform_files: reload::PlatformFiles::new(settings.policies.clone()),
             settings: Arc::new(settings),
             recorder,
-            plugin_cache: plugins::PluginCache::default(),
             artifact_files,
             limiter,
             policy_jobs,
@@ -165,11 +163,21 @@ impl App {
             delivery_lease: Arc::default(),
             mailer,
         }));
+        // A weak reference: the engine is part of what the loader would otherwise keep alive.
+        let loading = Arc::downgrade(&app.0);
+        app.policies
+            .plugins()
+            .set_loader(Box::new(move |sha: &str| match loading.upgrade() {
+                Some(shared) => App(shared)
+                    .load_plugin_afresh(sha)
+                    .map_err(|e| e.to_string()),
+                None => Err("the server is shutting down".to_owned()),
+            }));
         app.finish_upgrades().await?;
         app.sync_bindings()?;
-        // Every bound plugin is loaded now; the files of the others are written again if one
-        // is bound later.
-        app.artifact_files.prune(|sha| app.plugin_cache.holds(sha));
+        // Every bound plugin's file was checked against its stored artifact (or written) now;
+        // the files of the others are written again if one is bound later.
+        app.artifact_files.prune();
         if app.platform_files.built_in {
             tracing::info!(
                 directory = %app.platform_files.dir.display(),

@@ -12,8 +12,8 @@
 //! stored with a MAC under the server's key ([`super::server_key`]): an artifact this server
 //! did not write (a restored or altered file) is compiled again from its component instead.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -51,50 +51,6 @@ impl Owner {
     fn tenant(self) -> String {
         self.0
             .map_or_else(|| "platform".to_owned(), |o| o.to_string())
-    }
-}
-
-/// Plugins loaded in this process, by SHA-256.
-#[derive(Clone, Default)]
-pub struct PluginCache(Arc<Mutex<HashMap<String, Arc<LoadedPlugin>>>>);
-
-impl PluginCache {
-    fn get(&self, sha: &str) -> Option<Arc<LoadedPlugin>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(sha)
-            .cloned()
-    }
-
-    fn put(&self, plugin: Arc<LoadedPlugin>) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(plugin.sha256.clone(), plugin);
-    }
-
-    fn shas(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    pub(super) fn holds(&self, sha: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains_key(sha)
-    }
-
-    fn forget(&self, sha: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(sha);
     }
 }
 
@@ -328,8 +284,9 @@ impl App {
             let described = record.described();
             let mapped =
                 self.map_artifact(artifact, &record.sha256, record.size, described.as_ref());
-            self.plugin_cache
-                .put(Arc::new(mapped.unwrap_or(compiled.plugin)));
+            self.policies
+                .plugins()
+                .keep(&record.sha256, Arc::new(mapped.unwrap_or(compiled.plugin)));
         }
         Ok(record)
     }
@@ -389,7 +346,8 @@ impl App {
     /// the quota, or any of these on another server): their loaded copy and their artifact
     /// file. The sweeper calls it on every pass; returns how many it let go of.
     pub fn forget_collected_plugins(&self) -> Result<usize> {
-        let loaded = self.plugin_cache.shas();
+        let mut loaded: BTreeSet<String> = self.policies.plugins().shas().into_iter().collect();
+        loaded.extend(self.artifact_files.placed());
         let collected: Vec<String> = self.store.read(|view| {
             let mut collected = Vec::new();
             for sha in loaded {
@@ -406,7 +364,7 @@ impl App {
     }
 
     fn forget_plugin(&self, sha: &str) {
-        self.plugin_cache.forget(sha);
+        self.policies.plugins().forget(sha);
         self.artifact_files.remove(sha);
     }
 
@@ -437,52 +395,78 @@ impl App {
         self.store.read(|view| Ok(view.plugin_wasm(sha)?))
     }
 
-    /// The loaded plugin: from memory, else from its artifact if this server wrote it, else
-    /// compiled again from its component.
+    /// The loaded plugin (`policy::wasm::resident`), loaded now if it is not.
     pub fn load_plugin(&self, sha: &str) -> Result<Arc<LoadedPlugin>> {
-        if let Some(p) = self.plugin_cache.get(sha) {
-            return Ok(p);
+        let plugins = self.policies.plugins();
+        if let Some(plugin) = plugins.cached(sha) {
+            return Ok(plugin);
         }
-        let (record, artifact, wasm_bytes) = self.store.read(|view| {
-            let record = view.plugin(sha)?.ok_or(Error::NotFound("plugin"))?;
-            Ok((record, view.plugin_artifact(sha)?, view.plugin_wasm(sha)?))
-        })?;
+        if self.store.read(|view| Ok(view.plugin(sha)?))?.is_none() {
+            return Err(Error::NotFound("plugin"));
+        }
+        plugins.get(sha).map_err(Error::Policy)
+    }
+
+    /// Checks that a bound plugin loads, without keeping it loaded unless it already is: its
+    /// artifact's MAC and file are checked (or it is compiled again) now, at start-up or when
+    /// another server bound it, and its first call loads it from the file placed here.
+    pub(super) fn stage_plugin(&self, sha: &str) -> Result<()> {
+        if self.policies.plugins().cached(sha).is_none() {
+            drop(self.load_plugin_afresh(sha)?);
+        }
+        Ok(())
+    }
+
+    /// How the server loads a plugin that is not loaded (`policy::wasm::resident`'s loader):
+    /// from the artifact file this process placed, else from its stored artifact if this server
+    /// wrote it (placing the file), else compiled again from its component (placing the file of
+    /// the new artifact, so that the next load is not a compilation).
+    pub(super) fn load_plugin_afresh(&self, sha: &str) -> Result<LoadedPlugin> {
         let wasm = self.policies.wasm().map_err(Error::Policy)?;
+        let record = self
+            .store
+            .read(|view| Ok(view.plugin(sha)?))?
+            .ok_or(Error::NotFound("plugin"))?;
+        let described = record.described();
+        if let Some(path) = self.artifact_files.placed_path(sha)
+            && let Some(plugin) =
+                wasm.load_artifact_file(&path, sha, record.size, described.as_ref())
+        {
+            return Ok(plugin);
+        }
+        let (artifact, wasm_bytes) = self
+            .store
+            .read(|view| Ok((view.plugin_artifact(sha)?, view.plugin_wasm(sha)?)))?;
         let authentic = artifact.as_deref().and_then(|tagged| {
             let (tag, artifact) = tagged.split_at_checked(TAG_BYTES)?;
             self.server_key
                 .verify(Purpose::ArtifactTag, &[sha.as_bytes(), artifact], tag)
                 .then_some(artifact)
         });
-        let described = record.described();
-        let mapped =
-            authentic.and_then(|a| self.map_artifact(a, sha, record.size, described.as_ref()));
-        let loaded = match mapped {
-            Some(p) => p,
-            None => {
-                tracing::warn!(
-                    plugin = sha,
-                    "compiling a plugin again: its stored artifact was not written by this server or this build"
-                );
-                let bytes = wasm_bytes.ok_or(Error::NotFound("plugin"))?;
-                if sha256_hex(&bytes) != sha {
-                    return Err(Error::Policy(format!(
-                        "stored plugin `{sha}` does not match its SHA-256; it is not loaded"
-                    )));
-                }
-                wasm.compile(&bytes)
-                    .map_err(|f| {
-                        Error::Policy(format!(
-                            "stored plugin `{sha}` no longer loads: {}",
-                            f.message
-                        ))
-                    })?
-                    .0
-            }
-        };
-        let loaded = Arc::new(loaded);
-        self.plugin_cache.put(Arc::clone(&loaded));
-        Ok(loaded)
+        if let Some(plugin) =
+            authentic.and_then(|a| self.map_artifact(a, sha, record.size, described.as_ref()))
+        {
+            return Ok(plugin);
+        }
+        tracing::warn!(
+            plugin = sha,
+            "compiling a plugin again: its stored artifact was not written by this server or this build"
+        );
+        let bytes = wasm_bytes.ok_or(Error::NotFound("plugin"))?;
+        if sha256_hex(&bytes) != sha {
+            return Err(Error::Policy(format!(
+                "stored plugin `{sha}` does not match its SHA-256; it is not loaded"
+            )));
+        }
+        let (plugin, artifact) = wasm.compile(&bytes).map_err(|f| {
+            Error::Policy(format!(
+                "stored plugin `{sha}` no longer loads: {}",
+                f.message
+            ))
+        })?;
+        // Its next load maps this file instead of compiling again.
+        let _ = self.artifact_files.place(sha, &artifact);
+        Ok(plugin)
     }
 
     /// The plugin of the checked `artifact`, its code mapped from its file

@@ -207,7 +207,7 @@ impl VersionSpec {
             key,
             kind: policy.kind(),
             plugin: match &policy.code {
-                Code::Wasm { plugin, .. } => Some(plugin.sha256.clone()),
+                Code::Wasm { .. } => Some(policy.sha256.clone()),
                 Code::Rhai(_) => None,
             },
             sha256: policy.sha256.clone(),
@@ -419,7 +419,7 @@ impl App {
         let wasm = self.policies.wasm().map_err(Error::Setup)?;
         wasm.check_config(&plugin, &config)
             .map_err(|why| Error::field("policy is invalid", "config", why))?;
-        Ok(CompiledPolicy::plugin(hook, plugin, config))
+        Ok(CompiledPolicy::plugin(hook, plugin.sha256.clone(), config))
     }
 
     /// Rebuilds a stored version (at start, on rollback).
@@ -432,7 +432,8 @@ impl App {
                 .compile(hook, hook.name(), &version.source)
                 .map_err(Error::Policy)?,
             Some(sha) => {
-                CompiledPolicy::plugin(hook, self.load_plugin(sha)?, version.source.clone())
+                self.stage_plugin(sha)?;
+                CompiledPolicy::plugin(hook, sha.clone(), version.source.clone())
             }
         };
         policy.number = version.number;

@@ -169,7 +169,10 @@ fn plugin(
     let config = config.map_or_else(|| "{}".to_owned(), |c| c.to_string());
     wasm.check_config(&plugin, &config)
         .map_err(|why| anyhow!("the plugin refuses this config: {why}"))?;
-    Ok(CompiledPolicy::plugin(hook, Arc::new(plugin), config))
+    // An offline engine has no loader: what it runs is what was kept here.
+    let sha = plugin.sha256.clone();
+    engine.plugins().keep(&sha, Arc::new(plugin));
+    Ok(CompiledPolicy::plugin(hook, sha, config))
 }
 
 /// Fixtures from `--fixtures FILE`, else those that came with the policy, else (for a file in

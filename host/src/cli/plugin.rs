@@ -137,12 +137,14 @@ pub fn run(args: &RunArgs<'_>, out: &mut dyn Write) -> anyhow::Result<i32> {
     })?;
     let engine = offline::engine()?;
     let loaded = offline::load(&engine, args.file, hook, offline::config_arg(args.config)?)?;
-    let Code::Wasm { plugin, config, .. } = &loaded.policy.code else {
+    let Code::Wasm { config, .. } = &loaded.policy.code else {
         anyhow::bail!("`{}` is not a plugin", args.file.display());
     };
-    let wasm = engine.wasm().map_err(|e| anyhow::anyhow!(e))?;
+    let (wasm, plugin) = engine
+        .plugin(&loaded.policy.sha256)
+        .map_err(|f| anyhow::anyhow!(f.message))?;
     let started = Instant::now();
-    let (answer, report) = wasm.evaluate(plugin, hook, &input, config);
+    let (answer, report) = wasm.evaluate(&plugin, hook, &input, config);
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let code = match &answer {
         Ok(a)

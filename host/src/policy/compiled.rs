@@ -1,16 +1,15 @@
 //! A policy version ready to run: Rhai source compiled to an AST, or a Wasm plugin with its
 //! binding's configuration.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::hook::Hook;
-use super::wasm::LoadedPlugin;
 
 pub enum Code {
     Rhai(rhai::AST),
+    /// The plugin named by the policy's `sha256`, loaded when a call needs it
+    /// (`wasm::resident`).
     Wasm {
-        plugin: Arc<LoadedPlugin>,
         /// The JSON configuration given when the plugin was bound.
         config: String,
         /// Unique to this value in this process, never reused: the key under which its
@@ -41,15 +40,15 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
-    /// A plugin as one layer's policy for `hook`; `config` is what the plugin receives.
-    pub fn plugin(hook: Hook, plugin: Arc<LoadedPlugin>, config: String) -> Self {
+    /// The plugin `sha256` as one layer's policy for `hook`; `config` is what the plugin
+    /// receives.
+    pub fn plugin(hook: Hook, sha256: String, config: String) -> Self {
         Self {
             hook,
-            name: format!("plugin {}", plugin.sha256.get(..12).unwrap_or_default()),
-            sha256: plugin.sha256.clone(),
+            name: format!("plugin {}", sha256.get(..12).unwrap_or_default()),
+            sha256,
             number: 0,
             code: Code::Wasm {
-                plugin,
                 config,
                 binding: next_binding(),
             },

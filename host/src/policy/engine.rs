@@ -18,7 +18,8 @@ use super::layer_input::LayerInput;
 use super::rhai_policy::{PolicyFault, RhaiLimits, RhaiRuntime};
 use super::verdict::Answer;
 use super::version::BindingKey;
-use super::wasm::{CallReport, WarmKey, WasmLimits, WasmRuntime};
+use super::wasm::resident::ResidentPlugins;
+use super::wasm::{CallReport, LoadedPlugin, WarmKey, WasmLimits, WasmRuntime};
 use crate::domain::ids::OrgId;
 use crate::error::{Error, Result};
 
@@ -95,6 +96,8 @@ pub struct PolicyEngine {
     /// Started on first use: servers without plugins never reserve its memory pool.
     wasm: OnceLock<Result<WasmRuntime, String>>,
     wasm_limits: WasmLimits,
+    /// The plugins loaded now, at most `wasm_limits.loaded_plugins`.
+    plugins: ResidentPlugins,
     active: RwLock<Arc<PolicySet>>,
     /// Serializes changes (not decisions) so that each builds on the last.
     changing: Mutex<()>,
@@ -106,6 +109,7 @@ impl PolicyEngine {
             runtime: RhaiRuntime::new(limits),
             wasm: OnceLock::new(),
             wasm_limits,
+            plugins: ResidentPlugins::new(wasm_limits.loaded_plugins),
             active: RwLock::new(Arc::new(PolicySet::default())),
             changing: Mutex::new(()),
         }
@@ -137,6 +141,24 @@ impl PolicyEngine {
             .map_err(Clone::clone)
     }
 
+    /// The loaded plugins, and how the others are loaded.
+    pub fn plugins(&self) -> &ResidentPlugins {
+        &self.plugins
+    }
+
+    /// The Wasm runtime and the plugin `sha256`, loaded now if it is not.
+    pub fn plugin(&self, sha256: &str) -> Result<(&WasmRuntime, Arc<LoadedPlugin>), PolicyFault> {
+        let wasm = self.wasm().map_err(|message| PolicyFault {
+            kind: "trap",
+            message,
+        })?;
+        let plugin = self.plugins.get(sha256).map_err(|message| PolicyFault {
+            kind: "not_loaded",
+            message,
+        })?;
+        Ok((wasm, plugin))
+    }
+
     /// Runs one policy, whatever its kind, as a single layer.
     pub fn evaluate(
         &self,
@@ -166,27 +188,17 @@ impl PolicyEngine {
     ) -> (Result<Answer, PolicyFault>, Option<CallReport>) {
         match &policy.code {
             Code::Rhai(_) => (self.runtime.evaluate_shared(policy, input), None),
-            Code::Wasm {
-                plugin,
-                config,
-                binding,
-            } => match self.wasm() {
-                Ok(wasm) => {
+            Code::Wasm { config, binding } => match self.plugin(&policy.sha256) {
+                Ok((wasm, plugin)) => {
                     let key = live_for.map(|org| WarmKey {
                         binding: *binding,
                         org,
                     });
                     let (answer, report) =
-                        wasm.evaluate_warm(plugin, policy.hook, input.json(), config, key);
+                        wasm.evaluate_warm(&plugin, policy.hook, input.json(), config, key);
                     (answer, Some(report))
                 }
-                Err(message) => (
-                    Err(PolicyFault {
-                        kind: "trap",
-                        message,
-                    }),
-                    None,
-                ),
+                Err(fault) => (Err(fault), None),
             },
         }
     }

@@ -605,3 +605,100 @@ fn offline_commands_compile_a_component_once_and_never_trust_a_wrong_entry() {
     assert_eq!(recompiled.hooks, first.hooks);
     assert_ne!(std::fs::read(entry).unwrap(), b"garbage");
 }
+
+/// Each of `providers` (id, token, plugin) fences its customers' links with its own build of
+/// `region_fence`: in each, a link within a region is made and one across regions is refused
+/// with the plugin's reason. `round` keeps the customers' slugs apart.
+async fn links_decided_by_each_providers_plugin(
+    s: &TestServer,
+    providers: &[(String, String, String)],
+    round: usize,
+) {
+    for (n, (_, sp, _)) in providers.iter().enumerate() {
+        let slug = |what: &str| format!("{what}-{n}-{round}");
+        let (eu, eu_owner) = s.customer_in(sp, &slug("eu"), "eu-central").await;
+        let (near, _) = s.customer_in(sp, &slug("near"), "eu-central").await;
+        let (us, _) = s.customer_in(sp, &slug("us"), "us-east").await;
+        let links = format!("/v1/orgs/{eu}/links");
+        let link = |target: String| s.post(&links, &eu_owner, json!({"target_org_id": target}));
+        let within = link(near).await;
+        assert_eq!(within.status, StatusCode::CREATED, "{:?}", within.body);
+        let across = link(us).await;
+        assert_eq!(across.status, StatusCode::FORBIDDEN, "{:?}", across.body);
+        assert_eq!(across.body["policy_layer"], "service_provider");
+        assert_eq!(
+            across.detail(),
+            "links between regions `eu-central` and `us-east` are not allowed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plugins_past_the_loaded_budget_are_dropped_and_loaded_again_by_their_next_call() {
+    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.wasm.loaded_plugins = 2;
+    })
+    .await
+    .unwrap();
+    let fence = plugin("region_fence");
+    let mut providers = Vec::new();
+    for n in 0..3 {
+        let (sp_org, sp) = s.provider(&format!("telco-{n}")).await;
+        let uploaded = s
+            .send(
+                s.request(Method::POST, "/v1/plugins")
+                    .bearer_auth(&sp)
+                    .header("content-type", "application/wasm")
+                    .body(tenantry_e2e::plugins::variant(&fence, n)),
+            )
+            .await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+        let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
+        let bound = s
+            .put(
+                &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+                &sp,
+                json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
+            )
+            .await;
+        assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+        providers.push((sp_org, sp, sha));
+    }
+    let loaded = |s: &TestServer| {
+        let mut shas = s.app().policies.plugins().shas();
+        shas.sort();
+        shas
+    };
+    assert_eq!(loaded(&s).len(), 2, "three uploaded, two kept loaded");
+
+    // Three plugins in use through two places: every call may load its plugin again, and
+    // every answer is still its own provider's.
+    for round in 0..2 {
+        links_decided_by_each_providers_plugin(&s, &providers, round).await;
+        let mut last_two = vec![providers[1].2.clone(), providers[2].2.clone()];
+        last_two.sort();
+        assert_eq!(
+            loaded(&s),
+            last_two,
+            "the least recently called was dropped"
+        );
+    }
+
+    // A restart loads none of them before a call needs it, and the first call still decides.
+    let s = s.restart().await.unwrap();
+    assert_eq!(
+        loaded(&s),
+        Vec::<String>::new(),
+        "nothing is loaded before a call"
+    );
+    links_decided_by_each_providers_plugin(&s, &providers[..1], 2).await;
+    assert_eq!(loaded(&s), vec![providers[0].2.clone()]);
+    let metrics = s.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap();
+    for line in [
+        "tenantry_wasm_plugins_loaded ",
+        "tenantry_wasm_plugin_loads_total ",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}

@@ -14,6 +14,7 @@ pub mod contract;
 pub mod convert;
 pub mod legacy;
 pub mod limits;
+pub mod resident;
 pub mod sandbox;
 mod warm;
 
