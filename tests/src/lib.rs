@@ -411,6 +411,17 @@ impl TestServer {
         self.call(Method::PUT, path, Some(token), Some(body)).await
     }
 
+    /// Uploads a plugin component (`POST /v1/plugins`) for the caller's organization.
+    pub async fn upload_plugin(&self, token: &str, component: Vec<u8>) -> Answer {
+        self.send(
+            self.request(Method::POST, "/v1/plugins")
+                .bearer_auth(token)
+                .header("content-type", "application/wasm")
+                .body(component),
+        )
+        .await
+    }
+
     /// Uploads Rhai source as `text/x-rhai`.
     pub async fn put_rhai(&self, path: &str, token: &str, source: &str) -> Answer {
         self.send(

@@ -980,16 +980,6 @@ async fn a_client_chosen_http_method_does_not_become_a_metric_label() {
     assert!(!metrics.contains("EVIL"), "client strings in labels");
 }
 
-async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>) -> Answer {
-    s.send(
-        s.request(Method::POST, "/v1/plugins")
-            .bearer_auth(token)
-            .header("content-type", "application/wasm")
-            .body(bytes),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_thousand_distinct_plugins_from_one_organization_meet_its_quota() {
     let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
@@ -1002,7 +992,7 @@ async fn a_thousand_distinct_plugins_from_one_organization_meet_its_quota() {
     let (_, member) = s.member(&org, &owner, "Mo", "member").await;
     let base = tenantry_e2e::plugins::bare_plugin("region_fence");
     assert_eq!(
-        upload(&s, &member, tenantry_e2e::plugins::variant(&base, 0))
+        s.upload_plugin(&member, tenantry_e2e::plugins::variant(&base, 0))
             .await
             .status,
         StatusCode::FORBIDDEN,
@@ -1010,7 +1000,9 @@ async fn a_thousand_distinct_plugins_from_one_organization_meet_its_quota() {
     );
     let mut refused = None;
     for n in 0..1_000 {
-        let a = upload(&s, &owner, tenantry_e2e::plugins::variant(&base, n)).await;
+        let a = s
+            .upload_plugin(&owner, tenantry_e2e::plugins::variant(&base, n))
+            .await;
         if a.status != StatusCode::CREATED {
             refused = Some((n, a));
             break;
@@ -1189,7 +1181,9 @@ async fn fence_and_another(
 ) -> (String, String) {
     let mut shas = Vec::new();
     for name in ["region_fence", other] {
-        let uploaded = upload(s, sp, tenantry_e2e::plugins::bare_plugin(name)).await;
+        let uploaded = s
+            .upload_plugin(sp, tenantry_e2e::plugins::bare_plugin(name))
+            .await;
         assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
         shas.push(uploaded.body["sha256"].as_str().unwrap().to_owned());
     }

@@ -10,18 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::cli::output::Format;
 use tenantry::cli::{plugin as plugin_cli, policy as policy_cli};
+use tenantry_e2e::TestServer;
 use tenantry_e2e::plugins::{bare_plugin, core_module, js_plugin, plugin};
-use tenantry_e2e::{Answer, TestServer};
-
-async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>) -> Answer {
-    s.send(
-        s.request(Method::POST, "/v1/plugins")
-            .bearer_auth(token)
-            .header("content-type", "application/wasm")
-            .body(bytes),
-    )
-    .await
-}
 
 fn org(tenant: &str, region: &str) -> Value {
     json!({"id": format!("org-{tenant}"), "tenant_id": tenant, "name": tenant, "status": "active",
@@ -253,7 +243,7 @@ async fn the_input_contract_is_published_and_holds_for_fixtures_and_dry_runs() {
 async fn a_bad_config_is_refused_at_bind_and_a_plugin_says_its_name_and_logs() {
     let s = TestServer::spawn().await.unwrap();
     let (sp_org, sp) = s.provider("telco").await;
-    let fence = upload(&s, &sp, bare_plugin("region_fence")).await;
+    let fence = s.upload_plugin(&sp, bare_plugin("region_fence")).await;
     assert_eq!(fence.status, StatusCode::CREATED, "{:?}", fence.body);
     assert_eq!(fence.body["contract"], "tenantry:policy@0.2.0");
     assert_eq!(
@@ -333,7 +323,7 @@ async fn logs_are_bounded_per_call() {
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
     let (org, owner) = s.customer(&sp, "acme", true).await;
-    let hostile = upload(&s, &owner, plugin("hostile")).await;
+    let hostile = s.upload_plugin(&owner, plugin("hostile")).await;
     assert_eq!(hostile.status, StatusCode::CREATED, "{:?}", hostile.body);
     let bound = s
         .put(
@@ -372,7 +362,7 @@ async fn a_component_built_against_the_first_contract_still_runs() {
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
     let (org, owner) = s.customer(&sp, "acme", true).await;
-    let legacy = upload(&s, &owner, plugin("legacy")).await;
+    let legacy = s.upload_plugin(&owner, plugin("legacy")).await;
     assert_eq!(legacy.status, StatusCode::CREATED, "{:?}", legacy.body);
     assert_eq!(legacy.body["contract"], "tenantry:policy@0.1.0");
     assert_eq!(legacy.body["metadata"], Value::Null);
@@ -408,7 +398,7 @@ async fn a_component_built_against_the_first_contract_still_runs() {
 async fn uploading_a_core_module_names_the_command_that_makes_a_component() {
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
-    let refused = upload(&s, &sp, core_module("region_fence")).await;
+    let refused = s.upload_plugin(&sp, core_module("region_fence")).await;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -430,7 +420,7 @@ async fn a_plugin_is_tried_in_dry_runs_and_previews_before_it_is_bound() {
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
     let (org, owner) = s.customer(&sp, "acme", true).await;
-    let fence = upload(&s, &owner, bare_plugin("region_fence")).await;
+    let fence = s.upload_plugin(&owner, bare_plugin("region_fence")).await;
     let sha = fence.body["sha256"].as_str().unwrap().to_owned();
     let candidate = json!({"layer": "organization", "plugin": sha,
                            "config": {"allowed": [["eu-central", "eu-central"]]}});
@@ -455,7 +445,7 @@ async fn a_plugin_is_tried_in_dry_runs_and_previews_before_it_is_bound() {
     assert_eq!(layer["logs"].as_array().unwrap().len(), 1, "{layer}");
 
     // A preview replays the organization's recorded decisions with the plugin in its layer.
-    let invite_roles = upload(&s, &owner, bare_plugin("invite_roles")).await;
+    let invite_roles = s.upload_plugin(&owner, bare_plugin("invite_roles")).await;
     for n in 0..3 {
         s.post(
             &format!("/v1/orgs/{org}/members"),
@@ -590,7 +580,7 @@ async fn a_javascript_plugin_is_uploaded_bound_and_traced_like_a_rust_one() {
     let uploaded = std::sync::atomic::AtomicBool::new(false);
     let (fence, neighbour) = tokio::join!(
         async {
-            let answer = upload(&s, &sp, component).await;
+            let answer = s.upload_plugin(&sp, component).await;
             uploaded.store(true, std::sync::atomic::Ordering::SeqCst);
             answer
         },

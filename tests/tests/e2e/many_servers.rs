@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tenantry_e2e::TestServer;
 
@@ -143,12 +143,7 @@ async fn a_plugin_uploaded_and_bound_through_one_server_decides_on_the_other() {
     };
     let (sp_org, sp) = a.provider("telco").await;
     let uploaded = a
-        .send(
-            a.request(Method::POST, "/v1/plugins")
-                .bearer_auth(&sp)
-                .header("content-type", "application/wasm")
-                .body(tenantry_e2e::plugins::plugin("region_fence")),
-        )
+        .upload_plugin(&sp, tenantry_e2e::plugins::plugin("region_fence"))
         .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();

@@ -9,13 +9,7 @@ use tenantry_e2e::plugins::plugin;
 use tenantry_e2e::{Answer, TestServer};
 
 async fn upload(s: &TestServer, token: &str, name: &str) -> Answer {
-    s.send(
-        s.request(Method::POST, "/v1/plugins")
-            .bearer_auth(token)
-            .header("content-type", "application/wasm")
-            .body(plugin(name)),
-    )
-    .await
+    s.upload_plugin(token, plugin(name)).await
 }
 
 #[tokio::test]
@@ -645,12 +639,7 @@ async fn plugins_past_the_loaded_budget_are_dropped_and_loaded_again_by_their_ne
     for n in 0..3 {
         let (sp_org, sp) = s.provider(&format!("telco-{n}")).await;
         let uploaded = s
-            .send(
-                s.request(Method::POST, "/v1/plugins")
-                    .bearer_auth(&sp)
-                    .header("content-type", "application/wasm")
-                    .body(tenantry_e2e::plugins::variant(&fence, n)),
-            )
+            .upload_plugin(&sp, tenantry_e2e::plugins::variant(&fence, n))
             .await;
         assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
         let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
