@@ -409,9 +409,12 @@ impl App {
 
     /// Checks that a bound plugin loads, without keeping it loaded unless it already is: its
     /// artifact's MAC and file are checked (or it is compiled again) now, at start-up or when
-    /// another server bound it, and its first call loads it from the file placed here.
+    /// another server bound it, and its first call loads it from the file placed here. A
+    /// plugin loaded or placed by this process was checked already (many bindings name one).
     pub(super) fn stage_plugin(&self, sha: &str) -> Result<()> {
-        if self.policies.plugins().cached(sha).is_none() {
+        let checked = self.policies.plugins().cached(sha).is_some()
+            || self.artifact_files.placed_path(sha).is_some();
+        if !checked {
             drop(self.load_plugin_afresh(sha)?);
         }
         Ok(())
