@@ -109,6 +109,17 @@ fn serve_prints_the_operator_token_once_and_stops_on_sigterm() {
 }
 
 #[test]
+fn sigterm_the_moment_the_address_is_printed_still_stops_gracefully() {
+    // A supervisor may stop the server as soon as it has announced itself: the handler must
+    // already be installed then, or the default action kills the process mid-start.
+    for _ in 0..5 {
+        let data = tempfile::tempdir().unwrap();
+        let (child, _address, _token) = serve(data.path(), &policies());
+        assert_eq!(terminate(child), 0, "graceful shutdown exits 0");
+    }
+}
+
+#[test]
 fn serve_refuses_a_broken_platform_policy_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(policies()).unwrap() {
