@@ -359,6 +359,11 @@ impl std::fmt::Display for InputError {
 }
 
 fn parse_as<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, InputError> {
+    // Every Wasm layer parses its input, and tracking the path costs about as much as the
+    // parse itself (callgrind): only an input that fails is parsed again to name the field.
+    if let Ok(parsed) = T::deserialize(value) {
+        return Ok(parsed);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| InputError {
         path: e.path().to_string(),
         message: e.into_inner().to_string(),

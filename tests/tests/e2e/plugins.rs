@@ -691,3 +691,64 @@ async fn plugins_past_the_loaded_budget_are_dropped_and_loaded_again_by_their_ne
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
 }
+
+/// `resource` reaches a plugin as JSON text of at most `max_input_bytes`: at the limit the
+/// plugin decides, one byte past it the layer is denied as `invalid_input` without a call.
+#[tokio::test]
+async fn a_plugins_input_is_held_to_its_size_limit_at_the_edge() {
+    const MAX: usize = 64;
+    let s = TestServer::spawn_with(tenantry_e2e::policies_dir(), |settings| {
+        settings.wasm.max_input_bytes = MAX;
+    })
+    .await
+    .unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = s
+        .put(
+            &format!("/v1/orgs/{acme}/policies/authorize"),
+            &owner,
+            json!({"plugin": sha, "config": "behave"}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let organization_layer = |padding: usize| {
+        let owner = owner.clone();
+        let acme = acme.clone();
+        let s = &s;
+        async move {
+            // `{"note":"…"}` is 11 bytes of JSON around the padding.
+            let resource = json!({"note": "x".repeat(padding)});
+            let dry = s
+                .post(
+                    "/v1/decisions/evaluate",
+                    &owner,
+                    json!({"hook": "authorize", "org": acme, "action": "org.read",
+                           "resource": resource}),
+                )
+                .await;
+            assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+            dry.body["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["layer"] == "organization")
+                .cloned()
+                .unwrap()
+        }
+    };
+    let at_the_limit = organization_layer(MAX - 11).await;
+    assert_eq!(at_the_limit.get("error"), None, "{at_the_limit:?}");
+    assert!(at_the_limit["fuel"].as_u64().unwrap() > 0, "the plugin ran");
+    let past_it = organization_layer(MAX - 10).await;
+    assert_eq!(
+        past_it["error"],
+        format!("invalid_input: `resource` is over {MAX} bytes"),
+        "{past_it:?}"
+    );
+    assert_eq!(past_it["answer"]["verdict"], "deny");
+}

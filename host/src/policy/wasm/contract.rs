@@ -11,7 +11,7 @@ pub mod bindings {
     wasmtime::component::bindgen!({ world: "plugin", path: "../sdk/wit" });
 }
 
-use bindings::tenantry::policy::types as wit;
+pub(super) use bindings::tenantry::policy::types as wit;
 
 pub use bindings::{Plugin, PluginPre};
 

@@ -12,6 +12,7 @@
 
 pub mod contract;
 pub mod convert;
+mod hook_exports;
 pub mod legacy;
 pub mod limits;
 pub mod resident;
@@ -48,12 +49,22 @@ const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Which contract a component implements, ready to instantiate.
 enum Pre {
-    Current(contract::PluginPre<Sandbox>),
+    Current {
+        pre: contract::PluginPre<Sandbox>,
+        hooks: hook_exports::HookExports,
+    },
     Legacy(legacy::PluginPre<Sandbox>),
 }
 
+/// One call's input as the record of the plugin's contract.
+enum Record {
+    Current(contract::Record),
+    Legacy(legacy::Record),
+}
+
 enum Instance {
-    Current(contract::Plugin),
+    /// Its hook functions are called through the plugin's [`hook_exports::HookExports`].
+    Current(wasmtime::component::Instance),
     Legacy(legacy::Plugin),
 }
 
@@ -342,8 +353,12 @@ impl WasmRuntime {
                 format!("the component needs something tenantry does not give: {e:#}"),
             )
         })?;
-        let (pre, contract) = match contract::PluginPre::new(instance_pre.clone()) {
-            Ok(pre) => (Pre::Current(pre), contract::PACKAGE),
+        let current = contract::PluginPre::new(instance_pre.clone()).and_then(|pre| {
+            let hooks = hook_exports::HookExports::new(component).map_err(wasmtime::Error::msg)?;
+            Ok(Pre::Current { pre, hooks })
+        });
+        let (pre, contract) = match current {
+            Ok(pre) => (pre, contract::PACKAGE),
             Err(current) => match legacy::PluginPre::new(instance_pre) {
                 Ok(pre) => (Pre::Legacy(pre), legacy::PACKAGE),
                 Err(_) => {
@@ -381,7 +396,9 @@ impl WasmRuntime {
         let (mut store, instance) = self.instantiate(&plugin)?;
         let mut hooks = match &instance {
             Instance::Current(i) => {
-                let hooks = i.tenantry_policy_hooks();
+                let bound =
+                    contract::Plugin::new(&mut store, i).map_err(|e| self.trap(&store, &e))?;
+                let hooks = bound.tenantry_policy_hooks();
                 let meta = hooks
                     .call_metadata(&mut store)
                     .map_err(|e| self.trap(&store, &e))?;
@@ -415,9 +432,12 @@ impl WasmRuntime {
     pub fn check_config(&self, plugin: &LoadedPlugin, config: &str) -> Result<(), String> {
         let (mut store, instance) = self.instantiate(plugin).map_err(|f| f.to_string())?;
         match instance {
-            Instance::Current(i) => i
-                .tenantry_policy_hooks()
-                .call_check_config(&mut store, config)
+            Instance::Current(i) => contract::Plugin::new(&mut store, &i)
+                .and_then(|bound| {
+                    bound
+                        .tenantry_policy_hooks()
+                        .call_check_config(&mut store, config)
+                })
                 .map_err(|e| self.trap(&store, &e).to_string())?,
             Instance::Legacy(_) => Ok(()),
         }
@@ -437,7 +457,12 @@ impl WasmRuntime {
             .map_err(|e| fault("trap", format!("{e:#}")))?;
         store.set_epoch_deadline(self.deadline_ticks());
         let instance = match &plugin.pre {
-            Pre::Current(pre) => pre.instantiate(&mut store).map(Instance::Current),
+            // The raw instance: bindgen's `instantiate` would look up and type-check every
+            // export on each call (`hook_exports`).
+            Pre::Current { pre, .. } => pre
+                .instance_pre()
+                .instantiate(&mut store)
+                .map(Instance::Current),
             Pre::Legacy(pre) => pre.instantiate(&mut store).map(Instance::Legacy),
         }
         .map_err(|e| self.trap(&store, &e))?;
@@ -540,8 +565,8 @@ impl WasmRuntime {
             };
             return (Ok(abstain), CallReport::default());
         }
-        let typed = match self.input(hook, input, config) {
-            Ok(typed) => typed,
+        let record = match self.input(plugin, hook, input, config) {
+            Ok(record) => record,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
         if let Some(mut parked) = key
@@ -551,8 +576,14 @@ impl WasmRuntime {
             if let Err(fault) = self.reset(&mut parked.store) {
                 return (Err(fault), CallReport::default());
             }
-            let (answer, report) =
-                self.call(&mut parked.store, &parked.instance, hook, &typed, config);
+            let (answer, report) = self.call(
+                &mut parked.store,
+                plugin,
+                &parked.instance,
+                hook,
+                &record,
+                config,
+            );
             if answer.is_ok() {
                 self.warm.park(parked);
                 return (answer, report);
@@ -572,7 +603,7 @@ impl WasmRuntime {
             Ok(pair) => pair,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
-        let (answer, report) = self.call(&mut store, &instance, hook, &typed, config);
+        let (answer, report) = self.call(&mut store, plugin, &instance, hook, &record, config);
         // Only a live call says a plugin is expensive: a trial's input is whoever runs it's
         // choice, and must not change how every binding of the plugin runs.
         if key.is_some() && report.fuel >= warm::REUSE_FROM_FUEL {
@@ -601,35 +632,42 @@ impl WasmRuntime {
     fn call(
         &self,
         store: &mut Store<Sandbox>,
+        plugin: &LoadedPlugin,
         instance: &Instance,
         hook: Hook,
-        typed: &PolicyInput,
+        record: &Record,
         config: &str,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
-        let verdict = match instance {
-            Instance::Current(i) => {
-                let hooks = i.tenantry_policy_hooks();
-                match contract::record(typed) {
-                    contract::Record::Authorize(r) => hooks.call_authorize(&mut *store, &r, config),
-                    contract::Record::Link(r) => hooks.call_link(&mut *store, &r, config),
-                    contract::Record::Share(r) => hooks.call_share(&mut *store, &r, config),
-                    contract::Record::RemoteSupport(r) => {
-                        hooks.call_remote_support(&mut *store, &r, config)
-                    }
-                }
-                .map(contract::verdict)
+        let verdict = match (instance, record) {
+            (Instance::Current(i), Record::Current(record)) => {
+                let Pre::Current { hooks, .. } = &plugin.pre else {
+                    return (
+                        Err(fault(
+                            "trap",
+                            "the instance is not of this plugin's contract",
+                        )),
+                        CallReport::default(),
+                    );
+                };
+                hooks.call(store, i, record, config).map(contract::verdict)
             }
-            Instance::Legacy(i) => {
+            (Instance::Legacy(i), Record::Legacy(record)) => {
                 let hooks = i.tenantry_policy_hooks();
-                match legacy::record(typed) {
-                    legacy::Record::Authorize(r) => hooks.call_authorize(&mut *store, &r, config),
-                    legacy::Record::Link(r) => hooks.call_link(&mut *store, &r, config),
-                    legacy::Record::Share(r) => hooks.call_share(&mut *store, &r, config),
+                match record {
+                    legacy::Record::Authorize(r) => hooks.call_authorize(&mut *store, r, config),
+                    legacy::Record::Link(r) => hooks.call_link(&mut *store, r, config),
+                    legacy::Record::Share(r) => hooks.call_share(&mut *store, r, config),
                     legacy::Record::RemoteSupport(r) => {
-                        hooks.call_remote_support(&mut *store, &r, config)
+                        hooks.call_remote_support(&mut *store, r, config)
                     }
                 }
                 .map(legacy::verdict)
+            }
+            _ => {
+                return (
+                    Err(fault("trap", "the input is not of this plugin's contract")),
+                    CallReport::default(),
+                );
             }
         };
         let report = CallReport {
@@ -647,13 +685,14 @@ impl WasmRuntime {
         (answer, report)
     }
 
-    /// The input as the contract's types, within the size limits.
+    /// The input as the record of `plugin`'s contract, within the size limits.
     fn input(
         &self,
+        plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
         config: &str,
-    ) -> Result<PolicyInput, PolicyFault> {
+    ) -> Result<Record, PolicyFault> {
         let max = self.limits.max_input_bytes;
         if config.len() > max {
             return Err(fault(
@@ -661,16 +700,24 @@ impl WasmRuntime {
                 format!("the binding's config is over {max} bytes"),
             ));
         }
-        if hook == Hook::Authorize
-            && input
-                .get("resource")
-                .is_some_and(|r| r.to_string().len() > max)
-        {
+        let typed =
+            PolicyInput::parse(hook, input).map_err(|e| fault("invalid_input", e.to_string()))?;
+        let record = match plugin.pre {
+            Pre::Current { .. } => Record::Current(contract::record(&typed)),
+            Pre::Legacy(_) => Record::Legacy(legacy::record(&typed)),
+        };
+        // `resource` travels as JSON text, written once here and measured as written.
+        let resource = match &record {
+            Record::Current(contract::Record::Authorize(r)) => r.resource.len(),
+            Record::Legacy(legacy::Record::Authorize(r)) => r.resource.len(),
+            _ => 0,
+        };
+        if resource > max {
             return Err(fault(
                 "invalid_input",
                 format!("`resource` is over {max} bytes"),
             ));
         }
-        PolicyInput::parse(hook, input).map_err(|e| fault("invalid_input", e.to_string()))
+        Ok(record)
     }
 }
