@@ -1,5 +1,6 @@
 //! Instruction counts that do not depend on a noisy clock: a decision (two Rhai `authorize`
-//! layers, the log on), a read use case (`get_org` as the organization's owner) and a write
+//! layers, the log on), a plugin's decision (one capability-free Wasm layer, `invite-roles`,
+//! on a fresh instance as every call is), a read use case (`get_org` as the organization's owner) and a write
 //! use case (`create_resource`: a team, durable), each counted by valgrind's callgrind.
 //!
 //! Each case runs in a process of its own under callgrind twice, doing its operation `n` and
@@ -36,9 +37,14 @@ struct Case {
     tolerance: f64,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         name: "decision",
+        operations: 2_000,
+        tolerance: 0.02,
+    },
+    Case {
+        name: "plugin",
         operations: 2_000,
         tolerance: 0.02,
     },
@@ -143,6 +149,7 @@ fn callgrind(exe: &Path, case: &str, n: u64) -> anyhow::Result<u64> {
 pub async fn case(name: &str, n: u64) -> anyhow::Result<()> {
     match name {
         "decision" => decisions(n).await,
+        "plugin" => plugin_decisions(n),
         "read" | "write" => use_cases(name, n).await,
         other => anyhow::bail!("unknown case `{other}`"),
     }
@@ -168,6 +175,17 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
     }
     // The log entries reach the disk, as the server's would.
     app.recorded().await;
+    Ok(())
+}
+
+/// One Wasm layer deciding `n` times: the plugin path alone (input, instance, call, reset).
+fn plugin_decisions(n: u64) -> anyhow::Result<()> {
+    let engine = crate::peers::wasm_engine(&tenantry_e2e::plugins::bare_plugin("invite_roles"))?;
+    let input = invite_input("admin", "member");
+    for _ in 0..n {
+        let decision = engine.decide(Hook::Authorize, Subject::default(), &input);
+        anyhow::ensure!(decision.allowed());
+    }
     Ok(())
 }
 

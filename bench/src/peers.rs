@@ -105,7 +105,8 @@ pub fn wasm_policy(
     Ok(policy)
 }
 
-fn wasm_engine(component: &[u8]) -> anyhow::Result<PolicyEngine> {
+/// An engine whose one layer is `component`, bound as the platform's `authorize`.
+pub fn wasm_engine(component: &[u8]) -> anyhow::Result<PolicyEngine> {
     let engine = engine();
     let policy = wasm_policy(&engine, Hook::Authorize, component, "{}")?;
     bind(&engine, policy);
