@@ -237,6 +237,11 @@ impl Settings {
             !settings.regions.is_empty(),
             "at least one region must be configured"
         );
+        anyhow::ensure!(
+            settings.wasm.loaded_plugins >= 1,
+            "`wasm.loaded_plugins` is 0; it must be at least 1 (every plugin call needs its \
+             plugin loaded)"
+        );
         Ok(settings)
     }
 
@@ -517,6 +522,18 @@ mod tests {
         );
         let none = with_env("", &[("TENANTRY_REGIONS", " , ")]).unwrap_err();
         assert!(none.to_string().contains("at least one region"), "{none}");
+    }
+
+    #[test]
+    fn the_loaded_plugins_budget_is_at_least_one() {
+        let zero = with_env("[wasm]\nloaded_plugins = 0", &[]).unwrap_err();
+        assert!(
+            zero.to_string()
+                .contains("`wasm.loaded_plugins` is 0; it must be at least 1"),
+            "{zero}"
+        );
+        let one = with_env("", &[("TENANTRY_WASM__LOADED_PLUGINS", "1")]).unwrap();
+        assert_eq!(one.wasm.loaded_plugins, 1);
     }
 
     #[test]
