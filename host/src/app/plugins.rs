@@ -401,10 +401,13 @@ impl App {
         if let Some(plugin) = plugins.cached(sha) {
             return Ok(plugin);
         }
-        if self.store.read(|view| Ok(view.plugin(sha)?))?.is_none() {
-            return Err(Error::NotFound("plugin"));
-        }
-        plugins.get(sha).map_err(Error::Policy)
+        // The loader reads the plugin's record; only a failed load asks whether it exists.
+        plugins.get(sha).or_else(|message| {
+            if self.store.read(|view| Ok(view.plugin(sha)?))?.is_none() {
+                return Err(Error::NotFound("plugin"));
+            }
+            Err(Error::Policy(message))
+        })
     }
 
     /// Checks that a bound plugin loads, without keeping it loaded unless it already is: its

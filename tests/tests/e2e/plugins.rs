@@ -52,6 +52,20 @@ async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
         )
         .await;
     assert_eq!(wrong_hook.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = "0".repeat(64);
+    let never_uploaded = s
+        .put(
+            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
+            &sp,
+            json!({"plugin": unknown}),
+        )
+        .await;
+    assert_eq!(never_uploaded.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(never_uploaded.body["errors"][0]["field"], "plugin");
+    assert_eq!(
+        never_uploaded.body["errors"][0]["reason"],
+        format!("no plugin `{unknown}` was uploaded")
+    );
 
     let (eu1, eu1_owner) = s.customer_in(&sp, "eu-one", "eu-central").await;
     let (eu2, _) = s.customer_in(&sp, "eu-two", "eu-central").await;
