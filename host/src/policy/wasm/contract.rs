@@ -18,12 +18,12 @@ pub use bindings::{Plugin, PluginPre};
 /// The contract's package, as components name it in their exports.
 pub const PACKAGE: &str = "tenantry:policy@0.2.0";
 
-fn org(o: &input::OrgInput) -> wit::Org {
+fn org(o: input::OrgInput) -> wit::Org {
     use crate::domain::org::{AccountType, Hierarchy, ManagedBy, OrgStatus};
     wit::Org {
-        id: o.id.clone(),
-        tenant_id: o.tenant_id.clone(),
-        name: o.name.clone(),
+        id: o.id,
+        tenant_id: o.tenant_id,
+        name: o.name,
         status: match o.status {
             OrgStatus::Active => wit::OrgStatus::Active,
             OrgStatus::Suspended => wit::OrgStatus::Suspended,
@@ -44,9 +44,9 @@ fn org(o: &input::OrgInput) -> wit::Org {
             ManagedBy::ServiceProvider => wit::ManagedBy::ServiceProvider,
         },
         remote_support_requires_approval: o.remote_support_requires_approval,
-        service_provider_id: o.service_provider_id.clone(),
-        region: o.region.clone(),
-        plan_features: o.plan_features.clone(),
+        service_provider_id: o.service_provider_id,
+        region: o.region,
+        plan_features: o.plan_features,
     }
 }
 
@@ -67,9 +67,9 @@ fn scope(s: crate::domain::remote_support::Scope) -> wit::Scope {
     }
 }
 
-fn actor(a: &input::ActorInput) -> wit::Actor {
+fn actor(a: input::ActorInput) -> wit::Actor {
     wit::Actor {
-        id: a.id.clone(),
+        id: a.id,
         operator: a.operator,
         relation: match a.relation {
             input::Relation::Operator => wit::Relation::Operator,
@@ -80,8 +80,8 @@ fn actor(a: &input::ActorInput) -> wit::Actor {
         },
         role: a.role.map(role),
         provider_role: a.provider_role.map(role),
-        grant: a.grant.as_ref().map(|g| wit::Grant {
-            id: g.id.clone(),
+        grant: a.grant.map(|g| wit::Grant {
+            id: g.id,
             scope: scope(g.scope),
         }),
     }
@@ -108,12 +108,12 @@ pub enum Record {
 }
 
 /// `resource` of `authorize` travels as JSON text.
-pub fn record(input: &PolicyInput) -> Record {
+pub fn record(input: PolicyInput) -> Record {
     match input {
         PolicyInput::Authorize(i) => Record::Authorize(wit::AuthorizeInput {
-            action: i.action.clone(),
-            actor: actor(&i.actor),
-            org: i.org.as_ref().map(org),
+            action: i.action,
+            actor: actor(i.actor),
+            org: i.org.map(org),
             resource: i.resource.to_string(),
             now: i.now.to_rfc3339(),
         }),
@@ -123,9 +123,9 @@ pub fn record(input: &PolicyInput) -> Record {
                 input::LinkAction::Accept => wit::LinkAction::Accept,
                 input::LinkAction::Resend => wit::LinkAction::Resend,
             },
-            actor: actor(&i.actor),
-            from: org(&i.from),
-            to: org(&i.to),
+            actor: actor(i.actor),
+            from: org(i.from),
+            to: org(i.to),
             from_active_links: i.from_active_links,
             to_active_links: i.to_active_links,
             from_max_active_links: i.from_max_active_links,
@@ -133,11 +133,11 @@ pub fn record(input: &PolicyInput) -> Record {
             now: i.now.to_rfc3339(),
         }),
         PolicyInput::Share(i) => Record::Share(wit::ShareInput {
-            actor: actor(&i.actor),
-            org: org(&i.org),
-            peer: org(&i.peer),
+            actor: actor(i.actor),
+            org: org(i.org),
+            peer: org(i.peer),
             link: wit::LinkRef {
-                id: i.link.id.clone(),
+                id: i.link.id,
                 status: link_status(i.link.status),
             },
             resource: wit::SharedResource {
@@ -145,21 +145,21 @@ pub fn record(input: &PolicyInput) -> Record {
                     crate::domain::resource::ResourceKind::Team => wit::ResourceKind::Team,
                     crate::domain::resource::ResourceKind::Channel => wit::ResourceKind::Channel,
                 },
-                id: i.resource.id.clone(),
-                name: i.resource.name.clone(),
-                org_id: i.resource.org_id.clone(),
+                id: i.resource.id,
+                name: i.resource.name,
+                org_id: i.resource.org_id,
             },
             now: i.now.to_rfc3339(),
         }),
         PolicyInput::RemoteSupport(i) => Record::RemoteSupport(wit::RemoteSupportInput {
-            org: org(&i.org),
+            org: org(i.org),
             requester: wit::Requester {
-                id: i.requester.id.clone(),
-                provider_id: i.requester.provider_id.clone(),
+                id: i.requester.id,
+                provider_id: i.requester.provider_id,
                 provider_role: i.requester.provider_role.map(role),
             },
             request: wit::SupportRequest {
-                reason: i.request.reason.clone(),
+                reason: i.request.reason,
                 minutes: i.request.minutes,
                 scope: scope(i.request.scope),
             },

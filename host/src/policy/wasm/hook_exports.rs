@@ -93,6 +93,8 @@ impl HookExports {
             // exactly these parameter and result types by an earlier call (its bit is set only
             // after `typed` succeeded). A component's export types cannot change after it is
             // compiled, so every instance's export at `index` has the type that was checked.
+            // An index of another `Component` (a parked instance of a plugin since reloaded)
+            // finds nothing: `get_func` compares the component's id and answered `None` above.
             #[allow(unsafe_code)]
             unsafe {
                 TypedFunc::<Params, (wit::Verdict,)>::new_unchecked(func)

@@ -25,18 +25,18 @@ fn name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-fn org(o: &input::OrgInput) -> wit::Org {
+fn org(o: input::OrgInput) -> wit::Org {
     wit::Org {
-        id: o.id.clone(),
-        tenant_id: o.tenant_id.clone(),
-        name: o.name.clone(),
+        id: o.id,
+        tenant_id: o.tenant_id,
+        name: o.name,
         status: name(&o.status),
         account_type: name(&o.account_type),
         hierarchy: name(&o.hierarchy),
         managed_by: name(&o.managed_by),
         remote_support_requires_approval: o.remote_support_requires_approval,
-        service_provider_id: o.service_provider_id.clone(),
-        region: o.region.clone(),
+        service_provider_id: o.service_provider_id,
+        region: o.region,
     }
 }
 
@@ -47,26 +47,26 @@ pub enum Record {
     RemoteSupport(wit::RemoteSupportInput),
 }
 
-pub fn record(input: &PolicyInput) -> Record {
+pub fn record(input: PolicyInput) -> Record {
     match input {
         PolicyInput::Authorize(i) => Record::Authorize(wit::AuthorizeInput {
-            action: i.action.clone(),
+            action: i.action,
             actor: wit::Actor {
-                id: i.actor.id.clone(),
+                id: i.actor.id,
                 operator: i.actor.operator,
                 relation: name(&i.actor.relation),
                 role: i.actor.role.as_ref().map(name),
                 provider_role: i.actor.provider_role.as_ref().map(name),
                 grant_scope: i.actor.grant.as_ref().map(|g| name(&g.scope)),
             },
-            org: i.org.as_ref().map(org),
+            org: i.org.map(org),
             resource: i.resource.to_string(),
             now: i.now.to_rfc3339(),
         }),
         PolicyInput::Link(i) => Record::Link(wit::LinkInput {
             action: name(&i.action),
-            from: org(&i.from),
-            to: org(&i.to),
+            from: org(i.from),
+            to: org(i.to),
             from_active_links: i.from_active_links,
             to_active_links: i.to_active_links,
             from_max_active_links: i.from_max_active_links,
@@ -74,20 +74,20 @@ pub fn record(input: &PolicyInput) -> Record {
             now: i.now.to_rfc3339(),
         }),
         PolicyInput::Share(i) => Record::Share(wit::ShareInput {
-            org: org(&i.org),
-            peer: org(&i.peer),
+            org: org(i.org),
+            peer: org(i.peer),
             link_status: name(&i.link.status),
             resource_kind: name(&i.resource.kind),
-            resource_id: i.resource.id.clone(),
-            resource_name: i.resource.name.clone(),
-            resource_org_id: i.resource.org_id.clone(),
+            resource_id: i.resource.id,
+            resource_name: i.resource.name,
+            resource_org_id: i.resource.org_id,
             now: i.now.to_rfc3339(),
         }),
         PolicyInput::RemoteSupport(i) => Record::RemoteSupport(wit::RemoteSupportInput {
-            org: org(&i.org),
-            requester_id: i.requester.id.clone(),
-            requester_provider_id: i.requester.provider_id.clone(),
-            reason: i.request.reason.clone(),
+            org: org(i.org),
+            requester_id: i.requester.id,
+            requester_provider_id: i.requester.provider_id,
+            reason: i.request.reason,
             minutes: i.request.minutes,
             scope: name(&i.request.scope),
             plan_max_minutes: i.plan.max_remote_support_minutes,

@@ -703,8 +703,8 @@ impl WasmRuntime {
         let typed =
             PolicyInput::parse(hook, input).map_err(|e| fault("invalid_input", e.to_string()))?;
         let record = match plugin.pre {
-            Pre::Current { .. } => Record::Current(contract::record(&typed)),
-            Pre::Legacy(_) => Record::Legacy(legacy::record(&typed)),
+            Pre::Current { .. } => Record::Current(contract::record(typed)),
+            Pre::Legacy(_) => Record::Legacy(legacy::record(typed)),
         };
         // `resource` travels as JSON text, written once here and measured as written.
         let resource = match &record {
