@@ -114,7 +114,15 @@ pub struct LoadedPlugin {
     /// Whether its instances are reused between live calls ([`warm`]): set once a call on a
     /// fresh instance has used at least [`warm::REUSE_FROM_FUEL`].
     reused: AtomicBool,
+    /// Unique to this load in this process: which parked instances are of it ([`warm`]).
+    load: u64,
     pre: Pre,
+}
+
+/// The next [`LoadedPlugin::load`].
+fn next_load() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl LoadedPlugin {
@@ -386,6 +394,7 @@ impl WasmRuntime {
             contract,
             metadata: None,
             reused: AtomicBool::new(false),
+            load: next_load(),
             pre,
         };
         if let Some(described) = described.filter(|d| d.contract == contract) {
@@ -571,7 +580,7 @@ impl WasmRuntime {
         };
         if let Some(mut parked) = key
             .filter(|_| plugin.reused())
-            .and_then(|k| self.warm.take(k))
+            .and_then(|k| self.warm.take(k, plugin.load))
         {
             if let Err(fault) = self.reset(&mut parked.store) {
                 return (Err(fault), CallReport::default());
@@ -610,7 +619,8 @@ impl WasmRuntime {
             plugin.reused.store(true, Ordering::Relaxed);
         }
         if let (Some(key), Ok(_), true) = (key, &answer, plugin.reused()) {
-            self.warm.park(Parked::new(key, store, instance));
+            self.warm
+                .park(Parked::new(key, plugin.load, store, instance));
         }
         (answer, report)
     }
