@@ -1,7 +1,8 @@
 //! Instruction counts that do not depend on a noisy clock: a decision (two Rhai `authorize`
 //! layers, the log on), a plugin's decision (one capability-free Wasm layer, `invite-roles`,
-//! on a fresh instance as every call is), a read use case (`get_org` as the organization's owner) and a write
-//! use case (`create_resource`: a team, durable), each counted by valgrind's callgrind.
+//! on a fresh instance as every call is), a read use case (`get_org` as the organization's
+//! owner) and a write use case (`create_resource`: a team, durable), each counted by
+//! valgrind's callgrind.
 //!
 //! Each case runs in a process of its own under callgrind twice, doing its operation `n` and
 //! then `2n` times after the same set-up; the difference over `n` is the cost of one operation

@@ -401,13 +401,12 @@ impl App {
         if let Some(plugin) = plugins.cached(sha) {
             return Ok(plugin);
         }
-        // The loader reads the plugin's record; only a failed load asks whether it exists.
-        plugins.get(sha).or_else(|message| {
-            if self.store.read(|view| Ok(view.plugin(sha)?))?.is_none() {
-                return Err(Error::NotFound("plugin"));
-            }
-            Err(Error::Policy(message))
-        })
+        // Asked before loading (the loader reads the record again, on this cold path only): a
+        // plugin that was never uploaded must not wait for the one-at-a-time load lock.
+        if self.store.read(|view| Ok(view.plugin(sha)?))?.is_none() {
+            return Err(Error::NotFound("plugin"));
+        }
+        plugins.get(sha).map_err(Error::Policy)
     }
 
     /// Checks that a bound plugin loads, without keeping it loaded unless it already is: its

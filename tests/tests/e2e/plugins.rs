@@ -765,4 +765,5 @@ async fn a_plugins_input_is_held_to_its_size_limit_at_the_edge() {
         "{past_it:?}"
     );
     assert_eq!(past_it["answer"]["verdict"], "deny");
+    assert_eq!(past_it.get("fuel"), None, "the plugin was not called");
 }

@@ -14,11 +14,14 @@ use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, Instance, Lower, TypedFunc,
 };
 
-use super::contract::{Record, wit};
+use super::contract::{PACKAGE, Record, wit};
 use super::sandbox::Sandbox;
 
-/// The interface a plugin exports its hooks in.
-const HOOKS: &str = "tenantry:policy/hooks@0.2.0";
+/// The interface a plugin exports its hooks in: `tenantry:policy/hooks@0.2.0`.
+fn hooks_interface() -> String {
+    let (package, version) = PACKAGE.split_once('@').unwrap_or((PACKAGE, ""));
+    format!("{package}/hooks@{version}")
+}
 
 /// Where one component's hook functions are, and which have had their type checked.
 pub struct HookExports {
@@ -33,13 +36,14 @@ pub struct HookExports {
 impl HookExports {
     /// The hook functions of `component`; an error names the one missing.
     pub fn new(component: &Component) -> Result<Self, String> {
+        let hooks = hooks_interface();
         let interface = component
-            .get_export_index(None, HOOKS)
-            .ok_or_else(|| format!("the component does not export `{HOOKS}`"))?;
+            .get_export_index(None, &hooks)
+            .ok_or_else(|| format!("the component does not export `{hooks}`"))?;
         let function = |name: &str| {
             component
                 .get_export_index(Some(&interface), name)
-                .ok_or_else(|| format!("`{HOOKS}` has no function `{name}`"))
+                .ok_or_else(|| format!("`{hooks}` has no function `{name}`"))
         };
         Ok(Self {
             authorize: function("authorize")?,
@@ -164,6 +168,32 @@ mod tests {
             );
         }
         assert_eq!(hooks.checked.load(Ordering::Relaxed), 0);
+    }
+
+    /// What the unchecked path relies on: an index found in one component finds nothing in an
+    /// instance of another, even one compiled from the same bytes and with its hooks marked
+    /// checked (a parked instance of a plugin since loaded again).
+    #[test]
+    fn a_hook_index_of_another_component_finds_nothing() {
+        let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
+        let bytes = wat::parse_str(WRONG_TYPES).unwrap();
+        let (first, second) = (
+            Component::new(&engine, &bytes).unwrap(),
+            Component::new(&engine, &bytes).unwrap(),
+        );
+        let hooks = HookExports::new(&first).unwrap();
+        hooks.checked.store(0xF, Ordering::Relaxed);
+        let mut store = Store::new(&engine, Sandbox::new(1 << 20, 100));
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &second)
+            .unwrap();
+        let error = hooks
+            .call(&mut store, &instance, &ask(), "{}")
+            .expect_err("another component's index");
+        assert!(
+            format!("{error:#}").contains("not a function of this instance"),
+            "{error:#}"
+        );
     }
 
     #[test]

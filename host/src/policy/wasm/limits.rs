@@ -26,10 +26,10 @@ pub struct WasmLimits {
     /// instance (JavaScript); 0 turns reuse off, 64 at most. Each holds a slot of the instance
     /// pool and the memory its calls wrote.
     pub warm_instances: usize,
-    /// Plugins kept loaded at once, at least 1 (0 is refused at start-up). A plugin is loaded by its first call; past
-    /// this many, the least recently called is dropped and loaded again from its artifact
-    /// file by its next call (`wasm::resident`). Each loaded plugin holds its component's type
-    /// tables and the mapping of its code.
+    /// Plugins kept loaded at once, at least 1 (0 is refused at start-up). A plugin is loaded
+    /// by its first call; past this many, the least recently called is dropped and loaded
+    /// again from its artifact file by its next call (`wasm::resident`). Each loaded plugin
+    /// holds its component's type tables and the mapping of its code.
     pub loaded_plugins: usize,
 }
 
