@@ -97,8 +97,9 @@ impl HookExports {
             // exactly these parameter and result types by an earlier call (its bit is set only
             // after `typed` succeeded). A component's export types cannot change after it is
             // compiled, so every instance's export at `index` has the type that was checked.
-            // An index of another `Component` (a parked instance of a plugin since reloaded)
-            // finds nothing: `get_func` compares the component's id and answered `None` above.
+            // Each instance travels with the exports of its own component (`Instance::Current`),
+            // and an index of another `Component` would find nothing anyway: `get_func` compares
+            // the component's id and would have answered `None` above.
             #[allow(unsafe_code)]
             unsafe {
                 TypedFunc::<Params, (wit::Verdict,)>::new_unchecked(func)
@@ -170,9 +171,9 @@ mod tests {
         assert_eq!(hooks.checked.load(Ordering::Relaxed), 0);
     }
 
-    /// What the unchecked path relies on: an index found in one component finds nothing in an
+    /// The unchecked path's second guard: an index found in one component finds nothing in an
     /// instance of another, even one compiled from the same bytes and with its hooks marked
-    /// checked (a parked instance of a plugin since loaded again).
+    /// checked.
     #[test]
     fn a_hook_index_of_another_component_finds_nothing() {
         let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();

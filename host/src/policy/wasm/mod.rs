@@ -51,7 +51,7 @@ const KEEP_RESIDENT: usize = 2 << 20;
 enum Pre {
     Current {
         pre: contract::PluginPre<Sandbox>,
-        hooks: hook_exports::HookExports,
+        hooks: Arc<hook_exports::HookExports>,
     },
     Legacy(legacy::PluginPre<Sandbox>),
 }
@@ -63,8 +63,12 @@ enum Record {
 }
 
 enum Instance {
-    /// Its hook functions are called through the plugin's [`hook_exports::HookExports`].
-    Current(wasmtime::component::Instance),
+    /// With the hook exports of the component it is an instance of: a parked instance keeps
+    /// answering through them after its plugin was dropped from memory and loaded again.
+    Current {
+        instance: wasmtime::component::Instance,
+        hooks: Arc<hook_exports::HookExports>,
+    },
     Legacy(legacy::Plugin),
 }
 
@@ -114,15 +118,7 @@ pub struct LoadedPlugin {
     /// Whether its instances are reused between live calls ([`warm`]): set once a call on a
     /// fresh instance has used at least [`warm::REUSE_FROM_FUEL`].
     reused: AtomicBool,
-    /// Unique to this load in this process: which parked instances are of it ([`warm`]).
-    load: u64,
     pre: Pre,
-}
-
-/// The next [`LoadedPlugin::load`].
-fn next_load() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl LoadedPlugin {
@@ -363,7 +359,10 @@ impl WasmRuntime {
         })?;
         let current = contract::PluginPre::new(instance_pre.clone()).and_then(|pre| {
             let hooks = hook_exports::HookExports::new(component).map_err(wasmtime::Error::msg)?;
-            Ok(Pre::Current { pre, hooks })
+            Ok(Pre::Current {
+                pre,
+                hooks: Arc::new(hooks),
+            })
         });
         let (pre, contract) = match current {
             Ok(pre) => (pre, contract::PACKAGE),
@@ -394,7 +393,6 @@ impl WasmRuntime {
             contract,
             metadata: None,
             reused: AtomicBool::new(false),
-            load: next_load(),
             pre,
         };
         if let Some(described) = described.filter(|d| d.contract == contract) {
@@ -404,9 +402,9 @@ impl WasmRuntime {
         }
         let (mut store, instance) = self.instantiate(&plugin)?;
         let mut hooks = match &instance {
-            Instance::Current(i) => {
-                let bound =
-                    contract::Plugin::new(&mut store, i).map_err(|e| self.trap(&store, &e))?;
+            Instance::Current { instance, .. } => {
+                let bound = contract::Plugin::new(&mut store, instance)
+                    .map_err(|e| self.trap(&store, &e))?;
                 let hooks = bound.tenantry_policy_hooks();
                 let meta = hooks
                     .call_metadata(&mut store)
@@ -441,7 +439,7 @@ impl WasmRuntime {
     pub fn check_config(&self, plugin: &LoadedPlugin, config: &str) -> Result<(), String> {
         let (mut store, instance) = self.instantiate(plugin).map_err(|f| f.to_string())?;
         match instance {
-            Instance::Current(i) => contract::Plugin::new(&mut store, &i)
+            Instance::Current { instance, .. } => contract::Plugin::new(&mut store, &instance)
                 .and_then(|bound| {
                     bound
                         .tenantry_policy_hooks()
@@ -468,10 +466,14 @@ impl WasmRuntime {
         let instance = match &plugin.pre {
             // The raw instance: bindgen's `instantiate` would look up and type-check every
             // export on each call (`hook_exports`).
-            Pre::Current { pre, .. } => pre
-                .instance_pre()
-                .instantiate(&mut store)
-                .map(Instance::Current),
+            Pre::Current { pre, hooks } => {
+                pre.instance_pre()
+                    .instantiate(&mut store)
+                    .map(|instance| Instance::Current {
+                        instance,
+                        hooks: Arc::clone(hooks),
+                    })
+            }
             Pre::Legacy(pre) => pre.instantiate(&mut store).map(Instance::Legacy),
         }
         .map_err(|e| self.trap(&store, &e))?;
@@ -580,19 +582,13 @@ impl WasmRuntime {
         };
         if let Some(mut parked) = key
             .filter(|_| plugin.reused())
-            .and_then(|k| self.warm.take(k, plugin.load))
+            .and_then(|k| self.warm.take(k))
         {
             if let Err(fault) = self.reset(&mut parked.store) {
                 return (Err(fault), CallReport::default());
             }
-            let (answer, report) = self.call(
-                &mut parked.store,
-                plugin,
-                &parked.instance,
-                hook,
-                &record,
-                config,
-            );
+            let (answer, report) =
+                self.call(&mut parked.store, &parked.instance, hook, &record, config);
             if answer.is_ok() {
                 self.warm.park(parked);
                 return (answer, report);
@@ -612,15 +608,14 @@ impl WasmRuntime {
             Ok(pair) => pair,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
-        let (answer, report) = self.call(&mut store, plugin, &instance, hook, &record, config);
+        let (answer, report) = self.call(&mut store, &instance, hook, &record, config);
         // Only a live call says a plugin is expensive: a trial's input is whoever runs it's
         // choice, and must not change how every binding of the plugin runs.
         if key.is_some() && report.fuel >= warm::REUSE_FROM_FUEL {
             plugin.reused.store(true, Ordering::Relaxed);
         }
         if let (Some(key), Ok(_), true) = (key, &answer, plugin.reused()) {
-            self.warm
-                .park(Parked::new(key, plugin.load, store, instance));
+            self.warm.park(Parked::new(key, store, instance));
         }
         (answer, report)
     }
@@ -642,25 +637,15 @@ impl WasmRuntime {
     fn call(
         &self,
         store: &mut Store<Sandbox>,
-        plugin: &LoadedPlugin,
         instance: &Instance,
         hook: Hook,
         record: &Record,
         config: &str,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
         let verdict = match (instance, record) {
-            (Instance::Current(i), Record::Current(record)) => {
-                let Pre::Current { hooks, .. } = &plugin.pre else {
-                    return (
-                        Err(fault(
-                            "trap",
-                            "the instance is not of this plugin's contract",
-                        )),
-                        CallReport::default(),
-                    );
-                };
-                hooks.call(store, i, record, config).map(contract::verdict)
-            }
+            (Instance::Current { instance, hooks }, Record::Current(record)) => hooks
+                .call(store, instance, record, config)
+                .map(contract::verdict),
             (Instance::Legacy(i), Record::Legacy(record)) => {
                 let hooks = i.tenantry_policy_hooks();
                 match record {

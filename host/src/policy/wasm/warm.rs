@@ -14,8 +14,6 @@
 //!   one set of instances per customer;
 //! - before each call the store is reset: full fuel, a new deadline, no logs, the memory flag
 //!   cleared; its linear memory is not (that is the point of reusing it);
-//! - an instance is dropped when its plugin was dropped from memory and loaded again (a new
-//!   component, whose hook exports the old instance does not have);
 //! - an instance is dropped after any fault (a call that fails on a reused instance is made
 //!   again on a fresh one, so what earlier calls left can never turn into a deny), and after
 //!   [`MAX_CALLS`] calls, which bounds what a runtime that never collects garbage accumulates;
@@ -59,10 +57,6 @@ pub struct WarmKey {
 /// An instance between two calls.
 pub(super) struct Parked {
     key: WarmKey,
-    /// The [`LoadedPlugin::load`](super::LoadedPlugin) it was made from: a plugin dropped from
-    /// memory and loaded again is a new `Component`, whose hook exports an instance of the old
-    /// one does not have.
-    load: u64,
     pub store: Store<Sandbox>,
     pub instance: Instance,
     calls: u32,
@@ -70,10 +64,9 @@ pub(super) struct Parked {
 }
 
 impl Parked {
-    pub fn new(key: WarmKey, load: u64, store: Store<Sandbox>, instance: Instance) -> Self {
+    pub fn new(key: WarmKey, store: Store<Sandbox>, instance: Instance) -> Self {
         Self {
             key,
-            load,
             store,
             instance,
             calls: 0,
@@ -100,21 +93,11 @@ impl WarmInstances {
         self.parked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An instance of the plugin's `load` parked under `key`, taken out: no other call can use
-    /// it meanwhile. Instances parked under `key` from an earlier load of the plugin are dropped.
-    pub fn take(&self, key: WarmKey, load: u64) -> Option<Parked> {
-        let mut stale = Vec::new();
-        let found = {
-            let mut parked = self.lock();
-            while let Some(at) = parked.iter().position(|p| p.key == key && p.load != load) {
-                stale.push(parked.swap_remove(at));
-            }
-            let at = parked.iter().position(|p| p.key == key);
-            at.map(|at| parked.swap_remove(at))
-        };
-        // Dropped after the lock is released, as in `park`.
-        drop(stale);
-        found
+    /// An instance parked under `key`, taken out: no other call can use it meanwhile.
+    pub fn take(&self, key: WarmKey) -> Option<Parked> {
+        let mut parked = self.lock();
+        let at = parked.iter().position(|p| p.key == key)?;
+        Some(parked.swap_remove(at))
     }
 
     /// Drops every parked instance; says how many there were.
@@ -148,43 +131,5 @@ impl WarmInstances {
             evicted
         };
         drop(evicted);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use wasmtime::component::{Component, Linker};
-    use wasmtime::{Config, Engine};
-
-    use super::*;
-
-    fn parked(engine: &Engine, component: &Component, key: WarmKey, load: u64) -> Parked {
-        let mut store = Store::new(engine, Sandbox::new(1 << 20, 100));
-        let instance = Linker::new(engine)
-            .instantiate(&mut store, component)
-            .unwrap();
-        Parked::new(key, load, store, Instance::Current(instance))
-    }
-
-    /// A plugin dropped from memory and loaded again is a new component: its instances parked
-    /// before are dropped by the next take, which finds the one of the current load.
-    #[test]
-    fn instances_of_an_earlier_load_are_dropped_and_the_current_ones_taken() {
-        let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
-        let component = Component::new(&engine, wat::parse_str("(component)").unwrap()).unwrap();
-        let warm = WarmInstances::new(8);
-        let (key, other) = (
-            WarmKey { binding: 1, org: 7 },
-            WarmKey { binding: 1, org: 8 },
-        );
-        for (k, load) in [(key, 1), (key, 1), (key, 2), (other, 1)] {
-            warm.park(parked(&engine, &component, k, load));
-        }
-        assert_eq!(warm.take(key, 2).map(|p| p.load), Some(2));
-        assert!(
-            warm.take(key, 2).is_none(),
-            "the two of load 1 were dropped"
-        );
-        assert_eq!(warm.clear(), 1, "another key's instance is not touched");
     }
 }
