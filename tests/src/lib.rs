@@ -422,6 +422,26 @@ impl TestServer {
         .await
     }
 
+    /// Binds the plugin `sha` with `config` as the provider `sp_org`'s layer of `hook` for its
+    /// customers (`PUT /v1/orgs/{sp_org}/customer-policies/{hook}`), which must succeed.
+    pub async fn bind_customer_plugin(
+        &self,
+        sp_org: &str,
+        sp: &str,
+        hook: &str,
+        sha: &str,
+        config: serde_json::Value,
+    ) {
+        let bound = self
+            .put(
+                &format!("/v1/orgs/{sp_org}/customer-policies/{hook}"),
+                sp,
+                serde_json::json!({"plugin": sha, "config": config}),
+            )
+            .await;
+        assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    }
+
     /// Uploads Rhai source as `text/x-rhai`.
     pub async fn put_rhai(&self, path: &str, token: &str, source: &str) -> Answer {
         self.send(

@@ -1187,14 +1187,8 @@ async fn fence_and_another(
         assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
         shas.push(uploaded.body["sha256"].as_str().unwrap().to_owned());
     }
-    let bound = s
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            sp,
-            json!({"plugin": shas[0], "config": {"allowed": []}}),
-        )
+    s.bind_customer_plugin(sp_org, sp, "link", &shas[0], json!({"allowed": []}))
         .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
     let other_sha = shas.pop().unwrap();
     (shas.pop().unwrap(), other_sha)
 }

@@ -147,14 +147,14 @@ async fn a_plugin_uploaded_and_bound_through_one_server_decides_on_the_other() {
         .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
-    let bound = a
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            &sp,
-            json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
-        )
-        .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    a.bind_customer_plugin(
+        &sp_org,
+        &sp,
+        "link",
+        &sha,
+        json!({"allowed": [["eu-central", "eu-central"]]}),
+    )
+    .await;
     let (eu, eu_owner) = &b.customer_in(&sp, "eu-one", "eu-central").await;
     let (us, _) = &b.customer_in(&sp, "us-one", "us-east").await;
     // B never saw the upload or the binding: it follows the binding and loads the component

@@ -12,6 +12,13 @@ async fn upload(s: &TestServer, token: &str, name: &str) -> Answer {
     s.upload_plugin(token, plugin(name)).await
 }
 
+/// The SHA-256 of the example or test plugin `name`, uploaded by `token`.
+async fn uploaded_sha(s: &TestServer, token: &str, name: &str) -> String {
+    let uploaded = upload(s, token, name).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+    uploaded.body["sha256"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
     let s = TestServer::spawn().await.unwrap();
@@ -93,10 +100,7 @@ async fn plugins_are_uploaded_by_hash_bound_per_layer_and_decide() {
     assert_eq!(within.status, StatusCode::CREATED, "{:?}", within.body);
 
     // share-allowlist at an organization's own layer.
-    let allowlist = upload(&s, &sp, "share_allowlist").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let allowlist = uploaded_sha(&s, &sp, "share_allowlist").await;
     let (a, a_owner) = s.customer_in(&sp, "alpha", "eu-central").await;
     let (b, b_owner) = s.customer_in(&sp, "beta", "eu-central").await;
     let put = s
@@ -183,10 +187,7 @@ fn support_input(org: &Value, now: &str) -> Value {
 async fn business_hours_grants_on_weekday_hours_in_the_configured_zone() {
     let s = TestServer::spawn().await.unwrap();
     let (sp_org, sp) = s.provider("telco").await;
-    let sha = upload(&s, &sp, "business_hours").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sha = uploaded_sha(&s, &sp, "business_hours").await;
     let (acme, owner) = s.customer(&sp, "acme", false).await;
     let put = s
         .put(
@@ -239,7 +240,8 @@ async fn business_hours_grants_on_weekday_hours_in_the_configured_zone() {
     );
 }
 
-async fn hostile_answer(s: &TestServer, org: &str, owner: &str, sha: &str, mode: &str) -> Answer {
+/// Binds the hostile test plugin as `org`'s own `authorize` layer, behaving as `mode` says.
+async fn bind_hostile(s: &TestServer, org: &str, owner: &str, sha: &str, mode: &str) {
     let put = s
         .put(
             &format!("/v1/orgs/{org}/policies/authorize"),
@@ -248,6 +250,10 @@ async fn hostile_answer(s: &TestServer, org: &str, owner: &str, sha: &str, mode:
         )
         .await;
     assert_eq!(put.status, StatusCode::CREATED, "{mode}: {:?}", put.body);
+}
+
+async fn hostile_answer(s: &TestServer, org: &str, owner: &str, sha: &str, mode: &str) -> Answer {
+    bind_hostile(s, org, owner, sha, mode).await;
     s.get(&format!("/v1/orgs/{org}/teams"), owner).await
 }
 
@@ -262,10 +268,7 @@ async fn hostile_plugins_are_stopped_with_named_errors_and_others_are_unaffected
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
     let (globex, globex_owner) = s.customer(&sp, "globex", true).await;
-    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sha = uploaded_sha(&s, &owner, "hostile").await;
     for (mode, kind) in [
         ("loop", "out_of_fuel"),
         ("memory", "memory_limit"),
@@ -335,10 +338,7 @@ async fn a_plugin_past_its_deadline_is_stopped() {
     .unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
-    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sha = uploaded_sha(&s, &owner, "hostile").await;
     let answer = hostile_answer(&s, &acme, &owner, &sha, "loop").await;
     assert_eq!(
         answer.detail(),
@@ -382,14 +382,14 @@ async fn a_capability_free_component_is_accepted_and_decides_alike() {
         "two builds, two identities"
     );
     assert!(bare.body["size"].as_u64().unwrap() < wasip2.body["size"].as_u64().unwrap());
-    let put = s
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            &sp,
-            json!({"plugin": bare.body["sha256"], "config": {"allowed": []}}),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    s.bind_customer_plugin(
+        &sp_org,
+        &sp,
+        "link",
+        bare.body["sha256"].as_str().unwrap(),
+        json!({"allowed": []}),
+    )
+    .await;
     let (a, a_owner) = s.customer_in(&sp, "alpha", "eu-central").await;
     let (b, _) = s.customer_in(&sp, "beta", "eu-central").await;
     let refused = s
@@ -518,10 +518,7 @@ async fn a_reused_instance_never_crosses_an_organization_a_binding_or_a_trial() 
     let (sp_org, sp) = s.provider("telco").await;
     let (acme, acme_owner) = s.customer(&sp, "acme", true).await;
     let (globex, globex_owner) = s.customer(&sp, "globex", true).await;
-    let sha = upload(&s, &sp, "hostile").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sha = uploaded_sha(&s, &sp, "hostile").await;
     let bind = || bind_counting(&s, &sp_org, &sp, &sha);
     let teams = |org: &str, token: &str| read_teams(&s, org.to_owned(), token.to_owned());
     bind().await;
@@ -657,14 +654,9 @@ async fn plugins_past_the_loaded_budget_are_dropped_and_loaded_again_by_their_ne
             .await;
         assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
         let sha = uploaded.body["sha256"].as_str().unwrap().to_owned();
-        let bound = s
-            .put(
-                &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-                &sp,
-                json!({"plugin": sha, "config": {"allowed": [["eu-central", "eu-central"]]}}),
-            )
+        let allowed = json!({"allowed": [["eu-central", "eu-central"]]});
+        s.bind_customer_plugin(&sp_org, &sp, "link", &sha, allowed)
             .await;
-        assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
         providers.push((sp_org, sp, sha));
     }
     let loaded = |s: &TestServer| {
@@ -718,18 +710,8 @@ async fn a_plugins_input_is_held_to_its_size_limit_at_the_edge() {
     .unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
-    let sha = upload(&s, &owner, "hostile").await.body["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = s
-        .put(
-            &format!("/v1/orgs/{acme}/policies/authorize"),
-            &owner,
-            json!({"plugin": sha, "config": "behave"}),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let sha = uploaded_sha(&s, &owner, "hostile").await;
+    bind_hostile(&s, &acme, &owner, &sha, "behave").await;
     let organization_layer = |padding: usize| {
         let owner = owner.clone();
         let acme = acme.clone();

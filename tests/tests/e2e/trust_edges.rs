@@ -242,14 +242,8 @@ async fn plugin_uploads_are_owned_counted_and_collected() {
     let refused = upload(&s, &sp, Some(&sp_org), other.clone()).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
     assert!(refused.detail().contains("plugin_bytes_per_org"));
-    let bound = s
-        .put(
-            &format!("/v1/orgs/{sp_org}/customer-policies/link"),
-            &sp,
-            json!({"plugin": sha, "config": {"allowed": []}}),
-        )
+    s.bind_customer_plugin(&sp_org, &sp, "link", &sha, json!({"allowed": []}))
         .await;
-    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
     // Giving up the upload while a kept version binds it frees no room (and keeps it stored).
     let deleted = s
         .delete(&format!("/v1/plugins/{sha}?org={sp_org}"), &sp)
