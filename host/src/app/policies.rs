@@ -399,6 +399,22 @@ impl App {
         sha: &str,
         config: Option<&serde_json::Value>,
     ) -> Result<CompiledPolicy> {
+        let config = config.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
+        // Every call hands the plugin its config within the input limit: a larger one could
+        // never run, and is refused before the plugin is loaded or asked about it.
+        let wasm = self.policies.wasm().map_err(Error::Setup)?;
+        let max = wasm.limits.max_input_bytes;
+        if config.len() > max {
+            return Err(Error::field(
+                "policy is invalid",
+                "config",
+                format!(
+                    "the config is {} bytes as JSON; at most {max} are allowed ([wasm] \
+                     max_input_bytes)",
+                    config.len()
+                ),
+            ));
+        }
         let plugin = self.load_plugin(sha).map_err(|e| match e {
             Error::NotFound(_) => Error::field(
                 "policy is invalid",
@@ -414,9 +430,7 @@ impl App {
                 format!("plugin `{sha}` does not implement `{}`", hook.name()),
             ));
         }
-        let config = config.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
         // A config the plugin cannot work with is refused now, not denied on every call.
-        let wasm = self.policies.wasm().map_err(Error::Setup)?;
         wasm.check_config(&plugin, &config)
             .map_err(|why| Error::field("policy is invalid", "config", why))?;
         Ok(CompiledPolicy::plugin(hook, plugin.sha256.clone(), config))

@@ -699,7 +699,8 @@ async fn plugins_past_the_loaded_budget_are_dropped_and_loaded_again_by_their_ne
 }
 
 /// `resource` reaches a plugin as JSON text of at most `max_input_bytes`: at the limit the
-/// plugin decides, one byte past it the layer is denied as `invalid_input` without a call.
+/// plugin decides, one byte past it the layer is denied as `invalid_input` without a call. A
+/// binding's config is held to the same limit when it is bound.
 #[tokio::test]
 async fn a_plugins_input_is_held_to_its_size_limit_at_the_edge() {
     const MAX: usize = 64;
@@ -748,4 +749,24 @@ async fn a_plugins_input_is_held_to_its_size_limit_at_the_edge() {
     );
     assert_eq!(past_it["answer"]["verdict"], "deny");
     assert_eq!(past_it.get("fuel"), None, "the plugin was not called");
+
+    // The binding's config, as JSON text, is held to the same limit when it is bound.
+    let config = |bytes: usize| json!({"plugin": sha, "config": "x".repeat(bytes - 2)});
+    let path = format!("/v1/orgs/{acme}/policies/authorize");
+    let at_the_limit = s.put(&path, &owner, config(MAX)).await;
+    assert_eq!(
+        at_the_limit.status,
+        StatusCode::CREATED,
+        "{:?}",
+        at_the_limit.body
+    );
+    let refused = s.put(&path, &owner, config(MAX + 1)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.body["errors"][0]["field"], "config");
+    assert_eq!(
+        refused.body["errors"][0]["reason"],
+        format!(
+            "the config is 65 bytes as JSON; at most {MAX} are allowed ([wasm] max_input_bytes)"
+        )
+    );
 }
