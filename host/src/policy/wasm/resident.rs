@@ -5,7 +5,8 @@
 //! called or not: at 100,000 organizations with 999 distinct plugins bound, loading them all at
 //! start-up held 436 MiB before a single call (BENCHMARKS.md, "Scale"). So a plugin is loaded by
 //! the first call that needs it and stays while it is among the
-//! [`loaded_plugins`](super::WasmLimits::loaded_plugins) most recently called; past that, the
+//! [`loaded_plugins`](super::WasmLimits::loaded_plugins) most recently called (to the
+//! resolution of one load: calls between two loads count as simultaneous); past that, the
 //! least recently called is dropped, and its next call loads it again (from its artifact file:
 //! about a millisecond, not a compilation).
 //!
@@ -32,11 +33,19 @@ struct Resident<T> {
     used: AtomicU64,
 }
 
+/// Loaded plugins by SHA-256. foldhash rather than SipHash: the map is read on every plugin
+/// call, and its keys are SHA-256 digests of components already accepted, not chosen to
+/// collide.
+type Loaded<T> = HashMap<String, Resident<T>, foldhash::fast::RandomState>;
+
 /// The loaded plugins of one process, at most `budget` of them.
 pub struct ResidentPlugins<T = LoadedPlugin> {
     budget: usize,
-    loaded: RwLock<HashMap<String, Resident<T>>>,
-    /// Counts uses; orders the loaded plugins by their last.
+    loaded: RwLock<Loaded<T>>,
+    /// Advances with each load, not each use: a call only reads it, and writes its plugin's
+    /// `used` only when that changes, so the calls of a busy plugin on every core do not all
+    /// write one cache line. Calls between two loads count as simultaneous, which is all the
+    /// order eviction needs.
     clock: AtomicU64,
     /// Set once the server can load plugins; an offline tool keeps what it loaded itself.
     loader: OnceLock<Box<Loader<T>>>,
@@ -87,7 +96,10 @@ impl<T> ResidentPlugins<T> {
     pub fn cached(&self, sha256: &str) -> Option<Arc<T>> {
         let loaded = self.read();
         let resident = loaded.get(sha256)?;
-        resident.used.store(self.tick(), Ordering::Relaxed);
+        let now = self.clock.load(Ordering::Relaxed);
+        if resident.used.load(Ordering::Relaxed) != now {
+            resident.used.store(now, Ordering::Relaxed);
+        }
         Some(Arc::clone(&resident.plugin))
     }
 
@@ -104,8 +116,10 @@ impl<T> ResidentPlugins<T> {
             loaded.insert(sha256.to_owned(), resident);
             let mut evicted = Vec::new();
             while loaded.len() > self.budget {
+                // Never the one just kept: calls since the last load tie with it.
                 let Some(oldest) = loaded
                     .iter()
+                    .filter(|(sha, _)| sha.as_str() != sha256)
                     .min_by_key(|(_, r)| r.used.load(Ordering::Relaxed))
                     .map(|(sha, _)| sha.clone())
                 else {
@@ -147,13 +161,13 @@ impl<T> ResidentPlugins<T> {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Resident<T>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded<T>> {
         self.loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Resident<T>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Loaded<T>> {
         self.loaded
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -196,6 +210,26 @@ mod tests {
         assert_eq!(*plugins.get("b").unwrap(), "b");
         assert_eq!(loads.load(Ordering::Relaxed), 4, "b is loaded again");
         assert_eq!(plugins.len(), 2);
+    }
+
+    /// The clock advances per load, so plugins called since the last load tie with the one
+    /// loaded now: that one stays, and one of the others goes.
+    #[test]
+    fn the_plugin_just_loaded_stays_when_the_others_were_called_since_the_last_load() {
+        let (plugins, loads) = counting(2);
+        plugins.get("a").unwrap();
+        plugins.get("b").unwrap();
+        plugins.get("a").unwrap();
+        plugins.get("b").unwrap();
+        plugins.get("c").unwrap();
+        assert!(
+            plugins.shas().contains(&"c".to_owned()),
+            "{:?}",
+            plugins.shas()
+        );
+        assert_eq!(plugins.len(), 2);
+        plugins.get("c").unwrap();
+        assert_eq!(loads.load(Ordering::Relaxed), 3, "c is not loaded twice");
     }
 
     #[test]
