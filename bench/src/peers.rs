@@ -97,9 +97,7 @@ pub fn wasm_policy(
         .map_err(anyhow::Error::msg)?
         .compile(component)
         .map_err(|f| anyhow::anyhow!(f.message))?;
-    let sha = plugin.sha256.clone();
-    engine.plugins().keep(&sha, Arc::new(plugin));
-    let mut policy = CompiledPolicy::plugin(hook, sha, config.into());
+    let mut policy = engine.keep_plugin(hook, plugin, config.into());
     policy.name = "plugin".into();
     policy.number = 1;
     Ok(policy)

@@ -4,7 +4,6 @@
 //! component relative to the JSON file).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::compile_cache;
 use crate::config::Settings;
@@ -169,10 +168,7 @@ fn plugin(
     let config = config.map_or_else(|| "{}".to_owned(), |c| c.to_string());
     wasm.check_config(&plugin, &config)
         .map_err(|why| anyhow!("the plugin refuses this config: {why}"))?;
-    // An offline engine has no loader: what it runs is what was kept here.
-    let sha = plugin.sha256.clone();
-    engine.plugins().keep(&sha, Arc::new(plugin));
-    Ok(CompiledPolicy::plugin(hook, sha, config))
+    Ok(engine.keep_plugin(hook, plugin, config))
 }
 
 /// Fixtures from `--fixtures FILE`, else those that came with the policy, else (for a file in

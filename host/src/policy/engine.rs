@@ -146,6 +146,14 @@ impl PolicyEngine {
         &self.plugins
     }
 
+    /// `plugin` kept loaded, as one layer's policy for `hook` with `config`: for an engine
+    /// without a loader (offline commands, benchmarks), which runs only what it was given.
+    pub fn keep_plugin(&self, hook: Hook, plugin: LoadedPlugin, config: String) -> CompiledPolicy {
+        let sha = plugin.sha256.clone();
+        self.plugins.keep(&sha, Arc::new(plugin));
+        CompiledPolicy::plugin(hook, sha, config)
+    }
+
     /// The Wasm runtime and the plugin `sha256`, loaded now if it is not.
     pub fn plugin(&self, sha256: &str) -> Result<(&WasmRuntime, Arc<LoadedPlugin>), PolicyFault> {
         let wasm = self.wasm().map_err(|message| PolicyFault {
