@@ -27,6 +27,9 @@ impl Timestamp {
     }
 
     pub fn to_rfc3339(self) -> String {
+        if let Some(text) = super::rfc3339::format_millis(self.0) {
+            return text;
+        }
         let nanos = i128::from(self.0) * 1_000_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
@@ -35,6 +38,9 @@ impl Timestamp {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
+        if let Some(millis) = super::rfc3339::parse_millis(text) {
+            return Some(Self(millis));
+        }
         let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
             .ok()
@@ -59,11 +65,24 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Read from the text in place: no `String` is allocated for it.
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Self::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
+        d.deserialize_str(TimestampVisitor)
+    }
+}
+
+struct TimestampVisitor;
+
+impl serde::de::Visitor<'_> for TimestampVisitor {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an RFC 3339 time")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+        Timestamp::parse(text).ok_or_else(|| E::custom(format!("`{text}` is not an RFC 3339 time")))
     }
 }
 

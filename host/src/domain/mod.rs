@@ -14,6 +14,7 @@ pub mod plan;
 pub mod privilege;
 pub mod remote_support;
 pub mod resource;
+pub mod rfc3339;
 pub mod secret;
 pub mod share;
 pub mod text;
