@@ -13,6 +13,7 @@ pub mod handle;
 pub mod migrate;
 pub mod postgres;
 pub mod records;
+mod recurring;
 pub mod tables;
 pub mod transfer;
 pub mod tx;

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::postgres::cached_session::CachedSession;
 use super::postgres::session::Session;
 use super::tables::{Children, PairRecords, Records, Terms, Unique};
-use super::{StorageError, codec};
+use super::{StorageError, codec, recurring};
 
 /// A consistent snapshot of the database, for reading.
 pub enum View<'a> {
@@ -74,15 +74,34 @@ impl View<'_> {
         def: Records,
         id: u128,
     ) -> Result<Option<T>, StorageError> {
+        self.record_decoded(def, id, codec::decode)
+    }
+
+    /// [`View::record`] for the records nearly every request reads, decoded once per thread
+    /// while their bytes stay the same ([`recurring`]).
+    pub fn recurring_record<T: DeserializeOwned + Clone + 'static>(
+        &self,
+        def: Records,
+        id: u128,
+    ) -> Result<Option<T>, StorageError> {
+        self.record_decoded(def, id, recurring::decode)
+    }
+
+    fn record_decoded<T>(
+        &self,
+        def: Records,
+        id: u128,
+        decode: fn(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
         with_table!(
             self,
             open_table,
             def,
             |t| match t.get(id)? {
-                Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+                Some(bytes) => Ok(Some(decode(bytes.value())?)),
                 None => Ok(None),
             },
-            |s, name| decode_some(s.record(name, id)?)
+            |s, name| s.record(name, id)?.map(|b| decode(&b)).transpose()
         )
     }
 
@@ -92,15 +111,35 @@ impl View<'_> {
         parent: u128,
         id: u128,
     ) -> Result<Option<T>, StorageError> {
+        self.pair_decoded(def, parent, id, codec::decode)
+    }
+
+    /// [`View::pair`] decoded as [`View::recurring_record`] is.
+    pub fn recurring_pair<T: DeserializeOwned + Clone + 'static>(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        id: u128,
+    ) -> Result<Option<T>, StorageError> {
+        self.pair_decoded(def, parent, id, recurring::decode)
+    }
+
+    fn pair_decoded<T>(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        id: u128,
+        decode: fn(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
         with_table!(
             self,
             open_table,
             def,
             |t| match t.get((parent, id))? {
-                Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+                Some(bytes) => Ok(Some(decode(bytes.value())?)),
                 None => Ok(None),
             },
-            |s, name| decode_some(s.pair(name, parent, id)?)
+            |s, name| s.pair(name, parent, id)?.map(|b| decode(&b)).transpose()
         )
     }
 

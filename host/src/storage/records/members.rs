@@ -69,7 +69,7 @@ impl Tx<'_> {
 
 impl View<'_> {
     pub fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StorageError> {
-        self.pair(tables::MEMBERSHIPS, org.key(), user.key())
+        self.recurring_pair(tables::MEMBERSHIPS, org.key(), user.key())
     }
 
     /// Up to `limit` members of `org` after `after`, in user-id order.

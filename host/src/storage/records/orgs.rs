@@ -159,7 +159,7 @@ impl Tx<'_> {
 
 impl View<'_> {
     pub fn org(&self, id: OrgId) -> Result<Option<Org>, StorageError> {
-        self.record(tables::ORGS, id.key())
+        self.recurring_record(tables::ORGS, id.key())
     }
 
     pub fn org_by_tenant(&self, tenant_id: &str) -> Result<Option<OrgId>, StorageError> {

@@ -50,7 +50,7 @@ impl View<'_> {
     /// The token whose secret has this digest (the caller compares digests in constant time).
     pub fn token_by_digest(&self, digest: &str) -> Result<Option<ApiToken>, StorageError> {
         match self.unique(tables::TOKEN_BY_HASH, digest)? {
-            Some(id) => self.record(tables::TOKENS, id),
+            Some(id) => self.recurring_record(tables::TOKENS, id),
             None => Ok(None),
         }
     }
