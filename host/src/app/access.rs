@@ -59,7 +59,7 @@ pub struct Access {
 }
 
 pub fn active_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
-    let membership: Option<Membership> = view.membership(org, user)?;
+    let membership: Option<Membership> = view.recurring_membership(org, user)?;
     Ok(membership
         .filter(|m| m.status == MembershipStatus::Active)
         .map(|m| m.role))
@@ -83,7 +83,8 @@ fn active_grant(
 }
 
 pub fn load_org(view: &View<'_>, id: OrgId) -> Result<Org> {
-    view.org(id)?.ok_or(Error::NotFound("organization"))
+    view.recurring_org(id)?
+        .ok_or(Error::NotFound("organization"))
 }
 
 /// The caller's access to `org_id`, or 404 when the caller may not know it exists.

@@ -11,9 +11,16 @@
 //! that changed has other bytes, so nothing is ever stale, and nothing needs invalidating.
 //!
 //! What a slot holds is a pure function of bytes the reading thread has just read itself, so one
-//! tenant's reads can teach another nothing beyond the microseconds a clone saves. The table is
-//! bounded whatever the records: [`SLOTS`] slots of records up to [`MAX_BYTES`] (larger ones are
-//! decoded every time), under 1 MiB per thread.
+//! tenant's reads can teach another nothing beyond the microseconds a clone saves (a deleted
+//! record's bytes and value, a token digest among them, stay in memory until their slot is
+//! reused, reachable only by reading the same bytes again). The table is bounded whatever the
+//! records: [`SLOTS`] slots of records up to [`MAX_BYTES`] (larger ones are decoded every
+//! time), so at most 256 KiB of kept bytes per thread plus their decoded values, a few times
+//! that for a record made of many short strings.
+//!
+//! Only the reads made for the request itself go through it ([`super::View::recurring_org`],
+//! [`super::View::recurring_membership`], the token): a loop over many organizations would pay
+//! a copy per miss and push out what the next request reuses.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -132,7 +139,11 @@ mod tests {
                 .any(|slot| slot.bytes.len() > MAX_BYTES)
         });
         assert!(!kept);
-        assert!(decode::<Named>(b"\x01{\"name\": 1}").is_err());
-        assert!(decode::<Named>(b"\x01{\"name\": 1}").is_err());
+        let unreadable = b"\x01{\"name\": 1}";
+        assert!(decode::<Named>(unreadable).is_err());
+        let kept =
+            TABLE.with_borrow(|slots| slots.iter().flatten().any(|slot| slot.bytes == unreadable));
+        assert!(!kept);
+        assert!(decode::<Named>(unreadable).is_err());
     }
 }

@@ -69,6 +69,15 @@ impl Tx<'_> {
 
 impl View<'_> {
     pub fn membership(&self, org: OrgId, user: UserId) -> Result<Option<Membership>, StorageError> {
+        self.pair(tables::MEMBERSHIPS, org.key(), user.key())
+    }
+
+    /// [`View::membership`] for the caller of a request, decoded as [`View::recurring_org`] is.
+    pub fn recurring_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Option<Membership>, StorageError> {
         self.recurring_pair(tables::MEMBERSHIPS, org.key(), user.key())
     }
 
