@@ -223,7 +223,8 @@ mod tests {
     /// answers what `time` does.
     #[test]
     fn near_misses_are_refused_or_read_as_time_reads_them() {
-        let edits: [&dyn Fn(&mut Vec<u8>, usize); 4] = [
+        type Edit = dyn Fn(&mut Vec<u8>, usize);
+        let edits: [&Edit; 4] = [
             &|t, at| t[at] = b'0' + (t[at].wrapping_add(1) % 10),
             &|t, at| t[at] = b'x',
             &|t, at| {
