@@ -59,10 +59,13 @@ pub struct Access {
 }
 
 pub fn active_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
-    let membership: Option<Membership> = view.recurring_membership(org, user)?;
-    Ok(membership
+    Ok(role_if_active(view.membership(org, user)?))
+}
+
+fn role_if_active(membership: Option<Membership>) -> Option<Role> {
+    membership
         .filter(|m| m.status == MembershipStatus::Active)
-        .map(|m| m.role))
+        .map(|m| m.role)
 }
 
 fn active_grant(
@@ -83,13 +86,25 @@ fn active_grant(
 }
 
 pub fn load_org(view: &View<'_>, id: OrgId) -> Result<Org> {
+    view.org(id)?.ok_or(Error::NotFound("organization"))
+}
+
+/// What [`load`] reads for the request it decides (the organization, its provider, the
+/// caller's memberships in both) goes through the per-thread table of decoded records
+/// (`storage/recurring.rs`): the next request reads the same. Loops over many organizations
+/// use [`load_org`] and [`active_role`], which decode as before.
+fn requests_org(view: &View<'_>, id: OrgId) -> Result<Org> {
     view.recurring_org(id)?
         .ok_or(Error::NotFound("organization"))
 }
 
+fn callers_role(view: &View<'_>, org: OrgId, user: UserId) -> Result<Option<Role>> {
+    Ok(role_if_active(view.recurring_membership(org, user)?))
+}
+
 /// The caller's access to `org_id`, or 404 when the caller may not know it exists.
 pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Result<Access> {
-    let org = load_org(view, org_id)?;
+    let org = requests_org(view, org_id)?;
     let Some(user) = actor.user_id else {
         return Ok(Access {
             actor,
@@ -100,13 +115,13 @@ pub fn load(view: &View<'_>, actor: Actor, org_id: OrgId, now: Timestamp) -> Res
             provider_suspended: false,
         });
     };
-    let role = active_role(view, org.id, user)?;
+    let role = callers_role(view, org.id, user)?;
     let provider_role = match org.service_provider_id {
-        Some(sp) => active_role(view, sp, user)?,
+        Some(sp) => callers_role(view, sp, user)?,
         None => None,
     };
     let provider_suspended = match (provider_role, org.service_provider_id) {
-        (Some(_), Some(sp)) => load_org(view, sp)?.status == OrgStatus::Suspended,
+        (Some(_), Some(sp)) => requests_org(view, sp)?.status == OrgStatus::Suspended,
         _ => false,
     };
     // A grant is only good while its holder still belongs to an active provider.

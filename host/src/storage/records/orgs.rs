@@ -162,9 +162,10 @@ impl View<'_> {
         self.record(tables::ORGS, id.key())
     }
 
-    /// [`View::org`] for the organization a request acts on, decoded once per thread while
-    /// its bytes stay the same ([`View::recurring_record`]); loops over many organizations use
-    /// [`View::org`], so they neither pay for the table nor push out what requests reuse.
+    /// [`View::org`] for the organization a request acts on (`app::access::load`), decoded
+    /// once per thread while its bytes stay the same ([`View::recurring_record`]); loops over
+    /// many organizations use [`View::org`], so they neither pay for the table nor push out
+    /// what requests reuse.
     pub fn recurring_org(&self, id: OrgId) -> Result<Option<Org>, StorageError> {
         self.recurring_record(tables::ORGS, id.key())
     }
