@@ -131,6 +131,19 @@ mod tests {
           (export "tenantry:policy/hooks@0.2.0" (instance $hooks)))
     "#;
 
+    fn engine() -> Engine {
+        Engine::new(Config::new().wasm_component_model(true)).unwrap()
+    }
+
+    /// A fresh store and an instance of `component` in it.
+    fn instance_of(engine: &Engine, component: &Component) -> (Store<Sandbox>, Instance) {
+        let mut store = Store::new(engine, Sandbox::new(1 << 20, 100));
+        let instance = Linker::new(engine)
+            .instantiate(&mut store, component)
+            .unwrap();
+        (store, instance)
+    }
+
     fn ask() -> Record {
         Record::Authorize(wit::AuthorizeInput {
             action: "org.read".into(),
@@ -152,13 +165,10 @@ mod tests {
     /// fails its first call and every later one, and is never marked checked.
     #[test]
     fn a_hook_of_another_type_than_the_contract_fails_every_call() {
-        let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
+        let engine = engine();
         let component = Component::new(&engine, wat::parse_str(WRONG_TYPES).unwrap()).unwrap();
         let hooks = HookExports::new(&component).unwrap();
-        let mut store = Store::new(&engine, Sandbox::new(1 << 20, 100));
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &component)
-            .unwrap();
+        let (mut store, instance) = instance_of(&engine, &component);
         for call in 0..2 {
             let error = hooks
                 .call(&mut store, &instance, &ask(), "{}")
@@ -176,7 +186,7 @@ mod tests {
     /// checked.
     #[test]
     fn a_hook_index_of_another_component_finds_nothing() {
-        let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
+        let engine = engine();
         let bytes = wat::parse_str(WRONG_TYPES).unwrap();
         let (first, second) = (
             Component::new(&engine, &bytes).unwrap(),
@@ -184,10 +194,7 @@ mod tests {
         );
         let hooks = HookExports::new(&first).unwrap();
         hooks.checked.store(0xF, Ordering::Relaxed);
-        let mut store = Store::new(&engine, Sandbox::new(1 << 20, 100));
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &second)
-            .unwrap();
+        let (mut store, instance) = instance_of(&engine, &second);
         let error = hooks
             .call(&mut store, &instance, &ask(), "{}")
             .expect_err("another component's index");
@@ -199,7 +206,7 @@ mod tests {
 
     #[test]
     fn a_component_without_the_hooks_interface_is_named() {
-        let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
+        let engine = engine();
         let component = Component::new(&engine, wat::parse_str("(component)").unwrap()).unwrap();
         let error = HookExports::new(&component).err().unwrap();
         assert_eq!(
