@@ -128,22 +128,31 @@ mod tests {
         }
     }
 
+    fn is_kept(bytes: &[u8]) -> bool {
+        TABLE.with_borrow(|slots| slots.iter().flatten().any(|slot| slot.bytes == bytes))
+    }
+
     #[test]
-    fn large_and_unreadable_records_are_not_kept() {
-        let large = bytes_of(&"x".repeat(MAX_BYTES));
-        assert_eq!(decode::<Named>(&large).unwrap().name.len(), MAX_BYTES);
-        let kept = TABLE.with_borrow(|slots| {
-            slots
-                .iter()
-                .flatten()
-                .any(|slot| slot.bytes.len() > MAX_BYTES)
-        });
-        assert!(!kept);
+    fn records_are_kept_up_to_the_size_limit_and_not_one_byte_past_it() {
+        // The version byte and `{"name":""}` around the name.
+        let name_len = MAX_BYTES - 12;
+        let at_limit = bytes_of(&"x".repeat(name_len));
+        assert_eq!(at_limit.len(), MAX_BYTES);
+        assert_eq!(decode::<Named>(&at_limit).unwrap().name.len(), name_len);
+        assert!(is_kept(&at_limit));
+        let past_limit = bytes_of(&"x".repeat(name_len + 1));
+        assert_eq!(
+            decode::<Named>(&past_limit).unwrap().name.len(),
+            name_len + 1
+        );
+        assert!(!is_kept(&past_limit));
+    }
+
+    #[test]
+    fn unreadable_records_are_not_kept() {
         let unreadable = b"\x01{\"name\": 1}";
         assert!(decode::<Named>(unreadable).is_err());
-        let kept =
-            TABLE.with_borrow(|slots| slots.iter().flatten().any(|slot| slot.bytes == unreadable));
-        assert!(!kept);
+        assert!(!is_kept(unreadable));
         assert!(decode::<Named>(unreadable).is_err());
     }
 }
