@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::actor::Actor;
+use super::write::InWrite;
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DecisionId, OrgId};
 use crate::error::{Error, Result};
@@ -137,13 +138,14 @@ impl App {
     /// Decides and records the decision in the log.
     /// Takes the input by value: it moves into the log record instead of being copied.
     ///
-    /// Inside a write transaction, a subject's tenant layers are not run here but decided
-    /// before the transaction ([`super::write`]).
+    /// Inside a write transaction, a decision prepared before it is used, and a subject's
+    /// tenant layers are never run here ([`super::write`]).
     pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
-        if let Some(decision) = self.decide_in_write(hook, subject, &input) {
-            return decision;
-        }
-        let decision = self.policies.decide(hook, subject, &input);
+        let decision = match self.decide_in_write(hook, subject, &input) {
+            InWrite::Decide => self.policies.decide(hook, subject, &input),
+            InWrite::Prepared(decision) => decision,
+            InWrite::Answered(decision) => return decision,
+        };
         let micros = decision.layers.iter().map(|l| l.micros).sum();
         let record = DecisionRecord {
             id: DecisionId::new(),

@@ -1,27 +1,38 @@
-//! Writes whose tenant policies are decided before the write transaction.
+//! Writes whose policy decisions are made outside the write transaction.
 //!
 //! Every write runs on the one group-commit writer thread, so anything slow inside a write
-//! transaction delays every tenant's writes. Platform policies are the operator's own code and
-//! run inline; a provider's or an organization's policy (Rhai or Wasm, up to its wall-clock
-//! budget) must not. [`App::write`] therefore runs a use case's closure optimistically:
+//! transaction delays every tenant's writes. A provider's or an organization's policy (Rhai or
+//! Wasm, up to its wall-clock budget) must never run there, and the platform's, though the
+//! operator's own code, is a fifth of a creation's time on that thread. [`App::write`]
+//! therefore runs a use case's closure optimistically:
 //!
-//! 1. inside the transaction, a decision whose subject has no tenant layer bound is made at
-//!    once; one that has a tenant layer is looked up among the decisions prepared for this
-//!    request. A prepared decision is used only if its input is the same (its `now` within
-//!    [`SKEW_MS`]) and the tenant layers bound now are the versions it was made with, so a
-//!    decision is always a decision on what the transaction reads;
-//! 2. a decision not prepared yet aborts the transaction (whatever the closure then does),
-//!    is made outside it, on the request's own task, and the closure runs again with it.
+//! 1. inside the transaction, a decision is first looked up among the decisions prepared for
+//!    this request. A prepared decision is used only if its input is the same (its `now` within
+//!    [`SKEW_MS`]) and every layer bound now, the platform's included, is the version it was
+//!    made with, so a decision is always a decision on what the transaction reads. It is
+//!    logged then, once, if the attempt counts;
+//! 2. a decision not prepared whose subject has no tenant layer is made at once;
+//! 3. one that has a tenant layer aborts the attempt (whatever the closure then does), is made
+//!    outside it, on the request's own task, and the closure runs again with it.
+//!
+//! [`App::write_decided_ahead`] prepares before the first attempt: it runs the closure on the
+//! request's task against a read snapshot ([`Tx::Probe`]) up to its first write, deciding every
+//! question the closure asks on the way, and discards whatever else the run did. The writer
+//! then only confirms that the inputs and versions are unchanged. It is for use cases whose
+//! closures do nothing before their first write but read and decide (a probe runs those reads
+//! twice, and any other effect would happen twice).
 //!
 //! A decision is a pure function of its input and the policy versions (DESIGN §3), so a
 //! decision made a moment before the transaction, on the same input and versions, is the
 //! decision the transaction would have made. The closure runs at most [`MAX_ROUNDS`] times; a
 //! request whose policy inputs keep changing under it (a hot organization's counts) is asked
 //! to retry. Decisions made inside an attempt are logged only when the attempt is the one that
-//! counts (committed or refused), not once per attempt.
+//! counts (committed or refused), not once per attempt; decisions made outside one are logged
+//! when an attempt that counts uses them.
 //!
-//! The decision being prepared is found through a thread-local set for the duration of one
-//! job on the writer thread, so use cases call [`App::decide`] the same way everywhere.
+//! The decisions prepared are found through a thread-local set for the duration of one job on
+//! the writer thread (or of the probe), so use cases call [`App::decide`] the same way
+//! everywhere.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -62,28 +73,18 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn fits(
-        &self,
-        hook: Hook,
-        subject: Subject,
-        input: &Value,
-        tenant: &[(Layer, String)],
-    ) -> bool {
+    fn fits(&self, hook: Hook, subject: Subject, input: &Value, bound: &[(Layer, String)]) -> bool {
         self.hook == hook
             && self.subject == subject
             && same_but_now(&self.input, input)
-            && tenant_versions(&self.decision) == tenant
+            && self.decision.layers.len() == bound.len()
+            && self
+                .decision
+                .layers
+                .iter()
+                .zip(bound)
+                .all(|(made, (layer, version))| made.layer == *layer && made.version == *version)
     }
-}
-
-/// The tenant layers a decision was made with, in layer order.
-fn tenant_versions(decision: &Decision) -> Vec<(Layer, String)> {
-    decision
-        .layers
-        .iter()
-        .filter(|l| l.layer != Layer::Platform)
-        .map(|l| (l.layer, l.version.clone()))
-        .collect()
 }
 
 /// Equal inputs, except that their top-level `now` may differ by up to [`SKEW_MS`].
@@ -114,6 +115,19 @@ struct Scope {
     needed: Option<Needed>,
     /// Decisions made inside this attempt, logged only if it is the attempt that counts.
     held: Vec<DecisionRecord>,
+    /// Set while probing: the decisions the closure asked for, made on the spot.
+    probed: Option<Vec<Prepared>>,
+}
+
+/// How [`App::decide`] answers inside a write attempt or a probe.
+pub(super) enum InWrite {
+    /// Outside both, or a platform-only decision not prepared: decide now.
+    Decide,
+    /// Made before the attempt, on the same input and versions: log it as made now.
+    Prepared(Decision),
+    /// Answered already, nothing to log: a stand-in while the real decision is made outside
+    /// the attempt, or a probe's decision.
+    Answered(Decision),
 }
 
 thread_local! {
@@ -139,6 +153,7 @@ fn in_scope<T>(
             prepared,
             needed: None,
             held: Vec::new(),
+            probed: None,
         });
     });
     let guard = ScopeGuard;
@@ -157,6 +172,30 @@ fn in_scope<T>(
             outcome
         }
     }
+}
+
+/// Runs `job` as a probe: every decision it asks for is made on the spot and collected, none
+/// is logged, and what `job` returns is dropped.
+fn probing<T>(job: impl FnOnce() -> Result<T>) -> Vec<Prepared> {
+    SCOPE.with(|s| {
+        *s.borrow_mut() = Some(Scope {
+            prepared: Arc::default(),
+            needed: None,
+            held: Vec::new(),
+            probed: Some(Vec::new()),
+        });
+    });
+    let guard = ScopeGuard;
+    drop(job());
+    let scope = SCOPE.with(|s| s.borrow_mut().take());
+    drop(guard);
+    scope.and_then(|s| s.probed).unwrap_or_default()
+}
+
+/// Whether the closure running on this thread is a probe (its reads are not the request's:
+/// nothing is audited for them).
+pub(super) fn in_probe() -> bool {
+    SCOPE.with(|cell| cell.borrow().as_ref().is_some_and(|s| s.probed.is_some()))
 }
 
 /// Inside a write attempt, keeps `record` for the decision log until the attempt is known to
@@ -180,7 +219,33 @@ impl App {
         F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        let mut prepared: Arc<Vec<Prepared>> = Arc::default();
+        self.write_prepared(Vec::new(), op).await
+    }
+
+    /// [`App::write`], with every decision the closure asks for before its first write made
+    /// first, on the request's task, against a read snapshot (module docs): the writer thread
+    /// then only checks that each still fits. Only for closures that do nothing before their
+    /// first write but read and decide.
+    pub async fn write_decided_ahead<T, F>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        let probe = op.clone();
+        let prepared = self
+            .store
+            .read(|view| Ok(probing(|| probe(&Tx::probe(*view)))))
+            // A snapshot that cannot be read leaves every decision to the writer, as before.
+            .unwrap_or_default();
+        self.write_prepared(prepared, op).await
+    }
+
+    async fn write_prepared<T, F>(&self, prepared: Vec<Prepared>, op: F) -> Result<T>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut prepared = Arc::new(prepared);
         for _ in 0..MAX_ROUNDS {
             let attempt = op.clone();
             let ready = Arc::clone(&prepared);
@@ -200,7 +265,8 @@ impl App {
                         subject,
                         input,
                     } = *needed;
-                    let decision = self.decide(hook, subject, input.clone());
+                    // Logged by the attempt that uses it.
+                    let decision = self.policies.decide(hook, subject, &input);
                     let mut next = Vec::clone(&prepared);
                     next.push(Prepared {
                         hook,
@@ -218,35 +284,54 @@ impl App {
         ))
     }
 
-    /// Inside a write transaction, the decision for a subject with tenant layers: prepared, or
-    /// marked as needed (and a stand-in deny returned, which the attempt's rollback discards).
-    /// `None` outside a write transaction, or when only the platform layer applies.
-    pub(super) fn decide_in_write(
-        &self,
-        hook: Hook,
-        subject: Subject,
-        input: &Value,
-    ) -> Option<Decision> {
+    /// Inside a write attempt, the decision prepared for it, or, for a subject with tenant
+    /// layers, a stand-in deny marking the decision as needed (the attempt's rollback discards
+    /// whatever the closure makes of it). Inside a probe, the decision made on the spot.
+    pub(super) fn decide_in_write(&self, hook: Hook, subject: Subject, input: &Value) -> InWrite {
+        if in_probe() {
+            let decision = self.policies.decide(hook, subject, input);
+            // A layer that failed (its deadline on a busy core, its breaker) is asked again by
+            // the writer rather than answered by this run's failure.
+            if decision.layers.iter().all(|l| l.error.is_none()) {
+                let made = Prepared {
+                    hook,
+                    subject,
+                    input: input.clone(),
+                    decision: decision.clone(),
+                };
+                SCOPE.with(|cell| {
+                    if let Some(probed) = cell.borrow_mut().as_mut().and_then(|s| s.probed.as_mut())
+                    {
+                        probed.push(made);
+                    }
+                });
+            }
+            return InWrite::Answered(decision);
+        }
         SCOPE.with(|cell| {
             let mut scope = cell.borrow_mut();
-            let scope = scope.as_mut()?;
-            let tenant = self.policies.tenant_versions(hook, subject);
-            if tenant.is_empty() {
-                return None;
+            let Some(scope) = scope.as_mut() else {
+                return InWrite::Decide;
+            };
+            if !scope.prepared.is_empty() {
+                let bound = self.policies.bound_versions(hook, subject);
+                if let Some(p) = scope
+                    .prepared
+                    .iter()
+                    .find(|p| p.fits(hook, subject, input, &bound))
+                {
+                    return InWrite::Prepared(p.decision.clone());
+                }
             }
-            if let Some(p) = scope
-                .prepared
-                .iter()
-                .find(|p| p.fits(hook, subject, input, &tenant))
-            {
-                return Some(p.decision.clone());
+            if self.policies.tenant_versions(hook, subject).is_empty() {
+                return InWrite::Decide;
             }
             scope.needed.get_or_insert_with(|| Needed {
                 hook,
                 subject,
                 input: input.clone(),
             });
-            Some(Decision::stand_in(hook))
+            InWrite::Answered(Decision::stand_in(hook))
         })
     }
 }
@@ -276,5 +361,79 @@ mod tests {
             &a,
             &json!({"action": "team.create", "now": at(1_000_000)})
         ));
+    }
+
+    #[test]
+    fn a_prepared_decision_stands_only_for_the_layers_and_versions_bound_now() {
+        use crate::domain::ids::OrgId;
+        use crate::policy::combine::LayerOutcome;
+        use crate::policy::verdict::Answer;
+
+        let outcome = |layer: Layer, version: &str| LayerOutcome {
+            layer,
+            version: version.into(),
+            answer: Answer::deny("no"),
+            error: None,
+            error_kind: None,
+            micros: 1,
+            fuel: None,
+            logs: Vec::new(),
+        };
+        let subject = Subject {
+            provider: None,
+            org: Some(OrgId::new()),
+        };
+        let input = json!({"action": "team.create", "now": json!(Timestamp(1_000))});
+        let mut decision = Decision::stand_in(Hook::Authorize);
+        decision.layers = vec![
+            outcome(Layer::Platform, "authorize v1"),
+            outcome(Layer::Organization, "acme v3"),
+        ];
+        let prepared = Prepared {
+            hook: Hook::Authorize,
+            subject,
+            input: input.clone(),
+            decision,
+        };
+        let bound = |layers: &[(Layer, &str)]| -> Vec<(Layer, String)> {
+            layers.iter().map(|(l, v)| (*l, (*v).to_owned())).collect()
+        };
+        let now = bound(&[
+            (Layer::Platform, "authorize v1"),
+            (Layer::Organization, "acme v3"),
+        ]);
+        assert!(prepared.fits(Hook::Authorize, subject, &input, &now));
+        for changed in [
+            // The operator's file was reloaded in between.
+            bound(&[
+                (Layer::Platform, "authorize v2"),
+                (Layer::Organization, "acme v3"),
+            ]),
+            // The organization unbound its layer, or bound another version.
+            bound(&[(Layer::Platform, "authorize v1")]),
+            bound(&[
+                (Layer::Platform, "authorize v1"),
+                (Layer::Organization, "acme v4"),
+            ]),
+            // Its provider bound a layer for its customers.
+            bound(&[
+                (Layer::Platform, "authorize v1"),
+                (Layer::ServiceProvider, "telco v1"),
+                (Layer::Organization, "acme v3"),
+            ]),
+        ] {
+            assert!(
+                !prepared.fits(Hook::Authorize, subject, &input, &changed),
+                "{changed:?}"
+            );
+        }
+        let other = Subject {
+            provider: None,
+            org: Some(OrgId::new()),
+        };
+        assert!(!prepared.fits(Hook::Authorize, other, &input, &now));
+        assert!(!prepared.fits(Hook::Link, subject, &input, &now));
+        let changed_input = json!({"action": "team.delete", "now": json!(Timestamp(1_000))});
+        assert!(!prepared.fits(Hook::Authorize, subject, &changed_input, &now));
     }
 }

@@ -266,6 +266,16 @@ impl PolicyEngine {
             .collect()
     }
 
+    /// Every layer bound for `subject`, the platform's included, with its version, in layer
+    /// order: what a decision made now would be made with.
+    pub fn bound_versions(&self, hook: Hook, subject: Subject) -> Vec<(Layer, String)> {
+        let set = self.snapshot();
+        layer_keys(hook, subject)
+            .into_iter()
+            .filter_map(|(layer, key)| Some((layer, set.get(&key?)?.version())))
+            .collect()
+    }
+
     /// Asks every layer bound for `subject` and combines their answers.
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
         self.run(hook, subject, input, None, Trial::No)
@@ -294,13 +304,7 @@ impl PolicyEngine {
         trial: Trial,
     ) -> Decision {
         let set = self.snapshot();
-        let [provider, org] = tenant_keys(hook, subject);
-        let keys = [
-            (Layer::Platform, Some(BindingKey::platform(hook))),
-            provider,
-            org,
-        ];
-        let chosen = keys.map(|(layer, key)| {
+        let chosen = layer_keys(hook, subject).map(|(layer, key)| {
             let policy = match candidate {
                 Some(c) if c.layer == layer => Some(&c.policy),
                 _ => key.and_then(|k| set.get(&k)),
@@ -411,6 +415,16 @@ impl PolicyEngine {
 }
 
 /// The binding keys of the provider and organization layers for `subject`.
+/// The platform's binding and `subject`'s tenant bindings of `hook`, in layer order.
+fn layer_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 3] {
+    let [provider, org] = tenant_keys(hook, subject);
+    [
+        (Layer::Platform, Some(BindingKey::platform(hook))),
+        provider,
+        org,
+    ]
+}
+
 fn tenant_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 2] {
     [
         (

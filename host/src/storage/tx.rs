@@ -20,6 +20,10 @@ use super::{StorageError, codec};
 pub enum Tx<'a> {
     File(FileTxn<'a>),
     Sql(&'a CachedSession<'a>),
+    /// A use case's closure run against a read snapshot on the request's own task, up to its
+    /// first write, to learn which policy decisions it asks for (`app::write`): it reads as
+    /// the snapshot does, and its first write ends it with [`StorageError::ProbeEnded`].
+    Probe(View<'a>),
 }
 
 /// The redb transaction behind a [`Tx`], out of reach outside `storage`: a use case that could
@@ -66,8 +70,8 @@ impl<'a> Tx<'a> {
     pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
         match self {
             Self::File(FileTxn { txn, .. }) => Ok(txn.stats()?),
-            Self::Sql(_) => Err(StorageError::Internal(
-                "file statistics exist only for the embedded store".into(),
+            Self::Sql(_) | Self::Probe(_) => Err(StorageError::Internal(
+                "file statistics exist only for the embedded store's write transactions".into(),
             )),
         }
     }
@@ -77,7 +81,13 @@ impl<'a> Tx<'a> {
         match self {
             Self::File(FileTxn { txn, .. }) => View::Write(WriteSnapshot(txn)),
             Self::Sql(session) => View::SqlWrite(session),
+            Self::Probe(view) => *view,
         }
+    }
+
+    /// A probe over `view` (see [`Tx::Probe`]).
+    pub fn probe(view: View<'a>) -> Self {
+        Self::Probe(view)
     }
 
     pub fn put<T: Serialize>(
@@ -91,6 +101,7 @@ impl<'a> Tx<'a> {
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
@@ -126,6 +137,7 @@ impl<'a> Tx<'a> {
         id: u128,
     ) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let key = (parent, id);
@@ -150,6 +162,7 @@ impl<'a> Tx<'a> {
 
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.insert(parent, child)?;
@@ -177,6 +190,7 @@ impl<'a> Tx<'a> {
         child: u128,
     ) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.remove(parent, child)?;
@@ -199,6 +213,7 @@ impl<'a> Tx<'a> {
 
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_multimap_table(def)?;
@@ -228,6 +243,7 @@ impl<'a> Tx<'a> {
 
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
@@ -252,6 +268,7 @@ impl<'a> Tx<'a> {
     /// bits), instead of a read under the write lock for every new secret.
     pub fn insert_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 let mut table = txn.open_table(def)?;
                 if table.get(key)?.is_some() {
@@ -279,6 +296,7 @@ impl<'a> Tx<'a> {
 
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
@@ -299,6 +317,7 @@ impl<'a> Tx<'a> {
 
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.insert(key, id)?;
@@ -320,6 +339,7 @@ impl<'a> Tx<'a> {
 
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.remove(key, id)?;
@@ -364,6 +384,7 @@ impl<'a> Tx<'a> {
     /// A record whose body is already encoded (copied from another store).
     pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -393,6 +414,7 @@ impl<'a> Tx<'a> {
         body: &[u8],
     ) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -429,6 +451,7 @@ impl<'a> Tx<'a> {
             .map(|(id, record)| Ok((id, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
+            Self::Probe(_) => Err(StorageError::ProbeEnded),
             // The table opened once for the batch: opening costs more than an insert.
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
@@ -464,6 +487,7 @@ impl<'a> Tx<'a> {
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
+            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -498,6 +522,7 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
+            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -527,6 +552,7 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
+            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -559,6 +585,7 @@ impl<'a> Tx<'a> {
         bytes: &[u8],
     ) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -582,6 +609,7 @@ impl<'a> Tx<'a> {
 
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         match self {
+            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
