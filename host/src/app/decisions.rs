@@ -144,7 +144,7 @@ impl App {
         let decision = match self.decide_in_write(hook, subject, &input) {
             InWrite::Decide => self.policies.decide(hook, subject, &input),
             InWrite::Prepared(decision) => decision,
-            InWrite::Answered(decision) => return decision,
+            InWrite::StandIn(decision) => return decision,
         };
         let micros = decision.layers.iter().map(|l| l.micros).sum();
         let record = DecisionRecord {

@@ -127,7 +127,7 @@ impl App {
         };
         let members = body.member_ids.unwrap_or_default();
         let app = self.clone();
-        self.write_decided_ahead(move |tx| {
+        self.write(move |tx| {
             let view = tx.view();
             let now = app.clock.now();
             let action = format!("{}.create", kind.as_str());
@@ -245,7 +245,7 @@ impl App {
             .map(|n| check_name(kind, Some(n)))
             .transpose()?;
         let app = self.clone();
-        self.write_decided_ahead(move |tx| {
+        self.write(move |tx| {
             let view = tx.view();
             let now = app.clock.now();
             let action = format!("{}.update", kind.as_str());
@@ -280,7 +280,7 @@ impl App {
         id: ResourceId,
     ) -> Result<()> {
         let app = self.clone();
-        self.write_decided_ahead(move |tx| {
+        self.write(move |tx| {
             let view = tx.view();
             let now = app.clock.now();
             let action = format!("{}.delete", kind.as_str());

@@ -1,38 +1,33 @@
-//! Writes whose policy decisions are made outside the write transaction.
+//! Writes whose tenant policies are decided before the write transaction.
 //!
 //! Every write runs on the one group-commit writer thread, so anything slow inside a write
-//! transaction delays every tenant's writes. A provider's or an organization's policy (Rhai or
-//! Wasm, up to its wall-clock budget) must never run there, and the platform's, though the
-//! operator's own code, is a fifth of a creation's time on that thread. [`App::write`]
-//! therefore runs a use case's closure optimistically:
+//! transaction delays every tenant's writes. Platform policies are the operator's own code and
+//! run inline; a provider's or an organization's policy (Rhai or Wasm, up to its wall-clock
+//! budget) must not. [`App::write`] therefore runs a use case's closure optimistically:
 //!
 //! 1. inside the transaction, a decision is first looked up among the decisions prepared for
 //!    this request. A prepared decision is used only if its input is the same (its `now` within
 //!    [`SKEW_MS`]) and every layer bound now, the platform's included, is the version it was
-//!    made with, so a decision is always a decision on what the transaction reads. It is
-//!    logged then, once, if the attempt counts;
+//!    made with, so a decision is always a decision on what the transaction reads;
 //! 2. a decision not prepared whose subject has no tenant layer is made at once;
 //! 3. one that has a tenant layer aborts the attempt (whatever the closure then does), is made
 //!    outside it, on the request's own task, and the closure runs again with it.
-//!
-//! [`App::write_decided_ahead`] prepares before the first attempt: it runs the closure on the
-//! request's task against a read snapshot ([`Tx::Probe`]) up to its first write, deciding every
-//! question the closure asks on the way, and discards whatever else the run did. The writer
-//! then only confirms that the inputs and versions are unchanged. It is for use cases whose
-//! closures do nothing before their first write but read and decide (a probe runs those reads
-//! twice, and any other effect would happen twice).
 //!
 //! A decision is a pure function of its input and the policy versions (DESIGN §3), so a
 //! decision made a moment before the transaction, on the same input and versions, is the
 //! decision the transaction would have made. The closure runs at most [`MAX_ROUNDS`] times; a
 //! request whose policy inputs keep changing under it (a hot organization's counts) is asked
-//! to retry. Decisions made inside an attempt are logged only when the attempt is the one that
-//! counts (committed or refused), not once per attempt; decisions made outside one are logged
-//! when an attempt that counts uses them.
+//! to retry. A decision is logged by the attempt that counts (committed or refused), whether
+//! it made the decision or used a prepared one: once, and never a prepared decision that no
+//! attempt used.
 //!
 //! The decisions prepared are found through a thread-local set for the duration of one job on
-//! the writer thread (or of the probe), so use cases call [`App::decide`] the same way
-//! everywhere.
+//! the writer thread, so use cases call [`App::decide`] the same way everywhere.
+//!
+//! Deciding every question ahead of the first attempt (the closure run on the request's task
+//! against a read snapshot up to its first write) was built and measured: it took a fifth of a
+//! creation off the writer thread, but ran the closure's reads twice and made creations no
+//! faster on two cores shared with the load generator (BENCHMARKS.md, 2026-12-07).
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -115,19 +110,16 @@ struct Scope {
     needed: Option<Needed>,
     /// Decisions made inside this attempt, logged only if it is the attempt that counts.
     held: Vec<DecisionRecord>,
-    /// Set while probing: the decisions the closure asked for, made on the spot.
-    probed: Option<Vec<Prepared>>,
 }
 
-/// How [`App::decide`] answers inside a write attempt or a probe.
+/// How [`App::decide`] answers inside a write attempt.
 pub(super) enum InWrite {
-    /// Outside both, or a platform-only decision not prepared: decide now.
+    /// Outside an attempt, or a platform-only decision not prepared: decide now.
     Decide,
     /// Made before the attempt, on the same input and versions: log it as made now.
     Prepared(Decision),
-    /// Answered already, nothing to log: a stand-in while the real decision is made outside
-    /// the attempt, or a probe's decision.
-    Answered(Decision),
+    /// A stand-in while the real decision is made outside the attempt: nothing to log.
+    StandIn(Decision),
 }
 
 thread_local! {
@@ -153,7 +145,6 @@ fn in_scope<T>(
             prepared,
             needed: None,
             held: Vec::new(),
-            probed: None,
         });
     });
     let guard = ScopeGuard;
@@ -172,30 +163,6 @@ fn in_scope<T>(
             outcome
         }
     }
-}
-
-/// Runs `job` as a probe: every decision it asks for is made on the spot and collected, none
-/// is logged, and what `job` returns is dropped.
-fn probing<T>(job: impl FnOnce() -> Result<T>) -> Vec<Prepared> {
-    SCOPE.with(|s| {
-        *s.borrow_mut() = Some(Scope {
-            prepared: Arc::default(),
-            needed: None,
-            held: Vec::new(),
-            probed: Some(Vec::new()),
-        });
-    });
-    let guard = ScopeGuard;
-    drop(job());
-    let scope = SCOPE.with(|s| s.borrow_mut().take());
-    drop(guard);
-    scope.and_then(|s| s.probed).unwrap_or_default()
-}
-
-/// Whether the closure running on this thread is a probe (its reads are not the request's:
-/// nothing is audited for them).
-pub(super) fn in_probe() -> bool {
-    SCOPE.with(|cell| cell.borrow().as_ref().is_some_and(|s| s.probed.is_some()))
 }
 
 /// Inside a write attempt, keeps `record` for the decision log until the attempt is known to
@@ -219,33 +186,7 @@ impl App {
         F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        self.write_prepared(Vec::new(), op).await
-    }
-
-    /// [`App::write`], with every decision the closure asks for before its first write made
-    /// first, on the request's task, against a read snapshot (module docs): the writer thread
-    /// then only checks that each still fits. Only for closures that do nothing before their
-    /// first write but read and decide.
-    pub async fn write_decided_ahead<T, F>(&self, op: F) -> Result<T>
-    where
-        F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
-        T: Send + 'static,
-    {
-        let probe = op.clone();
-        let prepared = self
-            .store
-            .read(|view| Ok(probing(|| probe(&Tx::probe(*view)))))
-            // A snapshot that cannot be read leaves every decision to the writer, as before.
-            .unwrap_or_default();
-        self.write_prepared(prepared, op).await
-    }
-
-    async fn write_prepared<T, F>(&self, prepared: Vec<Prepared>, op: F) -> Result<T>
-    where
-        F: FnOnce(&Tx<'_>) -> Result<T> + Clone + Send + 'static,
-        T: Send + 'static,
-    {
-        let mut prepared = Arc::new(prepared);
+        let mut prepared: Arc<Vec<Prepared>> = Arc::default();
         for _ in 0..MAX_ROUNDS {
             let attempt = op.clone();
             let ready = Arc::clone(&prepared);
@@ -286,28 +227,8 @@ impl App {
 
     /// Inside a write attempt, the decision prepared for it, or, for a subject with tenant
     /// layers, a stand-in deny marking the decision as needed (the attempt's rollback discards
-    /// whatever the closure makes of it). Inside a probe, the decision made on the spot.
+    /// whatever the closure makes of it).
     pub(super) fn decide_in_write(&self, hook: Hook, subject: Subject, input: &Value) -> InWrite {
-        if in_probe() {
-            let decision = self.policies.decide(hook, subject, input);
-            // A layer that failed (its deadline on a busy core, its breaker) is asked again by
-            // the writer rather than answered by this run's failure.
-            if decision.layers.iter().all(|l| l.error.is_none()) {
-                let made = Prepared {
-                    hook,
-                    subject,
-                    input: input.clone(),
-                    decision: decision.clone(),
-                };
-                SCOPE.with(|cell| {
-                    if let Some(probed) = cell.borrow_mut().as_mut().and_then(|s| s.probed.as_mut())
-                    {
-                        probed.push(made);
-                    }
-                });
-            }
-            return InWrite::Answered(decision);
-        }
         SCOPE.with(|cell| {
             let mut scope = cell.borrow_mut();
             let Some(scope) = scope.as_mut() else {
@@ -331,7 +252,7 @@ impl App {
                 subject,
                 input: input.clone(),
             });
-            InWrite::Answered(Decision::stand_in(hook))
+            InWrite::StandIn(Decision::stand_in(hook))
         })
     }
 }

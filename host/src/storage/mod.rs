@@ -58,10 +58,6 @@ pub enum StorageError {
     /// between two organizations): a unique-constraint violation in SQL terms. Answered 409.
     #[error("{0}")]
     Duplicate(String),
-    /// A probe of a write ([`Tx::Probe`]) reached its first write. Never answered to anyone:
-    /// what a probe returns is discarded.
-    #[error("a probe of a write reached its first write")]
-    ProbeEnded,
 }
 
 macro_rules! from_redb {

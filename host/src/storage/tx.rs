@@ -20,10 +20,6 @@ use super::{StorageError, codec};
 pub enum Tx<'a> {
     File(FileTxn<'a>),
     Sql(&'a CachedSession<'a>),
-    /// A use case's closure run against a read snapshot on the request's own task, up to its
-    /// first write, to learn which policy decisions it asks for (`app::write`): it reads as
-    /// the snapshot does, and its first write ends it with [`StorageError::ProbeEnded`].
-    Probe(View<'a>),
 }
 
 /// The redb transaction behind a [`Tx`], out of reach outside `storage`: a use case that could
@@ -70,8 +66,8 @@ impl<'a> Tx<'a> {
     pub fn space(&self) -> Result<redb::DatabaseStats, StorageError> {
         match self {
             Self::File(FileTxn { txn, .. }) => Ok(txn.stats()?),
-            Self::Sql(_) | Self::Probe(_) => Err(StorageError::Internal(
-                "file statistics exist only for the embedded store's write transactions".into(),
+            Self::Sql(_) => Err(StorageError::Internal(
+                "file statistics exist only for the embedded store".into(),
             )),
         }
     }
@@ -81,13 +77,7 @@ impl<'a> Tx<'a> {
         match self {
             Self::File(FileTxn { txn, .. }) => View::Write(WriteSnapshot(txn)),
             Self::Sql(session) => View::SqlWrite(session),
-            Self::Probe(view) => *view,
         }
-    }
-
-    /// A probe over `view` (see [`Tx::Probe`]).
-    pub fn probe(view: View<'a>) -> Self {
-        Self::Probe(view)
     }
 
     pub fn put<T: Serialize>(
@@ -101,7 +91,6 @@ impl<'a> Tx<'a> {
 
     pub fn delete(&self, def: Records, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.remove(id)?.map(|g| g.value().to_vec());
@@ -137,7 +126,6 @@ impl<'a> Tx<'a> {
         id: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let key = (parent, id);
@@ -162,7 +150,6 @@ impl<'a> Tx<'a> {
 
     pub fn add_child(&self, def: Children, parent: u128, child: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.insert(parent, child)?;
@@ -190,7 +177,6 @@ impl<'a> Tx<'a> {
         child: u128,
     ) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.remove(parent, child)?;
@@ -213,7 +199,6 @@ impl<'a> Tx<'a> {
 
     pub fn remove_children(&self, def: Children, parent: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_multimap_table(def)?;
@@ -243,7 +228,6 @@ impl<'a> Tx<'a> {
 
     pub fn set_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.insert(key, id)?.map(|g| g.value());
@@ -268,7 +252,6 @@ impl<'a> Tx<'a> {
     /// bits), instead of a read under the write lock for every new secret.
     pub fn insert_unique(&self, def: Unique, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 let mut table = txn.open_table(def)?;
                 if table.get(key)?.is_some() {
@@ -296,7 +279,6 @@ impl<'a> Tx<'a> {
 
     pub fn remove_unique(&self, def: Unique, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn.open_table(def)?.remove(key)?.map(|g| g.value());
@@ -317,7 +299,6 @@ impl<'a> Tx<'a> {
 
     pub fn add_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.insert(key, id)?;
@@ -339,7 +320,6 @@ impl<'a> Tx<'a> {
 
     pub fn remove_term(&self, def: Terms, key: &str, id: u128) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let present = txn.open_multimap_table(def)?.remove(key, id)?;
@@ -384,7 +364,6 @@ impl<'a> Tx<'a> {
     /// A record whose body is already encoded (copied from another store).
     pub fn put_raw(&self, def: Records, id: u128, body: &[u8]) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -414,7 +393,6 @@ impl<'a> Tx<'a> {
         body: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -451,7 +429,6 @@ impl<'a> Tx<'a> {
             .map(|(id, record)| Ok((id, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::Probe(_) => Err(StorageError::ProbeEnded),
             // The table opened once for the batch: opening costs more than an insert.
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
@@ -487,7 +464,6 @@ impl<'a> Tx<'a> {
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
         match self {
-            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -522,7 +498,6 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let ids: Vec<u128> = ids.into_iter().collect();
         match self {
-            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -552,7 +527,6 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StorageError> {
         let keys: Vec<(u128, u128)> = keys.into_iter().collect();
         match self {
-            Self::Probe(_) => Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
@@ -585,7 +559,6 @@ impl<'a> Tx<'a> {
         bytes: &[u8],
     ) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn
@@ -609,7 +582,6 @@ impl<'a> Tx<'a> {
 
     pub fn delete_keyed(&self, def: super::tables::Keyed, key: &str) -> Result<(), StorageError> {
         match self {
-            Self::Probe(_) => return Err(StorageError::ProbeEnded),
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let was = txn

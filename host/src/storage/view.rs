@@ -13,7 +13,6 @@ use super::tables::{Children, PairRecords, Records, Terms, Unique};
 use super::{StorageError, codec, recurring};
 
 /// A consistent snapshot of the database, for reading.
-#[derive(Clone, Copy)]
 pub enum View<'a> {
     Read(&'a ReadTransaction),
     /// What a write transaction reads, its own writes included (sealed: writes go through
@@ -26,7 +25,6 @@ pub enum View<'a> {
 }
 
 /// A redb write transaction seen for reading only.
-#[derive(Clone, Copy)]
 pub struct WriteSnapshot<'a>(pub(super) &'a WriteTransaction);
 
 /// On redb, opens `$def` with the transaction's own table type and runs `$body` on it, so each

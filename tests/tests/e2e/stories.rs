@@ -328,8 +328,8 @@ async fn an_admin_grant_acts_audited_and_the_customer_revokes_it() {
         )
         .await;
     assert_eq!(team.status, StatusCode::CREATED, "{:?}", team.body);
-    // Reads under a grant are audited moments after they happen; the creation's own policy
-    // question, asked ahead of the write against a snapshot, is not such a read.
+    // Reads under a grant are audited moments after they happen: given that time, the
+    // creation still shows once, as the write it was.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let audit = s
         .get(&format!("/v1/orgs/{customer}/audit?limit=500"), &owner)
