@@ -418,6 +418,52 @@ async fn hostile_tenant_policies_fail_closed_with_named_errors() {
     );
 }
 
+#[tokio::test]
+async fn a_write_decided_outside_its_transaction_is_logged_once_with_every_layer() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    // An organization layer makes every team creation's decision one the writer does not
+    // make: decided outside the transaction, then used by it.
+    let own = "fn authorize(input) { if input.action == \"team.create\" { return allow(\"acme builds teams\"); } abstain() }";
+    let bound = s
+        .put_rhai(&format!("/v1/orgs/{acme}/policies/authorize"), &owner, own)
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{:?}", bound.body);
+    for name in ["a", "b"] {
+        let created = s
+            .post(
+                &format!("/v1/orgs/{acme}/teams"),
+                &owner,
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    }
+    let items = settled(&s, &acme, &owner, 2).await;
+    // Moments more for a second record of either, had one been written.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = decisions(&s, &acme, &owner, "limit=500").await.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or(items);
+    let creates: Vec<_> = items
+        .iter()
+        .filter(|d| d["input"]["action"] == "team.create")
+        .collect();
+    assert_eq!(creates.len(), 2, "one record per creation: {creates:?}");
+    for create in creates {
+        let layers: Vec<_> = create["decision"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["layer"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(layers, ["platform", "organization"]);
+        assert_eq!(create["decision"]["answer"]["verdict"], "allow");
+    }
+}
+
 async fn decisions(s: &TestServer, org: &str, token: &str, query: &str) -> Answer {
     s.get(&format!("/v1/orgs/{org}/decisions?{query}"), token)
         .await
