@@ -135,17 +135,38 @@ impl App {
         self.decide(input.hook(), subject, input.to_value())
     }
 
-    /// Decides and records the decision in the log.
-    /// Takes the input by value: it moves into the log record instead of being copied.
+    /// Decides and logs the decision (inside a write attempt, holds it for the log until the
+    /// attempt is known to count). Takes the input by value: it moves into the log record
+    /// instead of being copied.
     ///
     /// Inside a write transaction, a decision prepared before it is used, and a subject's
     /// tenant layers are never run here ([`super::write`]).
     pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
-        let decision = match self.decide_in_write(hook, subject, &input) {
-            InWrite::Decide => self.policies.decide(hook, subject, &input),
-            InWrite::Prepared(decision) => decision,
-            InWrite::StandIn(decision) => return decision,
+        let (decision, input) = match self.decide_in_write(hook, subject, &input) {
+            InWrite::Decide => (self.policies.decide(hook, subject, &input), input),
+            InWrite::Prepared {
+                decision,
+                made_on: Some(made_on),
+            } => (decision, made_on),
+            InWrite::Prepared {
+                decision,
+                made_on: None,
+            }
+            | InWrite::StandIn(decision) => return decision,
         };
+        self.log_decision(hook, subject, input, &decision);
+        decision
+    }
+
+    /// Hands `decision`, made on `input`, to the log: at once, or held by the write attempt
+    /// running on this thread until it is known to count.
+    pub(super) fn log_decision(
+        &self,
+        hook: Hook,
+        subject: Subject,
+        input: Value,
+        decision: &Decision,
+    ) {
         let micros = decision.layers.iter().map(|l| l.micros).sum();
         let record = DecisionRecord {
             id: DecisionId::new(),
@@ -153,7 +174,7 @@ impl App {
             org_id: subject.org,
             hook,
             input,
-            error_kinds: error_kinds(&decision),
+            error_kinds: error_kinds(decision),
             decision: decision.clone(),
             micros,
             trace_id: None,
@@ -161,7 +182,6 @@ impl App {
         if let Some(record) = super::write::hold(record) {
             self.record_decision(record);
         }
-        decision
     }
 
     /// Hands a decision to the log's recorder.

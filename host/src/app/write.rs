@@ -18,8 +18,9 @@
 //! decision the transaction would have made. The closure runs at most [`MAX_ROUNDS`] times; a
 //! request whose policy inputs keep changing under it (a hot organization's counts) is asked
 //! to retry. A decision is logged by the attempt that counts (committed or refused), whether
-//! it made the decision or used a prepared one: once, and never a prepared decision that no
-//! attempt used.
+//! it made the decision or used a prepared one (then with the input it was made on): once,
+//! and a prepared decision that no attempt used only if one of its layers failed (the log
+//! keeps every failure).
 //!
 //! The decisions prepared are found through a thread-local set for the duration of one job on
 //! the writer thread, so use cases call [`App::decide`] the same way everywhere.
@@ -65,6 +66,9 @@ struct Prepared {
     subject: Subject,
     input: Value,
     decision: Decision,
+    /// Logged when it was made: a layer failed, and the log keeps every failure whether or
+    /// not an attempt then uses the decision.
+    logged: bool,
 }
 
 impl Prepared {
@@ -116,8 +120,12 @@ struct Scope {
 pub(super) enum InWrite {
     /// Outside an attempt, or a platform-only decision not prepared: decide now.
     Decide,
-    /// Made before the attempt, on the same input and versions: log it as made now.
-    Prepared(Decision),
+    /// Made before the attempt, on the same input (but for `now`) and versions: log it with
+    /// the input it was made on, unless it was logged when made (`made_on` is then `None`).
+    Prepared {
+        decision: Decision,
+        made_on: Option<Value>,
+    },
     /// A stand-in while the real decision is made outside the attempt: nothing to log.
     StandIn(Decision),
 }
@@ -206,14 +214,20 @@ impl App {
                         subject,
                         input,
                     } = *needed;
-                    // Logged by the attempt that uses it.
                     let decision = self.policies.decide(hook, subject, &input);
+                    // Logged by the attempt that uses it, with the input it was made on; a
+                    // failure is logged now, used or not.
+                    let logged = decision.layers.iter().any(|l| l.error.is_some());
+                    if logged {
+                        self.log_decision(hook, subject, input.clone(), &decision);
+                    }
                     let mut next = Vec::clone(&prepared);
                     next.push(Prepared {
                         hook,
                         subject,
                         input,
                         decision,
+                        logged,
                     });
                     prepared = Arc::new(next);
                 }
@@ -225,9 +239,10 @@ impl App {
         ))
     }
 
-    /// Inside a write attempt, the decision prepared for it, or, for a subject with tenant
+    /// Inside a write attempt, the decision prepared for it; else, for a subject with tenant
     /// layers, a stand-in deny marking the decision as needed (the attempt's rollback discards
-    /// whatever the closure makes of it).
+    /// whatever the closure makes of it). [`InWrite::Decide`] outside an attempt, and for a
+    /// platform-only decision not prepared.
     pub(super) fn decide_in_write(&self, hook: Hook, subject: Subject, input: &Value) -> InWrite {
         SCOPE.with(|cell| {
             let mut scope = cell.borrow_mut();
@@ -241,7 +256,10 @@ impl App {
                     .iter()
                     .find(|p| p.fits(hook, subject, input, &bound))
                 {
-                    return InWrite::Prepared(p.decision.clone());
+                    return InWrite::Prepared {
+                        decision: p.decision.clone(),
+                        made_on: (!p.logged).then(|| p.input.clone()),
+                    };
                 }
             }
             if self.policies.tenant_versions(hook, subject).is_empty() {
@@ -315,6 +333,7 @@ mod tests {
             subject,
             input: input.clone(),
             decision,
+            logged: false,
         };
         let bound = |layers: &[(Layer, &str)]| -> Vec<(Layer, String)> {
             layers.iter().map(|(l, v)| (*l, (*v).to_owned())).collect()

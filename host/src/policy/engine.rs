@@ -414,7 +414,6 @@ impl PolicyEngine {
     }
 }
 
-/// The binding keys of the provider and organization layers for `subject`.
 /// The platform's binding and `subject`'s tenant bindings of `hook`, in layer order.
 fn layer_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 3] {
     let [provider, org] = tenant_keys(hook, subject);
@@ -425,6 +424,7 @@ fn layer_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 3] 
     ]
 }
 
+/// The binding keys of the provider and organization layers for `subject`.
 fn tenant_keys(hook: Hook, subject: Subject) -> [(Layer, Option<BindingKey>); 2] {
     [
         (

@@ -462,6 +462,40 @@ async fn a_write_decided_outside_its_transaction_is_logged_once_with_every_layer
         assert_eq!(layers, ["platform", "organization"]);
         assert_eq!(create["decision"]["answer"]["verdict"], "allow");
     }
+
+    // A layer that fails is logged when the decision is made, and not again by the attempt
+    // that uses it: the refusal shows once, with its error.
+    let failing =
+        "fn authorize(input) { if input.action == \"team.create\" { throw \"no\"; } abstain() }";
+    let rebound = s
+        .put_rhai(
+            &format!("/v1/orgs/{acme}/policies/authorize"),
+            &owner,
+            failing,
+        )
+        .await;
+    assert_eq!(rebound.status, StatusCode::CREATED, "{:?}", rebound.body);
+    let refused = s
+        .post(
+            &format!("/v1/orgs/{acme}/teams"),
+            &owner,
+            json!({"name": "c"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    settled(&s, &acme, &owner, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = decisions(&s, &acme, &owner, "limit=500").await.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let failed: Vec<_> = items
+        .iter()
+        .filter(|d| d["input"]["action"] == "team.create" && d["input"]["resource"]["name"] == "c")
+        .collect();
+    assert_eq!(failed.len(), 1, "the refusal is logged once: {failed:?}");
+    assert_eq!(failed[0]["error_kinds"], json!(["runtime_error"]));
+    assert_eq!(failed[0]["decision"]["answer"]["verdict"], "deny");
 }
 
 async fn decisions(s: &TestServer, org: &str, token: &str, query: &str) -> Answer {
