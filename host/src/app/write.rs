@@ -262,7 +262,7 @@ impl App {
                     };
                 }
             }
-            if self.policies.tenant_versions(hook, subject).is_empty() {
+            if !self.policies.has_tenant_layers(hook, subject) {
                 return InWrite::Decide;
             }
             scope.needed.get_or_insert_with(|| Needed {

@@ -256,14 +256,13 @@ impl PolicyEngine {
         }
     }
 
-    /// The provider and organization layers bound for `subject`, with their versions, in
-    /// layer order; empty when only the platform decides.
-    pub fn tenant_versions(&self, hook: Hook, subject: Subject) -> Vec<(Layer, String)> {
+    /// Whether a provider or organization layer is bound for `subject` (the platform's is
+    /// always bound). Asked for every decision inside a write: nothing is formatted or copied.
+    pub fn has_tenant_layers(&self, hook: Hook, subject: Subject) -> bool {
         let set = self.snapshot();
         tenant_keys(hook, subject)
             .into_iter()
-            .filter_map(|(layer, key)| Some((layer, set.get(&key?)?.version())))
-            .collect()
+            .any(|(_, key)| key.is_some_and(|k| set.get(&k).is_some()))
     }
 
     /// Every layer bound for `subject`, the platform's included, with its version, in layer

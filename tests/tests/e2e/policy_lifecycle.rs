@@ -440,19 +440,9 @@ async fn a_write_decided_outside_its_transaction_is_logged_once_with_every_layer
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     }
-    let items = settled(&s, &acme, &owner, 2).await;
-    // Moments more for a second record of either, had one been written.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let items = decisions(&s, &acme, &owner, "limit=500").await.body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or(items);
-    let creates: Vec<_> = items
-        .iter()
-        .filter(|d| d["input"]["action"] == "team.create")
-        .collect();
+    let creates = team_creations_logged(&s, &acme, &owner, 2).await;
     assert_eq!(creates.len(), 2, "one record per creation: {creates:?}");
-    for create in creates {
+    for create in &creates {
         let layers: Vec<_> = create["decision"]["layers"]
             .as_array()
             .unwrap()
@@ -483,19 +473,41 @@ async fn a_write_decided_outside_its_transaction_is_logged_once_with_every_layer
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
-    settled(&s, &acme, &owner, 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let items = decisions(&s, &acme, &owner, "limit=500").await.body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let failed: Vec<_> = items
-        .iter()
-        .filter(|d| d["input"]["action"] == "team.create" && d["input"]["resource"]["name"] == "c")
+    let failed: Vec<_> = team_creations_logged(&s, &acme, &owner, 3)
+        .await
+        .into_iter()
+        .filter(|d| d["input"]["resource"]["name"] == "c")
         .collect();
     assert_eq!(failed.len(), 1, "the refusal is logged once: {failed:?}");
     assert_eq!(failed[0]["error_kinds"], json!(["runtime_error"]));
     assert_eq!(failed[0]["decision"]["answer"]["verdict"], "deny");
+}
+
+/// The `team.create` records of `org`'s decision log once at least `at_least` are written,
+/// read again a moment later so that a second record of any of them would show.
+async fn team_creations_logged(
+    s: &TestServer,
+    org: &str,
+    token: &str,
+    at_least: usize,
+) -> Vec<Value> {
+    let creations = || async {
+        decisions(s, org, token, "limit=500").await.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["input"]["action"] == "team.create")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if creations().await.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    creations().await
 }
 
 async fn decisions(s: &TestServer, org: &str, token: &str, query: &str) -> Answer {
