@@ -10,6 +10,7 @@ pub mod backup;
 pub mod codec;
 pub mod counters;
 pub mod handle;
+mod json_text;
 pub mod migrate;
 pub mod postgres;
 pub mod records;
@@ -237,5 +238,5 @@ fn read_from<T>(
     f: impl FnOnce(&View<'_>) -> Result<T, crate::Error>,
 ) -> Result<T, crate::Error> {
     let txn = db.begin_read().map_err(StorageError::from)?;
-    f(&View::Read(&txn))
+    f(&View::read(&txn))
 }

@@ -463,11 +463,20 @@ impl<'a> Tx<'a> {
             .into_iter()
             .map(|(key, record)| Ok((key, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
+        self.put_pairs_encoded(def, &rows)
+    }
+
+    /// [`Tx::put_pairs`] for records already encoded (as [`codec::encode`] would).
+    pub fn put_pairs_encoded(
+        &self,
+        def: PairRecords,
+        rows: &[((u128, u128), Vec<u8>)],
+    ) -> Result<(), StorageError> {
         match self {
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
-                    for (key, body) in &rows {
+                    for (key, body) in rows {
                         let was = table
                             .insert(*key, body.as_slice())?
                             .map(|g| g.value().to_vec());
@@ -486,7 +495,7 @@ impl<'a> Tx<'a> {
                     def.name(),
                     rows.iter().map(|((parent, id), _)| Key::Pair(*parent, *id)),
                 )
-                .put_pairs(def.name(), &rows),
+                .put_pairs(def.name(), rows),
         }
     }
 

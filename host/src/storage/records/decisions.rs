@@ -8,7 +8,7 @@ use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DecisionId, OrgId};
 use crate::policy::Hook;
 use crate::policy::combine::Decision;
-use crate::storage::{StorageError, Tx, View, tables};
+use crate::storage::{StorageError, Tx, View, codec, json_text, tables};
 
 /// A decision as the log keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -34,6 +34,39 @@ impl DecisionRecord {
     /// The key of its organization in the log; 0 holds decisions about no organization.
     pub fn org_key(&self) -> u128 {
         self.org_id.map_or(0, OrgId::key)
+    }
+
+    /// The record as [`codec::encode`] writes it, byte for byte, the input written by
+    /// [`json_text`] (the input is most of a record, and serde_json's escape most of writing
+    /// it). Each field is written in declaration order with serde's own skip rules; a test
+    /// holds this to `codec::encode`, so a field added above and not here fails it.
+    pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
+        fn field(
+            out: &mut Vec<u8>,
+            name: &[u8],
+            value: &impl Serialize,
+        ) -> Result<(), StorageError> {
+            out.extend_from_slice(name);
+            serde_json::to_writer(&mut *out, value).map_err(|e| StorageError::Codec(e.to_string()))
+        }
+        let mut out = Vec::with_capacity(2048);
+        out.push(codec::RECORD_VERSION);
+        field(&mut out, b"{\"id\":", &self.id)?;
+        field(&mut out, b",\"at\":", &self.at)?;
+        field(&mut out, b",\"org_id\":", &self.org_id)?;
+        field(&mut out, b",\"hook\":", &self.hook)?;
+        out.extend_from_slice(b",\"input\":");
+        json_text::write(&mut out, &self.input);
+        field(&mut out, b",\"decision\":", &self.decision)?;
+        field(&mut out, b",\"micros\":", &self.micros)?;
+        if !self.error_kinds.is_empty() {
+            field(&mut out, b",\"error_kinds\":", &self.error_kinds)?;
+        }
+        if let Some(trace_id) = &self.trace_id {
+            field(&mut out, b",\"trace_id\":", trace_id)?;
+        }
+        out.push(b'}');
+        Ok(out)
     }
 
     /// An `authorize` decision about `org` at time `n`, for tests of the log.
@@ -73,13 +106,12 @@ impl Tx<'_> {
         }
         let count = self.view().decision_count()?;
         self.set_decision_count(count + added)?;
-        self.put_pairs(
-            tables::DECISIONS,
-            records
-                .clone()
-                .into_iter()
-                .map(|r| ((r.org_key(), r.id.key()), r)),
-        )?;
+        let rows = records
+            .clone()
+            .into_iter()
+            .map(|r| Ok(((r.org_key(), r.id.key()), r.encode()?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.put_pairs_encoded(tables::DECISIONS, &rows)?;
         self.put_many(
             tables::DECISION_ORDER,
             records
@@ -159,6 +191,48 @@ impl View<'_> {
         {
             Some(bytes) => Ok(u64::from_le_bytes(bytes)),
             None => self.count(tables::DECISION_ORDER),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_record_is_encoded_byte_for_byte_as_the_codec_encodes_it() {
+        let full: DecisionRecord = serde_json::from_value(json!({
+            "id": "0193c0de-0000-7000-8000-000000000001",
+            "at": "2025-12-06T05:46:40.123Z",
+            "org_id": "0193c0de-0000-7000-8000-000000000002",
+            "hook": "authorize",
+            "input": {"action": "member.invite", "org": {"name": "Acme \"Co\"\n\t\\"},
+                      "resource": {"role": "admin", "n": 3, "x": [1.5, null, true]}},
+            "decision": {
+                "hook": "authorize",
+                "answer": {"verdict": "deny", "reason": "no `admin`"},
+                "deciding_layer": "platform",
+                "layers": [
+                    {"layer": "platform", "version": "authorize.rhai@1f2e", "micros": 7,
+                     "answer": {"verdict": "allow", "reason": "ok"}},
+                    {"layer": "organization", "version": "org.wasm@99", "micros": 9,
+                     "answer": {"verdict": "deny"}, "error": "deadline: slow",
+                     "fuel": 1200, "logs": ["warn: é"]}
+                ]
+            },
+            "micros": 16,
+            "error_kinds": ["deadline"],
+            "trace_id": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        }))
+        .unwrap();
+        let bare = DecisionRecord::stand_in(None, 7);
+        for record in [full, bare] {
+            assert_eq!(
+                String::from_utf8_lossy(&record.encode().unwrap()),
+                String::from_utf8_lossy(&codec::encode(&record).unwrap())
+            );
         }
     }
 }
