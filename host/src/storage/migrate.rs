@@ -281,7 +281,7 @@ mod tests {
 
         prepare(&db).unwrap();
         let read = db.begin_read().unwrap();
-        let due = View::Read(&read).links_due(Timestamp(1_000), 10).unwrap();
+        let due = View::read(&read).links_due(Timestamp(1_000), 10).unwrap();
         assert_eq!(due, vec![pending.id]);
     }
 }

@@ -472,7 +472,7 @@ mod tests {
             stats
         );
         let read = db.current().unwrap().begin_read().unwrap();
-        let view = crate::storage::View::Read(&read);
+        let view = crate::storage::View::read(&read);
         assert_eq!(
             view.record::<String>(ORGS, 11).unwrap().as_deref(),
             Some("org 11")
@@ -493,7 +493,7 @@ mod tests {
             relaxed.unwrap();
         }
         let read = handle.current().unwrap().begin_read().unwrap();
-        let view = crate::storage::View::Read(&read);
+        let view = crate::storage::View::read(&read);
         assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2), "visible");
         drop(read);
         let stats = writer.stats();
@@ -518,7 +518,7 @@ mod tests {
         std::fs::copy(dir.path().join("t.redb"), &copy).unwrap();
         let reopened = Database::create(&copy).unwrap();
         let read = reopened.begin_read().unwrap();
-        let view = crate::storage::View::Read(&read);
+        let view = crate::storage::View::read(&read);
         assert_eq!(view.record::<u128>(ORGS, 0).unwrap(), Some(0));
         assert_eq!(view.record::<u128>(ORGS, 2).unwrap(), Some(2));
     }
@@ -593,7 +593,7 @@ mod tests {
         assert!(later.is_err(), "the batch takes no more jobs");
         assert!(batch.commit().is_err());
         let read = handle.current().unwrap().begin_read().unwrap();
-        let view = crate::storage::View::Read(&read);
+        let view = crate::storage::View::read(&read);
         assert_eq!(view.record::<String>(ORGS, 1).unwrap(), None);
         assert_eq!(view.record::<String>(ORGS, 2).unwrap(), None);
     }
@@ -628,7 +628,7 @@ mod tests {
         let second: Result<(), StorageError> = writer.write(|tx| tx.put(ORGS, 2, &2u8)).await;
         second.unwrap();
         let read = handle.current().unwrap().begin_read().unwrap();
-        let view = crate::storage::View::Read(&read);
+        let view = crate::storage::View::read(&read);
         assert_eq!(view.record::<u8>(ORGS, 1).unwrap(), Some(1));
         assert_eq!(view.record::<u8>(ORGS, 2).unwrap(), Some(2));
     }

@@ -119,7 +119,7 @@ mod tests {
                             let txn = db.begin_read().unwrap();
                             std::thread::sleep(std::time::Duration::from_millis(2));
                             for job in jobs {
-                                job(Ok(&View::Read(&txn)));
+                                job(Ok(&View::read(&txn)));
                             }
                         },
                     )
