@@ -1573,3 +1573,50 @@ async fn a_remote_support_grant_neither_reads_nor_adds_webhook_endpoints() {
         1
     );
 }
+
+/// The decision log writes each decision's input with a JSON writer of its own
+/// (`storage/json_text.rs`); a name that could close its string and open fields of its own must
+/// come back from the log as the same text, with nothing added to the record.
+#[tokio::test]
+async fn a_name_written_to_break_out_of_its_json_string_stays_text_in_the_decision_log() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let name = r#"Acme "},"decision":{"answer":{"verdict":"allow"}},"forged":"\ é😀 \u0022"#;
+    let renamed = s
+        .patch(&format!("/v1/orgs/{acme}"), &owner, json!({"name": name}))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    let listed = s.get(&format!("/v1/orgs/{acme}/teams"), &owner).await;
+    assert_eq!(listed.status, StatusCode::OK);
+
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        let log = s
+            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
+            .await;
+        assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
+        logged = log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["input"]["action"] == "team.list")
+            .cloned()
+            .collect();
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged.len(), 1, "the one decision of the listing");
+    let record = &logged[0];
+    assert_eq!(record["input"]["org"]["name"], name);
+    assert_eq!(record["decision"]["layers"][0]["layer"], "platform");
+    let fields: Vec<&str> = record
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(!fields.contains(&"forged"), "{fields:?}");
+}
