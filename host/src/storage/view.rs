@@ -37,6 +37,7 @@ pub struct WriteSnapshot<'a>(pub(super) &'a WriteTransaction);
 /// tables and checks its types (2,700 to 3,800 instructions); deciding an authorized read
 /// reads the memberships table twice (the caller's role in the organization and in its
 /// provider), and a provider acting on a customer reads the organizations table twice too.
+/// A kept table holds the transaction's snapshot too, so the snapshot lasts as long as the view.
 pub struct ReadSnapshot<'a> {
     txn: &'a ReadTransaction,
     /// Each a `ReadOnlyTable` or `ReadOnlyMultimapTable` of its own types.

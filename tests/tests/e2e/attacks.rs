@@ -1575,14 +1575,17 @@ async fn a_remote_support_grant_neither_reads_nor_adds_webhook_endpoints() {
 }
 
 /// The decision log writes each decision's input with a JSON writer of its own
-/// (`storage/json_text.rs`); a name that could close its string and open fields of its own must
-/// come back from the log as the same text, with nothing added to the record.
+/// (`storage/json_text.rs`). A name that, left unescaped, would close its string and add a field
+/// of its own to the organization the policies saw must come back from the log as the same text,
+/// beside exactly the fields the server put there. (The input is the part of a record kept as
+/// written: the record's own fields are decoded into a type that would drop an unknown one.)
 #[tokio::test]
 async fn a_name_written_to_break_out_of_its_json_string_stays_text_in_the_decision_log() {
     let s = TestServer::spawn().await.unwrap();
     let (_, sp) = s.provider("telco").await;
     let (acme, owner) = s.customer(&sp, "acme", true).await;
-    let name = r#"Acme "},"decision":{"answer":{"verdict":"allow"}},"forged":"\ é😀 \u0022"#;
+    // Unescaped, this is valid JSON with a `status` and a `forged` field after `name`.
+    let name = r#"Acme","status":"suspended","forged":"é😀"#;
     let renamed = s
         .patch(&format!("/v1/orgs/{acme}"), &owner, json!({"name": name}))
         .await;
@@ -1609,14 +1612,31 @@ async fn a_name_written_to_break_out_of_its_json_string_stays_text_in_the_decisi
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(logged.len(), 1, "the one decision of the listing");
-    let record = &logged[0];
-    assert_eq!(record["input"]["org"]["name"], name);
-    assert_eq!(record["decision"]["layers"][0]["layer"], "platform");
-    let fields: Vec<&str> = record
+    let org = &logged[0]["input"]["org"];
+    assert_eq!(org["name"], name);
+    assert_eq!(org["status"], "active");
+    let mut fields: Vec<&str> = org
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    assert!(!fields.contains(&"forged"), "{fields:?}");
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "account_type",
+            "hierarchy",
+            "id",
+            "managed_by",
+            "name",
+            "plan_features",
+            "region",
+            "remote_support_requires_approval",
+            "service_provider_id",
+            "status",
+            "tenant_id"
+        ]
+    );
+    assert_eq!(logged[0]["decision"]["answer"]["verdict"], "allow");
 }

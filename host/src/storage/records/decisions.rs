@@ -38,8 +38,9 @@ impl DecisionRecord {
 
     /// The record as [`codec::encode`] writes it, byte for byte, the input written by
     /// [`json_text`] (the input is most of a record, and serde_json's escape most of writing
-    /// it). Each field is written in declaration order with serde's own skip rules; a test
-    /// holds this to `codec::encode`, so a field added above and not here fails it.
+    /// it). Each field is written in declaration order with serde's own skip rules, and a test
+    /// holds this to `codec::encode`; the record is taken apart whole, so a field added above
+    /// does not compile here until it is written.
     pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
         fn field(
             out: &mut Vec<u8>,
@@ -49,20 +50,31 @@ impl DecisionRecord {
             out.extend_from_slice(name);
             serde_json::to_writer(&mut *out, value).map_err(|e| StorageError::Codec(e.to_string()))
         }
+        let Self {
+            id,
+            at,
+            org_id,
+            hook,
+            input,
+            decision,
+            micros,
+            error_kinds,
+            trace_id,
+        } = self;
         let mut out = Vec::with_capacity(2048);
         out.push(codec::RECORD_VERSION);
-        field(&mut out, b"{\"id\":", &self.id)?;
-        field(&mut out, b",\"at\":", &self.at)?;
-        field(&mut out, b",\"org_id\":", &self.org_id)?;
-        field(&mut out, b",\"hook\":", &self.hook)?;
+        field(&mut out, b"{\"id\":", id)?;
+        field(&mut out, b",\"at\":", at)?;
+        field(&mut out, b",\"org_id\":", org_id)?;
+        field(&mut out, b",\"hook\":", hook)?;
         out.extend_from_slice(b",\"input\":");
-        json_text::write(&mut out, &self.input);
-        field(&mut out, b",\"decision\":", &self.decision)?;
-        field(&mut out, b",\"micros\":", &self.micros)?;
-        if !self.error_kinds.is_empty() {
-            field(&mut out, b",\"error_kinds\":", &self.error_kinds)?;
+        json_text::write(&mut out, input);
+        field(&mut out, b",\"decision\":", decision)?;
+        field(&mut out, b",\"micros\":", micros)?;
+        if !error_kinds.is_empty() {
+            field(&mut out, b",\"error_kinds\":", error_kinds)?;
         }
-        if let Some(trace_id) = &self.trace_id {
+        if let Some(trace_id) = trace_id {
             field(&mut out, b",\"trace_id\":", trace_id)?;
         }
         out.push(b'}');
