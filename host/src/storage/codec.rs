@@ -11,10 +11,21 @@ use super::StorageError;
 pub const RECORD_VERSION: u8 = 1;
 
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StorageError> {
-    let mut bytes = Vec::with_capacity(128);
-    bytes.push(RECORD_VERSION);
-    serde_json::to_writer(&mut bytes, record).map_err(|e| StorageError::Codec(e.to_string()))?;
+    let mut bytes = started(128);
+    append(&mut bytes, record)?;
     Ok(bytes)
+}
+
+/// A record's bytes before its JSON: the layout-version byte, room for `capacity` more.
+pub fn started(capacity: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(capacity + 1);
+    bytes.push(RECORD_VERSION);
+    bytes
+}
+
+/// Appends `value`'s JSON, for a record written a part at a time.
+pub fn append<T: Serialize + ?Sized>(bytes: &mut Vec<u8>, value: &T) -> Result<(), StorageError> {
+    serde_json::to_writer(bytes, value).map_err(|e| StorageError::Codec(e.to_string()))
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {

@@ -48,7 +48,7 @@ impl DecisionRecord {
             value: &impl Serialize,
         ) -> Result<(), StorageError> {
             out.extend_from_slice(name);
-            serde_json::to_writer(&mut *out, value).map_err(|e| StorageError::Codec(e.to_string()))
+            codec::append(out, value)
         }
         let Self {
             id,
@@ -61,8 +61,7 @@ impl DecisionRecord {
             error_kinds,
             trace_id,
         } = self;
-        let mut out = Vec::with_capacity(2048);
-        out.push(codec::RECORD_VERSION);
+        let mut out = codec::started(2048);
         field(&mut out, b"{\"id\":", id)?;
         field(&mut out, b",\"at\":", at)?;
         field(&mut out, b",\"org_id\":", org_id)?;
