@@ -403,6 +403,37 @@ impl TestServer {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// The decisions in `org`'s log (its newest 500) that `keep` picks, once `enough` holds
+    /// for them: the recorder writes a decision moments after it is made, so a test that just
+    /// caused one polls for it, up to 4 s, then answers what is written.
+    pub async fn logged_decisions(
+        &self,
+        org: &str,
+        token: &str,
+        keep: impl Fn(&Value) -> bool,
+        enough: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut kept = Vec::new();
+        for _ in 0..200 {
+            let log = self
+                .get(&format!("/v1/orgs/{org}/decisions?limit=500"), token)
+                .await;
+            assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
+            kept = log.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| keep(d))
+                .cloned()
+                .collect();
+            if enough(&kept) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        kept
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }

@@ -1593,24 +1593,14 @@ async fn a_name_written_to_break_out_of_its_json_string_stays_text_in_the_decisi
     let listed = s.get(&format!("/v1/orgs/{acme}/teams"), &owner).await;
     assert_eq!(listed.status, StatusCode::OK);
 
-    let mut logged = Vec::new();
-    for _ in 0..100 {
-        let log = s
-            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
-            .await;
-        assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
-        logged = log.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["input"]["action"] == "team.list")
-            .cloned()
-            .collect();
-        if !logged.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let logged = s
+        .logged_decisions(
+            &acme,
+            &owner,
+            |d| d["input"]["action"] == "team.list",
+            |kept| !kept.is_empty(),
+        )
+        .await;
     assert_eq!(logged.len(), 1, "the one decision of the listing");
     let org = &logged[0]["input"]["org"];
     assert_eq!(org["name"], name);

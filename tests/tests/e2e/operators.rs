@@ -196,23 +196,14 @@ async fn a_callers_traceparent_names_its_decisions_and_comes_back_in_the_answer(
         "the answer names this server's own span in the trace"
     );
 
-    let mut traced = Vec::new();
-    for _ in 0..100 {
-        let log = s
-            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
-            .await;
-        traced = log.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["trace_id"] == trace)
-            .cloned()
-            .collect();
-        if !traced.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let traced = s
+        .logged_decisions(
+            &acme,
+            &owner,
+            |d| d["trace_id"] == trace,
+            |kept| !kept.is_empty(),
+        )
+        .await;
     assert_eq!(traced.len(), 1, "the one decision of that request");
     assert_eq!(traced[0]["input"]["action"], "team.list");
 
@@ -253,24 +244,23 @@ async fn reads_made_together_keep_each_requests_trace() {
         assert_eq!(answer.unwrap().status(), StatusCode::OK);
     }
 
+    let logged = s
+        .logged_decisions(
+            &acme,
+            &owner,
+            |d| d["trace_id"].is_string(),
+            |kept| {
+                traces
+                    .iter()
+                    .all(|t| kept.iter().any(|d| d["trace_id"] == t.as_str()))
+            },
+        )
+        .await;
     let mut by_trace = std::collections::HashMap::<String, Vec<Value>>::new();
-    for _ in 0..100 {
-        let log = s
-            .get(&format!("/v1/orgs/{acme}/decisions?limit=500"), &owner)
-            .await;
-        by_trace.clear();
-        for decision in log.body["items"].as_array().unwrap() {
-            if let Some(trace) = decision["trace_id"].as_str() {
-                by_trace
-                    .entry(trace.to_owned())
-                    .or_default()
-                    .push(decision.clone());
-            }
+    for decision in logged {
+        if let Some(trace) = decision["trace_id"].as_str() {
+            by_trace.entry(trace.to_owned()).or_default().push(decision);
         }
-        if traces.iter().all(|t| by_trace.contains_key(t)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for trace in &traces {
         let decisions = by_trace.get(trace).map(Vec::as_slice).unwrap_or_default();

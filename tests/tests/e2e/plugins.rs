@@ -459,37 +459,35 @@ fn a_plugin_loaded_with_its_records_word_is_not_run_until_called() {
 /// The `N` of the provider layer's `call N of this instance` in each of `org`'s recorded
 /// decisions so far, sorted; waits for the recorder to have written `at_least`.
 async fn instance_calls(s: &TestServer, org: &str, token: &str, at_least: usize) -> Vec<u32> {
-    for _ in 0..200 {
-        let log = s
-            .get(
-                &format!("/v1/orgs/{org}/decisions?hook=authorize&limit=500"),
-                token,
-            )
-            .await;
-        let mut calls: Vec<u32> = log.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|item| {
-                item["decision"]["layers"]
-                    .as_array()?
-                    .iter()
-                    .find(|l| l["layer"] == "service_provider")?["answer"]["reason"]
-                    .as_str()?
-                    .strip_prefix("call ")?
-                    .split(' ')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        if calls.len() >= at_least {
-            calls.sort_unstable();
-            return calls;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("{org}'s decisions were not recorded");
+    let logged = s
+        .logged_decisions(
+            org,
+            token,
+            |d| d["hook"] == "authorize" && instance_call(d).is_some(),
+            |kept| kept.len() >= at_least,
+        )
+        .await;
+    assert!(
+        logged.len() >= at_least,
+        "{org}'s decisions were not recorded"
+    );
+    let mut calls: Vec<u32> = logged.iter().filter_map(instance_call).collect();
+    calls.sort_unstable();
+    calls
+}
+
+/// The `N` of the provider layer's `call N of this instance` in a recorded decision.
+fn instance_call(decision: &Value) -> Option<u32> {
+    decision["decision"]["layers"]
+        .as_array()?
+        .iter()
+        .find(|l| l["layer"] == "service_provider")?["answer"]["reason"]
+        .as_str()?
+        .strip_prefix("call ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Binds the hostile plugin at the provider layer in its `count` mode.

@@ -491,23 +491,11 @@ async fn team_creations_logged(
     token: &str,
     at_least: usize,
 ) -> Vec<Value> {
-    let creations = || async {
-        decisions(s, org, token, "limit=500").await.body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["input"]["action"] == "team.create")
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    for _ in 0..100 {
-        if creations().await.len() >= at_least {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let is_creation = |d: &Value| d["input"]["action"] == "team.create";
+    s.logged_decisions(org, token, is_creation, |kept| kept.len() >= at_least)
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    creations().await
+    s.logged_decisions(org, token, is_creation, |_| true).await
 }
 
 async fn decisions(s: &TestServer, org: &str, token: &str, query: &str) -> Answer {
