@@ -450,6 +450,14 @@ pub async fn measure(data: &Path, orgs: usize) -> anyhow::Result<()> {
     println!(
         "decision log: {dropped} decisions dropped by the full recorder queue (in-process flood)"
     );
+    if let Ok(wasm) = app.policies.wasm() {
+        let idle = wasm.idle_memory();
+        println!(
+            "wasm pool: {} idle memory slots kept warm, {:.1} MiB resident in them",
+            idle.warm_slots,
+            idle.resident_bytes as f64 / f64::from(1 << 20)
+        );
+    }
     let (rss, peak) = print_memory("memory")?;
     figures.insert("startup_ms".into(), json!(startup.as_millis() as u64));
     figures.insert("rss_kib".into(), json!(rss));

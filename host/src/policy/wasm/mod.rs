@@ -15,6 +15,7 @@ pub mod convert;
 mod hook_exports;
 pub mod legacy;
 pub mod limits;
+pub mod pool;
 pub mod resident;
 pub mod sandbox;
 mod warm;
@@ -25,9 +26,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store, Trap};
 
 pub use limits::WasmLimits;
 use sandbox::Sandbox;
@@ -42,10 +41,6 @@ use crate::policy::input::PolicyInput;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(5);
-
-/// How much of a memory or table slot stays mapped between calls: a Rust plugin's stack
-/// (1 MiB by default), its data and its first heap pages.
-const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Which contract a component implements, ready to instantiate.
 enum Pre {
@@ -195,23 +190,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl WasmRuntime {
     pub fn new(limits: WasmLimits) -> Result<Self, String> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
-            .total_core_instances(1024)
-            .total_memories(256)
-            .total_tables(512)
-            .max_memory_size(limits.max_memory_bytes)
-            .table_elements(limits.max_table_elements)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(8)
-            .max_tables_per_component(32)
-            // A slot is reused by the next call. Resetting its memory with madvise makes
-            // that call fault every page back in (most of a call's cost, measured); keeping
-            // it resident and resetting only the pages the last call touched (found with
-            // PAGEMAP_SCAN, Linux 6.7+) avoids both the system call and the faults.
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             // One upload compiles on one (low-priority) policy job thread, never on every core.
@@ -229,7 +207,7 @@ impl WasmRuntime {
             .memory_guard_size(0)
             .memory_reservation_for_growth(0)
             .guard_before_linear_memory(false)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool::config(&limits)));
         let engine =
             Engine::new(&config).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
         let mut linker = Linker::new(&engine);
@@ -258,6 +236,11 @@ impl WasmRuntime {
             warm: WarmInstances::new(limits.warm_instances.min(warm::MAX_PARKED)),
             _ticker: Ticker { stop },
         })
+    }
+
+    /// What the pool's idle memory slots hold now.
+    pub fn idle_memory(&self) -> pool::IdleMemory {
+        pool::idle_memory(&self.engine)
     }
 
     /// Compiles and validates a component; returns it with its serialized artifact.
