@@ -528,7 +528,11 @@ pub async fn through_api(orgs: usize) -> anyhow::Result<()> {
     anyhow::ensure!(report.is_sound(), "{:?}", report.violations);
     let bytes = match (&server.database, postgres_server()?) {
         (Some(database), Some(admin)) => scratch::database_size(&admin, database)?,
-        _ => std::fs::metadata(server.data.path().join("tenantry.redb"))?.len(),
+        _ => {
+            let file = server.data.path().join("tenantry.redb");
+            let log = tenantry::storage::decision_log::path_beside(&file);
+            std::fs::metadata(&file)?.len() + std::fs::metadata(log)?.len()
+        }
     };
     println!(
         "invariants: sound; stored {:.1} MiB",

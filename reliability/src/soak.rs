@@ -67,7 +67,9 @@ pub async fn run(minutes: u64, reads_only: bool) -> anyhow::Result<()> {
         })
         .collect();
 
+    // The domain file and the decision log's file beside it, measured together.
     let file = s.data.path().join("tenantry.redb");
+    let log_file = tenantry::storage::decision_log::path_beside(&file);
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(TICK);
     tick.tick().await;
@@ -75,19 +77,24 @@ pub async fn run(minutes: u64, reads_only: bool) -> anyhow::Result<()> {
         tick.tick().await;
         s.clock().advance(Duration::from_secs(3600));
         s.app().prune_events_once().await?;
-        let (decisions, events, audit) = s.app().store.read(|v| {
-            Ok((
-                v.count(tables::DECISION_ORDER)?,
-                v.count(tables::EVENTS)?,
-                v.count(tables::AUDIT)?,
-            ))
-        })?;
-        let space = s.app().store.write(|tx| Ok(tx.space()?)).await?;
+        let store = &s.app().store;
+        let (events, audit) =
+            store.read(|v| Ok((v.count(tables::EVENTS)?, v.count(tables::AUDIT)?)))?;
+        let decisions = store
+            .decision_log()
+            .read(|v| Ok(v.count(tables::DECISION_ORDER)?))?;
+        let mut allocated_bytes = 0;
+        let mut stored_bytes = 0;
+        for store in [store, store.decision_log()] {
+            let space = store.write(|tx| Ok(tx.space()?)).await?;
+            allocated_bytes += space.allocated_pages() * space.page_size() as u64;
+            stored_bytes += space.stored_bytes();
+        }
         let sample = Sample {
             elapsed: started.elapsed(),
-            file_bytes: std::fs::metadata(&file)?.len(),
-            allocated_bytes: space.allocated_pages() * space.page_size() as u64,
-            stored_bytes: space.stored_bytes(),
+            file_bytes: std::fs::metadata(&file)?.len() + std::fs::metadata(&log_file)?.len(),
+            allocated_bytes,
+            stored_bytes,
             decisions,
             events,
             audit,

@@ -201,6 +201,9 @@ impl App {
     ) -> Result<DecisionPage> {
         self.store.read(|view| {
             self.access(view, actor, org, "decision.read", Value::Null)?;
+            Ok(())
+        })?;
+        self.store.decision_log().read(|view| {
             let mut items = Vec::new();
             let mut cursor = after;
             let mut scanned = 0;
@@ -250,6 +253,9 @@ impl App {
     ) -> Result<Vec<DecisionRecord>> {
         self.store.read(|view| {
             self.access(view, actor, org, "decision.read", Value::Null)?;
+            Ok(())
+        })?;
+        self.store.decision_log().read(|view| {
             Ok(view
                 .newest_decisions(org, LATEST_SCAN)?
                 .into_iter()
@@ -272,6 +278,7 @@ impl App {
         loop {
             let batch = self
                 .store
+                .decision_log()
                 .write(move |tx| Ok(tx.trim_decisions(max, Some(oldest_kept), PRUNE_BATCH)?))
                 .await?;
             removed += batch;
@@ -431,7 +438,7 @@ impl App {
             Ok(access.subject())
         })?;
         self.recorder.settled().await;
-        let records = self.store.read(|view| {
+        let records = self.store.decision_log().read(|view| {
             let mut records = Vec::new();
             let mut scanned = 0;
             for r in view.newest_decisions(org, SCAN_LIMIT)? {

@@ -2,11 +2,12 @@
 //! under a remote-support grant) are queued here and written in batches by one task, so
 //! recording never adds a write to the decision path.
 //!
-//! A recorded entry is committed moments after the decision. A batch of decisions alone is a
-//! relaxed write ([`crate::storage::Store::write_relaxed`]): durable with the next durable
-//! commit, a second later at most, so a crash loses at most the last second of log entries,
-//! never a domain change, and the log costs no fsync of its own. A batch with audit entries is
-//! durable before the next one is taken. Each batch also removes as many
+//! A recorded entry is committed moments after the decision. Decisions go to the log's own
+//! store ([`crate::storage::Store::decision_log`]: a file of its own beside the embedded one)
+//! as a relaxed write ([`crate::storage::Store::write_relaxed`]): durable with the log's next
+//! durable commit, a second later at most, so a crash loses at most the last second of log
+//! entries, never a domain change, and the log costs no fsync of its own. Audit entries go to
+//! the domain store and are durable before the next batch is taken. Each batch also removes as many
 //! of the oldest decisions as take the log past `decision_log_max_entries`, so the count bound
 //! holds at every commit whatever the rate of decisions (a timer alone let a busy log overshoot
 //! by one interval's worth: 2× the bound in the soak run).
@@ -103,34 +104,48 @@ impl Recorder {
                     .filter(|e| matches!(e, Entry::Decision(_)))
                     .count();
                 taken.fetch_sub(decisions, Ordering::Relaxed);
-                // Decisions alone wait for the next durable commit (at most a second): the log
+                // Decisions wait for the log's next durable commit (at most a second): the log
                 // costs no fsync of its own. Audit entries of reads under a grant are what a
-                // customer checks a provider by, and are made durable before the next batch.
-                let audited = decisions < batch.len();
-                let write = move |tx: &crate::storage::Tx<'_>| -> crate::error::Result<()> {
-                    // Appended in bulk: one statement per table on PostgreSQL.
-                    tx.append_audits(batch.iter().filter_map(|entry| match entry {
-                        Entry::Audit(org, e) => Some((*org, e)),
-                        Entry::Decision(_) => None,
-                    }))?;
-                    tx.append_decisions(batch.iter().filter_map(|entry| match entry {
-                        Entry::Decision(d) => Some(d.as_ref()),
-                        Entry::Audit(..) => None,
-                    }))?;
-                    if decisions > 0 {
-                        // Only the count bound, and at most what this batch added: the
-                        // pruner's timer handles age and any larger excess.
-                        tx.trim_decisions(max_decisions, None, decisions)?;
+                // customer checks a provider by, and are durable before the next batch is taken.
+                let (audits, decisions): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|entry| matches!(entry, Entry::Audit(..)));
+                if !decisions.is_empty() {
+                    let added = decisions.len();
+                    let written = store
+                        .decision_log()
+                        .write_relaxed(move |tx| {
+                            tx.append_decisions(decisions.iter().filter_map(
+                                |entry| match entry {
+                                    Entry::Decision(d) => Some(d.as_ref()),
+                                    Entry::Audit(..) => None,
+                                },
+                            ))?;
+                            // Only the count bound, and at most what this batch added: the
+                            // pruner's timer handles age and any larger excess.
+                            tx.trim_decisions(max_decisions, None, added)?;
+                            Ok(())
+                        })
+                        .await;
+                    if let Err(e) = written {
+                        tracing::error!(error = %e, "could not write decisions to the log");
                     }
-                    Ok(())
-                };
-                let written = if audited {
-                    store.write(write).await
-                } else {
-                    store.write_relaxed(write).await
-                };
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "could not write recorded entries");
+                }
+                if !audits.is_empty() {
+                    // Appended in bulk: one statement on PostgreSQL.
+                    let written = store
+                        .write(move |tx| {
+                            Ok(
+                                tx.append_audits(audits.iter().filter_map(|entry| match entry {
+                                    Entry::Audit(org, e) => Some((*org, e)),
+                                    Entry::Decision(_) => None,
+                                }))?,
+                            )
+                        })
+                        .await;
+                    if let Err(e) = written {
+                        tracing::error!(error = %e, "could not write audit entries of reads under a grant");
+                    }
                 }
                 handle.send_modify(|handled| *handled += entries_in_batch);
             }
@@ -193,7 +208,7 @@ impl super::App {
     /// empty durable write persists every relaxed commit before it).
     pub async fn settle_for_exit(&self) {
         self.recorded().await;
-        if let Err(e) = self.store.write(|_| Ok(())).await {
+        if let Err(e) = self.store.decision_log().write(|_| Ok(())).await {
             tracing::warn!(error = %e, "the last decision log entries may not have reached the disk");
         }
     }
@@ -214,7 +229,10 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(None, i as i64));
         }
         recorder.settled().await;
-        let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();
+        let logged = store
+            .decision_log()
+            .read(|view| Ok(view.decision_count()?))
+            .unwrap();
         assert_eq!(logged, queued as u64);
     }
 
@@ -229,7 +247,10 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(None, i));
         }
         recorder.settled().await;
-        let logged = store.read(|view| Ok(view.decision_count()?)).unwrap();
+        let logged = store
+            .decision_log()
+            .read(|view| Ok(view.decision_count()?))
+            .unwrap();
         assert_eq!(logged, 3);
     }
 }

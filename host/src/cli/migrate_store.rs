@@ -46,9 +46,17 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<i32> {
         println!("{table:>24}  {n} copied");
     }
     let now = Clock::default().now();
-    let report = target
+    let checking = |e| anyhow::anyhow!("checking {}: {e}", shown(to));
+    let mut report = target
         .read(|view| invariants::check(view, now))
-        .map_err(|e| anyhow::anyhow!("checking {}: {e}", shown(to)))?;
+        .map_err(checking)?;
+    // The decision log may be in a file of its own, which the check's view does not see.
+    report.counts = target
+        .record_counts()
+        .map_err(checking)?
+        .into_iter()
+        .map(|(table, n)| (table.to_owned(), n))
+        .collect();
     super::backup::print_report(&report);
     println!("copied {} to {}", shown(from), shown(to));
     Ok(i32::from(!report.is_sound()))

@@ -3,7 +3,9 @@
 //! A backup is every table as of one read snapshot, written to a new redb file: the snapshot
 //! sees every commit that was acknowledged before it began (an answer is only sent after its
 //! batch is durable) and none that came after, so the copy is a state the server really had.
-//! Writers keep going while it is made; redb's MVCC keeps the snapshot's pages alive.
+//! Writers keep going while it is made; redb's MVCC keeps the snapshot's pages alive. The
+//! decision log, kept in a file of its own ([`super::decision_log`]), is copied into the same
+//! backup file.
 
 use std::path::Path;
 
@@ -50,6 +52,17 @@ impl Store {
         }
         for def in tables::ALL_TERMS {
             copy_multimap(&snapshot, &txn, *def)?;
+        }
+        // The decision log comes along from its own file (a snapshot a moment apart: the log
+        // is written after the decisions anyway); a restored copy moves it back out at start.
+        // Its count is not copied: a file without one counts its rows.
+        if let Some(log) = &self.log {
+            let super::Backend::File(log) = &log.backend else {
+                unreachable!("an embedded file's log is an embedded file");
+            };
+            let snapshot = log.current()?.begin_read()?;
+            copy_table(&snapshot, &txn, tables::DECISION_ORDER)?;
+            copy_table(&snapshot, &txn, tables::DECISIONS)?;
         }
         // The default durability: the commit returns once the copy is on disk.
         txn.commit()?;

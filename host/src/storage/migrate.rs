@@ -36,6 +36,7 @@ const STEPS: &[Step] = &[
 
 pub fn prepare(db: &Database) -> Result<(), StorageError> {
     let txn = db.begin_write()?;
+    super::decision_log::refuse_as_domain(&txn.open_table(META)?)?;
     let found = read_version(&txn)?;
     if found > SCHEMA_VERSION {
         return Err(StorageError::Internal(format!(

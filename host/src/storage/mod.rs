@@ -9,6 +9,7 @@
 pub mod backup;
 pub mod codec;
 pub mod counters;
+pub mod decision_log;
 pub mod handle;
 mod json_text;
 pub mod migrate;
@@ -93,6 +94,9 @@ pub struct Store {
     backend: Backend,
     writer: Writer,
     counters: Arc<dyn counters::Counters>,
+    /// The decision log's own store, on the embedded file ([`decision_log`]); on PostgreSQL
+    /// the log is in the database.
+    log: Option<Arc<Store>>,
 }
 
 #[derive(Clone)]
@@ -102,22 +106,41 @@ enum Backend {
 }
 
 impl Store {
-    /// Opens (or creates) the file with a page cache of at most `cache_bytes`, creates missing
-    /// tables, migrates older layouts, and starts the group-commit writer.
+    /// Opens (or creates) the file with a page cache of at most `cache_bytes` (shared with the
+    /// decision log's file beside it, [`decision_log`]), creates missing tables, migrates older
+    /// layouts, moves decisions an older file holds into the log, and starts the group-commit
+    /// writers.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StorageError::Internal(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
-        let db = handle::open(path, cache_bytes)?;
+        let (domain_cache, log_cache) = decision_log::split_cache(cache_bytes);
+        let db = handle::open(path, domain_cache)?;
         migrate::prepare(&db)?;
+        let log_path = decision_log::path_beside(path);
+        let log_db = handle::open(&log_path, log_cache)?;
+        decision_log::prepare(&log_db)?;
+        decision_log::move_out_of(&db, &log_db)?;
+        let log = Self::on_file(&log_path, log_cache, log_db, None)?;
+        Self::on_file(path, domain_cache, db, Some(Arc::new(log)))
+    }
+
+    /// A store on the prepared file `db`, with its writer started.
+    fn on_file(
+        path: &Path,
+        cache_bytes: usize,
+        db: redb::Database,
+        log: Option<Arc<Store>>,
+    ) -> Result<Self, StorageError> {
         let db = Arc::new(Handle::new(path, cache_bytes, db));
         let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
         Ok(Self {
             backend: Backend::File(db),
             writer,
             counters: Arc::new(counters::InMemory::default()),
+            log,
         })
     }
 
@@ -148,7 +171,41 @@ impl Store {
             counters: Arc::clone(&db) as Arc<dyn counters::Counters>,
             backend: Backend::Postgres(db),
             writer,
+            log: None,
         })
+    }
+
+    /// Where the decision log is read and written: its own file beside an embedded file
+    /// ([`decision_log`]), the same database on PostgreSQL.
+    pub fn decision_log(&self) -> &Store {
+        self.log.as_deref().unwrap_or(self)
+    }
+
+    /// The store that holds the table named `table`: [`Store::decision_log`] for the log's.
+    pub fn holding(&self, table: &str) -> &Store {
+        if tables::DECISION_LOG.contains(&table) {
+            self.decision_log()
+        } else {
+            self
+        }
+    }
+
+    /// How many records every record table holds, by table name, the log's counted where it
+    /// is kept.
+    pub fn record_counts(&self) -> Result<Vec<(&'static str, u64)>, crate::Error> {
+        let mut counts = self.read(|view| Ok(view.record_counts()?))?;
+        if self.log.is_some() {
+            use redb::TableHandle;
+            let logged = self
+                .decision_log()
+                .read(|view| Ok(view.count(tables::DECISION_ORDER)?))?;
+            for (table, n) in &mut counts {
+                if *table == tables::DECISION_ORDER.name() {
+                    *n = logged;
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Whether several servers may share this store (PostgreSQL), so what one server keeps in

@@ -4,12 +4,14 @@
 //!
 //! Tables are copied entry by entry as stored (bodies are not decoded, so nothing is lost or
 //! reinterpreted), a page at a time, each page one durable write on the target; the table lists
-//! of `tables.rs` say what there is, so a table added later is copied too. Settings (`meta`)
-//! come along except the schema version, which is the target's own. The caller checks the
+//! of `tables.rs` say what there is, so a table added later is copied too; the decision log's
+//! tables are read from and written to where each store keeps them ([`Store::holding`]).
+//! Settings (`meta`) come along except the schema version, which is the target's own. The caller checks the
 //! invariants on the target afterwards.
 
 use redb::{MultimapTableHandle, TableHandle};
 
+use super::records::decisions::DECISION_COUNT_KEY;
 use super::tables::{self, ALL_CHILDREN, ALL_KEYED, ALL_PAIR_RECORDS, ALL_RECORDS, ALL_TERMS};
 use super::{StorageError, Store, Tx, View, migrate};
 use crate::error::{Error, Result};
@@ -20,11 +22,7 @@ const PAGE: usize = 1_000;
 /// Copies everything in `from` into `to`, which must hold no records; answers how many entries
 /// each table had.
 pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
-    let held: u64 = to
-        .read(|view| Ok(view.record_counts()?))?
-        .iter()
-        .map(|(_, n)| n)
-        .sum();
+    let held: u64 = to.record_counts()?.iter().map(|(_, n)| n).sum();
     if held > 0 {
         return Err(Error::Conflict(format!(
             "the target already holds {held} records; migrate-store copies into an empty store only"
@@ -33,8 +31,8 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
     let mut copied = Vec::new();
     for &def in ALL_RECORDS {
         let n = copy_table(
-            from,
-            to,
+            from.holding(def.name()),
+            to.holding(def.name()),
             |view, after: Option<&u128>| view.raw_records(def, after.copied(), PAGE),
             |(id, _)| *id,
             move |tx: &Tx<'_>, (id, body): &(u128, Vec<u8>)| tx.put_raw(def, *id, body),
@@ -44,8 +42,8 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
     }
     for &def in ALL_PAIR_RECORDS {
         let n = copy_table(
-            from,
-            to,
+            from.holding(def.name()),
+            to.holding(def.name()),
             |view, after: Option<&(u128, u128)>| view.raw_pairs(def, after.copied(), PAGE),
             |(key, _)| *key,
             move |tx: &Tx<'_>, (key, body): &((u128, u128), Vec<u8>)| {
@@ -91,7 +89,9 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_KEYED.iter().chain([&tables::META]) {
-        // Settings come along, except the schema version, which is the target's own.
+        // Settings come along, except the schema version, which is the target's own, and the
+        // decision log's count, which may live elsewhere there (a log without one counts its
+        // rows, and keeps the count from its next append on).
         let is_meta = def.name() == tables::META.name();
         let n = copy_table(
             from,
@@ -99,7 +99,7 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
             |view, after: Option<&String>| view.raw_keyed(def, after.map(String::as_str), PAGE),
             |(key, _)| key.clone(),
             move |tx: &Tx<'_>, (key, body): &(String, Vec<u8>)| {
-                if is_meta && key == migrate::VERSION_KEY {
+                if is_meta && [migrate::VERSION_KEY, DECISION_COUNT_KEY].contains(&key.as_str()) {
                     return Ok(());
                 }
                 tx.put_bytes(def, key, body)

@@ -624,6 +624,7 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
     let total = s
         .app()
         .store
+        .decision_log()
         .read(|view| Ok(view.decision_count()?))
         .unwrap();
     assert_eq!(total, 20);
@@ -632,6 +633,7 @@ async fn the_decision_log_keeps_its_count_bound_as_it_writes() {
 fn logged_decisions(s: &TestServer) -> u64 {
     s.app()
         .store
+        .decision_log()
         .read(|view| Ok(view.decision_count()?))
         .unwrap()
 }

@@ -99,11 +99,11 @@ impl DecisionRecord {
 
 /// `meta` key: how many decisions the log holds, kept with every append and trim, so bounding
 /// the log never counts its rows (a length read on redb, but a scan on PostgreSQL).
-const COUNT_KEY: &str = "decision_count";
+pub(crate) const DECISION_COUNT_KEY: &str = "decision_count";
 
 impl Tx<'_> {
     fn set_decision_count(&self, count: u64) -> Result<(), StorageError> {
-        self.put_meta(COUNT_KEY, &count.to_le_bytes())
+        self.put_meta(DECISION_COUNT_KEY, &count.to_le_bytes())
     }
 
     /// Appends a batch of decisions: three statements on PostgreSQL, whatever their number.
@@ -197,7 +197,7 @@ impl View<'_> {
     /// the rows counted once.
     pub fn decision_count(&self) -> Result<u64, StorageError> {
         match self
-            .meta(COUNT_KEY)?
+            .meta(DECISION_COUNT_KEY)?
             .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
         {
             Some(bytes) => Ok(u64::from_le_bytes(bytes)),

@@ -808,27 +808,26 @@ mod tests {
                 .collect();
             let (first, rest) = records.split_at(2);
             let (first, rest) = (first.to_vec(), rest.to_vec());
-            store
-                .write(move |tx| Ok(tx.append_decisions(first.iter())?))
+            let log = store.decision_log();
+            log.write(move |tx| Ok(tx.append_decisions(first.iter())?))
                 .await
                 .unwrap();
-            store
-                .write(move |tx| Ok(tx.append_decisions(rest.iter())?))
+            log.write(move |tx| Ok(tx.append_decisions(rest.iter())?))
                 .await
                 .unwrap();
-            let trimmed = store
+            let trimmed = log
                 .write(|tx| Ok(tx.trim_decisions(3, None, 100)?))
                 .await
                 .unwrap();
             assert_eq!(trimmed, 2, "the two past the bound of three");
-            let (count, kept) = store
+            let (count, kept) = log
                 .read(|view| Ok((view.decision_count()?, view.decisions_of(org.id, None, 10)?)))
                 .unwrap();
             assert_eq!(count, 3);
             let kept: Vec<i64> = kept.iter().map(|d| d.at.0).collect();
             assert_eq!(kept, vec![2, 3, 4], "the oldest went");
             let rows = store
-                .read(|view| Ok(view.record_counts()?))
+                .record_counts()
                 .unwrap()
                 .into_iter()
                 .find(|(table, _)| *table == "decision_order")

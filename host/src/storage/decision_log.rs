@@ -1,0 +1,315 @@
+//! The decision log's own file, beside the domain's (`tenantry.decisions.redb` next to
+//! `tenantry.redb`), with its own page cache, writer and commits.
+//!
+//! Why a file of its own: the log is written as relaxed commits (a second may be lost in a
+//! crash, no fsync of its own), and redb keeps a relaxed commit's pages in its write buffer
+//! until the next durable commit. In one shared file those pages sat in the cache that domain
+//! reads use, and once the cache was full a read that missed wrote them back to make room: at
+//! 100,000 organizations a third of the `pwrite` calls of a phase of `GET /v1/orgs/{id}` were
+//! made by the reading thread itself (BENCHMARKS.md, "The decision log in a file of its own").
+//! Apart, the domain file has only durable commits, so its reads never write; the log's pages
+//! no longer crowd the domain's out of the cache; and recording no longer queues behind domain
+//! writes on one writer thread. The price: a second file to place on the same disk, and the
+//! log is not in the domain's transactions (it never was: the recorder writes it afterwards).
+//!
+//! [`super::Store::open`] gives the log [`CACHE_SHARE`] of the page cache asked for, so
+//! `storage_cache_mib` still bounds both. On PostgreSQL the log stays in the database.
+//!
+//! A domain file from before the split (or a restored backup, which carries the log) still
+//! holds decisions: [`move_out_of`] moves them into the log file at start, a page at a time,
+//! each page durable in the log before it leaves the domain file, so a crash in between only
+//! means moving that page again.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Value};
+
+use super::StorageError;
+use super::migrate::VERSION_KEY;
+use super::records::decisions::DECISION_COUNT_KEY;
+use super::tables::{DECISION_ORDER, DECISIONS, META};
+
+/// The part of the page cache the log gets: appends touch the newest pages of its time index
+/// and one leaf per organization; the domain's reads want the rest.
+pub const CACHE_SHARE: f64 = 0.25;
+
+/// `meta` key that marks a file as a decision log, so neither file is opened as the other.
+const MARKER_KEY: &str = "decision_log";
+
+/// Entries moved per transaction pair by [`move_out_of`].
+const MOVE_PAGE: usize = 4_096;
+
+/// Where the log of the domain file at `domain` lives: `NAME.decisions.redb` beside it.
+pub fn path_beside(domain: &Path) -> PathBuf {
+    let stem = domain
+        .file_stem()
+        .map_or_else(|| "tenantry".into(), |s| s.to_string_lossy().into_owned());
+    domain.with_file_name(format!("{stem}.decisions.redb"))
+}
+
+/// How `cache_bytes` is split: (the domain file's, the log's).
+pub fn split_cache(cache_bytes: usize) -> (usize, usize) {
+    let log = (cache_bytes as f64 * CACHE_SHARE) as usize;
+    (cache_bytes - log, log)
+}
+
+/// Creates the log's tables and marks the file, refusing a domain file given as a log.
+pub fn prepare(log: &Database) -> Result<(), StorageError> {
+    let txn = log.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get(VERSION_KEY)?.is_some() {
+            return Err(StorageError::Internal(
+                "the decision log's file holds domain data; is the database path pointing at a log file's name?".into(),
+            ));
+        }
+        meta.insert(MARKER_KEY, [1_u8].as_slice())?;
+    }
+    txn.open_table(DECISIONS)?;
+    txn.open_table(DECISION_ORDER)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Refuses to use a decision log's file as the domain file.
+pub fn refuse_as_domain(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<(), StorageError> {
+    if meta.get(MARKER_KEY)?.is_some() {
+        return Err(StorageError::Internal(
+            "this file is a decision log, not a tenantry database; point the database path at the domain file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves every decision the domain file still holds into the log file; answers how many
+/// entries moved (bodies and time index together). The log's count is then its rows'.
+pub fn move_out_of(domain: &Database, log: &Database) -> Result<u64, StorageError> {
+    let moved = move_table(domain, log, DECISIONS)? + move_table(domain, log, DECISION_ORDER)?;
+    if moved > 0 {
+        let txn = log.begin_write()?;
+        let rows = {
+            use redb::ReadableTableMetadata;
+            txn.open_table(DECISION_ORDER)?.len()?
+        };
+        txn.open_table(META)?
+            .insert(DECISION_COUNT_KEY, rows.to_le_bytes().as_slice())?;
+        txn.commit()?;
+        let txn = domain.begin_write()?;
+        txn.open_table(META)?.remove(DECISION_COUNT_KEY)?;
+        txn.commit()?;
+        tracing::info!(moved, "moved the decision log out of the domain file");
+    }
+    Ok(moved)
+}
+
+/// Moves `def`'s entries, oldest key first, a page at a time: durable in `to`, then removed
+/// from `from`.
+fn move_table<K>(
+    from: &Database,
+    to: &Database,
+    def: TableDefinition<'static, K, &'static [u8]>,
+) -> Result<u64, StorageError>
+where
+    K: Key + Copy + 'static + for<'a> Value<SelfType<'a> = K>,
+{
+    let mut moved = 0;
+    loop {
+        let page: Vec<(K, Vec<u8>)> = {
+            let txn = from.begin_read()?;
+            let table = txn.open_table(def)?;
+            table
+                .iter()?
+                .take(MOVE_PAGE)
+                .map(|entry| {
+                    let (key, body) = entry?;
+                    Ok((key.value(), body.value().to_vec()))
+                })
+                .collect::<Result<_, StorageError>>()?
+        };
+        if page.is_empty() {
+            return Ok(moved);
+        }
+        let txn = to.begin_write()?;
+        {
+            let mut table = txn.open_table(def)?;
+            for (key, body) in &page {
+                table.insert(key, body.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        let txn = from.begin_write()?;
+        {
+            let mut table = txn.open_table(def)?;
+            for (key, _) in &page {
+                table.remove(key)?;
+            }
+        }
+        txn.commit()?;
+        moved += page.len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::OrgId;
+    use crate::storage::records::decisions::DecisionRecord;
+    use crate::storage::{Snapshot, Store, Tx, View, handle, migrate, read_from};
+
+    fn decisions(org: OrgId, n: usize) -> Vec<DecisionRecord> {
+        (0..n)
+            .map(|i| DecisionRecord::stand_in(Some(org), i as i64))
+            .collect()
+    }
+
+    /// A domain file as an older build left it: decisions in its own tables.
+    fn older_domain_file(path: &Path, records: &[DecisionRecord]) -> Database {
+        let domain = handle::open(path, 4 << 20).unwrap();
+        migrate::prepare(&domain).unwrap();
+        let txn = domain.begin_write().unwrap();
+        Tx::new(&txn).append_decisions(records.iter()).unwrap();
+        txn.commit().unwrap();
+        domain
+    }
+
+    fn logged(db: &impl ReadableDatabase, org: OrgId) -> (u64, u64, usize) {
+        read_from(db, |view: &View<'_>| {
+            Ok((
+                view.decision_count()?,
+                view.count(DECISION_ORDER)?,
+                view.decisions_of(org, None, usize::MAX)?.len(),
+            ))
+        })
+        .unwrap()
+    }
+
+    /// More than a page of an older file's decisions end up in the log, counted, and the
+    /// domain file keeps none of them (nor their count).
+    #[test]
+    fn an_older_files_decisions_move_into_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgId::new();
+        let n = MOVE_PAGE + 10;
+        let path = dir.path().join("t.redb");
+        let domain = older_domain_file(&path, &decisions(org, n));
+        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
+        prepare(&log).unwrap();
+
+        let moved = move_out_of(&domain, &log).unwrap();
+
+        assert_eq!(
+            moved,
+            2 * n as u64,
+            "each decision's body and its time entry"
+        );
+        assert_eq!(logged(&log, org), (n as u64, n as u64, n));
+        let left = read_from(&domain, |view: &View<'_>| {
+            Ok((
+                view.count(DECISION_ORDER)?,
+                view.count(DECISIONS)?,
+                view.meta(DECISION_COUNT_KEY)?,
+            ))
+        })
+        .unwrap();
+        assert_eq!(left, (0, 0, None));
+        assert_eq!(
+            move_out_of(&domain, &log).unwrap(),
+            0,
+            "nothing is left to move"
+        );
+    }
+
+    /// A start that crashed after a page reached the log but before it left the domain file
+    /// moves that page again: the log holds each decision once and counts it once.
+    #[test]
+    fn a_move_cut_short_is_repeated_without_counting_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgId::new();
+        let records = decisions(org, 50);
+        let path = dir.path().join("t.redb");
+        let domain = older_domain_file(&path, &records);
+        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
+        prepare(&log).unwrap();
+        let txn = log.begin_write().unwrap();
+        Tx::new(&txn)
+            .append_decisions(records[..30].iter())
+            .unwrap();
+        txn.commit().unwrap();
+
+        move_out_of(&domain, &log).unwrap();
+
+        assert_eq!(logged(&log, org), (50, 50, 50));
+    }
+
+    #[test]
+    fn neither_file_is_opened_as_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let domain = older_domain_file(&path, &[]);
+        assert!(prepare(&domain).is_err(), "a domain file is not a log");
+        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
+        prepare(&log).unwrap();
+        assert!(
+            migrate::prepare(&log).is_err(),
+            "a log is not a domain file"
+        );
+    }
+
+    /// What a server records goes to the log's file; a backup carries it, and a server
+    /// started on the restored backup finds it in its log.
+    #[tokio::test]
+    async fn recorded_decisions_live_beside_the_domain_and_travel_with_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgId::new();
+        let store = Store::open(&dir.path().join("t.redb"), 4 << 20).unwrap();
+        let records = decisions(org, 20);
+        store
+            .decision_log()
+            .write_relaxed(move |tx| Ok(tx.append_decisions(records.iter())?))
+            .await
+            .unwrap();
+        let in_domain = store.read(|view| Ok(view.count(DECISION_ORDER)?)).unwrap();
+        assert_eq!(in_domain, 0, "domain reads never meet the log's pages");
+
+        let backup = dir.path().join("backup.redb");
+        store.backup_to(&backup).unwrap();
+        let in_backup = Snapshot::open(&backup)
+            .unwrap()
+            .read(|view| Ok(view.decision_count()?))
+            .unwrap();
+        assert_eq!(in_backup, 20);
+
+        let restored = tempfile::tempdir().unwrap();
+        let path = restored.path().join("tenantry.redb");
+        std::fs::copy(&backup, &path).unwrap();
+        let store = Store::open(&path, 4 << 20).unwrap();
+        let logged = store
+            .decision_log()
+            .read(|view| Ok(view.decisions_of(org, None, 100)?.len()))
+            .unwrap();
+        assert_eq!(logged, 20);
+        assert!(path_beside(&path).exists());
+    }
+
+    #[test]
+    fn the_log_is_named_after_the_domain_file_beside_it() {
+        assert_eq!(
+            path_beside(Path::new("data/tenantry.redb")),
+            Path::new("data/tenantry.decisions.redb")
+        );
+        assert_eq!(
+            path_beside(Path::new("/srv/t")),
+            Path::new("/srv/t.decisions.redb")
+        );
+    }
+
+    #[test]
+    fn the_cache_is_split_without_losing_a_byte() {
+        let (domain, log) = split_cache(128 << 20);
+        assert_eq!((domain, log), (96 << 20, 32 << 20));
+        let (domain, log) = split_cache(7);
+        assert_eq!(domain + log, 7);
+    }
+}
