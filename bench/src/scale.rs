@@ -248,7 +248,7 @@ pub async fn populate(data: &Path, orgs: usize) -> anyhow::Result<()> {
 
     bind_policies(&app, operator, &providers, &customers).await?;
     let now = app.clock.now();
-    let report = app.store.read(|view| invariants::check(view, now))?;
+    let report = invariants::check_store(&app.store, now)?;
     anyhow::ensure!(report.is_sound(), "{:?}", report.violations);
     println!("invariants: sound over {:?}", report.counts);
     Ok(())
@@ -521,10 +521,7 @@ pub async fn through_api(orgs: usize) -> anyhow::Result<()> {
         requests as f64 / elapsed.as_secs_f64()
     );
     let now = server.clock().now();
-    let report = server
-        .app()
-        .store
-        .read(|view| invariants::check(view, now))?;
+    let report = invariants::check_store(&server.app().store, now)?;
     anyhow::ensure!(report.is_sound(), "{:?}", report.violations);
     let bytes = match (&server.database, postgres_server()?) {
         (Some(database), Some(admin)) => scratch::database_size(&admin, database)?,

@@ -37,7 +37,8 @@ const NOT_SETTINGS: [&str; 8] = [
 pub struct Settings {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
-    /// Directory of the database file (`tenantry.redb`) and, by default, `server.key`.
+    /// Directory of the database file (`tenantry.redb`), the decision log's file beside it
+    /// (`tenantry.decisions.redb`) and, by default, `server.key`.
     pub data_dir: PathBuf,
     /// `postgres://user:password@host:port/database`: keep the data in PostgreSQL instead of
     /// the embedded file, so several servers can share it. Never printed with its password.

@@ -47,11 +47,7 @@ impl App {
                     .into(),
             });
         }
-        let storage = self
-            .store
-            .write_stats()
-            .failing
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let storage = self.store.is_failing();
         crate::metrics::set_degraded("storage", usize::from(storage));
         if storage {
             degraded.push(Degraded {

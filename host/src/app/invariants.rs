@@ -16,7 +16,7 @@ use crate::domain::member::Role;
 use crate::domain::org::{ManagedBy, Org};
 use crate::domain::share::ShareStatus;
 use crate::error::Result;
-use crate::storage::View;
+use crate::storage::{Store, View};
 
 /// Records are read in pages of this many, so a check of a large file stays in bounded memory
 /// per page (the per-pair map of live links is the one structure that grows with the file).
@@ -49,6 +49,18 @@ pub fn check(view: &View<'_>, now: Timestamp) -> Result<Report> {
         .map(|(name, n)| (name.to_owned(), n))
         .collect();
     Ok(Report { counts, violations })
+}
+
+/// [`check`] over the current state of `store`, its counts taken where each table is kept
+/// (the decision log in a file of its own beside an embedded file).
+pub fn check_store(store: &Store, now: Timestamp) -> Result<Report> {
+    let mut report = store.read(|view| check(view, now))?;
+    report.counts = store
+        .record_counts()?
+        .into_iter()
+        .map(|(name, n)| (name.to_owned(), n))
+        .collect();
+    Ok(report)
 }
 
 /// Per organization: the link cap of its plan, and its owner count.

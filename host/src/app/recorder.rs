@@ -110,7 +110,12 @@ impl Recorder {
                 let (audits, decisions): (Vec<_>, Vec<_>) = batch
                     .into_iter()
                     .partition(|entry| matches!(entry, Entry::Audit(..)));
-                if !decisions.is_empty() {
+                // Both at once: on PostgreSQL, where the log is the same store, they are two
+                // jobs of one group-commit batch, not two round trips one after the other.
+                let log = async {
+                    if decisions.is_empty() {
+                        return;
+                    }
                     let added = decisions.len();
                     let written = store
                         .decision_log()
@@ -130,8 +135,11 @@ impl Recorder {
                     if let Err(e) = written {
                         tracing::error!(error = %e, "could not write decisions to the log");
                     }
-                }
-                if !audits.is_empty() {
+                };
+                let audit = async {
+                    if audits.is_empty() {
+                        return;
+                    }
                     // Appended in bulk: one statement on PostgreSQL.
                     let written = store
                         .write(move |tx| {
@@ -146,7 +154,8 @@ impl Recorder {
                     if let Err(e) = written {
                         tracing::error!(error = %e, "could not write audit entries of reads under a grant");
                     }
-                }
+                };
+                tokio::join!(log, audit);
                 handle.send_modify(|handled| *handled += entries_in_batch);
             }
         });

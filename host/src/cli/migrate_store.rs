@@ -9,13 +9,20 @@ use crate::storage::{StorageError, Store, postgres, transfer};
 
 /// A `postgres://` (or `postgresql://`) URL, else the path of a database file. A file that a
 /// process is still letting go of (a server that just stopped) is waited for, a few seconds.
-async fn open(place: &str) -> anyhow::Result<Store> {
+/// A `source` file is read as found ([`Store::open_as_found`]): a backup given as the source
+/// keeps its decisions instead of having them moved to a log file beside it.
+async fn open(place: &str, source: bool) -> anyhow::Result<Store> {
     if place.starts_with("postgres://") || place.starts_with("postgresql://") {
         return Store::connect(place, 4).map_err(|e| anyhow::anyhow!("{e}"));
     }
     let mut attempts = 0;
     loop {
-        match Store::open(Path::new(place), 64 << 20) {
+        let opened = if source {
+            Store::open_as_found(Path::new(place), 64 << 20)
+        } else {
+            Store::open(Path::new(place), 64 << 20)
+        };
+        match opened {
             Ok(store) => return Ok(store),
             Err(StorageError::Redb(redb::Error::DatabaseAlreadyOpen)) if attempts < 50 => {
                 attempts += 1;
@@ -37,8 +44,8 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<i32> {
             place.to_owned()
         }
     };
-    let source = open(from).await?;
-    let target = open(to).await?;
+    let source = open(from, true).await?;
+    let target = open(to, false).await?;
     let copied = transfer::copy(&source, &target)
         .await
         .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", shown(from), shown(to)))?;
@@ -46,17 +53,8 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<i32> {
         println!("{table:>24}  {n} copied");
     }
     let now = Clock::default().now();
-    let checking = |e| anyhow::anyhow!("checking {}: {e}", shown(to));
-    let mut report = target
-        .read(|view| invariants::check(view, now))
-        .map_err(checking)?;
-    // The decision log may be in a file of its own, which the check's view does not see.
-    report.counts = target
-        .record_counts()
-        .map_err(checking)?
-        .into_iter()
-        .map(|(table, n)| (table.to_owned(), n))
-        .collect();
+    let report = invariants::check_store(&target, now)
+        .map_err(|e| anyhow::anyhow!("checking {}: {e}", shown(to)))?;
     super::backup::print_report(&report);
     println!("copied {} to {}", shown(from), shown(to));
     Ok(i32::from(!report.is_sound()))

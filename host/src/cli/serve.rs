@@ -14,7 +14,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TENANTRY_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Directory of the database file (tenantry.redb).
+    /// Directory of the database file (tenantry.redb) and the decision log's beside it.
     #[arg(long, env = "TENANTRY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep the data in PostgreSQL (postgres://user:password@host:port/database) instead of

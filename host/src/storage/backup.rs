@@ -32,6 +32,12 @@ impl Store {
             ));
         };
         let snapshot = db.current()?.begin_read()?;
+        // The decision log's snapshot begins at once too (a log is written after the decisions
+        // it keeps anyway, so a moment apart is no inconsistency).
+        let log_snapshot = match self.log.as_deref().map(|log| &log.backend) {
+            Some(super::Backend::File(log)) => Some(log.current()?.begin_read()?),
+            _ => None,
+        };
         let copy = Database::create(path)?;
         let txn = copy.begin_write()?;
         copy_table(&snapshot, &txn, tables::META)?;
@@ -53,17 +59,14 @@ impl Store {
         for def in tables::ALL_TERMS {
             copy_multimap(&snapshot, &txn, *def)?;
         }
-        // The decision log comes along from its own file (a snapshot a moment apart: the log
-        // is written after the decisions anyway); a restored copy moves it back out at start.
-        // Its count is not copied: a file without one counts its rows.
-        if let Some(log) = &self.log {
-            let super::Backend::File(log) = &log.backend else {
-                unreachable!("an embedded file's log is an embedded file");
-            };
-            let snapshot = log.current()?.begin_read()?;
-            copy_table(&snapshot, &txn, tables::DECISION_ORDER)?;
-            copy_table(&snapshot, &txn, tables::DECISIONS)?;
+        // The decision log comes along from its own file; a restored copy moves it back out
+        // at start. Its count is not copied (a file without one counts its rows), and the copy
+        // is a domain file of its own, so a restore is told from the file it replaces.
+        if let Some(log) = &log_snapshot {
+            copy_table(log, &txn, tables::DECISION_ORDER)?;
+            copy_table(log, &txn, tables::DECISIONS)?;
         }
+        super::decision_log::give_new_id(&txn)?;
         // The default durability: the commit returns once the copy is on disk.
         txn.commit()?;
         Ok(())

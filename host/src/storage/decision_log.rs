@@ -22,7 +22,9 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, Key, ReadableDatabase, ReadableTable, TableDefinition, Value};
+use redb::{
+    Database, Key, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, Value,
+};
 
 use super::StorageError;
 use super::migrate::VERSION_KEY;
@@ -33,8 +35,13 @@ use super::tables::{DECISION_ORDER, DECISIONS, META};
 /// and one leaf per organization; the domain's reads want the rest.
 pub const CACHE_SHARE: f64 = 0.25;
 
-/// `meta` key that marks a file as a decision log, so neither file is opened as the other.
-const MARKER_KEY: &str = "decision_log";
+/// `meta` key of the domain file: which domain file this is (random, made once). A backup is
+/// given an id of its own, so a restored backup is not taken for the file it was copied from.
+pub const DOMAIN_ID_KEY: &str = "domain_file_id";
+
+/// `meta` key of the log file: the id of the domain file it belongs to. It also marks the file
+/// as a log, so neither file is opened as the other.
+const OWNER_KEY: &str = "decision_log_of";
 
 /// Entries moved per transaction pair by [`move_out_of`].
 const MOVE_PAGE: usize = 4_096;
@@ -53,8 +60,95 @@ pub fn split_cache(cache_bytes: usize) -> (usize, usize) {
     (cache_bytes - log, log)
 }
 
-/// Creates the log's tables and marks the file, refusing a domain file given as a log.
-pub fn prepare(log: &Database) -> Result<(), StorageError> {
+/// Whether `table` is one of the log's.
+pub fn holds(table: &str) -> bool {
+    use redb::TableHandle;
+    table == DECISIONS.name() || table == DECISION_ORDER.name()
+}
+
+/// Whether the `meta` entry `key` belongs to one file and is never copied to another (a
+/// copy's count and id are its own).
+pub fn is_files_own(key: &str) -> bool {
+    [VERSION_KEY, DECISION_COUNT_KEY, DOMAIN_ID_KEY].contains(&key)
+}
+
+/// The domain file's id, made on its first open by a build that keeps the log apart.
+pub fn domain_id(domain: &Database) -> Result<u128, StorageError> {
+    let txn = domain.begin_write()?;
+    let id = {
+        let mut meta = txn.open_table(META)?;
+        let found = meta
+            .get(DOMAIN_ID_KEY)?
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes.value()).ok());
+        match found {
+            Some(bytes) => return Ok(u128::from_le_bytes(bytes)),
+            None => {
+                let id: u128 = rand::random();
+                meta.insert(DOMAIN_ID_KEY, id.to_le_bytes().as_slice())?;
+                id
+            }
+        }
+    };
+    txn.commit()?;
+    Ok(id)
+}
+
+/// Gives a copy of a domain file (a backup) an id of its own.
+pub fn give_new_id(copy: &redb::WriteTransaction) -> Result<(), StorageError> {
+    let id: u128 = rand::random();
+    copy.open_table(META)?
+        .insert(DOMAIN_ID_KEY, id.to_le_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Opens (or creates) the log of the domain file `domain_id` at `path` with its tables. A log
+/// that belongs to another domain file (the one a restored backup replaced) is set aside as
+/// `NAME.decisions.redb.replaced-SECONDS`, not merged: its decisions were made on another state.
+pub fn open(path: &Path, cache_bytes: usize, domain_id: u128) -> Result<Database, StorageError> {
+    let log = super::handle::open(path, cache_bytes)?;
+    match owner(&log)? {
+        Some(owner) if owner != domain_id => {
+            drop(log);
+            let mut aside = path.as_os_str().to_owned();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            aside.push(format!(".replaced-{now}"));
+            std::fs::rename(path, &aside).map_err(|e| {
+                StorageError::Internal(format!("cannot set `{}` aside: {e}", path.display()))
+            })?;
+            tracing::warn!(
+                aside = %Path::new(&aside).display(),
+                "the decision log beside the database belonged to another database file (a restored backup?); set aside, a new log starts"
+            );
+            let log = super::handle::open(path, cache_bytes)?;
+            prepare(&log, domain_id)?;
+            Ok(log)
+        }
+        _ => {
+            prepare(&log, domain_id)?;
+            Ok(log)
+        }
+    }
+}
+
+/// The id of the domain file a log belongs to, once it was prepared.
+fn owner(log: &Database) -> Result<Option<u128>, StorageError> {
+    let txn = log.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let owner = meta
+        .get(OWNER_KEY)?
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes.value()).ok())
+        .map(u128::from_le_bytes);
+    Ok(owner)
+}
+
+/// Creates the log's tables and names its domain file, refusing a domain file given as a log.
+fn prepare(log: &Database, domain_id: u128) -> Result<(), StorageError> {
     let txn = log.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -63,7 +157,7 @@ pub fn prepare(log: &Database) -> Result<(), StorageError> {
                 "the decision log's file holds domain data; is the database path pointing at a log file's name?".into(),
             ));
         }
-        meta.insert(MARKER_KEY, [1_u8].as_slice())?;
+        meta.insert(OWNER_KEY, domain_id.to_le_bytes().as_slice())?;
     }
     txn.open_table(DECISIONS)?;
     txn.open_table(DECISION_ORDER)?;
@@ -75,7 +169,7 @@ pub fn prepare(log: &Database) -> Result<(), StorageError> {
 pub fn refuse_as_domain(
     meta: &impl ReadableTable<&'static str, &'static [u8]>,
 ) -> Result<(), StorageError> {
-    if meta.get(MARKER_KEY)?.is_some() {
+    if meta.get(OWNER_KEY)?.is_some() {
         return Err(StorageError::Internal(
             "this file is a decision log, not a tenantry database; point the database path at the domain file".into(),
         ));
@@ -83,22 +177,25 @@ pub fn refuse_as_domain(
     Ok(())
 }
 
-/// Moves every decision the domain file still holds into the log file; answers how many
-/// entries moved (bodies and time index together). The log's count is then its rows'.
+/// Moves every decision the domain file still holds into the log file and answers how many
+/// entries moved (bodies and time index together). Whether or not any did, the log's count is
+/// then set to its rows (a length read on redb), so a start cut short between the last page
+/// and the count leaves no wrong count behind, and the domain file keeps no count of its own.
 pub fn move_out_of(domain: &Database, log: &Database) -> Result<u64, StorageError> {
     let moved = move_table(domain, log, DECISIONS)? + move_table(domain, log, DECISION_ORDER)?;
+    let txn = log.begin_write()?;
+    let rows = txn.open_table(DECISION_ORDER)?.len()?;
+    txn.open_table(META)?
+        .insert(DECISION_COUNT_KEY, rows.to_le_bytes().as_slice())?;
+    txn.commit()?;
+    let txn = domain.begin_write()?;
+    let stale = txn.open_table(META)?.remove(DECISION_COUNT_KEY)?.is_some();
+    if stale {
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
     if moved > 0 {
-        let txn = log.begin_write()?;
-        let rows = {
-            use redb::ReadableTableMetadata;
-            txn.open_table(DECISION_ORDER)?.len()?
-        };
-        txn.open_table(META)?
-            .insert(DECISION_COUNT_KEY, rows.to_le_bytes().as_slice())?;
-        txn.commit()?;
-        let txn = domain.begin_write()?;
-        txn.open_table(META)?.remove(DECISION_COUNT_KEY)?;
-        txn.commit()?;
         tracing::info!(moved, "moved the decision log out of the domain file");
     }
     Ok(moved)
@@ -194,8 +291,7 @@ mod tests {
         let n = MOVE_PAGE + 10;
         let path = dir.path().join("t.redb");
         let domain = older_domain_file(&path, &decisions(org, n));
-        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
-        prepare(&log).unwrap();
+        let log = open(&path_beside(&path), 4 << 20, domain_id(&domain).unwrap()).unwrap();
 
         let moved = move_out_of(&domain, &log).unwrap();
 
@@ -230,8 +326,7 @@ mod tests {
         let records = decisions(org, 50);
         let path = dir.path().join("t.redb");
         let domain = older_domain_file(&path, &records);
-        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
-        prepare(&log).unwrap();
+        let log = open(&path_beside(&path), 4 << 20, domain_id(&domain).unwrap()).unwrap();
         let txn = log.begin_write().unwrap();
         Tx::new(&txn)
             .append_decisions(records[..30].iter())
@@ -248,28 +343,58 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let domain = older_domain_file(&path, &[]);
-        assert!(prepare(&domain).is_err(), "a domain file is not a log");
-        let log = handle::open(&path_beside(&path), 4 << 20).unwrap();
-        prepare(&log).unwrap();
+        assert!(prepare(&domain, 1).is_err(), "a domain file is not a log");
+        let log = open(&path_beside(&path), 4 << 20, 1).unwrap();
         assert!(
             migrate::prepare(&log).is_err(),
             "a log is not a domain file"
         );
     }
 
-    /// What a server records goes to the log's file; a backup carries it, and a server
-    /// started on the restored backup finds it in its log.
-    #[tokio::test]
-    async fn recorded_decisions_live_beside_the_domain_and_travel_with_a_backup() {
-        let dir = tempfile::tempdir().unwrap();
-        let org = OrgId::new();
-        let store = Store::open(&dir.path().join("t.redb"), 4 << 20).unwrap();
-        let records = decisions(org, 20);
+    /// Opens the store at `path`, waiting for a dropped one to let go of its files.
+    async fn reopen(path: &Path) -> Store {
+        for _ in 0..100 {
+            match Store::open(path, 4 << 20) {
+                Err(StorageError::Redb(redb::Error::DatabaseAlreadyOpen)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                opened => return opened.unwrap(),
+            }
+        }
+        panic!("`{}` stayed open", path.display());
+    }
+
+    async fn record(store: &Store, org: OrgId, n: usize) {
+        let records = decisions(org, n);
         store
             .decision_log()
             .write_relaxed(move |tx| Ok(tx.append_decisions(records.iter())?))
             .await
             .unwrap();
+    }
+
+    fn logged_about(store: &Store, org: OrgId) -> (u64, usize) {
+        store
+            .decision_log()
+            .read(|view| {
+                Ok((
+                    view.decision_count()?,
+                    view.decisions_of(org, None, 100)?.len(),
+                ))
+            })
+            .unwrap()
+    }
+
+    /// What a server records goes to the log's file; a backup carries it; a server restored
+    /// from the backup over the same directory logs what the backup held, not the decisions
+    /// made after it (its old log is set aside, not merged), and a restart keeps the pair.
+    #[tokio::test]
+    async fn recorded_decisions_live_beside_the_domain_and_travel_with_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenantry.redb");
+        let org = OrgId::new();
+        let store = Store::open(&path, 4 << 20).unwrap();
+        record(&store, org, 20).await;
         let in_domain = store.read(|view| Ok(view.count(DECISION_ORDER)?)).unwrap();
         assert_eq!(in_domain, 0, "domain reads never meet the log's pages");
 
@@ -280,17 +405,38 @@ mod tests {
             .read(|view| Ok(view.decision_count()?))
             .unwrap();
         assert_eq!(in_backup, 20);
+        record(&store, org, 5).await;
+        assert_eq!(logged_about(&store, org), (25, 25));
+        drop(store);
 
-        let restored = tempfile::tempdir().unwrap();
-        let path = restored.path().join("tenantry.redb");
+        // The restore: only once the stopped server has let go of its file (a writer thread
+        // closes it when its queue ends).
+        let mut closed = Database::open(&path);
+        while let Err(redb::DatabaseError::DatabaseAlreadyOpen) = closed {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            closed = Database::open(&path);
+        }
+        drop(closed.unwrap());
         std::fs::copy(&backup, &path).unwrap();
-        let store = Store::open(&path, 4 << 20).unwrap();
-        let logged = store
-            .decision_log()
-            .read(|view| Ok(view.decisions_of(org, None, 100)?.len()))
-            .unwrap();
-        assert_eq!(logged, 20);
-        assert!(path_beside(&path).exists());
+        let store = reopen(&path).await;
+        assert_eq!(logged_about(&store, org), (20, 20), "the backup's log only");
+        let set_aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|entry| {
+                let name = entry.as_ref().unwrap().file_name();
+                name.to_string_lossy()
+                    .starts_with("tenantry.decisions.redb.replaced-")
+            })
+            .count();
+        assert_eq!(set_aside, 1, "the replaced log is kept aside");
+        drop(store);
+
+        let store = reopen(&path).await;
+        assert_eq!(
+            logged_about(&store, org),
+            (20, 20),
+            "a restart keeps its log"
+        );
     }
 
     #[test]

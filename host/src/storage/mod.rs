@@ -82,7 +82,8 @@ from_redb!(
     redb::TableError,
     redb::TransactionError,
     redb::CommitError,
-    redb::DatabaseError
+    redb::DatabaseError,
+    redb::CompactionError
 );
 
 /// The record cache of a store opened by [`Store::connect`] (tools and tests); a server sizes
@@ -117,14 +118,34 @@ impl Store {
             })?;
         }
         let (domain_cache, log_cache) = decision_log::split_cache(cache_bytes);
-        let db = handle::open(path, domain_cache)?;
+        let mut db = handle::open(path, domain_cache)?;
         migrate::prepare(&db)?;
         let log_path = decision_log::path_beside(path);
-        let log_db = handle::open(&log_path, log_cache)?;
-        decision_log::prepare(&log_db)?;
-        decision_log::move_out_of(&db, &log_db)?;
-        let log = Self::on_file(&log_path, log_cache, log_db, None)?;
-        Self::on_file(path, domain_cache, db, Some(Arc::new(log)))
+        let log_db = decision_log::open(&log_path, log_cache, decision_log::domain_id(&db)?)?;
+        if decision_log::move_out_of(&db, &log_db)? > 0 {
+            // redb keeps a file's size; what the log left is given back to the disk once.
+            db.compact()?;
+        }
+        let log = Self::on_file(&log_path, log_cache, log_db, None, "tenantry-log-writer")?;
+        Self::on_file(
+            path,
+            domain_cache,
+            db,
+            Some(Arc::new(log)),
+            "tenantry-writer",
+        )
+    }
+
+    /// Opens the file at `path` to copy from it as it is: with the decision log beside it if
+    /// there is one, else reading the decisions it holds itself (a backup), never moving them
+    /// out, so a backup given to `migrate-store` stays whole.
+    pub fn open_as_found(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
+        if decision_log::path_beside(path).exists() {
+            return Self::open(path, cache_bytes);
+        }
+        let db = handle::open(path, cache_bytes)?;
+        migrate::prepare(&db)?;
+        Self::on_file(path, cache_bytes, db, None, "tenantry-writer")
     }
 
     /// A store on the prepared file `db`, with its writer started.
@@ -133,9 +154,10 @@ impl Store {
         cache_bytes: usize,
         db: redb::Database,
         log: Option<Arc<Store>>,
+        writer_name: &str,
     ) -> Result<Self, StorageError> {
         let db = Arc::new(Handle::new(path, cache_bytes, db));
-        let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
+        let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>, writer_name)?;
         Ok(Self {
             backend: Backend::File(db),
             writer,
@@ -166,7 +188,10 @@ impl Store {
             connections,
             cache_bytes,
         )?);
-        let writer = Writer::start(Arc::clone(&db) as Arc<dyn writer::Backend>)?;
+        let writer = Writer::start(
+            Arc::clone(&db) as Arc<dyn writer::Backend>,
+            "tenantry-writer",
+        )?;
         Ok(Self {
             counters: Arc::clone(&db) as Arc<dyn counters::Counters>,
             backend: Backend::Postgres(db),
@@ -183,7 +208,7 @@ impl Store {
 
     /// The store that holds the table named `table`: [`Store::decision_log`] for the log's.
     pub fn holding(&self, table: &str) -> &Store {
-        if tables::DECISION_LOG.contains(&table) {
+        if decision_log::holds(table) {
             self.decision_log()
         } else {
             self
@@ -212,6 +237,16 @@ impl Store {
     /// memory must follow what the others write.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Whether any of the store's writers (the domain's, the log's) cannot reach the disk.
+    pub fn is_failing(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.writer.stats().failing.load(Relaxed)
+            || self
+                .log
+                .as_ref()
+                .is_some_and(|log| log.writer.stats().failing.load(Relaxed))
     }
 
     /// Runs `f` on a consistent snapshot.

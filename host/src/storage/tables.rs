@@ -130,10 +130,6 @@ pub const PLUGIN_OWNERS: Terms = MultimapTableDefinition::new("plugin_owners");
 /// `sha256 -> policy versions` binding the component; with the owners, what keeps it stored.
 pub const PLUGIN_VERSIONS: Terms = MultimapTableDefinition::new("plugin_versions");
 
-/// The tables of the decision log, kept in a file of their own beside an embedded file
-/// ([`super::decision_log`]).
-pub const DECISION_LOG: &[&str] = &["decisions", "decision_order"];
-
 /// Organizations first: `migrate-store` copies in this order, and on PostgreSQL the records
 /// that name an organization are checked against it when each page commits.
 pub const ALL_RECORDS: &[Records] = &[

@@ -6,14 +6,13 @@
 //! reinterpreted), a page at a time, each page one durable write on the target; the table lists
 //! of `tables.rs` say what there is, so a table added later is copied too; the decision log's
 //! tables are read from and written to where each store keeps them ([`Store::holding`]).
-//! Settings (`meta`) come along except the schema version, which is the target's own. The caller checks the
-//! invariants on the target afterwards.
+//! Settings (`meta`) come along except what is each file's own (the schema version, the file's
+//! id, the log's count). The caller checks the invariants on the target afterwards.
 
 use redb::{MultimapTableHandle, TableHandle};
 
-use super::records::decisions::DECISION_COUNT_KEY;
 use super::tables::{self, ALL_CHILDREN, ALL_KEYED, ALL_PAIR_RECORDS, ALL_RECORDS, ALL_TERMS};
-use super::{StorageError, Store, Tx, View, migrate};
+use super::{StorageError, Store, Tx, View, decision_log};
 use crate::error::{Error, Result};
 
 /// Entries per page: one read on the source, one write on the target.
@@ -89,9 +88,9 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
         copied.push((def.name().to_owned(), n));
     }
     for &def in ALL_KEYED.iter().chain([&tables::META]) {
-        // Settings come along, except the schema version, which is the target's own, and the
-        // decision log's count, which may live elsewhere there (a log without one counts its
-        // rows, and keeps the count from its next append on).
+        // Settings come along, except what is each file's own: the schema version, the file's
+        // id, and the decision log's count, which may live elsewhere there (a log without one
+        // counts its rows, and keeps the count from its next append on).
         let is_meta = def.name() == tables::META.name();
         let n = copy_table(
             from,
@@ -99,7 +98,7 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(String, u64)>> {
             |view, after: Option<&String>| view.raw_keyed(def, after.map(String::as_str), PAGE),
             |(key, _)| key.clone(),
             move |tx: &Tx<'_>, (key, body): &(String, Vec<u8>)| {
-                if is_meta && [migrate::VERSION_KEY, DECISION_COUNT_KEY].contains(&key.as_str()) {
+                if is_meta && decision_log::is_files_own(key) {
                     return Ok(());
                 }
                 tx.put_bytes(def, key, body)

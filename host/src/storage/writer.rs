@@ -132,12 +132,13 @@ pub struct WriteStats {
 }
 
 impl Writer {
-    pub fn start(backend: Arc<dyn Backend>) -> Result<Self, StorageError> {
+    /// Starts the thread, named `name` (one per file: the domain's, the decision log's).
+    pub fn start(backend: Arc<dyn Backend>, name: &str) -> Result<Self, StorageError> {
         let (jobs, queue) = mpsc::channel::<Queued>();
         let stats = Arc::new(WriteStats::default());
         let counters = Arc::clone(&stats);
         std::thread::Builder::new()
-            .name("tenantry-writer".into())
+            .name(name.into())
             .spawn(move || run(backend.as_ref(), &queue, &counters))
             .map_err(|e| StorageError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs, stats })
@@ -440,7 +441,8 @@ mod tests {
         let db = Database::create(&path).unwrap();
         crate::storage::migrate::prepare(&db).unwrap();
         let handle = Arc::new(Handle::new(&path, 16 << 20, db));
-        let writer = Writer::start(Arc::clone(&handle) as Arc<dyn Backend>).unwrap();
+        let writer =
+            Writer::start(Arc::clone(&handle) as Arc<dyn Backend>, "tenantry-writer").unwrap();
         (dir, writer, handle)
     }
 
