@@ -5,11 +5,13 @@
 //! crash, no fsync of its own), and redb keeps a relaxed commit's pages in its write buffer
 //! until the next durable commit. In one shared file those pages sat in the cache that domain
 //! reads use, and once the cache was full a read that missed wrote them back to make room: at
-//! 100,000 organizations a third of the `pwrite` calls of a phase of `GET /v1/orgs/{id}` were
-//! made by the reading thread itself (BENCHMARKS.md, "The decision log in a file of its own").
-//! Apart, the domain file has only durable commits, so its reads never write; the log's pages
-//! no longer crowd the domain's out of the cache; and recording no longer queues behind domain
-//! writes on one writer thread. The price: a second file to place on the same disk, and the
+//! 100,000 organizations a third of the `pwrite` calls of a phase of organization reads were
+//! made by the reading thread itself (BENCHMARKS.md, "Pool slot affinity"). Apart, the domain
+//! file has only durable commits, so its reads never write; the log's pages no longer crowd the
+//! domain's out of the cache; and recording no longer queues behind domain writes on one writer
+//! thread (BENCHMARKS.md, "The decision log in a file of its own", has the before and after).
+//! The price: a second file to place on the same disk; a log writer with a quarter of the cache,
+//! which drops decisions under a flood the shared writer kept up with (measured there); and the
 //! log is not in the domain's transactions (it never was: the recorder writes it afterwards).
 //!
 //! [`super::Store::open`] gives the log [`CACHE_SHARE`] of the page cache asked for, so
