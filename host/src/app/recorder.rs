@@ -99,17 +99,18 @@ impl Recorder {
                     }
                 }
                 let entries_in_batch = batch.len() as u64;
-                let decisions = batch
-                    .iter()
-                    .filter(|e| matches!(e, Entry::Decision(_)))
-                    .count();
-                taken.fetch_sub(decisions, Ordering::Relaxed);
+                let mut audits = Vec::new();
+                let mut decisions = Vec::new();
+                for entry in batch {
+                    match entry {
+                        Entry::Audit(org, e) => audits.push((org, e)),
+                        Entry::Decision(d) => decisions.push(d),
+                    }
+                }
+                taken.fetch_sub(decisions.len(), Ordering::Relaxed);
                 // Decisions wait for the log's next durable commit (at most a second): the log
                 // costs no fsync of its own. Audit entries of reads under a grant are what a
                 // customer checks a provider by, and are durable before the next batch is taken.
-                let (audits, decisions): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .partition(|entry| matches!(entry, Entry::Audit(..)));
                 // Both at once: on PostgreSQL, where the log is the same store, they are two
                 // jobs of one group-commit batch, not two round trips one after the other.
                 let log = async {
@@ -120,12 +121,7 @@ impl Recorder {
                     let written = store
                         .decision_log()
                         .write_relaxed(move |tx| {
-                            tx.append_decisions(decisions.iter().filter_map(
-                                |entry| match entry {
-                                    Entry::Decision(d) => Some(d.as_ref()),
-                                    Entry::Audit(..) => None,
-                                },
-                            ))?;
+                            tx.append_decisions(decisions.iter().map(AsRef::as_ref))?;
                             // Only the count bound, and at most what this batch added: the
                             // pruner's timer handles age and any larger excess.
                             tx.trim_decisions(max_decisions, None, added)?;
@@ -143,12 +139,7 @@ impl Recorder {
                     // Appended in bulk: one statement on PostgreSQL.
                     let written = store
                         .write(move |tx| {
-                            Ok(
-                                tx.append_audits(audits.iter().filter_map(|entry| match entry {
-                                    Entry::Audit(org, e) => Some((*org, e)),
-                                    Entry::Decision(_) => None,
-                                }))?,
-                            )
+                            Ok(tx.append_audits(audits.iter().map(|(org, e)| (*org, e)))?)
                         })
                         .await;
                     if let Err(e) = written {

@@ -79,17 +79,10 @@ pub fn domain_id(domain: &Database) -> Result<u128, StorageError> {
     let txn = domain.begin_write()?;
     let id = {
         let mut meta = txn.open_table(META)?;
-        let found = meta
-            .get(DOMAIN_ID_KEY)?
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes.value()).ok());
-        match found {
-            Some(bytes) => return Ok(u128::from_le_bytes(bytes)),
-            None => {
-                let id: u128 = rand::random();
-                meta.insert(DOMAIN_ID_KEY, id.to_le_bytes().as_slice())?;
-                id
-            }
+        if let Some(id) = id_in(&meta, DOMAIN_ID_KEY)? {
+            return Ok(id);
         }
+        put_new_id(&mut meta)?
     };
     txn.commit()?;
     Ok(id)
@@ -97,56 +90,63 @@ pub fn domain_id(domain: &Database) -> Result<u128, StorageError> {
 
 /// Gives a copy of a domain file (a backup) an id of its own.
 pub fn give_new_id(copy: &redb::WriteTransaction) -> Result<(), StorageError> {
-    let id: u128 = rand::random();
-    copy.open_table(META)?
-        .insert(DOMAIN_ID_KEY, id.to_le_bytes().as_slice())?;
+    put_new_id(&mut copy.open_table(META)?)?;
     Ok(())
+}
+
+/// A file id kept in `meta` under `key`.
+fn id_in(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<u128>, StorageError> {
+    Ok(meta
+        .get(key)?
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes.value()).ok())
+        .map(u128::from_le_bytes))
+}
+
+/// Writes a new random domain file id into `meta` and answers it.
+fn put_new_id(
+    meta: &mut redb::Table<'_, &'static str, &'static [u8]>,
+) -> Result<u128, StorageError> {
+    let id: u128 = rand::random();
+    meta.insert(DOMAIN_ID_KEY, id.to_le_bytes().as_slice())?;
+    Ok(id)
 }
 
 /// Opens (or creates) the log of the domain file `domain_id` at `path` with its tables. A log
 /// that belongs to another domain file (the one a restored backup replaced) is set aside as
 /// `NAME.decisions.redb.replaced-SECONDS`, not merged: its decisions were made on another state.
 pub fn open(path: &Path, cache_bytes: usize, domain_id: u128) -> Result<Database, StorageError> {
-    let log = super::handle::open(path, cache_bytes)?;
-    match owner(&log)? {
-        Some(owner) if owner != domain_id => {
-            drop(log);
-            let mut aside = path.as_os_str().to_owned();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            aside.push(format!(".replaced-{now}"));
-            std::fs::rename(path, &aside).map_err(|e| {
-                StorageError::Internal(format!("cannot set `{}` aside: {e}", path.display()))
-            })?;
-            tracing::warn!(
-                aside = %Path::new(&aside).display(),
-                "the decision log beside the database belonged to another database file (a restored backup?); set aside, a new log starts"
-            );
-            let log = super::handle::open(path, cache_bytes)?;
-            prepare(&log, domain_id)?;
-            Ok(log)
-        }
-        _ => {
-            prepare(&log, domain_id)?;
-            Ok(log)
-        }
+    let mut log = super::handle::open(path, cache_bytes)?;
+    if owner(&log)?.is_some_and(|owner| owner != domain_id) {
+        drop(log);
+        let mut aside = path.as_os_str().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        aside.push(format!(".replaced-{now}"));
+        std::fs::rename(path, &aside).map_err(|e| {
+            StorageError::Internal(format!("cannot set `{}` aside: {e}", path.display()))
+        })?;
+        tracing::warn!(
+            aside = %Path::new(&aside).display(),
+            "the decision log beside the database belonged to another database file (a restored backup?); set aside, a new log starts"
+        );
+        log = super::handle::open(path, cache_bytes)?;
     }
+    prepare(&log, domain_id)?;
+    Ok(log)
 }
 
 /// The id of the domain file a log belongs to, once it was prepared.
 fn owner(log: &Database) -> Result<Option<u128>, StorageError> {
     let txn = log.begin_read()?;
-    let meta = match txn.open_table(META) {
-        Ok(meta) => meta,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let owner = meta
-        .get(OWNER_KEY)?
-        .and_then(|bytes| <[u8; 16]>::try_from(bytes.value()).ok())
-        .map(u128::from_le_bytes);
-    Ok(owner)
+    match txn.open_table(META) {
+        Ok(meta) => id_in(&meta, OWNER_KEY),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates the log's tables and names its domain file, refusing a domain file given as a log.
@@ -345,12 +345,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let domain = older_domain_file(&path, &[]);
-        assert!(prepare(&domain, 1).is_err(), "a domain file is not a log");
+        // Refused for what they are, not for any other failure.
+        let as_log = prepare(&domain, 1).unwrap_err().to_string();
+        assert!(as_log.contains("holds domain data"), "{as_log}");
         let log = open(&path_beside(&path), 4 << 20, 1).unwrap();
-        assert!(
-            migrate::prepare(&log).is_err(),
-            "a log is not a domain file"
-        );
+        let as_domain = migrate::prepare(&log).unwrap_err().to_string();
+        assert!(as_domain.contains("is a decision log"), "{as_domain}");
     }
 
     /// Opens the store at `path`, waiting for a dropped one to let go of its files.

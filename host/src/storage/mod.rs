@@ -241,12 +241,15 @@ impl Store {
 
     /// Whether any of the store's writers (the domain's, the log's) cannot reach the disk.
     pub fn is_failing(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.writer.stats().failing.load(Relaxed)
-            || self
-                .log
-                .as_ref()
-                .is_some_and(|log| log.writer.stats().failing.load(Relaxed))
+        std::iter::once(self)
+            .chain(self.log.as_deref())
+            .any(|store| {
+                store
+                    .writer
+                    .stats()
+                    .failing
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
     }
 
     /// Runs `f` on a consistent snapshot.
