@@ -64,7 +64,8 @@ impl Store {
         // is a domain file of its own, so a restore is told from the file it replaces.
         if let Some(log) = &log_snapshot {
             copy_table(log, &txn, tables::DECISION_ORDER)?;
-            copy_table(log, &txn, tables::DECISIONS)?;
+            copy_table(log, &txn, tables::DECISION_BODIES)?;
+            copy_table(log, &txn, tables::DECISIONS_BY_ORG)?;
         }
         super::decision_log::give_new_id(&txn)?;
         // The default durability: the commit returns once the copy is on disk.

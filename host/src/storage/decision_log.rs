@@ -31,10 +31,11 @@ use redb::{
 use super::StorageError;
 use super::migrate::VERSION_KEY;
 use super::records::decisions::DECISION_COUNT_KEY;
-use super::tables::{DECISION_ORDER, DECISIONS, META};
+use super::records::layout_v5::DECISIONS_V4;
+use super::tables::{DECISION_BODIES, DECISION_ORDER, DECISIONS_BY_ORG, META};
 
-/// The part of the page cache the log gets: appends touch the newest pages of its time index
-/// and one leaf per organization; the domain's reads want the rest.
+/// The part of the page cache the log gets: appends touch the newest pages of its bodies and
+/// time index and the organization index's small leaves; the domain's reads want the rest.
 pub const CACHE_SHARE: f64 = 0.25;
 
 /// `meta` key of the domain file: which domain file this is (random, made once). A backup is
@@ -65,7 +66,12 @@ pub fn split_cache(cache_bytes: usize) -> (usize, usize) {
 /// Whether `table` is one of the log's.
 pub fn holds(table: &str) -> bool {
     use redb::TableHandle;
-    table == DECISIONS.name() || table == DECISION_ORDER.name()
+    [
+        DECISION_BODIES.name(),
+        DECISIONS_BY_ORG.name(),
+        DECISION_ORDER.name(),
+    ]
+    .contains(&table)
 }
 
 /// Whether the `meta` entry `key` belongs to one file and is never copied to another (a
@@ -161,7 +167,8 @@ fn prepare(log: &Database, domain_id: u128) -> Result<(), StorageError> {
         }
         meta.insert(OWNER_KEY, domain_id.to_le_bytes().as_slice())?;
     }
-    txn.open_table(DECISIONS)?;
+    txn.open_table(DECISION_BODIES)?;
+    txn.open_table(DECISIONS_BY_ORG)?;
     txn.open_table(DECISION_ORDER)?;
     txn.commit()?;
     Ok(())
@@ -180,19 +187,24 @@ pub fn refuse_as_domain(
 }
 
 /// Moves every decision the domain file still holds into the log file and answers how many
-/// entries moved (bodies and time index together). Whether or not any did, the log's count is
-/// then set to its rows (a length read on redb), so a start cut short between the last page
-/// and the count leaves no wrong count behind, and the domain file keeps no count of its own.
+/// entries moved (bodies and indexes together; layout 4's table too, which the log then
+/// rekeys, `records::layout_v5`). Whether or not any did, the log's count is then set to its
+/// rows (a length read on redb), so a start cut short between the last page and the count
+/// leaves no wrong count behind, and the domain file keeps no count of its own.
 pub fn move_out_of(domain: &Database, log: &Database) -> Result<u64, StorageError> {
-    let moved = move_table(domain, log, DECISIONS)? + move_table(domain, log, DECISION_ORDER)?;
+    let moved = move_table(domain, log, DECISIONS_V4)?
+        + move_table(domain, log, DECISION_BODIES)?
+        + move_table(domain, log, DECISIONS_BY_ORG)?
+        + move_table(domain, log, DECISION_ORDER)?;
     let txn = log.begin_write()?;
     let rows = txn.open_table(DECISION_ORDER)?.len()?;
     txn.open_table(META)?
         .insert(DECISION_COUNT_KEY, rows.to_le_bytes().as_slice())?;
     txn.commit()?;
     let txn = domain.begin_write()?;
-    let stale = txn.open_table(META)?.remove(DECISION_COUNT_KEY)?.is_some();
-    if stale {
+    let stale_count = txn.open_table(META)?.remove(DECISION_COUNT_KEY)?.is_some();
+    let old_table = txn.delete_table(DECISIONS_V4)?;
+    if stale_count || old_table {
         txn.commit()?;
     } else {
         txn.abort()?;
@@ -204,7 +216,7 @@ pub fn move_out_of(domain: &Database, log: &Database) -> Result<u64, StorageErro
 }
 
 /// Moves `def`'s entries, oldest key first, a page at a time: durable in `to`, then removed
-/// from `from`.
+/// from `from`. A table `from` does not have has nothing to move.
 fn move_table<K>(
     from: &Database,
     to: &Database,
@@ -217,7 +229,10 @@ where
     loop {
         let page: Vec<(K, Vec<u8>)> = {
             let txn = from.begin_read()?;
-            let table = txn.open_table(def)?;
+            let table = match txn.open_table(def) {
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(moved),
+                table => table?,
+            };
             table
                 .iter()?
                 .take(MOVE_PAGE)
@@ -255,6 +270,7 @@ mod tests {
     use super::*;
     use crate::domain::ids::OrgId;
     use crate::storage::records::decisions::DecisionRecord;
+    use crate::storage::records::layout_v5;
     use crate::storage::{Snapshot, Store, Tx, View, handle, migrate, read_from};
 
     fn decisions(org: OrgId, n: usize) -> Vec<DecisionRecord> {
@@ -263,12 +279,13 @@ mod tests {
             .collect()
     }
 
-    /// A domain file as an older build left it: decisions in its own tables.
+    /// A domain file as an older build left it: decisions in its own tables, kept by
+    /// organization (layout 4).
     fn older_domain_file(path: &Path, records: &[DecisionRecord]) -> Database {
         let domain = handle::open(path, 4 << 20).unwrap();
         migrate::prepare(&domain).unwrap();
         let txn = domain.begin_write().unwrap();
-        Tx::new(&txn).append_decisions(records.iter()).unwrap();
+        layout_v5::write_v4(&Tx::new(&txn), records);
         txn.commit().unwrap();
         domain
     }
@@ -296,22 +313,30 @@ mod tests {
         let log = open(&path_beside(&path), 4 << 20, domain_id(&domain).unwrap()).unwrap();
 
         let moved = move_out_of(&domain, &log).unwrap();
+        let rekeyed = layout_v5::rekey_decisions(&log).unwrap();
 
         assert_eq!(
             moved,
             2 * n as u64,
             "each decision's body and its time entry"
         );
+        assert_eq!(rekeyed, n as u64, "the bodies keyed by time in the log");
         assert_eq!(logged(&log, org), (n as u64, n as u64, n));
         let left = read_from(&domain, |view: &View<'_>| {
             Ok((
                 view.count(DECISION_ORDER)?,
-                view.count(DECISIONS)?,
+                view.count(DECISION_BODIES)?,
                 view.meta(DECISION_COUNT_KEY)?,
             ))
         })
         .unwrap();
         assert_eq!(left, (0, 0, None));
+        let txn = domain.begin_read().unwrap();
+        assert!(
+            txn.open_table(DECISIONS_V4).is_err(),
+            "layout 4's table leaves the domain file"
+        );
+        drop(txn);
         assert_eq!(
             move_out_of(&domain, &log).unwrap(),
             0,
@@ -336,6 +361,7 @@ mod tests {
         txn.commit().unwrap();
 
         move_out_of(&domain, &log).unwrap();
+        layout_v5::rekey_decisions(&log).unwrap();
 
         assert_eq!(logged(&log, org), (50, 50, 50));
     }

@@ -6,7 +6,10 @@
 //! Version 3 adds the search indexes by provider, lowercase reference and contract terms,
 //! organizations by plan, plan features on organizations and PINs per membership; its record
 //! work is the application's (`app::upgrade`), asked for by a marker. Version 4 adds the
-//! deadline indexes the sweeper reads (`records::layout_v4`). A future layout change
+//! deadline indexes the sweeper reads (`records::layout_v4`). Version 5 keys the decision log's
+//! bodies by time (`records::layout_v5`); the log lives in a file of its own, which is rekeyed
+//! a page at a time at start, so the step here only marks the domain file, and an older build,
+//! which would write bodies where this one no longer reads them, refuses it. A future layout change
 //! adds a step to [`STEPS`]; the server runs every step above the file's version, in order, in
 //! one durable transaction on start.
 
@@ -15,7 +18,7 @@ use redb::{Database, ReadableTable, WriteTransaction};
 use super::StorageError;
 use super::tables::{self, META};
 
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Set by the step to version 3: the records need work that only the domain knows (their
 /// search terms, their plan's features, PINs moved from accounts to memberships), which the
@@ -32,6 +35,7 @@ const STEPS: &[Step] = &[
     index_trust_model,
     ask_for_reindex,
     index_deadlines,
+    key_decisions_by_time,
 ];
 
 pub fn prepare(db: &Database) -> Result<(), StorageError> {
@@ -88,6 +92,13 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StorageError> {
         txn.open_multimap_table(*def)?;
     }
     Ok(())
+}
+
+/// Version 4 to 5: the decision log's tables keyed by time, created here; the decisions a
+/// domain file still holds move to the log's file at start and are rekeyed there, a page at a
+/// time (`records::layout_v5`), not in this one transaction.
+fn key_decisions_by_time(txn: &WriteTransaction) -> Result<(), StorageError> {
+    create_tables(txn)
 }
 
 /// Version 3 to 4: the deadline indexes, filled from the links and remote-support requests.

@@ -126,6 +126,7 @@ impl Store {
             // redb keeps a file's size; what the log left is given back to the disk once.
             db.compact()?;
         }
+        records::layout_v5::rekey_decisions(&log_db)?;
         let log = Self::on_file(&log_path, log_cache, log_db, None, "tenantry-log-writer")?;
         Self::on_file(
             path,
@@ -145,6 +146,7 @@ impl Store {
         }
         let db = handle::open(path, cache_bytes)?;
         migrate::prepare(&db)?;
+        records::layout_v5::rekey_decisions(&db)?;
         Self::on_file(path, cache_bytes, db, None, "tenantry-writer")
     }
 
@@ -221,12 +223,10 @@ impl Store {
         let mut counts = self.read(|view| Ok(view.record_counts()?))?;
         if self.log.is_some() {
             use redb::TableHandle;
-            let logged = self
-                .decision_log()
-                .read(|view| Ok(view.count(tables::DECISION_ORDER)?))?;
-            for (table, n) in &mut counts {
-                if *table == tables::DECISION_ORDER.name() {
-                    *n = logged;
+            // `record_counts` answers in the order of `ALL_RECORDS`.
+            for (def, (_, n)) in tables::ALL_RECORDS.iter().zip(&mut counts) {
+                if decision_log::holds(def.name()) {
+                    *n = self.decision_log().read(|view| Ok(view.count(*def)?))?;
                 }
             }
         }

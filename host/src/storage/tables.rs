@@ -36,6 +36,9 @@ pub const SHARES: Records = TableDefinition::new("shares");
 pub const REMOTE_SUPPORT: Records = TableDefinition::new("remote_support");
 /// `decision -> (org key, time)`: every decision in time order, for retention.
 pub const DECISION_ORDER: Records = TableDefinition::new("decision_order");
+/// `decision -> decision record`, keyed by time (ids are UUID v7), so a batch of decisions
+/// appends to the newest pages whatever organizations it is about ([`super::records::decisions`]).
+pub const DECISION_BODIES: Records = TableDefinition::new("decision_bodies");
 /// Policy versions, immutable once written.
 pub const POLICY_VERSIONS: Records = TableDefinition::new("policy_versions");
 /// Webhook endpoints, with their delivery state.
@@ -64,8 +67,9 @@ pub const POLICY_BINDINGS: Keyed = TableDefinition::new("policy_bindings");
 pub const MEMBERSHIPS: PairRecords = TableDefinition::new("memberships");
 /// `(org, entry) -> audit entry`; entry ids are UUID v7, so a range is a time range.
 pub const AUDIT: PairRecords = TableDefinition::new("audit");
-/// `(org, decision) -> decision record`; org 0 holds decisions about no organization.
-pub const DECISIONS: PairRecords = TableDefinition::new("decisions");
+/// `(org, decision) -> nothing`: each organization's decisions, their bodies in
+/// [`DECISION_BODIES`]; org 0 holds decisions about no organization.
+pub const DECISIONS_BY_ORG: PairRecords = TableDefinition::new("decisions_by_org");
 /// `(org, event) -> outbox event`.
 pub const EVENTS: PairRecords = TableDefinition::new("events");
 /// `(webhook, delivery) -> one delivery attempt`, the newest kept per endpoint.
@@ -139,6 +143,7 @@ pub const ALL_RECORDS: &[Records] = &[
     CHANGE_REQUESTS,
     IDEMPOTENCY_ORDER,
     DECISION_ORDER,
+    DECISION_BODIES,
     PLANS,
     TOKENS,
     INVITATIONS,
@@ -154,7 +159,7 @@ pub const ALL_PAIR_RECORDS: &[PairRecords] = &[
     MEMBERSHIPS,
     AUDIT,
     EVENTS,
-    DECISIONS,
+    DECISIONS_BY_ORG,
     WEBHOOK_DELIVERIES,
     MAIL_TEMPLATES,
     INVITATION_MAIL_BUDGETS,

@@ -428,12 +428,21 @@ impl<'a> Tx<'a> {
             .into_iter()
             .map(|(id, record)| Ok((id, codec::encode(&record)?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
+        self.put_many_encoded(def, &rows)
+    }
+
+    /// [`Tx::put_many`] for records already encoded (as [`codec::encode`] would).
+    pub fn put_many_encoded(
+        &self,
+        def: Records,
+        rows: &[(u128, Vec<u8>)],
+    ) -> Result<(), StorageError> {
         match self {
             // The table opened once for the batch: opening costs more than an insert.
             Self::File(FileTxn { txn, undo }) => {
                 Self::logged(*undo, |note| {
                     let mut table = txn.open_table(def)?;
-                    for (id, body) in &rows {
+                    for (id, body) in rows {
                         let was = table
                             .insert(*id, body.as_slice())?
                             .map(|g| g.value().to_vec());
@@ -449,7 +458,7 @@ impl<'a> Tx<'a> {
             }
             Self::Sql(s) => s
                 .changing(def.name(), rows.iter().map(|(id, _)| Key::Id(*id)))
-                .put_many(def.name(), &rows),
+                .put_many(def.name(), rows),
         }
     }
 

@@ -248,6 +248,73 @@ impl View<'_> {
         )
     }
 
+    /// The ids under `parent` after `after`, oldest or newest first, at most `limit`: an index
+    /// kept as pairs whose bodies are empty (and never read).
+    pub fn pair_ids(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        after: Option<u128>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<u128>, StorageError> {
+        let start = match after {
+            Some(id) if id == u128::MAX => return Ok(Vec::new()),
+            Some(id) => id + 1,
+            None => 0,
+        };
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let range = t.range((parent, start)..=(parent, u128::MAX))?;
+                let keys: Box<dyn Iterator<Item = _>> = if newest_first {
+                    Box::new(range.rev())
+                } else {
+                    Box::new(range)
+                };
+                keys.take(limit)
+                    .map(|entry| Ok(entry?.0.value().1))
+                    .collect()
+            },
+            |s, name| Ok(s
+                .pairs(name, parent, start, newest_first, limit)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect())
+        )
+    }
+
+    /// The records with these ids, in the order asked (one statement on PostgreSQL, past the
+    /// record cache: what is read in bulk is not what requests read again); an id without a
+    /// record is skipped.
+    pub fn records_in<T: DeserializeOwned>(
+        &self,
+        def: Records,
+        ids: &[u128],
+    ) -> Result<Vec<T>, StorageError> {
+        with_table!(
+            self,
+            open_table,
+            def,
+            |t| {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(bytes) = t.get(*id)? {
+                        out.push(codec::decode(bytes.value())?);
+                    }
+                }
+                Ok(out)
+            },
+            |s, name| s
+                .records_in(name, ids)?
+                .iter()
+                .map(|bytes| codec::decode(bytes))
+                .collect()
+        )
+    }
+
     pub fn children(&self, def: Children, parent: u128) -> Result<Vec<u128>, StorageError> {
         with_table!(
             self,

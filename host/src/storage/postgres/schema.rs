@@ -10,10 +10,11 @@
 use redb::{MultimapTableHandle, TableHandle};
 
 use super::session::Session;
+use crate::storage::records::layout_v5;
 use crate::storage::{StorageError, migrate, tables};
 
 /// The SQL schema this build writes. A later build adds a step to [`STEPS`].
-pub const SQL_SCHEMA_VERSION: i32 = 6;
+pub const SQL_SCHEMA_VERSION: i32 = 7;
 
 /// Advisory lock keys (any 64-bit numbers, held for one transaction).
 pub const MIGRATION_LOCK: i64 = 0x7465_6e61_6e74_0001;
@@ -29,6 +30,7 @@ const STEPS: &[Step] = &[
     super::columns::add_columns,
     super::references::add_cascade,
     super::columns::correct_invitation_view,
+    key_decisions_by_time,
 ];
 
 /// Creates or upgrades the schema, in one transaction.
@@ -95,6 +97,31 @@ pub fn where_supported(
     }
 }
 
+/// Version 6 to 7: the decision log keyed by time, as on the embedded file
+/// (`records::layout_v5`): the bodies to `decision_bodies`, each organization's keys to
+/// `decisions_by_org`, and layout 4's table dropped; in the migration's one transaction.
+fn key_decisions_by_time(session: &Session) -> Result<(), StorageError> {
+    create_tables(session)?;
+    let old = layout_v5::DECISIONS_V4.name();
+    let found: bool = session
+        .row(
+            "SELECT to_regclass($1::text) IS NOT NULL",
+            &[&format!(r#""{old}""#)],
+        )?
+        .map_or(Ok(false), |row| row.try_get(0))?;
+    if !found {
+        return Ok(());
+    }
+    let bodies = tables::DECISION_BODIES.name();
+    let by_org = tables::DECISIONS_BY_ORG.name();
+    session.simple(&format!(
+        r#"INSERT INTO "{bodies}" (id, body) SELECT id, body FROM "{old}" ON CONFLICT (id) DO NOTHING;
+           INSERT INTO "{by_org}" (parent, id, body) SELECT parent, id, ''::bytea FROM "{old}"
+               ON CONFLICT (parent, id) DO NOTHING;
+           DROP TABLE "{old}";"#
+    ))
+}
+
 /// Version 1 to 2: the clock of the last commit and of each table's last change, which tells
 /// every server's record cache what to drop ([`super::cache`]). A server of version 1 would
 /// write without advancing it, so version 2 refuses to share a database with it.
@@ -148,4 +175,62 @@ fn create_tables(session: &Session) -> Result<(), StorageError> {
         ));
     }
     session.simple(&ddl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scratch;
+    use crate::domain::ids::OrgId;
+    use crate::storage::records::decisions::DecisionRecord;
+    use crate::storage::{Store, records::layout_v5};
+
+    /// A database of schema 6 keeps decisions by organization in `decisions`; connecting a
+    /// server of this build moves them to the tables keyed by time, in order, and drops the old
+    /// table.
+    #[tokio::test]
+    async fn a_schema_6_decision_log_is_rekeyed_by_time() {
+        let Some(server) = scratch::test_server() else {
+            eprintln!("skipped: no PostgreSQL test server");
+            return;
+        };
+        let url = scratch::create_database(&server).unwrap();
+        let session = scratch::admin_session(&url).unwrap();
+        let org = OrgId::new();
+        let records: Vec<DecisionRecord> = (0..5)
+            .map(|i| DecisionRecord::stand_in(Some(org), i))
+            .collect();
+        let store = Store::connect(&url, 2).unwrap();
+        session
+            .simple(
+                r#"CREATE TABLE "decisions" (parent uuid NOT NULL, id uuid NOT NULL, body bytea NOT NULL, PRIMARY KEY (parent, id))"#,
+            )
+            .unwrap();
+        let older = records.clone();
+        store
+            .write(move |tx| {
+                layout_v5::write_v4(tx, &older);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        session
+            .simple("UPDATE tenantry_schema SET version = 6")
+            .unwrap();
+        drop(store);
+
+        let store = Store::connect(&url, 2).unwrap();
+
+        let logged = store
+            .read(|view| Ok(view.decisions_of(org, None, 10)?))
+            .unwrap();
+        let ids: Vec<_> = logged.iter().map(|r| r.id).collect();
+        let expected: Vec<_> = records.iter().map(|r| r.id).collect();
+        assert_eq!(ids, expected);
+        let old_table = session
+            .row("SELECT to_regclass('decisions') IS NOT NULL", &[])
+            .unwrap()
+            .unwrap();
+        assert!(!old_table.get::<_, bool>(0), "the old table is dropped");
+        scratch::drop_database(&server, &url).unwrap();
+    }
 }

@@ -30,7 +30,8 @@ const PREFIX: &str = "tenantry_";
 /// its disk run after run.
 const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
-fn admin_session(admin_url: &str) -> Result<super::session::Session, StorageError> {
+/// A session of its own on the database at `admin_url` (the server's, or a scratch database).
+pub fn admin_session(admin_url: &str) -> Result<super::session::Session, StorageError> {
     let config = tokio_postgres::Config::from_str(admin_url)
         .map_err(|e| StorageError::Internal(format!("{TEST_SERVER_VARIABLE}: {e}")))?;
     let tls = pool::tls(None).map_err(StorageError::Internal)?;

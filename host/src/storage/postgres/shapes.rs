@@ -65,6 +65,23 @@ impl Session {
             .transpose()
     }
 
+    /// The bodies of the records with these ids, in the order of `keys`; a missing one is
+    /// left out.
+    pub fn records_in(&self, table: &str, keys: &[u128]) -> Result<Vec<Vec<u8>>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = keys.iter().map(|key| id(*key)).collect();
+        let sql = format!(
+            r#"SELECT t.body FROM unnest($1::uuid[]) WITH ORDINALITY AS asked(id, n)
+               JOIN "{table}" t ON t.id = asked.id ORDER BY asked.n"#
+        );
+        self.rows(&sql, &[&ids])?
+            .iter()
+            .map(|row| bytes_at(row, 0))
+            .collect()
+    }
+
     /// Records with ids from `start`, in id order, at most `limit`.
     pub fn scan(
         &self,

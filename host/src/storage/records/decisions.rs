@@ -1,5 +1,16 @@
-//! The decision log: each organization's decisions in time order, and one time index over all
-//! of them so retention trims the oldest first.
+//! The decision log: every decision's body in time order, an index of each organization's
+//! decisions, and a time index naming each decision's organization so retention trims the
+//! oldest first.
+//!
+//! Why bodies are keyed by time and not by organization: the recorder appends thousands of
+//! decisions a batch, about as many organizations. Keyed `(organization, decision)`, each body
+//! landed in its own organization's page, so a batch rewrote a page per decision, and the trim
+//! after it as many again (at 100,000 organizations the log's writer spent its time there and
+//! fell behind the decisions of one busy process: BENCHMARKS.md, "The decision log keyed by
+//! time"). Keyed by decision id (UUID v7, so time), a batch's bodies fill the newest pages and
+//! the trim empties the oldest; what is still scattered is the organization index, whose
+//! entries are keys only. Reading an organization's decisions then costs a lookup per decision
+//! (in one statement on PostgreSQL).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -106,7 +117,10 @@ impl Tx<'_> {
         self.put_meta(DECISION_COUNT_KEY, &count.to_le_bytes())
     }
 
-    /// Appends a batch of decisions: three statements on PostgreSQL, whatever their number.
+    /// Appends a batch of decisions: four statements on PostgreSQL, whatever their number. On
+    /// the embedded file the bodies and the time index land on their newest pages; only the
+    /// organization index, an entry of 32 bytes each, is written where each organization's
+    /// entries are.
     pub fn append_decisions<'r>(
         &self,
         records: impl IntoIterator<Item = &'r DecisionRecord> + Clone,
@@ -117,12 +131,18 @@ impl Tx<'_> {
         }
         let count = self.view().decision_count()?;
         self.set_decision_count(count + added)?;
-        let rows = records
+        let bodies = records
             .clone()
             .into_iter()
-            .map(|r| Ok(((r.org_key(), r.id.key()), r.encode()?)))
+            .map(|r| Ok((r.id.key(), r.encode()?)))
             .collect::<Result<Vec<_>, StorageError>>()?;
-        self.put_pairs_encoded(tables::DECISIONS, &rows)?;
+        self.put_many_encoded(tables::DECISION_BODIES, &bodies)?;
+        let by_org: Vec<_> = records
+            .clone()
+            .into_iter()
+            .map(|r| ((r.org_key(), r.id.key()), Vec::new()))
+            .collect();
+        self.put_pairs_encoded(tables::DECISIONS_BY_ORG, &by_org)?;
         self.put_many(
             tables::DECISION_ORDER,
             records
@@ -157,9 +177,10 @@ impl Tx<'_> {
             }
             gone.push((org, id));
         }
-        // Two statements on PostgreSQL, however many go.
+        // Three statements on PostgreSQL, however many go.
         self.delete_many(tables::DECISION_ORDER, gone.iter().map(|(_, id)| *id))?;
-        self.delete_pairs(tables::DECISIONS, gone.iter().copied())?;
+        self.delete_many(tables::DECISION_BODIES, gone.iter().map(|(_, id)| *id))?;
+        self.delete_pairs(tables::DECISIONS_BY_ORG, gone.iter().copied())?;
         self.set_decision_count(count.saturating_sub(gone.len() as u64))?;
         Ok(gone.len())
     }
@@ -173,11 +194,8 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
-        Ok(self
-            .pairs::<DecisionRecord>(tables::DECISIONS, org.key(), after, limit)?
-            .into_iter()
-            .map(|(_, record)| record)
-            .collect())
+        let ids = self.pair_ids(tables::DECISIONS_BY_ORG, org.key(), after, false, limit)?;
+        self.records_in(tables::DECISION_BODIES, &ids)
     }
 
     /// The newest `limit` decisions about `org`, newest first.
@@ -186,11 +204,8 @@ impl View<'_> {
         org: OrgId,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
-        Ok(self
-            .pairs_newest::<DecisionRecord>(tables::DECISIONS, org.key(), limit)?
-            .into_iter()
-            .map(|(_, record)| record)
-            .collect())
+        let ids = self.pair_ids(tables::DECISIONS_BY_ORG, org.key(), None, true, limit)?;
+        self.records_in(tables::DECISION_BODIES, &ids)
     }
 
     /// How many decisions the log holds: the kept count, or (a store from before it was kept)

@@ -16,6 +16,7 @@ pub mod invitations;
 pub mod journal;
 pub mod layout_v3;
 pub mod layout_v4;
+pub mod layout_v5;
 pub mod links;
 pub mod mail;
 pub mod members;
