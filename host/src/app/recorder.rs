@@ -25,6 +25,15 @@
 //! log (the group-commit writer decides inside its transactions, and would wait on itself), and
 //! an unbounded queue let an in-process load of 16,000 decisions a second grow the heap by
 //! 330 MiB (`tenantry-bench scale`). Audit entries are never dropped.
+//!
+//! The queue is shared out among organizations: each decision counts against one of [`SHARES`]
+//! shares, picked by its organization (decisions about no organization share the first), and a
+//! share holds at most [`MAX_PER_SHARE`], a quarter of the queue. One organization flooding
+//! the log (many principals at once, or a load inside the process) fills its own share and
+//! drops its own decisions; the other shares' organizations still have three quarters of the
+//! queue. Exact per-organization accounting would need a map behind a lock on every decision;
+//! shares cost one more atomic add, and an organization hurts only the sixteenth of the others
+//! that share its share (it takes four organizations in four shares to fill the queue).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,6 +58,18 @@ const BATCH: usize = 4_096;
 /// The most decisions waiting to be written: four full batches, a few tens of MiB.
 pub const MAX_QUEUED_DECISIONS: usize = 4 * BATCH;
 
+/// How many shares the queue is divided into, by organization.
+const SHARES: usize = 16;
+
+/// The most decisions one share may have waiting: a quarter of the queue, one full batch.
+pub const MAX_PER_SHARE: usize = MAX_QUEUED_DECISIONS / 4;
+
+/// The share the decisions about the organization `org_key` count against (0 for none). Ids
+/// are UUID v7, whose last bits are random.
+fn share_of(org_key: u128) -> usize {
+    (org_key % SHARES as u128) as usize
+}
+
 /// How long the writing task waits for more entries after the first of a batch: unnoticeable
 /// next to the second within which a relaxed commit becomes durable.
 const LINGER: Duration = Duration::from_millis(20);
@@ -59,8 +80,9 @@ const SETTLE_AT_MOST: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::UnboundedSender<Entry>,
-    /// Decisions sent and not yet taken by the writing task.
+    /// Decisions sent and not yet taken by the writing task, in all and by share.
     queued: Arc<AtomicUsize>,
+    shares: Arc<[AtomicUsize; SHARES]>,
     /// Entries sent so far, and how many of them the writing task has written (or failed to).
     sent: Arc<AtomicU64>,
     handled: watch::Receiver<u64>,
@@ -80,6 +102,8 @@ impl Recorder {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
         let queued = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&queued);
+        let shares: Arc<[AtomicUsize; SHARES]> = Arc::new(Default::default());
+        let taken_from = Arc::clone(&shares);
         let (handle, handled) = watch::channel(0_u64);
         let hurry = Arc::new(Notify::new());
         let hurried = Arc::clone(&hurry);
@@ -108,6 +132,9 @@ impl Recorder {
                     }
                 }
                 taken.fetch_sub(decisions.len(), Ordering::Relaxed);
+                for decision in &decisions {
+                    taken_from[share_of(decision.org_key())].fetch_sub(1, Ordering::Relaxed);
+                }
                 // Decisions wait for the log's next durable commit (at most a second): the log
                 // costs no fsync of its own. Audit entries of reads under a grant are what a
                 // customer checks a provider by, and are durable before the next batch is taken.
@@ -153,6 +180,7 @@ impl Recorder {
         Self {
             queue,
             queued,
+            shares,
             sent: Arc::new(AtomicU64::new(0)),
             handled,
             hurry,
@@ -184,15 +212,22 @@ impl Recorder {
         self.send(Entry::Audit(org, entry));
     }
 
-    /// Queues `record`, or counts it as dropped when the queue is full.
+    /// Queues `record`, or counts it as dropped when its organization's share of the queue,
+    /// or the queue, is full.
     pub fn decision(&self, record: DecisionRecord) {
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS {
+        let share = &self.shares[share_of(record.org_key())];
+        let unqueue = || {
+            share.fetch_sub(1, Ordering::Relaxed);
             self.queued.fetch_sub(1, Ordering::Relaxed);
+        };
+        let share_full = share.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SHARE;
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS || share_full {
+            unqueue();
             crate::metrics::record_dropped_decision();
             return;
         }
         if !self.send(Entry::Decision(Box::new(record))) {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+            unqueue();
         }
     }
 }
@@ -225,8 +260,10 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
         let recorder = Recorder::start(store.clone(), 1_000_000);
         let queued = BATCH + BATCH / 2;
+        // About as many organizations, so no share of the queue fills.
         for i in 0..queued {
-            recorder.decision(DecisionRecord::stand_in(None, i as i64));
+            let org = crate::domain::ids::OrgId::new();
+            recorder.decision(DecisionRecord::stand_in(Some(org), i as i64));
         }
         recorder.settled().await;
         let logged = store
@@ -234,6 +271,64 @@ mod tests {
             .read(|view| Ok(view.decision_count()?))
             .unwrap();
         assert_eq!(logged, queued as u64);
+    }
+
+    /// One organization's flood fills its own share of the queue and drops its own decisions
+    /// past it; an organization of another share still has its decision queued and logged.
+    #[tokio::test]
+    async fn one_organizations_flood_fills_its_share_not_the_queue() {
+        use crate::domain::ids::OrgId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
+        // Nothing is taken from the queue until `settled` asks.
+        let recorder = Recorder::lingering(store.clone(), 1_000_000, Duration::from_secs(3_600));
+        let flooder = OrgId::new();
+        let other = std::iter::repeat_with(OrgId::new)
+            .find(|org| share_of(org.key()) != share_of(flooder.key()))
+            .unwrap();
+        for i in 0..MAX_PER_SHARE + 10 {
+            recorder.decision(DecisionRecord::stand_in(Some(flooder), i as i64));
+        }
+        recorder.decision(DecisionRecord::stand_in(Some(other), 0));
+        recorder.settled().await;
+        let (flooders, others) = store
+            .decision_log()
+            .read(|view| {
+                Ok((
+                    view.decisions_of(flooder, None, usize::MAX)?.len(),
+                    view.decisions_of(other, None, usize::MAX)?.len(),
+                ))
+            })
+            .unwrap();
+        assert_eq!((flooders, others), (MAX_PER_SHARE, 1));
+    }
+
+    /// Organizations in every share together still queue no more than the queue's bound.
+    #[tokio::test]
+    async fn the_queue_holds_its_bound_across_shares() {
+        use crate::domain::ids::OrgId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
+        let recorder = Recorder::lingering(store.clone(), 1_000_000, Duration::from_secs(3_600));
+        let mut one_per_share: Vec<Option<OrgId>> = vec![None; SHARES];
+        while one_per_share.iter().any(Option::is_none) {
+            let org = OrgId::new();
+            one_per_share[share_of(org.key())].get_or_insert(org);
+        }
+        for (i, org) in one_per_share
+            .iter()
+            .cycle()
+            .take(2 * MAX_QUEUED_DECISIONS)
+            .enumerate()
+        {
+            recorder.decision(DecisionRecord::stand_in(*org, i as i64));
+        }
+        recorder.settled().await;
+        let logged = store
+            .decision_log()
+            .read(|view| Ok(view.decision_count()?))
+            .unwrap();
+        assert_eq!(logged, MAX_QUEUED_DECISIONS as u64);
     }
 
     /// A reader that settles ends the writing task's wait for more entries: with a wait of an

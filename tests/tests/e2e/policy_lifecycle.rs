@@ -641,8 +641,8 @@ fn logged_decisions(s: &TestServer) -> u64 {
 /// Decisions made faster than the recorder writes them wait in a bounded queue: past it they
 /// are counted as dropped, and memory does not grow with the flood.
 #[tokio::test]
-async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
-    use tenantry::app::recorder::MAX_QUEUED_DECISIONS;
+async fn a_flood_of_decisions_past_its_share_of_the_queue_is_counted_not_buffered() {
+    use tenantry::app::recorder::MAX_PER_SHARE;
     use tenantry::policy::{Hook, Subject};
 
     let s = TestServer::spawn().await.unwrap();
@@ -656,8 +656,9 @@ async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
         before = now;
     }
     let dropped_before = tenantry::metrics::decisions_dropped();
-    // This test's runtime has one thread: the recorder cannot run until the loop ends.
-    let flood = MAX_QUEUED_DECISIONS + 1_000;
+    // This test's runtime has one thread: the recorder cannot run until the loop ends. The
+    // decisions are about no organization, so they all count against one share of the queue.
+    let flood = MAX_PER_SHARE + 1_000;
     let input = json!({"action": "org.read", "actor": {"operator": true}, "org": null, "now": "2026-12-01T10:00:00Z"});
     for _ in 0..flood {
         s.app()
@@ -668,10 +669,10 @@ async fn a_flood_of_decisions_past_the_queue_is_counted_not_buffered() {
         1_000
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while logged_decisions(&s) < before + MAX_QUEUED_DECISIONS as u64 && Instant::now() < deadline {
+    while logged_decisions(&s) < before + MAX_PER_SHARE as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(logged_decisions(&s), before + MAX_QUEUED_DECISIONS as u64);
+    assert_eq!(logged_decisions(&s), before + MAX_PER_SHARE as u64);
 }
 
 #[tokio::test]
