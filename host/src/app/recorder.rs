@@ -27,8 +27,8 @@
 //! 330 MiB (`tenantry-bench scale`). Audit entries are never dropped.
 //!
 //! The queue is shared out among organizations: each decision counts against one of [`SHARES`]
-//! shares, picked by its organization (decisions about no organization share the first), and a
-//! share holds at most [`MAX_PER_SHARE`], a quarter of the queue. One organization flooding
+//! shares, picked by its organization (decisions about no organization have a share of their
+//! own), and a share holds at most [`MAX_PER_SHARE`], a quarter of the queue. One organization flooding
 //! the log (many principals at once, or a load inside the process) fills its own share and
 //! drops its own decisions; the other shares' organizations still have three quarters of the
 //! queue. Exact per-organization accounting would need a map behind a lock on every decision;
@@ -58,16 +58,20 @@ const BATCH: usize = 4_096;
 /// The most decisions waiting to be written: four full batches, a few tens of MiB.
 pub const MAX_QUEUED_DECISIONS: usize = 4 * BATCH;
 
-/// How many shares the queue is divided into, by organization.
+/// How many shares the queue is divided into by organization; one more holds the decisions
+/// about no organization.
 const SHARES: usize = 16;
 
 /// The most decisions one share may have waiting: a quarter of the queue, one full batch.
 pub const MAX_PER_SHARE: usize = MAX_QUEUED_DECISIONS / 4;
 
-/// The share the decisions about the organization `org_key` count against (0 for none). Ids
-/// are UUID v7, whose last bits are random.
+/// The share the decisions about the organization `org_key` count against ([`SHARES`] for
+/// none, key 0). Ids are UUID v7, whose last bits are random.
 fn share_of(org_key: u128) -> usize {
-    (org_key % SHARES as u128) as usize
+    match org_key {
+        0 => SHARES,
+        key => (key % SHARES as u128) as usize,
+    }
 }
 
 /// How long the writing task waits for more entries after the first of a batch: unnoticeable
@@ -82,7 +86,7 @@ pub struct Recorder {
     queue: mpsc::UnboundedSender<Entry>,
     /// Decisions sent and not yet taken by the writing task, in all and by share.
     queued: Arc<AtomicUsize>,
-    shares: Arc<[AtomicUsize; SHARES]>,
+    shares: Arc<[AtomicUsize; SHARES + 1]>,
     /// Entries sent so far, and how many of them the writing task has written (or failed to).
     sent: Arc<AtomicU64>,
     handled: watch::Receiver<u64>,
@@ -102,7 +106,7 @@ impl Recorder {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
         let queued = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&queued);
-        let shares: Arc<[AtomicUsize; SHARES]> = Arc::new(Default::default());
+        let shares: Arc<[AtomicUsize; SHARES + 1]> = Arc::new(Default::default());
         let taken_from = Arc::clone(&shares);
         let (handle, handled) = watch::channel(0_u64);
         let hurry = Arc::new(Notify::new());
@@ -290,17 +294,24 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(Some(flooder), i as i64));
         }
         recorder.decision(DecisionRecord::stand_in(Some(other), 0));
+        recorder.decision(DecisionRecord::stand_in(None, 0));
         recorder.settled().await;
-        let (flooders, others) = store
+        let (flooders, others, all) = store
             .decision_log()
             .read(|view| {
                 Ok((
                     view.decisions_of(flooder, None, usize::MAX)?.len(),
                     view.decisions_of(other, None, usize::MAX)?.len(),
+                    view.decision_count()?,
                 ))
             })
             .unwrap();
         assert_eq!((flooders, others), (MAX_PER_SHARE, 1));
+        assert_eq!(
+            all,
+            MAX_PER_SHARE as u64 + 2,
+            "a decision about no organization has a share of its own"
+        );
     }
 
     /// Organizations in every share together still queue no more than the queue's bound.
