@@ -129,6 +129,14 @@ impl View<'_> {
     }
 }
 
+/// The first id a page after the cursor `after` starts at; none once the cursor is the last id.
+fn first_id_after(after: Option<u128>) -> Option<u128> {
+    match after {
+        Some(id) => id.checked_add(1),
+        None => Some(0),
+    }
+}
+
 fn decode_all<K, T: DeserializeOwned>(
     rows: Vec<(K, Vec<u8>)>,
 ) -> Result<Vec<(K, T)>, StorageError> {
@@ -224,10 +232,8 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<(u128, T)>, StorageError> {
-        let start = match after {
-            Some(id) if id == u128::MAX => return Ok(Vec::new()),
-            Some(id) => id + 1,
-            None => 0,
+        let Some(start) = first_id_after(after) else {
+            return Ok(Vec::new());
         };
         with_table!(
             self,
@@ -258,10 +264,8 @@ impl View<'_> {
         newest_first: bool,
         limit: usize,
     ) -> Result<Vec<u128>, StorageError> {
-        let start = match after {
-            Some(id) if id == u128::MAX => return Ok(Vec::new()),
-            Some(id) => id + 1,
-            None => 0,
+        let Some(start) = first_id_after(after) else {
+            return Ok(Vec::new());
         };
         with_table!(
             self,
@@ -496,10 +500,8 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<(u128, T)>, StorageError> {
-        let start = match after {
-            Some(id) if id == u128::MAX => return Ok(Vec::new()),
-            Some(id) => id + 1,
-            None => 0,
+        let Some(start) = first_id_after(after) else {
+            return Ok(Vec::new());
         };
         with_table!(
             self,

@@ -235,18 +235,15 @@ mod tests {
                 ))
             })
             .unwrap();
-        let ids = |records: &[DecisionRecord]| records.iter().map(|r| r.id).collect::<Vec<_>>();
-        let of = |org| -> Vec<_> {
-            records
-                .iter()
-                .filter(|r| r.org_id == Some(org))
-                .map(|r| r.id)
-                .collect()
-        };
-        assert_eq!(ids(&oldest_first), of(org), "oldest first");
-        let mut expected = of(other);
+        let ids_about = layout_v5::ids_about;
+        assert_eq!(
+            ids_about(&oldest_first, None),
+            ids_about(&records, Some(org)),
+            "oldest first"
+        );
+        let mut expected = ids_about(&records, Some(other));
         expected.reverse();
-        assert_eq!(ids(&newest_first), expected, "newest first");
+        assert_eq!(ids_about(&newest_first, None), expected, "newest first");
         assert_eq!(count, 6);
         let old_table = session
             .row("SELECT to_regclass('decisions') IS NOT NULL", &[])

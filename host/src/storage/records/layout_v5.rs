@@ -70,6 +70,19 @@ pub fn write_v4(tx: &Tx<'_>, records: &[super::decisions::DecisionRecord]) {
     .unwrap();
 }
 
+/// The ids of `records` about `org` (of all of them for none), in their order, for tests.
+#[cfg(test)]
+pub fn ids_about(
+    records: &[super::decisions::DecisionRecord],
+    org: Option<crate::domain::ids::OrgId>,
+) -> Vec<crate::domain::ids::DecisionId> {
+    records
+        .iter()
+        .filter(|r| org.is_none() || r.org_id == org)
+        .map(|r| r.id)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,18 +119,14 @@ mod tests {
             ))
         })
         .unwrap();
-        let ids = |records: &[DecisionRecord]| records.iter().map(|r| r.id).collect::<Vec<_>>();
-        let of = |org| -> Vec<_> {
-            records
-                .iter()
-                .filter(|r| r.org_id == Some(org))
-                .map(|r| r.id)
-                .collect()
-        };
-        assert_eq!(ids(&of_a), of(a), "oldest first");
-        let mut b_newest_first = of(b);
+        assert_eq!(
+            ids_about(&of_a, None),
+            ids_about(&records, Some(a)),
+            "oldest first"
+        );
+        let mut b_newest_first = ids_about(&records, Some(b));
         b_newest_first.reverse();
-        assert_eq!(ids(&newest_b), b_newest_first, "newest first");
+        assert_eq!(ids_about(&newest_b, None), b_newest_first, "newest first");
         let n = records.len() as u64;
         assert_eq!(
             rows,
