@@ -215,7 +215,12 @@ pub async fn run() -> anyhow::Result<()> {
         let started = Instant::now();
         std::fs::write(&file, revised(&original, revision))?;
         loop {
-            let active = server.app().policies.snapshot().get(&key).map(|p| p.number);
+            let active = server
+                .app()
+                .policies
+                .snapshot()
+                .get(&key)
+                .map(|p| p.number());
             if active == Some(revision + 1) {
                 break;
             }

@@ -99,7 +99,7 @@ pub fn wasm_policy(
         .map_err(|f| anyhow::anyhow!(f.message))?;
     let mut policy = engine.keep_plugin(hook, plugin, config.into());
     policy.name = "plugin".into();
-    policy.number = 1;
+    policy.set_number(1);
     Ok(policy)
 }
 

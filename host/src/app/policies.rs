@@ -450,7 +450,7 @@ impl App {
                 CompiledPolicy::plugin(hook, sha.clone(), version.source.clone())
             }
         };
-        policy.number = version.number;
+        policy.set_number(version.number);
         Ok(policy)
     }
 
@@ -594,7 +594,7 @@ impl App {
                 })
                 .await?;
             if let Some((version, binding)) = stored {
-                policy.number = version.number;
+                policy.set_number(version.number);
                 self.policies
                     .apply(key, binding.generation, Some(Arc::new(policy)));
                 return Ok((version, binding));

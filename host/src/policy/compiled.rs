@@ -31,8 +31,12 @@ pub struct CompiledPolicy {
     pub name: String,
     /// Of the Rhai source, or of the plugin component.
     pub sha256: String,
-    /// The version number once stored; 0 for a candidate or a file not yet stored.
-    pub number: u32,
+    /// The version number once stored; 0 for a candidate or a file not yet stored
+    /// ([`set_number`](Self::set_number)).
+    number: u32,
+    /// [`version`](Self::version), written when the number is: every layer of every decision
+    /// names it, and formatting it there was 4% of a one-layer Rhai decision.
+    version: String,
     pub code: Code,
     /// Skips this version for a while, for an organization whose calls keep running it to its
     /// limits.
@@ -43,23 +47,44 @@ impl CompiledPolicy {
     /// The plugin `sha256` as one layer's policy for `hook`; `config` is what the plugin
     /// receives.
     pub fn plugin(hook: Hook, sha256: String, config: String) -> Self {
-        Self {
+        let name = format!("plugin {}", sha256.get(..12).unwrap_or_default());
+        let code = Code::Wasm {
+            config,
+            binding: next_binding(),
+        };
+        Self::new(hook, name, sha256, code)
+    }
+
+    /// A version not yet stored (number 0).
+    pub fn new(hook: Hook, name: String, sha256: String, code: Code) -> Self {
+        let mut policy = Self {
             hook,
-            name: format!("plugin {}", sha256.get(..12).unwrap_or_default()),
+            name,
             sha256,
             number: 0,
-            code: Code::Wasm {
-                config,
-                binding: next_binding(),
-            },
+            version: String::new(),
+            code,
             breakers: Default::default(),
-        }
+        };
+        policy.set_number(0);
+        policy
+    }
+
+    /// The version number once stored; 0 for a candidate or a file not yet stored.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Numbers this version as stored.
+    pub fn set_number(&mut self, number: u32) {
+        self.number = number;
+        let sha = self.sha256.get(..12).unwrap_or(&self.sha256);
+        self.version = format!("{} v{} ({})", self.hook.name(), number, sha);
     }
 
     /// `authorize v3 (1f2e3d4c5b6a)`
-    pub fn version(&self) -> String {
-        let sha = self.sha256.get(..12).unwrap_or(&self.sha256);
-        format!("{} v{} ({})", self.hook.name(), self.number, sha)
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     pub fn kind(&self) -> &'static str {
@@ -67,5 +92,21 @@ impl CompiledPolicy {
             Code::Rhai(_) => "rhai",
             Code::Wasm { .. } => "wasm",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_names_the_number_once_stored() {
+        let mut policy = CompiledPolicy::plugin(Hook::Link, "0123456789abcdef".into(), "{}".into());
+        assert_eq!(policy.version(), "link v0 (0123456789ab)");
+        policy.set_number(7);
+        assert_eq!(
+            (policy.number(), policy.version()),
+            (7, "link v7 (0123456789ab)")
+        );
     }
 }

@@ -271,7 +271,7 @@ impl PolicyEngine {
         let set = self.snapshot();
         layer_keys(hook, subject)
             .into_iter()
-            .filter_map(|(layer, key)| Some((layer, set.get(&key?)?.version())))
+            .filter_map(|(layer, key)| Some((layer, set.get(&key?)?.version().to_owned())))
             .collect()
     }
 
@@ -374,7 +374,11 @@ impl PolicyEngine {
             }
         };
         let elapsed = started.elapsed();
-        crate::metrics::record_layer(policy.hook, policy.kind(), elapsed.as_secs_f64());
+        crate::metrics::record_layer(
+            policy.hook,
+            matches!(policy.code, Code::Wasm { .. }),
+            elapsed.as_secs_f64(),
+        );
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let (answer, error, error_kind) = match result {
             Ok(answer) => (answer, None, None),
@@ -402,7 +406,7 @@ impl PolicyEngine {
         }
         LayerOutcome {
             layer,
-            version: policy.version(),
+            version: policy.version().to_owned(),
             answer,
             error,
             error_kind,

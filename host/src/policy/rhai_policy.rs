@@ -6,10 +6,11 @@
 //! progress callback. Any error or limit at evaluation is reported with a stable kind, and the
 //! caller turns it into a deny for that layer.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -63,6 +64,10 @@ const CLOCK_EVERY: u64 = 128;
 thread_local! {
     /// When the evaluation running on this thread must stop.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The scope every evaluation on this thread runs in, empty between evaluations: a call
+    /// pushes its argument and locals and rewinds them on return, so reusing it saves only its
+    /// allocations, never carries a value from one call (one tenant's) to the next.
+    static SCOPE: RefCell<Scope<'static>> = RefCell::new(Scope::new());
 }
 
 /// Why a policy failed. `kind` is stable and machine-readable.
@@ -83,9 +88,13 @@ pub struct RhaiRuntime {
     wall_clock: Duration,
 }
 
-fn verdict_map(verdict: Verdict, reason: Option<String>, minutes: Option<i64>) -> Map {
+/// A verdict as the map scripts return. The verdict's name is shared, not allocated per call,
+/// and so is the reason the script passed.
+fn verdict_map(verdict: Verdict, reason: Option<ImmutableString>, minutes: Option<i64>) -> Map {
+    static NAMES: LazyLock<[ImmutableString; Verdict::ALL.len()]> =
+        LazyLock::new(|| Verdict::ALL.map(|v| v.name().into()));
     let mut map = Map::new();
-    map.insert("verdict".into(), verdict.name().into());
+    map.insert("verdict".into(), NAMES[verdict as usize].clone().into());
     if let Some(reason) = reason {
         map.insert("reason".into(), reason.into());
     }
@@ -136,22 +145,22 @@ impl RhaiRuntime {
             "log",
             |text: &str| tracing::info!(target: "policy", "{}", capped(text)),
         );
-        engine.register_fn("allow", |reason: &str| {
-            verdict_map(Verdict::Allow, Some(reason.into()), None)
+        engine.register_fn("allow", |reason: ImmutableString| {
+            verdict_map(Verdict::Allow, Some(reason), None)
         });
         engine.register_fn("allow", || verdict_map(Verdict::Allow, None, None));
-        engine.register_fn("deny", |reason: &str| {
-            verdict_map(Verdict::Deny, Some(reason.into()), None)
+        engine.register_fn("deny", |reason: ImmutableString| {
+            verdict_map(Verdict::Deny, Some(reason), None)
         });
         engine.register_fn("abstain", || verdict_map(Verdict::Abstain, None, None));
         engine.register_fn("grant", |minutes: i64| {
             verdict_map(Verdict::Grant, None, Some(minutes))
         });
-        engine.register_fn("grant", |minutes: i64, reason: &str| {
-            verdict_map(Verdict::Grant, Some(reason.into()), Some(minutes))
+        engine.register_fn("grant", |minutes: i64, reason: ImmutableString| {
+            verdict_map(Verdict::Grant, Some(reason), Some(minutes))
         });
-        engine.register_fn("require_approval", |reason: &str| {
-            verdict_map(Verdict::RequireApproval, Some(reason.into()), None)
+        engine.register_fn("require_approval", |reason: ImmutableString| {
+            verdict_map(Verdict::RequireApproval, Some(reason), None)
         });
         Self {
             engine,
@@ -179,14 +188,12 @@ impl RhaiRuntime {
             ));
         }
         let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
-        Ok(CompiledPolicy {
+        Ok(CompiledPolicy::new(
             hook,
-            name: name.to_owned(),
+            name.to_owned(),
             sha256,
-            number: 0,
-            code: Code::Rhai(ast),
-            breakers: Default::default(),
-        })
+            Code::Rhai(ast),
+        ))
     }
 
     /// Evaluates one Rhai policy on one input.
@@ -214,17 +221,26 @@ impl RhaiRuntime {
     }
 
     fn evaluate_ast(&self, hook: Hook, ast: &AST, input: Dynamic) -> Result<Answer, PolicyFault> {
-        let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        DEADLINE.with(|d| d.set(Some(Instant::now() + self.wall_clock)));
-        let result = self.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut scope,
-            ast,
-            hook.name(),
-            (input,),
-        );
-        DEADLINE.with(|d| d.set(None));
+        let call = |scope: &mut Scope| {
+            scope.clear();
+            DEADLINE.with(|d| d.set(Some(Instant::now() + self.wall_clock)));
+            let result = self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                scope,
+                ast,
+                hook.name(),
+                (input,),
+            );
+            DEADLINE.with(|d| d.set(None));
+            scope.clear();
+            result
+        };
+        let result = SCOPE.with(|kept| match kept.try_borrow_mut() {
+            Ok(mut scope) => call(&mut scope),
+            // Only a call inside a call (none today) finds it taken.
+            Err(_) => call(&mut Scope::new()),
+        });
         let value = result.map_err(|e| fault(&e))?;
         answer_from(hook, value)
     }
@@ -372,6 +388,18 @@ mod tests {
 
     fn kind(source: &str) -> &'static str {
         run(source).unwrap_err().kind
+    }
+
+    #[test]
+    fn a_call_that_fails_leaves_nothing_in_the_threads_scope_for_the_next() {
+        let failing = r#"fn authorize(input) { let secret = "tenant a"; throw secret; }"#;
+        assert_eq!(kind(failing), "runtime_error");
+        SCOPE.with(|scope| assert!(scope.borrow().is_empty()));
+        let next = r#"fn authorize(input) {
+            if is_def_var("secret") || is_def_var("input2") { deny("saw another call") } else { allow("fresh") }
+        }"#;
+        assert_eq!(run(next).unwrap().reason.as_deref(), Some("fresh"));
+        SCOPE.with(|scope| assert!(scope.borrow().is_empty()));
     }
 
     #[test]

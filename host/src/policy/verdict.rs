@@ -15,6 +15,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Self::Allow,
+        Self::Deny,
+        Self::Abstain,
+        Self::Grant,
+        Self::RequireApproval,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Allow => "allow",
@@ -26,15 +34,7 @@ impl Verdict {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Allow,
-            Self::Deny,
-            Self::Abstain,
-            Self::Grant,
-            Self::RequireApproval,
-        ]
-        .into_iter()
-        .find(|v| v.name() == name)
+        Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
     /// `grant` and `require_approval` answer only `remote_support`; `allow` answers the others.
