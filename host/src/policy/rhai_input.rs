@@ -8,9 +8,12 @@
 //! immutable, and its maps are copied, so a policy that changes its input changes its own
 //! copy), and a part not found is converted and kept, replacing what its slot held.
 //!
-//! The content hash only finds a candidate: the slot keeps the JSON it converted, compared with
-//! the part whole before its conversion is used, so a collision costs a conversion, never
-//! another input's values.
+//! A slot is picked by hashing only the start of a part (its first scalars, up to
+//! [`SLOT_KEY_BYTES`]: for an organization or an actor, the fields up to its id), which costs a
+//! tenth of hashing the whole part; the slot keeps the JSON it converted, compared with the part
+//! whole before its conversion is used, so two parts that start alike cost a conversion, never
+//! another input's values. A part that changed since it was kept (a renamed organization)
+//! lands in the slot of its older self and replaces it.
 //! A converted part is a pure function of its content, so the table holds nothing that one
 //! tenant's decision could learn from another's beyond the microseconds a copy saves.
 
@@ -31,9 +34,11 @@ const SLOTS: usize = 256;
 /// `input` may be anything up to the body limit), and a large part (an action's `resource`)
 /// seldom recurs anyway.
 const MAX_PART_BYTES: usize = 4 * 1024;
+/// Bytes of a part's first scalars (strings, and 8 for any other value) that pick its slot.
+const SLOT_KEY_BYTES: usize = 64;
 
 thread_local! {
-    static PARTS: RefCell<Vec<Option<(u64, Value, Dynamic)>>> = RefCell::new(vec![None; SLOTS]);
+    static PARTS: RefCell<Vec<Option<(Value, Dynamic)>>> = RefCell::new(vec![None; SLOTS]);
 }
 
 /// The hash's seed, drawn once per process: parts chosen to collide in a slot and push out the
@@ -63,82 +68,82 @@ pub fn convert(input: &Value) -> Dynamic {
 /// thread before.
 fn part(value: &Value) -> Dynamic {
     let mut hasher = foldhash::fast::FixedState::with_seed(seed()).build_hasher();
-    let mut budget = MAX_PART_BYTES;
-    if !hash(value, &mut hasher, &mut budget) {
-        return dynamic_of(value);
-    }
-    let key = hasher.finish();
-    let slot = (key % SLOTS as u64) as usize;
+    slot_key(value, &mut hasher, &mut { SLOT_KEY_BYTES });
+    let slot = (hasher.finish() % SLOTS as u64) as usize;
     PARTS.with(|parts| {
         let mut parts = parts.borrow_mut();
-        if let Some((kept, json, converted)) = &parts[slot]
-            && *kept == key
+        if let Some((json, converted)) = &parts[slot]
             && json == value
         {
             return converted.clone();
         }
         let converted = dynamic_of(value);
-        parts[slot] = Some((key, value.clone(), converted.clone()));
+        if keepable(value, &mut { MAX_PART_BYTES }) {
+            parts[slot] = Some((value.clone(), converted.clone()));
+        }
         converted
     })
 }
 
-/// Feeds `value` to `hasher` while it fits in `budget`; false when it does not, or when it
-/// holds a float: JSON equality takes `-0.0` for `0.0`, which Rhai tells apart, so parts with
-/// floats (no input the server builds has one) are always converted afresh.
-fn hash(value: &Value, hasher: &mut impl Hasher, budget: &mut usize) -> bool {
-    let Some(left) = budget.checked_sub(16) else {
-        return false;
-    };
-    *budget = left;
+/// Feeds `value`'s first scalars, in order, to `hasher` until `budget` bytes of them are used.
+fn slot_key(value: &Value, hasher: &mut impl Hasher, budget: &mut usize) {
+    if *budget == 0 {
+        return;
+    }
     match value {
         Value::Null => hasher.write_u8(0),
-        Value::Bool(b) => {
-            hasher.write_u8(1);
-            hasher.write_u8(u8::from(*b));
-        }
-        Value::Number(n) => {
-            let Some(i) = n.as_i64() else {
-                return false;
-            };
-            hasher.write_u8(2);
-            hasher.write_i64(i);
-        }
+        Value::Bool(b) => hasher.write_u8(1 + u8::from(*b)),
+        Value::Number(n) => hasher.write_i64(n.as_i64().unwrap_or(i64::MIN)),
         Value::String(s) => {
-            let Some(left) = budget.checked_sub(s.len()) else {
-                return false;
-            };
-            *budget = left;
-            hasher.write_u8(3);
-            hasher.write(s.as_bytes());
-            hasher.write_usize(s.len());
+            let taken = s.len().min(*budget);
+            hasher.write(&s.as_bytes()[..taken]);
+            *budget -= taken;
+            return;
         }
         Value::Array(items) => {
-            hasher.write_u8(4);
-            hasher.write_usize(items.len());
             for item in items {
-                if !hash(item, hasher, budget) {
-                    return false;
-                }
+                slot_key(item, hasher, budget);
             }
+            return;
         }
         Value::Object(fields) => {
-            hasher.write_u8(5);
-            hasher.write_usize(fields.len());
-            for (key, item) in fields {
-                let Some(left) = budget.checked_sub(key.len()) else {
-                    return false;
-                };
-                *budget = left;
-                hasher.write(key.as_bytes());
-                hasher.write_usize(key.len());
-                if !hash(item, hasher, budget) {
-                    return false;
-                }
+            for item in fields.values() {
+                slot_key(item, hasher, budget);
             }
+            return;
         }
     }
-    true
+    *budget = budget.saturating_sub(8);
+}
+
+/// Whether `value` may be kept: it fits in `budget` (bytes of its strings and keys, plus 16 for
+/// each value) and holds no float. JSON equality takes `-0.0` for `0.0`, which Rhai tells
+/// apart, so a part with a float (no input the server builds has one) is converted afresh each
+/// time; and a part that holds no float never equals one that does.
+fn keepable(value: &Value, budget: &mut usize) -> bool {
+    if !take(budget, 16) {
+        return false;
+    }
+    match value {
+        Value::Null | Value::Bool(_) => true,
+        Value::Number(n) => n.is_i64(),
+        Value::String(s) => take(budget, s.len()),
+        Value::Array(items) => items.iter().all(|item| keepable(item, budget)),
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(key, item)| take(budget, key.len()) && keepable(item, budget)),
+    }
+}
+
+/// Takes `bytes` from `budget`; false when it has fewer left.
+fn take(budget: &mut usize, bytes: usize) -> bool {
+    match budget.checked_sub(bytes) {
+        Some(left) => {
+            *budget = left;
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -190,23 +195,33 @@ mod tests {
 
     #[test]
     fn large_parts_and_parts_with_floats_are_converted_afresh_and_not_kept() {
-        let large = json!({"text": "x".repeat(MAX_PART_BYTES)});
-        assert!(!hash(&large, &mut std::hash::DefaultHasher::new(), &mut {
-            MAX_PART_BYTES
-        }));
+        // 16 for the object, 4 for its key, 16 for the string: the rest is the string's bytes.
+        let at_limit = json!({"text": "x".repeat(MAX_PART_BYTES - 36)});
+        let over_limit = json!({"text": "x".repeat(MAX_PART_BYTES - 35)});
+        assert!(keepable(&at_limit, &mut { MAX_PART_BYTES }));
+        assert!(!keepable(&over_limit, &mut { MAX_PART_BYTES }));
         let zero = json!({"z": 0.0});
         let negative = json!({"z": -0.0});
-        assert!(!hash(
-            &negative,
-            &mut std::hash::DefaultHasher::new(),
-            &mut { MAX_PART_BYTES }
-        ));
+        assert!(!keepable(&negative, &mut { MAX_PART_BYTES }));
         assert_eq!(zero, negative, "JSON equality cannot tell them apart");
         let _kept_if_floats_were_kept = convert(&json!({"p": zero}));
         let converted = convert(&json!({"p": negative}));
         let map = converted.as_map_ref().unwrap();
         let z = map["p"].as_map_ref().unwrap()["z"].as_float().unwrap();
         assert!(z.is_sign_negative(), "-0.0 stays -0.0");
+    }
+
+    #[test]
+    fn parts_that_start_alike_share_a_slot_and_are_never_mistaken_for_each_other() {
+        let start = "x".repeat(SLOT_KEY_BYTES);
+        let (one, two) = (
+            json!({"org": {"a": start, "b": 1}}),
+            json!({"org": {"a": start, "b": 2}}),
+        );
+        for _ in 0..3 {
+            assert_eq!(converted_json(&convert(&one)), one);
+            assert_eq!(converted_json(&convert(&two)), two);
+        }
     }
 
     #[test]
