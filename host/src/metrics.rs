@@ -94,7 +94,7 @@ struct Metrics {
 const HOOKS: usize = Hook::ALL.len();
 const VERDICTS: usize = Verdict::ALL.len();
 /// `rhai` and `wasm`.
-const KINDS: usize = 2;
+const KINDS: usize = crate::policy::compiled::KINDS.len();
 
 fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -283,16 +283,16 @@ pub fn record_decision(decision: &Decision) {
     }
 }
 
-/// One layer's evaluation took `seconds`.
-pub fn record_layer(hook: Hook, wasm: bool, seconds: f64) {
+/// One layer's evaluation, of the policy kind `kind_index` (`CompiledPolicy::kind_index`),
+/// took `seconds`.
+pub fn record_layer(hook: Hook, kind_index: usize, seconds: f64) {
     let m = metrics();
-    m.layer_series[hook as usize * KINDS + usize::from(wasm)]
+    m.layer_series[hook as usize * KINDS + kind_index]
         .get_or_init(|| {
-            let kind = if wasm { "wasm" } else { "rhai" };
             m.layer_latency
                 .get_or_create(&LayerLabels {
                     hook: hook.name(),
-                    kind,
+                    kind: crate::policy::compiled::KINDS[kind_index],
                 })
                 .clone()
         })

@@ -19,6 +19,9 @@ pub enum Code {
     },
 }
 
+/// The kinds of policy, as metrics and listings name them.
+pub const KINDS: [&str; 2] = ["rhai", "wasm"];
+
 /// The next [`Code::Wasm`] binding number.
 fn next_binding() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -87,10 +90,16 @@ impl CompiledPolicy {
         &self.version
     }
 
+    /// `rhai` or `wasm`.
     pub fn kind(&self) -> &'static str {
+        KINDS[self.kind_index()]
+    }
+
+    /// Its kind's place in [`KINDS`].
+    pub fn kind_index(&self) -> usize {
         match self.code {
-            Code::Rhai(_) => "rhai",
-            Code::Wasm { .. } => "wasm",
+            Code::Rhai(_) => 0,
+            Code::Wasm { .. } => 1,
         }
     }
 }

@@ -314,7 +314,10 @@ impl PolicyEngine {
             .iter()
             .filter(|(_, policy)| matches!(policy.map(|p| &p.code), Some(Code::Rhai(_))))
             .count();
-        let mut layer_input = LayerInput::new(input, rhai_layers);
+        let mut layer_input = match trial {
+            Trial::No => LayerInput::live(input, rhai_layers),
+            Trial::Yes => LayerInput::new(input, rhai_layers),
+        };
         let layers = chosen
             .into_iter()
             .filter_map(|(layer, policy)| {
@@ -374,11 +377,7 @@ impl PolicyEngine {
             }
         };
         let elapsed = started.elapsed();
-        crate::metrics::record_layer(
-            policy.hook,
-            matches!(policy.code, Code::Wasm { .. }),
-            elapsed.as_secs_f64(),
-        );
+        crate::metrics::record_layer(policy.hook, policy.kind_index(), elapsed.as_secs_f64());
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let (answer, error, error_kind) = match result {
             Ok(answer) => (answer, None, None),

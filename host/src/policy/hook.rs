@@ -64,3 +64,12 @@ impl Layer {
         }
     }
 }
+
+/// `Hook::ALL[i] as usize == i`: tables indexed by a hook (`metrics.rs`) rely on it.
+const _: () = {
+    let mut i = 0;
+    while i < Hook::ALL.len() {
+        assert!(Hook::ALL[i] as usize == i);
+        i += 1;
+    }
+};

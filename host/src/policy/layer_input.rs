@@ -4,9 +4,12 @@
 use rhai::Dynamic;
 
 use super::rhai_input;
+use super::rhai_policy::dynamic_of;
 
-/// Converted for Rhai by the first Rhai layer that runs, and copied for each Rhai layer after
-/// it (copying the converted map shares its strings; converting allocates each of them again).
+/// Converted for Rhai by the first Rhai layer that runs (through the per-thread table of parts
+/// for a live decision, whose input the server built; afresh for a trial or a single
+/// evaluation, whose input its caller may have written: see `rhai_input`), and copied for each
+/// Rhai layer after it (copying the converted map shares its strings; converting allocates each of them again).
 /// Every Rhai layer gets a copy of its own: a policy may change its argument, and must never
 /// change what the next layer (another tenant's) sees. The last Rhai layer takes the converted
 /// value itself.
@@ -15,15 +18,28 @@ pub struct LayerInput<'a> {
     converted: Option<Dynamic>,
     /// Rhai layers still to take it.
     rhai_takers: usize,
+    /// Whether the conversion may use the per-thread table of converted parts.
+    live: bool,
 }
 
 impl<'a> LayerInput<'a> {
-    /// For a decision of which `rhai_takers` layers are Rhai policies.
+    /// For a trial or an evaluation of which `rhai_takers` layers are Rhai policies: its input
+    /// is converted afresh.
     pub fn new(json: &'a serde_json::Value, rhai_takers: usize) -> Self {
         Self {
             json,
             converted: None,
             rhai_takers,
+            live: false,
+        }
+    }
+
+    /// For a live decision, whose input the server built: its recurring parts are taken from
+    /// the per-thread table.
+    pub fn live(json: &'a serde_json::Value, rhai_takers: usize) -> Self {
+        Self {
+            live: true,
+            ..Self::new(json, rhai_takers)
         }
     }
 
@@ -35,14 +51,38 @@ impl<'a> LayerInput<'a> {
     /// One Rhai layer's own copy.
     pub(super) fn take_for_rhai(&mut self) -> Dynamic {
         self.rhai_takers = self.rhai_takers.saturating_sub(1);
-        let converted = self
-            .converted
-            .take()
-            .unwrap_or_else(|| rhai_input::convert(self.json));
+        let converted = self.converted.take().unwrap_or_else(|| {
+            if self.live {
+                rhai_input::convert(self.json)
+            } else {
+                dynamic_of(self.json)
+            }
+        });
         if self.rhai_takers == 0 {
             return converted;
         }
         self.converted = Some(converted.clone());
         converted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_trial_converts_its_input_afresh() {
+        let input = json!({"action": "org.read", "org": {"id": "0190f5c4", "name": "Acme"}});
+        let before = rhai_input::hits();
+        for _ in 0..2 {
+            let _ = LayerInput::new(&input, 1).take_for_rhai();
+        }
+        assert_eq!(rhai_input::hits(), before, "a trial never reads the table");
+        for _ in 0..2 {
+            let _ = LayerInput::live(&input, 1).take_for_rhai();
+        }
+        assert_eq!(rhai_input::hits(), before + 1, "a live decision does");
     }
 }

@@ -391,14 +391,18 @@ mod tests {
     }
 
     #[test]
-    fn a_call_that_fails_leaves_nothing_in_the_threads_scope_for_the_next() {
-        let failing = r#"fn authorize(input) { let secret = "tenant a"; throw secret; }"#;
-        assert_eq!(kind(failing), "runtime_error");
-        SCOPE.with(|scope| assert!(scope.borrow().is_empty()));
+    fn nothing_left_in_the_threads_scope_reaches_the_next_call() {
+        // What a call cut short by a panic (which skips Rhai's own rewind) would leave behind.
+        SCOPE.with(|scope| {
+            scope.borrow_mut().push("leftover", "tenant a's input");
+        });
         let next = r#"fn authorize(input) {
-            if is_def_var("secret") || is_def_var("input2") { deny("saw another call") } else { allow("fresh") }
+            if is_def_var("leftover") { deny("saw another call's value") } else { allow("fresh") }
         }"#;
         assert_eq!(run(next).unwrap().reason.as_deref(), Some("fresh"));
+        SCOPE.with(|scope| assert!(scope.borrow().is_empty()));
+        let failing = r#"fn authorize(input) { let secret = "tenant a"; throw secret; }"#;
+        assert_eq!(kind(failing), "runtime_error");
         SCOPE.with(|scope| assert!(scope.borrow().is_empty()));
     }
 

@@ -66,3 +66,12 @@ impl Answer {
         }
     }
 }
+
+/// `Verdict::ALL[i] as usize == i`: tables indexed by a verdict (`metrics.rs`, the verdict names scripts get) rely on it.
+const _: () = {
+    let mut i = 0;
+    while i < Verdict::ALL.len() {
+        assert!(Verdict::ALL[i] as usize == i);
+        i += 1;
+    }
+};
