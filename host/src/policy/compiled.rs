@@ -19,8 +19,17 @@ pub enum Code {
     },
 }
 
+/// [`KINDS`]' index of a Rhai policy.
+pub const RHAI: usize = 0;
+/// [`KINDS`]' index of a Wasm plugin.
+pub const WASM: usize = 1;
 /// The kinds of policy, as metrics and listings name them.
-pub const KINDS: [&str; 2] = ["rhai", "wasm"];
+pub const KINDS: [&str; 2] = {
+    let mut kinds = [""; 2];
+    kinds[RHAI] = "rhai";
+    kinds[WASM] = "wasm";
+    kinds
+};
 
 /// The next [`Code::Wasm`] binding number.
 fn next_binding() -> u64 {
@@ -29,10 +38,12 @@ fn next_binding() -> u64 {
 }
 
 pub struct CompiledPolicy {
+    /// Set when compiled and never changed after ([`version`](Self::version) is built from it).
     pub hook: Hook,
     /// The file, upload or plugin it came from, for messages.
     pub name: String,
-    /// Of the Rhai source, or of the plugin component.
+    /// Of the Rhai source, or of the plugin component. Set when compiled and never changed
+    /// after, like `hook`.
     pub sha256: String,
     /// The version number once stored; 0 for a candidate or a file not yet stored
     /// ([`set_number`](Self::set_number)).
@@ -98,8 +109,8 @@ impl CompiledPolicy {
     /// Its kind's place in [`KINDS`].
     pub fn kind_index(&self) -> usize {
         match self.code {
-            Code::Rhai(_) => 0,
-            Code::Wasm { .. } => 1,
+            Code::Rhai(_) => RHAI,
+            Code::Wasm { .. } => WASM,
         }
     }
 }

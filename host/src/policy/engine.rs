@@ -275,7 +275,11 @@ impl PolicyEngine {
             .collect()
     }
 
-    /// Asks every layer bound for `subject` and combines their answers.
+    /// Asks every layer bound for `subject` and combines their answers: a live decision, on an
+    /// input the server built (its recurring parts come from the per-thread table of converted
+    /// parts, `rhai_input`). An input a client wrote goes through
+    /// [`decide_with`](Self::decide_with); the one exception is `tenantry policy eval`'s
+    /// offline engine, which decides one user's own file.
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
         self.run(hook, subject, input, None, Trial::No)
     }

@@ -9,18 +9,18 @@
 //! are copied, so a policy that changes its input changes its own copy), and a part not found
 //! is converted and kept, replacing what its slot held.
 //!
-//! A slot is picked by hashing only the start of a part (its first scalars, up to
-//! [`SLOT_KEY_BYTES`]: for an organization or an actor, the fields up to its id), which costs a
-//! tenth of hashing the whole part; the slot keeps the JSON it converted, compared with the part
-//! whole before its conversion is used, so two parts that start alike cost a conversion, never
-//! another input's values. A part that changed since it was kept (a renamed organization)
-//! lands in the slot of its older self and replaces it.
+//! A slot is picked by hashing only the start of a part (its first scalars in key order, up to
+//! [`SLOT_KEY_BYTES`]: for an organization its type, its hierarchy, its id and a little past
+//! it; for a caller its grant, its id and its standing), which costs a tenth of hashing the
+//! whole part; the slot keeps the JSON it converted, compared with the part whole before its
+//! conversion is used, so two parts that start alike cost a conversion, never another input's
+//! values.
 //!
 //! What a timing could tell: a converted part is a pure function of its content, so the table
 //! holds no values one tenant's decision could read from another's. What is left is timing: a
-//! hit is a few microseconds faster than a miss. The parts kept start with ids the server
-//! assigns (no client can make its part start like another tenant's, so none can aim at
-//! another's slot), the parts a client writes (an action's `resource`, a support request) are
+//! hit is a few microseconds faster than a miss. The parts kept carry an id the server
+//! assigned within their first bytes (no client can make its part start like another tenant's,
+//! so none can aim at another's slot), the parts a client writes (an action's `resource`, a support request) are
 //! converted afresh, and only live decisions use the table: trials and what-if evaluations,
 //! whose whole input the caller may write, convert afresh (`LayerInput`).
 
@@ -37,14 +37,13 @@ use super::rhai_policy::dynamic_of;
 const SLOTS: usize = 256;
 /// Parts larger than this (bytes of their strings and keys, plus 16 for each value) are
 /// converted every time and not kept: a slot holds a part's JSON and its conversion, so a
-/// thread's table stays under about 2 MiB whatever clients send (a what-if evaluation's
-/// `input` may be anything up to the body limit), and a large part (an action's `resource`)
-/// seldom recurs anyway.
+/// thread's table stays under about 2 MiB however large the server-built parts grow (an
+/// organization's name, a plan with many features).
 const MAX_PART_BYTES: usize = 4 * 1024;
 /// Bytes of a part's first scalars (strings, and 8 for any other value) that pick its slot.
 const SLOT_KEY_BYTES: usize = 64;
-/// The input's parts that the server builds from its records, each starting with an id it
-/// assigned (fields are in key order): the only ones kept.
+/// The input's parts that the server builds from its records, each with an id it assigned
+/// within its first [`SLOT_KEY_BYTES`] (fields are in key order): the only ones kept.
 const KEPT_PARTS: [&str; 7] = ["actor", "from", "link", "org", "peer", "requester", "to"];
 
 thread_local! {

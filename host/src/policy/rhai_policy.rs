@@ -433,15 +433,20 @@ mod tests {
             }"#,
         );
         let input = json!({"n": 3, "actor": {"role": "member"}});
-        let mut argument = LayerInput::new(&input, 3);
-        assert_eq!(
-            rt.evaluate_shared(&meddler, &mut argument).unwrap().verdict,
-            Verdict::Abstain
-        );
-        for _ in 0..2 {
-            // The second reader is the last taker: it gets the converted value itself.
-            let answer = rt.evaluate_shared(&reader, &mut argument).unwrap();
-            assert_eq!(answer.reason.as_deref(), Some("as sent"));
+        // A trial's input converted afresh, and a live decision's whose `actor` the per-thread
+        // table keeps: the meddler's change reaches neither the next layer nor the next decision.
+        for _decision in 0..2 {
+            for mut argument in [LayerInput::new(&input, 3), LayerInput::live(&input, 3)] {
+                assert_eq!(
+                    rt.evaluate_shared(&meddler, &mut argument).unwrap().verdict,
+                    Verdict::Abstain
+                );
+                for _ in 0..2 {
+                    // The second reader is the last taker: it gets the converted value itself.
+                    let answer = rt.evaluate_shared(&reader, &mut argument).unwrap();
+                    assert_eq!(answer.reason.as_deref(), Some("as sent"));
+                }
+            }
         }
     }
 
