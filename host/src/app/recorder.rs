@@ -257,6 +257,14 @@ impl super::App {
 mod tests {
     use super::*;
 
+    /// Decisions in `store`'s log.
+    fn logged(store: &Store) -> u64 {
+        store
+            .decision_log()
+            .read(|view| Ok(view.decision_count()?))
+            .unwrap()
+    }
+
     /// After `settled`, every decision queued before it is in the log, across several batches.
     #[tokio::test]
     async fn settled_waits_for_what_was_queued_before_it() {
@@ -270,11 +278,7 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(Some(org), i as i64));
         }
         recorder.settled().await;
-        let logged = store
-            .decision_log()
-            .read(|view| Ok(view.decision_count()?))
-            .unwrap();
-        assert_eq!(logged, queued as u64);
+        assert_eq!(logged(&store), queued as u64);
     }
 
     /// One organization's flood fills its own share of the queue and drops its own decisions
@@ -335,11 +339,7 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(*org, i as i64));
         }
         recorder.settled().await;
-        let logged = store
-            .decision_log()
-            .read(|view| Ok(view.decision_count()?))
-            .unwrap();
-        assert_eq!(logged, MAX_QUEUED_DECISIONS as u64);
+        assert_eq!(logged(&store), MAX_QUEUED_DECISIONS as u64);
     }
 
     /// A reader that settles ends the writing task's wait for more entries: with a wait of an
@@ -353,10 +353,6 @@ mod tests {
             recorder.decision(DecisionRecord::stand_in(None, i));
         }
         recorder.settled().await;
-        let logged = store
-            .decision_log()
-            .read(|view| Ok(view.decision_count()?))
-            .unwrap();
-        assert_eq!(logged, 3);
+        assert_eq!(logged(&store), 3);
     }
 }

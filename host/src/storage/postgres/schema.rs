@@ -235,15 +235,7 @@ mod tests {
                 ))
             })
             .unwrap();
-        let ids_about = layout_v5::ids_about;
-        assert_eq!(
-            ids_about(&oldest_first, None),
-            ids_about(&records, Some(org)),
-            "oldest first"
-        );
-        let mut expected = ids_about(&records, Some(other));
-        expected.reverse();
-        assert_eq!(ids_about(&newest_first, None), expected, "newest first");
+        layout_v5::assert_read_back_by_org(&records, (org, &oldest_first), (other, &newest_first));
         assert_eq!(count, 6);
         let old_table = session
             .row("SELECT to_regclass('decisions') IS NOT NULL", &[])

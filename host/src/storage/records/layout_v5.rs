@@ -70,17 +70,35 @@ pub fn write_v4(tx: &Tx<'_>, records: &[super::decisions::DecisionRecord]) {
     .unwrap();
 }
 
-/// The ids of `records` about `org` (of all of them for none), in their order, for tests.
+/// Asserts what a rekeyed log reads back from `written` (in time order): `oldest_first` is
+/// every decision about `a`, oldest first, and `newest_first` every decision about `b`,
+/// newest first. For the rekeying tests of both backends.
 #[cfg(test)]
-pub fn ids_about(
-    records: &[super::decisions::DecisionRecord],
-    org: Option<crate::domain::ids::OrgId>,
-) -> Vec<crate::domain::ids::DecisionId> {
-    records
-        .iter()
-        .filter(|r| org.is_none() || r.org_id == org)
-        .map(|r| r.id)
-        .collect()
+pub fn assert_read_back_by_org(
+    written: &[super::decisions::DecisionRecord],
+    (a, oldest_first): (
+        crate::domain::ids::OrgId,
+        &[super::decisions::DecisionRecord],
+    ),
+    (b, newest_first): (
+        crate::domain::ids::OrgId,
+        &[super::decisions::DecisionRecord],
+    ),
+) {
+    let ids = |records: &[super::decisions::DecisionRecord]| -> Vec<_> {
+        records.iter().map(|r| r.id).collect()
+    };
+    let about = |org| -> Vec<_> {
+        written
+            .iter()
+            .filter(|r| r.org_id == Some(org))
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(ids(oldest_first), about(a), "oldest first");
+    let mut b_newest_first = about(b);
+    b_newest_first.reverse();
+    assert_eq!(ids(newest_first), b_newest_first, "newest first");
 }
 
 #[cfg(test)]
@@ -119,14 +137,7 @@ mod tests {
             ))
         })
         .unwrap();
-        assert_eq!(
-            ids_about(&of_a, None),
-            ids_about(&records, Some(a)),
-            "oldest first"
-        );
-        let mut b_newest_first = ids_about(&records, Some(b));
-        b_newest_first.reverse();
-        assert_eq!(ids_about(&newest_b, None), b_newest_first, "newest first");
+        assert_read_back_by_org(&records, (a, &of_a), (b, &newest_b));
         let n = records.len() as u64;
         assert_eq!(
             rows,
