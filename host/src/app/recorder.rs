@@ -136,8 +136,16 @@ impl Recorder {
                     }
                 }
                 taken.fetch_sub(decisions.len(), Ordering::Relaxed);
+                // Counted here, then given back with one subtraction per share the batch drew
+                // on (at most 17, not one per decision).
+                let mut per_share = [0; SHARES + 1];
                 for decision in &decisions {
-                    taken_from[share_of(decision.org_key())].fetch_sub(1, Ordering::Relaxed);
+                    per_share[share_of(decision.org_key())] += 1;
+                }
+                for (share, n) in taken_from.iter().zip(per_share) {
+                    if n > 0 {
+                        share.fetch_sub(n, Ordering::Relaxed);
+                    }
                 }
                 // Decisions wait for the log's next durable commit (at most a second): the log
                 // costs no fsync of its own. Audit entries of reads under a grant are what a
@@ -220,12 +228,18 @@ impl Recorder {
     /// or the queue, is full.
     pub fn decision(&self, record: DecisionRecord) {
         let share = &self.shares[share_of(record.org_key())];
+        // The share first: a flooding organization's dropped decisions never touch the count
+        // every organization's decisions pass through.
+        if share.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SHARE {
+            share.fetch_sub(1, Ordering::Relaxed);
+            crate::metrics::record_dropped_decision();
+            return;
+        }
         let unqueue = || {
             share.fetch_sub(1, Ordering::Relaxed);
             self.queued.fetch_sub(1, Ordering::Relaxed);
         };
-        let share_full = share.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SHARE;
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS || share_full {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS {
             unqueue();
             crate::metrics::record_dropped_decision();
             return;
@@ -316,6 +330,23 @@ mod tests {
             MAX_PER_SHARE as u64 + 2,
             "a decision about no organization has a share of its own"
         );
+    }
+
+    /// What the writer takes from a share is given back: a share filled to its bound and
+    /// written takes an organization's decisions again (a leak would drop them for good).
+    #[tokio::test]
+    async fn a_share_written_out_takes_decisions_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb"), 16 << 20).unwrap();
+        let recorder = Recorder::lingering(store.clone(), 1_000_000, Duration::from_secs(3_600));
+        let org = crate::domain::ids::OrgId::new();
+        for round in 1..=2 {
+            for i in 0..MAX_PER_SHARE + 1 {
+                recorder.decision(DecisionRecord::stand_in(Some(org), i as i64));
+            }
+            recorder.settled().await;
+            assert_eq!(logged(&store), (round * MAX_PER_SHARE) as u64);
+        }
     }
 
     /// Organizations in every share together still queue no more than the queue's bound.

@@ -753,10 +753,8 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<(u128, Vec<u8>)>, StorageError> {
-        let start = match after {
-            Some(u128::MAX) => return Ok(Vec::new()),
-            Some(id) => id + 1,
-            None => 0,
+        let Some(start) = first_id_after(after) else {
+            return Ok(Vec::new());
         };
         with_table!(
             self,
