@@ -232,38 +232,44 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<(u128, T)>, StorageError> {
-        let Some(start) = first_id_after(after) else {
-            return Ok(Vec::new());
-        };
-        with_table!(
-            self,
-            open_table,
-            def,
-            |t| {
-                let mut out = Vec::new();
-                for entry in t.range((parent, start)..=(parent, u128::MAX))? {
-                    let (key, value) = entry?;
-                    out.push((key.value().1, codec::decode(value.value())?));
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-                Ok(out)
-            },
-            |s, name| decode_all(s.pairs(name, parent, start, false, limit)?)
-        )
+        self.pairs_decoded(def, parent, after, false, limit, codec::decode)
     }
 
-    /// The ids under `parent` after `after`, oldest or newest first, at most `limit`: an index
-    /// kept as pairs whose bodies are empty (and never read).
+    /// The ids under `parent` after `after`, in id order, at most `limit`: an index kept as
+    /// pairs whose bodies are empty (and never decoded).
     pub fn pair_ids(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<u128>, StorageError> {
+        let pairs = self.pairs_decoded(def, parent, after, false, limit, |_| Ok(()))?;
+        Ok(pairs.into_iter().map(|(id, ())| id).collect())
+    }
+
+    /// The newest `limit` ids under `parent`, newest first (see [`pair_ids`](Self::pair_ids)).
+    pub fn pair_ids_newest(
+        &self,
+        def: PairRecords,
+        parent: u128,
+        limit: usize,
+    ) -> Result<Vec<u128>, StorageError> {
+        let pairs = self.pairs_decoded(def, parent, None, true, limit, |_| Ok(()))?;
+        Ok(pairs.into_iter().map(|(id, ())| id).collect())
+    }
+
+    /// Up to `limit` pairs under `parent` with ids after `after`, in id order or (with no
+    /// cursor) newest first, each body through `decode`.
+    fn pairs_decoded<T>(
         &self,
         def: PairRecords,
         parent: u128,
         after: Option<u128>,
         newest_first: bool,
         limit: usize,
-    ) -> Result<Vec<u128>, StorageError> {
+        decode: fn(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<Vec<(u128, T)>, StorageError> {
         let Some(start) = first_id_after(after) else {
             return Ok(Vec::new());
         };
@@ -273,20 +279,24 @@ impl View<'_> {
             def,
             |t| {
                 let range = t.range((parent, start)..=(parent, u128::MAX))?;
-                let keys: Box<dyn Iterator<Item = _>> = if newest_first {
+                let entries: Box<dyn Iterator<Item = _>> = if newest_first {
                     Box::new(range.rev())
                 } else {
                     Box::new(range)
                 };
-                keys.take(limit)
-                    .map(|entry| Ok(entry?.0.value().1))
+                entries
+                    .take(limit)
+                    .map(|entry| {
+                        let (key, value) = entry?;
+                        Ok((key.value().1, decode(value.value())?))
+                    })
                     .collect()
             },
-            |s, name| Ok(s
+            |s, name| s
                 .pairs(name, parent, start, newest_first, limit)?
                 .into_iter()
-                .map(|(id, _)| id)
-                .collect())
+                .map(|(id, bytes)| Ok((id, decode(&bytes)?)))
+                .collect()
         )
     }
 
@@ -607,23 +617,7 @@ impl View<'_> {
         parent: u128,
         limit: usize,
     ) -> Result<Vec<(u128, T)>, StorageError> {
-        with_table!(
-            self,
-            open_table,
-            def,
-            |t| {
-                let mut out = Vec::new();
-                for entry in t.range((parent, 0)..=(parent, u128::MAX))?.rev() {
-                    let (key, value) = entry?;
-                    out.push((key.value().1, codec::decode(value.value())?));
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-                Ok(out)
-            },
-            |s, name| decode_all(s.pairs(name, parent, 0, true, limit)?)
-        )
+        self.pairs_decoded(def, parent, None, true, limit, codec::decode)
     }
 
     /// How many records a table holds (single or pair keys).

@@ -194,7 +194,7 @@ impl View<'_> {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
-        let ids = self.pair_ids(tables::DECISIONS_BY_ORG, org.key(), after, false, limit)?;
+        let ids = self.pair_ids(tables::DECISIONS_BY_ORG, org.key(), after, limit)?;
         self.records_in(tables::DECISION_BODIES, &ids)
     }
 
@@ -204,7 +204,7 @@ impl View<'_> {
         org: OrgId,
         limit: usize,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
-        let ids = self.pair_ids(tables::DECISIONS_BY_ORG, org.key(), None, true, limit)?;
+        let ids = self.pair_ids_newest(tables::DECISIONS_BY_ORG, org.key(), limit)?;
         self.records_in(tables::DECISION_BODIES, &ids)
     }
 
