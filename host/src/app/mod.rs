@@ -21,6 +21,7 @@ pub mod invariants;
 pub mod invitations;
 pub mod journal;
 pub mod links;
+pub mod log_queue;
 pub mod mail;
 pub mod mail_delivery;
 pub mod member_edit;

@@ -20,23 +20,15 @@
 //! request's path). A reader that must see what was recorded ([`Recorder::settled`]) cuts the
 //! linger short.
 //!
-//! The queue holds at most [`MAX_QUEUED_DECISIONS`] decisions. Past that a decision is counted
-//! in `tenantry_decision_log_dropped_total` and not logged: deciding must never wait for the
-//! log (the group-commit writer decides inside its transactions, and would wait on itself), and
-//! an unbounded queue let an in-process load of 16,000 decisions a second grow the heap by
+//! The queue holds at most [`MAX_QUEUED_DECISIONS`] decisions, shared out among organizations
+//! with a reserve for each share ([`super::log_queue`]). Past its share's bound a decision is
+//! counted in `tenantry_decision_log_dropped_total` and not logged: deciding must never wait for
+//! the log (the group-commit writer decides inside its transactions, and would wait on itself),
+//! and an unbounded queue let an in-process load of 16,000 decisions a second grow the heap by
 //! 330 MiB (`tenantry-bench scale`). Audit entries are never dropped.
-//!
-//! The queue is shared out among organizations: each decision counts against one of [`SHARES`]
-//! shares, picked by its organization (decisions about no organization have a share of their
-//! own), and a share holds at most [`MAX_PER_SHARE`], a quarter of the queue. One organization flooding
-//! the log (many principals at once, or a load inside the process) fills its own share and
-//! drops its own decisions; the other shares' organizations still have three quarters of the
-//! queue. Exact per-organization accounting would need a map behind a lock on every decision;
-//! shares cost one more atomic add, and an organization hurts only the sixteenth of the others
-//! that share its share (it takes four organizations in four shares to fill the queue).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -46,33 +38,17 @@ use crate::domain::journal::AuditEntry;
 use crate::storage::Store;
 
 use super::decisions::DecisionRecord;
+use super::log_queue::LogQueue;
+pub use super::log_queue::{MAX_PER_SHARE, MAX_QUEUED_DECISIONS};
 
 enum Entry {
     Audit(OrgId, AuditEntry),
     Decision(Box<DecisionRecord>),
 }
 
-/// The most entries written in one transaction.
-const BATCH: usize = 4_096;
-
-/// The most decisions waiting to be written: four full batches, a few tens of MiB.
-pub const MAX_QUEUED_DECISIONS: usize = 4 * BATCH;
-
-/// How many shares the queue is divided into by organization; one more holds the decisions
-/// about no organization.
-const SHARES: usize = 16;
-
-/// The most decisions one share may have waiting: a quarter of the queue, one full batch.
-pub const MAX_PER_SHARE: usize = MAX_QUEUED_DECISIONS / 4;
-
-/// The share the decisions about the organization `org_key` count against ([`SHARES`] for
-/// none, key 0). Ids are UUID v7, whose last bits are random.
-fn share_of(org_key: u128) -> usize {
-    match org_key {
-        0 => SHARES,
-        key => (key % SHARES as u128) as usize,
-    }
-}
+/// The most entries written in one transaction: a quarter of the queue's bound, so a full
+/// queue is four batches.
+const BATCH: usize = MAX_QUEUED_DECISIONS / 4;
 
 /// How long the writing task waits for more entries after the first of a batch: unnoticeable
 /// next to the second within which a relaxed commit becomes durable.
@@ -84,9 +60,8 @@ const SETTLE_AT_MOST: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::UnboundedSender<Entry>,
-    /// Decisions sent and not yet taken by the writing task, in all and by share.
-    queued: Arc<AtomicUsize>,
-    shares: Arc<[AtomicUsize; SHARES + 1]>,
+    /// Places of the queue held by decisions sent and not yet taken by the writing task.
+    places: Arc<LogQueue>,
     /// Entries sent so far, and how many of them the writing task has written (or failed to).
     sent: Arc<AtomicU64>,
     handled: watch::Receiver<u64>,
@@ -104,10 +79,8 @@ impl Recorder {
     /// [`Recorder::start`] with the writing task waiting `linger` for more entries.
     fn lingering(store: Store, max_decisions: u64, linger: Duration) -> Self {
         let (queue, mut entries) = mpsc::unbounded_channel::<Entry>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let taken = Arc::clone(&queued);
-        let shares: Arc<[AtomicUsize; SHARES + 1]> = Arc::new(Default::default());
-        let taken_from = Arc::clone(&shares);
+        let places = Arc::new(LogQueue::default());
+        let taken = Arc::clone(&places);
         let (handle, handled) = watch::channel(0_u64);
         let hurry = Arc::new(Notify::new());
         let hurried = Arc::clone(&hurry);
@@ -135,18 +108,7 @@ impl Recorder {
                         Entry::Decision(d) => decisions.push(d),
                     }
                 }
-                taken.fetch_sub(decisions.len(), Ordering::Relaxed);
-                // Counted here, then given back with one subtraction per share the batch drew
-                // on (at most 17, not one per decision).
-                let mut per_share = [0; SHARES + 1];
-                for decision in &decisions {
-                    per_share[share_of(decision.org_key())] += 1;
-                }
-                for (share, n) in taken_from.iter().zip(per_share) {
-                    if n > 0 {
-                        share.fetch_sub(n, Ordering::Relaxed);
-                    }
-                }
+                taken.give_back_batch(decisions.iter().map(|d| d.org_key()));
                 // Decisions wait for the log's next durable commit (at most a second): the log
                 // costs no fsync of its own. Audit entries of reads under a grant are what a
                 // customer checks a provider by, and are durable before the next batch is taken.
@@ -191,8 +153,7 @@ impl Recorder {
         });
         Self {
             queue,
-            queued,
-            shares,
+            places,
             sent: Arc::new(AtomicU64::new(0)),
             handled,
             hurry,
@@ -224,28 +185,16 @@ impl Recorder {
         self.send(Entry::Audit(org, entry));
     }
 
-    /// Queues `record`, or counts it as dropped when its organization's share of the queue,
-    /// or the queue, is full.
+    /// Queues `record`, or counts it as dropped when its organization's share of the queue is
+    /// full.
     pub fn decision(&self, record: DecisionRecord) {
-        let share = &self.shares[share_of(record.org_key())];
-        // The share first: a flooding organization's dropped decisions never touch the count
-        // every organization's decisions pass through.
-        if share.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SHARE {
-            share.fetch_sub(1, Ordering::Relaxed);
-            crate::metrics::record_dropped_decision();
-            return;
-        }
-        let unqueue = || {
-            share.fetch_sub(1, Ordering::Relaxed);
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-        };
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_DECISIONS {
-            unqueue();
+        let org_key = record.org_key();
+        if !self.places.admit(org_key) {
             crate::metrics::record_dropped_decision();
             return;
         }
         if !self.send(Entry::Decision(Box::new(record))) {
-            unqueue();
+            self.places.give_back_batch([org_key]);
         }
     }
 }
@@ -269,6 +218,7 @@ impl super::App {
 
 #[cfg(test)]
 mod tests {
+    use super::super::log_queue::{SHARES, share_of};
     use super::*;
 
     /// Decisions in `store`'s log.
@@ -349,7 +299,8 @@ mod tests {
         }
     }
 
-    /// Organizations in every share together still queue no more than the queue's bound.
+    /// Organizations in every share, and decisions about no organization, together queue no
+    /// more than the queue's bound.
     #[tokio::test]
     async fn the_queue_holds_its_bound_across_shares() {
         use crate::domain::ids::OrgId;
@@ -361,6 +312,8 @@ mod tests {
             let org = OrgId::new();
             one_per_share[share_of(org.key())].get_or_insert(org);
         }
+        // The share of decisions about no organization is the last.
+        one_per_share.push(None);
         for (i, org) in one_per_share
             .iter()
             .cycle()
