@@ -38,8 +38,7 @@ use crate::domain::journal::AuditEntry;
 use crate::storage::Store;
 
 use super::decisions::DecisionRecord;
-use super::log_queue::LogQueue;
-pub use super::log_queue::{MAX_PER_SHARE, MAX_QUEUED_DECISIONS};
+use super::log_queue::{LogQueue, MAX_QUEUED_DECISIONS};
 
 enum Entry {
     Audit(OrgId, AuditEntry),
@@ -218,7 +217,7 @@ impl super::App {
 
 #[cfg(test)]
 mod tests {
-    use super::super::log_queue::{SHARES, share_of};
+    use super::super::log_queue::{MAX_PER_SHARE, SHARES, share_of};
     use super::*;
 
     /// Decisions in `store`'s log.

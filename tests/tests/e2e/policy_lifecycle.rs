@@ -642,7 +642,7 @@ fn logged_decisions(s: &TestServer) -> u64 {
 /// are counted as dropped, and memory does not grow with the flood.
 #[tokio::test]
 async fn a_flood_of_decisions_past_its_share_of_the_queue_is_counted_not_buffered() {
-    use tenantry::app::recorder::MAX_PER_SHARE;
+    use tenantry::app::log_queue::MAX_PER_SHARE;
     use tenantry::policy::{Hook, Subject};
 
     let s = TestServer::spawn().await.unwrap();
