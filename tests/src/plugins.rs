@@ -49,20 +49,24 @@ pub fn ensure_target(target: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds the workspace of `manifest` from its own directory, so that its `.cargo/config.toml`
+/// applies (the example plugins' stack size).
 fn build(manifest: &str, target: &str) -> anyhow::Result<()> {
     ensure_target(target)?;
+    let manifest = repo().join(manifest);
     let output = Command::new(cargo())
         .args(["build", "--release", "--target", target, "--manifest-path"])
-        .arg(repo().join(manifest))
+        .arg(&manifest)
         .arg("--target-dir")
         .arg(target_dir())
-        .current_dir(repo())
+        .current_dir(manifest.parent().unwrap_or(&repo()))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .output()?;
     anyhow::ensure!(
         output.status.success(),
-        "building {manifest} for {target} failed:\n{}",
+        "building {} for {target} failed:\n{}",
+        manifest.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())

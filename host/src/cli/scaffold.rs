@@ -69,6 +69,10 @@ serde_json = "1"
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc"] }
 "#;
 
+/// How a plugin is linked: the example plugins' own settings (a 64 KiB stack, which makes
+/// every call cheaper to reset).
+const BUILD_CONFIG: &str = include_str!("../../../plugins/.cargo/config.toml");
+
 fn manifest(crate_name: &str) -> String {
     format!(
         r#"[package]
@@ -234,6 +238,7 @@ fn rust_files(name: &str) -> anyhow::Result<Vec<(String, String)>> {
         ("README.md".into(), readme(name, &file)),
         ("upload.json".into(), upload(name)?),
         (".gitignore".into(), "/target\n*.wasm\n".into()),
+        (".cargo/config.toml".into(), BUILD_CONFIG.into()),
         ("sdk/Cargo.toml".into(), SDK_MANIFEST.into()),
     ];
     files.extend(
