@@ -1,6 +1,8 @@
 //! The domain inputs the measurements decide on, as the server builds them.
 
 use serde_json::{Value, json};
+use tenantry::policy::Hook;
+use tenantry::policy::input::PolicyInput;
 
 /// A Rhai `authorize` layer over the shipped platform policy: invitations only for people
 /// with portal access (an organization's own layer in `layers`, every provider's in `scale`).
@@ -32,6 +34,14 @@ pub fn invite_input(role: &str, invited: &str) -> Value {
         "resource": {"role": invited, "portal_access": true},
         "now": "2026-11-22T10:00:00Z",
     })
+}
+
+/// [`invite_input`] as a use case builds it: typed, and its JSON.
+pub fn invite_built(role: &str, invited: &str) -> anyhow::Result<(PolicyInput, Value)> {
+    let built = PolicyInput::parse(Hook::Authorize, &invite_input(role, invited))
+        .map_err(|e| anyhow::anyhow!("the benchmarks' input: {e}"))?;
+    let json = built.to_value();
+    Ok((built, json))
 }
 
 /// `link` for an invitation from an organization in `from` to one in `to`.

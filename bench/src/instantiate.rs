@@ -79,7 +79,7 @@ fn measure_reused(runtime: &WasmRuntime, plugin: &LoadedPlugin, kind: &str) -> a
     let config = r#"{"allowed": [["eu-central", "eu-central"]]}"#;
     let key = Some(WarmKey { binding: 1, org: 1 });
     let fail = |f: PolicyFault| anyhow::anyhow!(f.message);
-    let decide = || runtime.evaluate_warm(plugin, Hook::Link, &input, config, key);
+    let decide = || runtime.evaluate_warm(plugin, Hook::Link, &input, None, config, key);
     decide().0.map_err(fail)?;
     if !plugin.reused() {
         println!("wasm ({kind}): instances not reused (a call costs under the threshold)");

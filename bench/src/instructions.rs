@@ -21,10 +21,10 @@ use std::process::Command;
 use tenantry::app::resources::NewResource;
 use tenantry::domain::ids::OrgId;
 use tenantry::domain::resource::ResourceKind;
-use tenantry::policy::{Hook, Layer, Subject};
+use tenantry::policy::{Layer, Subject};
 use tenantry_e2e::TestServer;
 
-use crate::inputs::invite_input;
+use crate::inputs::invite_built;
 
 /// A case: its name, how many operations the smaller of its two runs does, and how far above
 /// its baseline its count may drift before the check fails. A decision's count moves by under
@@ -166,9 +166,9 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
     };
     let own = crate::setup::portal_invites_only(&app)?;
     crate::setup::bind_authorize(&app, Layer::Organization, subject.org, own);
-    let input = invite_input("admin", "member");
+    let (built, input) = invite_built("admin", "member")?;
     for round in 0..n {
-        let decision = app.decide(Hook::Authorize, subject, input.clone());
+        let decision = app.decide_built(subject, &built, input.clone());
         anyhow::ensure!(decision.allowed());
         if round % 1_000 == 0 {
             tokio::task::yield_now().await;
@@ -182,9 +182,9 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
 /// One Wasm layer deciding `n` times: the plugin path alone (input, instance, call, reset).
 fn plugin_decisions(n: u64) -> anyhow::Result<()> {
     let engine = crate::peers::wasm_engine(&tenantry_e2e::plugins::bare_plugin("invite_roles"))?;
-    let input = invite_input("admin", "member");
+    let (built, input) = invite_built("admin", "member")?;
     for _ in 0..n {
-        let decision = engine.decide(Hook::Authorize, Subject::default(), &input);
+        let decision = engine.decide_built(Subject::default(), &built, &input);
         anyhow::ensure!(decision.allowed());
     }
     Ok(())

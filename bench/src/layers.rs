@@ -7,7 +7,7 @@ use std::time::Instant;
 use tenantry::domain::ids::OrgId;
 use tenantry::policy::{Hook, Layer, Subject};
 
-use crate::inputs::invite_input;
+use crate::inputs::invite_built;
 use crate::peers::wasm_policy;
 use crate::setup::{app_in, bind_authorize, portal_invites_only};
 use crate::stats::report;
@@ -32,19 +32,20 @@ pub async fn run() -> anyhow::Result<()> {
     ] {
         bind_authorize(&app, layer, owner, policy);
     }
-    let input = invite_input("admin", "member");
-    let decision = app.decide(Hook::Authorize, subject, input.clone());
+    let (built, input) = invite_built("admin", "member")?;
+    let decision = app.decide_built(subject, &built, input.clone());
     anyhow::ensure!(decision.allowed() && decision.layers.len() == 3);
-    let denied = app.decide(Hook::Authorize, subject, invite_input("member", "member"));
+    let (member, member_json) = invite_built("member", "member")?;
+    let denied = app.decide_built(subject, &member, member_json);
     anyhow::ensure!(!denied.allowed(), "the provider's plugin denies members");
     for _ in 0..2_000 {
-        app.decide(Hook::Authorize, subject, input.clone());
+        app.decide_built(subject, &built, input.clone());
     }
     let mut samples = Vec::with_capacity(20_000);
     for round in 0..20_000 {
         let fresh = input.clone();
         let t = Instant::now();
-        let d = app.decide(Hook::Authorize, subject, fresh);
+        let d = app.decide_built(subject, &built, fresh);
         samples.push(t.elapsed());
         anyhow::ensure!(d.allowed());
         if round % 1_000 == 0 {

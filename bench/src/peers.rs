@@ -22,7 +22,7 @@ use tenantry::policy::version::BindingKey;
 use tenantry::policy::wasm::WasmLimits;
 use tenantry::policy::{Hook, PolicyEngine, Subject};
 
-use crate::inputs::invite_input;
+use crate::inputs::{invite_built, invite_input};
 use crate::stats::{Summary, ratio, report};
 
 /// Decisions per engine, in `TURNS` turns between the two processes.
@@ -114,14 +114,14 @@ pub fn wasm_engine(component: &[u8]) -> anyhow::Result<PolicyEngine> {
 /// tenantry's one-layer decision, checked first.
 fn tenantry_decide(engine: &PolicyEngine) -> anyhow::Result<Decide<'_>> {
     let (admin, member) = (
-        invite_input("admin", "member"),
-        invite_input("member", "member"),
+        invite_built("admin", "member")?,
+        invite_built("member", "member")?,
     );
     let subject = Subject::default();
-    anyhow::ensure!(engine.decide(Hook::Authorize, subject, &admin).allowed());
-    anyhow::ensure!(!engine.decide(Hook::Authorize, subject, &member).allowed());
+    anyhow::ensure!(engine.decide_built(subject, &admin.0, &admin.1).allowed());
+    anyhow::ensure!(!engine.decide_built(subject, &member.0, &member.1).allowed());
     Ok(Box::new(move || {
-        engine.decide(Hook::Authorize, subject, &admin).allowed()
+        engine.decide_built(subject, &admin.0, &admin.1).allowed()
     }))
 }
 

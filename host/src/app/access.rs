@@ -298,9 +298,9 @@ impl App {
                 .filter(|offer| {
                     self.authorize_question(&access, offer.action, offer.resource.clone())
                         .is_ok_and(|(subject, input)| {
-                            let input = PolicyInput::from(input).to_value();
+                            let built = PolicyInput::from(input);
                             self.policies
-                                .decide(crate::policy::Hook::Authorize, subject, &input)
+                                .decide_built(subject, &built, &built.to_value())
                                 .allowed()
                         })
                 })

@@ -132,7 +132,14 @@ impl App {
     /// Decides a typed input (the usual way: the use cases build [`PolicyInput`]s).
     pub fn ask(&self, subject: Subject, input: impl Into<PolicyInput>) -> Decision {
         let input = input.into();
-        self.decide(input.hook(), subject, input.to_value())
+        let json = input.to_value();
+        self.decide_built(subject, &input, json)
+    }
+
+    /// [`decide`](Self::decide) an input built as `built`, `json` being its JSON (what
+    /// [`ask`](Self::ask) does): a Wasm layer then takes the typed input as it is.
+    pub fn decide_built(&self, subject: Subject, built: &PolicyInput, json: Value) -> Decision {
+        self.decide_as(built.hook(), subject, json, Some(built))
     }
 
     /// Decides and logs the decision (inside a write attempt, holds it for the log until the
@@ -142,8 +149,24 @@ impl App {
     /// Inside a write transaction, a decision prepared before it is used, and a subject's
     /// tenant layers are never run here ([`super::write`]).
     pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
+        self.decide_as(hook, subject, input, None)
+    }
+
+    fn decide_as(
+        &self,
+        hook: Hook,
+        subject: Subject,
+        input: Value,
+        built: Option<&PolicyInput>,
+    ) -> Decision {
         let (decision, input) = match self.decide_in_write(hook, subject, &input) {
-            InWrite::Decide => (self.policies.decide(hook, subject, &input), input),
+            InWrite::Decide => {
+                let decision = match built {
+                    Some(built) => self.policies.decide_built(subject, built, &input),
+                    None => self.policies.decide(hook, subject, &input),
+                };
+                (decision, input)
+            }
             InWrite::Prepared {
                 decision,
                 made_on: Some(made_on),

@@ -1,8 +1,10 @@
-//! A decision's input as its layers take it: the JSON map for Wasm layers, and for Rhai layers
-//! the same converted to Rhai values once per decision.
+//! A decision's input as its layers take it: for Wasm layers the typed input when the server
+//! built one, else the JSON map (which the plugin host checks against the hook's contract);
+//! for Rhai layers the JSON converted to Rhai values once per decision.
 
 use rhai::Dynamic;
 
+use super::input::PolicyInput;
 use super::rhai_input;
 use super::rhai_policy::dynamic_of;
 
@@ -15,6 +17,8 @@ use super::rhai_policy::dynamic_of;
 /// value itself.
 pub struct LayerInput<'a> {
     json: &'a serde_json::Value,
+    /// The input the server built, of which `json` is the JSON.
+    built: Option<&'a PolicyInput>,
     converted: Option<Dynamic>,
     /// Rhai layers still to take it.
     rhai_takers: usize,
@@ -28,17 +32,24 @@ impl<'a> LayerInput<'a> {
     pub fn new(json: &'a serde_json::Value, rhai_takers: usize) -> Self {
         Self {
             json,
+            built: None,
             converted: None,
             rhai_takers,
             live: false,
         }
     }
 
-    /// For a live decision, whose input the server built: its recurring parts are taken from
-    /// the per-thread table.
-    pub fn live(json: &'a serde_json::Value, rhai_takers: usize) -> Self {
+    /// For a live decision, whose input the server built (as `built`, when the caller has it
+    /// typed: `json` is then its JSON): its recurring parts are taken from the per-thread
+    /// table.
+    pub fn live(
+        json: &'a serde_json::Value,
+        built: Option<&'a PolicyInput>,
+        rhai_takers: usize,
+    ) -> Self {
         Self {
             live: true,
+            built,
             ..Self::new(json, rhai_takers)
         }
     }
@@ -46,6 +57,12 @@ impl<'a> LayerInput<'a> {
     /// The input as every layer sees it.
     pub fn json(&self) -> &'a serde_json::Value {
         self.json
+    }
+
+    /// The input the server built, typed: a Wasm layer takes it as it is instead of parsing
+    /// [`json`](Self::json) back.
+    pub fn built(&self) -> Option<&'a PolicyInput> {
+        self.built
     }
 
     /// One Rhai layer's own copy.
@@ -81,7 +98,7 @@ mod tests {
         }
         assert_eq!(rhai_input::hits(), before, "a trial never reads the table");
         for _ in 0..2 {
-            let _ = LayerInput::live(&input, 1).take_for_rhai();
+            let _ = LayerInput::live(&input, None, 1).take_for_rhai();
         }
         assert_eq!(rhai_input::hits(), before + 1, "a live decision does");
     }

@@ -436,7 +436,10 @@ mod tests {
         // A trial's input converted afresh, and a live decision's whose `actor` the per-thread
         // table keeps: the meddler's change reaches neither the next layer nor the next decision.
         for _decision in 0..2 {
-            for mut argument in [LayerInput::new(&input, 3), LayerInput::live(&input, 3)] {
+            for mut argument in [
+                LayerInput::new(&input, 3),
+                LayerInput::live(&input, None, 3),
+            ] {
                 assert_eq!(
                     rt.evaluate_shared(&meddler, &mut argument).unwrap().verdict,
                     Verdict::Abstain

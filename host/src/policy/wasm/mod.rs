@@ -513,24 +513,27 @@ impl WasmRuntime {
         input: &serde_json::Value,
         config: &str,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
-        self.evaluate_warm(plugin, hook, input, config, None)
+        self.evaluate_warm(plugin, hook, input, None, config, None)
     }
 
     /// [`evaluate`](Self::evaluate) for a live decision: with `Some(key)`, a plugin whose
     /// instances are [`reused`](LoadedPlugin::reused) runs on one parked under `key` when
-    /// there is one, and parks its instance afterwards ([`warm`]).
+    /// there is one, and parks its instance afterwards ([`warm`]). With `Some(built)`, the
+    /// input the server built of which `input` is the JSON, that is the plugin's input, not
+    /// `input` parsed again.
     pub fn evaluate_warm(
         &self,
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
+        built: Option<&PolicyInput>,
         config: &str,
         key: Option<WarmKey>,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
         if plugin.imports_wasi && tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope
-                    .spawn(|| self.evaluate_here(plugin, hook, input, config, key))
+                    .spawn(|| self.evaluate_here(plugin, hook, input, built, config, key))
                     .join()
                     .unwrap_or_else(|_| {
                         (
@@ -540,7 +543,7 @@ impl WasmRuntime {
                     })
             });
         }
-        self.evaluate_here(plugin, hook, input, config, key)
+        self.evaluate_here(plugin, hook, input, built, config, key)
     }
 
     fn evaluate_here(
@@ -548,6 +551,7 @@ impl WasmRuntime {
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
+        built: Option<&PolicyInput>,
         config: &str,
         key: Option<WarmKey>,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
@@ -559,7 +563,7 @@ impl WasmRuntime {
             };
             return (Ok(abstain), CallReport::default());
         }
-        let record = match self.input(plugin, hook, input, config) {
+        let record = match self.input(plugin, hook, input, built, config) {
             Ok(record) => record,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
@@ -669,6 +673,7 @@ impl WasmRuntime {
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
+        built: Option<&PolicyInput>,
         config: &str,
     ) -> Result<Record, PolicyFault> {
         let max = self.limits.max_input_bytes;
@@ -678,8 +683,11 @@ impl WasmRuntime {
                 format!("the binding's config is over {max} bytes"),
             ));
         }
-        let typed =
-            PolicyInput::parse(hook, input).map_err(|e| fault("invalid_input", e.to_string()))?;
+        let typed = match built {
+            Some(built) if built.hook() == hook => built.clone(),
+            _ => PolicyInput::parse(hook, input)
+                .map_err(|e| fault("invalid_input", e.to_string()))?,
+        };
         let record = match plugin.pre {
             Pre::Current { .. } => Record::Current(contract::record(typed)),
             Pre::Legacy(_) => Record::Legacy(legacy::record(typed)),
