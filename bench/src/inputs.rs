@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use tenantry::policy::Hook;
+use tenantry::policy::decision_input::DecisionInput;
 use tenantry::policy::input::PolicyInput;
 
 /// A Rhai `authorize` layer over the shipped platform policy: invitations only for people
@@ -36,12 +37,11 @@ pub fn invite_input(role: &str, invited: &str) -> Value {
     })
 }
 
-/// [`invite_input`] as a use case builds it: typed, and its JSON.
-pub fn invite_built(role: &str, invited: &str) -> anyhow::Result<(PolicyInput, Value)> {
-    let built = PolicyInput::parse(Hook::Authorize, &invite_input(role, invited))
+/// [`invite_input`] as a use case builds it: typed, with its JSON.
+pub fn invite_built(role: &str, invited: &str) -> anyhow::Result<DecisionInput> {
+    let typed = PolicyInput::parse(Hook::Authorize, &invite_input(role, invited))
         .map_err(|e| anyhow::anyhow!("the benchmarks' input: {e}"))?;
-    let json = built.to_value();
-    Ok((built, json))
+    Ok(DecisionInput::built(typed))
 }
 
 /// `link` for an invitation from an organization in `from` to one in `to`.

@@ -166,9 +166,9 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
     };
     let own = crate::setup::portal_invites_only(&app)?;
     crate::setup::bind_authorize(&app, Layer::Organization, subject.org, own);
-    let (built, input) = invite_built("admin", "member")?;
+    let input = invite_built("admin", "member")?;
     for round in 0..n {
-        let decision = app.decide_built(subject, &built, input.clone());
+        let decision = app.decide_input(subject, input.clone());
         anyhow::ensure!(decision.allowed());
         if round % 1_000 == 0 {
             tokio::task::yield_now().await;
@@ -182,9 +182,9 @@ async fn decisions(n: u64) -> anyhow::Result<()> {
 /// One Wasm layer deciding `n` times: the plugin path alone (input, instance, call, reset).
 fn plugin_decisions(n: u64) -> anyhow::Result<()> {
     let engine = crate::peers::wasm_engine(&tenantry_e2e::plugins::bare_plugin("invite_roles"))?;
-    let (built, input) = invite_built("admin", "member")?;
+    let input = invite_built("admin", "member")?;
     for _ in 0..n {
-        let decision = engine.decide_built(Subject::default(), &built, &input);
+        let decision = engine.decide_input(Subject::default(), &input);
         anyhow::ensure!(decision.allowed());
     }
     Ok(())

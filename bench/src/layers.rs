@@ -32,20 +32,19 @@ pub async fn run() -> anyhow::Result<()> {
     ] {
         bind_authorize(&app, layer, owner, policy);
     }
-    let (built, input) = invite_built("admin", "member")?;
-    let decision = app.decide_built(subject, &built, input.clone());
+    let input = invite_built("admin", "member")?;
+    let decision = app.decide_input(subject, input.clone());
     anyhow::ensure!(decision.allowed() && decision.layers.len() == 3);
-    let (member, member_json) = invite_built("member", "member")?;
-    let denied = app.decide_built(subject, &member, member_json);
+    let denied = app.decide_input(subject, invite_built("member", "member")?);
     anyhow::ensure!(!denied.allowed(), "the provider's plugin denies members");
     for _ in 0..2_000 {
-        app.decide_built(subject, &built, input.clone());
+        app.decide_input(subject, input.clone());
     }
     let mut samples = Vec::with_capacity(20_000);
     for round in 0..20_000 {
         let fresh = input.clone();
         let t = Instant::now();
-        let d = app.decide_built(subject, &built, fresh);
+        let d = app.decide_input(subject, fresh);
         samples.push(t.elapsed());
         anyhow::ensure!(d.allowed());
         if round % 1_000 == 0 {

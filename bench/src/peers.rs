@@ -118,10 +118,10 @@ fn tenantry_decide(engine: &PolicyEngine) -> anyhow::Result<Decide<'_>> {
         invite_built("member", "member")?,
     );
     let subject = Subject::default();
-    anyhow::ensure!(engine.decide_built(subject, &admin.0, &admin.1).allowed());
-    anyhow::ensure!(!engine.decide_built(subject, &member.0, &member.1).allowed());
+    anyhow::ensure!(engine.decide_input(subject, &admin).allowed());
+    anyhow::ensure!(!engine.decide_input(subject, &member).allowed());
     Ok(Box::new(move || {
-        engine.decide_built(subject, &admin.0, &admin.1).allowed()
+        engine.decide_input(subject, &admin).allowed()
     }))
 }
 

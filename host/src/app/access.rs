@@ -16,6 +16,7 @@ use crate::domain::org::{Org, OrgStatus};
 use crate::domain::privilege::Standing;
 use crate::domain::remote_support::{RemoteSupport, SupportStatus};
 use crate::error::{Error, Result};
+use crate::policy::decision_input::DecisionInput;
 use crate::policy::input::{
     ActorInput, AuthorizeInput, GrantInput, OrgInput, PolicyInput, Relation,
 };
@@ -298,10 +299,8 @@ impl App {
                 .filter(|offer| {
                     self.authorize_question(&access, offer.action, offer.resource.clone())
                         .is_ok_and(|(subject, input)| {
-                            let built = PolicyInput::from(input);
-                            self.policies
-                                .decide_built(subject, &built, &built.to_value())
-                                .allowed()
+                            let input = DecisionInput::built(PolicyInput::from(input));
+                            self.policies.decide_input(subject, &input).allowed()
                         })
                 })
                 .map(|offer| offer.name)

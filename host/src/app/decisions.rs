@@ -16,6 +16,7 @@ use crate::domain::ids::{DecisionId, OrgId};
 use crate::error::{Error, Result};
 use crate::policy::budget::CpuBudget;
 use crate::policy::combine::Decision;
+use crate::policy::decision_input::DecisionInput;
 use crate::policy::engine::{Candidate, Subject};
 use crate::policy::input::PolicyInput;
 use crate::policy::verdict::{Answer, Verdict};
@@ -131,42 +132,28 @@ fn same(a: &Answer, b: &Answer) -> bool {
 impl App {
     /// Decides a typed input (the usual way: the use cases build [`PolicyInput`]s).
     pub fn ask(&self, subject: Subject, input: impl Into<PolicyInput>) -> Decision {
-        let input = input.into();
-        let json = input.to_value();
-        self.decide_built(subject, &input, json)
+        self.decide_input(subject, DecisionInput::built(input.into()))
     }
 
-    /// [`decide`](Self::decide) an input built as `built`, `json` being its JSON (what
-    /// [`ask`](Self::ask) does): a Wasm layer then takes the typed input as it is.
-    pub fn decide_built(&self, subject: Subject, built: &PolicyInput, json: Value) -> Decision {
-        self.decide_as(built.hook(), subject, json, Some(built))
+    /// Decides JSON for `hook`, as [`ask`](Self::ask) decides a typed input (a Wasm layer then
+    /// parses it against the hook's contract).
+    pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
+        self.decide_input(subject, DecisionInput::json_only(hook, input))
     }
 
     /// Decides and logs the decision (inside a write attempt, holds it for the log until the
-    /// attempt is known to count). Takes the input by value: it moves into the log record
-    /// instead of being copied.
+    /// attempt is known to count). Takes the input by value: its JSON moves into the log
+    /// record instead of being copied.
     ///
     /// Inside a write transaction, a decision prepared before it is used, and a subject's
     /// tenant layers are never run here ([`super::write`]).
-    pub fn decide(&self, hook: Hook, subject: Subject, input: Value) -> Decision {
-        self.decide_as(hook, subject, input, None)
-    }
-
-    fn decide_as(
-        &self,
-        hook: Hook,
-        subject: Subject,
-        input: Value,
-        built: Option<&PolicyInput>,
-    ) -> Decision {
-        let (decision, input) = match self.decide_in_write(hook, subject, &input) {
-            InWrite::Decide => {
-                let decision = match built {
-                    Some(built) => self.policies.decide_built(subject, built, &input),
-                    None => self.policies.decide(hook, subject, &input),
-                };
-                (decision, input)
-            }
+    pub fn decide_input(&self, subject: Subject, input: DecisionInput) -> Decision {
+        let hook = input.hook();
+        let (decision, input) = match self.decide_in_write(subject, &input) {
+            InWrite::Decide => (
+                self.policies.decide_input(subject, &input),
+                input.into_json(),
+            ),
             InWrite::Prepared {
                 decision,
                 made_on: Some(made_on),

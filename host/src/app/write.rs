@@ -40,6 +40,7 @@ use super::decisions::DecisionRecord;
 use crate::domain::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::policy::combine::Decision;
+use crate::policy::decision_input::DecisionInput;
 use crate::policy::{Hook, Layer, Subject};
 use crate::storage::Tx;
 
@@ -54,9 +55,8 @@ pub const MAX_ROUNDS: usize = 8;
 /// A decision a write transaction asked for and did not have.
 #[derive(Debug, Clone)]
 pub struct Needed {
-    pub hook: Hook,
     pub subject: Subject,
-    pub input: Value,
+    pub input: DecisionInput,
 }
 
 /// A decision made outside the transaction, for it.
@@ -209,12 +209,9 @@ impl App {
             }
             match outcome {
                 Err(Error::DecisionNeeded(needed)) => {
-                    let Needed {
-                        hook,
-                        subject,
-                        input,
-                    } = *needed;
-                    let decision = self.policies.decide(hook, subject, &input);
+                    let Needed { subject, input } = *needed;
+                    let decision = self.policies.decide_input(subject, &input);
+                    let (hook, input) = (input.hook(), input.into_json());
                     // Logged by the attempt that uses it, with the input it was made on; a
                     // failure is logged now, used or not.
                     let logged = decision.layers.iter().any(|l| l.error.is_some());
@@ -243,7 +240,8 @@ impl App {
     /// layers, a stand-in deny marking the decision as needed (the attempt's rollback discards
     /// whatever the closure makes of it). [`InWrite::Decide`] outside an attempt, and for a
     /// platform-only decision not prepared.
-    pub(super) fn decide_in_write(&self, hook: Hook, subject: Subject, input: &Value) -> InWrite {
+    pub(super) fn decide_in_write(&self, subject: Subject, asked: &DecisionInput) -> InWrite {
+        let (hook, input) = (asked.hook(), asked.json());
         SCOPE.with(|cell| {
             let mut scope = cell.borrow_mut();
             let Some(scope) = scope.as_mut() else {
@@ -266,9 +264,8 @@ impl App {
                 return InWrite::Decide;
             }
             scope.needed.get_or_insert_with(|| Needed {
-                hook,
                 subject,
-                input: input.clone(),
+                input: asked.clone(),
             });
             InWrite::StandIn(Decision::stand_in(hook))
         })

@@ -10,7 +10,7 @@ use super::output::{self, DENIED, ERROR, Format, OK};
 use super::{compile_cache, offline};
 use crate::policy::compiled::Code;
 use crate::policy::input::PolicyInput;
-use crate::policy::wasm::WasmRuntime;
+use crate::policy::wasm::{WasmRuntime, initial_memory_bytes};
 
 /// Prints the plugin's identity and limits; exit code 1 when it is not a valid plugin.
 pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -39,6 +39,7 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
             }
         };
     let hooks: Vec<&str> = plugin.hooks.iter().map(|h| h.name()).collect();
+    let initial_memory = initial_memory_bytes(&bytes).unwrap_or_default();
     if format == Format::Json {
         output::json(
             out,
@@ -50,6 +51,7 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
                 "metadata": plugin.metadata,
                 "hooks": hooks,
                 "imports_wasi": plugin.imports_wasi,
+                "initial_memory_bytes": initial_memory,
                 "limits": limits,
             }),
         )?;
@@ -63,6 +65,11 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
     writeln!(out, "sha256   {}", plugin.sha256)?;
     writeln!(out, "size     {} bytes", plugin.size)?;
     writeln!(out, "hooks    {}", hooks.join(", "))?;
+    writeln!(
+        out,
+        "memory   starts at {} KiB, scanned after every call",
+        initial_memory >> 10
+    )?;
     writeln!(
         out,
         "limits   fuel {} per call, deadline {} ms, memory {} bytes, table {} elements,",

@@ -197,12 +197,15 @@ cargo test                                             # natively: no wasm neede
 rustup target add wasm32-unknown-unknown               # once
 cargo build --release --target wasm32-unknown-unknown
 tenantry plugin componentize target/wasm32-unknown-unknown/release/{file}.wasm {name}.wasm
-tenantry plugin check {name}.wasm                      # name, contract, hooks, limits
+tenantry plugin check {name}.wasm                      # name, contract, hooks, memory, limits
 tenantry policy test upload.json --hook authorize      # the fixtures in upload.json
 tenantry plugin run {name}.wasm --hook authorize --input input.json --config '{{"forbidden": ["lobby"]}}'
 tenantry policy schema authorize --example > input.json   # an input to start from
 tenantry plugin upload {name}.wasm --org ORG            # then bind it: see `tenantry plugin bind --help`
 ```
+
+Build from this directory: `.cargo/config.toml` links a 64 KiB stack instead of Rust's 1 MiB,
+and the host scans a plugin's whole memory after every call.
 "#
     )
 }

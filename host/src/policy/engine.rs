@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::combine::{Decision, LayerOutcome, combine};
 use super::compiled::{Code, CompiledPolicy};
+use super::decision_input::DecisionInput;
 use super::hook::{Hook, Layer};
 use super::input::PolicyInput;
 use super::layer_input::LayerInput;
@@ -207,7 +208,7 @@ impl PolicyEngine {
                         &plugin,
                         policy.hook,
                         input.json(),
-                        input.built(),
+                        input.typed(),
                         config,
                         key,
                     );
@@ -291,21 +292,11 @@ impl PolicyEngine {
         self.run(hook, subject, input, None, None, Trial::No)
     }
 
-    /// [`decide`](Self::decide) an input the server built as `built`, `json` being its JSON
-    /// (`built.to_value()`, which the caller has made anyway for the log): a Wasm layer takes
-    /// the typed input as it is instead of parsing the JSON back, which was a twelfth of a
-    /// plugin's call (BENCHMARKS.md, "The plugin's stack, and its input not parsed back").
-    pub fn decide_built(
-        &self,
-        subject: Subject,
-        built: &PolicyInput,
-        json: &serde_json::Value,
-    ) -> Decision {
-        // Checked over every input the test suites decide on: `json` is `built`'s, and reads
-        // back as `built`, so a plugin is given what it would have been given parsing `json`.
-        debug_assert_eq!(*json, built.to_value(), "the JSON of another input");
-        debug_assert_eq!(PolicyInput::parse(built.hook(), json).as_ref(), Ok(built));
-        self.run(built.hook(), subject, json, Some(built), None, Trial::No)
+    /// [`decide`](Self::decide) `input`: a Wasm layer takes its typed input, when a use case
+    /// built one, instead of parsing its JSON back.
+    pub fn decide_input(&self, subject: Subject, input: &DecisionInput) -> Decision {
+        let (hook, json, typed) = (input.hook(), input.json(), input.typed());
+        self.run(hook, subject, json, typed, None, Trial::No)
     }
 
     /// A trial of a decision (a dry run, a preview), with `candidate` standing in for one
@@ -327,7 +318,7 @@ impl PolicyEngine {
         hook: Hook,
         subject: Subject,
         input: &serde_json::Value,
-        built: Option<&PolicyInput>,
+        typed: Option<&PolicyInput>,
         candidate: Option<&Candidate>,
         trial: Trial,
     ) -> Decision {
@@ -344,7 +335,7 @@ impl PolicyEngine {
             .filter(|(_, policy)| matches!(policy.map(|p| &p.code), Some(Code::Rhai(_))))
             .count();
         let mut layer_input = match trial {
-            Trial::No => LayerInput::live(input, built, rhai_layers),
+            Trial::No => LayerInput::live(input, typed, rhai_layers),
             Trial::Yes => LayerInput::new(input, rhai_layers),
         };
         let layers = chosen

@@ -359,8 +359,9 @@ impl std::fmt::Display for InputError {
 }
 
 fn parse_as<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, InputError> {
-    // Every Wasm layer parses its input, and tracking the path costs about as much as the
-    // parse itself (callgrind): only an input that fails is parsed again to name the field.
+    // A Wasm layer parses the input it gets as JSON (a live decision's typed input is handed
+    // over as it is), and tracking the path costs about as much as the parse itself
+    // (callgrind): only an input that fails is parsed again to name the field.
     if let Ok(parsed) = T::deserialize(value) {
         return Ok(parsed);
     }

@@ -17,8 +17,8 @@ use super::rhai_policy::dynamic_of;
 /// value itself.
 pub struct LayerInput<'a> {
     json: &'a serde_json::Value,
-    /// The input the server built, of which `json` is the JSON.
-    built: Option<&'a PolicyInput>,
+    /// The typed input a use case built, of which `json` is the JSON.
+    typed: Option<&'a PolicyInput>,
     converted: Option<Dynamic>,
     /// Rhai layers still to take it.
     rhai_takers: usize,
@@ -32,24 +32,24 @@ impl<'a> LayerInput<'a> {
     pub fn new(json: &'a serde_json::Value, rhai_takers: usize) -> Self {
         Self {
             json,
-            built: None,
+            typed: None,
             converted: None,
             rhai_takers,
             live: false,
         }
     }
 
-    /// For a live decision, whose input the server built (as `built`, when the caller has it
-    /// typed: `json` is then its JSON): its recurring parts are taken from the per-thread
-    /// table.
+    /// For a live decision, whose input the server built (`typed` when a use case built it,
+    /// `json` then being its JSON: a `DecisionInput`): its recurring parts are taken from the
+    /// per-thread table.
     pub fn live(
         json: &'a serde_json::Value,
-        built: Option<&'a PolicyInput>,
+        typed: Option<&'a PolicyInput>,
         rhai_takers: usize,
     ) -> Self {
         Self {
             live: true,
-            built,
+            typed,
             ..Self::new(json, rhai_takers)
         }
     }
@@ -59,10 +59,10 @@ impl<'a> LayerInput<'a> {
         self.json
     }
 
-    /// The input the server built, typed: a Wasm layer takes it as it is instead of parsing
+    /// The typed input a use case built: a Wasm layer takes it as it is instead of parsing
     /// [`json`](Self::json) back.
-    pub fn built(&self) -> Option<&'a PolicyInput> {
-        self.built
+    pub fn typed(&self) -> Option<&'a PolicyInput> {
+        self.typed
     }
 
     /// One Rhai layer's own copy.

@@ -5,6 +5,7 @@ pub mod breaker;
 pub mod budget;
 pub mod combine;
 pub mod compiled;
+pub mod decision_input;
 pub mod engine;
 pub mod explore;
 pub mod fixtures;

@@ -54,6 +54,9 @@ fn a_core_module_is_componentized_checked_and_run_offline() {
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("name     region-fence 0.1.0"), "{said}");
     assert!(said.contains("contract tenantry:policy@0.2.0"), "{said}");
+    // Linked with the examples' 64 KiB stack (plugins/.cargo/config.toml), its memory starts
+    // at two pages, not the 17 of Rust's 1 MiB default: every call scans all of it.
+    assert!(said.contains("memory   starts at 128 KiB"), "{said}");
     // A component is not componentized again.
     let (code, said) = capture(|out| plugin_cli::componentize(&component, &core, out));
     assert_eq!(code, 1, "{said}");
@@ -664,6 +667,8 @@ fn a_new_plugin_builds_passes_its_tests_and_checks_without_edits() {
     let (code, said) = capture(|out| plugin_cli::check(&component, Format::Text, out));
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("team-names 0.1.0"), "{said}");
+    // The new plugin's .cargo/config.toml links the small stack too.
+    assert!(said.contains("memory   starts at 128 KiB"), "{said}");
     // Its upload file's fixtures pass against the component it names.
     let (code, said) = capture(|out| {
         policy_cli::test(

@@ -184,6 +184,28 @@ pub fn count_functions(bytes: &[u8]) -> Result<usize, PolicyFault> {
     Ok(functions)
 }
 
+/// The linear memory every core module of a component (or a core module) starts with, in
+/// bytes. After each call the host scans all of a plugin's memory for the pages the call wrote,
+/// so this is a floor on what every call pays; a Rust plugin linked with the default 1 MiB
+/// stack starts at 1 MiB and more (`plugins/README.md`).
+pub fn initial_memory_bytes(bytes: &[u8]) -> Result<u64, PolicyFault> {
+    const PAGE: u64 = 64 << 10;
+    let mut total = 0_u64;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| fault("invalid_component", e.to_string()))?;
+        if let wasmparser::Payload::MemorySection(memories) = payload {
+            for memory in memories {
+                let memory = memory.map_err(|e| fault("invalid_component", e.to_string()))?;
+                let page = memory
+                    .page_size_log2
+                    .map_or(PAGE, |log2| 1_u64 << log2.min(63));
+                total = total.saturating_add(memory.initial.saturating_mul(page));
+            }
+        }
+    }
+    Ok(total)
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -518,22 +540,24 @@ impl WasmRuntime {
 
     /// [`evaluate`](Self::evaluate) for a live decision: with `Some(key)`, a plugin whose
     /// instances are [`reused`](LoadedPlugin::reused) runs on one parked under `key` when
-    /// there is one, and parks its instance afterwards ([`warm`]). With `Some(built)`, the
-    /// input the server built of which `input` is the JSON, that is the plugin's input, not
-    /// `input` parsed again.
+    /// there is one, and parks its instance afterwards ([`warm`]). With `Some(typed)`, the
+    /// input a use case built, of which `input` is the JSON ([`DecisionInput`]), that is the
+    /// plugin's input, not `input` parsed again.
+    ///
+    /// [`DecisionInput`]: crate::policy::decision_input::DecisionInput
     pub fn evaluate_warm(
         &self,
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
-        built: Option<&PolicyInput>,
+        typed: Option<&PolicyInput>,
         config: &str,
         key: Option<WarmKey>,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
         if plugin.imports_wasi && tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope
-                    .spawn(|| self.evaluate_here(plugin, hook, input, built, config, key))
+                    .spawn(|| self.evaluate_here(plugin, hook, input, typed, config, key))
                     .join()
                     .unwrap_or_else(|_| {
                         (
@@ -543,7 +567,7 @@ impl WasmRuntime {
                     })
             });
         }
-        self.evaluate_here(plugin, hook, input, built, config, key)
+        self.evaluate_here(plugin, hook, input, typed, config, key)
     }
 
     fn evaluate_here(
@@ -551,7 +575,7 @@ impl WasmRuntime {
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
-        built: Option<&PolicyInput>,
+        typed: Option<&PolicyInput>,
         config: &str,
         key: Option<WarmKey>,
     ) -> (Result<Answer, PolicyFault>, CallReport) {
@@ -563,7 +587,7 @@ impl WasmRuntime {
             };
             return (Ok(abstain), CallReport::default());
         }
-        let record = match self.input(plugin, hook, input, built, config) {
+        let record = match self.input(plugin, hook, input, typed, config) {
             Ok(record) => record,
             Err(fault) => return (Err(fault), CallReport::default()),
         };
@@ -673,7 +697,7 @@ impl WasmRuntime {
         plugin: &LoadedPlugin,
         hook: Hook,
         input: &serde_json::Value,
-        built: Option<&PolicyInput>,
+        typed: Option<&PolicyInput>,
         config: &str,
     ) -> Result<Record, PolicyFault> {
         let max = self.limits.max_input_bytes;
@@ -683,8 +707,10 @@ impl WasmRuntime {
                 format!("the binding's config is over {max} bytes"),
             ));
         }
-        let typed = match built {
-            Some(built) if built.hook() == hook => built.clone(),
+        // A layer runs for its own hook, so a typed input is always that hook's.
+        debug_assert!(typed.is_none_or(|t| t.hook() == hook));
+        let typed = match typed {
+            Some(typed) if typed.hook() == hook => typed.clone(),
             _ => PolicyInput::parse(hook, input)
                 .map_err(|e| fault("invalid_input", e.to_string()))?,
         };
@@ -705,5 +731,25 @@ impl WasmRuntime {
             ));
         }
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core module's memories count, a component's nested ones included.
+    #[test]
+    fn initial_memory_counts_every_core_modules_memories() {
+        let module = wat::parse_str("(module (memory 17) (memory 0))").unwrap();
+        assert_eq!(initial_memory_bytes(&module).unwrap(), 17 << 16);
+        let component =
+            wat::parse_str("(component (core module (memory 2)) (core module (memory 3 10)))")
+                .unwrap();
+        assert_eq!(initial_memory_bytes(&component).unwrap(), 5 << 16);
+        assert_eq!(
+            initial_memory_bytes(b"not wasm").unwrap_err().kind,
+            "invalid_component"
+        );
     }
 }

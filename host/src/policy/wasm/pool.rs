@@ -27,8 +27,9 @@ use wasmtime::{Enabled, Engine, PoolingAllocationConfig};
 
 use super::WasmLimits;
 
-/// How much of a memory or table slot stays mapped between calls: a Rust plugin's stack
-/// (1 MiB by default), its data and its first heap pages.
+/// How much of a memory or table slot stays mapped between calls: a Rust plugin's stack (1 MiB
+/// by Rust's default, 64 KiB as the example plugins link it), its data and its first heap
+/// pages.
 pub const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Linear-memory slots, every one allowed to stay warm for the plugin that used it last: room
