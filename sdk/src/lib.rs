@@ -53,9 +53,9 @@
 //! Build it (crate type `cdylib`) as a capability-free component, which imports nothing but the
 //! contract and is the fastest to run: `cargo build --release --target wasm32-unknown-unknown`,
 //! then `tenantry plugin componentize in.wasm out.wasm`. A `wasm32-wasip2` build works as it
-//! is, slower. Link a small stack (the `.cargo/config.toml` that `tenantry plugin new` writes:
-//! `-zstack-size=65536`): the host scans a plugin's whole memory after every call, and Rust's
-//! default 1 MiB stack makes every call scan 17 pages or more. Check it with `tenantry plugin check`, try it with `tenantry plugin run`, and
+//! is, slower. Link a small stack (the `.cargo/config.toml` that `tenantry plugin new`
+//! writes: `-zstack-size=65536`): the host scans a plugin's whole memory after every call, and
+//! Rust's default 1 MiB stack makes every call scan 17 pages or more. Check it with `tenantry plugin check`, try it with `tenantry plugin run`, and
 //! upload it with `POST /v1/plugins` (or `tenantry plugin upload`).
 
 /// The raw bindings generated from the WIT contract. Plugin code should not need them.

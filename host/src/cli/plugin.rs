@@ -39,7 +39,7 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
             }
         };
     let hooks: Vec<&str> = plugin.hooks.iter().map(|h| h.name()).collect();
-    let initial_memory = initial_memory_bytes(&bytes).unwrap_or_default();
+    let initial_memory = initial_memory_bytes(&bytes);
     if format == Format::Json {
         output::json(
             out,
@@ -51,7 +51,7 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
                 "metadata": plugin.metadata,
                 "hooks": hooks,
                 "imports_wasi": plugin.imports_wasi,
-                "initial_memory_bytes": initial_memory,
+                "initial_memory_bytes": initial_memory.as_ref().ok(),
                 "limits": limits,
             }),
         )?;
@@ -65,11 +65,14 @@ pub fn check(file: &Path, format: Format, out: &mut dyn Write) -> anyhow::Result
     writeln!(out, "sha256   {}", plugin.sha256)?;
     writeln!(out, "size     {} bytes", plugin.size)?;
     writeln!(out, "hooks    {}", hooks.join(", "))?;
-    writeln!(
-        out,
-        "memory   starts at {} KiB, scanned after every call",
-        initial_memory >> 10
-    )?;
+    match &initial_memory {
+        Ok(bytes) => writeln!(
+            out,
+            "memory   starts at {} KiB, scanned after every call",
+            bytes.div_ceil(1 << 10)
+        )?,
+        Err(fault) => writeln!(out, "memory   unknown ({})", fault.message)?,
+    }
     writeln!(
         out,
         "limits   fuel {} per call, deadline {} ms, memory {} bytes, table {} elements,",

@@ -392,6 +392,16 @@ impl PolicyInput {
         })
     }
 
+    /// The request time the input carries.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Self::Authorize(i) => i.now,
+            Self::Link(i) => i.now,
+            Self::Share(i) => i.now,
+            Self::RemoteSupport(i) => i.now,
+        }
+    }
+
     pub fn hook(&self) -> Hook {
         match self {
             Self::Authorize(_) => Hook::Authorize,

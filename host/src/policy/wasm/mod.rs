@@ -184,10 +184,11 @@ pub fn count_functions(bytes: &[u8]) -> Result<usize, PolicyFault> {
     Ok(functions)
 }
 
-/// The linear memory every core module of a component (or a core module) starts with, in
-/// bytes. After each call the host scans all of a plugin's memory for the pages the call wrote,
-/// so this is a floor on what every call pays; a Rust plugin linked with the default 1 MiB
-/// stack starts at 1 MiB and more (`plugins/README.md`).
+/// The linear memory the core modules of a component (or a core module) define start with,
+/// in bytes: approximate, since it counts each module once, however many times the component
+/// instantiates it. After each call the host scans all of a plugin's memory for the pages the
+/// call wrote, so this is what every call pays for; a Rust plugin linked with the default
+/// 1 MiB stack starts at 1 MiB and more (`plugins/README.md`).
 pub fn initial_memory_bytes(bytes: &[u8]) -> Result<u64, PolicyFault> {
     const PAGE: u64 = 64 << 10;
     let mut total = 0_u64;
