@@ -490,6 +490,81 @@ fn instance_call(decision: &Value) -> Option<u32> {
         .ok()
 }
 
+/// What the hostile plugin's `echo` mode answers for `input`, as JSON.
+fn echo(input: &Value) -> String {
+    format!(
+        "{} {} {} {}",
+        input["action"].as_str().unwrap_or_default(),
+        input["now"].as_str().unwrap_or_default(),
+        input["org"]["name"].as_str().unwrap_or_default(),
+        input["resource"]
+    )
+}
+
+/// A plugin judges the input the decision log keeps: a live decision hands it the typed input
+/// the use case built, not the JSON, and the two must never disagree (THREATS.md). A team's
+/// creation (decided before its write transaction, then used inside it) and a read are
+/// checked; a what-if evaluation's plugin judges the JSON its caller wrote.
+#[tokio::test]
+async fn a_plugin_judges_the_input_the_log_keeps() {
+    let s = TestServer::spawn().await.unwrap();
+    let (_, sp) = s.provider("telco").await;
+    let (acme, owner) = s.customer(&sp, "acme", true).await;
+    let sha = uploaded_sha(&s, &owner, "hostile").await;
+    bind_hostile(&s, &acme, &owner, &sha, "echo").await;
+    let created = s
+        .post(
+            &format!("/v1/orgs/{acme}/teams"),
+            &owner,
+            json!({"name": "Support"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let read = s.get(&format!("/v1/orgs/{acme}"), &owner).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    let judged = |d: &Value| {
+        d["decision"]["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["layer"] == "organization")
+            .map(|l| l["answer"]["reason"].clone())
+    };
+    for action in ["team.create", "org.read"] {
+        let logged = s
+            .logged_decisions(
+                &acme,
+                &owner,
+                |d| d["input"]["action"] == action && judged(d).is_some(),
+                |kept| !kept.is_empty(),
+            )
+            .await;
+        let record = logged
+            .first()
+            .unwrap_or_else(|| panic!("{action} not logged"));
+        assert_eq!(
+            judged(record),
+            Some(json!(echo(&record["input"]))),
+            "{action}: {record}"
+        );
+    }
+    let dry = s
+        .post(
+            "/v1/decisions/evaluate",
+            &owner,
+            json!({"hook": "authorize", "org": acme, "action": "org.read",
+                   "resource": {"note": "what if"}}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    let reason = judged(&json!({"decision": dry.body})).unwrap();
+    assert!(
+        reason.as_str().unwrap().starts_with("org.read ")
+            && reason.as_str().unwrap().ends_with(r#"{"note":"what if"}"#),
+        "{reason}"
+    );
+}
+
 /// Binds the hostile plugin at the provider layer in its `count` mode.
 async fn bind_counting(s: &TestServer, sp_org: &str, sp: &str, sha: &str) {
     let bound = s

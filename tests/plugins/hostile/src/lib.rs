@@ -1,10 +1,13 @@
 //! A plugin that misbehaves on purpose; its binding's config (a JSON string) picks how:
-//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, `log-flood`, `count`, or anything
-//! else to behave.
+//! `loop`, `memory`, `recursion`, `huge-output`, `trap`, `log-flood`, `count`, `echo`, or
+//! anything else to behave.
 //!
 //! `count` behaves like a plugin that embeds a language runtime: each call spends about as
 //! much as the host's threshold for reusing instances, and the answer says how many calls
 //! this instance has answered, so that a test sees which instance ran.
+//!
+//! `echo` allows with what it was given (action, request time, organization's name, resource)
+//! as its reason, so that a test compares it with what the decision log keeps.
 
 use serde::Deserialize;
 use tenantry_sdk::{AuthorizeInput, Hook, Policy, Verdict, allow, log};
@@ -18,6 +21,7 @@ pub enum Mode {
     Trap,
     LogFlood,
     Count,
+    Echo,
     #[default]
     Behave,
 }
@@ -32,6 +36,7 @@ impl<'de> Deserialize<'de> for Mode {
             "trap" => Self::Trap,
             "log-flood" => Self::LogFlood,
             "count" => Self::Count,
+            "echo" => Self::Echo,
             _ => Self::Behave,
         })
     }
@@ -52,7 +57,7 @@ impl Policy for Hostile {
     type Config = Mode;
     const HOOKS: &'static [Hook] = &[Hook::Authorize];
 
-    fn authorize(_input: &AuthorizeInput, mode: &Mode) -> Verdict {
+    fn authorize(input: &AuthorizeInput, mode: &Mode) -> Verdict {
         match mode {
             Mode::Loop => {
                 let mut x: u64 = 0;
@@ -92,6 +97,13 @@ impl Policy for Hostile {
                 let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 allow(format!("call {calls} of this instance"))
             }
+            Mode::Echo => allow(format!(
+                "{} {} {} {}",
+                input.action,
+                input.now,
+                input.org.as_ref().map_or("", |org| org.name.as_str()),
+                input.resource
+            )),
             Mode::Behave => allow("behaving"),
         }
     }
