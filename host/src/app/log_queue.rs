@@ -22,16 +22,16 @@
 //!
 //! Decisions about no organization (a user's own tokens, the plan list) share one share that
 //! any signed-in user can fill: they drop only decisions of that kind, which no organization's
-//! log lists.
+//! log lists, but that share draws on the pool like any other (up to 3,584 of its places), so
+//! one user's flood of them and one organization's flood empty the pool between them.
 //!
 //! Exact per-organization accounting would need a map behind a lock on every decision. A share
-//! costs one atomic add while its reserve has room, two past it, and a refused decision never
-//! touches the pool's count, which every share past its reserve shares.
+//! costs one atomic add while its reserve has room, two past it, and a refused decision only
+//! reads the pool's count, which every share past its reserve shares, and does not write it.
 
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
-/// The most decisions waiting to be written: four of the recorder's full batches, a few tens
-/// of MiB.
+/// The most decisions waiting to be written: a few tens of MiB.
 pub const MAX_QUEUED_DECISIONS: usize = 16_384;
 
 /// How many shares the queue is divided into by organization; one more holds the decisions
@@ -88,13 +88,10 @@ impl LogQueue {
         if queued < RESERVED_PER_SHARE {
             return true;
         }
-        if queued >= MAX_PER_SHARE {
-            // Undone without the pool: the step up owed it a place (past the reserve) and the
-            // step down gives one back, unless the writer took the share down to its reserve
-            // in between, when the owed place is added now.
-            if self.shares[share].fetch_sub(1, Ordering::Relaxed) <= RESERVED_PER_SHARE {
-                self.pool.fetch_add(1, Ordering::Relaxed);
-            }
+        // Refused before touching the pool's count when it is full: under a flood that
+        // emptied it, refusals leave the count every share past its reserve uses alone.
+        if queued >= MAX_PER_SHARE || self.pool.load(Ordering::Relaxed) >= POOL as isize {
+            self.undo_without_pool(share);
             return false;
         }
         if self.pool.fetch_add(1, Ordering::Relaxed) < POOL as isize {
@@ -102,6 +99,15 @@ impl LogQueue {
         }
         self.give_back(share, 1);
         false
+    }
+
+    /// Undoes an admission's step up past the reserve without the pool: the step up owed the
+    /// pool a place and the step down gives one back, unless the writer took the share down to
+    /// its reserve in between, when the owed place is added now.
+    fn undo_without_pool(&self, share: usize) {
+        if self.shares[share].fetch_sub(1, Ordering::Relaxed) <= RESERVED_PER_SHARE {
+            self.pool.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Gives back `n` places of `share`, each taken by an [`admit`](Self::admit) that is
@@ -229,11 +235,14 @@ mod tests {
                 .collect();
             scope.spawn(|| {
                 while !done.load(Ordering::Acquire) {
-                    for share in &queue.shares[..3] {
-                        most.fetch_max(share.load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
                     for (share, count) in taken.iter().enumerate() {
-                        queue.give_back(share, count.swap(0, Ordering::Acquire));
+                        // Given back only past twice the reserve, so the shares reach the pool
+                        // whatever the scheduling; a share holds at least what it gives back.
+                        if count.load(Ordering::Acquire) >= 2 * RESERVED_PER_SHARE {
+                            let held = queue.shares[share].load(Ordering::Relaxed);
+                            most.fetch_max(held, Ordering::Relaxed);
+                            queue.give_back(share, count.swap(0, Ordering::Acquire));
+                        }
                     }
                 }
             });
