@@ -11,7 +11,11 @@ use serde_json::Value;
 
 use super::Hook;
 use super::input::PolicyInput;
-use crate::domain::clock::Timestamp;
+
+/// The instants written in RFC 3339 and read back as themselves: 0000-01-01T00:00:00.000Z to
+/// 9999-12-31T23:59:59.999Z, in milliseconds (the unit test reads both ends back, and one
+/// millisecond past each not).
+const WRITTEN_AS_A_TIME: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
 
 #[derive(Debug, Clone)]
 pub struct DecisionInput {
@@ -29,11 +33,7 @@ impl DecisionInput {
     /// it as every other layer sees it.
     pub fn built(typed: PolicyInput) -> Self {
         let json = typed.to_value();
-        let now_reads_back = json
-            .get("now")
-            .and_then(Value::as_str)
-            .and_then(Timestamp::parse)
-            == Some(typed.now());
+        let now_reads_back = WRITTEN_AS_A_TIME.contains(&typed.now().0);
         // Checked over every input the test suites build: it reads back as itself, so a plugin
         // is given what parsing the JSON would have given it.
         debug_assert!(
@@ -78,6 +78,7 @@ impl DecisionInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::Timestamp;
     use crate::policy::input::AuthorizeInput;
 
     fn at(now: Timestamp) -> DecisionInput {
@@ -102,6 +103,8 @@ mod tests {
         assert!(PolicyInput::parse(Hook::Authorize, past.json()).is_err());
         let first = Timestamp::parse("0000-01-01T00:00:00Z").unwrap();
         assert!(at(first).typed().is_some());
-        assert!(at(Timestamp(first.0 - 1)).typed().is_none());
+        let before = at(Timestamp(first.0 - 1));
+        assert!(before.typed().is_none(), "{}", before.json()["now"]);
+        assert!(PolicyInput::parse(Hook::Authorize, before.json()).is_err());
     }
 }

@@ -283,11 +283,11 @@ impl PolicyEngine {
             .collect()
     }
 
-    /// Asks every layer bound for `subject` and combines their answers: a live decision, on an
-    /// input the server built (its recurring parts come from the per-thread table of converted
-    /// parts, `rhai_input`). An input a client wrote goes through
-    /// [`decide_with`](Self::decide_with); the one exception is `tenantry policy eval`'s
-    /// offline engine, which decides one user's own file.
+    /// Asks every layer bound for `subject` and combines their answers: a live decision on
+    /// JSON, converted afresh for Rhai (only a [`DecisionInput`] a use case built reaches the
+    /// per-thread table of converted parts, `rhai_input`, so no caller of this can put JSON it
+    /// wrote in front of another tenant's decisions). A trial goes through
+    /// [`decide_with`](Self::decide_with).
     pub fn decide(&self, hook: Hook, subject: Subject, input: &serde_json::Value) -> Decision {
         self.run(hook, subject, input, None, None, Trial::No)
     }
@@ -335,7 +335,9 @@ impl PolicyEngine {
             .filter(|(_, policy)| matches!(policy.map(|p| &p.code), Some(Code::Rhai(_))))
             .count();
         let mut layer_input = match trial {
-            Trial::No => LayerInput::live(input, typed, rhai_layers),
+            // The table of converted parts takes only the parts of an input a use case built.
+            Trial::No if typed.is_some() => LayerInput::live(input, typed, rhai_layers),
+            Trial::No => LayerInput::new(input, rhai_layers),
             Trial::Yes => LayerInput::new(input, rhai_layers),
         };
         let layers = chosen

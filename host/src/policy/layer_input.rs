@@ -41,7 +41,7 @@ impl<'a> LayerInput<'a> {
 
     /// For a live decision, whose input the server built (`typed` when a use case built it,
     /// `json` then being its JSON: a `DecisionInput`): its recurring parts are taken from the
-    /// per-thread table.
+    /// per-thread table. The engine takes this only for an input a use case built.
     pub fn live(
         json: &'a serde_json::Value,
         typed: Option<&'a PolicyInput>,
