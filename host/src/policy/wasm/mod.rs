@@ -171,16 +171,30 @@ pub fn componentize(core_module: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot make a component of this module: {e:#}"))
 }
 
+/// Every section of a component (or a core module), its nested core modules' included, handed
+/// to `visit` in order; the first that cannot be read is an `invalid_component` fault.
+fn visit_sections(
+    bytes: &[u8],
+    mut visit: impl FnMut(wasmparser::Payload<'_>) -> Result<(), wasmparser::BinaryReaderError>,
+) -> Result<(), PolicyFault> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        payload
+            .and_then(&mut visit)
+            .map_err(|e| fault("invalid_component", e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Functions defined in every core module of a component (or in a core module), counted
 /// before anything is compiled.
 pub fn count_functions(bytes: &[u8]) -> Result<usize, PolicyFault> {
     let mut functions = 0_usize;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| fault("invalid_component", e.to_string()))?;
+    visit_sections(bytes, |payload| {
         if let wasmparser::Payload::CodeSectionStart { count, .. } = payload {
             functions = functions.saturating_add(count as usize);
         }
-    }
+        Ok(())
+    })?;
     Ok(functions)
 }
 
@@ -192,18 +206,18 @@ pub fn count_functions(bytes: &[u8]) -> Result<usize, PolicyFault> {
 pub fn initial_memory_bytes(bytes: &[u8]) -> Result<u64, PolicyFault> {
     const PAGE: u64 = 64 << 10;
     let mut total = 0_u64;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| fault("invalid_component", e.to_string()))?;
+    visit_sections(bytes, |payload| {
         if let wasmparser::Payload::MemorySection(memories) = payload {
             for memory in memories {
-                let memory = memory.map_err(|e| fault("invalid_component", e.to_string()))?;
+                let memory = memory?;
                 let page = memory
                     .page_size_log2
                     .map_or(PAGE, |log2| 1_u64 << log2.min(63));
                 total = total.saturating_add(memory.initial.saturating_mul(page));
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(total)
 }
 
